@@ -1,0 +1,150 @@
+"""aiosmtpd hooks: thin glue between the protocol engine, the pure policy and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Protocol
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway import policy
+from linker.submitter import Candidate, pick_submitter, submitter_candidates
+from store import InboundView, StoreError
+
+log = structlog.get_logger("gateway")
+
+
+class Intake(Protocol):
+    """What the gateway needs from the store."""
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
+
+    def add_inbound(
+        self, raw: bytes, *, mail_from: str, rcpt_tos: Sequence[str], peer: str | None, helo: str | None
+    ) -> InboundView: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    inbound: InboundView
+    submitter: Candidate
+
+
+def _peer(session: Session) -> str | None:
+    peer = session.peer
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else None
+
+
+class GatewayHandler:
+    """RCPT and DATA policy; storage runs on ``executor`` so the event loop never waits on disk or DB."""
+
+    def __init__(
+        self,
+        *,
+        intake: Intake,
+        recipients: policy.RecipientPolicy,
+        executor: Executor,
+        enqueue: Callable[[str], None],
+        max_recipients: int = 20,
+    ) -> None:
+        self.intake = intake
+        self.recipients = recipients
+        self.executor = executor
+        self.enqueue = enqueue
+        self.max_recipients = max_recipients
+        self._enqueues: set[asyncio.Future[None]] = set()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        refusal = policy.too_many_recipients(
+            len(envelope.rcpt_tos), self.max_recipients
+        ) or self.recipients.check(address)
+        if refusal:
+            log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from)
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        mail_from = envelope.mail_from or ""
+        peer = _peer(session)
+        started = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(
+                self.executor, self._accept, raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name
+            )
+        except StoreError as exc:
+            log.error("smtp store failed", peer=peer, mail_from=mail_from, size=len(raw), error=str(exc))
+            return policy.TEMPORARY_FAILURE
+        except Exception:
+            log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=len(raw))
+            return policy.TEMPORARY_FAILURE
+        if result is None:
+            log.info(
+                "smtp data refused", peer=peer, mail_from=mail_from, rcpt_tos=envelope.rcpt_tos, size=len(raw)
+            )
+            return policy.unknown_submitter(mail_from)
+        inbound = result.inbound
+        log.info(
+            "smtp accepted",
+            inbound_id=inbound.id,
+            peer=peer,
+            mail_from=mail_from,
+            rcpt_tos=list(inbound.rcpt_tos),
+            size=inbound.size,
+            sha256=inbound.sha256[:16],
+            submitter=result.submitter.address,
+            via=result.submitter.source,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        self._send_to_queue(inbound.id)
+        return f"250 2.0.0 Ok: queued as {inbound.id}"
+
+    def _accept(
+        self, raw: bytes, mail_from: str, rcpt_tos: list[str], peer: str | None, helo: str | None
+    ) -> _Accepted | None:
+        """Runs in the executor: policy lookup, then blob fsync and row commit. ``None`` means refuse."""
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        candidates = submitter_candidates(mail_from, headers)
+        users = self.intake.find_users_by_addresses(c.address for c in candidates)
+        submitter = pick_submitter(candidates, users)
+        if submitter is None:
+            return None
+        inbound = self.intake.add_inbound(raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo)
+        return _Accepted(inbound, submitter)
+
+    def _send_to_queue(self, inbound_id: str) -> None:
+        # After commit the row is the truth; the broker is only a wake-up call. If it is down, the sweeper
+        # re-sends later, so this never delays or fails the 250.
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._enqueue_quietly, inbound_id)
+        self._enqueues.add(future)
+        future.add_done_callback(self._enqueues.discard)
+
+    def _enqueue_quietly(self, inbound_id: str) -> None:
+        try:
+            self.enqueue(inbound_id)
+        except Exception as exc:
+            log.warning("queue send failed; the sweeper will retry", inbound_id=inbound_id, error=repr(exc))
+
+    async def wait_enqueued(self, timeout: float) -> bool:
+        """Wait for queue sends still running; True if they all finished within ``timeout``."""
+        if not self._enqueues:
+            return True
+        _done, pending = await asyncio.wait(list(self._enqueues), timeout=timeout)
+        return not pending
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("smtp session error", error=repr(error))
+        return "451 4.3.0 Internal server error"

@@ -1,0 +1,171 @@
+"""The queue side of the linker: the ``link_inbound`` actor and the sweeper. The only module here doing I/O.
+
+The database is the source of truth and the broker only a wake-up call: the actor processes a receipt only
+while it is ``queued`` and moves it on with a conditional update, so a message sent twice (by the gateway and
+by the sweeper, or redelivered by Redis) is processed once.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import dramatiq
+import structlog
+from dramatiq.brokers.stub import StubBroker
+
+from store import InboundView, Store
+from store.models import utcnow
+
+log = structlog.get_logger("linker")
+
+#: The dramatiq queue every receipt goes through.
+QUEUE_NAME = "inbound"
+ACTOR_NAME = "link_inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    max_attempts: int = 5
+    min_backoff: float = 5.0
+    max_backoff: float = 300.0
+    sweep_interval: float = 60.0
+    sweep_grace: float = 600.0
+    #: An actor run that takes longer than this is interrupted and retried.
+    time_limit: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What processing decided: a final status and a short reason."""
+
+    status: str
+    reason: str | None = None
+
+
+#: Turns a receipt and its raw bytes into an outcome. Pure: the linker pipeline plugs in here.
+Pipeline = Callable[[InboundView, bytes], Outcome]
+
+
+def empty_plan(inbound: InboundView, raw: bytes) -> Outcome:
+    """Placeholder pipeline until the linker lands: every message is linked to nothing."""
+    return Outcome("linked", "empty plan")
+
+
+class Processor:
+    """Runs the pipeline over one receipt and records the result."""
+
+    def __init__(self, store: Store, settings: QueueSettings, pipeline: Pipeline = empty_plan) -> None:
+        self.store = store
+        self.settings = settings
+        self.pipeline = pipeline
+
+    def process(self, inbound_id: str) -> None:
+        """Process one receipt if it is still ``queued``; raise to have dramatiq retry it with backoff."""
+        with structlog.contextvars.bound_contextvars(inbound_id=inbound_id):
+            inbound = self.store.get_inbound(inbound_id)
+            if inbound is None:
+                log.warning("inbound not found; dropping queue message")
+                return
+            if inbound.status != "queued":
+                log.info("inbound already processed", status=inbound.status)
+                return
+            try:
+                outcome = self.pipeline(inbound, self.store.get_raw(inbound.sha256))
+                changed = self.store.mark_processed(inbound_id, outcome.status, reason=outcome.reason)
+            except Exception as exc:
+                self._record_failure(inbound, exc)
+                return
+            if changed:
+                log.info("inbound " + outcome.status, reason=outcome.reason, attempts=inbound.attempts + 1)
+            else:
+                log.info("inbound already processed by another worker")
+
+    def _record_failure(self, inbound: InboundView, exc: Exception) -> None:
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        status = self.store.mark_attempt_failed(inbound.id, error, max_attempts=self.settings.max_attempts)
+        if status == "queued":
+            log.warning("inbound attempt failed; will retry", attempt=inbound.attempts + 1, error=error)
+            raise exc
+        if status == "failed":
+            log.error("inbound failed", attempts=inbound.attempts + 1, error=error, exc_info=exc)
+
+
+def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor[[str], None]:
+    """Declare ``link_inbound`` on ``broker`` (no import-time global broker)."""
+    s = processor.settings
+    actor: dramatiq.Actor[[str], None] = dramatiq.actor(
+        processor.process,
+        broker=broker,
+        actor_name=ACTOR_NAME,
+        queue_name=QUEUE_NAME,
+        # Our own attempt count in the database decides when a receipt is ``failed``; dramatiq's limit is a
+        # backstop, and the sweeper re-sends anything dramatiq gave up on.
+        max_retries=s.max_attempts,
+        min_backoff=int(s.min_backoff * 1000),
+        max_backoff=int(s.max_backoff * 1000),
+        time_limit=int(s.time_limit * 1000),
+    )
+    return actor
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    """``memory`` gives an in-process broker; anything else is a Redis URL."""
+    if url == "memory":
+        return StubBroker()
+    from dramatiq.brokers.redis import RedisBroker  # noqa: PLC0415 - only where Redis is configured
+
+    return RedisBroker(url=url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15)
+
+
+class Sweeper:
+    """Re-sends ``queued`` receipts nobody touched for ``grace`` seconds, at start and every ``interval``."""
+
+    def __init__(self, store: Store, send: Callable[[str], object], settings: QueueSettings) -> None:
+        self.store = store
+        self.send = send
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep(self, *, grace: float | None = None) -> int:
+        """One pass; returns how many receipts were re-sent. Broker errors end the pass quietly."""
+        grace = self.settings.sweep_grace if grace is None else grace
+        ids = self.store.list_stale_queued(older_than=utcnow() - timedelta(seconds=grace))
+        sent: list[str] = []
+        try:
+            for inbound_id in ids:
+                self.send(inbound_id)
+                sent.append(inbound_id)
+        except Exception as exc:
+            log.warning("sweeper cannot reach the queue; will try again", error=repr(exc), pending=len(ids))
+        finally:
+            self.store.touch_inbound(sent)
+        for inbound_id in sent:
+            log.info("sweeper re-sent", inbound_id=inbound_id)
+        return len(sent)
+
+    def start(self, *, first_grace: float | None = None) -> None:
+        """Sweep in a background thread: once now (with ``first_grace``), then every ``interval`` seconds."""
+        self._thread = threading.Thread(target=self._run, args=(first_grace,), name="sweeper", daemon=True)
+        self._thread.start()
+
+    def _run(self, first_grace: float | None) -> None:
+        grace = first_grace
+        while True:
+            try:
+                self.sweep(grace=grace)
+            except Exception as exc:
+                log.warning("sweep failed; will try again", error=repr(exc))
+            grace = None
+            if self._stop.wait(self.settings.sweep_interval):
+                return
+
+    def stop(self) -> None:
+        """Stop the background thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from mailassist.cli import main
+
+main()

@@ -1,0 +1,211 @@
+"""The ``mailassist`` command line: run the parts, read the ingest log, import the directory, migrate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from mailassist.config import Config, ConfigError, load_config
+from mailassist.logs import configure_logging
+from store import STATUSES, InboundView, Store, StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            configure_logging(self._config.logging.level, self._config.logging.format)
+        return self._config
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"mailassist: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn: F) -> F:
+    """Turn our expected errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mailassist.runtime import MemoryBrokerError  # noqa: PLC0415 - keep `--help` fast
+
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+        except MemoryBrokerError as exc:
+            _fail(str(exc), 2)
+        except StoreError as exc:
+            _fail(str(exc), 1)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _store(state: _State, *, upgrade: bool | None = None) -> Iterator[Store]:
+    from mailassist.runtime import open_store  # noqa: PLC0415
+
+    store = open_store(state.config, upgrade=upgrade)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="MAILASSIST_CONFIG",
+    metavar="FILE",
+    help="Config file (default: $MAILASSIST_CONFIG, else ./config.example.toml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """mailassist: the SMTP gateway that files BCC'd and forwarded mail into CRM history."""
+    ctx.obj = _State(config_path)
+
+
+def _run_parts(state: _State, **parts: bool) -> None:
+    from mailassist.runtime import run  # noqa: PLC0415
+
+    run(state.config, **parts)
+
+
+@cli.command()
+@click.pass_obj
+@friendly
+def serve(state: _State) -> None:
+    """Run SMTP, the worker and the web viewer in one process (the embedded mode)."""
+    _run_parts(state, smtp=True, worker=True, web=True)
+
+
+@cli.command()
+@click.pass_obj
+@friendly
+def smtp(state: _State) -> None:
+    """Run only the SMTP gateway (needs a redis queue.broker)."""
+    _run_parts(state, smtp=True, worker=False, web=False)
+
+
+@cli.command()
+@click.pass_obj
+@friendly
+def worker(state: _State) -> None:
+    """Run only queue workers and the sweeper (needs a redis queue.broker)."""
+    _run_parts(state, smtp=False, worker=True, web=False)
+
+
+@cli.command()
+@click.pass_obj
+@friendly
+def web(state: _State) -> None:
+    """Run only the web viewer."""
+    _run_parts(state, smtp=False, worker=False, web=True)
+
+
+def _queue_row(view: InboundView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "status": view.status,
+        "received_at": view.received_at.isoformat(),
+        "mail_from": view.mail_from,
+        "rcpt_tos": list(view.rcpt_tos),
+        "size": view.size,
+        "sha256": view.sha256,
+        "peer": view.peer,
+        "attempts": view.attempts,
+        "last_error": view.last_error,
+        "reason": view.reason,
+        "processed_at": view.processed_at.isoformat() if view.processed_at else None,
+    }
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(STATUSES), help="Only receipts in this state.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+@friendly
+def queue(state: _State, status: str | None, limit: int, as_json: bool) -> None:
+    """Show the ingest log, newest first (like Postfix's mailq)."""
+    with _store(state) as store:
+        rows = store.list_inbound(status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_queue_row(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("Ingest log is empty." if status is None else f"No {status} receipts.")
+        return
+    click.echo(f"{'ID':<18}  {'RECEIVED (UTC)':<19}  {'SIZE':>8}  {'STATUS':<7}  SENDER -> RECIPIENTS")
+    for r in rows:
+        click.echo(
+            f"{r.id:<18}  {r.received_at:%Y-%m-%d %H:%M:%S}  {r.size:>8}  {r.status:<7}  "
+            f"{r.mail_from or '<>'} -> {', '.join(r.rcpt_tos)}"
+        )
+        note = (
+            r.last_error if r.status in ("failed", "queued") else r.reason if r.status == "ignored" else None
+        )
+        if note:
+            click.echo(f"{'':<20}({note.splitlines()[0]})")
+    click.echo(f"-- {len(rows)} receipt{'s' if len(rows) != 1 else ''}")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+@friendly
+def db_upgrade(state: _State) -> None:
+    """Apply every pending Alembic migration."""
+    from store.db import upgrade  # noqa: PLC0415
+
+    store = Store(state.config.store_url, state.config.resolve(state.config.store.blob_dir))
+    try:
+        before, after = upgrade(store.engine)
+    finally:
+        store.close()
+    if before == after:
+        click.echo(f"Database already at {after}.")
+    else:
+        click.echo(f"Database upgraded from {before or 'empty'} to {after}.")
+
+
+@db.command("current")
+@click.pass_obj
+@friendly
+def db_current(state: _State) -> None:
+    """Print the schema revision and the one this version needs."""
+    from store.db import current_revision, head_revision  # noqa: PLC0415
+
+    store = Store(state.config.store_url, state.config.resolve(state.config.store.blob_dir))
+    try:
+        click.echo(f"current: {current_revision(store.engine) or 'empty'}\nhead:    {head_revision()}")
+    finally:
+        store.close()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mailassist")

@@ -1,0 +1,239 @@
+"""Configuration: one TOML file, validated at start so a wrong key or value names its path.
+
+Every key is documented in ``config.example.toml``. Packages never import this module: the CLI reads the
+config and hands each package plain values (see ``mailassist.runtime``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+#: Used when neither ``--config`` nor ``MAILASSIST_CONFIG`` names a file.
+DEFAULT_CONFIG = "config.example.toml"
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,15}$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid; ``str()`` is the user-facing message."""
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT such as '127.0.0.1:2525', got {value!r}")
+    return value
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"not an email address: {value!r}")
+    local, _, domain = value.rpartition("@")
+    return f"{local.lower()}@{domain.lower()}"
+
+
+def _domain(value: str) -> str:
+    value = value.strip().lower().rstrip(".")
+    if not value or "@" in value or " " in value or "." not in value:
+        raise ValueError(f"not a domain name: {value!r}")
+    return value
+
+
+Listen = Annotated[str, AfterValidator(_listen)]
+Address = Annotated[str, AfterValidator(_address)]
+Domain = Annotated[str, AfterValidator(_domain)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SmtpConfig(_Section):
+    listen: Listen = "127.0.0.1:2525"
+    hostname: str = "mailassist.localhost"
+    max_message_size: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_connections: int = Field(default=100, ge=1)
+    max_recipients: int = Field(default=20, ge=1)
+    command_timeout: float = Field(default=300, gt=0)
+    session_timeout: float = Field(default=1800, gt=0)
+    shutdown_grace: float = Field(default=30, ge=0)
+
+
+class AssistantConfig(_Section):
+    addresses: list[Address] = Field(default_factory=lambda: ["assistant@crm.example.com"], min_length=1)
+
+
+class OrganizationConfig(_Section):
+    domains: list[Domain] = Field(default_factory=list)
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///var/mailassist.db"
+    blob_dir: str = "var/blobs"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError(
+                "expected 'sqlite:///PATH' or 'postgresql+psycopg://USER@HOST:PORT/DB', "
+                f"got {value.split('://', maxsplit=1)[0]!r}"
+            )
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+class QueueConfig(_Section):
+    broker: str = "memory"
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    min_backoff: float = Field(default=5, gt=0)
+    max_backoff: float = Field(default=300, gt=0)
+    worker_threads: int = Field(default=2, ge=1, le=64)
+    sweep_interval: float = Field(default=60, gt=0)
+    sweep_grace: float = Field(default=600, gt=0)
+
+    @field_validator("broker")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"expected 'memory' or a redis URL such as 'redis://127.0.0.1:6379/0', got {value!r}"
+            )
+        return value
+
+
+class WebConfig(_Section):
+    listen: Listen = "127.0.0.1:8025"
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(_Section):
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    assistant: AssistantConfig = Field(default_factory=AssistantConfig)
+    organization: OrganizationConfig = Field(default_factory=OrganizationConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    codes: dict[str, str] = Field(default_factory=dict)
+    #: The directory the file was read from; relative paths in the file resolve against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, record_type in value.items():
+            if not _PREFIX.match(prefix):
+                raise ValueError(
+                    f"code prefix {prefix!r} must be upper-case letters and digits, such as 'OP'"
+                )
+            if not record_type.strip():
+                raise ValueError(f"code prefix {prefix!r} needs a record type such as 'deal'")
+        return value
+
+    def resolve(self, path: str) -> Path:
+        """Return ``path`` made absolute against the config file's directory."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path resolved against the config file's directory."""
+        url = self.store.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                return "sqlite:///" + str(self.resolve(path).resolve())
+        return url
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [k for k in model.model_fields if k != "base_dir"]
+
+
+def format_errors(source: str, error: ValidationError) -> str:
+    """Turn pydantic's errors into ``file: key.path: what is wrong`` lines."""
+    lines = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        where = _format_location(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(Config, loc))
+            msg = f"unknown key; allowed here: {allowed}"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if (
+                "input" in err
+                and err["type"] not in {"missing", "value_error"}
+                and not isinstance(err["input"], dict)
+            ):
+                msg += f" (got {err['input']!r})"
+        lines.append(f"{source}: {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate a parsed TOML document."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(source, exc)) from None
+    if config.queue.min_backoff > config.queue.max_backoff:
+        raise ConfigError(f"{source}: queue.min_backoff: must not exceed queue.max_backoff")
+    if base_dir is not None:
+        config = config.model_copy(update={"base_dir": base_dir})
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file named by ``path``, ``MAILASSIST_CONFIG`` or the default."""
+    name = os.fspath(path) if path is not None else os.environ.get("MAILASSIST_CONFIG", DEFAULT_CONFIG)
+    file = Path(name)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: config file not found (use --config or MAILASSIST_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: config file is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+    return parse_config(data, source=name, base_dir=file.resolve().parent)

@@ -1,0 +1,218 @@
+"""Wiring: build the store, queue, gateway and web from a ``Config`` and run them until SIGTERM or SIGINT.
+
+``serve`` runs everything in one process (the embedded mode); ``smtp``, ``worker`` and ``web`` run one part
+each for scale-out. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+
+import dramatiq
+import structlog
+import uvicorn
+
+from gateway.handler import GatewayHandler
+from gateway.policy import RecipientPolicy
+from gateway.server import GatewayServer, GatewaySettings
+from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, make_broker
+from mailassist.config import Config
+from store import Store
+from web.app import create_app
+
+log = structlog.get_logger("mailassist")
+
+#: Threads that write blobs and rows for the SMTP sessions.
+INTAKE_THREADS = 8
+
+
+class MemoryBrokerError(Exception):
+    """``smtp`` or ``worker`` alone cannot share an in-process queue."""
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` → ``(host, port)``; IPv6 hosts may be bracketed."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def open_store(config: Config, *, upgrade: bool | None = None) -> Store:
+    """Open the store; embedded SQLite migrates itself, PostgreSQL must be at the head revision."""
+    store = Store(config.store_url, config.resolve(config.store.blob_dir))
+    store.open(upgrade=upgrade)
+    return store
+
+
+def queue_settings(config: Config) -> QueueSettings:
+    q = config.queue
+    return QueueSettings(
+        max_attempts=q.max_attempts,
+        min_backoff=q.min_backoff,
+        max_backoff=q.max_backoff,
+        sweep_interval=q.sweep_interval,
+        sweep_grace=q.sweep_grace,
+    )
+
+
+def gateway_settings(config: Config) -> GatewaySettings:
+    s = config.smtp
+    host, port = split_listen(s.listen)
+    return GatewaySettings(
+        host=host,
+        port=port,
+        hostname=s.hostname,
+        max_message_size=s.max_message_size,
+        max_connections=s.max_connections,
+        command_timeout=s.command_timeout,
+        session_timeout=s.session_timeout,
+        shutdown_grace=s.shutdown_grace,
+    )
+
+
+class Queue:
+    """The broker, the ``link_inbound`` actor, and (where this process works) a worker and the sweeper."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.settings = queue_settings(config)
+        self.broker = make_broker(config.queue.broker)
+        self.actor = build_actor(self.broker, Processor(store, self.settings))
+        self.store = store
+        self.threads = config.queue.worker_threads
+        self.worker: dramatiq.Worker | None = None
+        self.sweeper: Sweeper | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return config_is_memory(self.broker)
+
+    def send(self, inbound_id: str) -> None:
+        """Wake a worker for ``inbound_id``."""
+        self.actor.send(inbound_id)
+
+    def check(self) -> None:
+        """Raise unless the broker answers (for ``/healthz``)."""
+        client = getattr(self.broker, "client", None)
+        if client is not None:
+            client.ping()
+
+    def start_worker(self) -> None:
+        """Start worker threads and the sweeper. In memory mode nothing else can hold queued work, so the
+        first sweep re-sends every ``queued`` row at once (mail accepted before a crash)."""
+        self.worker = dramatiq.Worker(
+            self.broker, queues={self.actor.queue_name}, worker_threads=self.threads
+        )
+        self.worker.start()
+        self.sweeper = Sweeper(self.store, self.send, self.settings)
+        self.sweeper.start(first_grace=0 if self.in_memory else None)
+
+    def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=int(self.settings.time_limit * 1000))
+        self.broker.close()
+
+
+def config_is_memory(broker: dramatiq.Broker) -> bool:
+    from dramatiq.brokers.stub import StubBroker  # noqa: PLC0415
+
+    return isinstance(broker, StubBroker)
+
+
+class _QuietServer(uvicorn.Server):
+    # We own signal handling for the whole process; uvicorn's would re-raise SIGTERM after its own stop.
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with nullcontext():
+            yield
+
+
+def _web_server(config: Config, store: Store, broker_check: Callable[[], None] | None) -> _QuietServer:
+    host, port = split_listen(config.web.listen)
+    app = create_app(store, broker_check=broker_check)
+    return _QuietServer(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    )
+
+
+async def _wait_for_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+
+
+def _announce(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
+    store = await asyncio.to_thread(open_store, config)
+    queue = Queue(config, store)
+    if queue.in_memory and not (smtp and worker):
+        raise MemoryBrokerError(
+            "queue.broker = 'memory' works only inside 'mailassist serve'; "
+            "set queue.broker to a redis URL to run smtp, worker and web as separate processes"
+        )
+    executor = ThreadPoolExecutor(max_workers=INTAKE_THREADS, thread_name_prefix="intake")
+    gateway: GatewayServer | None = None
+    web_server: _QuietServer | None = None
+    web_task: asyncio.Task[None] | None = None
+    try:
+        if worker:
+            queue.start_worker()
+        parts = []
+        if smtp:
+            handler = GatewayHandler(
+                intake=store,
+                recipients=RecipientPolicy(config.assistant.addresses),
+                executor=executor,
+                enqueue=queue.send,
+                max_recipients=config.smtp.max_recipients,
+            )
+            gateway = GatewayServer(handler, gateway_settings(config))
+            host, port = await gateway.start()
+            parts.append(f"SMTP on {host}:{port}")
+        if web:
+            web_server = _web_server(config, store, None if queue.in_memory else queue.check)
+            web_task = asyncio.create_task(web_server.serve())
+            while not web_server.started:
+                if web_task.done():
+                    await web_task
+                    raise OSError(f"web viewer could not listen on {config.web.listen}")
+                await asyncio.sleep(0.02)
+            parts.append(f"web viewer on http://{config.web.listen}/")
+        if worker:
+            parts.append(f"worker ({config.queue.broker} queue, {queue.threads} threads)")
+        _announce("mailassist: " + ", ".join(parts) + f"; store {_redact(store.url)}")
+        await _wait_for_signal()
+    finally:
+        if gateway is not None:
+            await gateway.stop()
+        if web_server is not None and web_task is not None:
+            web_server.should_exit = True
+            await web_task
+        await asyncio.to_thread(queue.stop)
+        executor.shutdown(wait=True)
+        store.close()
+        log.info("stopped")
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":")[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url
+
+
+def run(config: Config, *, smtp: bool = True, worker: bool = True, web: bool = True) -> None:
+    """Run the selected parts until a signal arrives."""
+    asyncio.run(_run(config, smtp=smtp, worker=worker, web=web))

@@ -1,0 +1,22 @@
+"""Persistence: SQLAlchemy models, Alembic migrations, raw-message blobs, and the repository verbs.
+
+``store`` imports nothing else of ours. Callers use ``Store`` and the views; ORM objects stay inside.
+"""
+
+from __future__ import annotations
+
+from store.errors import BlobNotFoundError, SchemaError, StoreError, StoreUnavailableError
+from store.repo import Store
+from store.views import FINAL_STATUSES, STATUSES, InboundView, UserRef
+
+__all__ = [
+    "FINAL_STATUSES",
+    "STATUSES",
+    "BlobNotFoundError",
+    "InboundView",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "UserRef",
+]

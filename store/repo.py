@@ -1,0 +1,235 @@
+"""The repository: a short list of verbs over the database and the blob store.
+
+``store.inbound`` is the incoming queue. A receipt is added (blob fsync'd, row committed) before the gateway
+answers 250, and leaves ``queued`` exactly once, by a conditional update.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import db
+from store.blobs import BlobStore
+from store.directory import DirectoryVerbs
+from store.errors import StoreError, StoreUnavailableError
+from store.ids import new_inbound_id
+from store.models import Inbound, utcnow
+from store.views import FINAL_STATUSES, STATUSES, InboundView
+
+T = TypeVar("T")
+
+#: ``last_error`` is cut to this many characters; the full traceback goes to the log.
+MAX_ERROR_LENGTH = 4000
+
+
+def _view(row: Inbound) -> InboundView:
+    return InboundView(
+        id=row.id,
+        received_at=row.received_at,
+        mail_from=row.mail_from,
+        rcpt_tos=tuple(row.rcpt_tos),
+        peer=row.peer,
+        helo=row.helo,
+        size=row.size,
+        sha256=row.sha256,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        reason=row.reason,
+        updated_at=row.updated_at,
+        processed_at=row.processed_at,
+    )
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+
+
+class Store(DirectoryVerbs):
+    """Database plus blob directory, opened once per process."""
+
+    def __init__(self, url: str, blob_dir: str | os.PathLike[str], *, connect_timeout: float = 5.0) -> None:
+        self.url = url
+        self.engine: Engine = db.make_engine(url, connect_timeout=connect_timeout)
+        self.blobs = BlobStore(blob_dir)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this is the embedded SQLite store."""
+        return self.engine.dialect.name == "sqlite"
+
+    def open(self, *, upgrade: bool | None = None) -> None:
+        """Prepare blobs and check the schema; SQLite (or ``upgrade=True``) migrates itself instead."""
+        self.blobs.open()
+        if upgrade if upgrade is not None else self.is_sqlite:
+            db.upgrade(self.engine)
+        else:
+            db.check_schema(self.engine)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with self._sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(_describe(exc)) from exc
+
+    def _run(self, fn: Callable[[Session], T]) -> T:
+        with self._session() as session, session.begin():
+            return fn(session)
+
+    # --- intake ------------------------------------------------------------------------------------------
+
+    def add_inbound(
+        self,
+        raw: bytes,
+        *,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        peer: str | None = None,
+        helo: str | None = None,
+    ) -> InboundView:
+        """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure."""
+        sha256 = self.blobs.put(raw)
+        now = utcnow()
+        row = Inbound(
+            id=new_inbound_id(),
+            received_at=now,
+            updated_at=now,
+            mail_from=mail_from,
+            rcpt_tos=list(rcpt_tos),
+            peer=peer,
+            helo=helo,
+            size=len(raw),
+            sha256=sha256,
+            status="queued",
+            attempts=0,
+        )
+
+        def insert(session: Session) -> InboundView:
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+        return self._run(insert)
+
+    def get_inbound(self, inbound_id: str) -> InboundView | None:
+        """Return one receipt, or ``None``."""
+        with self._session() as session:
+            row = session.get(Inbound, inbound_id)
+            return _view(row) if row is not None else None
+
+    def get_raw(self, sha256: str) -> bytes:
+        """Return the raw message bytes stored under ``sha256``."""
+        return self.blobs.get(sha256)
+
+    def list_inbound(
+        self, *, status: str | None = None, limit: int = 100, newest_first: bool = True
+    ) -> list[InboundView]:
+        """The ingest log, newest first, optionally one status only."""
+        if status is not None and status not in STATUSES:
+            raise StoreError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        stmt = select(Inbound)
+        if status is not None:
+            stmt = stmt.where(Inbound.status == status)
+        order = (
+            (Inbound.received_at.desc(), Inbound.id.desc())
+            if newest_first
+            else (Inbound.received_at, Inbound.id)
+        )
+        stmt = stmt.order_by(*order).limit(limit)
+        with self._session() as session:
+            return [_view(r) for r in session.scalars(stmt)]
+
+    def count_inbound_by_status(self) -> dict[str, int]:
+        """Number of receipts per status (every status present, zero included)."""
+        stmt = select(Inbound.status, func.count()).group_by(Inbound.status)
+        counts = dict.fromkeys(STATUSES, 0)
+        with self._session() as session:
+            counts.update({status: n for status, n in session.execute(stmt)})
+        return counts
+
+    # --- processing --------------------------------------------------------------------------------------
+
+    def list_stale_queued(self, *, older_than: datetime, limit: int = 1000) -> list[str]:
+        """Ids of ``queued`` receipts untouched since ``older_than``: the sweeper's work list, oldest first."""
+        stmt = (
+            select(Inbound.id)
+            .where(Inbound.status == "queued", Inbound.updated_at < older_than)
+            .order_by(Inbound.updated_at, Inbound.id)
+            .limit(limit)
+        )
+        with self._session() as session:
+            return list(session.scalars(stmt))
+
+    def mark_processed(self, inbound_id: str, status: str, *, reason: str | None = None) -> bool:
+        """Move a ``queued`` receipt to a final status. False when it was not ``queued`` (already processed)."""
+        if status not in FINAL_STATUSES:
+            raise StoreError(f"not a final status: {status!r}")
+        now = utcnow()
+        stmt = (
+            update(Inbound)
+            .where(Inbound.id == inbound_id, Inbound.status == "queued")
+            .values(status=status, reason=reason, processed_at=now, updated_at=now)
+        )
+        return self._run(lambda s: s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+    def mark_attempt_failed(self, inbound_id: str, error: str, *, max_attempts: int) -> str | None:
+        """Count a failed attempt; after ``max_attempts`` the receipt becomes ``failed``. Returns the new status.
+
+        ``None`` means the receipt was not ``queued`` (another worker finished it).
+        """
+        now = utcnow()
+
+        def record(session: Session) -> str | None:
+            row = session.get(Inbound, inbound_id, with_for_update=True)
+            if row is None or row.status != "queued":
+                return None
+            row.attempts += 1
+            row.last_error = error[:MAX_ERROR_LENGTH]
+            row.updated_at = now
+            if row.attempts >= max_attempts:
+                row.status = "failed"
+                row.processed_at = now
+            return row.status
+
+        return self._run(record)
+
+    def mark_requeued(self, inbound_id: str) -> bool:
+        """Put a ``failed`` receipt back to ``queued`` with a fresh attempt count (``mailassist reprocess``)."""
+        stmt = (
+            update(Inbound)
+            .where(Inbound.id == inbound_id, Inbound.status == "failed")
+            .values(status="queued", attempts=0, updated_at=utcnow(), processed_at=None)
+        )
+        return self._run(lambda s: s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+    def touch_inbound(self, inbound_ids: Sequence[str]) -> None:
+        """Reset the sweeper's clock for receipts that were just (re)sent to the queue."""
+        if not inbound_ids:
+            return
+        stmt = (
+            update(Inbound)
+            .where(Inbound.id.in_(list(inbound_ids)), Inbound.status == "queued")
+            .values(updated_at=utcnow())
+        )
+        self._run(lambda s: s.execute(stmt))
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` unless the database answers."""
+        self._run(lambda s: s.execute(select(1)).scalar_one())

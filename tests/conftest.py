@@ -1,0 +1,111 @@
+"""Shared fixtures: stores on SQLite and on real PostgreSQL, free ports, service checks.
+
+A test needing PostgreSQL or Redis skips only when the service is absent AND ``CI`` is unset; in CI it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store import Store
+
+#: Server URL of the PostgreSQL service; each test gets a fresh database created under it.
+PG_ADMIN_URL = os.environ.get("MAILASSIST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip when a service is missing outside CI; fail inside CI."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not reachable, and CI is set: this test must run in CI")
+    pytest.skip(f"{name} not reachable (set CI=1 to make this a failure)")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    require_service("PostgreSQL on 127.0.0.1:5432", port_open("127.0.0.1", 5432))
+    import psycopg
+
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"mailassist_test_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_available() -> None:
+    """Require the Redis service."""
+    require_service("Redis on 127.0.0.1:6379", port_open(REDIS_HOST, REDIS_PORT))
+
+
+@pytest.fixture
+def redis_server_binary() -> str:
+    """Path of ``redis-server``, for tests that start and kill their own Redis."""
+    path = shutil.which("redis-server")
+    require_service("redis-server binary", path is not None)
+    assert path is not None
+    return path
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mailassist.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An opened, migrated store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = Store(url, tmp_path / "blobs")
+    s.open(upgrade=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """An opened SQLite store only."""
+    s = Store(sqlite_url(tmp_path), tmp_path / "blobs")
+    s.open(upgrade=True)
+    try:
+        yield s
+    finally:
+        s.close()

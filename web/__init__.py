@@ -1,0 +1,1 @@
+"""The read-only web viewer (Starlette). It imports ``store`` only."""
