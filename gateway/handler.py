@@ -66,9 +66,9 @@ class GatewayHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        refusal = policy.too_many_recipients(
-            len(envelope.rcpt_tos), self.max_recipients
-        ) or self.recipients.check(address)
+        refusal = policy.too_many_recipients(len(envelope.rcpt_tos), self.max_recipients) or self.recipients.check(
+            address
+        )
         if refusal:
             log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from)
             return refusal
@@ -92,9 +92,7 @@ class GatewayHandler:
             log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=len(raw))
             return policy.TEMPORARY_FAILURE
         if result is None:
-            log.info(
-                "smtp data refused", peer=peer, mail_from=mail_from, rcpt_tos=envelope.rcpt_tos, size=len(raw)
-            )
+            log.info("smtp data refused", peer=peer, mail_from=mail_from, rcpt_tos=envelope.rcpt_tos, size=len(raw))
             return policy.unknown_submitter(mail_from)
         inbound = result.inbound
         log.info(

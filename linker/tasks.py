@@ -97,8 +97,7 @@ class Processor:
 def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor[[str], None]:
     """Declare ``link_inbound`` on ``broker`` (no import-time global broker)."""
     s = processor.settings
-    actor: dramatiq.Actor[[str], None] = dramatiq.actor(
-        processor.process,
+    declare = dramatiq.actor(
         broker=broker,
         actor_name=ACTOR_NAME,
         queue_name=QUEUE_NAME,
@@ -109,6 +108,7 @@ def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor
         max_backoff=int(s.max_backoff * 1000),
         time_limit=int(s.time_limit * 1000),
     )
+    actor: dramatiq.Actor[[str], None] = declare(processor.process)
     return actor
 
 
@@ -118,7 +118,10 @@ def make_broker(url: str) -> dramatiq.Broker:
         return StubBroker()
     from dramatiq.brokers.redis import RedisBroker  # noqa: PLC0415 - only where Redis is configured
 
-    return RedisBroker(url=url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15)
+    broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15
+    )
+    return broker
 
 
 class Sweeper:

@@ -139,9 +139,7 @@ def _queue_row(view: InboundView) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--status", type=click.Choice(STATUSES), help="Only receipts in this state.")
-@click.option(
-    "--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows."
-)
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
 @friendly
@@ -161,9 +159,7 @@ def queue(state: _State, status: str | None, limit: int, as_json: bool) -> None:
             f"{r.id:<18}  {r.received_at:%Y-%m-%d %H:%M:%S}  {r.size:>8}  {r.status:<7}  "
             f"{r.mail_from or '<>'} -> {', '.join(r.rcpt_tos)}"
         )
-        note = (
-            r.last_error if r.status in ("failed", "queued") else r.reason if r.status == "ignored" else None
-        )
+        note = r.last_error if r.status in ("failed", "queued") else r.reason if r.status == "ignored" else None
         if note:
             click.echo(f"{'':<20}({note.splitlines()[0]})")
     click.echo(f"-- {len(rows)} receipt{'s' if len(rows) != 1 else ''}")

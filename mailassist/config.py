@@ -111,9 +111,7 @@ class QueueConfig(_Section):
     @classmethod
     def _known_broker(cls, value: str) -> str:
         if value != "memory" and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(
-                f"expected 'memory' or a redis URL such as 'redis://127.0.0.1:6379/0', got {value!r}"
-            )
+            raise ValueError(f"expected 'memory' or a redis URL such as 'redis://127.0.0.1:6379/0', got {value!r}")
         return value
 
 
@@ -143,9 +141,7 @@ class Config(_Section):
     def _codes(cls, value: dict[str, str]) -> dict[str, str]:
         for prefix, record_type in value.items():
             if not _PREFIX.match(prefix):
-                raise ValueError(
-                    f"code prefix {prefix!r} must be upper-case letters and digits, such as 'OP'"
-                )
+                raise ValueError(f"code prefix {prefix!r} must be upper-case letters and digits, such as 'OP'")
             if not record_type.strip():
                 raise ValueError(f"code prefix {prefix!r} needs a record type such as 'deal'")
         return value
@@ -197,11 +193,7 @@ def format_errors(source: str, error: ValidationError) -> str:
             msg = f"unknown key; allowed here: {allowed}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            if (
-                "input" in err
-                and err["type"] not in {"missing", "value_error"}
-                and not isinstance(err["input"], dict)
-            ):
+            if "input" in err and err["type"] not in {"missing", "value_error"} and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
         lines.append(f"{source}: {where}: {msg}")
     return "\n".join(lines)

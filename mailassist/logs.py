@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -51,7 +52,7 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: Any = None
     )
 
 
-def _one_line(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _one_line(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # A traceback must not break "one event per line": fold it into one escaped field.
     for key in ("exception", "stack"):
         if isinstance(event.get(key), str):

@@ -102,9 +102,7 @@ class Queue:
     def start_worker(self) -> None:
         """Start worker threads and the sweeper. In memory mode nothing else can hold queued work, so the
         first sweep re-sends every ``queued`` row at once (mail accepted before a crash)."""
-        self.worker = dramatiq.Worker(
-            self.broker, queues={self.actor.queue_name}, worker_threads=self.threads
-        )
+        self.worker = dramatiq.Worker(self.broker, queues={self.actor.queue_name}, worker_threads=self.threads)
         self.worker.start()
         self.sweeper = Sweeper(self.store, self.send, self.settings)
         self.sweeper.start(first_grace=0 if self.in_memory else None)
@@ -134,9 +132,7 @@ class _QuietServer(uvicorn.Server):
 def _web_server(config: Config, store: Store, broker_check: Callable[[], None] | None) -> _QuietServer:
     host, port = split_listen(config.web.listen)
     app = create_app(store, broker_check=broker_check)
-    return _QuietServer(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
-    )
+    return _QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
 
 
 async def _wait_for_signal() -> None:

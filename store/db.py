@@ -86,6 +86,4 @@ def check_schema(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
     if current != head:
         state = "empty" if current is None else f"at revision {current}"
-        raise SchemaError(
-            f"database schema is {state}, this version needs {head}: run 'mailassist db upgrade'"
-        )
+        raise SchemaError(f"database schema is {state}, this version needs {head}: run 'mailassist db upgrade'")

@@ -49,6 +49,10 @@ def _view(row: Inbound) -> InboundView:
     )
 
 
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0))
+
+
 def _describe(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
@@ -147,11 +151,7 @@ class Store(DirectoryVerbs):
         stmt = select(Inbound)
         if status is not None:
             stmt = stmt.where(Inbound.status == status)
-        order = (
-            (Inbound.received_at.desc(), Inbound.id.desc())
-            if newest_first
-            else (Inbound.received_at, Inbound.id)
-        )
+        order = (Inbound.received_at.desc(), Inbound.id.desc()) if newest_first else (Inbound.received_at, Inbound.id)
         stmt = stmt.order_by(*order).limit(limit)
         with self._session() as session:
             return [_view(r) for r in session.scalars(stmt)]
@@ -187,7 +187,7 @@ class Store(DirectoryVerbs):
             .where(Inbound.id == inbound_id, Inbound.status == "queued")
             .values(status=status, reason=reason, processed_at=now, updated_at=now)
         )
-        return self._run(lambda s: s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+        return self._run(lambda s: _rowcount(s.execute(stmt)) == 1)
 
     def mark_attempt_failed(self, inbound_id: str, error: str, *, max_attempts: int) -> str | None:
         """Count a failed attempt; after ``max_attempts`` the receipt becomes ``failed``. Returns the new status.
@@ -217,7 +217,7 @@ class Store(DirectoryVerbs):
             .where(Inbound.id == inbound_id, Inbound.status == "failed")
             .values(status="queued", attempts=0, updated_at=utcnow(), processed_at=None)
         )
-        return self._run(lambda s: s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+        return self._run(lambda s: _rowcount(s.execute(stmt)) == 1)
 
     def touch_inbound(self, inbound_ids: Sequence[str]) -> None:
         """Reset the sweeper's clock for receipts that were just (re)sent to the queue."""

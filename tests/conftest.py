@@ -88,10 +88,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An opened, migrated store, once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = sqlite_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
     s = Store(url, tmp_path / "blobs")
     s.open(upgrade=True)
     try:

@@ -200,9 +200,7 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("raw_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["submitter_user_id"], ["users.id"], name=op.f("fk_messages_submitter_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["submitter_user_id"], ["users.id"], name=op.f("fk_messages_submitter_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_messages_dedupe_key")),
     )
@@ -210,12 +208,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_messages_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_date"), ["date"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_from_address"), ["from_address"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_messages_message_id_header"), ["message_id_header"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_messages_submitter_user_id"), ["submitter_user_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_messages_message_id_header"), ["message_id_header"], unique=False)
+        batch_op.create_index(batch_op.f("ix_messages_submitter_user_id"), ["submitter_user_id"], unique=False)
 
     op.create_table(
         "user_addresses",
@@ -283,9 +277,7 @@ def upgrade() -> None:
             name=op.f("fk_message_codes_message_id_messages"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["record_id"], ["records.id"], name=op.f("fk_message_codes_record_id_records")
-        ),
+        sa.ForeignKeyConstraint(["record_id"], ["records.id"], name=op.f("fk_message_codes_record_id_records")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_codes")),
         sa.UniqueConstraint("message_id", "code", name="uq_message_codes_message_code"),
     )
