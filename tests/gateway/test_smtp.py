@@ -1,0 +1,373 @@
+"""The gateway over real loopback SMTP: policy replies, limits, and "250 only after durable storage"."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import smtplib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from gateway.handler import GatewayHandler
+from gateway.policy import RecipientPolicy
+from gateway.server import GatewayServer, GatewaySettings
+from store import InboundView, Store, StoreUnavailableError
+from store.models import User, UserAddress
+
+ASSISTANT = "assistant@crm.example.com"
+USER = "anna.nowak@example.com"
+
+
+def add_user(store: Store, email: str, *aliases: str) -> None:
+    with Session(store.engine) as s, s.begin():
+        user = User(email=email, name="Anna Nowak", role="all")
+        user.addresses = [UserAddress(address=email, is_primary=True)]
+        user.addresses += [UserAddress(address=a, is_primary=False) for a in aliases]
+        s.add(user)
+
+
+def message(sender: str = USER, to: str = "jan.kowalski@acme-logistics.pl", extra: str = "", body: str = "Hi") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\n{extra}Subject: Fleet renewal OP-123\r\n"
+        f"Message-ID: <{time.monotonic_ns()}@example.com>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+@dataclass
+class Running:
+    server: GatewayServer
+    port: int
+    loop: asyncio.AbstractEventLoop
+    enqueued: list[str] = field(default_factory=list)
+
+    def client(self) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+
+
+@pytest.fixture
+def run_gateway() -> Iterator[Callable[..., Running]]:
+    """Start a gateway on a free port in a background event loop; stopped at teardown."""
+    started: list[tuple[Running, threading.Thread, ThreadPoolExecutor]] = []
+
+    def start(intake: Any, *, enqueue: Callable[[str], None] | None = None, **overrides: Any) -> Running:
+        settings = dict(
+            host="127.0.0.1",
+            port=0,
+            hostname="mx.test",
+            max_message_size=64 * 1024,
+            max_connections=10,
+            command_timeout=30,
+            session_timeout=60,
+            shutdown_grace=10,
+        )
+        settings.update(overrides.pop("settings", {}))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        executor = ThreadPoolExecutor(4)
+        enqueued: list[str] = []
+        handler = GatewayHandler(
+            intake=intake,
+            recipients=RecipientPolicy([ASSISTANT]),
+            executor=executor,
+            enqueue=enqueue or enqueued.append,
+            max_recipients=overrides.pop("max_recipients", 5),
+        )
+        server = GatewayServer(handler, GatewaySettings(**settings))
+        _host, port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+        running = Running(server, port, loop, enqueued)
+        started.append((running, thread, executor))
+        return running
+
+    yield start
+    for running, thread, executor in started:
+        if not running.server._stopping:
+            running.stop()
+        running.loop.call_soon_threadsafe(running.loop.stop)
+        thread.join(10)
+        running.loop.close()
+        executor.shutdown()
+
+
+def send(running: Running, raw: bytes, *, sender: str = USER, rcpts: Sequence[str] = (ASSISTANT,)) -> tuple[int, str]:
+    """One transaction; returns the final reply to DATA (or the first refusal)."""
+    with running.client() as c:
+        c.ehlo("client.test")
+        code, text = c.mail(sender)
+        if code != 250:
+            return code, text.decode()
+        for r in rcpts:
+            code, text = c.rcpt(r)
+            if code != 250:
+                return code, text.decode()
+        code, text = c.data(raw)
+        return code, text.decode()
+
+
+def test_accepts_mail_for_the_assistant_and_stores_it_before_250(sqlite_store: Store, run_gateway: Any) -> None:
+    # Given a registered user
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    raw = message()
+    # When the user BCCs the assistant
+    code, text = send(gw, raw)
+    # Then the reply names the receipt, and at that instant row and blob already exist
+    assert code == 250
+    assert text.startswith("2.0.0 Ok: queued as ")
+    inbound_id = text.rsplit(" ", 1)[1]
+    row = sqlite_store.get_inbound(inbound_id)
+    assert row is not None
+    assert row.status == "queued"
+    assert row.mail_from == USER
+    assert row.rcpt_tos == (ASSISTANT,)
+    assert row.size == len(raw)
+    assert sqlite_store.get_raw(row.sha256) == raw
+    assert row.peer is not None and row.peer.startswith("127.0.0.1:")
+    # And the queue was woken for it
+    deadline = time.monotonic() + 5
+    while not gw.enqueued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gw.enqueued == [inbound_id]
+
+
+def test_recipient_domain_is_case_insensitive_and_plus_tags_are_ours(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    assert send(gw, message(), rcpts=["Assistant@CRM.Example.COM"])[0] == 250
+    assert send(gw, message(), rcpts=["assistant+anna@crm.example.com"])[0] == 250
+
+
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "someone@gmail.com",
+        "assistant@crm.example.com.evil.test",
+        "assistant@example.com",
+        "xassistant@crm.example.com",
+        "+assistant@crm.example.com",
+        "assistant%other.test@crm.example.com",
+        "other@other.test@crm.example.com",
+    ],
+)
+def test_relay_is_refused(sqlite_store: Store, run_gateway: Any, rcpt: str) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    code, text = send(gw, message(), rcpts=[rcpt])
+    # 553 is aiosmtpd's own refusal of a malformed address, before our policy runs
+    assert (code, text[:6]) in {(550, "5.1.1 "), (553, "5.1.3 ")}
+    assert sqlite_store.list_inbound() == []
+
+
+def test_oversize_message_gets_552_and_nothing_is_stored(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store, settings={"max_message_size": 4096})
+    with gw.client() as c:
+        assert b"SIZE 4096" in c.ehlo()[1]
+        # Declared too big up front
+        code, _ = c.mail(USER, ["SIZE=5000"])
+        assert code == 552
+        c.rset()
+    code, _ = send(gw, message(body=("x" * 70 + "\r\n") * 80))
+    assert code == 552
+    assert sqlite_store.list_inbound() == []
+
+
+def test_unknown_sender_not_addressed_to_a_user_gets_550_571(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    raw = message(sender="spammer@bulk.test", to="victim@other.test")
+    code, text = send(gw, raw, sender="spammer@bulk.test")
+    assert code == 550
+    assert text.startswith("5.7.1 ")
+    assert "spammer@bulk.test" in text
+    assert "not a registered user" in text
+    assert sqlite_store.list_inbound() == []
+
+
+@pytest.mark.parametrize(
+    ("envelope", "raw"),
+    [
+        # BCC or forward from the user's mail client, envelope rewritten by a relay
+        ("bounces@relay.test", message(sender=f"Anna Nowak <{USER}>")),
+        # Mailbox rule: an external client's mail redirected, the user is a recipient
+        ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", to=f"Anna <{USER}>")),
+        # Gmail "forward a copy": the user only in X-Forwarded-To
+        ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", extra=f"X-Forwarded-To: {USER}\r\n")),
+        # Exchange/Postfix delivery header
+        ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", extra=f"Delivered-To: {USER}\r\n")),
+        # Sieve redirect keeps Resent-From
+        ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", extra=f"Resent-From: {USER}\r\n")),
+    ],
+)
+def test_user_found_in_headers_is_accepted(sqlite_store: Store, run_gateway: Any, envelope: str, raw: bytes) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    code, _ = send(gw, raw, sender=envelope)
+    assert code == 250
+
+
+def test_user_alias_counts_as_the_user(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER, "anna@example.pl")
+    gw = run_gateway(sqlite_store)
+    code, _ = send(gw, message(sender="anna@example.pl"), sender="ANNA@example.pl")
+    assert code == 250
+
+
+def test_too_many_recipients_get_452(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store, max_recipients=2)
+    with gw.client() as c:
+        c.ehlo("client.test")
+        c.mail(USER)
+        assert c.rcpt(ASSISTANT)[0] == 250
+        assert c.rcpt("assistant+b@crm.example.com")[0] == 250
+        code, text = c.rcpt("assistant+c@crm.example.com")
+        assert (code, text[:5]) == (452, b"4.5.3")
+
+
+def test_connection_limit_answers_421(sqlite_store: Store, run_gateway: Any) -> None:
+    gw = run_gateway(sqlite_store, settings={"max_connections": 2})
+    first, second = gw.client(), gw.client()
+    try:
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            gw.client()
+        assert refused.value.smtp_code == 421
+        assert refused.value.smtp_error.startswith(b"4.7.0")
+    finally:
+        first.close()
+        second.close()
+    # A slot frees up once a client leaves
+    deadline = time.monotonic() + 5
+    while len(gw.server.sessions) >= 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gw.client().close()
+
+
+class _BrokenBlobs:
+    """A store whose blob directory cannot be written."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
+        return self.inner.find_users_by_addresses(addresses)
+
+    def add_inbound(self, raw: bytes, **kw: Any) -> InboundView:
+        raise StoreUnavailableError("cannot write blob: No space left on device")
+
+
+def test_blob_write_failure_gets_451(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(_BrokenBlobs(sqlite_store))
+    code, text = send(gw, message())
+    assert (code, text[:5]) == (451, "4.3.0")
+
+
+def test_real_blob_write_failure_gets_451_and_no_row(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    raw = message()
+    # A file where the blob's fan-out directory must go makes the real write fail (chmod would not stop root)
+    digest = hashlib.sha256(raw).hexdigest()
+    (sqlite_store.blobs.root / digest[:2]).write_bytes(b"in the way")
+    code, text = send(gw, raw)
+    assert (code, text[:5]) == (451, "4.3.0")
+    assert sqlite_store.list_inbound() == []
+
+
+def test_database_failure_gets_451_and_no_row(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gw = run_gateway(sqlite_store)
+    # The schema vanishing is as fatal to the insert as a lost connection
+    with sqlite_store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
+    code, text = send(gw, message())
+    assert (code, text[:5]) == (451, "4.3.0")
+    with sqlite_store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
+    assert sqlite_store.list_inbound() == []
+
+
+class _HeldStore:
+    """Lets the test hold a DATA command inside storage."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.committed: list[str] = []
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
+        return self.inner.find_users_by_addresses(addresses)
+
+    def add_inbound(self, raw: bytes, **kw: Any) -> InboundView:
+        self.entered.set()
+        assert self.release.wait(10)
+        view = self.inner.add_inbound(raw, **kw)
+        self.committed.append(view.id)
+        return view
+
+
+def test_no_reply_until_storage_has_finished(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    held = _HeldStore(sqlite_store)
+    gw = run_gateway(held)
+    replies: list[tuple[int, str]] = []
+    sender = threading.Thread(target=lambda: replies.append(send(gw, message())))
+    sender.start()
+    assert held.entered.wait(10)
+    # While the write is in progress, the client has no answer
+    time.sleep(0.3)
+    assert replies == []
+    held.release.set()
+    sender.join(10)
+    assert replies[0][0] == 250
+    assert replies[0][1].endswith(held.committed[0])
+
+
+def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    held = _HeldStore(sqlite_store)
+    gw = run_gateway(held)
+    replies: list[tuple[int, str]] = []
+    sender = threading.Thread(target=lambda: replies.append(send(gw, message())))
+    sender.start()
+    assert held.entered.wait(10)
+    # When SIGTERM arrives mid-DATA
+    stopping = asyncio.run_coroutine_threadsafe(gw.server.stop(), gw.loop)
+    time.sleep(0.2)
+    # Then no new session starts
+    with (
+        pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError, smtplib.SMTPConnectError)),
+        gw.client() as c,
+    ):
+        c.noop()
+    # And the message being stored still gets its 250
+    held.release.set()
+    sender.join(10)
+    stopping.result(10)
+    assert replies and replies[0][0] == 250
+    assert sqlite_store.get_inbound(replies[0][1].rsplit(" ", 1)[1]) is not None
+
+
+def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+
+    def broken(_inbound_id: str) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    gw = run_gateway(sqlite_store, enqueue=broken)
+    code, text = send(gw, message())
+    assert code == 250
+    row = sqlite_store.get_inbound(text.rsplit(" ", 1)[1])
+    assert row is not None and row.status == "queued"
