@@ -149,7 +149,7 @@ class Lead(Base):
     name: Mapped[str | None] = mapped_column(String(300))
     company: Mapped[str | None] = mapped_column(String(300))
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    first_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", use_alter=True))
+    first_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     converted_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -189,7 +189,7 @@ class Inbound(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     #: Why it ended ``ignored`` (the rule's name), or a short note for ``linked``.
     reason: Mapped[str | None] = mapped_column(Text)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", use_alter=True), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 10:17:49.874254
+Create Date: 2026-11-23 10:26:33.032320
 """
 
 from __future__ import annotations
@@ -28,34 +28,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_clients_name")),
     )
     op.create_table(
-        "inbound",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("mail_from", sa.String(length=320), nullable=False),
-        sa.Column("rcpt_tos", sa.JSON(), nullable=False),
-        sa.Column("peer", sa.String(length=100), nullable=True),
-        sa.Column("helo", sa.String(length=255), nullable=True),
-        sa.Column("size", sa.BigInteger(), nullable=False),
-        sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("message_id", sa.Integer(), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["message_id"], ["messages.id"], name=op.f("fk_inbound_message_id_messages"), use_alter=True
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound")),
-    )
-    with op.batch_alter_table("inbound", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_inbound_message_id"), ["message_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_inbound_received_at"), ["received_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_inbound_sha256"), ["sha256"], unique=False)
-        batch_op.create_index("ix_inbound_status_updated_at", ["status", "updated_at"], unique=False)
-
-    op.create_table(
         "teams",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -68,10 +40,7 @@ def upgrade() -> None:
         sa.Column("client_id", sa.Integer(), nullable=False),
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.ForeignKeyConstraint(
-            ["client_id"],
-            ["clients.id"],
-            name=op.f("fk_client_domains_client_id_clients"),
-            ondelete="CASCADE",
+            ["client_id"], ["clients.id"], name=op.f("fk_client_domains_client_id_clients"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_client_domains")),
         sa.UniqueConstraint("domain", name=op.f("uq_client_domains_domain")),
@@ -145,43 +114,13 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Integer(), nullable=False),
         sa.Column("address", sa.String(length=320), nullable=False),
         sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_contact_emails_contact_id_contacts"),
-            ondelete="CASCADE",
+            ["contact_id"], ["contacts.id"], name=op.f("fk_contact_emails_contact_id_contacts"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_emails")),
         sa.UniqueConstraint("address", name=op.f("uq_contact_emails_address")),
     )
     with op.batch_alter_table("contact_emails", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contact_emails_contact_id"), ["contact_id"], unique=False)
-
-    op.create_table(
-        "leads",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=300), nullable=True),
-        sa.Column("company", sa.String(length=300), nullable=True),
-        sa.Column("owner_user_id", sa.Integer(), nullable=True),
-        sa.Column("first_message_id", sa.Integer(), nullable=True),
-        sa.Column("converted_contact_id", sa.Integer(), nullable=True),
-        sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["converted_contact_id"], ["contacts.id"], name=op.f("fk_leads_converted_contact_id_contacts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["first_message_id"],
-            ["messages.id"],
-            name=op.f("fk_leads_first_message_id_messages"),
-            use_alter=True,
-        ),
-        sa.ForeignKeyConstraint(["owner_user_id"], ["users.id"], name=op.f("fk_leads_owner_user_id_users")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_leads")),
-        sa.UniqueConstraint("address", name=op.f("uq_leads_address")),
-    )
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_leads_owner_user_id"), ["owner_user_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -237,15 +176,60 @@ def upgrade() -> None:
         sa.Column("content_id", sa.String(length=500), nullable=True),
         sa.Column("inline", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["messages.id"],
-            name=op.f("fk_attachments_message_id_messages"),
-            ondelete="CASCADE",
+            ["message_id"], ["messages.id"], name=op.f("fk_attachments_message_id_messages"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
     )
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False)
+
+    op.create_table(
+        "inbound",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("mail_from", sa.String(length=320), nullable=False),
+        sa.Column("rcpt_tos", sa.JSON(), nullable=False),
+        sa.Column("peer", sa.String(length=100), nullable=True),
+        sa.Column("helo", sa.String(length=255), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name=op.f("fk_inbound_message_id_messages")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound")),
+    )
+    with op.batch_alter_table("inbound", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inbound_message_id"), ["message_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_inbound_received_at"), ["received_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_inbound_sha256"), ["sha256"], unique=False)
+        batch_op.create_index("ix_inbound_status_updated_at", ["status", "updated_at"], unique=False)
+
+    op.create_table(
+        "leads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=True),
+        sa.Column("company", sa.String(length=300), nullable=True),
+        sa.Column("owner_user_id", sa.Integer(), nullable=True),
+        sa.Column("first_message_id", sa.Integer(), nullable=True),
+        sa.Column("converted_contact_id", sa.Integer(), nullable=True),
+        sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["converted_contact_id"], ["contacts.id"], name=op.f("fk_leads_converted_contact_id_contacts")
+        ),
+        sa.ForeignKeyConstraint(["first_message_id"], ["messages.id"], name=op.f("fk_leads_first_message_id_messages")),
+        sa.ForeignKeyConstraint(["owner_user_id"], ["users.id"], name=op.f("fk_leads_owner_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_leads")),
+        sa.UniqueConstraint("address", name=op.f("uq_leads_address")),
+    )
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_leads_owner_user_id"), ["owner_user_id"], unique=False)
 
     op.create_table(
         "links",
@@ -272,10 +256,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("record_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["messages.id"],
-            name=op.f("fk_message_codes_message_id_messages"),
-            ondelete="CASCADE",
+            ["message_id"], ["messages.id"], name=op.f("fk_message_codes_message_id_messages"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(["record_id"], ["records.id"], name=op.f("fk_message_codes_record_id_records")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_codes")),
@@ -297,10 +278,7 @@ def upgrade() -> None:
         sa.Column("match_id", sa.Integer(), nullable=True),
         sa.Column("match_via", sa.String(length=32), nullable=True),
         sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["messages.id"],
-            name=op.f("fk_participants_message_id_messages"),
-            ondelete="CASCADE",
+            ["message_id"], ["messages.id"], name=op.f("fk_participants_message_id_messages"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_participants")),
     )
@@ -326,6 +304,17 @@ def downgrade() -> None:
         batch_op.drop_index("ix_links_entity")
 
     op.drop_table("links")
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_leads_owner_user_id"))
+
+    op.drop_table("leads")
+    with op.batch_alter_table("inbound", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_status_updated_at")
+        batch_op.drop_index(batch_op.f("ix_inbound_sha256"))
+        batch_op.drop_index(batch_op.f("ix_inbound_received_at"))
+        batch_op.drop_index(batch_op.f("ix_inbound_message_id"))
+
+    op.drop_table("inbound")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_message_id"))
 
@@ -342,10 +331,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_created_at"))
 
     op.drop_table("messages")
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leads_owner_user_id"))
-
-    op.drop_table("leads")
     with op.batch_alter_table("contact_emails", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_emails_contact_id"))
 
@@ -371,11 +356,4 @@ def downgrade() -> None:
 
     op.drop_table("client_domains")
     op.drop_table("teams")
-    with op.batch_alter_table("inbound", schema=None) as batch_op:
-        batch_op.drop_index("ix_inbound_status_updated_at")
-        batch_op.drop_index(batch_op.f("ix_inbound_sha256"))
-        batch_op.drop_index(batch_op.f("ix_inbound_received_at"))
-        batch_op.drop_index(batch_op.f("ix_inbound_message_id"))
-
-    op.drop_table("inbound")
     op.drop_table("clients")

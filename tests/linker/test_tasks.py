@@ -1,0 +1,200 @@
+"""The ``link_inbound`` actor and the sweeper, on a real dramatiq worker (in-process broker, and real Redis)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import update
+
+from linker.tasks import Outcome, Processor, QueueSettings, Sweeper, build_actor, empty_plan
+from store import InboundView, Store
+from store.models import Inbound, utcnow
+
+FAST = QueueSettings(max_attempts=3, min_backoff=0.01, max_backoff=0.05, sweep_interval=0.1, sweep_grace=60)
+
+
+def add(store: Store, n: int = 1) -> list[str]:
+    return [
+        store.add_inbound(
+            f"Subject: {i}\r\n\r\nbody {i}\r\n".encode(), mail_from="a@example.com", rcpt_tos=["x@y.z"]
+        ).id
+        for i in range(n)
+    ]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def worker_for() -> Iterator[Callable[[dramatiq.Broker], dramatiq.Worker]]:
+    workers: list[dramatiq.Worker] = []
+
+    def start(broker: dramatiq.Broker) -> dramatiq.Worker:
+        w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+        w.start()
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.stop()
+
+
+def test_processes_a_queued_receipt_once(store: Store) -> None:
+    (inbound_id,) = add(store)
+    calls: list[str] = []
+
+    def pipeline(inbound: InboundView, raw: bytes) -> Outcome:
+        calls.append(inbound.id)
+        assert raw.startswith(b"Subject: 0")
+        return Outcome("linked", "test")
+
+    processor = Processor(store, FAST, pipeline)
+    processor.process(inbound_id)
+    processor.process(inbound_id)  # a duplicate wake-up
+    row = store.get_inbound(inbound_id)
+    assert row is not None
+    assert (row.status, row.reason) == ("linked", "test")
+    assert row.processed_at is not None
+    assert calls == [inbound_id]
+
+
+def test_mark_processed_is_conditional(store: Store) -> None:
+    (inbound_id,) = add(store)
+    assert store.mark_processed(inbound_id, "linked") is True
+    assert store.mark_processed(inbound_id, "ignored", reason="late") is False
+    row = store.get_inbound(inbound_id)
+    assert row is not None and row.status == "linked"
+
+
+def test_ignored_outcome_keeps_its_reason(sqlite_store: Store) -> None:
+    (inbound_id,) = add(sqlite_store)
+    Processor(sqlite_store, FAST, lambda i, r: Outcome("ignored", "rule newsletters")).process(inbound_id)
+    row = sqlite_store.get_inbound(inbound_id)
+    assert row is not None and (row.status, row.reason) == ("ignored", "rule newsletters")
+
+
+def test_transient_failure_retries_with_backoff_then_succeeds(sqlite_store: Store, worker_for: Callable) -> None:
+    (inbound_id,) = add(sqlite_store)
+    attempts: list[float] = []
+
+    def flaky(inbound: InboundView, raw: bytes) -> Outcome:
+        attempts.append(time.monotonic())
+        if len(attempts) < 2:
+            raise TimeoutError("directory lookup timed out")
+        return Outcome("linked")
+
+    broker = StubBroker()
+    actor = build_actor(broker, Processor(sqlite_store, FAST, flaky))
+    worker_for(broker)
+    actor.send(inbound_id)
+    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
+    row = sqlite_store.get_inbound(inbound_id)
+    assert row is not None
+    assert row.attempts == 1
+    assert row.last_error == "TimeoutError: directory lookup timed out"
+    assert len(attempts) == 2
+
+
+def test_failure_after_the_last_attempt_marks_failed_with_the_error(sqlite_store: Store, worker_for: Callable) -> None:
+    (inbound_id,) = add(sqlite_store)
+    calls: list[int] = []
+
+    def broken(inbound: InboundView, raw: bytes) -> Outcome:
+        calls.append(1)
+        raise ValueError("cannot decode header")
+
+    broker = StubBroker()
+    actor = build_actor(broker, Processor(sqlite_store, FAST, broken))
+    worker_for(broker)
+    actor.send(inbound_id)
+    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "failed")
+    time.sleep(0.3)  # no further attempts after failed
+    row = sqlite_store.get_inbound(inbound_id)
+    assert row is not None
+    assert row.attempts == FAST.max_attempts == len(calls)
+    assert row.last_error == "ValueError: cannot decode header"
+    # A failed receipt can be put back for reprocessing
+    assert sqlite_store.mark_requeued(inbound_id)
+    row = sqlite_store.get_inbound(inbound_id)
+    assert row is not None and (row.status, row.attempts) == ("queued", 0)
+
+
+def _age(store: Store, inbound_ids: list[str], seconds: float) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(Inbound).where(Inbound.id.in_(inbound_ids)).values(updated_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_sweeper_resends_only_stale_queued_rows(store: Store) -> None:
+    old = add(store, 3)
+    fresh = add(store, 1)
+    done = add(store, 1)
+    store.mark_processed(done[0], "linked")
+    _age(store, old + done, 3600)
+    sent: list[str] = []
+    sweeper = Sweeper(store, sent.append, FAST)
+    assert sweeper.sweep() == 3
+    assert sent == old
+    # Re-sent rows get a fresh clock, so the next pass leaves them alone
+    assert sweeper.sweep() == 0
+    # At start in embedded mode nothing else holds queued work: grace 0 re-sends everything queued
+    sent.clear()
+    assert sweeper.sweep(grace=0) == 4
+    assert set(sent) == set(old + fresh)
+
+
+def test_sweeper_survives_a_broker_outage(sqlite_store: Store) -> None:
+    ids = add(sqlite_store, 2)
+    _age(sqlite_store, ids, 3600)
+
+    def down(_inbound_id: str) -> None:
+        raise ConnectionError("Connection refused")
+
+    assert Sweeper(sqlite_store, down, FAST).sweep() == 0
+    # Nothing was touched, so the next pass (broker back) picks them up
+    sent: list[str] = []
+    assert Sweeper(sqlite_store, sent.append, FAST).sweep() == 2
+
+
+def test_sweeper_thread_recovers_a_lost_queue_message(sqlite_store: Store, worker_for: Callable) -> None:
+    # Given a receipt whose queue message was lost (never sent)
+    (inbound_id,) = add(sqlite_store)
+    broker = StubBroker()
+    actor = build_actor(broker, Processor(sqlite_store, FAST, empty_plan))
+    worker_for(broker)
+    sweeper = Sweeper(sqlite_store, actor.send, QueueSettings(sweep_interval=0.05, sweep_grace=0.2))
+    sweeper.start()
+    try:
+        wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
+    finally:
+        sweeper.stop()
+
+
+def test_redis_round_trip(sqlite_store: Store, redis_available: None, worker_for: Callable) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    # A private namespace keeps parallel runs apart on the shared Redis service
+    broker = RedisBroker(url="redis://127.0.0.1:6379/0", namespace=f"mailassist-test-{secrets.token_hex(4)}")
+    try:
+        actor = build_actor(broker, Processor(sqlite_store, FAST, empty_plan))
+        worker_for(broker)
+        ids = add(sqlite_store, 5)
+        for inbound_id in ids:
+            actor.send(inbound_id)
+        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 5)
+    finally:
+        broker.flush_all()
+        broker.close()

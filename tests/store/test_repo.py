@@ -1,0 +1,87 @@
+"""Repository verbs and schema, on SQLite and on real PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from store import SchemaError, Store, StoreError
+from store.db import head_revision
+from store.models import Base
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_inbound_round_trip(store: Store) -> None:
+    view = store.add_inbound(
+        b"Subject: x\r\n\r\nbody\r\n", mail_from="a@example.com", rcpt_tos=["b@x.test", "c@x.test"], peer="1.2.3.4:5"
+    )
+    got = store.get_inbound(view.id)
+    assert got == view
+    assert got.rcpt_tos == ("b@x.test", "c@x.test")
+    assert got.received_at.tzinfo is not None
+    assert store.get_inbound("NOPE") is None
+
+
+def test_list_inbound_newest_first_with_status_filter(store: Store) -> None:
+    ids = [store.add_inbound(f"n{i}".encode(), mail_from="a@example.com", rcpt_tos=["b@x.test"]).id for i in range(3)]
+    store.mark_processed(ids[0], "linked")
+    assert [v.id for v in store.list_inbound()] == ids[::-1]
+    assert [v.id for v in store.list_inbound(status="queued")] == ids[:0:-1]
+    assert [v.id for v in store.list_inbound(status="linked")] == [ids[0]]
+    assert len(store.list_inbound(limit=1)) == 1
+    assert store.count_inbound_by_status() == {"queued": 2, "linked": 1, "ignored": 0, "failed": 0}
+    with pytest.raises(StoreError, match="unknown status"):
+        store.list_inbound(status="bogus")
+
+
+def test_attempts_count_up_to_failed(store: Store) -> None:
+    inbound_id = store.add_inbound(b"x", mail_from="", rcpt_tos=["b@x.test"]).id
+    assert store.mark_attempt_failed(inbound_id, "boom 1", max_attempts=2) == "queued"
+    assert store.mark_attempt_failed(inbound_id, "boom 2" * 2000, max_attempts=2) == "failed"
+    assert store.mark_attempt_failed(inbound_id, "late", max_attempts=2) is None
+    row = store.get_inbound(inbound_id)
+    assert row is not None
+    assert (row.status, row.attempts) == ("failed", 2)
+    assert row.last_error is not None and len(row.last_error) == 4000
+
+
+def test_ids_are_unique_and_sortable(sqlite_store: Store) -> None:
+    ids = [sqlite_store.add_inbound(b"same", mail_from="", rcpt_tos=["b@x.test"]).id for _ in range(50)]
+    assert len(set(ids)) == 50
+    assert all(len(i) == 18 and i.isalnum() and i.isupper() for i in ids)
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_store: Store) -> None:
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path) -> None:
+    store = Store(pg_url, tmp_path / "blobs")
+    try:
+        with pytest.raises(SchemaError, match="mailassist db upgrade"):
+            store.open()
+        store.open(upgrade=True)
+        store.open()  # at head now
+    finally:
+        store.close()
+    assert head_revision() == "0001"
+
+
+def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'sub' / 'db.sqlite'}", tmp_path / "blobs")
+    try:
+        store.open()
+        store.ping()
+    finally:
+        store.close()
