@@ -1,0 +1,111 @@
+"""Config: the example documents every key, and wrong keys or values fail with their path."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import BaseModel
+
+from mailassist.cli import cli
+from mailassist.config import Config, ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    out = set()
+    for name, field in model.model_fields.items():
+        if name == "base_dir":
+            continue
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _keys(ann, f"{prefix}{name}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def _doc_keys(data: dict[str, object], prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in data.items():
+        if isinstance(v, dict) and k != "codes":
+            out |= _doc_keys(v, f"{prefix}{k}.")
+        else:
+            out.add(prefix + k)
+    return out
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    config = load_config(EXAMPLE)
+    assert config.smtp.listen == "127.0.0.1:2525"
+    assert config.queue.broker == "memory"
+    assert config.codes == {"OP": "deal"}
+    documented = _doc_keys(tomllib.loads(EXAMPLE.read_text()))
+    assert _keys(Config) == documented
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('[store]\nurl = "sqlite:///data/m.db"\nblob_dir = "data/blobs"\n')
+    config = load_config(tmp_path / "c.toml")
+    assert config.store_url == f"sqlite:///{tmp_path.resolve()}/data/m.db"
+    assert config.resolve(config.store.blob_dir) == tmp_path.resolve() / "data/blobs"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[smtp]\nlistn = "x"', "smtp.listn: unknown key; allowed here: listen, hostname"),
+        ("[smpt]\n", "smpt: unknown key; allowed here: smtp, assistant"),
+        ('[smtp]\nmax_message_size = "big"', "smtp.max_message_size: Input should be a valid integer (got 'big')"),
+        ("[smtp]\nmax_message_size = 10", "smtp.max_message_size: Input should be greater than or equal to 1024"),
+        ('[smtp]\nlisten = "2525"', "smtp.listen: expected HOST:PORT such as '127.0.0.1:2525', got '2525'"),
+        ('[assistant]\naddresses = ["not-an-address"]', "assistant.addresses[0]: not an email address"),
+        ("[assistant]\naddresses = []", "assistant.addresses: List should have at least 1 item"),
+        ('[queue]\nbroker = "amqp://x"', "queue.broker: expected 'memory' or a redis URL"),
+        ('[store]\nurl = "mysql://x"', "store.url: expected 'sqlite:///PATH' or 'postgresql+psycopg://"),
+        ('[codes]\nop = "deal"', "codes: code prefix 'op' must be upper-case"),
+        ("[queue]\nmin_backoff = 10\nmax_backoff = 5", "queue.min_backoff: must not exceed queue.max_backoff"),
+        ('[logging]\nlevel = "loud"', "logging.level: Input should be 'debug', 'info', 'warning' or 'error'"),
+    ],
+)
+def test_bad_config_names_the_key(toml: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(tomllib.loads(toml), source="c.toml")
+    assert f"c.toml: {expected}" in str(err.value)
+
+
+def test_assistant_addresses_are_lower_cased() -> None:
+    config = parse_config({"assistant": {"addresses": ["Assistant@CRM.Example.com"]}})
+    assert config.assistant.addresses == ["assistant@crm.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "config file not found"),
+        (b"[smtp\n", "invalid TOML"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'[web]\nlisten = "nowhere"\n', "web.listen: expected HOST:PORT"),
+    ],
+)
+def test_cli_reports_config_errors_without_traceback(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    path = tmp_path / "c.toml"
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["--config", str(path), "queue"])
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "env.toml"
+    path.write_text('[store]\nurl = "sqlite:///m.db"\nblob_dir = "b"\n')
+    monkeypatch.setenv("MAILASSIST_CONFIG", str(path))
+    result = CliRunner().invoke(cli, ["queue"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.db").exists()
