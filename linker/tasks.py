@@ -12,9 +12,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
 from store import InboundView, Store
@@ -89,13 +91,38 @@ class Processor:
         status = self.store.mark_attempt_failed(inbound.id, error, max_attempts=self.settings.max_attempts)
         if status == "queued":
             log.warning("inbound attempt failed; will retry", attempt=inbound.attempts + 1, error=error)
-            raise exc
+            # Retry (not the original exception): dramatiq backs off without logging a second traceback.
+            raise dramatiq.Retry(error) from exc
         if status == "failed":
             log.error("inbound failed", attempts=inbound.attempts + 1, error=error, exc_info=exc)
 
 
+class InboundLogContext(dramatiq.Middleware):
+    """Binds ``inbound_id`` while a message is processed, so dramatiq's own log lines carry it too."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if message.actor_name == ACTOR_NAME and message.args:
+            structlog.contextvars.bind_contextvars(inbound_id=message.args[0])
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.unbind_contextvars("inbound_id")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        structlog.contextvars.unbind_contextvars("inbound_id")
+
+
 def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor[[str], None]:
     """Declare ``link_inbound`` on ``broker`` (no import-time global broker)."""
+    # First in the list: its "before" hook runs first and its "after" hook last, around every other log line.
+    first = type(broker.middleware[0]) if broker.middleware else None
+    broker.add_middleware(InboundLogContext(), before=first)
     s = processor.settings
     declare = dramatiq.actor(
         broker=broker,

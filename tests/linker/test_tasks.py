@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -9,10 +12,12 @@ from datetime import timedelta
 
 import dramatiq
 import pytest
+import structlog
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
 
 from linker.tasks import Outcome, Processor, QueueSettings, Sweeper, build_actor, empty_plan
+from mailassist.logs import configure_logging
 from store import InboundView, Store
 from store.models import Inbound, utcnow
 
@@ -198,3 +203,50 @@ def test_redis_round_trip(sqlite_store: Store, redis_available: None, worker_for
     finally:
         broker.flush_all()
         broker.close()
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Route all logging to a buffer as JSON lines, at debug level, for the duration of a test."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in ("dramatiq",)})
+    buffer = io.StringIO()
+    configure_logging("info", "json", stream=buffer)
+    logging.getLogger("dramatiq").setLevel(logging.INFO)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+        structlog.reset_defaults()
+
+
+def test_every_log_line_about_a_message_carries_its_inbound_id(
+    sqlite_store: Store, worker_for: Callable, json_log: io.StringIO
+) -> None:
+    (inbound_id,) = add(sqlite_store)
+    calls: list[int] = []
+
+    def flaky(inbound: InboundView, raw: bytes) -> Outcome:
+        calls.append(1)
+        if len(calls) == 1:
+            raise TimeoutError("slow directory")
+        return Outcome("linked")
+
+    broker = StubBroker()
+    actor = build_actor(broker, Processor(sqlite_store, FAST, flaky))
+    worker_for(broker)
+    actor.send(inbound_id)
+    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
+    time.sleep(0.1)
+    events = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    about_message = [e for e in events if e["event"].startswith(("inbound", "Retrying message"))]
+    assert {e["event"] for e in about_message} >= {
+        "inbound attempt failed; will retry",
+        "inbound linked",
+    }
+    assert any(e["event"].startswith("Retrying message") for e in about_message)
+    assert all(e.get("inbound_id") == inbound_id for e in about_message), about_message
+    # one event per line, each a JSON object with a timestamp and level
+    assert all({"timestamp", "level", "event"} <= e.keys() for e in events)
