@@ -151,7 +151,7 @@ def _announce(text: str) -> None:
 async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
     store = await asyncio.to_thread(open_store, config)
     queue = Queue(config, store)
-    if queue.in_memory and not (smtp and worker):
+    if queue.in_memory and (smtp or worker) and not (smtp and worker):
         raise MemoryBrokerError(
             "queue.broker = 'memory' works only inside 'mailassist serve'; "
             "set queue.broker to a redis URL to run smtp, worker and web as separate processes"

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from store.errors import SchemaError, StoreUnavailableError
+from store.errors import SchemaError, StoreUnavailableError, describe_db_error
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -68,7 +68,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"database unreachable: {exc.__class__.__name__}: {exc.args[0]}") from exc
+        raise StoreUnavailableError(f"database unreachable: {describe_db_error(exc)}") from exc
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -77,7 +77,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     try:
         command.upgrade(_alembic_config(engine), "head")
     except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"migration failed: {exc.__class__.__name__}: {exc.args[0]}") from exc
+        raise StoreUnavailableError(f"migration failed: {describe_db_error(exc)}") from exc
     return before, head_revision()
 
 

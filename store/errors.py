@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def describe_db_error(exc: BaseException) -> str:
+    """``ClassName: first line of the driver's message``: short enough for an SMTP log line or a CLI error."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {lines[0] if lines else ''}"
+
+
 class StoreError(Exception):
     """Base for every error the store raises."""
 

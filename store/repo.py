@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store import db
 from store.blobs import BlobStore
 from store.directory import DirectoryVerbs
-from store.errors import StoreError, StoreUnavailableError
+from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
 from store.models import Inbound, utcnow
 from store.views import FINAL_STATUSES, STATUSES, InboundView
@@ -53,12 +53,6 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-def _describe(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
-
-
 class Store(DirectoryVerbs):
     """Database plus blob directory, opened once per process."""
 
@@ -75,11 +69,15 @@ class Store(DirectoryVerbs):
 
     def open(self, *, upgrade: bool | None = None) -> None:
         """Prepare blobs and check the schema; SQLite (or ``upgrade=True``) migrates itself instead."""
-        self.blobs.open()
-        if upgrade if upgrade is not None else self.is_sqlite:
-            db.upgrade(self.engine)
-        else:
-            db.check_schema(self.engine)
+        try:
+            self.blobs.open()
+            if upgrade if upgrade is not None else self.is_sqlite:
+                db.upgrade(self.engine)
+            else:
+                db.check_schema(self.engine)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -91,7 +89,7 @@ class Store(DirectoryVerbs):
             with self._sessions() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise StoreUnavailableError(_describe(exc)) from exc
+            raise StoreUnavailableError(describe_db_error(exc)) from exc
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         with self._session() as session, session.begin():
