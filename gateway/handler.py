@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -62,6 +62,8 @@ class GatewayHandler:
         self.enqueue = enqueue
         self.max_recipients = max_recipients
         self._enqueues: set[asyncio.Future[None]] = set()
+        # Its own threads: a black-holed broker (connect timeouts) must never hold up storage threads.
+        self._enqueue_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enqueue")
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -126,7 +128,7 @@ class GatewayHandler:
     def _send_to_queue(self, inbound_id: str) -> None:
         # After commit the row is the truth; the broker is only a wake-up call. If it is down, the sweeper
         # re-sends later, so this never delays or fails the 250.
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._enqueue_quietly, inbound_id)
+        future = asyncio.get_running_loop().run_in_executor(self._enqueue_pool, self._enqueue_quietly, inbound_id)
         self._enqueues.add(future)
         future.add_done_callback(self._enqueues.discard)
 
@@ -137,10 +139,11 @@ class GatewayHandler:
             log.warning("queue send failed; the sweeper will retry", inbound_id=inbound_id, error=repr(exc))
 
     async def wait_enqueued(self, timeout: float) -> bool:
-        """Wait for queue sends still running; True if they all finished within ``timeout``."""
-        if not self._enqueues:
-            return True
-        _done, pending = await asyncio.wait(list(self._enqueues), timeout=timeout)
+        """Wait for queue sends still running, then release their threads; True if all finished in time."""
+        pending: set[asyncio.Future[None]] = set()
+        if self._enqueues:
+            _done, pending = await asyncio.wait(list(self._enqueues), timeout=timeout)
+        self._enqueue_pool.shutdown(wait=False, cancel_futures=True)
         return not pending
 
     async def handle_exception(self, error: Exception) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import smtplib
 import threading
@@ -101,17 +102,22 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
 
 def send(running: Running, raw: bytes, *, sender: str = USER, rcpts: Sequence[str] = (ASSISTANT,)) -> tuple[int, str]:
     """One transaction; returns the final reply to DATA (or the first refusal)."""
-    with running.client() as c:
+    c = running.client()
+    try:
         c.ehlo("client.test")
         code, text = c.mail(sender)
-        if code != 250:
-            return code, text.decode()
         for r in rcpts:
-            code, text = c.rcpt(r)
             if code != 250:
-                return code, text.decode()
-        code, text = c.data(raw)
+                break
+            code, text = c.rcpt(r)
+        if code == 250:
+            code, text = c.data(raw)
         return code, text.decode()
+    finally:
+        # The server may hang up after its reply (shutdown); the reply is what counts.
+        with contextlib.suppress(smtplib.SMTPServerDisconnected, OSError):
+            c.quit()
+        c.close()
 
 
 def test_accepts_mail_for_the_assistant_and_stores_it_before_250(sqlite_store: Store, run_gateway: Any) -> None:
@@ -251,6 +257,16 @@ def test_connection_limit_answers_421(sqlite_store: Store, run_gateway: Any) -> 
     while len(gw.server.sessions) >= 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     gw.client().close()
+
+
+def test_session_time_limit_closes_with_421(sqlite_store: Store, run_gateway: Any) -> None:
+    gw = run_gateway(sqlite_store, settings={"session_timeout": 0.3})
+    with gw.client() as c:
+        c.ehlo("slow.test")
+        time.sleep(0.6)
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            c.noop()
+            c.noop()
 
 
 class _BrokenBlobs:
