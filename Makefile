@@ -1,0 +1,108 @@
+# mailassist: the two README commands are `make run` and `make test`; `make help` lists the rest.
+
+PYTHON ?= python3
+VENV   ?= .venv
+CONFIG ?= config.example.toml
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k smtp -x"`.
+PYTEST_ARGS ?=
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TYPED := gateway linker store mailassist web
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail
+
+help: ## Show this list
+	@echo "Usage: make TARGET   (PYTHON=$(PYTHON) VENV=$(VENV) CONFIG=$(CONFIG))"
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+# ---- virtual environment -------------------------------------------------------------------------------------
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { \
+	  echo "error: '$(PYTHON)' not found. Install Python 3.11+ (Debian/Ubuntu: apt-get install python3 python3-venv)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "error: mailassist needs Python 3.11+, but $(PYTHON) is $$($(PYTHON) -V 2>&1)."; \
+	  echo "       Install a newer Python, or point make at one: make PYTHON=python3.11 ..."; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "error: $(PYTHON) has no working venv module. On Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+
+# Reinstall only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create the virtual environment and install the project with its dev tools
+
+# ---- the two README commands ---------------------------------------------------------------------------------
+
+run: $(STAMP) ## Start the gateway: SMTP, worker and web viewer in one process (SQLite under ./var/)
+	$(BIN)/mailassist --config $(CONFIG) serve
+
+test: lint typecheck pytest ## Lint, type-check and run the whole test suite
+
+# ---- pieces of `make test` -----------------------------------------------------------------------------------
+
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict for our packages, see pyproject.toml)
+	$(BIN)/mypy $(TYPED)
+
+# pytest exits 5 when it collected no test: that is a failure, never a silent pass.
+pytest: $(STAMP) ## Run pytest only
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; fi; exit $$rc
+
+fmt: $(STAMP) ## Reformat and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove var/ (database and blobs), the virtual environment and tool caches
+	rm -rf var $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# ---- a first test mail ---------------------------------------------------------------------------------------
+
+# Sends one BCC-style mail as Anna Nowak to the gateway named by $(CONFIG) and prints every SMTP reply.
+define DEMO_MAIL_PY
+import smtplib, sys
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from mailassist.config import load_config
+
+config = load_config(sys.argv[1])
+host, _, port = config.smtp.listen.rpartition(":")
+host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "::") else host.strip("[]")
+sender, assistant = "anna.nowak@example.com", config.assistant.addresses[0]
+
+msg = EmailMessage()
+msg["From"] = "Anna Nowak <" + sender + ">"
+msg["To"] = "Tomasz Wiśniewski <t.wisniewski@acme-logistics.example.pl>"
+msg["Subject"] = "Offer OP-123"
+msg["Date"] = formatdate(localtime=True)
+msg["Message-ID"] = make_msgid(domain="example.com")
+msg.set_content("Dear Tomasz,\n\nplease find our offer for the fleet renewal below.\n\nBest regards,\nAnna\n")
+
+try:
+    smtp = smtplib.SMTP(host, int(port), timeout=30)
+except OSError as exc:
+    sys.exit(f"cannot connect to {host}:{port} ({exc}); is the gateway running? Start it with: make run")
+with smtp:
+    print("EHLO ->", smtp.ehlo()[0])
+    for step, reply in (("MAIL FROM", smtp.mail(sender)), ("RCPT TO", smtp.rcpt(assistant))):
+        print(f"{step} -> {reply[0]} {reply[1].decode()}")
+        if reply[0] >= 400:
+            sys.exit(1)
+    code, text = smtp.data(msg.as_bytes())
+    print(f"DATA -> {code} {text.decode()}")
+    sys.exit(0 if code == 250 else 1)
+endef
+export DEMO_MAIL_PY
+
+demo-mail: $(STAMP) ## Import examples/users.csv and send one mail to the running gateway
+	$(BIN)/mailassist --config $(CONFIG) import users examples/users.csv
+	@$(BIN)/python -c "$$DEMO_MAIL_PY" $(CONFIG)
+	$(BIN)/mailassist --config $(CONFIG) queue --limit 5
