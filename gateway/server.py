@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -126,13 +127,17 @@ class GatewayServer:
     async def start(self) -> tuple[str, int]:
         """Listen; return the bound address (port 0 picks a free port)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol,
-            host=self.settings.host,
-            port=self.settings.port,
-            family=socket.AF_UNSPEC,
-            reuse_address=True,
-        )
+        try:
+            self._server = await loop.create_server(
+                self._protocol,
+                host=self.settings.host,
+                port=self.settings.port,
+                family=socket.AF_UNSPEC,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            where = f"{self.settings.host}:{self.settings.port}"
+            raise OSError(exc.errno, f"SMTP cannot listen on {where}: {os.strerror(exc.errno or 0)}") from None
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("smtp listening", host=host, port=port, max_message_size=self.settings.max_message_size)
         return host, port

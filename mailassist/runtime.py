@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -135,6 +136,21 @@ def _web_server(config: Config, store: Store, broker_check: Callable[[], None] |
     return _QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
 
 
+def _bind(listen: str) -> socket.socket:
+    host, port = split_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"web viewer cannot listen on {listen}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 async def _wait_for_signal() -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -176,12 +192,14 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
             host, port = await gateway.start()
             parts.append(f"SMTP on {host}:{port}")
         if web:
+            # Bound here, not by uvicorn, so a busy port is an OSError with one clear line, not sys.exit(3).
+            web_socket = _bind(config.web.listen)
             web_server = _web_server(config, store, None if queue.in_memory else queue.check)
-            web_task = asyncio.create_task(web_server.serve())
+            web_task = asyncio.create_task(web_server.serve(sockets=[web_socket]))
             while not web_server.started:
                 if web_task.done():
                     await web_task
-                    raise OSError(f"web viewer could not listen on {config.web.listen}")
+                    raise OSError(f"web viewer could not start on {config.web.listen}")
                 await asyncio.sleep(0.02)
             parts.append(f"web viewer on http://{config.web.listen}/")
         if worker:

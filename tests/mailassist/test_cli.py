@@ -52,3 +52,25 @@ def test_unreachable_postgres_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("mailassist: database unreachable: OperationalError")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("busy", ["smtp", "web"])
+def test_busy_port_is_one_clear_line(tmp_path: Path, busy: str) -> None:
+    import socket
+
+    from tests.conftest import free_port
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    ports = {"smtp": free_port(), "web": free_port(), busy: taken}
+    extra = f'[smtp]\nlisten = "127.0.0.1:{ports["smtp"]}"\n[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
+    try:
+        result = CliRunner().invoke(cli, ["--config", _config(tmp_path, extra), "serve"])
+    finally:
+        blocker.close()
+    assert result.exit_code == 1
+    label = "SMTP" if busy == "smtp" else "web viewer"
+    assert f"mailassist: {label} cannot listen on 127.0.0.1:{taken}: Address already in use" in result.output
+    assert "Traceback" not in result.output
