@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
 from linker.submitter import Candidate, pick_submitter, submitter_candidates
-from store import InboundView, StoreError
+from store import InboundView, StoreError, StoreUnavailableError
 
 log = structlog.get_logger("gateway")
 
@@ -27,8 +27,28 @@ class Intake(Protocol):
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
 
     def add_inbound(
-        self, raw: bytes, *, mail_from: str, rcpt_tos: Sequence[str], peer: str | None, helo: str | None
+        self,
+        raw: bytes,
+        *,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        peer: str | None,
+        helo: str | None,
+        deadline: float | None,
     ) -> InboundView: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """One DATA's worth of input to storage."""
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: list[str]
+    peer: str | None
+    helo: str | None
+    #: ``time.monotonic()`` past which the reply has already been given up on.
+    deadline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +75,14 @@ class GatewayHandler:
         executor: Executor,
         enqueue: Callable[[str], None],
         max_recipients: int = 20,
+        store_timeout: float = 30.0,
     ) -> None:
         self.intake = intake
         self.recipients = recipients
         self.executor = executor
         self.enqueue = enqueue
         self.max_recipients = max_recipients
+        self.store_timeout = store_timeout
         self._enqueues: set[asyncio.Future[None]] = set()
         # Its own threads: a black-holed broker (connect timeouts) must never hold up storage threads.
         self._enqueue_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enqueue")
@@ -82,11 +104,16 @@ class GatewayHandler:
         mail_from = envelope.mail_from or ""
         peer = _peer(session)
         started = time.perf_counter()
+        arrival = _Arrival(
+            raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name, time.monotonic() + self.store_timeout
+        )
         try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self.executor, self._accept, raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name
-            )
+            accepting = asyncio.get_running_loop().run_in_executor(self.executor, self._accept, arrival)
+            result = await asyncio.wait_for(accepting, self.store_timeout)
+        except TimeoutError:
+            # A hung database must not hang the session: the sender keeps the mail and retries.
+            log.error("smtp store timed out", peer=peer, mail_from=mail_from, size=len(raw), seconds=self.store_timeout)
+            return policy.TEMPORARY_FAILURE
         except StoreError as exc:
             log.error("smtp store failed", peer=peer, mail_from=mail_from, size=len(raw), error=str(exc))
             return policy.TEMPORARY_FAILURE
@@ -112,17 +139,19 @@ class GatewayHandler:
         self._send_to_queue(inbound.id)
         return f"250 2.0.0 Ok: queued as {inbound.id}"
 
-    def _accept(
-        self, raw: bytes, mail_from: str, rcpt_tos: list[str], peer: str | None, helo: str | None
-    ) -> _Accepted | None:
+    def _accept(self, a: _Arrival) -> _Accepted | None:
         """Runs in the executor: policy lookup, then blob fsync and row commit. ``None`` means refuse."""
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-        candidates = submitter_candidates(mail_from, headers)
+        if time.monotonic() > a.deadline:
+            raise StoreUnavailableError("storage busy: waited too long for a free thread")
+        headers = BytesHeaderParser(policy=compat32).parsebytes(a.raw)
+        candidates = submitter_candidates(a.mail_from, headers)
         users = self.intake.find_users_by_addresses(c.address for c in candidates)
         submitter = pick_submitter(candidates, users)
         if submitter is None:
             return None
-        inbound = self.intake.add_inbound(raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo)
+        inbound = self.intake.add_inbound(
+            a.raw, mail_from=a.mail_from, rcpt_tos=a.rcpt_tos, peer=a.peer, helo=a.helo, deadline=a.deadline
+        )
         return _Accepted(inbound, submitter)
 
     def _send_to_queue(self, inbound_id: str) -> None:
@@ -136,7 +165,9 @@ class GatewayHandler:
         try:
             self.enqueue(inbound_id)
         except Exception as exc:
-            log.warning("queue send failed; the sweeper will retry", inbound_id=inbound_id, error=repr(exc))
+            log.warning(
+                "queue send failed; the sweeper will retry", inbound_id=inbound_id, error=f"{type(exc).__name__}: {exc}"
+            )
 
     async def wait_enqueued(self, timeout: float) -> bool:
         """Wait for queue sends still running, then release their threads; True if all finished in time."""

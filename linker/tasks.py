@@ -171,7 +171,9 @@ class Sweeper:
                 self.send(inbound_id)
                 sent.append(inbound_id)
         except Exception as exc:
-            log.warning("sweeper cannot reach the queue; will try again", error=repr(exc), pending=len(ids))
+            log.warning(
+                "sweeper cannot reach the queue; will try again", error=f"{type(exc).__name__}: {exc}", pending=len(ids)
+            )
         finally:
             self.store.touch_inbound(sent)
         for inbound_id in sent:
@@ -189,7 +191,7 @@ class Sweeper:
             try:
                 self.sweep(grace=grace)
             except Exception as exc:
-                log.warning("sweep failed; will try again", error=repr(exc))
+                log.warning("sweep failed; will try again", error=f"{type(exc).__name__}: {exc}")
             grace = None
             if self._stop.wait(self.settings.sweep_interval):
                 return

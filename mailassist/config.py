@@ -71,6 +71,7 @@ class SmtpConfig(_Section):
     command_timeout: float = Field(default=300, gt=0)
     session_timeout: float = Field(default=1800, gt=0)
     shutdown_grace: float = Field(default=30, ge=0)
+    store_timeout: float = Field(default=30, gt=0)
 
 
 class AssistantConfig(_Section):

@@ -7,8 +7,12 @@ each for scale-out. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -29,6 +33,8 @@ log = structlog.get_logger("mailassist")
 
 #: Threads that write blobs and rows for the SMTP sessions.
 INTAKE_THREADS = 8
+#: On stop, how long worker threads may take to finish the message they hold.
+WORKER_STOP_SECONDS = 10
 
 
 class MemoryBrokerError(Exception):
@@ -112,7 +118,8 @@ class Queue:
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.worker is not None:
-            self.worker.stop(timeout=int(self.settings.time_limit * 1000))
+            # A message still running after this is retried later: its row stays queued for the sweeper.
+            self.worker.stop(timeout=int(WORKER_STOP_SECONDS * 1000))
         self.broker.close()
 
 
@@ -187,6 +194,7 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
                 executor=executor,
                 enqueue=queue.send,
                 max_recipients=config.smtp.max_recipients,
+                store_timeout=config.smtp.store_timeout,
             )
             gateway = GatewayServer(handler, gateway_settings(config))
             host, port = await gateway.start()
@@ -213,7 +221,7 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
             web_server.should_exit = True
             await web_task
         await asyncio.to_thread(queue.stop)
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=False, cancel_futures=True)
         store.close()
         log.info("stopped")
 
@@ -230,3 +238,18 @@ def _redact(url: str) -> str:
 def run(config: Config, *, smtp: bool = True, worker: bool = True, web: bool = True) -> None:
     """Run the selected parts until a signal arrives."""
     asyncio.run(_run(config, smtp=smtp, worker=worker, web=web))
+    _exit_past_stuck_threads(config.smtp.store_timeout)
+
+
+def _exit_past_stuck_threads(timeout: float) -> None:
+    # Storage threads blocked on a hung database would keep the interpreter from exiting (it joins them).
+    # Their clients were answered 451/421 and will retry, so after one more store_timeout it is safe to go.
+    deadline = time.monotonic() + timeout
+    stuck = [t for t in threading.enumerate() if t.name.startswith("intake") and t.is_alive()]
+    for thread in stuck:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        log.warning("exiting with storage threads blocked on the store", threads=len(stuck))
+        logging.shutdown()
+        os._exit(0)

@@ -44,7 +44,16 @@ def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
         pool_size=10,
         max_overflow=10,
         pool_timeout=connect_timeout,
-        connect_args={"connect_timeout": max(1, int(connect_timeout))},
+        connect_args={
+            "connect_timeout": max(1, int(connect_timeout)),
+            # A network black hole must surface as an error, not a thread blocked for the kernel's ~15 minutes:
+            # keepalives catch a silent peer on idle connections, tcp_user_timeout on unacknowledged writes.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15000,
+        },
     )
 
 

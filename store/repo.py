@@ -7,6 +7,7 @@ answers 250, and leaves ``queued`` exactly once, by a conditional update.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -105,8 +106,13 @@ class Store(DirectoryVerbs):
         rcpt_tos: Sequence[str],
         peer: str | None = None,
         helo: str | None = None,
+        deadline: float | None = None,
     ) -> InboundView:
-        """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure."""
+        """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure.
+
+        ``deadline`` (``time.monotonic()``) is checked just before the commit: a caller that has given up
+        waiting (and told the client 451) gets a rollback rather than a receipt nobody was told about.
+        """
         sha256 = self.blobs.put(raw)
         now = utcnow()
         row = Inbound(
@@ -126,6 +132,8 @@ class Store(DirectoryVerbs):
         def insert(session: Session) -> InboundView:
             session.add(row)
             session.flush()
+            if deadline is not None and time.monotonic() > deadline:
+                raise StoreUnavailableError("storage too slow: gave up before commit")
             return _view(row)
 
         return self._run(insert)

@@ -351,6 +351,23 @@ def test_no_reply_until_storage_has_finished(sqlite_store: Store, run_gateway: A
     assert replies[0][1].endswith(held.committed[0])
 
 
+def test_hung_store_gets_451_and_the_late_write_is_rolled_back(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    held = _HeldStore(sqlite_store)
+    gw = run_gateway(held)
+    gw.server.handler.store_timeout = 0.3
+    started = time.monotonic()
+    code, text = send(gw, message())
+    # The client hears 451 at the deadline, not whenever the store wakes up
+    assert (code, text[:5]) == (451, "4.3.0")
+    assert time.monotonic() - started < 5
+    # When the store comes back, the write it was doing does not commit a receipt nobody was told about
+    held.release.set()
+    time.sleep(0.3)
+    assert held.committed == []
+    assert sqlite_store.list_inbound() == []
+
+
 def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_store: Store, run_gateway: Any) -> None:
     add_user(sqlite_store, USER)
     held = _HeldStore(sqlite_store)
