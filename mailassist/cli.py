@@ -7,13 +7,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from mailassist import importer
 from mailassist.config import Config, ConfigError, load_config
 from mailassist.logs import configure_logging
 from store import STATUSES, InboundView, Store, StoreError
+from store.errors import ImportConflictError
+from store.views import ImportResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -163,6 +167,63 @@ def queue(state: _State, status: str | None, limit: int, as_json: bool) -> None:
         if note:
             click.echo(f"{'':<20}({note.splitlines()[0]})")
     click.echo(f"-- {len(rows)} receipt{'s' if len(rows) != 1 else ''}")
+
+
+#: Files with more rows than this show a progress bar while they are checked (on a terminal only).
+PROGRESS_ROWS = 1000
+
+
+@cli.command("import")
+@click.argument("kind", type=click.Choice(list(importer.KINDS)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row, against the database too, and write nothing.")
+@click.pass_obj
+@friendly
+def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
+    """Create or update users, clients, contacts or records from a UTF-8 CSV FILE: every row, or none.
+
+    \b
+    users     email,name,team,role,aliases   role: all, team or own
+    clients   name,domains,emails
+    contacts  name,emails,client             client: a client's name, or empty
+    records   code,type,title,client         code: PREFIX-DIGITS, such as OP-123
+
+    Lists are separated by ';'. Rows update what they match (users by email, clients by name, contacts by any of
+    their addresses, records by code) and lists become what the row says. Import clients before contacts and
+    records.
+    """
+    spec = importer.KINDS[kind]
+    source = click.format_filename(file)
+    codes = state.config.codes
+    hidden = True
+    try:
+        text = importer.read_text(file)
+        lines = importer.count_lines(text)
+        hidden = lines <= PROGRESS_ROWS + 1 or not sys.stderr.isatty()
+        steps = max(1, lines // 200)
+        label = f"Checking {source}"
+        with click.progressbar(
+            length=lines, label=label, file=sys.stderr, hidden=hidden, update_min_steps=steps
+        ) as bar:
+            parsed = importer.parse(text, spec, codes=codes, on_lines=bar.update)
+    except importer.FileError as exc:
+        parsed = importer.Parsed(problems=exc.problems)
+    problems = list(parsed.problems)
+    result: ImportResult | None = None
+    if not problems or parsed.rows:
+        if not hidden:
+            click.echo(f"Applying {len(parsed.rows)} rows…", err=True)
+        with _store(state) as store:
+            try:
+                result = spec.apply(store, parsed.rows, dry_run or bool(problems))
+            except ImportConflictError as exc:
+                problems += exc.problems
+    if problems:
+        for line in importer.format_problems(source, problems):
+            click.echo(line, err=True)
+        _fail(f"{source}: {importer.plural(len(problems), 'problem')}; nothing was imported")
+    assert result is not None
+    click.echo(importer.summary(source, parsed.count, result, dry_run=dry_run))
 
 
 @cli.group()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def describe_db_error(exc: BaseException) -> str:
     """``ClassName: first line of the driver's message``: short enough for an SMTP log line or a CLI error."""
@@ -24,3 +26,12 @@ class SchemaError(StoreError):
 
 class BlobNotFoundError(StoreError):
     """No blob with that hash is stored."""
+
+
+class ImportConflictError(StoreError):
+    """Imported rows clash with each other or with the database; ``problems`` holds ``(line, message)`` pairs."""
+
+    def __init__(self, problems: Iterable[tuple[int, str]]) -> None:
+        self.problems = tuple(sorted(problems, key=lambda problem: problem[0]))
+        n = len(self.problems)
+        super().__init__(f"{n} row{'s' if n != 1 else ''} conflict with other rows or with the database")

@@ -1,0 +1,309 @@
+"""Reads the directory's CSV files (users, clients, contacts, records) into normalized rows for ``store``.
+
+Only the file and each row on its own are checked here: encoding, header, cells, addresses, roles and codes.
+What needs the other rows or the database (duplicates, conflicts, unknown clients) is checked by the store's
+``apply_*`` verbs. Every problem is a ``(line, message)`` pair; lines are physical lines, the header is line 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from store import Store
+from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+
+R = TypeVar("R")
+
+#: The longest address SMTP can carry (RFC 5321: 256 octets for the path, minus the angle brackets).
+MAX_ADDRESS = 254
+#: A domain label: letters, digits and inner hyphens; non-ASCII labels are checked in their IDNA form.
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: A dot-atom local part; ``\w`` lets internationalized addresses (RFC 6531) through.
+_LOCAL = re.compile(r"^[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*$")
+_CODE = re.compile(r"^([A-Z][A-Z0-9]*)-([0-9]+)$")
+
+
+class RowError(ValueError):
+    """One thing wrong with one row; ``str()`` is the message, which starts with the column's name."""
+
+
+class FileError(Exception):
+    """The file as a whole cannot be read (encoding, header, CSV syntax); ``problems`` are ``(line, message)``."""
+
+    def __init__(self, line: int, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.problems = [(line, message) for message in messages]
+
+
+# --- cells --------------------------------------------------------------------------------------------------
+
+
+def normalize_domain(value: str) -> str | None:
+    """``value`` lower-cased without a trailing dot if it is a plausible domain name, else ``None``."""
+    domain = value.strip().lower().removesuffix(".")
+    if not domain or len(domain) > 253:
+        return None
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = ascii_form.split(".")
+    if len(labels) < 2 or labels[-1].isdigit() or not all(_LABEL.match(label) for label in labels):
+        return None
+    return domain
+
+
+def normalize_address(value: str) -> str | None:
+    """``value`` lower-cased if it is a plausible email address (no DNS lookup), else ``None``."""
+    address = value.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.match(local):
+        return None
+    domain_ok = normalize_domain(domain)
+    return f"{local.lower()}@{domain_ok}" if domain_ok and domain_ok == domain.lower() else None
+
+
+def _text(cells: Mapping[str, str], column: str, *, required: bool) -> str:
+    # Names and titles collapse inner whitespace: a line break typed into a spreadsheet cell is layout.
+    value = " ".join(cells[column].split())
+    if required and not value:
+        raise RowError(f"{column}: required, but empty")
+    return value
+
+
+def _list(cells: Mapping[str, str], column: str) -> list[str]:
+    return list(dict.fromkeys(item.strip() for item in cells[column].split(";") if item.strip()))
+
+
+def _address(column: str, value: str) -> str:
+    address = normalize_address(value)
+    if address is None:
+        hint = " (separate several with ';')" if re.search(r"[,\s]", value.strip()) else ""
+        raise RowError(f"{column}: not an email address: '{value}'{hint}")
+    return address
+
+
+def _addresses(cells: Mapping[str, str], column: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_address(column, item) for item in _list(cells, column)))
+
+
+def _domains(cells: Mapping[str, str], column: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for item in _list(cells, column):
+        domain = normalize_domain(item)
+        if domain is None:
+            hint = " (a domain, not an address)" if "@" in item else ""
+            raise RowError(f"{column}: not a domain name: '{item}'{hint}")
+        found.append(domain)
+    return tuple(dict.fromkeys(found))
+
+
+# --- rows, one function per kind ---------------------------------------------------------------------------
+
+
+def user_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> UserRow:
+    """A users row: ``email,name,team,role,aliases``."""
+    email_cell = cells["email"].strip()
+    if not email_cell:
+        raise RowError("email: required, but empty")
+    if ";" in email_cell:
+        raise RowError("email: one address only; put the others in aliases")
+    email = _address("email", email_cell)
+    role = cells["role"].strip().lower()
+    if role not in ROLES:
+        got = f"'{cells['role'].strip()}'" if role else "empty"
+        raise RowError(f"role: must be one of {', '.join(ROLES)} (got {got})")
+    aliases = tuple(a for a in _addresses(cells, "aliases") if a != email)
+    name = _text(cells, "name", required=True)
+    team = _text(cells, "team", required=False) or None
+    return UserRow(line=line, email=email, name=name, team=team, role=role, aliases=aliases)
+
+
+def client_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> ClientRow:
+    """A clients row: ``name,domains,emails``."""
+    name = _text(cells, "name", required=True)
+    return ClientRow(line=line, name=name, domains=_domains(cells, "domains"), emails=_addresses(cells, "emails"))
+
+
+def contact_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> ContactRow:
+    """A contacts row: ``name,emails,client``; the client is optional."""
+    name = _text(cells, "name", required=True)
+    emails = _addresses(cells, "emails")
+    if not emails:
+        raise RowError("emails: at least one address is required")
+    return ContactRow(line=line, name=name, emails=emails, client=_text(cells, "client", required=False) or None)
+
+
+def record_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> RecordRow:
+    """A records row: ``code,type,title,client``; the code's prefix must be configured in ``[codes]``, if any are."""
+    raw_code = cells["code"].strip()
+    if not raw_code:
+        raise RowError("code: required, but empty")
+    match = _CODE.match(raw_code.upper())
+    if match is None:
+        raise RowError(f"code: '{raw_code}' is not PREFIX-DIGITS, such as OP-123")
+    prefix = match.group(1)
+    record_type = _text(cells, "type", required=True)
+    if codes:
+        if prefix not in codes:
+            raise RowError(f"code: unknown code prefix '{prefix}'; configured: {', '.join(sorted(codes))}")
+        if record_type.casefold() != codes[prefix].casefold():
+            raise RowError(f"type: '{record_type}' does not match code prefix '{prefix}', which is '{codes[prefix]}'")
+        record_type = codes[prefix]
+    title = _text(cells, "title", required=True)
+    client = _text(cells, "client", required=False) or None
+    return RecordRow(line=line, code=match.group(0), type=record_type, title=title, client=client)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[R]):
+    """What one kind of file holds, how a row becomes a store row, and which store verb applies them."""
+
+    name: str
+    columns: tuple[str, ...]
+    parse: Callable[[int, Mapping[str, str], Mapping[str, str]], R]
+    apply: Callable[[Store, Sequence[R], bool], ImportResult]
+
+
+#: Every importable kind, by the name the command line uses.
+KINDS: dict[str, Kind[Any]] = {
+    "users": Kind(
+        "users", ("email", "name", "team", "role", "aliases"), user_row, lambda s, r, d: s.apply_users(r, dry_run=d)
+    ),
+    "clients": Kind(
+        "clients", ("name", "domains", "emails"), client_row, lambda s, r, d: s.apply_clients(r, dry_run=d)
+    ),
+    "contacts": Kind(
+        "contacts", ("name", "emails", "client"), contact_row, lambda s, r, d: s.apply_contacts(r, dry_run=d)
+    ),
+    "records": Kind(
+        "records", ("code", "type", "title", "client"), record_row, lambda s, r, d: s.apply_records(r, dry_run=d)
+    ),
+}
+
+
+# --- the file -----------------------------------------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 with or without a BOM. Raises ``FileError`` (or ``OSError``)."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FileError(1, "the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8')")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start : exc.start + 1].hex()
+        raise FileError(line, f"not UTF-8 (byte 0x{bad}); save the file as UTF-8 (in Excel: 'CSV UTF-8')") from None
+
+
+def count_lines(text: str) -> int:
+    """Physical lines in ``text``, as ``csv`` counts them."""
+    return len(io.StringIO(text, newline="").readlines())
+
+
+def _header(line: int, cells: list[str], columns: tuple[str, ...]) -> list[str]:
+    names = [c.strip().lower() for c in cells]
+    expected = ",".join(columns)
+    if len(names) == 1 and ";" in names[0] and set(names[0].split(";")) == set(columns):
+        raise FileError(line, f"columns are separated by ';'; save the file with ',' between them: {expected}")
+    problems = []
+    for position, name in enumerate(names, start=1):
+        if not name:
+            problems.append(f"column {position} has no name; expected: {expected}")
+        elif name not in columns:
+            problems.append(f"unknown column '{name}'; allowed: {', '.join(columns)}")
+        elif names.index(name) != position - 1:
+            problems.append(f"column '{name}' appears twice")
+    problems += [f"missing column '{c}'" for c in columns if c not in names]
+    if problems:
+        raise FileError(line, *problems)
+    return names
+
+
+@dataclass(slots=True)
+class Parsed(Generic[R]):
+    """The rows that passed, and ``(line, message)`` for those that did not."""
+
+    rows: list[R] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    #: Rows read, good and bad (blank lines are not rows).
+    count: int = 0
+
+
+def parse(
+    text: str,
+    kind: Kind[R],
+    *,
+    codes: Mapping[str, str] | None = None,
+    on_lines: Callable[[int], None] | None = None,
+) -> Parsed[R]:
+    """Check the header and every row of ``text``. Raises ``FileError`` when no row can be read at all.
+
+    ``on_lines`` is told how many physical lines each row took, for a progress bar.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out: Parsed[R] = Parsed()
+    header: list[str] | None = None
+    done = 0
+    while True:
+        start = done + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise FileError(start, "a quoted cell that starts on this line is never closed") from None
+            raise FileError(reader.line_num, f"not valid CSV: {exc}") from None
+        if on_lines is not None:
+            on_lines(reader.line_num - done)
+        done = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if header is None:
+            header = _header(start, cells, kind.columns)
+            continue
+        out.count += 1
+        if len(cells) != len(header):
+            out.problems.append(
+                (start, f"expected {len(header)} cells ({','.join(header)}), got {len(cells)}; quote cells with commas")
+            )
+            continue
+        try:
+            out.rows.append(kind.parse(start, dict(zip(header, cells, strict=True)), codes or {}))
+        except RowError as exc:
+            out.problems.append((start, str(exc)))
+    if header is None:
+        raise FileError(1, f"the file is empty; expected a header line: {','.join(kind.columns)}")
+    return out
+
+
+def format_problems(source: str, problems: Sequence[tuple[int, str]], *, limit: int = 50) -> list[str]:
+    """``source:line: message`` in line order, at most ``limit`` of them, then how many more there are."""
+    ordered = sorted(problems, key=lambda problem: problem[0])
+    lines = [f"{source}:{line}: {message}" for line, message in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"… and {len(ordered) - limit} more")
+    return lines
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary(source: str, count: int, result: ImportResult, *, dry_run: bool) -> str:
+    """The one line a successful import prints, such as ``users.csv: 120 rows: 100 created, 20 updated``."""
+    line = f"{source}: {plural(count, 'row')}: {result.created} created, {result.updated} updated"
+    if result.new_teams:
+        shown = ", ".join(result.new_teams[:5]) + (", …" if len(result.new_teams) > 5 else "")
+        line += f", {plural(len(result.new_teams), 'new team')} ({shown})"
+    return line + (" (dry run, nothing written)" if dry_run else "")
