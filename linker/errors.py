@@ -1,0 +1,15 @@
+"""The linker's errors: one root, ``LinkerError``, that the actor turns into a ``failed`` message instead of a retry."""
+
+from __future__ import annotations
+
+
+class LinkerError(Exception):
+    """Something about the message itself stops the linker; retrying cannot help."""
+
+
+class UnreadableMessageError(LinkerError):
+    """Neither flanker nor the stdlib ``email`` package could read the message; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
