@@ -1,0 +1,164 @@
+"""Subject prefixes that mail clients add on forward (``Fwd:``, ``WG:``, ``PD:``…) and on reply (``Re:``, ``AW:``…).
+
+The *outermost* prefix tells what the last client did: ``Fwd: Re: x`` is a forward of a reply, ``Re: Fwd: x`` a reply
+to a forward. ``VS:`` is a forward in Danish and Norwegian but a reply in Finnish; it counts as a forward here, because
+treating a Finnish reply as a possible forward costs less than missing a Danish forward.
+"""
+
+# ruff: noqa: RUF001  (prefixes are written in their own scripts; look-alike letters are intended)
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+#: Forward prefixes per language (Outlook's localized ones first).
+FORWARD_PREFIXES: Mapping[str, Sequence[str]] = {
+    "en": ["Fwd", "Fw", "Fwrd", "Forward"],
+    "de": ["WG", "Wtr", "WtrLtg"],
+    "pl": ["PD", "Przekaż dalej", "Prześlij dalej"],
+    "cs": ["Přeposlat", "PŘ", "Předat"],
+    "sk": ["Preposlať", "Poslať ďalej"],
+    "ro": ["Redir.", "Redir", "Redirecționare", "Trimite mai departe"],
+    "fr": ["TR", "Transf", "Transféré"],
+    "es": ["RV", "Reenviar", "Reenv"],
+    "it": ["I", "Inoltra", "Inoltrato"],
+    "pt": ["ENC", "Encaminhar", "Encaminhado", "Reencaminhar"],
+    "nl": ["Doorst", "Doorgestuurd"],
+    "sv": ["VB", "Vidarebefordra", "Vidarebefordrat"],
+    "da": ["VS", "Videresend", "Videresendt"],
+    "no": ["VS", "Videresend", "Videresendt"],
+    "fi": ["VL", "Välitä", "Välitetty"],
+    "hu": ["Továbbítás", "TOV", "Továbbítva"],
+    "hr": ["Prosl", "Proslijedi", "PROSLIJEĐENO"],
+    "tr": ["İLT", "ILT", "İlt", "İlet"],
+    "ru": ["Пересл", "Переслать", "Пересылка"],
+    "uk": ["Пересл", "Переслати", "Переслано"],
+    "et": ["Edasta", "Edastatud"],
+    "ja": ["転送"],
+    "zh": ["转发", "轉寄", "轉發"],
+    "el": ["ΠΡΘ", "Προώθηση"],
+}
+
+#: Reply prefixes per language.
+REPLY_PREFIXES: Mapping[str, Sequence[str]] = {
+    "en": ["Re", "Reply"],
+    "de": ["AW", "Antwort", "Antw"],
+    "pl": ["Odp", "Odpowiedź"],
+    "cs": ["Odp", "Odpověď"],
+    "sk": ["Odp", "Odpoveď"],
+    "ro": ["Răsp", "Raspuns", "Răspuns"],
+    "fr": ["RÉF", "Réf", "Rép", "Réponse"],
+    "es": ["Resp", "Respuesta"],
+    "it": ["R", "Rif", "Risposta"],
+    "pt": ["RES", "Resp", "Resposta"],
+    "nl": ["Antw", "Antwoord"],
+    "sv": ["SV", "Svar"],
+    "da": ["SV", "Svar"],
+    "no": ["SV", "Svar"],
+    "fi": ["Vast", "Vastaus"],
+    "hu": ["Vá", "Válasz"],
+    "hr": ["Odg", "Odgovor"],
+    "tr": ["YNT", "Ynt", "Cvp", "Yanıt"],
+    "ru": ["Отв", "Ответ"],
+    "uk": ["Відп", "Відповідь"],
+    "et": ["Vs", "Vastus"],
+    "ja": ["返信", "返"],
+    "zh": ["回复", "答复", "回覆"],
+    "el": ["ΑΠ", "ΣΧΕΤ"],
+}
+
+Kind = Literal["forward", "reply"]
+
+
+def _kinds() -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
+    tables: tuple[tuple[Mapping[str, Sequence[str]], Kind], ...] = (
+        (FORWARD_PREFIXES, "forward"),
+        (REPLY_PREFIXES, "reply"),
+    )
+    for prefixes, kind in tables:
+        for group in prefixes.values():
+            for prefix in group:
+                kinds.setdefault(prefix.casefold(), kind)  # forward tables first: "VS" stays a forward
+    return kinds
+
+
+_KINDS = _kinds()
+_ALL = {p for group in (*FORWARD_PREFIXES.values(), *REPLY_PREFIXES.values()) for p in group}
+_ALTERNATION = "|".join(re.escape(p) for p in sorted(_ALL, key=len, reverse=True))
+#: One prefix: the word, maybe abbreviated (``Пересл.``), an optional counter (``Re[2]``, ``AW(3)``), a colon (French
+#: puts a space before it).
+_PREFIX = re.compile(r"\s*(?P<word>" + _ALTERNATION + r")\.?(?:\s*[\[(]\d+[\])])?\s*[:\uff1a]\s*", re.IGNORECASE)
+#: ``[Fwd: subject]``: the old Netscape/Thunderbird form.
+_BRACKETED = re.compile(
+    r"\s*\[\s*(?P<word>" + _ALTERNATION + r")\.?\s*[:\uff1a]\s*(?P<rest>.*)\]\s*$", re.IGNORECASE | re.DOTALL
+)
+#: Tags a gateway puts before everything, e.g. ``[EXTERNAL]``.
+_TAG = re.compile(r"\s*\[[^\[\]:]{1,30}\]\s*")
+
+
+def _kind(word: str) -> Kind | None:
+    return _KINDS.get(word.casefold())
+
+
+def _outermost(subject: str) -> Kind | None:
+    pos = 0
+    while True:
+        bracketed = _BRACKETED.match(subject, pos)
+        if bracketed:
+            return _kind(bracketed.group("word"))
+        prefix = _PREFIX.match(subject, pos)
+        if prefix:
+            return _kind(prefix.group("word"))
+        tag = _TAG.match(subject, pos)
+        if tag is None:
+            return None
+        pos = tag.end()
+
+
+def has_forward_prefix(subject: str | None) -> bool:
+    """Whether the outermost prefix (tags like ``[EXTERNAL]`` skipped) is a forward one: ``Fwd: Re: x`` yes."""
+    return bool(subject) and _outermost(subject or "") == "forward"
+
+
+def has_reply_prefix(subject: str | None) -> bool:
+    """Whether the outermost prefix (tags like ``[EXTERNAL]`` skipped) is a reply one: ``Re: Fwd: x`` yes."""
+    return bool(subject) and _outermost(subject or "") == "reply"
+
+
+def strip_forward_prefix(subject: str) -> str:
+    """``subject`` without its leading forward prefixes (``Fwd: FW: Re: x`` → ``Re: x``); gateway tags are kept."""
+    tags = ""
+    rest = subject.strip()
+    while True:
+        bracketed = _BRACKETED.match(rest)
+        if bracketed and _kind(bracketed.group("word")) == "forward":
+            rest = bracketed.group("rest").strip()
+            continue
+        prefix = _PREFIX.match(rest)
+        if prefix and _kind(prefix.group("word")) == "forward":
+            rest = rest[prefix.end() :]
+            continue
+        tag = _TAG.match(rest)
+        if tag and (_PREFIX.match(rest, tag.end()) or _BRACKETED.match(rest, tag.end())):
+            tags += tag.group(0).strip() + " "
+            rest = rest[tag.end() :]
+            continue
+        break
+    return (tags + rest).strip()
+
+
+def strip_prefixes(subject: str) -> str:
+    """``subject`` without any leading forward or reply prefixes (``Fwd: Re: AW: x`` → ``x``)."""
+    rest = subject.strip()
+    while True:
+        bracketed = _BRACKETED.match(rest)
+        if bracketed and _kind(bracketed.group("word")):
+            rest = bracketed.group("rest").strip()
+            continue
+        prefix = _PREFIX.match(rest)
+        if prefix is None:
+            return rest.strip()
+        rest = rest[prefix.end() :]

@@ -1,0 +1,87 @@
+"""Header blocks: label lines in any language, wrapped recipients, and Yahoo's single line."""
+
+from __future__ import annotations
+
+import pytest
+
+from linker.forwards.headers import label_of, parse_block, parse_one_line
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "value"),
+    [
+        ("From: Jan <jan@example.cz>", "from", "Jan <jan@example.cz>"),
+        ("De la: Ion <ion@example.ro>", "from", "Ion <ion@example.ro>"),
+        ("De : Claire <claire@example.fr>", "from", "Claire <claire@example.fr>"),
+        ("*Od:* Tomasz", "from", "Tomasz"),
+        ("**Von:** Klaus", "from", "Klaus"),
+        ("差出人\uff1a佐藤", "from", "佐藤"),  # full-width colon
+        ("Odesláno: pondělí 4. března 2024 9:15", "date", "pondělí 4. března 2024 9:15"),
+        ("Kopie (CC): \tx@example.de", "cc", "x@example.de"),
+        ("Másolatot kap: y@example.hu", "cc", "y@example.hu"),
+        ("Temat: Oferta", "subject", "Oferta"),
+        ("Reply-To: z@example.com", "other", "z@example.com"),
+        ("  CC:", "cc", ""),
+    ],
+)
+def test_label_line(line: str, field: str, value: str) -> None:
+    assert label_of(line) == (field, value)
+
+
+@pytest.mark.parametrize("line", ["Note: call me", "Fromage: brie", "From the desk of Jan", "Regards,"])
+def test_not_a_label_line(line: str) -> None:
+    assert label_of(line) is None
+
+
+def test_block_stops_at_the_body() -> None:
+    lines = ["Od: Jan <jan@example.cz>", "Datum: 4. 3. 2024", "Předmět: Objednávka", "Dobrý den,", "Komu: x"]
+    block = parse_block(lines, 0)
+    assert block.fields == {"from": "Jan <jan@example.cz>", "date": "4. 3. 2024", "subject": "Objednávka"}
+    assert block.end == 3
+
+
+def test_block_stops_at_a_repeated_field() -> None:
+    block = parse_block(["From: a@example.com", "To: b@example.com", "From: c@example.com"], 0)
+    assert block.end == 2
+
+
+def test_block_spans_html_paragraph_gaps() -> None:
+    block = parse_block(["From: a@example.com", "", "Sent: today", "", "Subject: x", "", "Hello"], 0)
+    assert set(block.fields) == {"from", "date", "subject"}
+    assert block.end == 5
+
+
+def test_wrapped_recipients() -> None:
+    lines = ["To: A <a@example.com>;", "  B <b@example.com>", "Cc: C <c@example.com>, D <", "d@example.com>", "x"]
+    block = parse_block(lines, 0)
+    assert block.fields["to"] == "A <a@example.com>; B <b@example.com>"
+    assert block.fields["cc"] == "C <c@example.com>, D < d@example.com>"
+    assert block.end == 4
+
+
+def test_yahoo_single_line() -> None:
+    line = (
+        'Von: Jan <jan@example.de>An: "b@example.de" <b@example.de>CC: C <c@example.de>'
+        "Gesendet: Montag, 4. März 2024, 09:15:00 MEZBetreff: Angebot: Teil A: neu"
+    )
+    block = parse_one_line(line)
+    assert block is not None
+    assert block.fields == {
+        "from": "Jan <jan@example.de>",
+        "to": '"b@example.de" <b@example.de>',
+        "cc": "C <c@example.de>",
+        "date": "Montag, 4. März 2024, 09:15:00 MEZ",
+        "subject": "Angebot: Teil A: neu",
+    }
+
+
+def test_yahoo_subject_without_colon() -> None:
+    block = parse_one_line("De: Ana <ana@example.pt>Para: b@example.pt Enviado: 4 de março de 2024 CETAssunto Olá")
+    assert block is not None
+    assert block.fields["date"] == "4 de março de 2024 CET"
+    assert block.fields["subject"] == "Olá"
+
+
+def test_one_line_needs_a_leading_label() -> None:
+    assert parse_one_line("Hello From: x To: y") is None
+    assert parse_one_line("Canada: nice") is None
