@@ -5,15 +5,47 @@
 
 from __future__ import annotations
 
-from store.errors import BlobNotFoundError, SchemaError, StoreError, StoreUnavailableError
+from store.errors import BlobNotFoundError, PlanError, SchemaError, StoreError, StoreUnavailableError
 from store.repo import Store
-from store.views import FINAL_STATUSES, STATUSES, InboundView, UserRef
+from store.views import (
+    FINAL_STATUSES,
+    STATUSES,
+    ApplyResult,
+    AttachmentWrite,
+    CodeWrite,
+    ContactRef,
+    EntityRef,
+    InboundView,
+    LeadRef,
+    LeadWrite,
+    LinkWrite,
+    MessageWrite,
+    ParticipantWrite,
+    PlanWrite,
+    RecordRef,
+    RelinkResult,
+    UserRef,
+)
 
 __all__ = [
     "FINAL_STATUSES",
     "STATUSES",
+    "ApplyResult",
+    "AttachmentWrite",
     "BlobNotFoundError",
+    "CodeWrite",
+    "ContactRef",
+    "EntityRef",
     "InboundView",
+    "LeadRef",
+    "LeadWrite",
+    "LinkWrite",
+    "MessageWrite",
+    "ParticipantWrite",
+    "PlanError",
+    "PlanWrite",
+    "RecordRef",
+    "RelinkResult",
     "SchemaError",
     "Store",
     "StoreError",

@@ -35,3 +35,7 @@ class ImportConflictError(StoreError):
         self.problems = tuple(sorted(problems, key=lambda problem: problem[0]))
         n = len(self.problems)
         super().__init__(f"{n} row{'s' if n != 1 else ''} conflict with other rows or with the database")
+
+
+class PlanError(StoreError):
+    """A plan the store cannot carry out as written (a malformed plan: retrying will not help)."""

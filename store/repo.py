@@ -18,12 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import db
+from store.apply import put_attachments, validate_plan, write_plan
 from store.blobs import BlobStore
 from store.directory import DirectoryVerbs
 from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
 from store.models import Inbound, utcnow
-from store.views import FINAL_STATUSES, STATUSES, InboundView
+from store.relink import relink_contacts
+from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult
 
 T = TypeVar("T")
 
@@ -235,6 +237,16 @@ class Store(DirectoryVerbs):
             .values(updated_at=utcnow())
         )
         self._run(lambda s: s.execute(stmt))
+
+    def apply_plan(self, inbound_id: str, plan: PlanWrite) -> ApplyResult:
+        """File a ``queued`` receipt as the plan says, in one transaction; ``applied=False`` if it was not queued."""
+        validate_plan(plan)
+        put_attachments(self.blobs, plan)
+        return self._run(lambda session: write_plan(session, inbound_id, plan))
+
+    def relink_contacts(self) -> RelinkResult:
+        """Convert leads whose address an imported contact owns, and link their past mail to that contact."""
+        return self._run(relink_contacts)
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""

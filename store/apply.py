@@ -1,0 +1,231 @@
+"""Carrying out the linker's plan for one receipt: one transaction, idempotent per receipt and per email.
+
+A receipt is processed only while ``queued``: a conditional update claims it (and holds its row lock, or SQLite's
+write lock) until commit. The email is found by dedupe key or created; leads by address. When two workers create
+the same email or lead at once, one insert wins and the other rolls back to a savepoint and uses the winner's row.
+Links are unioned across receipts; everything else about an email is written once, by its first receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.blobs import BlobStore
+from store.errors import PlanError
+from store.imports import _chunks, _load
+from store.models import Attachment, Inbound, Lead, Link, Message, MessageCode, Participant, utcnow
+from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
+
+#: The columns a link is unique on; a link already there is skipped, not an error.
+LINK_KEY = ("message_id", "entity_type", "entity_id")
+
+
+def validate_plan(plan: PlanWrite) -> None:
+    """Raise ``PlanError`` unless the plan can be carried out as written."""
+    if plan.status not in FINAL_STATUSES:
+        raise PlanError(f"not a final status: {plan.status!r}")
+    if plan.message is None:
+        return
+    new_leads = {lead.address for lead in plan.message.new_leads}
+    for link in plan.message.links:
+        if (link.entity_id is None) == (link.lead_address is None):
+            raise PlanError(f"a {link.entity_type} link needs exactly one of entity_id and lead_address")
+        if link.lead_address is not None and link.entity_type != "lead":
+            raise PlanError(f"a {link.entity_type} link cannot name a lead address")
+        if link.lead_address is not None and link.lead_address not in new_leads:
+            raise PlanError(f"link to lead {link.lead_address!r}, which the plan does not create")
+
+
+def put_attachments(blobs: BlobStore, plan: PlanWrite) -> None:
+    """Store the plan's attachment bytes; content-addressed, so safe to do before (and outside) the transaction."""
+    for attachment in plan.message.attachments if plan.message is not None else ():
+        digest = blobs.put(attachment.data)
+        if digest != attachment.sha256:
+            raise PlanError(f"attachment {attachment.filename!r}: its sha256 is {digest}, not {attachment.sha256}")
+
+
+def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResult:
+    """Carry out a validated plan inside the caller's transaction."""
+    now = utcnow()
+    if not _claim(session, inbound_id, now):
+        done = session.scalar(select(Inbound.message_id).where(Inbound.id == inbound_id))
+        return ApplyResult(applied=False, message_id=done, message_created=False, leads_created=(), links_added=0)
+    result = ApplyResult(applied=True, message_id=None, message_created=False, leads_created=(), links_added=0)
+    if plan.message is not None:
+        result = _file_message(session, plan.message)
+    session.execute(
+        update(Inbound)
+        .where(Inbound.id == inbound_id)
+        .values(status=plan.status, reason=plan.reason, processed_at=now, updated_at=now, message_id=result.message_id)
+    )
+    return result
+
+
+def _file_message(session: Session, m: MessageWrite) -> ApplyResult:
+    """Find or create the email, its leads and its links."""
+    message_id, created = _message(session, m)
+    if created:
+        _contents(session, message_id, m)
+    lead_ids, leads_created = _leads(session, message_id, m.new_leads)
+    links_added = _links(session, message_id, m.links, lead_ids)
+    return ApplyResult(
+        applied=True,
+        message_id=message_id,
+        message_created=created,
+        leads_created=leads_created,
+        links_added=links_added,
+    )
+
+
+def add_links(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert those links (dicts of ``links`` columns) that are not there yet; how many were added.
+
+    ``ON CONFLICT DO NOTHING`` rather than a check first: a link a concurrent receipt adds is skipped, not an error.
+    """
+    added = 0
+    for chunk in _chunks(rows):
+        if session.get_bind().dialect.name == "postgresql":
+            pg = postgresql.insert(Link).values(chunk).on_conflict_do_nothing(index_elements=LINK_KEY)
+            added += len(session.execute(pg.returning(Link.id)).all())
+        else:
+            lite = sqlite.insert(Link).values(chunk).on_conflict_do_nothing(index_elements=LINK_KEY)
+            added += len(session.execute(lite.returning(Link.id)).all())
+    return added
+
+
+def _claim(session: Session, inbound_id: str, now: datetime) -> bool:
+    """Take a ``queued`` receipt for this transaction. A second worker waits here, then finds it processed."""
+    stmt = update(Inbound).where(Inbound.id == inbound_id, Inbound.status == "queued").values(updated_at=now)
+    return int(getattr(session.execute(stmt), "rowcount", 0)) == 1
+
+
+def _find_message(session: Session, dedupe_key: str) -> int | None:
+    return session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key))
+
+
+def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
+    """The email's id, found by dedupe key or created now; and whether it was created."""
+    found = _find_message(session, m.dedupe_key)
+    if found is not None:
+        return found, False
+    values = {
+        "dedupe_key": m.dedupe_key,
+        "message_id_header": m.message_id_header,
+        "subject": m.subject,
+        "date": m.date,
+        "from_name": m.from_name,
+        "from_address": m.from_address,
+        "direction": m.direction,
+        "kind": m.kind,
+        "submitter_user_id": m.submitter_user_id,
+        "body_text": m.body_text,
+        "body_html": m.body_html,
+        "note": m.note,
+        "raw_sha256": m.raw_sha256,
+    }
+    try:
+        with session.begin_nested():
+            return session.execute(insert(Message).values(values).returning(Message.id)).scalar_one(), True
+    except IntegrityError:
+        # Another receipt of this email (a BCC and a forward arriving together) committed it first.
+        found = _find_message(session, m.dedupe_key)
+        if found is None:
+            raise
+        return found, False
+
+
+def _contents(session: Session, message_id: int, m: MessageWrite) -> None:
+    """Participants, codes and attachments: written once, by the receipt that created the message."""
+    if m.participants:
+        session.execute(
+            insert(Participant),
+            [
+                {
+                    "message_id": message_id,
+                    "role": p.role,
+                    "address": p.address,
+                    "name": p.name,
+                    "internal": p.internal,
+                    "match_type": p.match_type,
+                    "match_id": p.match_id,
+                    "match_via": p.match_via,
+                }
+                for p in m.participants
+            ],
+        )
+    codes = {c.code: c.record_id for c in reversed(m.codes)}
+    if codes:
+        session.execute(
+            insert(MessageCode),
+            [{"message_id": message_id, "code": code, "record_id": rid} for code, rid in sorted(codes.items())],
+        )
+    if m.attachments:
+        session.execute(
+            insert(Attachment),
+            [
+                {
+                    "message_id": message_id,
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "content_id": a.content_id,
+                    "inline": a.inline,
+                }
+                for a in m.attachments
+            ],
+        )
+
+
+def _leads(session: Session, message_id: int, wanted: tuple[LeadWrite, ...]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Lead ids by address, each found or created (with this message as its first); and the addresses created."""
+    by_address: dict[str, LeadWrite] = {}
+    for lead in wanted:
+        by_address.setdefault(lead.address, lead)
+    ids: dict[str, int] = dict(
+        _load(session, lambda chunk: select(Lead.address, Lead.id).where(Lead.address.in_(chunk)), sorted(by_address))
+    )
+    created: list[str] = []
+    # In address order, so that two workers creating the same leads wait on each other instead of deadlocking.
+    for address in sorted(by_address.keys() - ids.keys()):
+        lead = by_address[address]
+        values = {
+            "address": address,
+            "name": lead.name,
+            "company": lead.company,
+            "owner_user_id": lead.owner_user_id,
+            "first_message_id": message_id,
+        }
+        try:
+            with session.begin_nested():
+                ids[address] = session.execute(insert(Lead).values(values).returning(Lead.id)).scalar_one()
+        except IntegrityError:
+            # Another message from this address, processed at the same moment, created the lead first.
+            found = session.scalar(select(Lead.id).where(Lead.address == address))
+            if found is None:
+                raise
+            ids[address] = found
+        else:
+            created.append(address)
+    return ids, tuple(created)
+
+
+def _links(session: Session, message_id: int, links: tuple[LinkWrite, ...], lead_ids: dict[str, int]) -> int:
+    """Add the plan's links that the message does not have yet (the first reason per entity wins)."""
+    reasons: dict[tuple[str, int], str] = {}
+    for link in links:
+        entity_id = lead_ids[link.lead_address] if link.lead_address is not None else link.entity_id
+        assert entity_id is not None  # validate_plan checked it
+        reasons.setdefault((link.entity_type, entity_id), link.reason)
+    now = utcnow()
+    rows = [
+        {"message_id": message_id, "entity_type": kind, "entity_id": eid, "reason": reason, "created_at": now}
+        for (kind, eid), reason in sorted(reasons.items())
+    ]
+    return add_links(session, rows)

@@ -1,0 +1,293 @@
+"""Directory lookups the linker makes per message: the right rows, nothing unrelated, and a constant query count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.orm import Session
+
+from store import ContactRef, EntityRef, LeadRef, RecordRef, Store
+from store.models import Lead, Link, Message
+from store.views import ClientRow, ContactRow, RecordRow
+
+ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",), emails=("biuro@acme-logistics.pl",))
+SKODA = ClientRow(line=3, name="Škoda Díly s.r.o.", domains=("skodadily.cz", "xn--dly-xla.cz"))
+PIOTR = ContactRow(line=2, name="Piotr Zieliński", emails=("piotr@acme-logistics.pl", "pz@gmail.com"), client=ACME.name)
+PETRA = ContactRow(line=3, name="Petra Dvořáková", emails=("petra@skodadily.cz",), client=SKODA.name)
+LONER = ContactRow(line=4, name="Free Lancer", emails=("freelancer@seznam.cz",))
+DEAL = RecordRow(line=2, code="op-123", type="deal", title="Fleet renewal 2027", client=ACME.name)
+OFFER = RecordRow(line=3, code="OF-7", type="offer", title="Spare parts")
+
+
+@pytest.fixture
+def directory(store: Store) -> Store:
+    store.apply_clients([ACME, SKODA])
+    store.apply_contacts([PIOTR, PETRA, LONER])
+    store.apply_records([DEAL, OFFER])
+    return store
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[tuple[str, Any]]]:
+    """Every SQL statement sent to the database inside the block, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+
+
+def client_id(store: Store, name: str) -> int:
+    domain = {ACME.name: "acme-logistics.pl", SKODA.name: "skodadily.cz"}[name]
+    return store.find_clients_by_domains([domain])[domain].id
+
+
+def add_lead(store: Store, address: str, *, name: str | None = None, converted: int | None = None) -> int:
+    with Session(store.engine) as session, session.begin():
+        values = {"address": address, "name": name, "company": None, "converted_contact_id": converted}
+        return session.execute(insert(Lead).values(values).returning(Lead.id)).scalar_one()
+
+
+def add_message(store: Store, header: str | None, *, records: tuple[int, ...] = (), key: str | None = None) -> int:
+    with Session(store.engine) as session, session.begin():
+        values = {
+            "dedupe_key": key or header or "hash",
+            "message_id_header": header,
+            "direction": "outgoing",
+            "kind": "bcc",
+            "raw_sha256": "0" * 64,
+        }
+        mid = session.execute(insert(Message).values(values).returning(Message.id)).scalar_one()
+        for rid in records:
+            session.execute(insert(Link).values(message_id=mid, entity_type="record", entity_id=rid, reason="code"))
+        return mid
+
+
+# --- what each lookup returns ---------------------------------------------------------------------------------
+
+
+def test_contacts_by_address_with_their_client(directory: Store) -> None:
+    found = directory.find_contacts_by_addresses(
+        ["PZ@gmail.com", "petra@skodadily.cz", "freelancer@seznam.cz", "biuro@acme-logistics.pl", "nobody@x.test"]
+    )
+
+    assert set(found) == {"pz@gmail.com", "petra@skodadily.cz", "freelancer@seznam.cz"}
+    piotr = found["pz@gmail.com"]
+    assert piotr == ContactRef(
+        id=piotr.id, name=PIOTR.name, client_id=client_id(directory, ACME.name), client_name=ACME.name
+    )
+    assert found["petra@skodadily.cz"].client_name == SKODA.name
+    assert (found["freelancer@seznam.cz"].client_id, found["freelancer@seznam.cz"].client_name) == (None, None)
+    assert directory.find_contacts_by_addresses([]) == {}
+
+
+def test_client_by_one_of_its_own_addresses_only(directory: Store) -> None:
+    found = directory.find_client_emails(["biuro@acme-logistics.pl", "piotr@acme-logistics.pl", "petra@skodadily.cz"])
+
+    assert found == {"biuro@acme-logistics.pl": EntityRef(id=client_id(directory, ACME.name), label=ACME.name)}
+
+
+def test_clients_by_domain(directory: Store) -> None:
+    found = directory.find_clients_by_domains(["acme-logistics.pl", "xn--dly-xla.cz", "gmail.com", "logistics.pl"])
+
+    assert found == {
+        "acme-logistics.pl": EntityRef(id=client_id(directory, ACME.name), label=ACME.name),
+        "xn--dly-xla.cz": EntityRef(id=client_id(directory, SKODA.name), label=SKODA.name),
+    }
+
+
+def test_leads_by_address_converted_or_not(directory: Store) -> None:
+    open_lead = add_lead(directory, "nowak@gmail.com", name="Jan Nowak")
+    contact = directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
+    converted = add_lead(directory, "pz@gmail.com", converted=contact)
+    add_lead(directory, "other@gmail.com")
+
+    found = directory.find_leads_by_addresses(["nowak@gmail.com", "pz@gmail.com", "piotr@acme-logistics.pl"])
+
+    assert found == {
+        "nowak@gmail.com": LeadRef(
+            id=open_lead, address="nowak@gmail.com", name="Jan Nowak", company=None, converted_contact_id=None
+        ),
+        "pz@gmail.com": LeadRef(
+            id=converted, address="pz@gmail.com", name=None, company=None, converted_contact_id=contact
+        ),
+    }
+
+
+def test_records_by_code_upper_cased(directory: Store) -> None:
+    found = directory.find_records_by_codes(["op-123", "OF-7", "OP-999"])
+
+    assert set(found) == {"OP-123", "OF-7"}
+    deal = found["OP-123"]
+    assert deal == RecordRef(
+        id=deal.id,
+        code="OP-123",
+        type="deal",
+        title=DEAL.title,
+        client_id=client_id(directory, ACME.name),
+        client_name=ACME.name,
+    )
+    assert (found["OF-7"].client_id, found["OF-7"].client_name) == (None, None)
+
+
+def test_thread_records_come_from_filed_messages_only(directory: Store) -> None:
+    codes = directory.find_records_by_codes(["OP-123", "OF-7"])
+    deal, offer = codes["OP-123"], codes["OF-7"]
+    add_message(directory, "<first@acme-logistics.pl>", records=(deal.id,))
+    add_message(directory, "<second@acme-logistics.pl>", records=(deal.id, offer.id))
+    add_message(directory, "<elsewhere@acme-logistics.pl>", records=(offer.id,))
+    # A link of another kind whose id happens to equal a record's id must not count.
+    lead_only = add_message(directory, "<lead-only@x.test>")
+    with Session(directory.engine) as session, session.begin():
+        values = {"message_id": lead_only, "entity_type": "lead", "entity_id": offer.id, "reason": "new-lead"}
+        session.execute(insert(Link).values(values))
+
+    refs = directory.find_thread_records(["<first@acme-logistics.pl>", "<second@acme-logistics.pl>", "<gone@x.test>"])
+    assert refs == sorted([deal, offer], key=lambda r: r.id)
+    assert directory.find_thread_records(["<first@acme-logistics.pl>"]) == [deal]
+    assert directory.find_thread_records(["<lead-only@x.test>", "<unknown@x.test>"]) == []
+    assert directory.find_thread_records([]) == []
+
+
+def test_message_by_dedupe_key(directory: Store) -> None:
+    mid = add_message(directory, "<a@x.test>")
+    add_message(directory, None, key="sha256:" + "1" * 64)
+
+    assert directory.find_message_by_dedupe_key("<a@x.test>") == mid
+    assert directory.find_message_by_dedupe_key("<b@x.test>") is None
+
+
+# --- query counts: one per call (per 500 keys), whatever the number of keys and rows ---------------------------
+
+LOOKUPS: dict[str, Callable[[Store, list[str]], object]] = {
+    "contacts": lambda s, keys: s.find_contacts_by_addresses(keys),
+    "client_emails": lambda s, keys: s.find_client_emails(keys),
+    "leads": lambda s, keys: s.find_leads_by_addresses(keys),
+    "domains": lambda s, keys: s.find_clients_by_domains(keys),
+    "records": lambda s, keys: s.find_records_by_codes(keys),
+    "thread": lambda s, keys: s.find_thread_records(keys),
+}
+
+
+#: The index each lookup finds its keys by.
+KEY_INDEX = {
+    "contacts": "uq_contact_emails_address",
+    "client_emails": "uq_client_emails_address",
+    "leads": "uq_leads_address",
+    "domains": "uq_client_domains_domain",
+    "records": "uq_records_code",
+    "thread": "ix_messages_message_id_header",
+}
+
+
+def many(store: Store, n: int) -> dict[str, list[str]]:
+    """``n`` rows of every kind, each findable; the keys that find them, per lookup."""
+    clients = [
+        ClientRow(line=i, name=f"Client {i}", domains=(f"c{i}.test",), emails=(f"office@c{i}.test",)) for i in range(n)
+    ]
+    store.apply_clients(clients)
+    store.apply_contacts(
+        [ContactRow(line=i, name=f"P {i}", emails=(f"p{i}@c{i}.test",), client=f"Client {i}") for i in range(n)]
+    )
+    store.apply_records(
+        [RecordRow(line=i, code=f"OP-{i}", type="deal", title="t", client=f"Client {i}") for i in range(n)]
+    )
+    records = store.find_records_by_codes([f"OP-{i}" for i in range(n)])
+    with Session(store.engine) as session, session.begin():
+        session.execute(insert(Lead), [{"address": f"lead{i}@l.test"} for i in range(n)])
+        session.execute(
+            insert(Message),
+            [
+                {
+                    "dedupe_key": f"<m{i}@x>",
+                    "message_id_header": f"<m{i}@x>",
+                    "direction": "o",
+                    "kind": "bcc",
+                    "raw_sha256": "0",
+                }
+                for i in range(n)
+            ],
+        )
+        ids: dict[str, int] = {key: mid for key, mid in session.execute(select(Message.dedupe_key, Message.id))}
+        session.execute(
+            insert(Link),
+            [
+                {
+                    "message_id": ids[f"<m{i}@x>"],
+                    "entity_type": "record",
+                    "entity_id": records[f"OP-{i}"].id,
+                    "reason": "code",
+                }
+                for i in range(n)
+            ],
+        )
+    return {
+        "contacts": [f"p{i}@c{i}.test" for i in range(n)],
+        "client_emails": [f"office@c{i}.test" for i in range(n)],
+        "leads": [f"lead{i}@l.test" for i in range(n)],
+        "domains": [f"c{i}.test" for i in range(n)],
+        "records": [f"OP-{i}" for i in range(n)],
+        "thread": [f"<m{i}@x>" for i in range(n)],
+    }
+
+
+def miss(key: str) -> str:
+    """A key like ``key`` that finds nothing."""
+    return key.replace("@", "@no-") if "@" in key else f"XX-{key}"
+
+
+@pytest.mark.parametrize(
+    ("hits", "misses", "queries"), [(1, 0, 1), (3, 3, 1), (500, 0, 1), (600, 400, 2), (600, 401, 3)]
+)
+def test_each_lookup_is_one_query_per_500_keys(store: Store, hits: int, misses: int, queries: int) -> None:
+    keys = many(store, 600)
+    for name, lookup in LOOKUPS.items():
+        # Given keys of which `hits` find a row each (of 600 rows) and `misses` find none
+        wanted = keys[name][:hits] + [miss(k) for k in keys[name][:misses]]
+        # When the lookup runs
+        with statements(store) as seen:
+            found = lookup(store, wanted)
+        # Then every hit is found, with one query per 500 keys
+        assert len(found) == hits, name  # type: ignore[arg-type]
+        assert len(seen) == queries, (name, seen)
+
+
+def test_no_keys_no_query(store: Store) -> None:
+    for name, lookup in LOOKUPS.items():
+        with statements(store) as seen:
+            lookup(store, [])
+        assert seen == [], name
+    with statements(store) as seen:
+        store.find_message_by_dedupe_key("<a@x>")
+    assert len(seen) == 1
+
+
+@pytest.mark.postgres
+def test_lookups_use_their_key_index_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    store = Store(pg_url, tmp_path / "blobs")
+    store.open(upgrade=True)
+    try:
+        keys = many(store, 2000)
+        with store.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+        for name, lookup in LOOKUPS.items():
+            with statements(store) as seen:
+                lookup(store, keys[name][:3])
+            ((statement, parameters),) = seen
+            with store.engine.connect() as conn:
+                plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            assert KEY_INDEX[name] in plan, (name, plan)
+            assert "Seq Scan" not in plan, (name, plan)
+    finally:
+        store.close()

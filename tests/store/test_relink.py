@@ -1,0 +1,171 @@
+"""Re-linking after a contact import: leads whose address a contact now owns are converted, their mail re-filed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
+from store.models import Lead, Link, Participant
+from store.views import ClientRow, ContactRow, UserRow
+
+ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
+ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",))
+NOWAK = "nowak@gmail.com"
+
+
+def email(store: Store, key: str, *, to: str, lead: str | None = None, links: tuple[LinkWrite, ...] = ()) -> int:
+    """File one BCC from Anna to ``to``; with ``lead``, ``to`` becomes (or is) that lead's address."""
+    anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
+    existing = store.find_leads_by_addresses([to]).get(to)
+    match = ("lead", existing.id, "lead") if existing else (None, None, None)
+    lead_links: tuple[LinkWrite, ...] = ()
+    new_leads: tuple[LeadWrite, ...] = ()
+    if lead and existing:
+        lead_links = (LinkWrite("lead", "address", entity_id=existing.id),)
+    elif lead:
+        lead_links = (LinkWrite("lead", "new-lead", lead_address=to),)
+        new_leads = (LeadWrite(to, lead, None, anna),)
+    message = MessageWrite(
+        dedupe_key=key,
+        message_id_header=key,
+        subject="hello",
+        date=None,
+        from_name=None,
+        from_address=ANNA.email,
+        direction="outgoing",
+        kind="bcc",
+        submitter_user_id=anna,
+        body_text="hi",
+        body_html=None,
+        note=None,
+        raw_sha256="b" * 64,
+        participants=(
+            ParticipantWrite("from", ANNA.email, None, True, "user", anna, "user"),
+            ParticipantWrite("to", to, None, False, *match),
+        ),
+        links=links + lead_links,
+        new_leads=new_leads,
+    )
+    receipt = store.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
+    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=None, message=message))
+    assert result.message_id is not None
+    return result.message_id
+
+
+def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int]]:
+    stmt = select(Link.message_id, Link.entity_type, Link.entity_id)
+    if reason is not None:
+        stmt = stmt.where(Link.reason == reason)
+    with Session(store.engine) as session:
+        return {(m, t, e) for m, t, e in session.execute(stmt)}
+
+
+def contact_id(store: Store, address: str) -> tuple[int, int | None]:
+    ref = store.find_contacts_by_addresses([address])[address]
+    return ref.id, ref.client_id
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+
+
+def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None:
+    store.apply_users([ANNA])
+    store.apply_clients([ACME])
+    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    # Given mail to an unknown address: it made a lead, was linked to it again, and once only mentioned it
+    first = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak", links=(LinkWrite("client", "code", entity_id=acme),))
+    second = email(store, "<2@x>", to=NOWAK, lead="Jan Nowak")
+    (lead,) = store.find_leads_by_addresses([NOWAK]).values()
+    third = email(store, "<3@x>", to="someone@else.test")
+    with Session(store.engine) as session, session.begin():
+        # The third message has the address only as a participant, with no link to the lead.
+        session.add(Participant(message_id=third, role="cc", address=NOWAK, internal=False))
+    other = email(store, "<4@x>", to="other@gmail.com", lead="Other")
+    before = links(store)
+
+    # When an import makes the address a contact of Acme, and we re-link
+    store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name)])
+    contact, client = contact_id(store, NOWAK)
+    assert client == acme
+    result = store.relink_contacts()
+
+    # Then the lead is converted (and kept), and its three messages are filed under the contact and its client
+    expected = {(m, "contact", contact) for m in (first, second, third)} | {
+        (m, "client", acme) for m in (second, third)
+    }
+    assert result == RelinkResult(leads_converted=1, links_added=5)
+    assert links(store) == before | expected
+    assert links(store, reason="address") >= expected
+    refreshed = store.find_leads_by_addresses([NOWAK, "other@gmail.com"])
+    assert refreshed[NOWAK].id == lead.id
+    assert refreshed[NOWAK].converted_contact_id == contact
+    assert refreshed["other@gmail.com"].converted_contact_id is None
+    assert not {link for link in links(store) if link[0] == other} - before
+    with Session(store.engine) as session:
+        converted_at = session.scalar(select(Lead.converted_at).where(Lead.id == lead.id))
+        matches = set(
+            session.execute(
+                select(Participant.match_type, Participant.match_id, Participant.match_via).where(
+                    Participant.address == NOWAK
+                )
+            )
+        )
+    assert converted_at is not None
+    assert matches == {("contact", contact, "contact")}
+
+    # And a second run finds nothing to do
+    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert links(store) == before | expected
+
+
+def test_a_contact_without_client_gets_only_contact_links(store: Store) -> None:
+    store.apply_users([ANNA])
+    message = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
+    store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=("jan@work.test", NOWAK))])
+    contact, _ = contact_id(store, NOWAK)
+
+    assert store.relink_contacts() == RelinkResult(leads_converted=1, links_added=1)
+    assert (message, "contact", contact) in links(store)
+    assert {t for _, t, _ in links(store)} == {"lead", "contact"}
+
+
+def test_nothing_to_relink_without_matching_leads(store: Store) -> None:
+    store.apply_users([ANNA])
+    email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
+    store.apply_contacts([ContactRow(line=2, name="Someone", emails=("someone@else.test",))])
+
+    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+
+
+def test_relink_costs_the_same_queries_for_few_or_many_messages(store: Store) -> None:
+    store.apply_users([ANNA])
+    store.apply_clients([ACME])
+
+    def relink(address: str, messages: int) -> list[str]:
+        for i in range(messages):
+            email(store, f"<{address}-{i}@x>", to=address, lead="Lead")
+        store.apply_contacts([ContactRow(line=2, name=address, emails=(address,), client=ACME.name)])
+        with statements(store) as seen:
+            result = store.relink_contacts()
+        assert result == RelinkResult(leads_converted=1, links_added=2 * messages)
+        return seen
+
+    few = relink("few@gmail.com", 2)
+    many = relink("many@gmail.com", 25)
+    assert len(few) == len(many)
