@@ -15,7 +15,7 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
-from linker.submitter import Candidate, pick_submitter, submitter_candidates
+from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
 from store import InboundView, StoreError, StoreUnavailableError
 
 log = structlog.get_logger("gateway")
@@ -144,8 +144,8 @@ class GatewayHandler:
         if time.monotonic() > a.deadline:
             raise StoreUnavailableError("storage busy: waited too long for a free thread")
         headers = BytesHeaderParser(policy=compat32).parsebytes(a.raw)
-        candidates = submitter_candidates(a.mail_from, headers)
-        users = self.intake.find_users_by_addresses(c.address for c in candidates)
+        candidates = submitter_candidates(a.mail_from, lambda name: headers.get_all(name, []))
+        users = self.intake.find_users_by_addresses(lookup_keys(candidates))
         submitter = pick_submitter(candidates, users)
         if submitter is None:
             return None

@@ -5,9 +5,8 @@ Pure and header-only, so the gateway can apply it at DATA time before accepting 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.message import Message
 from email.utils import getaddresses
 
 #: Headers that name who sent the mail (BCC and forwards come from the user).
@@ -49,7 +48,11 @@ def _header_addresses(values: Iterable[str]) -> list[str]:
     return [normalize_address(addr) for _name, addr in getaddresses(flat) if "@" in addr]
 
 
-def submitter_candidates(mail_from: str, headers: Message) -> list[Candidate]:
+#: Returns every value of one header, e.g. ``email.message.Message.get_all`` or ``ParsedMessage.header_all``.
+HeaderValues = Callable[[str], Iterable[str]]
+
+
+def submitter_candidates(mail_from: str, header_values: HeaderValues) -> list[Candidate]:
     """Addresses in the order they should be tried: envelope sender, sender headers, then mailbox headers."""
     out: list[Candidate] = []
     seen: set[str] = set()
@@ -61,15 +64,27 @@ def submitter_candidates(mail_from: str, headers: Message) -> list[Candidate]:
 
     add(normalize_address(mail_from), "envelope")
     for name in (*SENDER_HEADERS, *MAILBOX_HEADERS):
-        raw = [str(v) for v in headers.get_all(name, [])]
+        raw = [str(v) for v in header_values(name)]
         for address in _header_addresses(raw):
             add(address, name)
     return out
 
 
+def without_plus_tag(address: str) -> str:
+    """``anna+caf_=x@example.com`` → ``anna@example.com`` (Gmail auto-forward envelopes, sub-addressing)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at and "+" in local[1:] else address
+
+
+def lookup_keys(candidates: Iterable[Candidate]) -> set[str]:
+    """Every address worth looking up for these candidates: as written and without a ``+tag``."""
+    return {key for c in candidates for key in (c.address, without_plus_tag(c.address))}
+
+
 def pick_submitter(candidates: Iterable[Candidate], users: Mapping[str, object]) -> Candidate | None:
-    """The first candidate whose address belongs to a user, or ``None``."""
+    """The first candidate whose address, as written or without its ``+tag``, belongs to a user."""
     for candidate in candidates:
-        if candidate.address in users:
-            return candidate
+        for key in (candidate.address, without_plus_tag(candidate.address)):
+            if key in users:
+                return Candidate(key, candidate.source)
     return None

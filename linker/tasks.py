@@ -7,10 +7,11 @@ by the sweeper, or redelivered by Redis) is processed once.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +20,22 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
+from linker.directory import Directory
+from linker.errors import LinkerError
+from linker.model import LinkPlan
+from linker.pipeline import Envelope, run_pipeline
+from linker.settings import LinkerSettings
 from store import InboundView, Store
 from store.models import utcnow
+from store.views import (
+    AttachmentWrite,
+    CodeWrite,
+    LeadWrite,
+    LinkWrite,
+    MessageWrite,
+    ParticipantWrite,
+    PlanWrite,
+)
 
 log = structlog.get_logger("linker")
 
@@ -42,19 +57,87 @@ class QueueSettings:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What processing decided: a final status and a short reason."""
+    """What processing decided: a final status, a short reason, and what to write (``None``: status only)."""
 
     status: str
     reason: str | None = None
+    write: PlanWrite | None = None
+    #: A few facts for the log line (kind, links…).
+    summary: dict[str, object] = field(default_factory=dict)
 
 
-#: Turns a receipt and its raw bytes into an outcome. Pure: the linker pipeline plugs in here.
+#: Turns a receipt and its raw bytes into an outcome; reads the directory but writes nothing.
 Pipeline = Callable[[InboundView, bytes], Outcome]
 
 
 def empty_plan(inbound: InboundView, raw: bytes) -> Outcome:
-    """Placeholder pipeline until the linker lands: every message is linked to nothing."""
+    """A pipeline that links every message to nothing (for queue tests)."""
     return Outcome("linked", "empty plan")
+
+
+def linker_pipeline(settings: LinkerSettings, directory: Directory) -> Pipeline:
+    """The real pipeline over the store's directory."""
+
+    def run(inbound: InboundView, raw: bytes) -> Outcome:
+        envelope = Envelope(inbound.mail_from, inbound.rcpt_tos)
+        plan = run_pipeline(raw, envelope=envelope, settings=settings, directory=directory)
+        return outcome_of(plan, inbound)
+
+    return run
+
+
+def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
+    """Translate a plan into the store's write types (the store knows nothing of the linker)."""
+    summary: dict[str, object] = {
+        "kind": plan.kind,
+        "direction": plan.direction,
+        "links": len(plan.links),
+        "new_leads": len(plan.new_leads),
+        "parser": plan.parser,
+    }
+    if plan.decision == "reject":
+        return Outcome("failed", plan.reason, summary=summary)
+    if plan.decision == "ignore" or plan.original is None:
+        return Outcome("ignored", plan.reason, PlanWrite("ignored", plan.reason, None), summary)
+    o = plan.original
+    message = MessageWrite(
+        dedupe_key=plan.dedupe_key or f"sha:{inbound.sha256[:40]}",
+        message_id_header=o.message_id,
+        subject=o.subject,
+        date=o.date,
+        from_name=o.from_.name if o.from_ else None,
+        from_address=o.from_.address.lower() if o.from_ and o.from_.address else None,
+        direction=plan.direction or "incoming",
+        kind=plan.kind or "bcc",
+        submitter_user_id=plan.submitter_user_id,
+        body_text=o.body,
+        body_html=o.html,
+        note=o.note,
+        raw_sha256=inbound.sha256,
+        participants=tuple(
+            ParticipantWrite(
+                role=p.role,
+                address=p.address,
+                name=p.name,
+                internal=p.internal,
+                match_type=p.match.type if p.match else None,
+                match_id=p.match.id if p.match else None,
+                match_via=p.match.via if p.match else None,
+            )
+            for p in plan.participants
+        ),
+        links=tuple(
+            LinkWrite(k.type, k.reason, entity_id=k.id, lead_address=k.label if k.id is None else None)
+            for k in plan.links
+        ),
+        new_leads=tuple(LeadWrite(n.address, n.name, n.company, plan.submitter_user_id) for n in plan.new_leads),
+        codes=tuple(CodeWrite(c.code, c.record_id) for c in plan.codes),
+        attachments=tuple(
+            AttachmentWrite(a.filename, a.content_type, a.size, a.sha256, a.content_id, a.inline, a.data)
+            for a in plan.attachments
+        ),
+    )
+    return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary)
 
 
 class Processor:
@@ -77,14 +160,38 @@ class Processor:
                 return
             try:
                 outcome = self.pipeline(inbound, self.store.get_raw(inbound.sha256))
-                changed = self.store.mark_processed(inbound_id, outcome.status, reason=outcome.reason)
+                if outcome.status == "failed":
+                    # Nothing a retry can change (no submitter): failed now, reprocessable after an import.
+                    self._fail_now(inbound, outcome.reason or "failed", outcome.summary)
+                    return
+                if outcome.write is not None:
+                    changed = self.store.apply_plan(inbound_id, outcome.write).applied
+                else:
+                    changed = self.store.mark_processed(inbound_id, outcome.status, reason=outcome.reason)
+            except LinkerError as exc:
+                self._fail_now(inbound, f"{type(exc).__name__}: {exc}", {})
+                return
             except Exception as exc:
                 self._record_failure(inbound, exc)
                 return
             if changed:
-                log.info("inbound " + outcome.status, reason=outcome.reason, attempts=inbound.attempts + 1)
+                log.info(
+                    "inbound " + outcome.status,
+                    reason=outcome.reason,
+                    attempts=inbound.attempts + 1,
+                    **outcome.summary,
+                )
             else:
                 log.info("inbound already processed by another worker")
+
+    def process_now(self, inbound_id: str) -> None:
+        """``process`` outside a worker (``mailassist reprocess``): a transient failure is recorded, not retried."""
+        with contextlib.suppress(dramatiq.Retry):
+            self.process(inbound_id)
+
+    def _fail_now(self, inbound: InboundView, error: str, summary: dict[str, object]) -> None:
+        if self.store.mark_attempt_failed(inbound.id, error, max_attempts=1) == "failed":
+            log.error("inbound failed", error=error, attempts=inbound.attempts + 1, **summary)
 
     def _record_failure(self, inbound: InboundView, exc: Exception) -> None:
         error = "".join(traceback.format_exception_only(exc)).strip()

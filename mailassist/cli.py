@@ -226,6 +226,66 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
     click.echo(importer.summary(source, parsed.count, result, dry_run=dry_run))
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@friendly
+def explain(state: _State, files: tuple[Path, ...]) -> None:
+    """Print the linker's plan for .eml FILES as JSON, storing nothing (JSON Lines for several files)."""
+    from linker.errors import LinkerError  # noqa: PLC0415
+    from linker.explain import explain_message  # noqa: PLC0415
+    from mailassist.runtime import linker_settings, open_directory  # noqa: PLC0415
+
+    settings = linker_settings(state.config)
+    failures = 0
+    with open_directory(state.config) as directory:
+        for path in files:
+            try:
+                result = {"file": str(path), **explain_message(path.read_bytes(), settings, directory=directory)}
+            except (OSError, LinkerError) as exc:
+                failures += 1
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                result = {"file": str(path), "error": f"{type(exc).__name__}: {reason}"}
+            click.echo(json.dumps(result, ensure_ascii=False, indent=2 if len(files) == 1 else None))
+    if failures:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--failed", "all_failed", is_flag=True, help="Reprocess every failed receipt.")
+@click.option("--id", "ids", multiple=True, metavar="ID", help="Reprocess this receipt (repeatable).")
+@click.option("--relink", is_flag=True, help="Attach past mail to contacts imported since (leads become converted).")
+@click.pass_obj
+@friendly
+def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool) -> None:
+    """Run failed receipts through the linker again, and/or re-link history to newly imported contacts."""
+    from mailassist.runtime import make_processor  # noqa: PLC0415
+
+    if not (all_failed or ids or relink):
+        raise click.UsageError("say what to reprocess: --failed, --id ID or --relink")
+    with _store(state) as store:
+        targets = list(ids)
+        if all_failed:
+            targets += [v.id for v in store.list_inbound(status="failed", limit=1_000_000)]
+        processor = make_processor(state.config, store)
+        for inbound_id in dict.fromkeys(targets):
+            row = store.get_inbound(inbound_id)
+            if row is None:
+                click.echo(f"{inbound_id}: no such receipt", err=True)
+                continue
+            if row.status == "failed":
+                store.mark_requeued(inbound_id)
+            if row.status in ("failed", "queued"):
+                processor.process_now(inbound_id)
+            after = store.get_inbound(inbound_id)
+            assert after is not None
+            note = after.last_error if after.status == "failed" else after.reason
+            click.echo(f"{inbound_id}: {row.status} -> {after.status}" + (f" ({note})" if note else ""))
+        if relink:
+            result = store.relink_contacts()
+            click.echo(f"relink: {result.leads_converted} leads converted, {result.links_added} links added")
+
+
 @cli.group()
 def db() -> None:
     """Database schema migrations."""

@@ -120,6 +120,28 @@ class WebConfig(_Section):
     listen: Listen = "127.0.0.1:8025"
 
 
+class IgnoreRuleConfig(_Section):
+    name: str = Field(min_length=1)
+    match: str = Field(min_length=1)
+    subject: str | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class LinkerConfig(_Section):
+    strip_plus_tags: bool = False
+    free_mail_domains: list[Domain] = Field(default_factory=list)
+    ignore: list[IgnoreRuleConfig] = Field(default_factory=list)
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -132,6 +154,7 @@ class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    linker: LinkerConfig = Field(default_factory=LinkerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     codes: dict[str, str] = Field(default_factory=dict)
     #: The directory the file was read from; relative paths in the file resolve against it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import dramatiq
 import structlog
@@ -24,9 +26,11 @@ import uvicorn
 from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
-from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, make_broker
+from linker.directory import Directory, MemoryDirectory
+from linker.settings import IgnoreRule, LinkerSettings
+from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker
 from mailassist.config import Config
-from store import Store
+from store import Store, db
 from web.app import create_app
 
 log = structlog.get_logger("mailassist")
@@ -65,6 +69,41 @@ def queue_settings(config: Config) -> QueueSettings:
     )
 
 
+def linker_settings(config: Config) -> LinkerSettings:
+    """The pipeline's view of the config."""
+    return LinkerSettings.build(
+        assistant_addresses=config.assistant.addresses,
+        organization_domains=config.organization.domains,
+        codes=config.codes,
+        strip_plus_tags=config.linker.strip_plus_tags,
+        extra_free_mail=config.linker.free_mail_domains,
+        ignore_rules=[
+            IgnoreRule(r.name, r.match, re.compile(r.subject) if r.subject else None) for r in config.linker.ignore
+        ],
+    )
+
+
+@contextmanager
+def open_directory(config: Config) -> Iterator[Directory]:
+    """The configured store as a read-only directory, or an empty one when there is no database yet."""
+    url = config.store_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        log.warning("no database yet; matching against an empty directory", store=url)
+        yield MemoryDirectory()
+        return
+    store = Store(url, config.resolve(config.store.blob_dir))
+    try:
+        db.check_schema(store.engine)
+        yield store
+    finally:
+        store.close()
+
+
+def make_processor(config: Config, store: Store) -> Processor:
+    """The actor's work: the real pipeline over the store's directory."""
+    return Processor(store, queue_settings(config), linker_pipeline(linker_settings(config), store))
+
+
 def gateway_settings(config: Config) -> GatewaySettings:
     s = config.smtp
     host, port = split_listen(s.listen)
@@ -86,7 +125,7 @@ class Queue:
     def __init__(self, config: Config, store: Store) -> None:
         self.settings = queue_settings(config)
         self.broker = make_broker(config.queue.broker)
-        self.actor = build_actor(self.broker, Processor(store, self.settings))
+        self.actor = build_actor(self.broker, make_processor(config, store))
         self.store = store
         self.threads = config.queue.worker_threads
         self.worker: dramatiq.Worker | None = None

@@ -25,6 +25,8 @@ from tests.support import (
     running,
     seed_user,
     send,
+    send_queued,
+    wait_until,
     write_config,
 )
 
@@ -109,6 +111,10 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
 
     # When it is killed with SIGKILL after KILL_AFTER messages were accepted, with mail still arriving
     with running(config, "serve", log_path=tmp_path / "first.log") as first:
+        # One message through first, so the worker is warm (parser loaded) and links while mail still arrives
+        warm = make_message(-1, tag="crash")
+        warm_id = send_queued(smtp_port, warm)
+        assert wait_until(lambda: any(e.get("event") == "inbound linked" for e in first.events()), timeout=30)
         sender = Sender(smtp_port, messages, parallel=SENDERS)
         sender.start()
         deadline = time.monotonic() + 30
@@ -122,6 +128,9 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
     assert not sender.other, f"replies other than 250 before the kill: {sender.other}"
     assert sender.unanswered, "the kill came after the last message: nothing was cut mid-stream"
     accepted = dict(sender.accepted)
+    accepted[-1] = warm_id
+    messages[-1] = warm
+    sha_of[-1] = hashlib.sha256(warm).hexdigest()
     queued_at_kill = {i for i, status in _rows(url, blob_dir).items() if status == "queued"}
 
     # And it restarts on the same database, blobs and ports, and the client retries what got no answer
@@ -143,7 +152,7 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
         stopped = _stop(second)
 
     # Every 250 is durable: the row is there and its blob holds exactly the bytes that were sent
-    assert len(accepted) == TOTAL
+    assert len(accepted) == TOTAL + 1  # and the warm-up message
     blobs = BlobStore(blob_dir)
     for n, inbound_id in sorted(accepted.items()):
         assert inbound_id in rows, f"message {n} got '250 queued as {inbound_id}' but has no inbound row"

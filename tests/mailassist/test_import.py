@@ -144,7 +144,7 @@ def test_quoted_cells_with_commas_and_line_breaks(config: str, db_url: str) -> N
         ("OP-123", "Fleet renewal 2027"),
         ("OP-124", "Warehouse lease, Poznań"),
         ("OP-200", "Náhradní díly Q3"),
-        ("OP-310", "Contract de distribuție 2026–2028"),  # noqa: RUF001 - the title has an en dash
+        ("OP-310", "Contract de distribuție 2026–2028"),
         ("OP-311", "Pilot (no client yet)"),
     ]
 

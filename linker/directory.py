@@ -1,0 +1,160 @@
+"""What the pipeline may ask about the CRM directory. A protocol, so the pure core never touches a database.
+
+``store.Store`` satisfies it structurally; ``MemoryDirectory`` serves tests, ``mailassist explain`` without a
+database, and the forward evaluation. Every method takes a batch of keys: one lookup per kind per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class UserInfo(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class EntityInfo(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+
+
+class ContactInfo(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def client_id(self) -> int | None: ...
+    @property
+    def client_name(self) -> str | None: ...
+
+
+class LeadInfo(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def converted_contact_id(self) -> int | None: ...
+
+
+class RecordInfo(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def client_id(self) -> int | None: ...
+    @property
+    def client_name(self) -> str | None: ...
+
+
+class Directory(Protocol):
+    """Batch lookups by normalised address, domain, code or Message-ID."""
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, UserInfo]: ...
+    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, ContactInfo]: ...
+    def find_client_emails(self, addresses: Iterable[str]) -> Mapping[str, EntityInfo]: ...
+    def find_leads_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, LeadInfo]: ...
+    def find_clients_by_domains(self, domains: Iterable[str]) -> Mapping[str, EntityInfo]: ...
+    def find_records_by_codes(self, codes: Iterable[str]) -> Mapping[str, RecordInfo]: ...
+    def find_thread_records(self, message_id_headers: Iterable[str]) -> Sequence[RecordInfo]: ...
+
+
+# --- an in-memory directory --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str
+    client_id: int | None = None
+    client_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    id: int
+    address: str
+    name: str | None = None
+    converted_contact_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: int
+    code: str
+    type: str
+    client_id: int | None = None
+    client_name: str | None = None
+
+
+@dataclass
+class MemoryDirectory:
+    """A directory held in dicts keyed the way the store keys them (lower-case addresses, upper-case codes)."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    client_emails: dict[str, Entity] = field(default_factory=dict)
+    leads: dict[str, Lead] = field(default_factory=dict)
+    client_domains: dict[str, Entity] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    #: Message-ID of a filed message → the records it is linked to.
+    threads: dict[str, list[Record]] = field(default_factory=dict)
+
+    @staticmethod
+    def _pick(table: Mapping[str, T], keys: Iterable[str]) -> dict[str, T]:
+        return {k: table[k] for k in keys if k in table}
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, User]:
+        return self._pick(self.users, addresses)
+
+    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> dict[str, Contact]:
+        return self._pick(self.contacts, addresses)
+
+    def find_client_emails(self, addresses: Iterable[str]) -> dict[str, Entity]:
+        return self._pick(self.client_emails, addresses)
+
+    def find_leads_by_addresses(self, addresses: Iterable[str]) -> dict[str, Lead]:
+        return self._pick(self.leads, addresses)
+
+    def find_clients_by_domains(self, domains: Iterable[str]) -> dict[str, Entity]:
+        return self._pick(self.client_domains, domains)
+
+    def find_records_by_codes(self, codes: Iterable[str]) -> dict[str, Record]:
+        return self._pick(self.records, codes)
+
+    def find_thread_records(self, message_id_headers: Iterable[str]) -> list[Record]:
+        seen: dict[int, Record] = {}
+        for mid in message_id_headers:
+            for record in self.threads.get(mid, []):
+                seen.setdefault(record.id, record)
+        return list(seen.values())

@@ -1,0 +1,133 @@
+"""Match each participant of the original email to the directory, and decide which addresses become leads.
+
+Per external address, in order: a contact (and through it its client), a client's own address, a lead, then a
+client's domain (never a free-mail domain). What matches nothing becomes one lead, unless it is automated or
+ignored. Internal addresses (users, our domains, the assistant) are never clients and never leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from linker.addresses import domain_of, guess_company, is_automated_address
+from linker.directory import ContactInfo, EntityInfo, LeadInfo, RecordInfo, UserInfo
+from linker.model import Code, Link, Mailbox, Match, NewLead, Original, Participant, Role
+from linker.settings import LinkerSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """Everything the directory said about one message's addresses, domains, codes and thread."""
+
+    users: Mapping[str, UserInfo] = field(default_factory=dict)
+    contacts: Mapping[str, ContactInfo] = field(default_factory=dict)
+    client_emails: Mapping[str, EntityInfo] = field(default_factory=dict)
+    leads: Mapping[str, LeadInfo] = field(default_factory=dict)
+    client_domains: Mapping[str, EntityInfo] = field(default_factory=dict)
+    records: Mapping[str, RecordInfo] = field(default_factory=dict)
+    thread_records: Sequence[RecordInfo] = ()
+
+
+def people(original: Original, settings: LinkerSettings) -> list[tuple[Role, Mailbox, str]]:
+    """``(role, mailbox, normalised address)`` for From, To and Cc, each address once, the assistant left out."""
+    out: list[tuple[Role, Mailbox, str]] = []
+    seen: set[str] = set()
+    groups: list[tuple[Role, Sequence[Mailbox]]] = [
+        ("from", [original.from_] if original.from_ else []),
+        ("to", original.to),
+        ("cc", original.cc),
+    ]
+    for role, mailboxes in groups:
+        for mailbox in mailboxes:
+            if not mailbox.address or "@" not in mailbox.address:
+                continue
+            address = settings.normalize(mailbox.address)
+            if address in seen or settings.is_assistant(address):
+                continue
+            seen.add(address)
+            out.append((role, mailbox, address))
+    return out
+
+
+def is_internal(address: str, users: Mapping[str, UserInfo], settings: LinkerSettings) -> bool:
+    """A user's address, one of our domains, or the assistant."""
+    return address in users or settings.is_org_domain(address) or settings.is_assistant(address)
+
+
+def _match_external(address: str, lookups: Lookups, settings: LinkerSettings) -> tuple[Match | None, list[Link]]:
+    contact = lookups.contacts.get(address)
+    if contact is not None:
+        links = [Link("contact", contact.id, contact.name, "address")]
+        if contact.client_id is not None:
+            links.append(Link("client", contact.client_id, contact.client_name or "", "address"))
+        return Match("contact", contact.id, contact.name, "contact"), links
+    client = lookups.client_emails.get(address)
+    if client is not None:
+        return Match("client", client.id, client.label, "client-email"), [
+            Link("client", client.id, client.label, "address")
+        ]
+    lead = lookups.leads.get(address)
+    if lead is not None:
+        label = lead.name or lead.address
+        return Match("lead", lead.id, label, "lead"), [Link("lead", lead.id, label, "address")]
+    domain = domain_of(address)
+    by_domain = lookups.client_domains.get(domain)
+    if by_domain is not None and domain not in settings.free_mail_domains:
+        return Match("client", by_domain.id, by_domain.label, "client-domain"), [
+            Link("client", by_domain.id, by_domain.label, "domain")
+        ]
+    return None, []
+
+
+def _may_become_lead(address: str, automated: bool, settings: LinkerSettings) -> bool:
+    if automated or is_automated_address(address):
+        return False
+    return not any(rule.matches_address(address) for rule in settings.ignore_rules)
+
+
+def match_people(
+    original: Original, lookups: Lookups, settings: LinkerSettings, *, automated: bool
+) -> tuple[list[Participant], list[Link], list[NewLead]]:
+    """Participants with their matches, the links they give, and the leads to create."""
+    participants: list[Participant] = []
+    links: list[Link] = []
+    leads: list[NewLead] = []
+    for role, mailbox, address in people(original, settings):
+        if is_internal(address, lookups.users, settings):
+            user = lookups.users.get(address)
+            match = Match("user", user.id, user.name, "user") if user else None
+            participants.append(Participant(address, mailbox.name, role, True, match))
+            continue
+        match, found = _match_external(address, lookups, settings)
+        participants.append(Participant(address, mailbox.name, role, False, match))
+        links.extend(found)
+        if match is None and _may_become_lead(address, automated, settings):
+            company = guess_company(domain_of(address), settings.free_mail_domains)
+            leads.append(NewLead(address, _lead_name(mailbox, address), company))
+    return participants, links, leads
+
+
+def _lead_name(mailbox: Mailbox, address: str) -> str | None:
+    name = (mailbox.name or "").strip().strip("'\"").strip()
+    return name if name and name.lower() != address else None
+
+
+def link_records(codes: Sequence[Code], thread_records: Sequence[RecordInfo]) -> list[Link]:
+    """Links to resolved codes' records (reason ``code``), then to records the thread inherits (``thread``)."""
+    links = [Link("record", c.record_id, c.code, "code") for c in codes if c.record_id is not None]
+    linked = {link.id for link in links}
+    links += [Link("record", r.id, r.code, "thread") for r in thread_records if r.id not in linked]
+    return links
+
+
+def unique_links(links: Sequence[Link]) -> tuple[Link, ...]:
+    """Each entity once, keeping the first (most specific) reason."""
+    seen: set[tuple[str, int | str]] = set()
+    out = []
+    for link in links:
+        key = (link.type, link.id if link.id is not None else link.label)
+        if key not in seen:
+            seen.add(key)
+            out.append(link)
+    return tuple(out)

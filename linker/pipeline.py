@@ -1,0 +1,145 @@
+"""The linker pipeline: parse → classify → unwrap → codes → match → plan. Composition only; no I/O of its own.
+
+The same function serves the queue actor and ``mailassist explain``; the directory is the only way out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from linker.addresses import domain_of, is_automated_message
+from linker.classify import Submission, classify, find_submission
+from linker.codes import extract_codes
+from linker.directory import Directory, MemoryDirectory, UserInfo
+from linker.forwards.subject import strip_forward_prefix
+from linker.match import Lookups, is_internal, link_records, match_people, people, unique_links
+from linker.model import Code, Decision, Link, LinkPlan, Original, ParsedMessage
+from linker.parse import parse_message
+from linker.settings import LinkerSettings
+from linker.submitter import lookup_keys, submitter_candidates
+from linker.unwrap import original_of, unwrap
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The SMTP envelope the gateway recorded (empty for ``explain`` on a file)."""
+
+    mail_from: str = ""
+    rcpt_tos: tuple[str, ...] = ()
+
+
+def default_settings() -> LinkerSettings:
+    """Settings for evaluating files with no config: no users, codes or domains known."""
+    return LinkerSettings.build()
+
+
+class _Users:
+    """User lookups for one message, cached, so unwrapping nested forwards asks only about new addresses."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.known: dict[str, UserInfo] = {}
+        self.asked: set[str] = set()
+
+    def load(self, addresses: Iterable[str]) -> dict[str, UserInfo]:
+        missing = {a for a in addresses if a not in self.asked}
+        if missing:
+            self.asked |= missing
+            self.known.update(self.directory.find_users_by_addresses(missing))
+        return self.known
+
+
+def _dedupe_key(original: Original) -> str:
+    if original.message_id:
+        return "mid:" + original.message_id.strip().strip("<>").lower()
+    # No Message-ID (inline forwards): a hash of what survives re-quoting by another mail client.
+    sender = (original.from_.address or "").lower() if original.from_ else ""
+    subject = strip_forward_prefix(original.subject or "").casefold()
+    body = re.sub(r"\s+", " ", (original.body or "")).strip().casefold()
+    digest = hashlib.sha256("\x00".join((sender, subject, body)).encode()).hexdigest()
+    return "sha:" + digest[:40]
+
+
+def _resolve_codes(found: list[tuple[str, str]], lookups: Lookups) -> tuple[Code, ...]:
+    codes = []
+    for code, record_type in found:
+        record = lookups.records.get(code)
+        codes.append(Code(code, record_type, record.id if record else None, record.code if record else None))
+    return tuple(codes)
+
+
+def run_pipeline(
+    raw: bytes, *, envelope: Envelope, settings: LinkerSettings, directory: Directory | None = None
+) -> LinkPlan:
+    """Decide everything about one message. Raises ``UnreadableMessageError`` when it cannot be parsed."""
+    directory = directory if directory is not None else MemoryDirectory()
+    message = parse_message(raw)
+    return plan_message(message, envelope=envelope, settings=settings, directory=directory)
+
+
+def plan_message(
+    message: ParsedMessage, *, envelope: Envelope, settings: LinkerSettings, directory: Directory
+) -> LinkPlan:
+    """The pipeline after parsing (exposed for tests that build messages directly)."""
+    users = _Users(directory)
+    candidates = submitter_candidates(envelope.mail_from, message.header_all)
+    submission = find_submission(candidates, users.load(lookup_keys(candidates)))
+
+    def internal(address: str) -> bool:
+        normalized = settings.normalize(address)
+        return is_internal(normalized, users.load([normalized]), settings)
+
+    forwarded = unwrap(message, parse=parse_message, is_internal=internal)
+    kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
+    original = forwarded if kind == "forward" and forwarded is not None else original_of(message)
+
+    addresses = [address for _role, _mailbox, address in people(original, settings)]
+    found_codes = extract_codes([original.subject, message.subject], settings.codes)
+    lookups = Lookups(
+        users=users.load(addresses),
+        contacts=directory.find_contacts_by_addresses(addresses),
+        client_emails=directory.find_client_emails(addresses),
+        leads=directory.find_leads_by_addresses(addresses),
+        client_domains=directory.find_clients_by_domains({domain_of(a) for a in addresses}),
+        records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
+        thread_records=directory.find_thread_records(original.thread_ids) if original.thread_ids else [],
+    )
+    automated = is_automated_message(message.headers)
+    participants, person_links, new_leads = match_people(original, lookups, settings, automated=automated is not None)
+    codes = _resolve_codes(found_codes, lookups)
+    links: list[Link] = [*link_records(codes, lookups.thread_records), *person_links]
+    if submission is not None:
+        links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
+    decision, reason = _decide(submission, original, settings)
+    if decision != "accept":
+        new_leads = []
+    links += [Link("lead", None, lead.address, "new-lead") for lead in new_leads]
+    return LinkPlan(
+        decision=decision,
+        reason=reason,
+        kind=kind,
+        direction=direction,
+        submitter=submission.address if submission else None,
+        submitter_user_id=submission.user.id if submission else None,
+        original=original,
+        codes=codes,
+        participants=tuple(participants),
+        links=unique_links(links),
+        new_leads=tuple(new_leads),
+        dedupe_key=_dedupe_key(original),
+        attachments=message.attachments,
+        parser=message.parser,
+    )
+
+
+def _decide(submission: Submission | None, original: Original, settings: LinkerSettings) -> tuple[Decision, str]:
+    if submission is None:
+        return "reject", "no registered user sent or received this message"
+    sender = settings.normalize(original.from_.address) if original.from_ and original.from_.address else None
+    rule = settings.ignore_rule_for(sender, original.subject)
+    if rule is not None:
+        return "ignore", f"ignore rule '{rule.name}'"
+    return "accept", f"submitted by {submission.address} (via {submission.via})"

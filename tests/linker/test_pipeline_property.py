@@ -1,0 +1,60 @@
+"""Property: no input makes the pipeline raise, except ``UnreadableMessageError`` (the actor marks it failed).
+
+The same mutations as the parser's property test, over real-format forwards, BCCs and redirects, run through
+the whole pipeline with a directory that knows the submitter, so classify, unwrap, codes and match all run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linker.directory import Contact, Entity, MemoryDirectory, Record, User
+from linker.errors import UnreadableMessageError
+from linker.explain import plan_to_json
+from linker.pipeline import Envelope, run_pipeline
+from linker.settings import LinkerSettings
+from tests.linker.test_parse_property import PROPERTY, mutated
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REAL = sorted((FIXTURES / "e2e").glob("*.eml")) + sorted((FIXTURES / "parse").glob("*.eml"))
+SETTINGS = LinkerSettings.build(
+    assistant_addresses=["assistant@crm.example.com"], organization_domains=["example.com"], codes={"OP": "deal"}
+)
+DIRECTORY = MemoryDirectory(
+    users={"anna.nowak@example.com": User(1, "anna.nowak@example.com", "Anna Nowak")},
+    contacts={"jan.kowalski@acme-logistics.pl": Contact(2, "Jan Kowalski", 3, "Acme Logistics")},
+    client_domains={"globex.ro": Entity(4, "Globex")},
+    records={"OP-123": Record(5, "OP-123", "deal", 3, "Acme Logistics")},
+)
+ENVELOPE = Envelope("anna.nowak@example.com", ("assistant@crm.example.com",))
+
+
+def check(raw: bytes) -> None:
+    try:
+        plan = run_pipeline(raw, envelope=ENVELOPE, settings=SETTINGS, directory=DIRECTORY)
+    except UnreadableMessageError:
+        return
+    json.dumps(plan_to_json(plan))  # explain can always print it
+    assert plan.decision in ("accept", "reject", "ignore")
+    assert plan.original is None or plan.original.date is None or plan.original.date.tzinfo is not None
+
+
+def test_real_fixtures_all_plan() -> None:
+    for path in REAL:
+        check(path.read_bytes())
+
+
+@PROPERTY
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
+    check(raw)
+
+
+@PROPERTY
+@given(mutated(sources=[p.read_bytes() for p in REAL]))
+def test_mutated_real_messages_never_raise(raw: bytes) -> None:
+    check(raw)

@@ -1,0 +1,146 @@
+"""``mailassist explain`` (plan as JSON, nothing stored) and ``mailassist reprocess`` (failed → linked, relink)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailassist.cli import cli
+from mailassist.config import load_config
+from mailassist.runtime import make_processor
+from store import Store
+from store.models import Lead, Link, Message
+from tests.conftest import FIXTURES
+
+E2E = FIXTURES / "e2e"
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[store]\nurl = "sqlite:///m.db"\nblob_dir = "blobs"\n'
+        '[assistant]\naddresses = ["assistant@crm.example.com"]\n'
+        '[organization]\ndomains = ["example.com"]\n[codes]\nOP = "deal"\n'
+    )
+    return path
+
+
+def _import(config: Path, tmp_path: Path, kind: str, csv: str) -> None:
+    (tmp_path / f"{kind}.csv").write_text(csv)
+    result = CliRunner().invoke(cli, ["--config", str(config), "import", kind, str(tmp_path / f"{kind}.csv")])
+    assert result.exit_code == 0, result.output
+
+
+def test_explain_one_file_prints_the_plan_and_stores_nothing(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna Nowak,,all,\n")
+    _import(config, tmp_path, "clients", "name,domains,emails\nAcme Logistics,acme-logistics.pl,\n")
+    _import(config, tmp_path, "records", "code,type,title,client\nOP-123,deal,Fleet,Acme Logistics\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "explain", str(E2E / "bcc_outgoing_pl.eml")])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["decision"] == "accept"
+    assert (plan["kind"], plan["direction"], plan["submitter"]) == ("bcc", "outgoing", "anna.nowak@example.com")
+    assert plan["original"]["subject"] == "Oferta na odnowienie floty OP-123"
+    assert plan["codes"] == [{"code": "OP-123", "type": "deal", "resolved": True, "record": 1}]
+    assert {"type": "record", "id": 1, "label": "OP-123", "reason": "code"} in plan["links"]
+    assert {"type": "client", "id": 1, "label": "Acme Logistics", "reason": "domain"} in plan["links"]
+    assert {p["address"]: p["match"]["via"] if p["match"] else None for p in plan["participants"]} == {
+        "anna.nowak@example.com": "user",
+        "jan.kowalski@acme-logistics.pl": "client-domain",
+        "ewa.zielinska@acme-logistics.pl": "client-domain",
+    }
+    assert plan["new_leads"] == []
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    try:
+        assert store.list_inbound() == []
+        with Session(store.engine) as s:
+            assert s.scalar(select(func.count()).select_from(Message)) == 0
+    finally:
+        store.close()
+
+
+def test_explain_several_files_is_json_lines_and_goes_on_past_errors(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    garbage = tmp_path / "garbage.eml"
+    garbage.write_bytes(b"")
+    files = [str(E2E / "forward_inline_outlook_pl.eml"), str(tmp_path / "missing.eml"), str(garbage)]
+    result = CliRunner().invoke(cli, ["--config", str(config), "explain", *files])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    first = lines[0]
+    # Parsing and unwrapping are reported even though nobody known submitted it
+    assert first["decision"] == "reject"
+    assert first["forwarded"] == "inline"
+    assert first["original"]["from"] == {"name": "Tomasz Wiśniewski", "address": "t.wisniewski@nowa-firma.pl"}
+    assert first["original"]["note"] == "Nowy klient, proszę o wpis do CRM."
+    assert lines[1]["error"].startswith("FileNotFoundError")
+    assert lines[2]["error"].startswith("UnreadableMessageError")
+
+
+def test_reprocess_failed_after_the_missing_user_is_imported(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    assert CliRunner().invoke(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        raw = (E2E / "bcc_outgoing_pl.eml").read_bytes()
+        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        # Given a receipt that failed because its user was deleted from the directory before processing
+        make_processor(load_config(config), store).process_now(inbound.id)
+        failed = store.get_inbound(inbound.id)
+        assert failed is not None and failed.status == "failed"
+        assert failed.last_error == "no registered user sent or received this message"
+        # When the user is imported and the failed receipts are reprocessed
+        _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna,,all,\n")
+        result = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--failed"])
+        assert result.exit_code == 0, result.output
+        assert f"{inbound.id}: failed -> linked" in result.output
+        linked = store.get_inbound(inbound.id)
+        assert linked is not None and linked.status == "linked"
+    finally:
+        store.close()
+
+
+def test_relink_attaches_lead_history_to_a_new_contact_once(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna,,all,\n")
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        processor = make_processor(load_config(config), store)
+        raw = (E2E / "new_lead_cz_1.eml").read_bytes()
+        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        processor.process_now(inbound.id)
+        with Session(store.engine) as s:
+            assert s.scalars(select(Lead.address)).all() == ["petra.svobodova@novyklient.cz"]
+        _import(config, tmp_path, "clients", "name,domains,emails\nNovy Klient,novyklient.cz,\n")
+        _import(
+            config,
+            tmp_path,
+            "contacts",
+            "name,emails,client\nPetra Svobodová,petra.svobodova@novyklient.cz,Novy Klient\n",
+        )
+        first = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--relink"])
+        assert first.exit_code == 0, first.output
+        assert "relink: 1 leads converted, 2 links added" in first.output
+        again = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--relink"])
+        assert "relink: 0 leads converted, 0 links added" in again.output
+        with Session(store.engine) as s:
+            lead = s.scalars(select(Lead)).one()
+            assert lead.converted_contact_id is not None and lead.converted_at is not None
+            types = sorted(s.scalars(select(Link.entity_type)).all())
+        assert types == ["client", "contact", "lead", "user"]
+    finally:
+        store.close()
+
+
+def test_reprocess_needs_something_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "reprocess"])
+    assert result.exit_code == 2
+    assert "--failed, --id ID or --relink" in result.output
