@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TYPED := gateway linker store mailassist web
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail
+.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail eval
 
 help: ## Show this list
 	@echo "Usage: make TARGET   (PYTHON=$(PYTHON) VENV=$(VENV) CONFIG=$(CONFIG))"
@@ -56,6 +56,11 @@ typecheck: $(STAMP) ## mypy (strict for our packages, see pyproject.toml)
 pytest: $(STAMP) ## Run pytest only
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; fi; exit $$rc
+
+# The inline/attached forward evaluation over a corpus of ID.eml + ID.json cases.
+CORPUS ?= ../shared/corpus/forward-dev
+eval: $(STAMP) ## Run bench/forward_eval.py over $(CORPUS)
+	$(BIN)/python bench/forward_eval.py $(CORPUS)
 
 fmt: $(STAMP) ## Reformat and apply safe lint fixes
 	$(BIN)/ruff format .

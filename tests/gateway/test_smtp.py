@@ -213,6 +213,8 @@ def test_unknown_sender_not_addressed_to_a_user_gets_550_571(sqlite_store: Store
         ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", extra=f"Delivered-To: {USER}\r\n")),
         # Sieve redirect keeps Resent-From
         ("jan@acme-logistics.pl", message(sender="jan@acme-logistics.pl", extra=f"Resent-From: {USER}\r\n")),
+        # Gmail auto-forward: the envelope is the user's address with a +caf_ tag, nothing else names the user
+        ("anna.nowak+caf_=assistant=crm.example.com@example.com", message(sender="jan@acme-logistics.pl", to="x@y.pl")),
     ],
 )
 def test_user_found_in_headers_is_accepted(sqlite_store: Store, run_gateway: Any, envelope: str, raw: bytes) -> None:
