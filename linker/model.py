@@ -170,4 +170,5 @@ class LinkPlan:
     new_leads: tuple[NewLead, ...]
     dedupe_key: str | None
     attachments: tuple[Attachment, ...] = ()
+    content_key: str | None = None
     parser: str | None = None

@@ -52,14 +52,31 @@ class _Users:
         return self.known
 
 
-def _dedupe_key(original: Original) -> str:
+#: Bodies shorter than this (in letters and digits) say too little ("OK", "Thanks") to identify an email.
+MIN_CONTENT = 40
+
+
+def content_key(original: Original) -> str | None:
+    """Sender, subject and body, hashed the way they survive re-quoting by another mail client; ``None`` when
+    there is too little to go on."""
+    sender = (original.from_.address or "").lower() if original.from_ else ""
+    subject = re.sub(r"\W+", "", strip_forward_prefix(original.subject or "").casefold())
+    # Letters and digits only: whitespace, quoting marks and re-wrapped lines differ between clients.
+    body = re.sub(r"\W+", "", (original.body or "").casefold())[:2000]
+    if not sender or len(body) < MIN_CONTENT:
+        return None
+    return hashlib.sha256("\x00".join((sender, subject, body)).encode()).hexdigest()
+
+
+def dedupe_key(original: Original) -> str:
+    """The original Message-ID; without one, the content and the date (to the minute)."""
     if original.message_id:
         return "mid:" + original.message_id.strip().strip("<>").lower()
-    # No Message-ID (inline forwards): a hash of what survives re-quoting by another mail client.
     sender = (original.from_.address or "").lower() if original.from_ else ""
     subject = strip_forward_prefix(original.subject or "").casefold()
     body = re.sub(r"\s+", " ", (original.body or "")).strip().casefold()
-    digest = hashlib.sha256("\x00".join((sender, subject, body)).encode()).hexdigest()
+    date = original.date.strftime("%Y-%m-%dT%H:%M") if original.date else ""
+    digest = hashlib.sha256("\x00".join((sender, subject, body, date)).encode()).hexdigest()
     return "sha:" + digest[:40]
 
 
@@ -129,7 +146,8 @@ def plan_message(
         participants=tuple(participants),
         links=unique_links(links),
         new_leads=tuple(new_leads),
-        dedupe_key=_dedupe_key(original),
+        dedupe_key=dedupe_key(original),
+        content_key=content_key(original),
         attachments=message.attachments,
         parser=message.parser,
     )

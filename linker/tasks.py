@@ -102,6 +102,7 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
     o = plan.original
     message = MessageWrite(
         dedupe_key=plan.dedupe_key or f"sha:{inbound.sha256[:40]}",
+        content_key=plan.content_key,
         message_id_header=o.message_id,
         subject=o.subject,
         date=o.date,

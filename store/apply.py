@@ -8,7 +8,7 @@ Links are unioned across receipts; everything else about an email is written onc
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -105,17 +105,34 @@ def _claim(session: Session, inbound_id: str, now: datetime) -> bool:
     return int(getattr(session.execute(stmt), "rowcount", 0)) == 1
 
 
+#: How far apart two dates may be for one email seen twice (inline forwards often lose the time zone).
+SAME_EMAIL_WINDOW = timedelta(hours=26)
+
+
 def _find_message(session: Session, dedupe_key: str) -> int | None:
     return session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key))
 
 
+def _find_same_content(session: Session, m: MessageWrite) -> int | None:
+    """An email filed under another key (with or without Message-ID) with this content and a near date."""
+    if m.content_key is None or m.date is None:
+        return None
+    rows = session.execute(
+        select(Message.id, Message.date).where(Message.content_key == m.content_key).order_by(Message.id)
+    )
+    return next((i for i, date in rows if date is not None and abs(date - m.date) <= SAME_EMAIL_WINDOW), None)
+
+
 def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
-    """The email's id, found by dedupe key or created now; and whether it was created."""
+    """The email's id, found by dedupe key (or content and date) or created now; and whether it was created."""
     found = _find_message(session, m.dedupe_key)
+    if found is None:
+        found = _find_same_content(session, m)
     if found is not None:
         return found, False
     values = {
         "dedupe_key": m.dedupe_key,
+        "content_key": m.content_key,
         "message_id_header": m.message_id_header,
         "subject": m.subject,
         "date": m.date,

@@ -202,6 +202,9 @@ class Message(Base):
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    #: Sender, subject and body hashed: finds the same email arriving with and without its Message-ID
+    #: (a BCC and an inline forward of it). Not unique: only a near date makes two rows the same email.
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True)
     message_id_header: Mapped[str | None] = mapped_column(String(998), index=True)
     subject: Mapped[str | None] = mapped_column(Text)
     date: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -198,6 +198,7 @@ class MessageWrite:
     new_leads: tuple[LeadWrite, ...] = ()
     codes: tuple[CodeWrite, ...] = ()
     attachments: tuple[AttachmentWrite, ...] = ()
+    content_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
