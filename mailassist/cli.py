@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -321,6 +322,108 @@ def db_current(state: _State) -> None:
         click.echo(f"current: {current_revision(store.engine) or 'empty'}\nhead:    {head_revision()}")
     finally:
         store.close()
+
+
+@cli.group()
+def user() -> None:
+    """Viewer accounts."""
+
+
+def _read_new_password() -> str:
+    stdin = sys.stdin
+    if stdin.isatty():
+        first = click.prompt("New password", hide_input=True, default="", show_default=False)
+        second = click.prompt("Repeat it", hide_input=True, default="", show_default=False)
+    else:
+        first, second = stdin.readline(), stdin.readline()
+        if not second:
+            _fail("expected the password twice on standard input, one per line")
+        first, second = first.removesuffix("\n").removesuffix("\r"), second.removesuffix("\n").removesuffix("\r")
+    if first != second:
+        _fail("the two passwords do not match; nothing was changed")
+    return str(first)
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.pass_obj
+@friendly
+def user_set_password(state: _State, email: str) -> None:
+    """Set the web viewer password of the user EMAIL (asked twice; read as two lines when stdin is not a terminal)."""
+    from web.auth import PasswordPolicyError, check_new_password, hash_password  # noqa: PLC0415
+
+    with _store(state) as store:
+        if store.get_login(email) is None:
+            _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
+        password = _read_new_password()
+        try:
+            check_new_password(password)
+        except PasswordPolicyError as exc:
+            _fail(f"{exc}; nothing was changed")
+        if not store.set_password_hash(email, hash_password(password)):
+            _fail(f"no user with the email {email}")
+    click.echo(f"Password set for {email.strip().lower()}; the user's other sessions are logged out.")
+
+
+@cli.group()
+def token() -> None:
+    """API bearer tokens for the viewer's JSON API."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="What the token is for, shown by 'token list'.")
+@click.pass_obj
+@friendly
+def token_create(state: _State, email: str, name: str) -> None:
+    """Create a token acting as the user EMAIL and print it; it cannot be shown again (only its hash is kept)."""
+    from web.auth import hash_api_token, new_api_token  # noqa: PLC0415
+
+    with _store(state) as store:
+        login = store.get_login(email)
+        if login is None:
+            _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
+        assert login is not None
+        secret = new_api_token()
+        token_id = store.add_api_token(login.id, name.strip(), hash_api_token(secret))
+    click.echo(secret)
+    click.echo(f"Token {token_id} for {login.email} (role {login.role}). Copy it now: it is not shown again.", err=True)
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+
+@token.command("list")
+@click.argument("email", required=False)
+@click.pass_obj
+@friendly
+def token_list(state: _State, email: str | None) -> None:
+    """List API tokens (every user's, or EMAIL's), revoked ones too; never the tokens themselves."""
+    with _store(state) as store:
+        rows = store.list_api_tokens(email)
+    if not rows:
+        click.echo("No API tokens." if email is None else f"No API tokens for {email}.")
+        return
+    width = max(len(r.user_email) for r in rows)
+    click.echo(f"{'ID':>5}  {'USER':<{width}}  {'CREATED (UTC)':<16}  {'LAST USED':<16}  {'REVOKED':<16}  NAME")
+    for r in rows:
+        click.echo(
+            f"{r.id:>5}  {r.user_email:<{width}}  {_when(r.created_at):<16}  {_when(r.last_used_at):<16}  "
+            f"{_when(r.revoked_at):<16}  {r.name or '-'}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@click.pass_obj
+@friendly
+def token_revoke(state: _State, token_id: int) -> None:
+    """Revoke the API token ID for good (see 'token list')."""
+    with _store(state) as store:
+        if not store.revoke_api_token(token_id):
+            _fail(f"no active API token with id {token_id}")
+    click.echo(f"Token {token_id} revoked.")
 
 
 def main() -> None:

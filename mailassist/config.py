@@ -118,6 +118,17 @@ class QueueConfig(_Section):
 
 class WebConfig(_Section):
     listen: Listen = "127.0.0.1:8025"
+    #: Signs session cookies. Empty: generated once into ``web-secret`` beside ``store.blob_dir``.
+    secret_key: str = ""
+    #: Mark session cookies ``Secure``: on HTTPS requests only (``auto``), ``always`` or ``never``.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be empty (generated) or at least 32 characters, e.g. from 'openssl rand -hex 32'")
+        return value
 
 
 class IgnoreRuleConfig(_Section):

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store import db
 from store.apply import put_attachments, validate_plan, write_plan
+from store.auth import AuthVerbs
 from store.blobs import BlobStore
 from store.directory import DirectoryVerbs
 from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
 from store.models import Inbound, utcnow
+from store.queries import QueryVerbs
 from store.relink import relink_contacts
 from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult
 
@@ -56,7 +58,7 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class Store(DirectoryVerbs):
+class Store(DirectoryVerbs, AuthVerbs, QueryVerbs):
     """Database plus blob directory, opened once per process."""
 
     def __init__(self, url: str, blob_dir: str | os.PathLike[str], *, connect_timeout: float = 5.0) -> None:

@@ -39,6 +39,35 @@ class UserRef:
     team: str | None
 
 
+# --- viewer access: logins and API tokens -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoginView:
+    """A user as the web viewer needs it: who, what they may see, and how they prove it."""
+
+    id: int
+    email: str
+    name: str
+    #: One of ``ROLES``.
+    role: str
+    team: str | None
+    #: The argon2 hash; ``None`` while no password was set (such a user cannot log in, only use tokens).
+    password_hash: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    """An API token as listed: never the token itself, nor its hash."""
+
+    id: int
+    user_email: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
 # --- directory import: validated rows in, counts out ----------------------------------------------------------
 # Rows are already normalized by the caller: addresses and domains lower-case, codes upper-case, lists deduplicated.
 # ``line`` is the row's line in the source file, so that every problem the store finds can point at it.
@@ -228,3 +257,207 @@ class ApplyResult:
 class RelinkResult:
     leads_converted: int
     links_added: int
+
+
+# --- the read side: what the web viewer shows ---------------------------------------------------------------------
+
+#: How an email came to the assistant (DESIGN.md, "Classifying a message").
+KINDS = ("bcc", "forward", "redirect")
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking, and so what they may see (DESIGN.md, "Visibility"); every read verb takes one."""
+
+    user_id: int
+    #: One of ``ROLES``; anything else sees no mail at all.
+    role: str
+    team_id: int | None
+    #: The viewer's own addresses (primary and aliases), lower-case.
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What to list; every field narrows the list further. ``q`` is a full-text search; blank means none."""
+
+    q: str | None = None
+    direction: str | None = None
+    kind: str | None = None
+    #: Mail this user submitted (the message's submitter, or a ``user`` link).
+    submitter_id: int | None = None
+    #: Inclusive; compared with the message's date (or, without one, when it was filed).
+    date_from: datetime | None = None
+    #: Exclusive; compared like ``date_from``.
+    date_to: datetime | None = None
+    #: The client's own mail, its contacts' mail and its records' mail.
+    client_id: int | None = None
+    contact_id: int | None = None
+    lead_id: int | None = None
+    record_id: int | None = None
+    #: Only mail linked to no client, contact, lead or record.
+    unmatched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChip:
+    """A link of a message to an entity, and why: ``type`` is ``client``, ``contact``, ``lead``, ``record`` or
+    ``user`` (the submitter)."""
+
+    type: str
+    id: int
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    subject: str | None
+    #: The Date header, or when the message was filed if it had none: what the list is sorted by.
+    date: datetime
+    direction: str
+    kind: str
+    #: The submitter's name.
+    submitter: str | None
+    from_name: str | None
+    from_address: str | None
+    links: tuple[LinkChip, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    items: tuple[MessageRow, ...]
+    #: Pass as ``after`` for the next page; ``None`` on the last page.
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantView:
+    address: str
+    name: str | None
+    #: ``from``, ``to`` or ``cc``.
+    role: str
+    internal: bool
+    #: What the address matched (``user``, ``contact``, ``client``, ``lead``), its id and label, and how.
+    match_type: str | None
+    match_id: int | None
+    match_label: str | None
+    match_via: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeView:
+    code: str
+    #: ``None``: unresolved (no record had that code when the message was filed).
+    record_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    """One SMTP receipt of a message: when it came, by which route, and what became of it."""
+
+    id: str
+    received_at: datetime
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    status: str
+    #: The linker's note, e.g. ``submitted by anna@… (via envelope)``.
+    reason: str | None
+    #: The name of the user owning the envelope sender address, if any.
+    sender_user: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """An attachment's metadata; its bytes are ``store.blobs.get(sha256)``."""
+
+    id: int
+    message_id: int
+    filename: str | None
+    content_type: str
+    size: int
+    sha256: str
+    content_id: str | None
+    inline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDetail:
+    id: int
+    subject: str | None
+    #: The Date header (``None`` without one); ``created_at`` is when it was filed.
+    date: datetime | None
+    created_at: datetime
+    from_name: str | None
+    from_address: str | None
+    direction: str
+    kind: str
+    submitter_id: int | None
+    submitter: str | None
+    note: str | None
+    body_text: str | None
+    body_html: str | None
+    raw_sha256: str
+    message_id_header: str | None
+    participants: tuple[ParticipantView, ...]
+    links: tuple[LinkChip, ...]
+    codes: tuple[CodeView, ...]
+    receipts: tuple[ReceiptView, ...]
+    attachments: tuple[AttachmentRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDetail:
+    id: int
+    name: str
+    domains: tuple[str, ...]
+    emails: tuple[str, ...]
+    contacts: tuple[EntityRef, ...]
+    records: tuple[RecordRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDetail:
+    id: int
+    name: str
+    client: EntityRef | None
+    emails: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadDetail:
+    id: int
+    address: str
+    name: str | None
+    company: str | None
+    owner_id: int | None
+    owner: str | None
+    #: The message the lead was first seen in; ``None`` when the viewer may not see it.
+    first_message_id: int | None
+    converted_contact: EntityRef | None
+    converted_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadPage:
+    items: tuple[LeadDetail, ...]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """Counts for the last 24 hours and 7 days. Inbound counts and failures are for role ``all`` only (else
+    ``None``); message counts cover the mail the viewer may see, by when it was filed."""
+
+    inbound_24h: dict[str, int] | None
+    inbound_7d: dict[str, int] | None
+    messages_24h: dict[str, int]
+    messages_7d: dict[str, int]
+    leads_24h: int
+    leads_7d: int
+    #: Distinct unresolved codes in the mail the viewer may see.
+    unresolved_codes: int
+    #: The newest ``failed`` receipts.
+    recent_failures: tuple[InboundView, ...] | None

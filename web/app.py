@@ -1,37 +1,137 @@
-"""``create_app``: the viewer's ASGI app. For now a status page and ``/healthz``; pages come with the viewer."""
+"""``create_app``: the viewer's ASGI app. Read-only, private unless a path is public (``web.auth.is_public``), and
+every response carries the security headers. For now a status page and ``/healthz``; pages come with the viewer.
+"""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store import Store, StoreError
+from web.auth import (
+    AuthGateMiddleware,
+    AuthRequiredError,
+    LoginThrottle,
+    SecureCookies,
+    SessionsMiddleware,
+    auth_required_response,
+    auth_routes,
+    current_user,
+    is_api,
+    load_secret_key,
+    require_user,
+)
 
+#: The default policy: our own styles and images only, no scripts, forms post back here, never framed.
+DEFAULT_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: Added to every response that does not set the header itself; a route overrides one by setting it (the
+#: sanitized email document for the message page's iframe sets its own CSP and frame options).
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": DEFAULT_CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+#: The only paths that take a POST, with what each allows (DESIGN.md, invariant 7: the web never writes).
+WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST"}
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
-def create_app(store: Store, *, broker_check: Callable[[], None] | None = None) -> Starlette:
-    """Build the viewer over ``store``; ``broker_check`` raises when the queue broker is unreachable."""
+class SecurityHeadersMiddleware:
+    """Adds ``headers`` to every HTTP response that does not already carry them."""
 
-    async def index(request: Request) -> HTMLResponse:
-        counts = await run_in_threadpool(store.count_inbound_by_status)
-        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in counts.items())
-        body = (
-            "<!doctype html><html lang=en><meta charset=utf-8><title>mailassist</title>"
-            f"<h1>mailassist</h1><table>{rows}</table></html>"
-        )
-        return HTMLResponse(body, headers=SECURITY_HEADERS)
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = dict(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ReadOnlyMiddleware:
+    """Answers 405 to every method but GET and HEAD, except POST to the login and logout paths."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope.get("method"), scope.get("path", "")
+        if scope["type"] != "http" or method in ("GET", "HEAD") or (method == "POST" and path in WRITE_PATHS):
+            await self.app(scope, receive, send)
+            return
+        headers = {"Allow": WRITE_PATHS.get(path, "GET, HEAD")}
+        response: Response
+        if is_api(path):
+            response = JSONResponse({"error": "method not allowed"}, status_code=405, headers=headers)
+        else:
+            response = PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+        await response(scope, receive, send)
+
+
+class ViewerApp(Starlette):
+    """Starlette with the security headers outside everything, so that error pages (500 included) carry them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
+def _page_context(request: Request) -> dict[str, Any]:
+    # What base.html needs on every page: who is logged in, and the token its logout form posts.
+    return {"user": current_user(request), "logout_csrf": request.session.get("csrf", "")}
+
+
+def default_secret_path(store: Store) -> Path:
+    """Where the generated session key lives without ``web.secret_key``: beside the blob directory."""
+    return store.blobs.root.parent / "web-secret"
+
+
+def create_app(
+    store: Store,
+    *,
+    broker_check: Callable[[], None] | None = None,
+    secret_key: str | None = None,
+    secure_cookies: SecureCookies = "auto",
+    login_throttle: LoginThrottle | None = None,
+) -> Starlette:
+    """Build the viewer over ``store``; ``broker_check`` raises when the queue broker is unreachable.
+
+    ``secret_key`` signs session cookies (default: generated once in ``default_secret_path``); ``secure_cookies``
+    marks them Secure on HTTPS requests (``auto``), always or never.
+    """
+    key = secret_key or load_secret_key(default_secret_path(store))
+    templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
+
+    async def index(request: Request) -> Response:
+        user = require_user(request)
+        counts = await run_in_threadpool(store.count_inbound_by_status) if user.role == "all" else None
+        return templates.TemplateResponse(request, "index.html", {"counts": counts})
 
     async def healthz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
@@ -47,6 +147,19 @@ def create_app(store: Store, *, broker_check: Callable[[], None] | None = None) 
             except Exception as exc:
                 checks["broker"] = f"error: {exc.__class__.__name__}"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503, headers=SECURITY_HEADERS)
+        return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
 
-    return Starlette(routes=[Route("/", index), Route("/healthz", healthz)])
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        *auth_routes(store, templates, secret_key=key, throttle=login_throttle or LoginThrottle()),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [
+        Middleware(ReadOnlyMiddleware),
+        Middleware(SessionsMiddleware, secret_key=key, secure_cookies=secure_cookies),
+        Middleware(AuthGateMiddleware, store=store, secret_key=key),
+    ]
+    return ViewerApp(
+        routes=routes, middleware=middleware, exception_handlers={AuthRequiredError: auth_required_response}
+    )

@@ -1,0 +1,51 @@
+"""Opaque keyset cursors: a page ends at a (sort value, id) pair, and the next page starts strictly after it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, or_
+
+from store.errors import StoreError
+from store.models import UTCDateTime
+
+#: Longer strings are not cursors this module made.
+MAX_CURSOR = 200
+
+
+class BadCursorError(StoreError):
+    """An ``after`` cursor that this store did not hand out (mangled, or from another list)."""
+
+
+def encode_cursor(kind: str, at: datetime, row_id: int) -> str:
+    """The cursor of a row of list ``kind`` sorted by ``at`` then id."""
+    raw = f"{kind}|{at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> tuple[datetime, int]:
+    """The (sort value, id) a cursor of list ``kind`` stands for; ``BadCursorError`` for anything else."""
+    try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        tag, at, row_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii").split("|")
+        when, number = datetime.fromisoformat(at), int(row_id)
+        if tag != kind or when.tzinfo is None or number < 0:
+            raise ValueError("not a cursor of this list")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page") from exc
+    return when, number
+
+
+def before(sort: Any, row_id: Any, at: datetime, last_id: int) -> ColumnElement[bool]:
+    """Rows after (``sort``, ``row_id``) = (``at``, ``last_id``) in newest-first order.
+
+    Spelled ``sort <= at AND (sort < at OR id < last)`` rather than as a row-value comparison: SQLite then searches
+    the (sort, id) index from ``at`` instead of scanning it from the top.
+    """
+    when = bindparam("after_at", at, UTCDateTime())
+    return and_(sort <= when, or_(sort < when, row_id < last_id))

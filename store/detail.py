@@ -1,0 +1,149 @@
+"""One message in full, and its attachments, for a viewer: an invisible message reads exactly like a missing one.
+
+The message row is read with the visibility condition; everything else is read only once that row was found,
+one query per kind of child (participants, links, codes, receipts, attachments).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from store.labels import with_labels
+from store.models import Attachment, Inbound, Message, MessageCode, Participant, User, UserAddress
+from store.timeline import link_chips
+from store.views import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
+from store.visibility import visible
+
+_ATTACHMENT = select(
+    Attachment.id,
+    Attachment.message_id,
+    Attachment.filename,
+    Attachment.content_type,
+    Attachment.size,
+    Attachment.sha256,
+    Attachment.content_id,
+    Attachment.inline,
+)
+
+
+def _attachment(row: Any) -> AttachmentRef:
+    return AttachmentRef(*row)
+
+
+def _participants(session: Session, message_id: int) -> tuple[ParticipantView, ...]:
+    joined, label = with_labels(Participant, Participant.match_type, Participant.match_id)
+    stmt = (
+        select(
+            Participant.address,
+            Participant.name,
+            Participant.role,
+            Participant.internal,
+            Participant.match_type,
+            Participant.match_id,
+            label,
+            Participant.match_via,
+        )
+        .select_from(joined)
+        .where(Participant.message_id == message_id)
+        .order_by(Participant.id)
+    )
+    return tuple(ParticipantView(*row) for row in session.execute(stmt))
+
+
+def _codes(session: Session, message_id: int) -> tuple[CodeView, ...]:
+    stmt = select(MessageCode.code, MessageCode.record_id).where(MessageCode.message_id == message_id)
+    return tuple(CodeView(code, record_id) for code, record_id in session.execute(stmt.order_by(MessageCode.code)))
+
+
+def _receipts(session: Session, message_id: int) -> tuple[ReceiptView, ...]:
+    stmt = (
+        select(
+            Inbound.id,
+            Inbound.received_at,
+            Inbound.mail_from,
+            Inbound.rcpt_tos,
+            Inbound.status,
+            Inbound.reason,
+            User.name,
+        )
+        .outerjoin(UserAddress, UserAddress.address == func.lower(Inbound.mail_from))
+        .outerjoin(User, User.id == UserAddress.user_id)
+        .where(Inbound.message_id == message_id)
+        .order_by(Inbound.received_at, Inbound.id)
+    )
+    return tuple(
+        ReceiptView(id=i, received_at=at, mail_from=sender, rcpt_tos=tuple(rcpts), status=st, reason=why, sender_user=u)
+        for i, at, sender, rcpts, st, why, u in session.execute(stmt)
+    )
+
+
+def get_message(session: Session, viewer: Viewer, message_id: int) -> MessageDetail | None:
+    """The message with everything about it, or ``None`` when it does not exist or ``viewer`` may not see it."""
+    stmt = (
+        select(Message, User.name)
+        .outerjoin(User, User.id == Message.submitter_user_id)
+        .where(Message.id == message_id, visible(viewer))
+    )
+    found = session.execute(stmt).first()
+    if found is None:
+        return None
+    m, submitter = found
+    attachments = session.execute(_ATTACHMENT.where(Attachment.message_id == m.id).order_by(Attachment.id))
+    return MessageDetail(
+        id=m.id,
+        subject=m.subject,
+        date=m.date,
+        created_at=m.created_at,
+        from_name=m.from_name,
+        from_address=m.from_address,
+        direction=m.direction,
+        kind=m.kind,
+        submitter_id=m.submitter_user_id,
+        submitter=submitter,
+        note=m.note,
+        body_text=m.body_text,
+        body_html=m.body_html,
+        raw_sha256=m.raw_sha256,
+        message_id_header=m.message_id_header,
+        participants=_participants(session, m.id),
+        links=link_chips(session, [m.id]).get(m.id, ()),
+        codes=_codes(session, m.id),
+        receipts=_receipts(session, m.id),
+        attachments=tuple(map(_attachment, attachments)),
+    )
+
+
+def _one_attachment(
+    session: Session, viewer: Viewer, message_id: int, *where: ColumnElement[bool]
+) -> AttachmentRef | None:
+    stmt = (
+        _ATTACHMENT.join(Message, Message.id == Attachment.message_id)
+        .where(Attachment.message_id == message_id, visible(viewer), *where)
+        .order_by(Attachment.id)
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    return _attachment(row) if row is not None else None
+
+
+def get_attachment(session: Session, viewer: Viewer, message_id: int, attachment_id: int) -> AttachmentRef | None:
+    """That attachment of that message, or ``None`` (no such attachment, or a message the viewer may not see)."""
+    return _one_attachment(session, viewer, message_id, Attachment.id == attachment_id)
+
+
+def cid_forms(content_id: str) -> list[str]:
+    """How a ``cid:`` reference may be stored: as written or URL-decoded (RFC 2392), with or without ``<>``."""
+    bare = {content_id.strip().strip("<>"), unquote(content_id).strip().strip("<>")} - {""}
+    return sorted({form for b in bare for form in (b, f"<{b}>")})
+
+
+def find_attachment_by_cid(session: Session, viewer: Viewer, message_id: int, content_id: str) -> AttachmentRef | None:
+    """The attachment a ``cid:`` URL in the message's HTML refers to, or ``None``."""
+    forms = cid_forms(content_id)
+    if not forms:
+        return None
+    return _one_attachment(session, viewer, message_id, Attachment.content_id.in_(forms))

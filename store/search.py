@@ -1,0 +1,75 @@
+"""Full-text search over subject, body and addresses: SQLite FTS5 or PostgreSQL full-text, behind one condition.
+
+Migration 0004 keeps a side table ``messages_fts`` (one row per message) in step with ``messages`` and
+``participants`` by triggers, so apply and relink need not know it exists:
+
+- SQLite: an FTS5 table (``tokenize='unicode61 remove_diacritics 2'``: "wisniewski" finds "Wiśniewski"); its
+  ``rowid`` is the message id, its columns ``subject``, ``body_text`` and ``addresses`` (sender and participants,
+  with names).
+- PostgreSQL: ``messages_fts(message_id, document tsvector)`` with a GIN index. The text goes through the SQL
+  function ``messages_fts_fold`` (common Latin diacritics and address punctuation folded, no extension needed)
+  and ``to_tsvector('simple', …)``; queries go through the same function.
+
+A query is split on white space; every piece with a letter or digit in it must occur, as a phrase of its words
+("piotr@acme-logistics.pl" is the phrase piotr acme logistics pl). Nothing a user types is FTS syntax: pieces are
+quoted for FTS5 and handed to ``phraseto_tsquery`` on PostgreSQL, so no input raises. A query with no letter or
+digit at all matches nothing; a blank one is no search.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, column, false, func, literal_column, select, table
+
+from store.models import Message
+
+#: The side table (and, on SQLite, the prefix of FTS5's shadow tables): not part of the models.
+FTS_TABLE = "messages_fts"
+#: Pieces of a query beyond this many are ignored, and so are characters beyond ``MAX_QUERY``.
+MAX_TERMS = 16
+MAX_QUERY = 1000
+
+_fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic filter: leave the search table (and FTS5's shadow tables), which the models do not declare, alone."""
+    return not (type_ == "table" and name is not None and name.startswith(FTS_TABLE))
+
+
+def search_terms(q: str | None) -> list[str] | None:
+    """The pieces of a query to search for; ``None`` for a blank query (no search at all)."""
+    if q is None or not q.strip():
+        return None
+    # Control characters (NUL above all) are no text to search for, and neither FTS5 nor PostgreSQL takes NUL.
+    text = "".join(
+        " " if unicodedata.category(ch)[0] == "C" else ch for ch in unicodedata.normalize("NFKC", q[:MAX_QUERY])
+    )
+    pieces = [piece for piece in text.split() if any(ch.isalnum() for ch in piece)]
+    return list(dict.fromkeys(pieces))[:MAX_TERMS]
+
+
+def fts5_query(terms: list[str]) -> str:
+    """An FTS5 MATCH expression requiring every term, each quoted as a phrase (``"`` doubled inside)."""
+    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def matches(dialect: str, q: str | None) -> ColumnElement[bool] | None:
+    """A condition on ``Message.id`` for messages matching ``q``; ``None`` when ``q`` asks for no search."""
+    terms = search_terms(q)
+    if terms is None:
+        return None
+    if not terms:
+        return false()
+    if dialect == "sqlite":
+        hits = select(_fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(fts5_query(terms)))
+    else:
+        simple: ColumnElement[str] = literal_column("'simple'")
+        queries = [func.phraseto_tsquery(simple, func.messages_fts_fold(term)) for term in terms]
+        tsquery: ColumnElement[Any] = queries[0]
+        for more in queries[1:]:
+            tsquery = tsquery.op("&&")(more)
+        hits = select(_fts.c.message_id).where(and_(_fts.c.document.op("@@")(tsquery)))
+    return Message.id.in_(hits)

@@ -1,0 +1,136 @@
+"""The message list: filters, visibility and search in one query, newest first, one keyset page at a time.
+
+A page costs two queries whatever its size: the rows (with the submitter's name), then every link chip of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, union
+from sqlalchemy.orm import Session
+
+from store.cursors import before, decode_cursor, encode_cursor
+from store.errors import StoreError
+from store.labels import chip_order, with_labels
+from store.models import Contact, Link, Message, Record, User
+from store.search import matches
+from store.views import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
+from store.visibility import visible
+
+#: The most rows one page holds; a larger ``limit`` is cut to this.
+MAX_PAGE = 500
+#: Link types that file a message somewhere; ``user`` links (submitters) do not count.
+FILED_TYPES = ("client", "contact", "lead", "record")
+
+
+def sort_key() -> ColumnElement[datetime]:
+    """What the list is sorted by: the Date header, else when the message was filed (as in ``ix_messages_sort``)."""
+    return func.coalesce(Message.date, Message.created_at)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise StoreError(f"{what} must be timezone-aware")
+    return value
+
+
+def _linked_to(entity_type: str, entity_id: int | Select[Any]) -> Select[int]:
+    """Ids of messages linked to that entity (or to any of a subquery's ids)."""
+    ids = Link.entity_id.in_(entity_id) if isinstance(entity_id, Select) else Link.entity_id == entity_id
+    return select(Link.message_id).where(Link.entity_type == entity_type, ids)
+
+
+def conditions(dialect: str, f: MessageFilter) -> list[ColumnElement[bool]]:
+    """The filter as conditions on ``messages`` (visibility is added separately)."""
+    sort = sort_key()
+    where: list[ColumnElement[bool]] = []
+    if (search := matches(dialect, f.q)) is not None:
+        where.append(search)
+    if f.direction is not None:
+        where.append(Message.direction == f.direction)
+    if f.kind is not None:
+        where.append(Message.kind == f.kind)
+    if f.submitter_id is not None:
+        submitted = or_(Message.submitter_user_id == f.submitter_id, Message.id.in_(_linked_to("user", f.submitter_id)))
+        where.append(submitted)
+    if f.date_from is not None:
+        where.append(sort >= _aware(f.date_from, "date_from"))
+    if f.date_to is not None:
+        where.append(sort < _aware(f.date_to, "date_to"))
+    if f.client_id is not None:
+        client = union(
+            _linked_to("client", f.client_id),
+            _linked_to("contact", select(Contact.id).where(Contact.client_id == f.client_id)),
+            _linked_to("record", select(Record.id).where(Record.client_id == f.client_id)),
+        )
+        where.append(Message.id.in_(client))
+    for entity_type, entity_id in (("contact", f.contact_id), ("lead", f.lead_id), ("record", f.record_id)):
+        if entity_id is not None:
+            where.append(Message.id.in_(_linked_to(entity_type, entity_id)))
+    if f.unmatched:
+        where.append(~exists().where(Link.message_id == Message.id, Link.entity_type.in_(FILED_TYPES)))
+    return where
+
+
+def link_chips(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[LinkChip, ...]]:
+    """Every link of these messages (at most ``MAX_PAGE``), labelled, in one query."""
+    if not message_ids:
+        return {}
+    joined, label = with_labels(Link, Link.entity_type, Link.entity_id)
+    stmt = (
+        select(Link.message_id, Link.entity_type, Link.entity_id, Link.reason, label)
+        .select_from(joined)
+        .where(Link.message_id.in_(list(message_ids)))
+    )
+    chips: dict[int, list[LinkChip]] = {}
+    for message_id, entity_type, entity_id, reason, name in session.execute(stmt):
+        text = name if name is not None else f"{entity_type} #{entity_id}"
+        chips.setdefault(message_id, []).append(LinkChip(entity_type, entity_id, text, reason))
+    return {mid: tuple(sorted(found, key=lambda c: chip_order(c.type, c.label, c.id))) for mid, found in chips.items()}
+
+
+def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str | None, limit: int) -> MessagePage:
+    """One page of the messages ``viewer`` may see that match ``f``, newest first, after the cursor ``after``."""
+    limit = max(1, min(limit, MAX_PAGE))
+    sort = sort_key().label("sort")
+    dialect = session.get_bind().dialect.name
+    stmt = (
+        select(
+            Message.id,
+            Message.subject,
+            sort,
+            Message.direction,
+            Message.kind,
+            User.name,
+            Message.from_name,
+            Message.from_address,
+        )
+        .outerjoin(User, User.id == Message.submitter_user_id)
+        .where(visible(viewer), *conditions(dialect, f))
+    )
+    if after is not None:
+        at, last_id = decode_cursor("m", after)
+        stmt = stmt.where(before(sort_key(), Message.id, at, last_id))
+    stmt = stmt.order_by(sort_key().desc(), Message.id.desc()).limit(limit + 1)
+    rows = session.execute(stmt).all()
+    page = rows[:limit]
+    chips = link_chips(session, [row.id for row in page])
+    items = tuple(
+        MessageRow(
+            id=row.id,
+            subject=row.subject,
+            date=row.sort,
+            direction=row.direction,
+            kind=row.kind,
+            submitter=row.name,
+            from_name=row.from_name,
+            from_address=row.from_address,
+            links=chips.get(row.id, ()),
+        )
+        for row in page
+    )
+    more = len(rows) > limit
+    return MessagePage(items=items, next=encode_cursor("m", page[-1].sort, page[-1].id) if more else None)

@@ -1,0 +1,65 @@
+"""Who may see which message (DESIGN.md, "Visibility"), as one SQL condition every read query includes.
+
+``all`` sees everything. ``own`` sees mail the viewer submitted (the message's submitter, or a ``user`` link) or
+where one of the viewer's addresses is a participant (From, To or Cc). ``team`` sees the same for every member of
+the viewer's team, their addresses read from ``user_addresses``; a ``team`` viewer without a team sees its own.
+Any other role sees nothing. The condition is ``messages.id IN (…)`` over a union of indexed lookups, so that a
+viewer who sees little is served from the indexes rather than by filtering every message.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, false, select, true, union
+from sqlalchemy.orm import InstrumentedAttribute
+
+from store.models import Link, Message, Participant, User, UserAddress
+from store.views import Viewer
+
+#: Participant roles that make a message someone's: From, To and Cc.
+PARTICIPANT_ROLES = ("from", "to", "cc")
+
+
+def _own_ids(viewer: Viewer) -> list[Select[int]]:
+    parts = [
+        select(Message.id).where(Message.submitter_user_id == viewer.user_id),
+        select(Link.message_id).where(Link.entity_type == "user", Link.entity_id == viewer.user_id),
+    ]
+    if viewer.addresses:
+        parts.append(
+            select(Participant.message_id).where(
+                Participant.address.in_(sorted(set(viewer.addresses))), Participant.role.in_(PARTICIPANT_ROLES)
+            )
+        )
+    return parts
+
+
+def _team_ids(team_id: int) -> list[Select[int]]:
+    members = select(User.id).where(User.team_id == team_id)
+    return [
+        select(Message.id).where(Message.submitter_user_id.in_(members)),
+        select(Link.message_id).where(Link.entity_type == "user", Link.entity_id.in_(members)),
+        select(Participant.message_id)
+        .join(UserAddress, UserAddress.address == Participant.address)
+        .join(User, User.id == UserAddress.user_id)
+        .where(User.team_id == team_id, Participant.role.in_(PARTICIPANT_ROLES)),
+    ]
+
+
+def visible(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on ``messages`` that holds for exactly the messages ``viewer`` may see."""
+    if viewer.role == "all":
+        return true()
+    if viewer.role == "team" and viewer.team_id is not None:
+        parts = _team_ids(viewer.team_id)
+    elif viewer.role in ("team", "own"):
+        parts = _own_ids(viewer)
+    else:
+        return false()
+    return Message.id.in_(union(*parts))
+
+
+def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) -> ColumnElement[int | None]:
+    """``message_id`` where the viewer may see that message, else NULL (for ids shown beside other data)."""
+    if viewer.role == "all":
+        return message_id.expression
+    return select(Message.id).where(Message.id == message_id, visible(viewer)).scalar_subquery()

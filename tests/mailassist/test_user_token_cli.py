@@ -1,0 +1,147 @@
+"""``mailassist user set-password`` and ``mailassist token create|list|revoke``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from mailassist.cli import cli
+from store import Store
+from store.models import ApiToken
+from web.auth import verify_password
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    """A config over a fresh SQLite store holding two users."""
+    path = tmp_path / "c.toml"
+    path.write_text('[store]\nurl = "sqlite:///m.db"\nblob_dir = "blobs"\n')
+    users = tmp_path / "users.csv"
+    users.write_text(
+        "email,name,team,role,aliases\nanna@example.com,Anna Nowak,Sales PL,team,\nboss@example.com,Boss,,all,\n"
+    )
+    result = CliRunner().invoke(cli, ["--config", str(path), "import", "users", str(users)])
+    assert result.exit_code == 0, result.output
+    return str(path)
+
+
+def _run(config: str, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--config", config, *args], input=input)
+
+
+def _store(config: str) -> Store:
+    root = Path(config).parent
+    store = Store(f"sqlite:///{root / 'm.db'}", root / "blobs")
+    store.open()
+    return store
+
+
+def _password_hash(config: str, email: str) -> str | None:
+    store = _store(config)
+    try:
+        login = store.get_login(email)
+        assert login is not None
+        return login.password_hash
+    finally:
+        store.close()
+
+
+def test_set_password_reads_it_twice_from_stdin(config: str) -> None:
+    result = _run(config, "user", "set-password", "Anna@Example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "Password set for anna@example.com" in result.output
+    stored = _password_hash(config, "anna@example.com")
+    assert stored is not None and stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+    assert verify_password(stored, PASSWORD)
+    assert not verify_password(stored, PASSWORD + "x")
+
+
+def test_set_password_keeps_inner_spaces_and_accepts_a_last_line_without_newline(config: str) -> None:
+    result = _run(config, "user", "set-password", "anna@example.com", input=f" {PASSWORD} \n {PASSWORD} ")
+    assert result.exit_code == 0, result.output
+    stored = _password_hash(config, "anna@example.com")
+    assert stored is not None and verify_password(stored, f" {PASSWORD} ")
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (f"{PASSWORD}\n{PASSWORD}!\n", "the two passwords do not match"),
+        ("short pw\nshort pw\n", "too short: at least 10 characters"),
+        ("\n\n", "the password is empty"),
+        (f"{PASSWORD}\n", "expected the password twice"),
+        ("", "expected the password twice"),
+    ],
+)
+def test_set_password_refuses_bad_input_and_changes_nothing(config: str, given: str, message: str) -> None:
+    result = _run(config, "user", "set-password", "anna@example.com", input=given)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert _password_hash(config, "anna@example.com") is None
+
+
+def test_set_password_for_an_unknown_user_is_a_clear_error(config: str) -> None:
+    result = _run(config, "user", "set-password", "ghost@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 1
+    assert "no user with the email ghost@example.com" in result.output
+
+
+def test_token_create_prints_the_token_once_and_stores_only_its_hash(config: str) -> None:
+    result = _run(config, "token", "create", "anna@example.com", "--name", "laptop")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("ma_") and len(token) > 40
+    assert "not shown again" in result.stderr
+
+    store = _store(config)
+    try:
+        with store.engine.connect() as conn:
+            hashes = list(conn.execute(select(ApiToken.token_hash, ApiToken.name)))
+        assert hashes == [(hashlib.sha256(token.encode()).hexdigest(), "laptop")]
+        user = store.find_token_user(hashes[0][0])
+        assert user is not None and user.email == "anna@example.com"
+    finally:
+        store.close()
+
+    listed = _run(config, "token", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "anna@example.com" in listed.output and "laptop" in listed.output
+    assert token not in listed.output
+    assert hashes[0][0] not in listed.output
+
+
+def test_token_create_for_an_unknown_user_fails(config: str) -> None:
+    result = _run(config, "token", "create", "ghost@example.com")
+    assert result.exit_code == 1
+    assert "no user with the email ghost@example.com" in result.output
+    assert result.stdout == ""
+
+
+def test_token_list_filters_by_user_and_revoke_marks_it(config: str) -> None:
+    assert _run(config, "token", "list").output.strip() == "No API tokens."
+    _run(config, "token", "create", "anna@example.com", "--name", "one")
+    _run(config, "token", "create", "boss@example.com", "--name", "two")
+
+    only_boss = _run(config, "token", "list", "boss@example.com").output
+    assert "two" in only_boss and "anna@example.com" not in only_boss
+
+    revoked = _run(config, "token", "revoke", "1")
+    assert revoked.exit_code == 0 and "Token 1 revoked" in revoked.output
+    again = _run(config, "token", "revoke", "1")
+    assert again.exit_code == 1 and "no active API token with id 1" in again.output
+    assert _run(config, "token", "revoke", "99").exit_code == 1
+
+    lines = _run(config, "token", "list").output.splitlines()
+    assert lines[0].split()[:5] == ["ID", "USER", "CREATED", "(UTC)", "LAST"]
+    anna_row = next(line for line in lines if "anna@example.com" in line)
+    boss_row = next(line for line in lines if "boss@example.com" in line)
+    assert anna_row.count("20") >= 2  # created and revoked dates
+    assert boss_row.split()[-2:] == ["-", "two"]

@@ -1,0 +1,120 @@
+"""Access verbs: password hashes and API tokens, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from store import LoginView, Store, StoreError
+from store.models import ApiToken
+from store.views import UserRow
+
+
+@pytest.fixture
+def users(store: Store) -> Store:
+    store.apply_users(
+        [
+            UserRow(line=2, email="anna@example.com", name="Anna Nowak", team="Sales PL", role="team"),
+            UserRow(line=3, email="boss@example.com", name="Boss", team=None, role="all"),
+        ]
+    )
+    return store
+
+
+def _last_used(store: Store, token_id: int) -> object:
+    with store.engine.connect() as conn:
+        return conn.execute(select(ApiToken.last_used_at).where(ApiToken.id == token_id)).scalar_one()
+
+
+def test_get_login_finds_users_by_primary_email_case_insensitively(users: Store) -> None:
+    login = users.get_login("  Anna@Example.COM ")
+    assert isinstance(login, LoginView)
+    assert (login.email, login.name, login.role, login.team, login.password_hash) == (
+        "anna@example.com",
+        "Anna Nowak",
+        "team",
+        "Sales PL",
+        None,
+    )
+    assert users.get_login_by_id(login.id) == login
+    assert users.get_login("nobody@example.com") is None
+    assert users.get_login_by_id(10_000) is None
+
+
+def test_set_password_hash_replaces_it_and_refuses_unknown_users(users: Store) -> None:
+    assert users.set_password_hash("ANNA@example.com", "$argon2id$first")
+    assert users.set_password_hash("anna@example.com", "$argon2id$second")
+    login = users.get_login("anna@example.com")
+    assert login is not None
+    assert login.password_hash == "$argon2id$second"
+    assert "argon2" not in repr(login)
+    assert not users.set_password_hash("nobody@example.com", "$argon2id$x")
+
+
+def test_tokens_find_their_user_until_revoked(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    token_id = users.add_api_token(anna.id, "laptop", "a" * 64)
+    other_id = users.add_api_token(anna.id, "", "b" * 64)
+    assert other_id != token_id
+
+    found = users.find_token_user("a" * 64)
+    assert found is not None
+    assert (found.id, found.email, found.role, found.team) == (anna.id, "anna@example.com", "team", "Sales PL")
+    assert users.find_token_user("c" * 64) is None
+
+    assert users.revoke_api_token(token_id)
+    assert not users.revoke_api_token(token_id)  # already revoked
+    assert not users.revoke_api_token(10_000)
+    assert users.find_token_user("a" * 64) is None
+    assert users.find_token_user("b" * 64) is not None
+
+
+def test_token_hashes_are_unique(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    users.add_api_token(anna.id, "one", "d" * 64)
+    with pytest.raises(StoreError, match="IntegrityError"):
+        users.add_api_token(anna.id, "two", "d" * 64)
+
+
+def test_last_used_is_written_at_most_once_a_minute(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    token_id = users.add_api_token(anna.id, "ci", "e" * 64)
+    assert _last_used(users, token_id) is None
+
+    users.find_token_user("e" * 64)
+    first = _last_used(users, token_id)
+    assert isinstance(first, datetime)
+    users.find_token_user("e" * 64)
+    assert _last_used(users, token_id) == first  # within the minute: no write
+
+    with users.engine.begin() as conn:  # Given the last use was two minutes ago
+        conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=first - timedelta(minutes=2)))
+    users.find_token_user("e" * 64)
+    later = _last_used(users, token_id)
+    assert isinstance(later, datetime)
+    assert later >= first  # written again: it had been set two minutes back
+
+
+def test_list_api_tokens_shows_metadata_only(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    boss = users.get_login("boss@example.com")
+    assert anna is not None and boss is not None
+    a = users.add_api_token(anna.id, "laptop", "f" * 64)
+    b = users.add_api_token(boss.id, "cron", "0" * 64)
+    users.revoke_api_token(a)
+
+    everything = users.list_api_tokens()
+    assert [(t.id, t.user_email, t.name) for t in everything] == [
+        (a, "anna@example.com", "laptop"),
+        (b, "boss@example.com", "cron"),
+    ]
+    assert everything[0].revoked_at is not None and everything[1].revoked_at is None
+    assert everything[0].created_at.tzinfo is not None
+    assert not any(hasattr(t, "token_hash") for t in everything)
+    assert [t.id for t in users.list_api_tokens("BOSS@example.com")] == [b]
+    assert users.list_api_tokens("nobody@example.com") == []
