@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TYPED := gateway linker store mailassist web
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail eval
+.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail eval bench
 
 help: ## Show this list
 	@echo "Usage: make TARGET   (PYTHON=$(PYTHON) VENV=$(VENV) CONFIG=$(CONFIG))"
@@ -61,6 +61,16 @@ pytest: $(STAMP) ## Run pytest only
 CORPUS ?= ../shared/corpus/forward-dev
 eval: $(STAMP) ## Run bench/forward_eval.py over $(CORPUS)
 	$(BIN)/python bench/forward_eval.py $(CORPUS)
+
+# Every benchmark in --quick mode (.ci/run runs this): each script checks its own sanity (all mail linked, counts
+# right) and exits non-zero when it fails; timings are printed, never checked. Full runs: see bench/README.md.
+BENCH_SCRIPTS ?= smtp_intake pipeline directory parse memory
+bench: $(STAMP) ## Run every bench/ script with --quick (sanity only, never timings)
+	@failed=; for script in $(BENCH_SCRIPTS); do \
+	  echo "--- bench/$$script.py --quick"; \
+	  $(BIN)/python bench/$$script.py --quick || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "error: benchmark sanity failed:$$failed"; exit 1; fi
 
 fmt: $(STAMP) ## Reformat and apply safe lint fixes
 	$(BIN)/ruff format .

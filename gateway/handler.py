@@ -15,10 +15,16 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
+from gateway.committer import GroupCommitter
+from gateway.users import UserCache
 from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
-from store import InboundView, StoreError, StoreUnavailableError
+from store import InboundView, RejectionTally, StoreError, StoreUnavailableError
+from store.repo import StagedInbound
 
 log = structlog.get_logger("gateway")
+
+#: How long a user lookup is trusted for accepting mail (refusals always ask the database again).
+USER_CACHE_SECONDS = 60.0
 
 
 class Intake(Protocol):
@@ -26,7 +32,7 @@ class Intake(Protocol):
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
 
-    def add_inbound(
+    def stage_inbound(
         self,
         raw: bytes,
         *,
@@ -35,7 +41,9 @@ class Intake(Protocol):
         peer: str | None,
         helo: str | None,
         deadline: float | None,
-    ) -> InboundView: ...
+    ) -> StagedInbound: ...
+
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +60,23 @@ class _Arrival:
 
 
 @dataclass(frozen=True, slots=True)
+class _Staged:
+    staged: StagedInbound
+    submitter: Candidate
+
+
+@dataclass(frozen=True, slots=True)
 class _Accepted:
     inbound: InboundView
     submitter: Candidate
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The header section only (a copy of a few hundred bytes, never of the whole message)."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    return bytes(raw[: end + 4]) if end >= 0 else bytes(raw)
 
 
 def _peer(session: Session) -> str | None:
@@ -76,6 +98,7 @@ class GatewayHandler:
         enqueue: Callable[[str], None],
         max_recipients: int = 20,
         store_timeout: float = 30.0,
+        user_cache_seconds: float = USER_CACHE_SECONDS,
     ) -> None:
         self.intake = intake
         self.recipients = recipients
@@ -83,9 +106,14 @@ class GatewayHandler:
         self.enqueue = enqueue
         self.max_recipients = max_recipients
         self.store_timeout = store_timeout
+        self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
+        # Concurrent DATA commands share one directory sync and one transaction (invariant 1 per message).
+        self.committer: GroupCommitter[StagedInbound, InboundView] = GroupCommitter(intake.add_inbound_batch)
         self._enqueues: set[asyncio.Future[None]] = set()
         # Its own threads: a black-holed broker (connect timeouts) must never hold up storage threads.
         self._enqueue_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enqueue")
+        # Refused mail leaves no inbound row: /metrics counts refusals, written in batches on the storage threads.
+        self._rejections = RejectionTally(getattr(intake, "add_rejections", None), executor.submit)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -95,6 +123,7 @@ class GatewayHandler:
         )
         if refusal:
             log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from)
+            self._rejections.add(refusal)
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
@@ -108,8 +137,7 @@ class GatewayHandler:
             raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name, time.monotonic() + self.store_timeout
         )
         try:
-            accepting = asyncio.get_running_loop().run_in_executor(self.executor, self._accept, arrival)
-            result = await asyncio.wait_for(accepting, self.store_timeout)
+            result = await asyncio.wait_for(self._accept(arrival), self.store_timeout)
         except TimeoutError:
             # A hung database must not hang the session: the sender keeps the mail and retries.
             log.error("smtp store timed out", peer=peer, mail_from=mail_from, size=len(raw), seconds=self.store_timeout)
@@ -122,7 +150,9 @@ class GatewayHandler:
             return policy.TEMPORARY_FAILURE
         if result is None:
             log.info("smtp data refused", peer=peer, mail_from=mail_from, rcpt_tos=envelope.rcpt_tos, size=len(raw))
-            return policy.unknown_submitter(mail_from)
+            refusal = policy.unknown_submitter(mail_from)
+            self._rejections.add(refusal)
+            return refusal
         inbound = result.inbound
         log.info(
             "smtp accepted",
@@ -139,20 +169,31 @@ class GatewayHandler:
         self._send_to_queue(inbound.id)
         return f"250 2.0.0 Ok: queued as {inbound.id}"
 
-    def _accept(self, a: _Arrival) -> _Accepted | None:
-        """Runs in the executor: policy lookup, then blob fsync and row commit. ``None`` means refuse."""
+    async def _accept(self, a: _Arrival) -> _Accepted | None:
+        """Policy lookup and blob write on the executor, then the group commit. ``None`` means refuse."""
+        staged = await asyncio.get_running_loop().run_in_executor(self.executor, self._stage, a)
+        if staged is None:
+            return None
+        inbound = await self.committer.submit(staged.staged)
+        return _Accepted(inbound, staged.submitter)
+
+    def _stage(self, a: _Arrival) -> _Staged | None:
+        """Runs in the executor: who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
         if time.monotonic() > a.deadline:
             raise StoreUnavailableError("storage busy: waited too long for a free thread")
-        headers = BytesHeaderParser(policy=compat32).parsebytes(a.raw)
+        headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(a.raw))
         candidates = submitter_candidates(a.mail_from, lambda name: headers.get_all(name, []))
-        users = self.intake.find_users_by_addresses(lookup_keys(candidates))
-        submitter = pick_submitter(candidates, users)
+        keys = lookup_keys(candidates)
+        submitter = pick_submitter(candidates, self.users.find(keys))
+        if submitter is None:
+            # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
+            submitter = pick_submitter(candidates, self.users.find(keys, fresh=True))
         if submitter is None:
             return None
-        inbound = self.intake.add_inbound(
+        staged = self.intake.stage_inbound(
             a.raw, mail_from=a.mail_from, rcpt_tos=a.rcpt_tos, peer=a.peer, helo=a.helo, deadline=a.deadline
         )
-        return _Accepted(inbound, submitter)
+        return _Staged(staged, submitter)
 
     def _send_to_queue(self, inbound_id: str) -> None:
         # After commit the row is the truth; the broker is only a wake-up call. If it is down, the sweeper
@@ -175,6 +216,7 @@ class GatewayHandler:
         if self._enqueues:
             _done, pending = await asyncio.wait(list(self._enqueues), timeout=timeout)
         self._enqueue_pool.shutdown(wait=False, cancel_futures=True)
+        self.committer.close()
         return not pending
 
     async def handle_exception(self, error: Exception) -> str:

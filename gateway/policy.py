@@ -48,3 +48,5 @@ TEMPORARY_FAILURE = "451 4.3.0 Temporary storage failure, please try again later
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 SESSION_TOO_LONG = "421 4.4.2 Session time limit exceeded"
+#: Every DATA slot (``smtp.max_concurrent_data``) stayed busy for a minute: the sender retries later.
+TOO_BUSY = "451 4.3.2 Too many messages arriving at once, please try again later"

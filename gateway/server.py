@@ -12,9 +12,13 @@ import structlog
 from aiosmtpd.smtp import SMTP
 
 from gateway import policy
+from gateway.data import read_data
 from gateway.handler import GatewayHandler
 
 log = structlog.get_logger("gateway")
+
+#: Longest wait for a DATA slot before "451 4.3.2" (clients wait 2 minutes for the 354, RFC 5321 §4.5.3.2.2).
+DATA_SLOT_WAIT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class GatewaySettings:
     command_timeout: float
     session_timeout: float
     shutdown_grace: float
+    #: DATA commands receiving or storing at once; more wait for a slot (see ``DATA_SLOT_WAIT``).
+    max_concurrent_data: int = 8
 
 
 class _Refuse(asyncio.Protocol):
@@ -66,9 +72,56 @@ class _Session(SMTP):
         # Counted from the DATA command to the final reply, so a stop waits for mail still arriving.
         self._gateway.data_started()
         try:
-            await super().smtp_DATA(arg)
+            await self._data(arg)
         finally:
             self._gateway.data_finished()
+
+    async def _data(self, arg: str) -> None:
+        """aiosmtpd's DATA, with a bounded number at once and the message read into one buffer (``gateway.data``)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        slots = self._gateway.data_slots
+        try:
+            await asyncio.wait_for(slots.acquire(), min(DATA_SLOT_WAIT, self._gateway.settings.command_timeout))
+        except TimeoutError:
+            log.warning("smtp data refused: every DATA slot busy", limit=self._gateway.settings.max_concurrent_data)
+            await self.push(policy.TOO_BUSY)
+            return
+        try:
+            await self._receive()
+        finally:
+            slots.release()
+
+    async def _receive(self) -> None:
+        assert self.envelope is not None
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            read = await read_data(self._reader, self.data_size_limit)
+        except asyncio.IncompleteReadError:
+            log.info("smtp connection lost during DATA")
+            self._writer.close()
+            return
+        except asyncio.CancelledError:
+            self._writer.close()
+            raise
+        if read.too_big:
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push("552 Error: Too much mail data")
+            return
+        # One object for both: with decode_data=False aiosmtpd would make them the same bytes too.
+        self.envelope.original_content = self.envelope.content = read.message  # type: ignore[assignment]
+        del read
+        status = await self._call_handler_hook("DATA")
+        # A fresh envelope drops the message before the next command, and before the slot is released.
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push(status)
 
     def _expire(self) -> None:
         log.info("smtp session time limit", peer=str(self.session.peer) if self.session else None)
@@ -95,6 +148,7 @@ class GatewayServer:
         self._in_data = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.data_slots = asyncio.Semaphore(settings.max_concurrent_data)
 
     def data_started(self) -> None:
         """A session entered DATA."""

@@ -72,6 +72,7 @@ class SmtpConfig(_Section):
     session_timeout: float = Field(default=1800, gt=0)
     shutdown_grace: float = Field(default=30, ge=0)
     store_timeout: float = Field(default=30, gt=0)
+    max_concurrent_data: int = Field(default=8, ge=1, le=1000)
 
 
 class AssistantConfig(_Section):

@@ -101,7 +101,8 @@ def open_directory(config: Config) -> Iterator[Directory]:
 
 def make_processor(config: Config, store: Store) -> Processor:
     """The actor's work: the real pipeline over the store's directory."""
-    return Processor(store, queue_settings(config), linker_pipeline(linker_settings(config), store))
+    pipeline = linker_pipeline(linker_settings(config), store, reading=store.reading)
+    return Processor(store, queue_settings(config), pipeline)
 
 
 def gateway_settings(config: Config) -> GatewaySettings:
@@ -116,6 +117,7 @@ def gateway_settings(config: Config) -> GatewaySettings:
         command_timeout=s.command_timeout,
         session_timeout=s.session_timeout,
         shutdown_grace=s.shutdown_grace,
+        max_concurrent_data=s.max_concurrent_data,
     )
 
 
@@ -218,7 +220,9 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
             "queue.broker = 'memory' works only inside 'mailassist serve'; "
             "set queue.broker to a redis URL to run smtp, worker and web as separate processes"
         )
-    executor = ThreadPoolExecutor(max_workers=INTAKE_THREADS, thread_name_prefix="intake")
+    # One thread per DATA slot: each writes (and fsyncs) its blob while the group commit runs.
+    intake_threads = max(INTAKE_THREADS, config.smtp.max_concurrent_data)
+    executor = ThreadPoolExecutor(max_workers=intake_threads, thread_name_prefix="intake")
     gateway: GatewayServer | None = None
     web_server: _QuietServer | None = None
     web_task: asyncio.Task[None] | None = None

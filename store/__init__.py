@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from store.cursors import BadCursorError
 from store.errors import BlobNotFoundError, PlanError, SchemaError, StoreError, StoreUnavailableError
+from store.metrics import MetricsSnapshot, RejectionTally
 from store.repo import Store
 from store.views import (
     FINAL_STATUSES,
@@ -73,12 +74,14 @@ __all__ = [
     "MessagePage",
     "MessageRow",
     "MessageWrite",
+    "MetricsSnapshot",
     "ParticipantView",
     "ParticipantWrite",
     "PlanError",
     "PlanWrite",
     "ReceiptView",
     "RecordRef",
+    "RejectionTally",
     "RelinkResult",
     "SchemaError",
     "Store",

@@ -16,6 +16,10 @@ from store.models import UTCDateTime
 MAX_CURSOR = 200
 
 
+#: The largest id a database integer column holds (PostgreSQL and SQLite 64-bit signed): a cursor beyond it is forged.
+MAX_ROW_ID = 2**63 - 1
+
+
 class BadCursorError(StoreError):
     """An ``after`` cursor that this store did not hand out (mangled, or from another list)."""
 
@@ -34,7 +38,7 @@ def decode_cursor(kind: str, cursor: str) -> tuple[datetime, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         tag, at, row_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii").split("|")
         when, number = datetime.fromisoformat(at), int(row_id)
-        if tag != kind or when.tzinfo is None or number < 0:
+        if tag != kind or when.tzinfo is None or not 0 <= number <= MAX_ROW_ID:
             raise ValueError("not a cursor of this list")
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page") from exc

@@ -1,17 +1,25 @@
 """Directory verbs: users, clients, contacts, leads and records, looked up in bulk by key and imported in bulk.
 
-Every lookup is one indexed query per call (one per 500 keys), whatever the number of keys or rows.
+Every lookup is one indexed query per call (one per 500 keys), whatever the number of keys or rows. The lookup
+statements are built once, with an expanding ``IN`` parameter, and run on a plain connection: the linker asks
+several per message, so SQLAlchemy's per-statement construction and ORM overhead would cost more than the queries.
+Inside ``reading()`` a thread's lookups share one connection and transaction (one checkout, no BEGIN each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, select
+from sqlalchemy import BindParameter, Connection, Engine, Executable, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from store.imports import _load, import_clients, import_contacts, import_records, import_users, run_import
+from store.errors import StoreUnavailableError, describe_db_error
+from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
 from store.models import (
     Client,
     ClientDomain,
@@ -41,11 +49,51 @@ from store.views import (
 
 T = TypeVar("T")
 
+#: The keys of one lookup chunk.
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+
 #: Records with their client's name: the columns of a ``RecordRef``.
 _RECORD = (
     select(Record.id, Record.code, Record.type, Record.title, Record.client_id, Client.name)
     .select_from(Record)
     .outerjoin(Client, Record.client_id == Client.id)
+)
+
+_USERS = (
+    select(UserAddress.address, User.id, User.email, User.name, User.role, Team.name)
+    .join(User, UserAddress.user_id == User.id)
+    .outerjoin(Team, User.team_id == Team.id)
+    .where(UserAddress.address.in_(_KEYS))
+)
+_CONTACTS = (
+    select(ContactEmail.address, Contact.id, Contact.name, Contact.client_id, Client.name)
+    .join(Contact, ContactEmail.contact_id == Contact.id)
+    .outerjoin(Client, Contact.client_id == Client.id)
+    .where(ContactEmail.address.in_(_KEYS))
+)
+_CLIENT_EMAILS = (
+    select(ClientEmail.address, Client.id, Client.name)
+    .join(Client, ClientEmail.client_id == Client.id)
+    .where(ClientEmail.address.in_(_KEYS))
+)
+_LEADS = select(Lead.id, Lead.address, Lead.name, Lead.company, Lead.converted_contact_id).where(
+    Lead.address.in_(_KEYS)
+)
+_CLIENT_DOMAINS = (
+    select(ClientDomain.domain, Client.id, Client.name)
+    .join(Client, ClientDomain.client_id == Client.id)
+    .where(ClientDomain.domain.in_(_KEYS))
+)
+_RECORDS = _RECORD.where(Record.code.in_(_KEYS))
+# Nested IN subqueries, not joins: the planner must start from the Message-ID index, then the links of those few
+# messages. Joined, SQLite starts from every record link (a scan that grows with the mail filed).
+_THREAD_RECORDS = _RECORD.where(
+    Record.id.in_(
+        select(Link.entity_id).where(
+            Link.entity_type == "record",
+            Link.message_id.in_(select(Message.id).where(Message.message_id_header.in_(_KEYS))),
+        )
+    )
 )
 
 
@@ -59,38 +107,68 @@ def _record_ref(row: Any) -> RecordRef:
 
 
 class DirectoryVerbs:
-    """Mixed into ``store.Store``, which provides ``_run``."""
+    """Mixed into ``store.Store``, which provides ``engine`` and ``_run``."""
+
+    engine: Engine
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
         raise NotImplementedError
 
+    @property
+    def _reader(self) -> threading.local:
+        local: threading.local | None = self.__dict__.get("_directory_reader")
+        if local is None:
+            local = self.__dict__.setdefault("_directory_reader", threading.local())
+        return local
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Serve this thread's lookups from one connection and one read transaction until the block ends."""
+        reader = self._reader
+        if getattr(reader, "conn", None) is not None:
+            yield
+            return
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(describe_db_error(exc)) from exc
+        reader.conn = conn
+        try:
+            yield
+        finally:
+            reader.conn = None
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()  # rolls back the read transaction
+
+    def _lookup(self, stmt: Executable, keys: list[str]) -> list[Any]:
+        """Every row of ``stmt`` for each chunk of ``keys``; no query for no keys."""
+        if not keys:
+            return []
+
+        def rows(conn: Connection) -> list[Any]:
+            return [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
+
+        conn: Connection | None = getattr(self._reader, "conn", None)
+        try:
+            if conn is not None:
+                return rows(conn)
+            with self.engine.connect() as own:
+                return rows(own)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(describe_db_error(exc)) from exc
+
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, UserRef]:
         """Map each given address (lower-cased) that belongs to a user, by primary email or alias, to the user."""
-        wanted = {a.strip().lower() for a in addresses if a and "@" in a}
-        if not wanted:
-            return {}
-        stmt = (
-            select(UserAddress.address, User.id, User.email, User.name, User.role, Team.name)
-            .join(User, UserAddress.user_id == User.id)
-            .outerjoin(Team, User.team_id == Team.id)
-            .where(UserAddress.address.in_(sorted(wanted)))
-        )
-        return self._run(
-            lambda session: {
-                address: UserRef(id=uid, email=email, name=name, role=role, team=team)
-                for address, uid, email, name, role, team in session.execute(stmt)
-            }
-        )
+        rows = self._lookup(_USERS, _addresses(addresses))
+        return {
+            address: UserRef(id=uid, email=email, name=name, role=role, team=team)
+            for address, uid, email, name, role, team in rows
+        }
 
     def find_contacts_by_addresses(self, addresses: Iterable[str]) -> dict[str, ContactRef]:
         """Map each given address (lower-cased) that belongs to a contact to the contact and its client."""
-        stmt = (
-            select(ContactEmail.address, Contact.id, Contact.name, Contact.client_id, Client.name)
-            .join(Contact, ContactEmail.contact_id == Contact.id)
-            .outerjoin(Client, Contact.client_id == Client.id)
-        )
-        rows = self._lookup(lambda chunk: stmt.where(ContactEmail.address.in_(chunk)), _addresses(addresses))
+        rows = self._lookup(_CONTACTS, _addresses(addresses))
         return {
             address: ContactRef(id=cid, name=name, client_id=client_id, client_name=client_name)
             for address, cid, name, client_id, client_name in rows
@@ -98,14 +176,12 @@ class DirectoryVerbs:
 
     def find_client_emails(self, addresses: Iterable[str]) -> dict[str, EntityRef]:
         """Map each given address (lower-cased) that is one of a client's own addresses to the client."""
-        stmt = select(ClientEmail.address, Client.id, Client.name).join(Client, ClientEmail.client_id == Client.id)
-        rows = self._lookup(lambda chunk: stmt.where(ClientEmail.address.in_(chunk)), _addresses(addresses))
+        rows = self._lookup(_CLIENT_EMAILS, _addresses(addresses))
         return {address: EntityRef(id=cid, label=name) for address, cid, name in rows}
 
     def find_leads_by_addresses(self, addresses: Iterable[str]) -> dict[str, LeadRef]:
         """Map each given address (lower-cased) that has a lead, converted or not, to the lead."""
-        stmt = select(Lead.id, Lead.address, Lead.name, Lead.company, Lead.converted_contact_id)
-        rows = self._lookup(lambda chunk: stmt.where(Lead.address.in_(chunk)), _addresses(addresses))
+        rows = self._lookup(_LEADS, _addresses(addresses))
         return {
             address: LeadRef(id=lid, address=address, name=name, company=company, converted_contact_id=converted)
             for lid, address, name, company, converted in rows
@@ -113,26 +189,17 @@ class DirectoryVerbs:
 
     def find_clients_by_domains(self, domains: Iterable[str]) -> dict[str, EntityRef]:
         """Map each given domain (lower-cased) that belongs to a client to the client."""
-        wanted = sorted({d.strip().lower() for d in domains if d})
-        stmt = select(ClientDomain.domain, Client.id, Client.name).join(Client, ClientDomain.client_id == Client.id)
-        rows = self._lookup(lambda chunk: stmt.where(ClientDomain.domain.in_(chunk)), wanted)
+        rows = self._lookup(_CLIENT_DOMAINS, sorted({d.strip().lower() for d in domains if d}))
         return {domain: EntityRef(id=cid, label=name) for domain, cid, name in rows}
 
     def find_records_by_codes(self, codes: Iterable[str]) -> dict[str, RecordRef]:
         """Map each given code (upper-cased) that names a record to the record and its client."""
-        wanted = sorted({c.strip().upper() for c in codes if c})
-        rows = self._lookup(lambda chunk: _RECORD.where(Record.code.in_(chunk)), wanted)
+        rows = self._lookup(_RECORDS, sorted({c.strip().upper() for c in codes if c}))
         return {ref.code: ref for ref in map(_record_ref, rows)}
 
     def find_thread_records(self, message_id_headers: Iterable[str]) -> list[RecordRef]:
         """Records already filed messages with these Message-IDs are linked to (a reply's thread), by id."""
-        wanted = sorted({h for h in message_id_headers if h})
-        stmt = (
-            _RECORD.join(Link, (Link.entity_type == "record") & (Link.entity_id == Record.id))
-            .join(Message, Link.message_id == Message.id)
-            .distinct()
-        )
-        rows = self._lookup(lambda chunk: stmt.where(Message.message_id_header.in_(chunk)), wanted)
+        rows = self._lookup(_THREAD_RECORDS, sorted({h for h in message_id_headers if h}))
         refs = {ref.id: ref for ref in map(_record_ref, rows)}
         return [refs[rid] for rid in sorted(refs)]
 
@@ -140,12 +207,6 @@ class DirectoryVerbs:
         """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""
         stmt = select(Message.id).where(Message.dedupe_key == key)
         return self._run(lambda session: session.scalar(stmt))
-
-    def _lookup(self, make: Callable[[list[str]], Executable], keys: list[str]) -> list[Any]:
-        """Every row of ``make(chunk)`` for each chunk of ``keys``, in one transaction; no query for no keys."""
-        if not keys:
-            return []
-        return self._run(lambda session: list(_load(session, make, keys)))
 
     def apply_users(self, rows: Sequence[UserRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update users by email, with their teams; aliases become the row's. All rows or none."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -291,3 +292,15 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content_id: Mapped[str | None] = mapped_column(String(500))
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- gateway counters: what never became a row ---------------------------------------------------------------
+
+
+class SmtpRejection(Base):
+    """SMTP refusals per UTC day and reply (e.g. ``550 5.1.1``), for ``/metrics``: refused mail leaves no receipt."""
+
+    __tablename__ = "smtp_rejections"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store import dashboard, detail, entities, timeline
+from store.models import Team, User
 from store.views import (
     AttachmentRef,
     ClientDetail,
@@ -27,6 +29,7 @@ from store.views import (
     MessagePage,
     MessageRow,
     RecordRef,
+    UserRef,
     Viewer,
 )
 
@@ -48,6 +51,15 @@ class QueryVerbs:
     ) -> list[InboundView]:
         """The ingest log (provided by ``Store``)."""
         raise NotImplementedError
+
+    def list_users(self) -> list[UserRef]:
+        """Every user, by name: the submitters the viewer offers as a filter (the directory is not secret)."""
+        stmt = (
+            select(User.id, User.email, User.name, User.role, Team.name)
+            .outerjoin(Team, Team.id == User.team_id)
+            .order_by(User.name, User.id)
+        )
+        return self._run(lambda session: [UserRef(*row) for row in session.execute(stmt)])
 
     def get_viewer(self, user_id: int) -> Viewer | None:
         """The user with this id as a viewer (role, team, own addresses), or ``None``."""

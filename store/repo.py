@@ -10,11 +10,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import db
@@ -24,6 +26,7 @@ from store.blobs import BlobStore
 from store.directory import DirectoryVerbs
 from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
+from store.metrics import MetricsVerbs
 from store.models import Inbound, utcnow
 from store.queries import QueryVerbs
 from store.relink import relink_contacts
@@ -54,11 +57,68 @@ def _view(row: Inbound) -> InboundView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StagedInbound:
+    """A receipt between ``stage_inbound`` and ``add_inbound_batch``: blob bytes on disk, nothing committed."""
+
+    id: str
+    received_at: datetime
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    peer: str | None
+    helo: str | None
+    size: int
+    sha256: str
+    #: Blob directories to fsync before the row may commit.
+    dirs: frozenset[Path]
+    #: ``time.monotonic()`` past which the caller has given up; ``None``: never.
+    deadline: float | None
+
+    def expired(self) -> bool:
+        """Whether the caller has given up waiting."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def row(self) -> dict[str, object]:
+        """Column values for the ``inbound`` insert."""
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "updated_at": self.received_at,
+            "mail_from": self.mail_from,
+            "rcpt_tos": list(self.rcpt_tos),
+            "peer": self.peer,
+            "helo": self.helo,
+            "size": self.size,
+            "sha256": self.sha256,
+            "status": "queued",
+            "attempts": 0,
+        }
+
+    def view(self) -> InboundView:
+        """The receipt as committed."""
+        return InboundView(
+            id=self.id,
+            received_at=self.received_at,
+            mail_from=self.mail_from,
+            rcpt_tos=self.rcpt_tos,
+            peer=self.peer,
+            helo=self.helo,
+            size=self.size,
+            sha256=self.sha256,
+            status="queued",
+            attempts=0,
+            last_error=None,
+            reason=None,
+            updated_at=self.received_at,
+            processed_at=None,
+        )
+
+
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class Store(DirectoryVerbs, AuthVerbs, QueryVerbs):
+class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     """Database plus blob directory, opened once per process."""
 
     def __init__(self, url: str, blob_dir: str | os.PathLike[str], *, connect_timeout: float = 5.0) -> None:
@@ -85,8 +145,9 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs):
             raise
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections and threads."""
         self.engine.dispose()
+        self.blobs.close()
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -117,30 +178,86 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs):
         ``deadline`` (``time.monotonic()``) is checked just before the commit: a caller that has given up
         waiting (and told the client 451) gets a rollback rather than a receipt nobody was told about.
         """
-        sha256 = self.blobs.put(raw)
+        staged = self.stage_inbound(
+            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, deadline=deadline
+        )
+        (outcome,) = self.add_inbound_batch([staged])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+    def stage_inbound(
+        self,
+        raw: bytes,
+        *,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        peer: str | None = None,
+        helo: str | None = None,
+        deadline: float | None = None,
+    ) -> StagedInbound:
+        """First half of ``add_inbound``: write the blob (its bytes fsync'd) and prepare the receipt, but commit
+        nothing. ``add_inbound_batch`` finishes many of these with one directory sync pass and one transaction."""
+        written = self.blobs.write(raw)
         now = utcnow()
-        row = Inbound(
+        return StagedInbound(
             id=new_inbound_id(),
             received_at=now,
-            updated_at=now,
             mail_from=mail_from,
-            rcpt_tos=list(rcpt_tos),
-            peer=peer,
-            helo=helo,
+            rcpt_tos=tuple(rcpt_tos),
+            # What a client says in HELO has no length limit we can rely on: keep what the columns hold.
+            peer=_clip(peer, Inbound.peer),
+            helo=_clip(helo, Inbound.helo),
             size=len(raw),
-            sha256=sha256,
-            status="queued",
-            attempts=0,
+            sha256=written.sha256,
+            dirs=written.dirs,
+            deadline=deadline,
         )
 
-        def insert(session: Session) -> InboundView:
-            session.add(row)
-            session.flush()
-            if deadline is not None and time.monotonic() > deadline:
-                raise StoreUnavailableError("storage too slow: gave up before commit")
-            return _view(row)
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
+        """Group commit: fsync every blob directory of the batch once, then insert all receipts in ONE
+        transaction. Returns, per item, its committed receipt or the error that kept it out.
 
-        return self._run(insert)
+        - A receipt whose ``deadline`` has passed just before the commit is left out (its caller said 451).
+        - The database or the blob directory failing (down, locked, full) fails every item: nothing commits.
+        - Any other database error (a value the database refuses) may be one bad row: each item is then retried
+          in a transaction of its own, so only that one fails.
+        """
+        if not batch:
+            return []
+        try:
+            self.blobs.sync_dirs(frozenset().union(*(s.dirs for s in batch)))
+        except StoreError as exc:
+            return [exc] * len(batch)
+        try:
+            return self._insert_receipts(batch)
+        except (OperationalError, InterfaceError) as exc:
+            return [StoreUnavailableError(describe_db_error(exc))] * len(batch)
+        except SQLAlchemyError as exc:
+            if len(batch) == 1:
+                return [StoreUnavailableError(describe_db_error(exc))]
+        outcomes: list[InboundView | StoreError] = []
+        for staged in batch:
+            try:
+                outcomes += self._insert_receipts([staged])
+            except SQLAlchemyError as exc:
+                outcomes.append(StoreUnavailableError(describe_db_error(exc)))
+        return outcomes
+
+    def _insert_receipts(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
+        """One transaction; raises ``SQLAlchemyError`` when it fails as a whole."""
+        late = StoreUnavailableError("storage too slow: gave up before commit")
+        live = [s for s in batch if not s.expired()]
+        with self._sessions() as session, session.begin():
+            if live:
+                session.execute(insert(Inbound), [s.row() for s in live])
+                # Checked after the insert, just before the commit: whoever gave up meanwhile gets no receipt.
+                gone = [s.id for s in live if s.expired()]
+                if gone:
+                    session.execute(delete(Inbound).where(Inbound.id.in_(gone)))
+                    live = [s for s in live if s.id not in gone]
+        committed = {s.id for s in live}
+        return [s.view() if s.id in committed else late for s in batch]
 
     def get_inbound(self, inbound_id: str) -> InboundView | None:
         """Return one receipt, or ``None``."""
@@ -253,3 +370,9 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs):
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""
         self._run(lambda s: s.execute(select(1)).scalar_one())
+
+
+def _clip(value: str | None, column: Any) -> str | None:
+    """``value`` cut to the length of the String ``column`` (an over-long value fails the insert on PostgreSQL)."""
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length] if value is not None and length else value

@@ -1,5 +1,5 @@
 """``create_app``: the viewer's ASGI app. Read-only, private unless a path is public (``web.auth.is_public``), and
-every response carries the security headers. For now a status page and ``/healthz``; pages come with the viewer.
+every response carries the security headers. Pages in ``web.pages``, the JSON API in ``web.api``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store import Store, StoreError
+from web.api import api_routes
 from web.auth import (
     AuthGateMiddleware,
     AuthRequiredError,
@@ -31,8 +32,9 @@ from web.auth import (
     current_user,
     is_api,
     load_secret_key,
-    require_user,
 )
+from web.metrics import metrics_routes
+from web.pages import page_routes
 
 #: The default policy: our own styles and images only, no scripts, forms post back here, never framed.
 DEFAULT_CSP = (
@@ -128,11 +130,6 @@ def create_app(
     key = secret_key or load_secret_key(default_secret_path(store))
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
 
-    async def index(request: Request) -> Response:
-        user = require_user(request)
-        counts = await run_in_threadpool(store.count_inbound_by_status) if user.role == "all" else None
-        return templates.TemplateResponse(request, "index.html", {"counts": counts})
-
     async def healthz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -150,9 +147,11 @@ def create_app(
         return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
 
     routes = [
-        Route("/", index),
+        *page_routes(store, templates),
         Route("/healthz", healthz),
         *auth_routes(store, templates, secret_key=key, throttle=login_throttle or LoginThrottle()),
+        *api_routes(store),  # after auth_routes: it ends with a catch-all JSON 404 for /api/
+        *metrics_routes(store),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [

@@ -49,7 +49,7 @@ MAX_FORM_BYTES = 8192
 #: Where the user a request authenticated as is kept in the ASGI scope.
 USER_KEY = "mailassist.user"
 
-_PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz", "/metrics"})
+_PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz", "/metrics", "/api/schema"})
 _PUBLIC_PREFIXES = ("/static/",)
 #: argon2id with the library's defaults (RFC 9106's low-memory profile); ``needs_rehash`` follows them as they move.
 _HASHER = PasswordHasher()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import smtplib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -19,8 +20,9 @@ from sqlalchemy.orm import Session
 from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
-from store import InboundView, Store, StoreUnavailableError
+from store import InboundView, Store, StoreError, StoreUnavailableError
 from store.models import User, UserAddress
+from store.repo import StagedInbound
 
 ASSISTANT = "assistant@crm.example.com"
 USER = "anna.nowak@example.com"
@@ -280,8 +282,11 @@ class _BrokenBlobs:
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
         return self.inner.find_users_by_addresses(addresses)
 
-    def add_inbound(self, raw: bytes, **kw: Any) -> InboundView:
+    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
         raise StoreUnavailableError("cannot write blob: No space left on device")
+
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
+        return self.inner.add_inbound_batch(batch)
 
 
 def test_blob_write_failure_gets_451(sqlite_store: Store, run_gateway: Any) -> None:
@@ -317,7 +322,7 @@ def test_database_failure_gets_451_and_no_row(sqlite_store: Store, run_gateway: 
 
 
 class _HeldStore:
-    """Lets the test hold a DATA command inside storage."""
+    """Lets the test hold a DATA command inside storage (in the group commit, after its blob is written)."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
@@ -328,12 +333,15 @@ class _HeldStore:
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
         return self.inner.find_users_by_addresses(addresses)
 
-    def add_inbound(self, raw: bytes, **kw: Any) -> InboundView:
+    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
+        return self.inner.stage_inbound(raw, **kw)
+
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         self.entered.set()
         assert self.release.wait(10)
-        view = self.inner.add_inbound(raw, **kw)
-        self.committed.append(view.id)
-        return view
+        outcomes = self.inner.add_inbound_batch(batch)
+        self.committed += [o.id for o in outcomes if isinstance(o, InboundView)]
+        return outcomes
 
 
 def test_no_reply_until_storage_has_finished(sqlite_store: Store, run_gateway: Any) -> None:
@@ -406,3 +414,122 @@ def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway
     assert code == 250
     row = sqlite_store.get_inbound(text.rsplit(" ", 1)[1])
     assert row is not None and row.status == "queued"
+
+
+class _GatheringStore(_HeldStore):
+    """Holds the first group commit until ``wanted`` messages have been staged, and records every batch."""
+
+    def __init__(self, inner: Store, wanted: int) -> None:
+        super().__init__(inner)
+        self.wanted = wanted
+        self.staged = 0
+        self.batches: list[int] = []
+        self._lock = threading.Lock()
+        #: Reads how many receipts wait for the committer (set once the gateway runs).
+        self.waiting: Callable[[], int] | None = None
+
+    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
+        staged = self.inner.stage_inbound(raw, **kw)
+        with self._lock:
+            self.staged += 1
+            if self.staged >= self.wanted:
+                self.release.set()
+        return staged
+
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
+        if not self.batches:
+            # Staged is not yet submitted: hold the first commit until the others queue behind it.
+            assert self.release.wait(10)
+            deadline = time.monotonic() + 10
+            while (
+                self.waiting is not None and self.waiting() < self.wanted - len(batch) and time.monotonic() < deadline
+            ):
+                time.sleep(0.01)
+        self.batches.append(len(batch))
+        return super().add_inbound_batch(batch)
+
+
+def test_concurrent_sessions_share_a_group_commit_and_all_get_250(sqlite_store: Store, run_gateway: Any) -> None:
+    # Given six senders at once, and a first commit that waits until all six messages are staged
+    add_user(sqlite_store, USER)
+    gathering = _GatheringStore(sqlite_store, wanted=6)
+    gw = run_gateway(gathering)
+    gathering.waiting = lambda: gw.server.handler.committer.waiting
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: send(gw, message()), range(6)))
+    # Then every one hears 250 with its own receipt, which is committed with its blob
+    assert [code for code, _ in replies] == [250] * 6
+    ids = {text.rsplit(" ", 1)[1] for _, text in replies}
+    assert len(ids) == 6
+    assert {v.id for v in sqlite_store.list_inbound()} == ids
+    for inbound_id in ids:
+        row = sqlite_store.get_inbound(inbound_id)
+        assert row is not None and sqlite_store.blobs.exists(row.sha256)
+    # And all that arrived during the first commit went in together, in one second batch
+    assert sum(gathering.batches) == 6
+    assert len(gathering.batches) <= 2
+
+
+def test_a_failing_batch_gives_451_to_each_session_and_writes_no_row(sqlite_store: Store, run_gateway: Any) -> None:
+    add_user(sqlite_store, USER)
+    gathering = _GatheringStore(sqlite_store, wanted=4)
+    gw = run_gateway(gathering)
+    gathering.waiting = lambda: gw.server.handler.committer.waiting
+    with sqlite_store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda _: send(gw, message()), range(4)))
+    finally:
+        with sqlite_store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
+    assert [(code, text[:5]) for code, text in replies] == [(451, "4.3.0")] * 4
+    assert sqlite_store.list_inbound() == []
+
+
+def test_data_beyond_max_concurrent_data_waits_for_a_slot(sqlite_store: Store, run_gateway: Any) -> None:
+    # Given one DATA slot, taken by a message held in storage
+    add_user(sqlite_store, USER)
+    held = _HeldStore(sqlite_store)
+    gw = run_gateway(held, settings={"max_concurrent_data": 1})
+    replies: list[tuple[int, str]] = []
+    first = threading.Thread(target=lambda: replies.append(send(gw, message())))
+    first.start()
+    assert held.entered.wait(10)
+    # When a second client says DATA
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        lines = sock.makefile("rb")
+        assert lines.readline().startswith(b"220")
+        sock.sendall(f"HELO second.test\r\nMAIL FROM:<{USER}>\r\nRCPT TO:<{ASSISTANT}>\r\n".encode())
+        assert [lines.readline()[:3] for _ in range(3)] == [b"250"] * 3
+        sock.sendall(b"DATA\r\n")
+        # Then it hears nothing (no 354) while the slot is busy
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(1, socket.MSG_PEEK)
+        # And gets its 354 once the first message is stored
+        sock.settimeout(10)
+        held.release.set()
+        assert lines.readline().startswith(b"354")
+        sock.sendall(message() + b".\r\n")
+        assert lines.readline().startswith(b"250")
+    first.join(10)
+    assert replies[0][0] == 250
+
+
+def test_data_slot_wait_ends_in_451(sqlite_store: Store, run_gateway: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.server.DATA_SLOT_WAIT", 0.3)
+    add_user(sqlite_store, USER)
+    held = _HeldStore(sqlite_store)
+    gw = run_gateway(held, settings={"max_concurrent_data": 1})
+    first = threading.Thread(target=lambda: send(gw, message()))
+    first.start()
+    assert held.entered.wait(10)
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(gw, message())
+        assert refused.value.smtp_code == 451
+        assert refused.value.smtp_error.startswith(b"4.3.2")
+    finally:
+        held.release.set()
+        first.join(10)

@@ -311,7 +311,7 @@ def test_a_lead_created_meanwhile_is_used_after_the_unique_violation(
 ) -> None:
     first = store.apply_plan(inbound(store), linked(bcc(ids, key="<one@x>")))
     # Given a worker that looked for the lead before the other one committed it
-    monkeypatch.setattr(apply_module, "_load", lambda *_args: iter(()))
+    monkeypatch.setattr(apply_module, "_existing_leads", lambda *_args: {})
     with savepoint_rollbacks(store) as rolled_back:
         second = store.apply_plan(inbound(store), linked(bcc(ids, key="<two@x>")))
 

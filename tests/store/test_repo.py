@@ -82,7 +82,7 @@ def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path)
         store.open()  # at head now
     finally:
         store.close()
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
@@ -92,3 +92,15 @@ def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
         store.ping()
     finally:
         store.close()
+
+
+def test_an_overlong_helo_is_cut_to_fit_not_refused(store: Store) -> None:
+    # A client may say anything in HELO; PostgreSQL refuses a value longer than its column.
+    view = store.add_inbound(
+        b"Subject: x\r\n\r\nbody\r\n",
+        mail_from="a@b.example",
+        rcpt_tos=["c@d.example"],
+        helo="h" * 5000,
+        peer="p" * 500,
+    )
+    assert store.get_inbound(view.id) is not None

@@ -172,6 +172,7 @@ def _b64(text: str) -> str:
         _b64("m|2026-03-01T00:00:00+00:00|three"),
         _b64("m|2026-03-01T00:00:00+00:00"),
         _b64("l|2026-03-01T00:00:00+00:00|3"),  # a leads cursor
+        _b64(f"m|2026-03-01T00:00:00+00:00|{2**63}"),  # past any integer column
     ],
 )
 def test_a_bad_cursor_is_refused(store: Store, world: World, cursor: str) -> None:

@@ -1,0 +1,149 @@
+"""Counters for ``/metrics``, read from the database so that every process (smtp, worker, web) agrees.
+
+Accepted, linked, ignored and failed mail are inbound rows; refused mail leaves no row, so the gateway counts its
+refusals in ``smtp_rejections`` (per UTC day and reply code) through a ``RejectionTally``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import Inbound, SmtpRejection
+from store.views import STATUSES
+
+T = TypeVar("T")
+
+log = structlog.get_logger("store")
+
+#: The longest reply code kept: ``550 5.1.1`` and its like fit (``smtp_rejections.code`` is 16 characters).
+MAX_CODE = 16
+_REPLY = re.compile(r"([2-5]\d\d)(?:[ -]([245]\.\d{1,3}\.\d{1,3})\b)?")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """What ``/metrics`` shows, read in one transaction."""
+
+    #: Inbound receipts per status, every status present (zero included).
+    inbound: dict[str, int]
+    #: SMTP refusals ever recorded, per reply code such as ``550 5.1.1``.
+    rejections: dict[str, int]
+    #: When the oldest ``queued`` receipt arrived; ``None`` when none is queued.
+    oldest_queued_at: datetime | None
+
+
+def rejection_code(reply: str) -> str:
+    """The reply code and enhanced status of an SMTP reply (``550 5.1.1``), or ``other`` for no such reply."""
+    match = _REPLY.match(reply.strip())
+    if match is None:
+        return "other"
+    code, enhanced = match.groups()
+    return f"{code} {enhanced}"[:MAX_CODE] if enhanced else code
+
+
+def add_rejections(session: Session, counts: Mapping[str, int], day: date) -> None:
+    """Add ``counts`` (reply code → refusals) to ``day``'s rows, creating them as needed: one upsert."""
+    rows = [{"day": day, "code": code[:MAX_CODE], "count": n} for code, n in counts.items() if n > 0]
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(SmtpRejection).values(rows)
+    table = SmtpRejection.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c["day"], table.c["code"]],
+        set_={"count": table.c["count"] + stmt.excluded["count"]},
+    )
+    session.execute(stmt)
+
+
+def metrics_snapshot(session: Session) -> MetricsSnapshot:
+    """Inbound counts by status, refusals by code and the oldest queued arrival: three aggregate queries."""
+    inbound = dict.fromkeys(STATUSES, 0)
+    inbound.update(
+        {status: int(n) for status, n in session.execute(select(Inbound.status, func.count()).group_by(Inbound.status))}
+    )
+    rejections = {
+        code: int(n)
+        for code, n in session.execute(
+            select(SmtpRejection.code, func.sum(SmtpRejection.count)).group_by(SmtpRejection.code)
+        )
+    }
+    oldest = session.scalar(select(func.min(Inbound.received_at)).where(Inbound.status == "queued"))
+    return MetricsSnapshot(inbound=inbound, rejections=rejections, oldest_queued_at=oldest)
+
+
+class MetricsVerbs:
+    """Mixed into ``store.Store``, which provides ``_run``."""
+
+    def _run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
+        raise NotImplementedError
+
+    def add_rejections(self, counts: Mapping[str, int], *, day: date | None = None) -> None:
+        """Count SMTP refusals (reply code → how many) for ``day`` (default: today, UTC)."""
+        when = day if day is not None else datetime.now(UTC).date()
+        self._run(lambda session: add_rejections(session, counts, when))
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """The counts ``/metrics`` exposes."""
+        return self._run(metrics_snapshot)
+
+
+class RejectionTally:
+    """Counts SMTP refusals in memory and hands them to ``write`` in batches, one batch at a time, via ``submit``.
+
+    ``add`` is cheap, never blocks and never raises, so it may run on the gateway's event loop: a flood of
+    refusals costs one write per batch rather than one per refusal, and a database that is down loses counts (with
+    a warning), never an SMTP reply. ``write=None`` counts nothing (an intake without ``add_rejections``).
+    """
+
+    def __init__(
+        self, write: Callable[[Mapping[str, int]], None] | None, submit: Callable[[Callable[[], None]], Any]
+    ) -> None:
+        self._write = write
+        self._submit = submit
+        self._lock = threading.Lock()
+        self._pending: Counter[str] = Counter()
+        self._busy = False
+
+    def add(self, reply: str) -> None:
+        """Count one refusal by its SMTP reply, e.g. ``550 5.1.1 <x@y>: Recipient address rejected``."""
+        if self._write is None:
+            return
+        try:
+            with self._lock:
+                self._pending[rejection_code(reply)] += 1
+                if self._busy:
+                    return
+                self._busy = True
+            self._submit(self._drain)
+        except Exception as exc:
+            # The executor is shutting down, or out of threads: the next refusal tries again.
+            with self._lock:
+                self._busy = False
+            log.warning("smtp rejection not counted", error=f"{type(exc).__name__}: {exc}")
+
+    def _drain(self) -> None:
+        """Write pending counts until none are left; runs on the executor."""
+        assert self._write is not None
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, Counter()
+                if not batch:
+                    self._busy = False
+                    return
+            try:
+                self._write(batch)
+            except Exception as exc:
+                log.warning("smtp rejections lost", counts=dict(batch), error=f"{type(exc).__name__}: {exc}")

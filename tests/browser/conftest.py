@@ -1,0 +1,302 @@
+"""Browser-test fixtures: the real viewer under uvicorn on 127.0.0.1, a seeded SQLite store, and Debian's Chromium
+driven by Playwright in a fresh profile. Nothing is downloaded: ``playwright install`` is never run.
+
+Like the service tests, these skip only when Chromium or Playwright is absent AND ``CI`` is unset; in CI they fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import uvicorn
+
+from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
+from store.views import ClientRow, ContactRow, UserRow
+from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
+from web.app import create_app
+from web.auth import hash_password
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Dialog, Page, Playwright, Request, Response, Route
+
+#: Debian's Chromium (``apt-get install chromium``); Playwright drives it instead of a browser build of its own.
+CHROMIUM = os.environ.get("MAILASSIST_CHROMIUM", "/usr/bin/chromium")
+#: Headless, and quiet: no sandbox (we run as root), and none of Chromium's own calls home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Milliseconds Playwright waits for a page or an element before failing the test.
+TIMEOUT_MS = 15_000
+HOSTILE = FIXTURES / "html" / "hostile"
+
+EMAIL = "anna@crm.example.com"
+PASSWORD = "correct horse battery"
+CLIENT = "Acme Logistics"
+#: A word only the searchable message contains.
+SEARCH_WORD = "zebrafish"
+SEARCH_SUBJECT = "Fleet renewal offer"
+HOSTILE_SUBJECT = "Quarterly numbers <script>document.title='pwned'</script>"
+#: A marker the hostile message's scripts would write into the page if any of them ran.
+PWNED = "pwned"
+SIDE_EFFECTS_NAME = "side_effects"
+#: Extra hostile markup whose scripts leave a mark a test can read (the corpus itself only calls ``alert``).
+SIDE_EFFECTS = f"""
+<script>window.name = "{PWNED}"; document.title = "{PWNED}";</script>
+<img src="x" onerror="window.name='{PWNED}'; document.title='{PWNED}'">
+<svg onload="document.title='{PWNED}'"><circle r="1"/></svg>
+<body onload="top.document.title='{PWNED}'">
+<iframe srcdoc="<script>parent.document.title='{PWNED}'</script>"></iframe>
+<a id="autoclick" href="javascript:document.title='{PWNED}'">click me</a>
+<meta http-equiv="refresh" content="0;url=javascript:document.title='{PWNED}'">
+<img src="https://tracker.example/open.gif?u=anna" width="1" height="1">
+<img src="http://evil.example/pixel.png">
+"""
+
+
+def artifacts_dir() -> Path:
+    """Where browser tests leave screenshots: ``$ARTIFACTS_DIR`` or ``artifacts/browser/`` in the checkout."""
+    base = os.environ.get("ARTIFACTS_DIR")
+    path = Path(base) if base else ROOT / "artifacts" / "browser"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def hostile_bodies() -> dict[str, str]:
+    """Each hostile fixture by name, and ``SIDE_EFFECTS``: one email each, so that no fixture's unclosed
+    ``<plaintext>`` or ``<script>`` turns the ones after it into inert text."""
+    bodies = {p.stem: p.read_text(encoding="utf-8") for p in sorted(HOSTILE.glob("*.html"))}
+    assert len(bodies) > 20, f"hostile corpus missing under {HOSTILE}"
+    return {SIDE_EFFECTS_NAME: SIDE_EFFECTS, **bodies}
+
+
+# --- the seeded store -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """IDs of what ``seed`` filed."""
+
+    client: int
+    contact: int
+    offer: int  #: the message the search finds: to Acme's contact, linked to the contact and the client
+    hostile: dict[str, int]  #: per ``hostile_bodies`` name, the message with that HTML body
+
+    @property
+    def side_effects(self) -> int:
+        """The hostile message with the hostile subject, whose scripts would leave a mark."""
+        return self.hostile[SIDE_EFFECTS_NAME]
+
+
+def _file(store: Store, key: str, message: MessageWrite) -> int:
+    receipt = store.add_inbound(key.encode(), mail_from=EMAIL, rcpt_tos=["assistant@crm.example.com"]).id
+    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=f"submitted by {EMAIL}", message=message))
+    assert result.message_id is not None
+    return result.message_id
+
+
+def seed(store: Store) -> World:
+    """Anna (role ``all``, with a password), client Acme with contact Piotr, and emails to Piotr: one plain, the
+    others with hostile HTML bodies."""
+    store.apply_users([UserRow(line=2, email=EMAIL, name="Anna Nowak", team="Sales", role="all")])
+    assert store.set_password_hash(EMAIL, hash_password(PASSWORD))
+    store.apply_clients([ClientRow(2, CLIENT, domains=("acme-logistics.pl",))])
+    store.apply_contacts([ContactRow(2, "Piotr Wiśniewski", ("piotr@acme-logistics.pl",), client=CLIENT)])
+    anna = store.find_users_by_addresses([EMAIL])[EMAIL].id
+    piotr = store.find_contacts_by_addresses(["piotr@acme-logistics.pl"])["piotr@acme-logistics.pl"]
+    assert piotr.client_id is not None
+
+    def message(key: str, subject: str, text: str, html: str | None, day: int) -> MessageWrite:
+        return MessageWrite(
+            dedupe_key=key,
+            message_id_header=key,
+            subject=subject,
+            date=datetime(2026, 3, day, 9, 30, tzinfo=UTC),
+            from_name="Anna Nowak",
+            from_address=EMAIL,
+            direction="outgoing",
+            kind="bcc",
+            submitter_user_id=anna,
+            body_text=text,
+            body_html=html,
+            note=None,
+            raw_sha256=hashlib.sha256(key.encode()).hexdigest(),
+            participants=(
+                ParticipantWrite("from", EMAIL, "Anna Nowak", True, None, None, None),
+                ParticipantWrite(
+                    "to", "piotr@acme-logistics.pl", "Piotr Wiśniewski", False, "contact", piotr.id, "address"
+                ),
+            ),
+            links=(
+                LinkWrite("user", "submitter", entity_id=anna),
+                LinkWrite("contact", "address", entity_id=piotr.id),
+                LinkWrite("client", "address", entity_id=piotr.client_id),
+            ),
+        )
+
+    offer = _file(
+        store,
+        "<offer@crm>",
+        message("<offer@crm>", SEARCH_SUBJECT, f"Dear Piotr, our {SEARCH_WORD} fleet offer is attached.", None, 2),
+    )
+    hostile = {}
+    for name, html in hostile_bodies().items():
+        key = f"<{name}@hostile>"
+        subject = HOSTILE_SUBJECT if name == SIDE_EFFECTS_NAME else f"Hostile HTML: {name}"
+        hostile[name] = _file(store, key, message(key, subject, "Plain text part.", html, 3))
+    return World(client=piotr.client_id, contact=piotr.id, offer=offer, hostile=hostile)
+
+
+@pytest.fixture
+def browser_store(tmp_path: Path) -> Iterator[Store]:
+    """An opened SQLite store (browser tests need one backend only: the pages are the same over both)."""
+    s = Store(sqlite_url(tmp_path), tmp_path / "blobs")
+    s.open(upgrade=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def world(browser_store: Store) -> World:
+    return seed(browser_store)
+
+
+# --- the server -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def base_url(browser_store: Store, world: World) -> Iterator[str]:
+    """The viewer over the seeded store, served by uvicorn on a free 127.0.0.1 port in a background thread."""
+    port = free_port()
+    app = create_app(browser_store, secret_key="browser-test-" + "k" * 32, secure_cookies="never")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)  # off the main thread, uvicorn leaves pytest's signal handlers alone
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "uvicorn exited during startup"
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+# --- the browser ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def playwright() -> Iterator[Playwright]:
+    """Playwright's driver; skipped outside CI when the package or Chromium is missing, failed in CI."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_service("the playwright package (pip install -e '.[dev]')", False)
+        raise
+    require_service(f"Chromium at {CHROMIUM} (apt-get install chromium)", shutil.which(CHROMIUM) is not None)
+    with sync_playwright() as p:
+        yield p
+
+
+@dataclass
+class Traffic:
+    """Every request the browser made, and every dialog a page opened (there must be none)."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    server_errors: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        """Requests to anywhere but the test server (``data:`` and ``about:`` never leave the browser)."""
+        return [u for u in self.requests if not u.startswith((self.origin + "/", "data:", "about:"))]
+
+
+@pytest.fixture
+def context(playwright: Playwright, base_url: str, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A Chromium in a fresh profile under ``tmp_path``, whose requests off the test server are aborted."""
+    profile = tmp_path / "chromium-profile"
+    assert not profile.exists()
+    ctx = playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        headless=True,
+        base_url=base_url,
+        viewport={"width": 1280, "height": 1000},
+        service_workers="block",
+    )
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def traffic(context: BrowserContext, base_url: str) -> Traffic:
+    """Records the context's requests and 5xx answers; anything bound off the test server is aborted, not sent."""
+    seen = Traffic(origin=base_url)
+
+    def on_request(request: Request) -> None:
+        seen.requests.append(request.url)
+
+    def on_response(response: Response) -> None:
+        if response.status >= 500:
+            seen.server_errors.append(f"{response.status} {response.url}")
+
+    def only_ours(route: Route) -> None:
+        if route.request.url.startswith(base_url + "/"):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.on("request", on_request)
+    context.on("response", on_response)
+    context.route("**/*", only_ours)
+    return seen
+
+
+@pytest.fixture
+def page(context: BrowserContext, traffic: Traffic) -> Iterator[Page]:
+    """The context's page. Dialogs of any page in the context (popups too) are recorded and dismissed."""
+
+    def on_dialog(dialog: Dialog) -> None:
+        traffic.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    context.on("dialog", on_dialog)
+    yield context.pages[0] if context.pages else context.new_page()
+    assert not traffic.server_errors, f"the server answered 5xx: {traffic.server_errors}"
+
+
+def log_in(page: Page, email: str = EMAIL, password: str = PASSWORD) -> None:
+    """Fill the login form and submit it, as a person would; return once the browser has left the form."""
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login(\?|$)"))

@@ -1,0 +1,154 @@
+"""The dashboard, the client, contact, lead and record pages with their mail timelines, the leads list, and the
+ingest log (role ``all`` only).
+
+The directory itself is not secret; the mail on these pages goes through the store's message list with the viewer,
+so a timeline shows only what the viewer may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from store import STATUSES, BadCursorError, InboundView, LeadPage, LoginView, MessageFilter, MessagePage, Viewer
+from web.auth import require_user
+from web.filters import FilterError
+from web.pagekit import PageKit, valid_id
+
+#: Messages per page of an entity's timeline, and leads per page of the leads list.
+TIMELINE_LIMIT = 50
+LEADS_LIMIT = 50
+#: Receipts the ingest log shows by default, and at most (``?limit=``).
+INBOUND_LIMIT = 100
+MAX_INBOUND_LIMIT = 1000
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+#: The filter of each directory page's timeline, by the ``/messages`` parameter that gives the same list.
+TIMELINES: dict[str, Callable[[int], MessageFilter]] = {
+    "client": lambda i: MessageFilter(client_id=i),
+    "contact": lambda i: MessageFilter(contact_id=i),
+    "lead": lambda i: MessageFilter(lead_id=i),
+    "record": lambda i: MessageFilter(record_id=i),
+}
+
+
+def _after(request: Request) -> str | None:
+    return request.query_params.get("after", "").strip() or None
+
+
+def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
+    """``path`` with ``params`` and ``after=cursor``; ``None`` without a cursor (no further page)."""
+    if cursor is None:
+        return None
+    return f"{path}?{urlencode({**params, 'after': cursor})}"
+
+
+def inbound_params(params: Mapping[str, str]) -> tuple[str | None, int]:
+    """The ingest log's ``status`` (one of ``STATUSES``, or none) and ``limit``; ``FilterError`` for a bad value."""
+    status = params.get("status", "").strip().lower() or None
+    if status is not None and status not in STATUSES:
+        raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
+    text = params.get("limit", "").strip()
+    if not text:
+        return status, INBOUND_LIMIT
+    if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_INBOUND_LIMIT):
+        raise FilterError("limit", f"must be a whole number from 1 to {MAX_INBOUND_LIMIT}, not {text[:40]!r}")
+    return status, int(text)
+
+
+def directory_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/`` (dashboard), ``/clients/{id}``, ``/contacts/{id}``, ``/leads``, ``/leads/{id}``, ``/records/{id}``,
+    ``/inbound``."""
+    store = kit.store
+
+    async def dashboard(request: Request) -> Response:
+        board = await kit.load(request, lambda user, viewer: store.dashboard(viewer, datetime.now(UTC)))
+        return kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+
+    def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
+        """A directory page: the entity from ``get``, and its timeline: the messages ``?param=ID`` lists."""
+
+        async def page(request: Request) -> Response:
+            entity_id: int = request.path_params["entity_id"]
+            if not valid_id(entity_id):
+                return kit.not_found(request)
+            after = _after(request)
+
+            def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
+                entity = get(viewer, entity_id)
+                if entity is None:
+                    return None, None, None
+                f = TIMELINES[param](entity_id)
+                try:
+                    return entity, store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
+                except BadCursorError as exc:
+                    return entity, None, f"after: {exc}"
+
+            entity, timeline, error = await kit.load(request, fetch)
+            if entity is None:
+                return kit.not_found(request)
+            if timeline is None:
+                return kit.bad_request(request, error or "bad request")
+            context: dict[str, Any] = {
+                "e": entity,
+                "items": timeline.items,
+                "next_url": _page_url(request.url.path, timeline.next),
+                "first_url": request.url.path if after else None,
+                "list_url": f"/messages?{param}={entity_id}",
+            }
+            return kit.render(request, template, context)
+
+        return page
+
+    async def leads(request: Request) -> Response:
+        after = _after(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> LeadPage | str:
+            try:
+                return store.list_leads(viewer, after=after, limit=LEADS_LIMIT)
+            except BadCursorError as exc:
+                return f"after: {exc}"
+
+        found = await kit.load(request, fetch)
+        if isinstance(found, str):
+            return kit.bad_request(request, found)
+        context = {
+            "nav": "leads",
+            "leads": found.items,
+            "next_url": _page_url("/leads", found.next),
+            "first_url": "/leads" if after else None,
+        }
+        return kit.render(request, "leads.html", context)
+
+    async def inbound(request: Request) -> Response:
+        # The ingest log is for role ``all``: it names every sender, whoever's mail it was. Anyone else gets the
+        # page that does not exist, before its parameters are even read.
+        if require_user(request).role != "all":
+            return kit.not_found(request)
+        try:
+            status, limit = inbound_params(request.query_params)
+        except FilterError as exc:
+            return kit.bad_request(request, str(exc))
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[InboundView], dict[str, int]]:
+            return store.list_inbound(status=status, limit=limit), store.count_inbound_by_status()
+
+        receipts, counts = await kit.load(request, fetch)
+        context = {"nav": "inbound", "receipts": receipts, "counts": counts, "status": status, "limit": limit}
+        return kit.render(request, "inbound.html", context)
+
+    return [
+        Route("/", dashboard, methods=["GET"]),
+        Route("/clients/{entity_id:int}", entity_page("client.html", "client", store.get_client), methods=["GET"]),
+        Route("/contacts/{entity_id:int}", entity_page("contact.html", "contact", store.get_contact), methods=["GET"]),
+        Route("/leads", leads, methods=["GET"]),
+        Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.get_lead), methods=["GET"]),
+        Route("/records/{entity_id:int}", entity_page("record.html", "record", store.get_record), methods=["GET"]),
+        Route("/inbound", inbound, methods=["GET"]),
+    ]

@@ -1,0 +1,272 @@
+"""Message pages: the filtered list and its CSV export, one message, its sanitized HTML body for the sandboxed iframe,
+its ``cid:`` images, attachment downloads and (role ``all``) the raw ``.eml``.
+
+Inside the email document, ``cid:`` raster images become ``data:`` URLs (``inline_images`` says why); the
+``/messages/{id}/cid/…`` route serves the same images to a logged-in browser, and is where larger ones point.
+"""
+
+from __future__ import annotations
+
+from base64 import b64encode
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, unquote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from store import BadCursorError, BlobNotFoundError, LoginView, MessageDetail, MessagePage, Store, UserRef, Viewer
+from store.views import KINDS
+from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
+from web.export import csv_lines
+from web.filters import DIRECTIONS, FILTER_PARAMS, FilterError, filter_query, parse_filter, parse_list_query
+from web.pagekit import MESSAGE_PAGE_CSP, PageKit, valid_id
+from web.sanitize import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, sanitize_email_html
+
+#: Headers of the sanitized email document: its own strict CSP, and framable by our own pages only.
+EMAIL_FRAME_HEADERS = {
+    "Content-Security-Policy": CSP_FOR_EMAIL_FRAME,
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+}
+#: Every file download: the browser must not guess a type and render it.
+DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
+#: ``cid:`` images larger than this, or past this total per message, are not inlined into the email document.
+MAX_INLINE_IMAGE = 2 * 1024 * 1024
+MAX_INLINE_IMAGES = 8 * 1024 * 1024
+CSV_FILENAME = "messages.csv"
+
+
+def _bare_cid(content_id: str) -> str:
+    return content_id.strip().strip("<>")
+
+
+def cid_resolver(detail: MessageDetail, data_urls: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+    """The sanitizer's ``cid_url``: for Content-IDs of this message's attachments, the image as a ``data:`` URL when
+    ``data_urls`` has it, else its ``/messages/{id}/cid/…`` URL; ``None`` (the image is dropped) for the rest."""
+    known = {_bare_cid(a.content_id) for a in detail.attachments if a.content_id}
+    known |= {unquote(cid) for cid in known}
+    inlined = {_bare_cid(cid): url for cid, url in (data_urls or {}).items()}
+
+    def url(content_id: str) -> str | None:
+        bare = _bare_cid(content_id)
+        if not bare or bare not in known:
+            return None
+        return inlined.get(bare) or f"/messages/{detail.id}/cid/{quote(bare, safe='@')}"
+
+    return url
+
+
+def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
+    """The message's ``cid:`` raster images as ``data:`` URLs, by Content-ID, within ``MAX_INLINE_IMAGE(S)``.
+
+    The email document lives in a sandboxed frame with an opaque origin: the browser sends no SameSite cookie with
+    its image requests, so an image URL on this site would meet the login page. A ``data:`` URL needs no request.
+    """
+    urls: dict[str, str] = {}
+    budget = MAX_INLINE_IMAGES
+    for a in detail.attachments:
+        if not a.content_id or not is_inline_image(a.content_type) or a.size > min(MAX_INLINE_IMAGE, budget):
+            continue
+        try:
+            data = store.blobs.get(a.sha256)
+        except BlobNotFoundError:
+            continue
+        budget -= len(data)
+        urls.setdefault(_bare_cid(a.content_id), f"data:{base_type(a.content_type)};base64,{b64encode(data).decode()}")
+    return urls
+
+
+def sanitize_body(detail: MessageDetail, data_urls: Mapping[str, str] | None = None) -> SanitizedHtml | None:
+    """The message's HTML body made safe for the iframe, or ``None`` when it has none."""
+    if not detail.body_html:
+        return None
+    return sanitize_email_html(detail.body_html, cid_url=cid_resolver(detail, data_urls))
+
+
+def _form_values(params: Mapping[str, str]) -> dict[str, str]:
+    """The filter form's fields as the request gave them, for re-filling the form."""
+    return {name: params.get(name, "").strip() for name in FILTER_PARAMS}
+
+
+class MessagePages:
+    """The handlers; ``message_routes`` maps them to paths."""
+
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+        self.store = kit.store
+
+    async def messages(self, request: Request) -> Response:
+        """``GET /messages``: the filtered list, newest first, a keyset page at a time; a bad filter is a 400."""
+        params = request.query_params
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
+            users = self.store.list_users()
+            try:
+                query = parse_list_query(params)
+                page = self.store.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
+            except FilterError as exc:
+                return users, None, str(exc)
+            except BadCursorError as exc:
+                return users, None, f"after: {exc}"
+            return users, page, None
+
+        users, page, error = await self.kit.load(request, fetch)
+        limit = params.get("limit", "").strip() or None
+        next_url = None
+        if page is not None and page.next is not None:
+            next_url = "/messages?" + filter_query(params, after=page.next, limit=limit)
+        context: dict[str, Any] = {
+            "nav": "messages",
+            "form": _form_values(params),
+            "users": users,
+            "directions": DIRECTIONS,
+            "kinds": KINDS,
+            "items": page.items if page is not None else (),
+            "error": error,
+            "next_url": next_url,
+            "first_url": "/messages?" + filter_query(params, limit=limit) if params.get("after") else None,
+            "export_url": "/messages.csv?" + filter_query(params),
+        }
+        return self.kit.render(request, "messages.html", context, status_code=400 if error else 200)
+
+    async def export_csv(self, request: Request) -> Response:
+        """``GET /messages.csv``: every message of the filter the viewer may see, streamed as CSV."""
+        try:
+            f = parse_filter(request.query_params)
+        except FilterError as exc:
+            return self.kit.bad_request(request, str(exc))
+        viewer = await self.kit.load(request, lambda user, viewer: viewer)
+        headers = {"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"', **DOWNLOAD_HEADERS}
+        # A sync iterator: Starlette pulls it in the thread pool, and the store reads a page of rows at a time.
+        lines = csv_lines(self.store.iter_messages(viewer, f))
+        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=headers)
+
+    async def message(self, request: Request) -> Response:
+        """``GET /messages/{id}``: the message in full; its HTML body comes from ``message_html`` in an iframe."""
+        message_id: int = request.path_params["message_id"]
+        if not valid_id(message_id):
+            return self.kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail | None, SanitizedHtml | None]:
+            detail = self.store.get_message(viewer, message_id)
+            return detail, sanitize_body(detail) if detail is not None else None
+
+        detail, body = await self.kit.load(request, fetch)
+        if detail is None:
+            return self.kit.not_found(request)
+        attachments = [(a, attachment_filename(a.filename, a.content_type, a.id)) for a in detail.attachments]
+        context = {
+            "nav": "messages",
+            "m": detail,
+            "body": body,
+            "sandbox": IFRAME_SANDBOX,
+            "attachments": attachments,
+            "unresolved": [c.code for c in detail.codes if c.record_id is None],
+        }
+        return self.kit.render(request, "message.html", context, headers={"Content-Security-Policy": MESSAGE_PAGE_CSP})
+
+    async def message_html(self, request: Request) -> Response:
+        """``GET /messages/{id}/html``: the sanitized body, under its own CSP, framable by our pages only."""
+        message_id: int = request.path_params["message_id"]
+        if not valid_id(message_id):
+            return self.kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> SanitizedHtml | None:
+            detail = self.store.get_message(viewer, message_id)
+            if detail is None or not detail.body_html:
+                return None
+            return sanitize_body(detail, inline_images(self.store, detail))
+
+        body = await self.kit.load(request, fetch)
+        if body is None:
+            return self.kit.not_found(request)
+        return HTMLResponse(body.html, headers=EMAIL_FRAME_HEADERS)
+
+    async def message_cid(self, request: Request) -> Response:
+        """``GET /messages/{id}/cid/{content-id}``: an inline image; any other type downloads."""
+        message_id: int = request.path_params["message_id"]
+        content_id: str = request.path_params["content_id"]
+        if not valid_id(message_id):
+            return self.kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[str, int, bytes] | None:
+            ref = self.store.find_attachment_by_cid(viewer, message_id, content_id)
+            if ref is None:
+                return None
+            try:
+                return ref.content_type, ref.id, self.store.blobs.get(ref.sha256)
+            except BlobNotFoundError:
+                return None
+
+        found = await self.kit.load(request, fetch)
+        if found is None:
+            return self.kit.not_found(request)
+        content_type, attachment_id, data = found
+        if is_inline_image(content_type):
+            return Response(data, media_type=base_type(content_type), headers=DOWNLOAD_HEADERS)
+        name = attachment_filename(None, content_type, attachment_id)
+        headers = {"Content-Disposition": content_disposition(name), **DOWNLOAD_HEADERS}
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    async def attachment(self, request: Request) -> Response:
+        """``GET /messages/{id}/attachments/{aid}``: the attachment, always as a download."""
+        message_id: int = request.path_params["message_id"]
+        attachment_id: int = request.path_params["attachment_id"]
+        if not (valid_id(message_id) and valid_id(attachment_id)):
+            return self.kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[str, bytes] | None:
+            ref = self.store.get_attachment(viewer, message_id, attachment_id)
+            if ref is None:
+                return None
+            try:
+                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.blobs.get(ref.sha256)
+            except BlobNotFoundError:
+                return None
+
+        found = await self.kit.load(request, fetch)
+        if found is None:
+            return self.kit.not_found(request)
+        name, data = found
+        headers = {"Content-Disposition": content_disposition(name), **DOWNLOAD_HEADERS}
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    async def raw(self, request: Request) -> Response:
+        """``GET /messages/{id}/raw.eml``: the source as received, for role ``all`` only."""
+        message_id: int = request.path_params["message_id"]
+        if not valid_id(message_id):
+            return self.kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
+            # The raw source is for role ``all`` only; anyone else gets the page that does not exist.
+            if user.role != "all":
+                return None
+            detail = self.store.get_message(viewer, message_id)
+            if detail is None:
+                return None
+            try:
+                return self.store.get_raw(detail.raw_sha256)
+            except BlobNotFoundError:
+                return None
+
+        data = await self.kit.load(request, fetch)
+        if data is None:
+            return self.kit.not_found(request)
+        headers = {"Content-Disposition": content_disposition(f"message-{message_id}.eml"), **DOWNLOAD_HEADERS}
+        return Response(data, media_type="message/rfc822", headers=headers)
+
+
+def message_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/messages`` (list), ``/messages.csv``, and ``/messages/{id}`` with its body, images and downloads."""
+    pages = MessagePages(kit)
+    return [
+        Route("/messages", pages.messages, methods=["GET"]),
+        Route("/messages.csv", pages.export_csv, methods=["GET"]),
+        Route("/messages/{message_id:int}", pages.message, methods=["GET"]),
+        Route("/messages/{message_id:int}/html", pages.message_html, methods=["GET"]),
+        Route("/messages/{message_id:int}/cid/{content_id:path}", pages.message_cid, methods=["GET"]),
+        Route("/messages/{message_id:int}/attachments/{attachment_id:int}", pages.attachment, methods=["GET"]),
+        Route("/messages/{message_id:int}/raw.eml", pages.raw, methods=["GET"]),
+    ]

@@ -1,0 +1,90 @@
+"""``GET /metrics``: Prometheus counters and gauges, read from the database at scrape time.
+
+The smtp, worker and web processes may be separate, so nothing is counted in this process's memory: every scrape
+reads ``store.metrics_snapshot()`` (three aggregate queries). Counters follow the inbound rows, so a receipt that
+``mailassist reprocess`` moves from ``failed`` back to ``queued`` lowers ``..._failed_total``: Prometheus reads
+that as a counter reset, which ``rate()`` tolerates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from store import Store, StoreError
+
+PREFIX = "mailassist"
+#: Inbound statuses exposed as ``mailassist_messages_<status>_total``; ``queued`` is the queue depth gauge instead.
+FINAL = ("linked", "ignored", "failed")
+
+
+class StoreCollector:
+    """A Prometheus collector over ``store.metrics_snapshot()``; ``clock`` gives the time for the oldest queued age."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def describe(self) -> list[Metric]:
+        """Nothing: registering must not query the database (``collect`` does, at each scrape)."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The metrics, from one snapshot. Raises ``StoreError`` when the database is unreachable."""
+        snapshot = self.store.metrics_snapshot()
+        inbound = snapshot.inbound
+        yield CounterMetricFamily(
+            f"{PREFIX}_messages_accepted",
+            "Mail accepted over SMTP (250): every inbound receipt, whatever became of it.",
+            value=sum(inbound.values()),
+        )
+        rejected = CounterMetricFamily(
+            f"{PREFIX}_messages_rejected",
+            "SMTP refusals by the gateway's policy (recipients and unknown submitters), by reply code.",
+            labels=["code", "enhanced"],
+        )
+        for reply, count in sorted(snapshot.rejections.items()):
+            code, _, enhanced = reply.partition(" ")
+            rejected.add_metric([code, enhanced], count)
+        yield rejected
+        for status in FINAL:
+            yield CounterMetricFamily(
+                f"{PREFIX}_messages_{status}",
+                f"Inbound receipts the linker finished as {status}.",
+                value=inbound.get(status, 0),
+            )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_queue_depth",
+            "Inbound receipts waiting for the linker (status queued).",
+            inbound.get("queued", 0),
+        )
+        oldest = snapshot.oldest_queued_at
+        age = max(0.0, self.clock() - oldest.timestamp()) if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            f"{PREFIX}_queue_oldest_age_seconds", "Seconds the oldest queued receipt has waited (0 when none).", age
+        )
+
+
+def metrics_routes(store: Store, *, clock: Callable[[], float] = time.time) -> list[Route]:
+    """``GET /metrics`` in the Prometheus text format (or OpenMetrics, when the scraper asks for it)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store, clock=clock))
+
+    async def metrics(request: Request) -> Response:
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        try:
+            body = await run_in_threadpool(encode, registry)
+        except StoreError:
+            # A failed scrape (up == 0) says more than counters that look like zero.
+            return PlainTextResponse("database unavailable\n", status_code=503)
+        return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+    return [Route("/metrics", metrics, methods=["GET"], name="metrics")]

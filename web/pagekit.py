@@ -1,0 +1,77 @@
+"""What every HTML page handler shares: ``PageKit`` (store, templates, and how a page answers) and id checks.
+
+A handler reads its parameters, asks the store in one thread-pool hop (the store is synchronous), then renders a
+template, a 404 or a 400. Visibility is the store's job: a message the viewer may not see comes back as ``None``
+and is answered exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from store import LoginView, Store, Viewer
+from web.auth import AuthRequiredError, require_user
+
+T = TypeVar("T")
+
+#: Ids above this match no row (the id columns are 32-bit): answered 404 without asking the database, which would
+#: otherwise fail on integers it cannot bind.
+MAX_ID = 2**31 - 1
+#: The default policy (``web.app.DEFAULT_CSP``) plus our own frames: the message page embeds the sanitized body.
+MESSAGE_PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; frame-src 'self'"
+)
+
+
+class PageKit:
+    """The store, the templates, and the few ways a page answers: rendered, not found, or a bad request."""
+
+    def __init__(self, store: Store, templates: Jinja2Templates) -> None:
+        self.store = store
+        self.templates = templates
+
+    def viewer_of(self, user: LoginView) -> Viewer:
+        """The store's viewer for a logged-in user (sync; call inside ``load``). A user deleted meanwhile logs out."""
+        viewer = self.store.get_viewer(user.id)
+        if viewer is None:
+            raise AuthRequiredError
+        return viewer
+
+    async def load(self, request: Request, fn: Callable[[LoginView, Viewer], T]) -> T:
+        """Run ``fn(user, viewer)`` in the thread pool: the page's store calls, in one hop."""
+        user = require_user(request)
+        return await run_in_threadpool(lambda: fn(user, self.viewer_of(user)))
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any],
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The template ``name`` rendered with ``context``."""
+        return self.templates.TemplateResponse(
+            request, name, dict(context), status_code=status_code, headers=dict(headers) if headers else None
+        )
+
+    def not_found(self, request: Request) -> Response:
+        """The one 404 page: for what does not exist and for what this viewer may not see alike."""
+        return self.render(request, "not_found.html", {}, status_code=404)
+
+    def bad_request(self, request: Request, message: str) -> Response:
+        """A 400 page saying what was wrong with the request."""
+        return self.render(request, "bad_request.html", {"message": message}, status_code=400)
+
+
+def valid_id(value: int) -> bool:
+    """Whether a path id can name a row at all."""
+    return 0 < value <= MAX_ID

@@ -1,0 +1,23 @@
+"""The viewer's HTML pages, gathered for ``create_app``: messages with their downloads and CSV export
+(``web.message_pages``), and the dashboard, directory pages, leads and ingest log (``web.directory_pages``).
+
+A handler reads its parameters, asks the store in one thread-pool hop (the store is synchronous), then renders a
+template, a 404 or a 400. Visibility is the store's job: a message the viewer may not see comes back as ``None``
+and is answered exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+from starlette.templating import Jinja2Templates
+
+from store import Store
+from web.directory_pages import directory_routes
+from web.message_pages import message_routes
+from web.pagekit import PageKit
+
+
+def page_routes(store: Store, templates: Jinja2Templates) -> list[BaseRoute]:
+    """Every HTML page of the viewer: dashboard, messages (with CSV export and downloads), directory, ingest log."""
+    kit = PageKit(store, templates)
+    return [*message_routes(kit), *directory_routes(kit)]
