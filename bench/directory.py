@@ -225,7 +225,8 @@ def link_one(
     before = counter.count
     start = time.perf_counter()
     envelope = Envelope(inbound.mail_from, inbound.rcpt_tos)
-    plan = plan_message(parsed, envelope=envelope, settings=settings, directory=size.store)
+    with size.store.reading():  # as the actor does: one connection for the message's lookups
+        plan = plan_message(parsed, envelope=envelope, settings=settings, directory=size.store)
     outcome = outcome_of(plan, inbound)
     check(outcome.write is not None and outcome.status == "linked", f"{inbound.id}: {outcome.status} {outcome.reason}")
     assert outcome.write is not None

@@ -291,3 +291,66 @@ def test_lookups_use_their_key_index_on_postgres(pg_url: str, tmp_path: Path) ->
             assert "Seq Scan" not in plan, (name, plan)
     finally:
         store.close()
+
+
+def test_lookups_use_their_key_index_on_sqlite(sqlite_store: Store) -> None:
+    # SQLite's plans; test_lookups_use_their_key_index_on_postgres checks PostgreSQL's.
+    store = sqlite_store
+    keys = many(store, 200)
+    for name, lookup in LOOKUPS.items():
+        with statements(store) as seen:
+            lookup(store, keys[name][:3])
+        ((statement, parameters),) = seen
+        with store.engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        # SQLite names unique constraints sqlite_autoindex_*; the thread lookup starts from the Message-ID index
+        # (joined instead, it started from every record link: a scan growing with the mail filed).
+        assert not [line for line in plan if line.startswith("SCAN")], (name, plan)
+        assert plan[-1 if name == "thread" else 0].startswith("SEARCH"), (name, plan)
+    with statements(store) as seen:
+        store.find_thread_records(keys["thread"][:2])
+    ((statement, parameters),) = seen
+    with store.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert any("ix_messages_message_id_header" in line for line in plan), plan
+    assert not any("ix_links_entity" in line for line in plan), plan
+
+
+@contextmanager
+def checkouts(store: Store) -> Iterator[list[object]]:
+    """Every connection checked out of the pool inside the block."""
+    seen: list[object] = []
+
+    def note(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        seen.append(record)
+
+    event.listen(store.engine, "checkout", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "checkout", note)
+
+
+def test_lookups_inside_reading_share_one_connection(directory: Store) -> None:
+    def ask() -> tuple[object, ...]:
+        return (
+            directory.find_contacts_by_addresses(["piotr@acme-logistics.pl"]),
+            directory.find_clients_by_domains(["skodadily.cz"]),
+            directory.find_records_by_codes(["OP-123"]),
+        )
+
+    # Given lookups one message makes, outside reading(): one checkout each
+    with checkouts(directory) as apart:
+        expected = ask()
+    # When they run inside reading()
+    with checkouts(directory) as together, directory.reading():
+        found = ask()
+        with directory.reading():  # nested: the same connection still
+            found_nested = ask()
+    # Then they find the same, through one connection
+    assert (len(apart), len(together)) == (3, 1)
+    assert found == expected == found_nested
+    # And the connection goes back: the next lookup checks out a fresh one
+    with checkouts(directory) as after:
+        assert directory.find_records_by_codes(["OP-123"]) == expected[2]
+    assert len(after) == 1
