@@ -1,23 +1,30 @@
-"""Re-filing history under a newly imported contact: a lead whose address a contact now owns is converted.
+"""Re-filing history under a newly imported contact: past mail with the contact's address is linked to it.
 
-Its mail (linked to the lead, or with a participant of that address) is linked to the contact and the contact's
-client too, reason ``address``; the participants' match follows. The lead row stays, and so do its links: history
-reflects what was known when the mail arrived, plus what we know now.
+Two kinds of history are re-filed, each to the contact and the contact's client too, reason ``address``:
+
+- a lead whose address a contact now owns is converted. Its mail (linked to the lead, or with a participant of that
+  address) is linked; the lead row stays, and so do its links;
+- mail filed (a ``linked`` receipt) where the address is an external participant that matched nothing: no lead
+  was made for it because the mail or the address was automated, or an ignore rule covered it. Mail that ended
+  ``ignored`` was never filed, so it stays out.
+
+Either way the participants' match follows, which is what makes a second run find nothing to do. History reflects
+what was known when the mail arrived, plus what we know now.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from store.apply import add_links
 from store.imports import _load
-from store.models import Contact, ContactEmail, Lead, Link, Participant, utcnow
+from store.models import Contact, ContactEmail, Inbound, Lead, Link, Participant, utcnow
 from store.views import RelinkResult
 
 
 def relink_contacts(session: Session) -> RelinkResult:
-    """Convert every unconverted lead whose address is a contact's, and link its past mail to that contact."""
+    """Link past mail to the contacts that now own its addresses: converted leads' mail, and unmatched history."""
     converts = session.execute(
         select(Lead.id, Lead.address, Contact.id, Contact.client_id)
         .join(ContactEmail, ContactEmail.address == Lead.address)
@@ -25,7 +32,8 @@ def relink_contacts(session: Session) -> RelinkResult:
         .where(Lead.converted_contact_id.is_(None))
         .order_by(Lead.id)
     ).all()
-    if not converts:
+    unmatched = _unmatched_participants(session)
+    if not converts and not unmatched:
         return RelinkResult(leads_converted=0, links_added=0)
     by_lead = {lead_id: (contact_id, client_id) for lead_id, _, contact_id, client_id in converts}
     by_address = {address: (contact_id, client_id) for _, address, contact_id, client_id in converts}
@@ -43,6 +51,8 @@ def relink_contacts(session: Session) -> RelinkResult:
     seen = select(Participant.message_id, Participant.address)
     for message_id, address in _load(session, lambda chunk: seen.where(Participant.address.in_(chunk)), by_address):
         target(message_id, *by_address[address])
+    for _participant_id, message_id, contact_id, client_id in unmatched:
+        target(message_id, contact_id, client_id)
 
     now = utcnow()
     added = add_links(
@@ -52,16 +62,40 @@ def relink_contacts(session: Session) -> RelinkResult:
             for mid, kind, eid in sorted(targets)
         ],
     )
-    session.execute(
-        update(Lead),
-        [{"id": lead_id, "converted_contact_id": cid, "converted_at": now} for lead_id, (cid, _) in by_lead.items()],
-    )
+    if by_lead:
+        session.execute(
+            update(Lead),
+            [
+                {"id": lead_id, "converted_contact_id": cid, "converted_at": now}
+                for lead_id, (cid, _) in by_lead.items()
+            ],
+        )
     _match_participants(session, {address: cid for address, (cid, _) in by_address.items()})
+    _match_participant_rows(session, {participant_id: cid for participant_id, _, cid, _ in unmatched})
     return RelinkResult(leads_converted=len(converts), links_added=added)
+
+
+def _unmatched_participants(session: Session) -> list[tuple[int, int, int, int | None]]:
+    """``(participant, message, contact, client)`` for each external participant that matched nothing when its
+    mail was filed, and whose address a contact owns now."""
+    filed = exists().where(Inbound.message_id == Participant.message_id, Inbound.status == "linked")
+    rows = session.execute(
+        select(Participant.id, Participant.message_id, Contact.id, Contact.client_id)
+        .join(ContactEmail, ContactEmail.address == Participant.address)
+        .join(Contact, ContactEmail.contact_id == Contact.id)
+        .where(Participant.internal.is_(False), Participant.match_type.is_(None), filed)
+        .order_by(Participant.id)
+    ).all()
+    return [
+        (participant_id, message_id, contact_id, client_id)
+        for participant_id, message_id, contact_id, client_id in rows
+    ]
 
 
 def _match_participants(session: Session, contact_of: dict[str, int]) -> None:
     """Point every external participant with one of these addresses at its contact."""
+    if not contact_of:
+        return
     table = Participant.__table__
     assert isinstance(table, Table)
     stmt = (
@@ -70,3 +104,19 @@ def _match_participants(session: Session, contact_of: dict[str, int]) -> None:
         .values(match_type="contact", match_id=bindparam("b_contact"), match_via="contact")
     )
     session.execute(stmt, [{"b_address": address, "b_contact": cid} for address, cid in sorted(contact_of.items())])
+
+
+def _match_participant_rows(session: Session, contact_of: dict[int, int]) -> None:
+    """Point these participant rows (by id) at their contact."""
+    if not contact_of:
+        return
+    table = Participant.__table__
+    assert isinstance(table, Table)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(match_type="contact", match_id=bindparam("b_contact"), match_via="contact")
+    )
+    session.execute(
+        stmt, [{"b_id": participant_id, "b_contact": cid} for participant_id, cid in sorted(contact_of.items())]
+    )

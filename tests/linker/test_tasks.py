@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import dramatiq
@@ -16,7 +17,9 @@ import structlog
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
 
-from linker.tasks import Outcome, Processor, QueueSettings, Sweeper, build_actor, empty_plan
+from linker.directory import MemoryDirectory
+from linker.settings import LinkerSettings
+from linker.tasks import Outcome, Processor, QueueSettings, Sweeper, build_actor, empty_plan, linker_pipeline
 from mailassist.logs import configure_logging
 from store import InboundView, Store
 from store.models import Inbound, utcnow
@@ -73,6 +76,36 @@ def test_processes_a_queued_receipt_once(store: Store) -> None:
     assert (row.status, row.reason) == ("linked", "test")
     assert row.processed_at is not None
     assert calls == [inbound_id]
+
+
+def test_the_real_pipeline_looks_up_inside_its_reading_scope(sqlite_store: Store) -> None:
+    (inbound_id,) = add(sqlite_store)
+    scopes: list[str] = []
+    inside = [False]
+
+    class Counting(MemoryDirectory):
+        def find_users_by_addresses(self, addresses: object) -> dict[str, object]:  # type: ignore[override]
+            scopes.append("lookup" if inside[0] else "lookup outside")
+            return {}
+
+    @contextmanager
+    def reading() -> Iterator[None]:
+        scopes.append("open")
+        inside[0] = True
+        yield
+        inside[0] = False
+        scopes.append("close")
+
+    # Given the real pipeline with a reading scope (the store's, in production)
+    pipeline = linker_pipeline(LinkerSettings.build(), Counting(), reading=reading)
+    inbound = sqlite_store.get_inbound(inbound_id)
+    assert inbound is not None
+    # When it plans a message
+    outcome = pipeline(inbound, sqlite_store.get_raw(inbound.sha256))
+    # Then its lookups ran inside one scope (no user: the message is refused, as without a scope)
+    assert scopes[0] == "open" and scopes[-1] == "close" and scopes.count("open") == 1, scopes
+    assert "lookup" in scopes and "lookup outside" not in scopes
+    assert outcome.status == "failed"
 
 
 def test_mark_processed_is_conditional(store: Store) -> None:
@@ -134,6 +167,63 @@ def test_failure_after_the_last_attempt_marks_failed_with_the_error(sqlite_store
     assert sqlite_store.mark_requeued(inbound_id)
     row = sqlite_store.get_inbound(inbound_id)
     assert row is not None and (row.status, row.attempts) == ("queued", 0)
+
+
+def _mime_nested(depth: int) -> bytes:
+    """A multipart nested ``depth`` levels deep: flanker calls it malformed, the stdlib runs out of recursion."""
+    parts = b"".join(b"Content-Type: multipart/mixed; boundary=B%d\r\n\r\n--B%d\r\n" % (i, i) for i in range(depth))
+    return b"From: Anna Nowak <anna.nowak@example.com>\r\nSubject: Oferta\r\n" + parts + b"\r\nx\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        pytest.param(
+            _mime_nested(3000),
+            "UnreadableMessageError: flanker: DecodingError: Malformed MIME message; "
+            "email: RecursionError: maximum recursion depth exceeded",
+            id="neither-parser",
+        ),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256)) * 4,
+            "UnreadableMessageError: no header and not text",
+            id="binary",
+        ),
+    ],
+)
+def test_unreadable_mail_fails_once_with_its_reason_and_the_worker_goes_on(
+    sqlite_store: Store, worker_for: Callable, raw: bytes, error: str
+) -> None:
+    # Given an unreadable receipt and a readable one after it, on a worker running the real pipeline
+    unreadable = sqlite_store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.test"]).id
+    (readable,) = add(sqlite_store)
+    real = linker_pipeline(LinkerSettings.build(), MemoryDirectory())
+    calls: list[str] = []
+
+    def counted(inbound: InboundView, raw: bytes) -> Outcome:
+        calls.append(inbound.id)
+        return real(inbound, raw)
+
+    broker = StubBroker()
+    actor = build_actor(broker, Processor(sqlite_store, FAST, counted))
+    worker_for(broker)
+    # When both are sent
+    actor.send(unreadable)
+    actor.send(readable)
+    wait_for(lambda: all((r := sqlite_store.get_inbound(i)) and r.status != "queued" for i in (unreadable, readable)))
+    time.sleep(0.3)  # room for a retry that must not come
+    # Then the unreadable one failed after ONE attempt, with the parser's reason, and its raw bytes are kept
+    row = sqlite_store.get_inbound(unreadable)
+    assert row is not None
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, error)
+    assert row.processed_at is not None
+    assert calls.count(unreadable) == 1
+    assert sqlite_store.get_raw(row.sha256) == raw
+    # And the worker went on to the next receipt (no user: refused, for its own reason)
+    after = sqlite_store.get_inbound(readable)
+    assert after is not None
+    assert (after.status, after.last_error) == ("failed", "no registered user sent or received this message")
+    assert calls.count(readable) == 1
 
 
 def _age(store: Store, inbound_ids: list[str], seconds: float) -> None:

@@ -18,7 +18,15 @@ ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",))
 NOWAK = "nowak@gmail.com"
 
 
-def email(store: Store, key: str, *, to: str, lead: str | None = None, links: tuple[LinkWrite, ...] = ()) -> int:
+def email(
+    store: Store,
+    key: str,
+    *,
+    to: str,
+    lead: str | None = None,
+    links: tuple[LinkWrite, ...] = (),
+    status: str = "linked",
+) -> int:
     """File one BCC from Anna to ``to``; with ``lead``, ``to`` becomes (or is) that lead's address."""
     anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
     existing = store.find_leads_by_addresses([to]).get(to)
@@ -52,7 +60,7 @@ def email(store: Store, key: str, *, to: str, lead: str | None = None, links: tu
         new_leads=new_leads,
     )
     receipt = store.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=None, message=message))
+    result = store.apply_plan(receipt, PlanWrite(status=status, reason=None, message=message))
     assert result.message_id is not None
     return result.message_id
 
@@ -169,3 +177,103 @@ def test_relink_costs_the_same_queries_for_few_or_many_messages(store: Store) ->
     few = relink("few@gmail.com", 2)
     many = relink("many@gmail.com", 25)
     assert len(few) == len(many)
+
+
+def participant_matches(store: Store, address: str) -> dict[int, tuple[str | None, int | None, str | None]]:
+    """Message id → the match of its participant row for ``address``."""
+    stmt = select(Participant.message_id, Participant.match_type, Participant.match_id, Participant.match_via)
+    with Session(store.engine) as session:
+        return {m: (t, i, v) for m, t, i, v in session.execute(stmt.where(Participant.address == address))}
+
+
+BILLING = "faktury@hurtownia-lodz.pl"
+
+
+def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> None:
+    store.apply_users([ANNA])
+    store.apply_clients([ACME])
+    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    # Given filed mail where an address matched nothing and made no lead (an ignore rule's, say), twice
+    first = email(store, "<1@x>", to=BILLING)
+    second = email(store, "<2@x>", to="biuro@hurtownia-lodz.pl")
+    with Session(store.engine) as session, session.begin():
+        session.add(Participant(message_id=second, role="cc", address=BILLING, internal=False))
+    # And mail where it did match (the client's domain, then), and a receipt that ended ignored
+    matched = email(store, "<3@x>", to="someone@else.test")
+    with Session(store.engine) as session, session.begin():
+        session.add(
+            Participant(
+                message_id=matched,
+                role="cc",
+                address=BILLING,
+                internal=False,
+                match_type="client",
+                match_id=acme,
+                match_via="client-domain",
+            )
+        )
+    ignored = email(store, "<4@x>", to=BILLING, status="ignored")
+    before = links(store)
+
+    # When an import makes the address a contact of Acme, and we re-link
+    store.apply_contacts([ContactRow(line=2, name="Dział faktur", emails=(BILLING,), client=ACME.name)])
+    contact, client = contact_id(store, BILLING)
+    assert client == acme
+    result = store.relink_contacts()
+
+    # Then the two filed messages are linked to the contact and its client, for the address
+    expected = {(m, kind, entity) for m in (first, second) for kind, entity in (("contact", contact), ("client", acme))}
+    assert result == RelinkResult(leads_converted=0, links_added=4)
+    assert links(store) == before | expected
+    assert links(store, reason="address") == expected
+    # And their participant rows now match the contact; the matched and the ignored ones are left as they were
+    assert participant_matches(store, BILLING) == {
+        first: ("contact", contact, "contact"),
+        second: ("contact", contact, "contact"),
+        matched: ("client", acme, "client-domain"),
+        ignored: (None, None, None),
+    }
+    assert store.find_leads_by_addresses([BILLING]) == {}
+
+    # And a second run finds nothing to do
+    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert links(store) == before | expected
+
+
+def test_internal_participants_are_never_filed_under_a_contact(store: Store) -> None:
+    store.apply_users([ANNA])
+    message = email(store, "<1@x>", to="someone@else.test")
+    with Session(store.engine) as session, session.begin():
+        session.add(Participant(message_id=message, role="cc", address="team@crm.example.com", internal=True))
+    store.apply_contacts([ContactRow(line=2, name="Team", emails=("team@crm.example.com",))])
+
+    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert participant_matches(store, "team@crm.example.com") == {message: (None, None, None)}
+
+
+def test_relinking_leads_and_unmatched_history_twice_changes_nothing_the_second_time(store: Store) -> None:
+    store.apply_users([ANNA])
+    store.apply_clients([ACME])
+    # Given a lead's mail and unmatched history, for two addresses one import makes contacts
+    lead_mail = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
+    history = email(store, "<2@x>", to=BILLING)
+    store.apply_contacts(
+        [
+            ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name),
+            ContactRow(line=3, name="Dział faktur", emails=(BILLING,)),
+        ]
+    )
+    nowak, acme = contact_id(store, NOWAK)
+    billing, _ = contact_id(store, BILLING)
+
+    # When we re-link twice
+    first = store.relink_contacts()
+    after_first = (links(store), participant_matches(store, NOWAK), participant_matches(store, BILLING))
+    second = store.relink_contacts()
+
+    # Then the first run converts the lead and files both, and the second changes nothing
+    assert first == RelinkResult(leads_converted=1, links_added=3)
+    assert {(lead_mail, "contact", nowak), (lead_mail, "client", acme), (history, "contact", billing)} <= links(store)
+    assert second == RelinkResult(leads_converted=0, links_added=0)
+    assert (links(store), participant_matches(store, NOWAK), participant_matches(store, BILLING)) == after_first
+    assert after_first[2] == {history: ("contact", billing, "contact")}

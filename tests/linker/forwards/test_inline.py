@@ -81,6 +81,17 @@ CASES: dict[str, Case] = {
         to=[(None, "vendas@example.com.br")],
         date=datetime(2024, 3, 4, 9, 15),
     ),
+    "outlook_desktop_pt_pt.txt": Case(
+        subject="FW: Pedido de orçamento - 12 paletes",
+        sender=("Rui Figueiredo", "rui.figueiredo@quinta-do-douro.pt"),
+        original_subject="Pedido de orçamento - 12 paletes",
+        body="Bom dia,\n\ngostaríamos de receber um orçamento para o transporte de 12 paletes do Porto para Lisboa.",
+        to=[("Vendas", "vendas@example.pt"), ("Tiago Almeida", "tiago.almeida@example.pt")],
+        cc=[("Inês Carvalho", "ines.carvalho@quinta-do-douro.pt")],
+        note="Olá Rita,\n\npodes tratar deste pedido? O cliente precisa da resposta até sexta.\n\nObrigado,\nTiago",
+        date=datetime(2024, 3, 4, 9, 15),
+        date_text="segunda-feira, 4 de março de 2024 09:15",
+    ),
     "outlook_desktop_cs.txt": Case(
         subject="FW: Reklamace dodávky 2024/031",
         sender=("Petra Dvořáková", "petra.dvorakova@strojirny-brno.cz"),
