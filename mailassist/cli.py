@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -73,7 +73,40 @@ def _store(state: _State, *, upgrade: bool | None = None) -> Iterator[Store]:
         store.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _override_config_path(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    state = ctx.find_object(_State)
+    if state is None:
+        ctx.obj = _State(value)
+    else:
+        # Nothing has read the config yet (it loads lazily), so changing the path here is enough.
+        state.config_path = value
+
+
+def _config_option() -> click.Option:
+    # No envvar: MAILASSIST_CONFIG already reaches the group's --config, and must not override this one.
+    return click.Option(
+        ["--config"],
+        expose_value=False,
+        callback=_override_config_path,
+        metavar="FILE",
+        help="Config file; overrides a --config before the command and $MAILASSIST_CONFIG.",
+    )
+
+
+class _Group(click.Group):
+    """A group whose every command, nested ones too, also takes ``--config`` after its name."""
+
+    group_class = type  # subgroups (db, user, token) are _Groups too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(isinstance(p, click.Option) and "--config" in p.opts for p in cmd.params):
+            cmd.params.append(_config_option())
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -174,6 +207,11 @@ def queue(state: _State, status: str | None, limit: int, as_json: bool) -> None:
 PROGRESS_ROWS = 1000
 
 
+def progress_stream() -> TextIO | None:
+    """Where progress bars go: standard error when it is a terminal, else nowhere."""
+    return sys.stderr if sys.stderr.isatty() else None
+
+
 @cli.command("import")
 @click.argument("kind", type=click.Choice(list(importer.KINDS)))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -196,15 +234,16 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
     spec = importer.KINDS[kind]
     source = click.format_filename(file)
     codes = state.config.codes
+    progress = progress_stream()
     hidden = True
     try:
         text = importer.read_text(file)
         lines = importer.count_lines(text)
-        hidden = lines <= PROGRESS_ROWS + 1 or not sys.stderr.isatty()
+        hidden = progress is None or lines <= PROGRESS_ROWS + 1
         steps = max(1, lines // 200)
         label = f"Checking {source}"
         with click.progressbar(
-            length=lines, label=label, file=sys.stderr, hidden=hidden, update_min_steps=steps
+            length=lines, label=label, file=progress or sys.stderr, hidden=hidden, update_min_steps=steps
         ) as bar:
             parsed = importer.parse(text, spec, codes=codes, on_lines=bar.update)
     except importer.FileError as exc:
@@ -213,7 +252,7 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
     result: ImportResult | None = None
     if not problems or parsed.rows:
         if not hidden:
-            click.echo(f"Applying {len(parsed.rows)} rows…", err=True)
+            click.echo(f"Applying {len(parsed.rows)} rows…", file=progress)
         with _store(state) as store:
             try:
                 result = spec.apply(store, parsed.rows, dry_run or bool(problems))

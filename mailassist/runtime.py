@@ -22,6 +22,7 @@ from pathlib import Path
 import dramatiq
 import structlog
 import uvicorn
+from starlette.applications import Starlette
 
 from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
@@ -178,9 +179,20 @@ class _QuietServer(uvicorn.Server):
             yield
 
 
+def build_web_app(config: Config, store: Store, broker_check: Callable[[], None] | None = None) -> Starlette:
+    """The viewer over ``store``, with the session key and cookie policy of ``[web]``."""
+    return create_app(
+        store,
+        broker_check=broker_check,
+        # Empty means "not configured": create_app then generates (or reuses) the web-secret file.
+        secret_key=config.web.secret_key or None,
+        secure_cookies=config.web.secure_cookies,
+    )
+
+
 def _web_server(config: Config, store: Store, broker_check: Callable[[], None] | None) -> _QuietServer:
     host, port = split_listen(config.web.listen)
-    app = create_app(store, broker_check=broker_check)
+    app = build_web_app(config, store, broker_check)
     return _QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 
 from mailassist.cli import cli
 from store.db import head_revision
+from tests.conftest import FIXTURES
 
 
 def _config(tmp_path: Path, extra: str = "", url: str = "sqlite:///m.db") -> str:
@@ -76,3 +78,49 @@ def test_busy_port_is_one_clear_line(tmp_path: Path, busy: str) -> None:
     label = "SMTP" if busy == "smtp" else "web viewer"
     assert f"mailassist: {label} cannot listen on 127.0.0.1:{taken}: Address already in use" in result.output
     assert "Traceback" not in result.output
+
+
+# --- --config before or after the command -------------------------------------------------------------------------
+
+MAIL = str(FIXTURES / "e2e" / "bcc_outgoing_pl.eml")
+
+
+def _explained_codes(args: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The codes ``mailassist ARGS`` (an explain of ``MAIL``) found; fails the test unless it succeeded."""
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return [code["code"] for code in json.loads(result.stdout)["codes"]]
+
+
+def test_config_can_follow_explain_and_wins_there(tmp_path: Path) -> None:
+    # Given two configs that differ only in whether they know the OP code prefix
+    plain = _config(tmp_path)
+    deals = str(tmp_path / "deals.toml")
+    Path(deals).write_text(Path(plain).read_text() + '[codes]\nOP = "deal"\n')
+
+    # When --config comes before the command (the old form) or after it (the documented one), it is used
+    assert _explained_codes(["--config", deals, "explain", MAIL]) == ["OP-123"]
+    assert _explained_codes(["explain", MAIL, "--config", deals]) == ["OP-123"]
+    assert _explained_codes(["explain", "--config", deals, MAIL]) == ["OP-123"]
+
+    # Then the one after the command beats the one before it and MAILASSIST_CONFIG
+    assert _explained_codes(["--config", plain, "explain", MAIL, "--config", deals]) == ["OP-123"]
+    assert _explained_codes(["--config", deals, "explain", MAIL, "--config", plain]) == []
+    assert _explained_codes(["explain", MAIL, "--config", deals], env={"MAILASSIST_CONFIG": plain}) == ["OP-123"]
+    assert _explained_codes(["explain", MAIL], env={"MAILASSIST_CONFIG": deals}) == ["OP-123"]
+
+
+@pytest.mark.parametrize("command", [["queue"], ["db", "current"], ["token", "list"], ["reprocess", "--failed"]])
+def test_every_command_takes_config_after_its_name(tmp_path: Path, command: list[str]) -> None:
+    # Given MAILASSIST_CONFIG naming a file that does not exist
+    env = {"MAILASSIST_CONFIG": str(tmp_path / "missing.toml")}
+
+    # When the command names a good config after itself, then it runs on that one
+    result = CliRunner().invoke(cli, [*command, "--config", _config(tmp_path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "config file not found" not in result.output
+
+    # And without it, the missing file is reported as before
+    failed = CliRunner().invoke(cli, command, env=env)
+    assert failed.exit_code == 2
+    assert "missing.toml: config file not found" in failed.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
+import mailassist.cli
 from mailassist.cli import cli
 from store.db import make_engine
 from tests.conftest import FIXTURES
@@ -389,6 +391,45 @@ def test_dry_run_checks_everything_and_writes_nothing(config: str, db_url: str, 
 def big_users(tmp_path: Path) -> Path:
     rows = "".join(f"user{i}@crm.example.com,User {i},Team {i % 7},own,u{i}@crm.example.com\n" for i in range(1_500))
     return write(tmp_path, "big.csv", "email,name,team,role,aliases\n" + rows)
+
+
+class Terminal(io.StringIO):
+    """Captured text that says it is a terminal, as a user's stderr would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Terminal:
+    """Standard error as ``mailassist import`` sees it: a terminal, captured."""
+    screen = Terminal()
+    monkeypatch.setattr(mailassist.cli, "progress_stream", lambda: screen)
+    return screen
+
+
+def test_big_files_show_a_progress_bar_on_a_terminal(tmp_path: Path, big_users: Path, terminal: Terminal) -> None:
+    # Given a file of 1500 rows, and stderr a terminal
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'mailassist.db'}")
+
+    # When it is imported
+    summary = ok(config, "users", big_users)
+
+    # Then the bar is drawn while the rows are checked, filling to 100%, before the rows are applied
+    assert summary.startswith(f"{big_users}: 1500 rows: 1500 created")
+    screen = terminal.getvalue()
+    assert f"\rChecking {big_users}  [" in screen
+    assert "  0%" in screen and "100%" in screen
+    assert screen.rstrip().endswith("Applying 1500 rows…")
+
+
+def test_small_files_show_no_progress_bar_even_on_a_terminal(tmp_path: Path, terminal: Terminal) -> None:
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'mailassist.db'}")
+    rows = "".join(f"user{i}@crm.example.com,User {i},,own,\n" for i in range(1_000))
+    small = write(tmp_path, "small.csv", "email,name,team,role,aliases\n" + rows)
+
+    assert ok(config, "users", small) == f"{small}: 1000 rows: 1000 created, 0 updated"
+    assert terminal.getvalue() == ""
 
 
 def test_big_files_import_without_progress_noise_off_a_terminal(config: str, db_url: str, big_users: Path) -> None:
