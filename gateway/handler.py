@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -15,7 +16,9 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
+from gateway.commands import protocol_names
 from gateway.committer import GroupCommitter
+from gateway.outbox import Outbox
 from gateway.users import UserCache
 from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
 from store import InboundView, RejectionTally, StoreError, StoreUnavailableError
@@ -67,6 +70,8 @@ class _Staged:
 
 @dataclass(frozen=True, slots=True)
 class _Accepted:
+    """A committed receipt and the user it came in for."""
+
     inbound: InboundView
     submitter: Candidate
 
@@ -77,6 +82,18 @@ def _header_block(raw: bytes) -> bytes:
     if end < 0:
         end = raw.find(b"\n\n")
     return bytes(raw[: end + 4]) if end >= 0 else bytes(raw)
+
+
+def _no_headers(_name: str) -> list[str]:
+    return []
+
+
+def _outcome(fn: Callable[[_Arrival], _Staged | None], arrival: _Arrival) -> _Staged | BaseException | None:
+    """``fn(arrival)``, or the exception it raised: one arrival's failure is that arrival's answer only."""
+    try:
+        return fn(arrival)
+    except Exception as exc:
+        return exc
 
 
 def _peer(session: Session) -> str | None:
@@ -108,12 +125,14 @@ class GatewayHandler:
         self.store_timeout = store_timeout
         self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
         # Concurrent DATA commands share one directory sync and one transaction (invariant 1 per message).
-        self.committer: GroupCommitter[StagedInbound, InboundView] = GroupCommitter(intake.add_inbound_batch)
-        self._enqueues: set[asyncio.Future[None]] = set()
-        # Its own threads: a black-holed broker (connect timeouts) must never hold up storage threads.
-        self._enqueue_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enqueue")
+        self.committer: GroupCommitter[_Arrival, _Accepted | None] = GroupCommitter(self._intake)
+        # Its own thread: a black-holed broker (connect timeouts) must never hold up storage.
+        self.outbox = Outbox(enqueue)
         # Refused mail leaves no inbound row: /metrics counts refusals, written in batches on the storage threads.
         self._rejections = RejectionTally(getattr(intake, "add_rejections", None), executor.submit)
+
+    def __dir__(self) -> list[str]:
+        return protocol_names(type(self))
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -137,9 +156,10 @@ class GatewayHandler:
             raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name, time.monotonic() + self.store_timeout
         )
         try:
-            result = await asyncio.wait_for(self._accept(arrival), self.store_timeout)
+            # A hung database must not hang the session: past store_timeout the sender hears 451 and retries.
+            async with asyncio.timeout(self.store_timeout):
+                result = await self.committer.submit(arrival)
         except TimeoutError:
-            # A hung database must not hang the session: the sender keeps the mail and retries.
             log.error("smtp store timed out", peer=peer, mail_from=mail_from, size=len(raw), seconds=self.store_timeout)
             return policy.TEMPORARY_FAILURE
         except StoreError as exc:
@@ -166,28 +186,38 @@ class GatewayHandler:
             via=result.submitter.source,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        self._send_to_queue(inbound.id)
         return f"250 2.0.0 Ok: queued as {inbound.id}"
 
-    async def _accept(self, a: _Arrival) -> _Accepted | None:
-        """Policy lookup and blob write on the executor, then the group commit. ``None`` means refuse."""
-        staged = await asyncio.get_running_loop().run_in_executor(self.executor, self._stage, a)
-        if staged is None:
-            return None
-        inbound = await self.committer.submit(staged.staged)
-        return _Accepted(inbound, staged.submitter)
+    def _intake(self, arrivals: Sequence[_Arrival]) -> list[_Accepted | BaseException | None]:
+        """One group commit, on the committer's thread: who submitted each message (``None``: refuse), its blob
+        (written and fsync'd, several at once on the executor), one transaction for all, then the queue sends.
+
+        The event loop hands each batch over once and hears back once: a thread hop per message (to stage, then
+        to send) cost more CPU than the storage itself.
+        """
+        if len(arrivals) == 1:
+            staged: list[_Staged | BaseException | None] = [_outcome(self._stage, arrivals[0])]
+        else:
+            staged = list(self.executor.map(functools.partial(_outcome, self._stage), arrivals))
+        ready = [s for s in staged if isinstance(s, _Staged)]
+        committed = iter(self.intake.add_inbound_batch([s.staged for s in ready]) if ready else ())
+        outcomes: list[_Accepted | BaseException | None] = []
+        for s in staged:
+            if not isinstance(s, _Staged):
+                outcomes.append(s)
+                continue
+            receipt = next(committed)
+            outcomes.append(_Accepted(receipt, s.submitter) if isinstance(receipt, InboundView) else receipt)
+        # After commit the rows are the truth and the broker only a wake-up call: if it is down, the sweeper
+        # re-sends later, so the sends never delay or fail a 250 (they run on the outbox's own thread).
+        self.outbox.send([o.inbound.id for o in outcomes if isinstance(o, _Accepted)])
+        return outcomes
 
     def _stage(self, a: _Arrival) -> _Staged | None:
-        """Runs in the executor: who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
+        """Who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
         if time.monotonic() > a.deadline:
             raise StoreUnavailableError("storage busy: waited too long for a free thread")
-        headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(a.raw))
-        candidates = submitter_candidates(a.mail_from, lambda name: headers.get_all(name, []))
-        keys = lookup_keys(candidates)
-        submitter = pick_submitter(candidates, self.users.find(keys))
-        if submitter is None:
-            # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
-            submitter = pick_submitter(candidates, self.users.find(keys, fresh=True))
+        submitter = self._submitter(a)
         if submitter is None:
             return None
         staged = self.intake.stage_inbound(
@@ -195,29 +225,26 @@ class GatewayHandler:
         )
         return _Staged(staged, submitter)
 
-    def _send_to_queue(self, inbound_id: str) -> None:
-        # After commit the row is the truth; the broker is only a wake-up call. If it is down, the sweeper
-        # re-sends later, so this never delays or fails the 250.
-        future = asyncio.get_running_loop().run_in_executor(self._enqueue_pool, self._enqueue_quietly, inbound_id)
-        self._enqueues.add(future)
-        future.add_done_callback(self._enqueues.discard)
-
-    def _enqueue_quietly(self, inbound_id: str) -> None:
-        try:
-            self.enqueue(inbound_id)
-        except Exception as exc:
-            log.warning(
-                "queue send failed; the sweeper will retry", inbound_id=inbound_id, error=f"{type(exc).__name__}: {exc}"
-            )
+    def _submitter(self, a: _Arrival) -> Candidate | None:
+        """The user the message came in for, or ``None``. The envelope sender is tried first, as
+        ``pick_submitter`` would: when it is a user, the headers need not be parsed at all."""
+        envelope = submitter_candidates(a.mail_from, _no_headers)
+        if (found := pick_submitter(envelope, self.users.find(lookup_keys(envelope)))) is not None:
+            return found
+        headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(a.raw))
+        candidates = submitter_candidates(a.mail_from, lambda name: headers.get_all(name, []))
+        keys = lookup_keys(candidates)
+        submitter = pick_submitter(candidates, self.users.find(keys))
+        if submitter is None:
+            # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
+            submitter = pick_submitter(candidates, self.users.find(keys, fresh=True))
+        return submitter
 
     async def wait_enqueued(self, timeout: float) -> bool:
-        """Wait for queue sends still running, then release their threads; True if all finished in time."""
-        pending: set[asyncio.Future[None]] = set()
-        if self._enqueues:
-            _done, pending = await asyncio.wait(list(self._enqueues), timeout=timeout)
-        self._enqueue_pool.shutdown(wait=False, cancel_futures=True)
+        """Wait for queue sends still pending (up to ``timeout``), then stop; True if all finished in time."""
+        finished = await asyncio.to_thread(self.outbox.close, timeout)
         self.committer.close()
-        return not pending
+        return finished
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp session error", error=repr(error))

@@ -12,6 +12,7 @@ import structlog
 from aiosmtpd.smtp import SMTP
 
 from gateway import policy
+from gateway.commands import parse_path, protocol_names
 from gateway.data import read_data
 from gateway.handler import GatewayHandler
 
@@ -48,7 +49,14 @@ class _Refuse(asyncio.Protocol):
 
 
 class _Session(SMTP):
-    """aiosmtpd's protocol, plus registration with the server for limits and shutdown."""
+    """aiosmtpd's protocol, plus registration with the server for limits and shutdown, and a cheaper start."""
+
+    def __dir__(self) -> list[str]:
+        return protocol_names(type(self))
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd's own costs ~250 us per MAIL/RCPT; ``parse_path`` gives the same answers (tests/gateway).
+        return parse_path(arg, self.local_part_limit)
 
     def __init__(self, server: GatewayServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -417,34 +417,24 @@ def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway
 
 
 class _GatheringStore(_HeldStore):
-    """Holds the first group commit until ``wanted`` messages have been staged, and records every batch."""
+    """Holds the first group commit until the other messages wait behind it, and records every batch."""
 
     def __init__(self, inner: Store, wanted: int) -> None:
         super().__init__(inner)
         self.wanted = wanted
-        self.staged = 0
         self.batches: list[int] = []
-        self._lock = threading.Lock()
-        #: Reads how many receipts wait for the committer (set once the gateway runs).
+        #: Reads how many messages wait for the committer (set once the gateway runs).
         self.waiting: Callable[[], int] | None = None
-
-    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
-        staged = self.inner.stage_inbound(raw, **kw)
-        with self._lock:
-            self.staged += 1
-            if self.staged >= self.wanted:
-                self.release.set()
-        return staged
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         if not self.batches:
-            # Staged is not yet submitted: hold the first commit until the others queue behind it.
-            assert self.release.wait(10)
+            # Hold the first commit until the others queue behind it.
             deadline = time.monotonic() + 10
             while (
                 self.waiting is not None and self.waiting() < self.wanted - len(batch) and time.monotonic() < deadline
             ):
                 time.sleep(0.01)
+            self.release.set()
         self.batches.append(len(batch))
         return super().add_inbound_batch(batch)
 
