@@ -122,10 +122,10 @@ def send(running: Running, raw: bytes, *, sender: str = USER, rcpts: Sequence[st
         c.close()
 
 
-def test_accepts_mail_for_the_assistant_and_stores_it_before_250(sqlite_store: Store, run_gateway: Any) -> None:
+def test_accepts_mail_for_the_assistant_and_stores_it_before_250(store: Store, run_gateway: Any) -> None:
     # Given a registered user
-    add_user(sqlite_store, USER)
-    gw = run_gateway(sqlite_store)
+    add_user(store, USER)
+    gw = run_gateway(store)
     raw = message()
     # When the user BCCs the assistant
     code, text = send(gw, raw)
@@ -133,13 +133,13 @@ def test_accepts_mail_for_the_assistant_and_stores_it_before_250(sqlite_store: S
     assert code == 250
     assert text.startswith("2.0.0 Ok: queued as ")
     inbound_id = text.rsplit(" ", 1)[1]
-    row = sqlite_store.get_inbound(inbound_id)
+    row = store.get_inbound(inbound_id)
     assert row is not None
     assert row.status == "queued"
     assert row.mail_from == USER
     assert row.rcpt_tos == (ASSISTANT,)
     assert row.size == len(raw)
-    assert sqlite_store.get_raw(row.sha256) == raw
+    assert store.get_raw(row.sha256) == raw
     assert row.peer is not None and row.peer.startswith("127.0.0.1:")
     # And the queue was woken for it
     deadline = time.monotonic() + 5
@@ -219,16 +219,16 @@ def test_unknown_sender_not_addressed_to_a_user_gets_550_571(sqlite_store: Store
         ("anna.nowak+caf_=assistant=crm.example.com@example.com", message(sender="jan@acme-logistics.pl", to="x@y.pl")),
     ],
 )
-def test_user_found_in_headers_is_accepted(sqlite_store: Store, run_gateway: Any, envelope: str, raw: bytes) -> None:
-    add_user(sqlite_store, USER)
-    gw = run_gateway(sqlite_store)
+def test_user_found_in_headers_is_accepted(store: Store, run_gateway: Any, envelope: str, raw: bytes) -> None:
+    add_user(store, USER)
+    gw = run_gateway(store)
     code, _ = send(gw, raw, sender=envelope)
     assert code == 250
 
 
-def test_user_alias_counts_as_the_user(sqlite_store: Store, run_gateway: Any) -> None:
-    add_user(sqlite_store, USER, "anna@example.pl")
-    gw = run_gateway(sqlite_store)
+def test_user_alias_counts_as_the_user(store: Store, run_gateway: Any) -> None:
+    add_user(store, USER, "anna@example.pl")
+    gw = run_gateway(store)
     code, _ = send(gw, message(sender="anna@example.pl"), sender="ANNA@example.pl")
     assert code == 250
 
@@ -308,17 +308,17 @@ def test_real_blob_write_failure_gets_451_and_no_row(sqlite_store: Store, run_ga
     assert sqlite_store.list_inbound() == []
 
 
-def test_database_failure_gets_451_and_no_row(sqlite_store: Store, run_gateway: Any) -> None:
-    add_user(sqlite_store, USER)
-    gw = run_gateway(sqlite_store)
+def test_database_failure_gets_451_and_no_row(store: Store, run_gateway: Any) -> None:
+    add_user(store, USER)
+    gw = run_gateway(store)
     # The schema vanishing is as fatal to the insert as a lost connection
-    with sqlite_store.engine.begin() as conn:
+    with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
     code, text = send(gw, message())
     assert (code, text[:5]) == (451, "4.3.0")
-    with sqlite_store.engine.begin() as conn:
+    with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
-    assert sqlite_store.list_inbound() == []
+    assert store.list_inbound() == []
 
 
 class _HeldStore:
@@ -344,9 +344,9 @@ class _HeldStore:
         return outcomes
 
 
-def test_no_reply_until_storage_has_finished(sqlite_store: Store, run_gateway: Any) -> None:
-    add_user(sqlite_store, USER)
-    held = _HeldStore(sqlite_store)
+def test_no_reply_until_storage_has_finished(store: Store, run_gateway: Any) -> None:
+    add_user(store, USER)
+    held = _HeldStore(store)
     gw = run_gateway(held)
     replies: list[tuple[int, str]] = []
     sender = threading.Thread(target=lambda: replies.append(send(gw, message())))
@@ -361,9 +361,9 @@ def test_no_reply_until_storage_has_finished(sqlite_store: Store, run_gateway: A
     assert replies[0][1].endswith(held.committed[0])
 
 
-def test_hung_store_gets_451_and_the_late_write_is_rolled_back(sqlite_store: Store, run_gateway: Any) -> None:
-    add_user(sqlite_store, USER)
-    held = _HeldStore(sqlite_store)
+def test_hung_store_gets_451_and_the_late_write_is_rolled_back(store: Store, run_gateway: Any) -> None:
+    add_user(store, USER)
+    held = _HeldStore(store)
     gw = run_gateway(held)
     gw.server.handler.store_timeout = 0.3
     started = time.monotonic()
@@ -375,7 +375,7 @@ def test_hung_store_gets_451_and_the_late_write_is_rolled_back(sqlite_store: Sto
     held.release.set()
     time.sleep(0.3)
     assert held.committed == []
-    assert sqlite_store.list_inbound() == []
+    assert store.list_inbound() == []
 
 
 def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_store: Store, run_gateway: Any) -> None:
@@ -439,10 +439,10 @@ class _GatheringStore(_HeldStore):
         return super().add_inbound_batch(batch)
 
 
-def test_concurrent_sessions_share_a_group_commit_and_all_get_250(sqlite_store: Store, run_gateway: Any) -> None:
+def test_concurrent_sessions_share_a_group_commit_and_all_get_250(store: Store, run_gateway: Any) -> None:
     # Given six senders at once, and a first commit that waits until all six messages are staged
-    add_user(sqlite_store, USER)
-    gathering = _GatheringStore(sqlite_store, wanted=6)
+    add_user(store, USER)
+    gathering = _GatheringStore(store, wanted=6)
     gw = run_gateway(gathering)
     gathering.waiting = lambda: gw.server.handler.committer.waiting
     with ThreadPoolExecutor(6) as pool:
@@ -451,30 +451,30 @@ def test_concurrent_sessions_share_a_group_commit_and_all_get_250(sqlite_store: 
     assert [code for code, _ in replies] == [250] * 6
     ids = {text.rsplit(" ", 1)[1] for _, text in replies}
     assert len(ids) == 6
-    assert {v.id for v in sqlite_store.list_inbound()} == ids
+    assert {v.id for v in store.list_inbound()} == ids
     for inbound_id in ids:
-        row = sqlite_store.get_inbound(inbound_id)
-        assert row is not None and sqlite_store.blobs.exists(row.sha256)
+        row = store.get_inbound(inbound_id)
+        assert row is not None and store.blobs.exists(row.sha256)
     # And all that arrived during the first commit went in together, in one second batch
     assert sum(gathering.batches) == 6
     assert len(gathering.batches) <= 2
 
 
-def test_a_failing_batch_gives_451_to_each_session_and_writes_no_row(sqlite_store: Store, run_gateway: Any) -> None:
-    add_user(sqlite_store, USER)
-    gathering = _GatheringStore(sqlite_store, wanted=4)
+def test_a_failing_batch_gives_451_to_each_session_and_writes_no_row(store: Store, run_gateway: Any) -> None:
+    add_user(store, USER)
+    gathering = _GatheringStore(store, wanted=4)
     gw = run_gateway(gathering)
     gathering.waiting = lambda: gw.server.handler.committer.waiting
-    with sqlite_store.engine.begin() as conn:
+    with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
     try:
         with ThreadPoolExecutor(4) as pool:
             replies = list(pool.map(lambda _: send(gw, message()), range(4)))
     finally:
-        with sqlite_store.engine.begin() as conn:
+        with store.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
     assert [(code, text[:5]) for code, text in replies] == [(451, "4.3.0")] * 4
-    assert sqlite_store.list_inbound() == []
+    assert store.list_inbound() == []
 
 
 def test_data_beyond_max_concurrent_data_waits_for_a_slot(sqlite_store: Store, run_gateway: Any) -> None:
