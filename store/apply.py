@@ -2,7 +2,8 @@
 
 A receipt is processed only while ``queued``: a conditional update claims it (and holds its row lock, or SQLite's
 write lock) until commit. The email is found by dedupe key or created; leads by address. When two workers create
-the same email or lead at once, one insert wins and the other rolls back to a savepoint and uses the winner's row.
+the same email or lead at once, one insert wins and the other's ``ON CONFLICT DO NOTHING`` skips, so it reads and
+uses the winner's row.
 Links are unioned across receipts; everything else about an email is written once, by its first receipt.
 """
 
@@ -13,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.blobs import BlobStore
@@ -36,10 +36,26 @@ _DONE = update(Inbound).where(Inbound.id == bindparam("inbound_id"))
 _FILED_AS = select(Inbound.message_id).where(Inbound.id == bindparam("inbound_id"))
 _BY_DEDUPE_KEY = select(Message.id).where(Message.dedupe_key == bindparam("key"))
 _BY_CONTENT_KEY = select(Message.id, Message.date).where(Message.content_key == bindparam("key")).order_by(Message.id)
-_NEW_MESSAGE = insert(Message).returning(Message.id)
 _LEADS_BY_ADDRESS = select(Lead.address, Lead.id).where(Lead.address.in_(bindparam("keys", expanding=True)))
 _LEAD_BY_ADDRESS = select(Lead.id).where(Lead.address == bindparam("address"))
-_NEW_LEAD = insert(Lead).returning(Lead.id)
+
+
+def _insert_or_skip(dialect: str, table: type[Any], *key: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``: a row another transaction committed first is
+    skipped (no exception, so no savepoint to roll back to), and the caller reads the winner's id instead."""
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return build(table).on_conflict_do_nothing(index_elements=key).returning(table.id)
+
+
+#: Per dialect: statements built once, so SQLAlchemy compiles each once per process instead of once a message.
+_INSERT_OR_SKIP = {
+    dialect: {
+        "message": _insert_or_skip(dialect, Message, "dedupe_key"),
+        "lead": _insert_or_skip(dialect, Lead, "address"),
+        "link": _insert_or_skip(dialect, Link, *LINK_KEY),
+    }
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def validate_plan(plan: PlanWrite) -> None:
@@ -111,16 +127,11 @@ def add_links(session: Session, rows: list[dict[str, Any]]) -> int:
 
     ``ON CONFLICT DO NOTHING`` rather than a check first: a link a concurrent receipt adds is skipped, not an error.
     """
-    added = 0
+    if not rows:
+        return 0
     conn = session.connection()
-    for chunk in _chunks(rows):
-        if conn.dialect.name == "postgresql":
-            pg = postgresql.insert(Link).values(chunk).on_conflict_do_nothing(index_elements=LINK_KEY)
-            added += len(conn.execute(pg.returning(Link.id)).all())
-        else:
-            lite = sqlite.insert(Link).values(chunk).on_conflict_do_nothing(index_elements=LINK_KEY)
-            added += len(conn.execute(lite.returning(Link.id)).all())
-    return added
+    stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]
+    return sum(len(conn.execute(stmt, chunk).all()) for chunk in _chunks(rows))
 
 
 def _claim(conn: Connection, inbound_id: str, now: datetime) -> bool:
@@ -168,15 +179,15 @@ def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
         "note": m.note,
         "raw_sha256": m.raw_sha256,
     }
-    try:
-        with session.begin_nested():
-            return session.connection().execute(_NEW_MESSAGE, values).scalar_one(), True
-    except IntegrityError:
-        # Another receipt of this email (a BCC and a forward arriving together) committed it first.
-        found = _find_message(session, m.dedupe_key)
-        if found is None:
-            raise
-        return found, False
+    conn = session.connection()
+    created: int | None = conn.execute(_INSERT_OR_SKIP[conn.dialect.name]["message"], values).scalar()
+    if created is not None:
+        return created, True
+    # Another receipt of this email (a BCC and a forward arriving together) committed it first.
+    found = _find_message(session, m.dedupe_key)
+    if found is None:
+        raise PlanError(f"message {m.dedupe_key!r} was neither inserted nor found")
+    return found, False
 
 
 def _contents(session: Session, message_id: int, m: MessageWrite) -> None:
@@ -241,6 +252,7 @@ def _leads(session: Session, message_id: int, wanted: tuple[LeadWrite, ...]) -> 
     ids = _existing_leads(conn, sorted(by_address))
     created: list[str] = []
     # In address order, so that two workers creating the same leads wait on each other instead of deadlocking.
+    new_lead = _INSERT_OR_SKIP[conn.dialect.name]["lead"]
     for address in sorted(by_address.keys() - ids.keys()):
         lead = by_address[address]
         values = {
@@ -250,18 +262,16 @@ def _leads(session: Session, message_id: int, wanted: tuple[LeadWrite, ...]) -> 
             "owner_user_id": lead.owner_user_id,
             "first_message_id": message_id,
         }
-        try:
-            with session.begin_nested():
-                # session.connection() inside the block: that is what emits the SAVEPOINT.
-                ids[address] = session.connection().execute(_NEW_LEAD, values).scalar_one()
-        except IntegrityError:
-            # Another message from this address, processed at the same moment, created the lead first.
-            found = conn.scalar(_LEAD_BY_ADDRESS, {"address": address})
-            if found is None:
-                raise
-            ids[address] = found
-        else:
+        lead_id: int | None = conn.execute(new_lead, values).scalar()
+        if lead_id is not None:
+            ids[address] = lead_id
             created.append(address)
+            continue
+        # Another message from this address, processed at the same moment, created the lead first.
+        found = conn.scalar(_LEAD_BY_ADDRESS, {"address": address})
+        if found is None:
+            raise PlanError(f"lead {address!r} was neither inserted nor found")
+        ids[address] = found
     return ids, tuple(created)
 
 
