@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -15,6 +17,17 @@ from store.errors import BlobNotFoundError, StoreUnavailableError
 
 #: Directory fsyncs in flight at once during a group commit.
 SYNC_THREADS = 8
+
+
+#: ``open(O_TMPFILE)`` fails with these where the kernel or filesystem does not support it.
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (one call may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -40,6 +53,8 @@ class BlobStore:
         self.root = Path(root)
         self._tmp = self.root / "tmp"
         self._sync_pool: ThreadPoolExecutor | None = None
+        #: Fan-out directories known to exist (they are never removed), so a write needs no mkdir.
+        self._dirs: set[Path] = set()
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -70,23 +85,58 @@ class BlobStore:
         # ago and not synced it yet. Syncing a clean directory is cheap (no journal commit).
         dirs = frozenset((final.parent, final.parent.parent, self.root))
         try:
-            if final.exists():
-                # A complete earlier write: rename is atomic, so an existing name means whole content.
+            if os.path.exists(final):
+                # A complete earlier write: a name only ever appears over whole, fsync'd content.
                 return BlobWrite(digest, dirs)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp_name, final)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
+            self._write_new(final, data)
         except OSError as exc:
             raise StoreUnavailableError(f"cannot write blob {digest[:12]}: {exc.strerror or exc}") from exc
         return BlobWrite(digest, dirs)
+
+    def _write_new(self, final: Path, data: bytes) -> None:
+        """``data`` under the name ``final``, its bytes fsync'd before the name appears.
+
+        An unnamed file (``O_TMPFILE``) in the blob's own directory, linked in once complete: no temporary name to
+        clean up after a crash, and no shared temp directory that every writer locks (measured: its inode lock,
+        the cross-directory rename and inode allocation next to it were a sixth of the gateway's CPU under load).
+        Where the filesystem has no ``O_TMPFILE``, a temp file in ``tmp/`` renamed into place.
+        """
+        if final.parent not in self._dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(final.parent)
+        parent = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno not in _NO_TMPFILE:
+                    raise
+                self._write_renamed(final, data)
+                return
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+                # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N, as open(2) describes; a dst_dir_fd makes Python
+                # call linkat, plain link() would not follow the magic link. An existing name holds these bytes.
+                with contextlib.suppress(FileExistsError):
+                    os.link(f"/proc/self/fd/{fd}", final.name, dst_dir_fd=parent, follow_symlinks=True)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(parent)
+
+    def _write_renamed(self, final: Path, data: bytes) -> None:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        try:
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp_name, final)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
 
     def sync_dirs(self, dirs: Iterable[Path]) -> None:
         """fsync each directory once, so the names written into them survive a crash.

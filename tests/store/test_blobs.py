@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -72,3 +73,41 @@ def test_open_reports_an_unusable_directory(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreUnavailableError, match="blob directory"):
         BlobStore(tmp_path / "file" / "blobs").open()
+
+
+def _names(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_blob_is_written_unnamed_and_linked_in_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs = BlobStore(tmp_path)
+    blobs.open()
+    seen: list[list[str]] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            seen.append(_names(tmp_path))  # what a crash at the file's fsync would leave
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    digest = blobs.put(b"message bytes")
+    # While its bytes were synced, no name existed; afterwards the final name only
+    assert seen == [[]]
+    assert _names(tmp_path) == [f"{digest[:2]}/{digest[2:4]}/{digest}"]
+
+
+def test_without_o_tmpfile_a_temp_file_is_renamed_into_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs = BlobStore(tmp_path)
+    blobs.open()
+    real_open = os.open
+
+    def no_tmpfile(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", no_tmpfile)
+    digest = blobs.put(b"message bytes")
+    assert blobs.get(digest) == b"message bytes"
+    assert _names(tmp_path) == [f"{digest[:2]}/{digest[2:4]}/{digest}"]
