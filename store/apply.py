@@ -75,11 +75,17 @@ def validate_plan(plan: PlanWrite) -> None:
 
 
 def put_attachments(blobs: BlobStore, plan: PlanWrite) -> None:
-    """Store the plan's attachment bytes; content-addressed, so safe to do before (and outside) the transaction."""
+    """Store the plan's attachment bytes; content-addressed, so safe to do before (and outside) the transaction.
+
+    Each file is fsync'd as it is written, and their directories in one pass at the end, not once per file."""
+    written = []
     for attachment in plan.message.attachments if plan.message is not None else ():
-        digest = blobs.put(attachment.data)
-        if digest != attachment.sha256:
-            raise PlanError(f"attachment {attachment.filename!r}: its sha256 is {digest}, not {attachment.sha256}")
+        blob = blobs.write(attachment.data)
+        if blob.sha256 != attachment.sha256:
+            raise PlanError(f"attachment {attachment.filename!r}: its sha256 is {blob.sha256}, not {attachment.sha256}")
+        written.append(blob)
+    if written:
+        blobs.sync_dirs(frozenset().union(*(blob.dirs for blob in written)))
 
 
 def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResult:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -470,3 +472,25 @@ def test_malformed_links_and_attachments_are_refused_before_any_write(store: Sto
 
     assert nothing_filed(store)
     assert inbound_row(store, receipt)[0] == "queued"
+
+
+def test_attachments_are_fsynced_then_their_directories_once(
+    store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receipt = inbound(store)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    store.apply_plan(receipt, linked(bcc(ids)))
+    files = [kind for kind in synced if kind == "file"]
+    # Given two attachments: each file synced, then each directory of theirs once (two leaves, two fan-outs,
+    # one root), not the chain again per file
+    assert synced[: len(files)] == ["file", "file"]
+    assert synced.count("dir") == 5
+    for a in bcc(ids).attachments:
+        assert store.get_raw(a.sha256) == a.data
