@@ -14,7 +14,10 @@ what was known when the mail arrived, plus what we know now.
 
 from __future__ import annotations
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from store.apply import add_links
@@ -94,29 +97,28 @@ def _unmatched_participants(session: Session) -> list[tuple[int, int, int, int |
 
 def _match_participants(session: Session, contact_of: dict[str, int]) -> None:
     """Point every external participant with one of these addresses at its contact."""
-    if not contact_of:
-        return
-    table = Participant.__table__
-    assert isinstance(table, Table)
-    stmt = (
-        update(table)
-        .where(table.c.address == bindparam("b_address"), table.c.internal.is_(False))
-        .values(match_type="contact", match_id=bindparam("b_contact"), match_via="contact")
-    )
-    session.execute(stmt, [{"b_address": address, "b_contact": cid} for address, cid in sorted(contact_of.items())])
+    table = _participants()
+    _set_contact(session, and_(table.c.address == bindparam("b_key"), table.c.internal.is_(False)), contact_of)
 
 
 def _match_participant_rows(session: Session, contact_of: dict[int, int]) -> None:
     """Point these participant rows (by id) at their contact."""
-    if not contact_of:
-        return
+    _set_contact(session, _participants().c.id == bindparam("b_key"), contact_of)
+
+
+def _participants() -> Table:
     table = Participant.__table__
     assert isinstance(table, Table)
+    return table
+
+
+def _set_contact(session: Session, where: ColumnElement[bool], contact_of: Mapping[Any, int]) -> None:
+    """Set the contact match of the participants ``where`` selects, per ``b_key`` (a key of ``contact_of``)."""
+    if not contact_of:
+        return
     stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
+        update(_participants())
+        .where(where)
         .values(match_type="contact", match_id=bindparam("b_contact"), match_via="contact")
     )
-    session.execute(
-        stmt, [{"b_id": participant_id, "b_contact": cid} for participant_id, cid in sorted(contact_of.items())]
-    )
+    session.execute(stmt, [{"b_key": key, "b_contact": cid} for key, cid in sorted(contact_of.items())])
