@@ -270,7 +270,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="few messages, embedded and 2 workers: checks the script")
     options.add_argument("--modes", help=f"comma-separated, from {', '.join(MODES)} (default: all)")
-    options.add_argument("--messages", type=int, help="messages in the burst (default 500, quick 60)")
+    options.add_argument("--messages", type=int, help="messages in the burst (default 400, quick 60)")
     options.add_argument("--seconds", type=float, help="length of the half-rate run (default 6, quick 1)")
     options.add_argument("--sessions", type=int, default=20, help="concurrent SMTP sessions (default 20)")
     options.add_argument("--worker-threads", type=int, help="queue.worker_threads (default: the config default)")
@@ -281,7 +281,7 @@ def main() -> int:
     for mode in modes:
         if mode not in MODES:
             options.error(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    count = args.messages or (60 if args.quick else 500)
+    count = args.messages or (60 if args.quick else 400)
     args.seconds = args.seconds or (1.0 if args.quick else 6.0)
 
     from mailassist.logs import configure_logging
