@@ -9,10 +9,13 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import event
 
 from store import Store
 
@@ -21,6 +24,29 @@ PG_ADMIN_URL = os.environ.get("MAILASSIST_TEST_PG", "postgresql://postgres@127.0
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def engine_events(store: Store, name: str, pick: Callable[..., T]) -> Iterator[list[T]]:
+    """``pick(*arguments)`` of every ``name`` event of the store's engine inside the block, in order."""
+    seen: list[T] = []
+
+    def note(*args: Any) -> None:
+        seen.append(pick(*args))
+
+    event.listen(store.engine, name, note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, name, note)
+
+
+def sql_statements(store: Store) -> AbstractContextManager[list[str]]:
+    """Every SQL statement sent inside the block (``with sql_statements(store) as seen``)."""
+    return engine_events(store, "before_cursor_execute", lambda _conn, _cursor, statement, *_: statement)
 
 
 def port_open(host: str, port: int) -> bool:

@@ -9,7 +9,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from store import (
 from store import apply as apply_module
 from store.models import Attachment, Base, Inbound, Lead, Link, Message, MessageCode, Participant
 from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from tests.conftest import engine_events
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team="PL", role="all")
 JAN = UserRow(line=3, email="jan@crm.example.com", name="Jan Novák", team="CZ", role="team")
@@ -272,18 +273,8 @@ def test_a_lead_is_shared_by_every_email_from_its_address(store: Store, ids: Ids
 # --- losing a race: the skipped insert, forced on both backends ---------------------------------------------------
 
 
-@contextmanager
-def savepoint_rollbacks(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, name: str, _context: Any) -> None:
-        seen.append(name)
-
-    event.listen(store.engine, "rollback_savepoint", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "rollback_savepoint", note)
+def savepoint_rollbacks(store: Store) -> AbstractContextManager[list[str]]:
+    return engine_events(store, "rollback_savepoint", lambda _conn, name, _context: name)
 
 
 def test_a_message_created_meanwhile_is_used_when_the_insert_is_skipped(

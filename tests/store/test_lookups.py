@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from store import ContactRef, EntityRef, LeadRef, RecordRef, Store
 from store.models import Lead, Link, Message
 from store.views import ClientRow, ContactRow, RecordRow
+from tests.conftest import engine_events
 
 ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",), emails=("biuro@acme-logistics.pl",))
 SKODA = ClientRow(line=3, name="Škoda Díly s.r.o.", domains=("skodadily.cz", "xn--dly-xla.cz"))
@@ -32,19 +33,11 @@ def directory(store: Store) -> Store:
     return store
 
 
-@contextmanager
-def statements(store: Store) -> Iterator[list[tuple[str, Any]]]:
+def statements(store: Store) -> AbstractContextManager[list[tuple[str, Any]]]:
     """Every SQL statement sent to the database inside the block, with its parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
+    return engine_events(
+        store, "before_cursor_execute", lambda _conn, _cursor, statement, parameters, *_: (statement, parameters)
+    )
 
 
 def client_id(store: Store, name: str) -> int:
@@ -316,19 +309,9 @@ def test_lookups_use_their_key_index_on_sqlite(sqlite_store: Store) -> None:
     assert not any("ix_links_entity" in line for line in plan), plan
 
 
-@contextmanager
-def checkouts(store: Store) -> Iterator[list[object]]:
+def checkouts(store: Store) -> AbstractContextManager[list[Any]]:
     """Every connection checked out of the pool inside the block."""
-    seen: list[object] = []
-
-    def note(_dbapi: Any, record: Any, _proxy: Any) -> None:
-        seen.append(record)
-
-    event.listen(store.engine, "checkout", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "checkout", note)
+    return engine_events(store, "checkout", lambda _dbapi, record, _proxy: record)
 
 
 def test_lookups_inside_reading_share_one_connection(directory: Store) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
 from store.models import Lead, Link, Participant
 from store.views import ClientRow, ContactRow, UserRow
+from tests.conftest import sql_statements
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
 ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",))
@@ -76,20 +73,6 @@ def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int
 def contact_id(store: Store, address: str) -> tuple[int, int | None]:
     ref = store.find_contacts_by_addresses([address])[address]
     return ref.id, ref.client_id
-
-
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
 
 
 def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None:
@@ -169,7 +152,7 @@ def test_relink_costs_the_same_queries_for_few_or_many_messages(store: Store) ->
         for i in range(messages):
             email(store, f"<{address}-{i}@x>", to=address, lead="Lead")
         store.apply_contacts([ContactRow(line=2, name=address, emails=(address,), client=ACME.name)])
-        with statements(store) as seen:
+        with sql_statements(store) as seen:
             result = store.relink_contacts()
         assert result == RelinkResult(leads_converted=1, links_added=2 * messages)
         return seen

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from store import BadCursorError, LinkWrite, MessageFilter, Store, StoreError, Viewer
+from tests.conftest import sql_statements
 from tests.store.test_queries import ADA, ANNA, JAN, PAWEL, World, build_world, day, file_message, person
 
 
@@ -226,20 +224,6 @@ def test_iter_messages_streams_every_row_in_order(store: Store, world: World) ->
 # --- query counts ---------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def counting(store: Store) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield statements
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
-
-
 def fill(store: Store, world: World, n: int) -> None:
     """``n`` more emails from Anna to Piotr, each with a contact, a client and a record link."""
     for i in range(n):
@@ -262,7 +246,7 @@ def fill(store: Store, world: World, n: int) -> None:
 
 
 def queries_for_a_page(store: Store, viewer: Viewer, f: MessageFilter) -> tuple[int, int]:
-    with counting(store) as statements:
+    with sql_statements(store) as statements:
         page = store.list_messages(viewer, f, limit=300)
     return len(statements), len(page.items)
 
@@ -304,12 +288,12 @@ def test_message_detail_costs_the_same_queries_whatever_its_size(store: Store, w
         participants=crowd,
         links=tuple(LinkWrite("contact", "address", entity_id=c) for c in (world.piotr, world.karel, world.wolf)),
     )
-    with counting(store) as small:
+    with sql_statements(store) as small:
         assert store.get_message(ada, world.m["solo"]) is not None
-    with counting(store) as large:
+    with sql_statements(store) as large:
         got = store.get_message(ada, big)
     assert got is not None and len(got.participants) == 40
     assert len(small) == len(large)
-    with counting(store) as missing:
+    with sql_statements(store) as missing:
         assert store.get_message(ada, 10_000) is None
     assert len(missing) == 1
