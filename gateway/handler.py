@@ -104,7 +104,8 @@ def _peer(session: Session) -> str | None:
 
 
 class GatewayHandler:
-    """RCPT and DATA policy; storage runs on ``executor`` so the event loop never waits on disk or DB."""
+    """RCPT and DATA policy. Storage runs on the group committer's thread (blobs of one batch in parallel on
+    ``executor``), so the event loop never waits on disk or database."""
 
     def __init__(
         self,
@@ -120,7 +121,6 @@ class GatewayHandler:
         self.intake = intake
         self.recipients = recipients
         self.executor = executor
-        self.enqueue = enqueue
         self.max_recipients = max_recipients
         self.store_timeout = store_timeout
         self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
@@ -216,7 +216,7 @@ class GatewayHandler:
     def _stage(self, a: _Arrival) -> _Staged | None:
         """Who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
         if time.monotonic() > a.deadline:
-            raise StoreUnavailableError("storage busy: waited too long for a free thread")
+            raise StoreUnavailableError("storage busy: waited too long for the group commit")
         submitter = self._submitter(a)
         if submitter is None:
             return None
