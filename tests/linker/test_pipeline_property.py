@@ -20,7 +20,7 @@ from linker.settings import LinkerSettings
 from tests.linker.test_parse_property import PROPERTY, mutated
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-REAL = sorted((FIXTURES / "e2e").glob("*.eml")) + sorted((FIXTURES / "parse").glob("*.eml"))
+REAL = [path for folder in ("e2e", "parse", "linker") for path in sorted((FIXTURES / folder).glob("*.eml"))]
 SETTINGS = LinkerSettings.build(
     assistant_addresses=["assistant@crm.example.com"], organization_domains=["example.com"], codes={"OP": "deal"}
 )
@@ -58,3 +58,8 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 @given(mutated(sources=[p.read_bytes() for p in REAL]))
 def test_mutated_real_messages_never_raise(raw: bytes) -> None:
     check(raw)
+
+
+def test_every_fixture_folder_of_real_mail_is_used() -> None:
+    folders = {path.parent.name for path in REAL}
+    assert folders == {"e2e", "parse", "linker"}, folders
