@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ASSISTANT, Mail
+from _common import ASSISTANT, Mail, cpu_seconds
 
 _QUEUED = re.compile(rb"queued as (\S+)")
 
@@ -149,11 +149,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time this process has used so far (all its threads), from ``/proc``."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.proc.poll() is None:

@@ -70,6 +70,8 @@ class LoadResult:
     codes: list[int] = field(default_factory=list)
     queued_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: The server's CPU time per accepted message during the run (set by the caller that knows its process).
+    cpu_ms: float = float("nan")
 
     @property
     def accepted(self) -> int:

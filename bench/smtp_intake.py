@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import cpu_seconds
 from _smtp import LoadResult, bare_server, mailassist_smtp, make_message, run_load, stored_ids, tempdir
 
 #: Size of every message, as the issue asks.
@@ -36,15 +37,18 @@ def scenarios() -> list[tuple[int, int]]:
     return [(s, per_conn) for s in SESSIONS for per_conn in (1, REUSE)]
 
 
-async def measure(port: int, counts: dict[int, int], tag: str) -> dict[tuple[int, int], LoadResult]:
-    """Warm up, then run every scenario against one server."""
+async def measure(port: int, pid: int, counts: dict[int, int], tag: str) -> dict[tuple[int, int], LoadResult]:
+    """Warm up, then run every scenario against one server (process ``pid``, whose CPU time each one records)."""
     await run_load(
         port, [make_message(i, MESSAGE_SIZE, tag=f"{tag}-warm") for i in range(WARMUP)], sessions=5, per_conn=1
     )
     results = {}
     for sessions, per_conn in scenarios():
         messages = [make_message(i, MESSAGE_SIZE, tag=f"{tag}-{sessions}-{per_conn}") for i in range(counts[sessions])]
-        results[sessions, per_conn] = await run_load(port, messages, sessions=sessions, per_conn=per_conn)
+        before = cpu_seconds(pid)
+        result = await run_load(port, messages, sessions=sessions, per_conn=per_conn)
+        result.cpu_ms = (cpu_seconds(pid) - before) / max(1, result.accepted) * 1000
+        results[sessions, per_conn] = result
     return results
 
 
@@ -66,7 +70,7 @@ def report(name: str, r: LoadResult) -> None:
     conn = "1 msg/conn" if r.per_conn == 1 else f"{r.per_conn} msg/conn"
     print(
         f"{name:<8} {r.sessions:>3} sessions  {conn:<13} {r.rate:>7.0f} msg/s   "
-        f"p50 {r.percentile(50):>6.1f} ms   p99 {r.percentile(99):>6.1f} ms",
+        f"p50 {r.percentile(50):>6.1f} ms   p99 {r.percentile(99):>6.1f} ms   server CPU {r.cpu_ms:5.2f} ms/msg",
         flush=True,
     )
 
@@ -87,7 +91,7 @@ def main() -> None:
         work = Path(tmp)
         (work / "bare").mkdir()
         with bare_server(work / "bare") as bare:
-            all_results["bare"] = asyncio.run(measure(bare.port, counts, "bare"))
+            all_results["bare"] = asyncio.run(measure(bare.port, bare.proc.pid, counts, "bare"))
         check("bare", all_results["bare"], counts, None)
         for r in all_results["bare"].values():
             report("bare", r)
@@ -95,7 +99,7 @@ def main() -> None:
             where = work / backend
             where.mkdir()
             with mailassist_smtp(where, backend, log_level=args.log_level) as gw:
-                all_results[backend] = asyncio.run(measure(gw.port, counts, backend))
+                all_results[backend] = asyncio.run(measure(gw.port, gw.proc.pid, counts, backend))
                 ids = stored_ids(gw.store_url)
             check(backend, all_results[backend], counts, ids)
             for r in all_results[backend].values():
@@ -104,7 +108,12 @@ def main() -> None:
     print()
     for sessions, per_conn in scenarios():
         base = all_results["bare"][sessions, per_conn].rate
-        ratios = "   ".join(f"{b}/bare {all_results[b][sessions, per_conn].rate / base:.2f}x" for b in backends)
+        base_cpu = all_results["bare"][sessions, per_conn].cpu_ms
+        ratios = "   ".join(
+            f"{b}/bare {all_results[b][sessions, per_conn].rate / base:.2f}x "
+            f"(CPU/msg {all_results[b][sessions, per_conn].cpu_ms / base_cpu:.1f}x)"
+            for b in backends
+        )
         conn = "1 msg/conn" if per_conn == 1 else f"{per_conn} msg/conn"
         print(f"ratio {sessions:>3} sessions  {conn:<13} {ratios}")
     main_backend = backends[0] if backends else "bare"
