@@ -32,6 +32,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,9 +123,14 @@ def baseline(directory: Directory, mails: Sequence[Mail], workdir: Path) -> tupl
 
 
 def import_directory(config: Path, directory: Directory, folder: Path) -> None:
-    """``mailassist import`` each CSV, as an administrator would."""
-    for kind, path in directory.write_csvs(folder / "csv").items():
-        run_cli(config, "import", kind, str(path))
+    """``mailassist import`` each CSV, as an administrator would: users, clients, then contacts and records at once
+    (both need only the clients; each command spends ~2 s starting up, a third of this script's setup)."""
+    csvs = directory.write_csvs(folder / "csv")
+    run_cli(config, "import", "users", str(csvs["users"]))  # the first command also creates the SQLite schema
+    run_cli(config, "import", "clients", str(csvs["clients"]))
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(run_cli, config, "import", kind, str(csvs[kind])) for kind in ("contacts", "records")]:
+            done.result()
 
 
 @contextmanager
@@ -271,7 +277,7 @@ def main() -> int:
     options.add_argument("--quick", action="store_true", help="few messages, embedded and 2 workers: checks the script")
     options.add_argument("--modes", help=f"comma-separated, from {', '.join(MODES)} (default: all)")
     options.add_argument("--messages", type=int, help="messages in the burst (default 400, quick 60)")
-    options.add_argument("--seconds", type=float, help="length of the half-rate run (default 6, quick 1)")
+    options.add_argument("--seconds", type=float, help="length of the half-rate run (default 5, quick 1)")
     options.add_argument("--sessions", type=int, default=20, help="concurrent SMTP sessions (default 20)")
     options.add_argument("--worker-threads", type=int, help="queue.worker_threads (default: the config default)")
     options.add_argument("--redis-db", type=int, default=13, help="Redis database to use and flush (default 13)")
@@ -282,7 +288,7 @@ def main() -> int:
         if mode not in MODES:
             options.error(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     count = args.messages or (60 if args.quick else 400)
-    args.seconds = args.seconds or (1.0 if args.quick else 6.0)
+    args.seconds = args.seconds or (1.0 if args.quick else 5.0)
 
     from mailassist.logs import configure_logging
 
