@@ -86,6 +86,7 @@ class OrganizationConfig(_Section):
 class StoreConfig(_Section):
     url: str = "sqlite:///var/mailassist.db"
     blob_dir: str = "var/blobs"
+    inline_max: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
 
     @field_validator("url")
     @classmethod

@@ -54,7 +54,7 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 def open_store(config: Config, *, upgrade: bool | None = None) -> Store:
     """Open the store; embedded SQLite migrates itself, PostgreSQL must be at the head revision."""
-    store = Store(config.store_url, config.resolve(config.store.blob_dir))
+    store = Store(config.store_url, config.resolve(config.store.blob_dir), inline_max=config.store.inline_max)
     store.open(upgrade=upgrade)
     return store
 

@@ -9,6 +9,8 @@ Links are unioned across receipts; everything else about an email is written onc
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from store.blobs import BlobStore
 from store.errors import PlanError
 from store.imports import _chunks
-from store.models import Attachment, Inbound, Lead, Link, Message, MessageCode, Participant, utcnow
+from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
 
 #: The columns a link is unique on; a link already there is skipped, not an error.
@@ -57,6 +59,20 @@ _INSERT_OR_SKIP = {
     for dialect in ("sqlite", "postgresql")
 }
 
+#: Per dialect: a small blob by its hash; one already stored is left as it is (same hash, same bytes).
+_INSERT_INLINE_BLOB = {
+    dialect: (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InlineBlob).on_conflict_do_nothing(
+        index_elements=["sha256"]
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+
+
+def put_inline_blobs(conn: Connection, blobs: Mapping[str, bytes]) -> None:
+    """Store small blobs (SHA-256 → bytes) in the database, inside the caller's transaction."""
+    if blobs:
+        conn.execute(_INSERT_INLINE_BLOB[conn.dialect.name], [{"sha256": k, "data": v} for k, v in blobs.items()])
+
 
 def validate_plan(plan: PlanWrite) -> None:
     """Raise ``PlanError`` unless the plan can be carried out as written."""
@@ -74,18 +90,27 @@ def validate_plan(plan: PlanWrite) -> None:
             raise PlanError(f"link to lead {link.lead_address!r}, which the plan does not create")
 
 
-def put_attachments(blobs: BlobStore, plan: PlanWrite) -> None:
+def put_attachments(blobs: BlobStore, plan: PlanWrite, *, inline_max: int = 0) -> dict[str, bytes]:
     """Store the plan's attachment bytes; content-addressed, so safe to do before (and outside) the transaction.
 
-    Each file is fsync'd as it is written, and their directories in one pass at the end, not once per file."""
+    Attachments of up to ``inline_max`` bytes are returned (SHA-256 → bytes) for ``put_inline_blobs`` to commit
+    with the plan. Larger ones become files here, each fsync'd as written, their directories in one pass."""
     written = []
+    inline: dict[str, bytes] = {}
     for attachment in plan.message.attachments if plan.message is not None else ():
-        blob = blobs.write(attachment.data)
-        if blob.sha256 != attachment.sha256:
-            raise PlanError(f"attachment {attachment.filename!r}: its sha256 is {blob.sha256}, not {attachment.sha256}")
-        written.append(blob)
+        data = attachment.data
+        if len(data) <= inline_max:
+            digest = hashlib.sha256(data).hexdigest()
+            inline[digest] = data
+        else:
+            blob = blobs.write(data)
+            digest = blob.sha256
+            written.append(blob)
+        if digest != attachment.sha256:
+            raise PlanError(f"attachment {attachment.filename!r}: its sha256 is {digest}, not {attachment.sha256}")
     if written:
         blobs.sync_dirs(frozenset().union(*(blob.dirs for blob in written)))
+    return inline
 
 
 def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResult:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -209,6 +210,16 @@ class Inbound(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_inbound_status_updated_at", "status", "updated_at"),)
+
+
+class InlineBlob(Base):
+    """A small blob's bytes, kept in the database (``Store.inline_max``): they commit in the same transaction as
+    the row that names them, so one commit makes both durable, where a file costs its own fsync and three
+    directory syncs. Larger blobs are files in the blob directory; either way a blob is found by its SHA-256."""
+
+    __tablename__ = "inline_blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Message(Base):

@@ -70,7 +70,7 @@ def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
         if not a.content_id or not is_inline_image(a.content_type) or a.size > min(MAX_INLINE_IMAGE, budget):
             continue
         try:
-            data = store.blobs.get(a.sha256)
+            data = store.get_blob(a.sha256)
         except BlobNotFoundError:
             continue
         budget -= len(data)
@@ -196,7 +196,7 @@ class MessagePages:
             if ref is None:
                 return None
             try:
-                return ref.content_type, ref.id, self.store.blobs.get(ref.sha256)
+                return ref.content_type, ref.id, self.store.get_blob(ref.sha256)
             except BlobNotFoundError:
                 return None
 
@@ -222,7 +222,7 @@ class MessagePages:
             if ref is None:
                 return None
             try:
-                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.blobs.get(ref.sha256)
+                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.get_blob(ref.sha256)
             except BlobNotFoundError:
                 return None
 

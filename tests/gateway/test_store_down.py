@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from store.blobs import BlobStore
+from store import Store
 from tests.conftest import free_port
 from tests.support import (
     USER,
@@ -232,11 +232,14 @@ def test_unreachable_database_answers_451_and_writes_nothing(tmp_path: Path, pg_
     # Then PostgreSQL holds a complete row for exactly the 250'd messages, and nothing for the 451'd ones
     rows = _rows(pg_url)
     assert rows.keys() == sent.keys()
-    blobs = BlobStore(tmp_path / "blobs")
-    for inbound_id, raw in sent.items():
-        size, sha256, status = rows[inbound_id]
-        assert (size, sha256, status) == (len(raw), hashlib.sha256(raw).hexdigest(), "linked")
-        assert blobs.get(sha256) == raw
+    store = Store(pg_url, tmp_path / "blobs")
+    try:
+        for inbound_id, raw in sent.items():
+            size, sha256, status = rows[inbound_id]
+            assert (size, sha256, status) == (len(raw), hashlib.sha256(raw).hexdigest(), "linked")
+            assert store.get_raw(sha256) == raw
+    finally:
+        store.close()
     refused_hashes = {hashlib.sha256(raw).hexdigest() for raw in refused}
     assert not refused_hashes & {sha for _, sha, _ in rows.values()}
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from store.blobs import BlobStore
 from tests.conftest import free_port
 from tests.support import (
     USER,
@@ -36,6 +35,8 @@ KILL_AFTER = 20
 WORKER_THREADS = 2
 #: Concurrent SMTP clients: intake outpaces the worker, so some receipts are still queued at the kill.
 SENDERS = 8
+#: ``store.inline_max`` for the run: odd-numbered messages are larger, so they are files in the blob directory.
+INLINE_MAX = 4096
 
 
 class Sender:
@@ -95,7 +96,8 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
         {
             "smtp": {"listen": f"127.0.0.1:{smtp_port}"},
             "web": {"listen": f"127.0.0.1:{web_port}"},
-            "store": {"url": url, "blob_dir": str(blob_dir)},
+            # Half the messages over the inline limit: both kinds of storage are killed mid-stream
+            "store": {"url": url, "blob_dir": str(blob_dir), "inline_max": INLINE_MAX},
             "queue": {
                 "broker": "memory",
                 "sweep_interval": 1,
@@ -106,7 +108,7 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
             },
         },
     )
-    messages = {n: make_message(n, tag="crash") for n in range(TOTAL)}
+    messages = {n: make_message(n, tag="crash", size=(n % 2) * 2 * INLINE_MAX) for n in range(TOTAL)}
     sha_of = {n: hashlib.sha256(raw).hexdigest() for n, raw in messages.items()}
 
     # When it is killed with SIGKILL after KILL_AFTER messages were accepted, with mail still arriving
@@ -153,20 +155,22 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
 
     # Every 250 is durable: the row is there and its blob holds exactly the bytes that were sent
     assert len(accepted) == TOTAL + 1  # and the warm-up message
-    blobs = BlobStore(blob_dir)
+    store = Store(url, blob_dir)
+    assert sum(1 for p in blob_dir.rglob("*") if p.is_file()) >= KILL_AFTER // 2 - 1, "the large ones are files"
     for n, inbound_id in sorted(accepted.items()):
         assert inbound_id in rows, f"message {n} got '250 queued as {inbound_id}' but has no inbound row"
         row = rows[inbound_id]
         assert row["sha256"] == sha_of[n]
         assert row["size"] == len(messages[n])
-        assert blobs.get(row["sha256"]) == messages[n]
+        assert store.get_raw(row["sha256"]) == messages[n]
     # Rows beyond the 250'd ones may exist (stored, but the 250 died with the process); they must be whole too
     extra = rows.keys() - set(accepted.values())
     assert len(extra) <= len(sender.unanswered)
     unanswered_hashes = {sha_of[n] for n in sender.unanswered}
     for inbound_id in extra:
         assert rows[inbound_id]["sha256"] in unanswered_hashes
-        assert blobs.exists(rows[inbound_id]["sha256"])
+        assert store.has_blob(rows[inbound_id]["sha256"])
+    store.close()
 
     # And every receipt ended linked, processed exactly once across both processes
     not_linked = {i: r["status"] for i, r in rows.items() if r["status"] != "linked"}

@@ -186,8 +186,20 @@ def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None
         (None, len(LOGO), hashlib.sha256(LOGO).hexdigest(), True),
         ("offer.pdf", len(PDF), hashlib.sha256(PDF).hexdigest(), False),
     ]
-    assert store.get_raw(hashlib.sha256(PDF).hexdigest()) == PDF
-    assert store.blobs.exists(hashlib.sha256(LOGO).hexdigest())
+    assert store.get_blob(hashlib.sha256(PDF).hexdigest()) == PDF
+    assert store.get_blob(hashlib.sha256(LOGO).hexdigest()) == LOGO
+    # Small attachments commit with the plan, in the database: no file, no fsync of their own
+    assert not store.blobs.exists(hashlib.sha256(LOGO).hexdigest())
+
+
+def test_attachments_over_the_inline_limit_are_files(store: Store, ids: Ids) -> None:
+    store.inline_max = len(LOGO)
+    receipt = inbound(store)
+    store.apply_plan(receipt, PlanWrite(status="linked", reason="3 links", message=bcc(ids)))
+    logo, pdf = hashlib.sha256(LOGO).hexdigest(), hashlib.sha256(PDF).hexdigest()
+    assert not store.blobs.exists(logo) and store.blobs.exists(pdf)
+    assert (store.get_blob(logo), store.get_blob(pdf)) == (LOGO, PDF)
+    assert store.has_blob(logo) and store.has_blob(pdf) and not store.has_blob("0" * 64)
 
 
 def test_applying_a_receipt_twice_changes_nothing(store: Store, ids: Ids) -> None:
@@ -468,6 +480,7 @@ def test_malformed_links_and_attachments_are_refused_before_any_write(store: Sto
 def test_attachments_are_fsynced_then_their_directories_once(
     store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store.inline_max = 0  # both attachments files, as large ones are
     receipt = inbound(store)
     synced: list[str] = []
     real_fsync = os.fsync

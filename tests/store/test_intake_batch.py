@@ -79,3 +79,37 @@ def test_blob_write_names_the_directories_to_sync(sqlite_store: Store) -> None:
     sqlite_store.blobs.sync_dirs(written.dirs)
     # Writing the same bytes again is a no-op that still names the directories
     assert sqlite_store.blobs.write(b"abc") == written
+
+
+def test_small_messages_commit_with_their_row_and_large_ones_are_files(store: Store) -> None:
+    # Given the inline limit between a small and a large message
+    store.inline_max = 100
+    small, large = b"x" * 100, b"y" * 101
+    staged = [store.stage_inbound(raw, mail_from="a@example.com", rcpt_tos=["b@x.test"]) for raw in (small, large)]
+    # Then staging writes only the large one's file, and only it has directories to sync
+    assert (staged[0].dirs, staged[0].inline) == (frozenset(), small)
+    assert staged[1].dirs and staged[1].inline is None
+    assert not store.blobs.exists(staged[0].sha256) and store.blobs.path_for(staged[1].sha256).read_bytes() == large
+    assert not store.has_blob(staged[0].sha256), "nothing of the small one exists before the commit"
+    # And the commit stores the small one's bytes with its row, found by hash like a file
+    store.add_inbound_batch(staged)
+    assert (store.get_raw(staged[0].sha256), store.get_raw(staged[1].sha256)) == (small, large)
+    assert not store.blobs.exists(staged[0].sha256)
+    # The same bytes again (an SMTP retry) make a second receipt over the one stored copy
+    again = store.stage_inbound(small, mail_from="a@example.com", rcpt_tos=["b@x.test"])
+    assert isinstance(store.add_inbound_batch([again])[0], InboundView)
+    assert store.get_raw(again.sha256) == small
+
+
+def test_a_rolled_back_batch_stores_no_inline_bytes(sqlite_store: Store) -> None:
+    staged = _stage(sqlite_store, 2)
+    assert all(s.inline is not None for s in staged)
+    with sqlite_store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
+    try:
+        outcomes = sqlite_store.add_inbound_batch(staged)
+    finally:
+        with sqlite_store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
+    assert all(isinstance(o, StoreError) for o in outcomes)
+    assert not any(sqlite_store.has_blob(s.sha256) for s in staged)

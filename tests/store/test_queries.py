@@ -379,7 +379,7 @@ def test_message_detail_has_everything_the_page_shows(store: Store, world: World
         ("offer.pdf", "application/pdf", len(PDF), False, None),
         (None, "image/png", len(LOGO), True, "<logo@acme>"),
     ]
-    assert store.blobs.get(got.attachments[0].sha256) == PDF
+    assert store.get_blob(got.attachments[0].sha256) == PDF
 
 
 def test_codes_show_resolved_and_unresolved(store: Store, world: World) -> None:
