@@ -113,7 +113,7 @@ class GatewayHandler:
         intake: Intake,
         recipients: policy.RecipientPolicy,
         executor: Executor,
-        enqueue: Callable[[str], None],
+        enqueue: Callable[[Sequence[str]], None],
         max_recipients: int = 20,
         store_timeout: float = 30.0,
         user_cache_seconds: float = USER_CACHE_SECONDS,
@@ -195,8 +195,11 @@ class GatewayHandler:
         The event loop hands each batch over once and hears back once: a thread hop per message (to stage, then
         to send) cost more CPU than the storage itself.
         """
-        if len(arrivals) == 1:
-            staged: list[_Staged | BaseException | None] = [_outcome(self._stage, arrivals[0])]
+        inline_max = getattr(self.intake, "inline_max", 0)
+        if len(arrivals) == 1 or all(len(a.raw) <= inline_max for a in arrivals):
+            # Nothing to write to disk (small messages commit in the database): handing them to threads would
+            # cost more than staging them here
+            staged: list[_Staged | BaseException | None] = [_outcome(self._stage, a) for a in arrivals]
         else:
             staged = list(self.executor.map(functools.partial(_outcome, self._stage), arrivals))
         ready = [s for s in staged if isinstance(s, _Staged)]

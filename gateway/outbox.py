@@ -2,7 +2,7 @@
 
 The broker is only a wake-up call (the sweeper re-sends whatever stays ``queued``), so a send must never delay a
 250: a black-holed Redis can block a send for its connect timeout. One thread takes every committed batch and
-sends its ids in order; a failure is logged per id and left to the sweeper.
+sends its ids in order, with one call (one Redis round trip); a failure is logged per id and left to the sweeper.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ _STOP = None
 
 
 class Outbox:
-    """Calls ``send(inbound_id)`` for every id handed to ``send``, in order, on a daemon thread."""
+    """Calls ``send(inbound_ids)`` for every batch handed to ``send``, in order, on a daemon thread."""
 
-    def __init__(self, send: Callable[[str], None]) -> None:
+    def __init__(self, send: Callable[[Sequence[str]], None]) -> None:
         self._send = send
         self._queue: queue.SimpleQueue[Sequence[str] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="enqueue", daemon=True)
@@ -41,10 +41,11 @@ class Outbox:
 
     def _run(self) -> None:
         while (batch := self._queue.get()) is not _STOP:
-            for inbound_id in batch:
-                try:
-                    self._send(inbound_id)
-                except Exception as exc:
+            try:
+                self._send(batch)
+            except Exception as exc:
+                # Some of the batch may have gone out; sending those again later is harmless (invariant 4)
+                for inbound_id in batch:
                     log.warning(
                         "queue send failed; the sweeper will retry",
                         inbound_id=inbound_id,

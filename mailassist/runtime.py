@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -29,7 +29,7 @@ from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
 from linker.directory import Directory, MemoryDirectory
 from linker.settings import IgnoreRule, LinkerSettings
-from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker
+from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker, send_all
 from mailassist.config import Config
 from store import Store, db
 from web.app import create_app
@@ -142,6 +142,10 @@ class Queue:
         """Wake a worker for ``inbound_id``."""
         self.actor.send(inbound_id)
 
+    def send_all(self, inbound_ids: Sequence[str]) -> None:
+        """Wake workers for each of ``inbound_ids`` (over Redis, in one round trip)."""
+        send_all(self.actor, inbound_ids)
+
     def check(self) -> None:
         """Raise unless the broker answers (for ``/healthz``)."""
         client = getattr(self.broker, "client", None)
@@ -247,7 +251,7 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
                 intake=store,
                 recipients=RecipientPolicy(config.assistant.addresses),
                 executor=executor,
-                enqueue=queue.send,
+                enqueue=queue.send_all,
                 max_recipients=config.smtp.max_recipients,
                 store_timeout=config.smtp.store_timeout,
             )

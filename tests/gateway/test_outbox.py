@@ -3,38 +3,42 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from gateway.outbox import Outbox
 
 
-def test_sends_every_id_in_order_and_close_waits_for_them() -> None:
-    sent: list[str] = []
-    outbox = Outbox(sent.append)
+def test_sends_every_batch_in_order_with_one_call_each_and_close_waits_for_them() -> None:
+    calls: list[list[str]] = []
+    outbox = Outbox(lambda ids: calls.append(list(ids)))
     outbox.send(["a", "b"])
     outbox.send([])
     outbox.send(["c"])
     assert outbox.close(5) is True
-    assert sent == ["a", "b", "c"]
+    assert calls == [["a", "b"], ["c"]]
 
 
-def test_a_failed_send_is_left_to_the_sweeper_and_the_rest_go_on() -> None:
+def test_a_failed_batch_is_left_to_the_sweeper_and_the_next_batch_goes_on() -> None:
     sent: list[str] = []
+    failed: list[Sequence[str]] = []
 
-    def send(inbound_id: str) -> None:
-        if inbound_id == "b":
+    def send(ids: Sequence[str]) -> None:
+        if "b" in ids:
+            failed.append(ids)
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        sent.append(inbound_id)
+        sent.extend(ids)
 
     outbox = Outbox(send)
-    outbox.send(["a", "b", "c"])
+    outbox.send(["a", "b"])
+    outbox.send(["c"])
     assert outbox.close(5) is True
-    assert sent == ["a", "c"]
+    assert (failed, sent) == ([["a", "b"]], ["c"])
 
 
 def test_send_returns_at_once_while_the_broker_hangs_and_close_gives_up_in_time() -> None:
     # Given a broker that black-holes the first send
     release = threading.Event()
-    outbox = Outbox(lambda _id: release.wait(10) and None)
+    outbox = Outbox(lambda _ids: release.wait(10) and None)
     # When ids are handed over, the caller (the commit thread) is not held up
     outbox.send(["a"])
     outbox.send(["b"])

@@ -83,7 +83,7 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
             intake=intake,
             recipients=RecipientPolicy([ASSISTANT]),
             executor=executor,
-            enqueue=enqueue or enqueued.append,
+            enqueue=enqueue or enqueued.extend,
             max_recipients=overrides.pop("max_recipients", 5),
         )
         server = GatewayServer(handler, GatewaySettings(**settings))
@@ -407,7 +407,7 @@ def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_stor
 def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway: Any) -> None:
     add_user(sqlite_store, USER)
 
-    def broken(_inbound_id: str) -> None:
+    def broken(_inbound_ids: Sequence[str]) -> None:
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     gw = run_gateway(sqlite_store, enqueue=broken)

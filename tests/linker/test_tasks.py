@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import dramatiq
 import pytest
@@ -19,7 +21,17 @@ from sqlalchemy import update
 
 from linker.directory import MemoryDirectory
 from linker.settings import LinkerSettings
-from linker.tasks import Outcome, Processor, QueueSettings, Sweeper, build_actor, empty_plan, linker_pipeline
+from linker.tasks import (
+    Outcome,
+    Processor,
+    QueueSettings,
+    Sweeper,
+    build_actor,
+    empty_plan,
+    linker_pipeline,
+    pipelined_sends,
+    send_all,
+)
 from mailassist.logs import configure_logging
 from store import InboundView, Store
 from store.models import Inbound, utcnow
@@ -290,6 +302,49 @@ def test_redis_round_trip(sqlite_store: Store, redis_available: None, worker_for
         for inbound_id in ids:
             actor.send(inbound_id)
         wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 5)
+    finally:
+        broker.flush_all()
+        broker.close()
+
+
+def test_redis_sends_of_a_batch_go_in_one_round_trip(
+    sqlite_store: Store, redis_available: None, worker_for: Callable
+) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = pipelined_sends(
+        RedisBroker(url="redis://127.0.0.1:6379/0", namespace=f"mailassist-test-{secrets.token_hex(4)}")
+    )
+    # Record how many commands each pipeline carries when it goes out
+    dispatch = broker.scripts["dispatch"]
+    real_pipeline = dispatch.client.pipeline
+    carried: list[int] = []
+
+    def pipeline(**kwargs: Any) -> Any:
+        pipe = real_pipeline(**kwargs)
+        execute = pipe.execute
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            carried.append(len(pipe.command_stack))
+            return execute(*args, **kw)
+
+        pipe.execute = counted
+        return pipe
+
+    dispatch.client = SimpleNamespace(pipeline=pipeline)
+    try:
+        actor = build_actor(broker, Processor(sqlite_store, FAST, empty_plan))
+        # A running worker fetches and acks through the same script on its own threads, outside the pipeline
+        worker_for(broker)
+        ids = add(sqlite_store, 5)
+        send_all(actor, ids)
+        assert carried == [5]
+        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 5)
+        # One id alone is sent straight away
+        (one,) = add(sqlite_store)
+        send_all(actor, [one])
+        assert carried == [5]
+        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 6)
     finally:
         broker.flush_all()
         broker.close()

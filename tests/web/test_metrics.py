@@ -104,7 +104,7 @@ def gateway(store: Store) -> Iterator[int]:
     thread.start()
     executor = ThreadPoolExecutor(4)
     handler = GatewayHandler(
-        intake=store, recipients=RecipientPolicy([ASSISTANT]), executor=executor, enqueue=lambda _id: None
+        intake=store, recipients=RecipientPolicy([ASSISTANT]), executor=executor, enqueue=lambda _ids: None
     )
     settings = GatewaySettings("127.0.0.1", 0, "mx.test", 64 * 1024, 10, 30, 60, 10)
     server = GatewayServer(handler, settings)
