@@ -1,0 +1,38 @@
+"""Inbound ids: unique, time-sorted, printable; a forked child draws other ids than its parent."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from store.ids import _ALPHABET, new_inbound_id
+
+
+def test_ids_are_unique_printable_and_sort_by_time() -> None:
+    first = [new_inbound_id() for _ in range(20_000)]
+    time.sleep(0.002)
+    later = new_inbound_id()
+    assert len(set(first)) == len(first)
+    assert all(len(i) == 18 and set(i) <= set(_ALPHABET) for i in first)
+    assert later > max(first)
+    # The leading 48 bits are the milliseconds
+    value = 0
+    for ch in later:
+        value = value * 32 + _ALPHABET.index(ch)
+    assert abs((value >> 40) - time.time_ns() // 1_000_000) < 1000
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, " ".join(new_inbound_id()[-8:] for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {new_inbound_id()[-8:] for _ in range(50)}
+    with os.fdopen(read, "rb") as pipe:
+        theirs = set(pipe.read().decode().split())
+    os.waitpid(pid, 0)
+    assert len(theirs) == 50
+    assert not mine & theirs
