@@ -306,11 +306,9 @@ class _PipelinedDispatch:
 def send_all(actor: dramatiq.Actor[..., Any], args: Sequence[str]) -> None:
     """``actor.send(arg)`` for each of ``args``; over Redis, in one round trip."""
     dispatch = getattr(actor.broker, "scripts", {}).get("dispatch")
-    if len(args) < 2 or not isinstance(dispatch, _PipelinedDispatch):
-        for arg in args:
-            actor.send(arg)
-        return
-    with dispatch.pipelined():
+    with (
+        dispatch.pipelined() if len(args) > 1 and isinstance(dispatch, _PipelinedDispatch) else contextlib.nullcontext()
+    ):
         for arg in args:
             actor.send(arg)
 

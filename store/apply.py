@@ -42,11 +42,16 @@ _LEADS_BY_ADDRESS = select(Lead.address, Lead.id).where(Lead.address.in_(bindpar
 _LEAD_BY_ADDRESS = select(Lead.id).where(Lead.address == bindparam("address"))
 
 
-def _insert_or_skip(dialect: str, table: type[Any], *key: str) -> Any:
-    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``: a row another transaction committed first is
-    skipped (no exception, so no savepoint to roll back to), and the caller reads the winner's id instead."""
+def _insert_unless_there(dialect: str, table: type[Any], *key: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING``: a row another transaction committed first is skipped, with no
+    exception (so no savepoint to roll back to)."""
     build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return build(table).on_conflict_do_nothing(index_elements=key).returning(table.id)
+    return build(table).on_conflict_do_nothing(index_elements=key)
+
+
+def _insert_or_skip(dialect: str, table: type[Any], *key: str) -> Any:
+    """``_insert_unless_there … RETURNING id``: when the row was skipped, the caller reads the winner's id."""
+    return _insert_unless_there(dialect, table, *key).returning(table.id)
 
 
 #: Per dialect: statements built once, so SQLAlchemy compiles each once per process instead of once a message.
@@ -61,10 +66,7 @@ _INSERT_OR_SKIP = {
 
 #: Per dialect: a small blob by its hash; one already stored is left as it is (same hash, same bytes).
 _INSERT_INLINE_BLOB = {
-    dialect: (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InlineBlob).on_conflict_do_nothing(
-        index_elements=["sha256"]
-    )
-    for dialect in ("sqlite", "postgresql")
+    dialect: _insert_unless_there(dialect, InlineBlob, "sha256") for dialect in ("sqlite", "postgresql")
 }
 
 

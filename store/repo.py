@@ -308,21 +308,20 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     def get_blob(self, sha256: str) -> bytes:
         """Return a blob's bytes (a raw message or an attachment), from the database or the blob directory;
         raise ``BlobNotFoundError`` when neither has it."""
-        try:
-            with self.engine.connect() as conn:
-                data = conn.scalar(_INLINE_BLOB, {"sha256": sha256})
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+        data = self._inline_blob(_INLINE_BLOB, sha256)
         return bytes(data) if data is not None else self.blobs.get(sha256)
 
     def has_blob(self, sha256: str) -> bool:
         """Whether a blob with this hash is stored (in the database or as a file)."""
+        return self._inline_blob(_HAS_INLINE_BLOB, sha256) is not None or self.blobs.exists(sha256)
+
+    def _inline_blob(self, query: Any, sha256: str) -> Any:
+        """``query``'s one value for this hash in ``inline_blobs``, or ``None``."""
         try:
             with self.engine.connect() as conn:
-                found = conn.scalar(_HAS_INLINE_BLOB, {"sha256": sha256}) is not None
+                return conn.scalar(query, {"sha256": sha256})
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(describe_db_error(exc)) from exc
-        return found or self.blobs.exists(sha256)
 
     def list_inbound(
         self, *, status: str | None = None, limit: int = 100, newest_first: bool = True
