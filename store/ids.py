@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-#: Seeded from the OS once per process: the random part only has to keep ids of one millisecond apart (ids are
-#: not secrets: the web checks every viewer's rights), and ``secrets`` would read the OS for every id, a system
-#: call on the gateway's commit thread per message.
-_random = random.Random(os.urandom(32))
-# A forked child must not repeat its parent's sequence.
-os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+
+class _IdSource:
+    """One per process. The random part is drawn from a generator seeded by the OS: it only has to keep ids of
+    one millisecond apart (ids are not secrets: the web checks every viewer's rights), and ``secrets`` would read
+    the OS for every id, a system call on the gateway's commit thread per message.
+
+    Ids of one process only go up: within one millisecond (where the random part alone would order them by
+    chance) and when the clock steps back, the next id is the last one plus one.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        # Also run in a forked child: it must not repeat its parent's sequence, nor wait on a lock that another
+        # thread of the parent held at the fork.
+        self.random = random.Random(os.urandom(32))
+        self.lock = threading.Lock()
+        self.last = 0
+
+    def next(self) -> int:
+        millis = time.time_ns() // 1_000_000
+        with self.lock:
+            value = (millis << 40) | self.random.getrandbits(40)
+            if value <= self.last:
+                value = self.last + 1
+            self.last = value
+            return value
+
+
+_source = _IdSource()
+os.register_at_fork(after_in_child=_source.reset)
 
 
 def new_inbound_id() -> str:
-    """Return an 18-character id: 48 bits of milliseconds then 40 random bits."""
-    value = (time.time_ns() // 1_000_000 << 40) | _random.getrandbits(40)
+    """Return an 18-character id: 48 bits of milliseconds then 40 random bits, above this process's last id."""
+    value = _source.next()
     out = []
     for _ in range(18):
         out.append(_ALPHABET[value & 31])

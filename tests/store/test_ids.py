@@ -1,8 +1,10 @@
-"""Inbound ids: unique, time-sorted, printable; a forked child draws other ids than its parent."""
+"""Inbound ids: unique, time-sorted (in order of issue within a process), printable; a forked child draws other
+ids than its parent."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from store.ids import _ALPHABET, new_inbound_id
@@ -15,6 +17,8 @@ def test_ids_are_unique_printable_and_sort_by_time() -> None:
     assert len(set(first)) == len(first)
     assert all(len(i) == 18 and set(i) <= set(_ALPHABET) for i in first)
     assert later > max(first)
+    # Within one process they come out in order, also many to a millisecond
+    assert first == sorted(first)
     # The leading 48 bits are the milliseconds
     value = 0
     for ch in later:
@@ -36,3 +40,18 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     assert len(theirs) == 50
     assert not mine & theirs
+
+
+def test_ids_drawn_by_many_threads_at_once_are_unique_and_each_threads_are_in_order() -> None:
+    drawn: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(into: list[str]) -> None:
+        into.extend(new_inbound_id() for _ in range(5_000))
+
+    threads = [threading.Thread(target=draw, args=(into,)) for into in drawn]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({i for into in drawn for i in into}) == 20_000
+    assert all(into == sorted(into) for into in drawn)
