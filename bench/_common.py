@@ -71,13 +71,36 @@ def postgres_version(host: str = "127.0.0.1") -> str | None:
 # --- statistics ---------------------------------------------------------------------------------------------
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (the gateway's storage process, for one), from ``/proc``."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                todo += [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time process ``pid`` has used so far (all its threads), from ``/proc``; NaN once gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time process ``pid`` and the processes below it have used so far (all their threads),
+    from ``/proc``; NaN once ``pid`` is gone."""
+    total = float("nan")
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = seconds if member == pid else total + seconds
+    return total
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
@@ -31,9 +31,17 @@ class GroupCommitter(Generic[T, R]):
     raised by ``commit`` itself goes to every waiter of the batch.
     """
 
-    def __init__(self, commit: Callable[[Sequence[T]], Sequence[R | BaseException]], *, max_batch: int = MAX_BATCH):
+    def __init__(
+        self,
+        commit: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        *,
+        max_batch: int = MAX_BATCH,
+        runner: Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]] | None = None,
+    ):
         self.commit = commit
         self.max_batch = max_batch
+        #: Runs one batch (default: ``commit`` on the committer's thread); ``gateway.storage`` runs it elsewhere.
+        self.runner = runner or self.run_on_thread
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
         # Its own thread: a commit never queues behind blob writes, and commits never overlap.
@@ -48,13 +56,12 @@ class GroupCommitter(Generic[T, R]):
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             items = [item for item, _ in batch]
             started = time.perf_counter()
             try:
-                outcomes = await loop.run_in_executor(self._thread, self.commit, items)
+                outcomes = await self.runner(items)
                 if len(outcomes) != len(batch):
                     raise RuntimeError(f"commit returned {len(outcomes)} outcomes for {len(batch)} items")
             except Exception as exc:
@@ -67,6 +74,10 @@ class GroupCommitter(Generic[T, R]):
                 else:
                     future.set_result(outcome)
             log.debug("smtp group commit", size=len(batch), ms=round((time.perf_counter() - started) * 1000, 1))
+
+    async def run_on_thread(self, items: Sequence[T]) -> Sequence[R | BaseException]:
+        """``commit(items)`` on the committer's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.commit, items)
 
     @property
     def waiting(self) -> int:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -19,12 +19,16 @@ from gateway import policy
 from gateway.commands import protocol_names
 from gateway.committer import GroupCommitter
 from gateway.outbox import Outbox
+from gateway.storage import StorageProcess, StorageProcessError
 from gateway.users import UserCache
 from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
 from store import InboundView, RejectionTally, StoreError, StoreUnavailableError
 from store.repo import StagedInbound
 
 log = structlog.get_logger("gateway")
+
+#: Blob-writing threads of a storage process (the SMTP process's own come from the runtime).
+INTAKE_THREADS = 8
 
 #: How long a user lookup is trusted for accepting mail (refusals always ask the database again).
 USER_CACHE_SECONDS = 60.0
@@ -117,6 +121,7 @@ class GatewayHandler:
         max_recipients: int = 20,
         store_timeout: float = 30.0,
         user_cache_seconds: float = USER_CACHE_SECONDS,
+        storage_process: bool = False,
     ) -> None:
         self.intake = intake
         self.recipients = recipients
@@ -124,10 +129,20 @@ class GatewayHandler:
         self.max_recipients = max_recipients
         self.store_timeout = store_timeout
         self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
+        self._enqueue = enqueue
+        # The whole storage step in a child process (gateway.storage), or on threads of this one.
+        self.storage: StorageProcess[_Arrival | _Staged, _Accepted | None] | None = (
+            StorageProcess(self._intake, after_fork=self._after_fork, before_exit=self._before_exit)
+            if storage_process
+            else None
+        )
         # Concurrent DATA commands share one directory sync and one transaction (invariant 1 per message).
-        self.committer: GroupCommitter[_Arrival, _Accepted | None] = GroupCommitter(self._intake)
-        # Its own thread: a black-holed broker (connect timeouts) must never hold up storage.
-        self.outbox = Outbox(enqueue)
+        self.committer: GroupCommitter[_Arrival | _Staged, _Accepted | None] = GroupCommitter(
+            self._intake, runner=self._commit_in_child if self.storage is not None else None
+        )
+        # Its own thread: a black-holed broker (connect timeouts) must never hold up storage. With a storage
+        # process, the child sends (its own outbox, made after the fork).
+        self.outbox: Outbox | None = Outbox(enqueue) if self.storage is None else None
         # Refused mail leaves no inbound row: /metrics counts refusals, written in batches on the storage threads.
         self._rejections = RejectionTally(getattr(intake, "add_rejections", None), executor.submit)
 
@@ -188,20 +203,57 @@ class GatewayHandler:
         )
         return f"250 2.0.0 Ok: queued as {inbound.id}"
 
-    def _intake(self, arrivals: Sequence[_Arrival]) -> list[_Accepted | BaseException | None]:
-        """One group commit, on the committer's thread: who submitted each message (``None``: refuse), its blob
-        (written and fsync'd, several at once on the executor), one transaction for all, then the queue sends.
+    async def _commit_in_child(self, arrivals: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException | None]:
+        """The committer's runner with a storage process: messages over ``inline_max`` are staged here first, on
+        the blob threads, so only their receipts cross to the child, never their bytes (the memory bound of
+        ``max_concurrent_data`` stays what it was); the child stages the rest and commits the batch."""
+        if self.storage is None:  # it was lost: threads from now on
+            return list(await self.committer.run_on_thread(arrivals))
+        inline_max = getattr(self.intake, "inline_max", 0)
+        items: list[_Arrival | _Staged | BaseException | None] = list(arrivals)
+        big = {i: a for i, a in enumerate(arrivals) if isinstance(a, _Arrival) and len(a.raw) > inline_max}
+        if big:
+            loop = asyncio.get_running_loop()
+            staged = await asyncio.gather(
+                *(loop.run_in_executor(self.executor, _outcome, self._stage, a) for a in big.values())
+            )
+            for i, staged_one in zip(big, staged, strict=True):
+                items[i] = staged_one
+        sent = {i: item for i, item in enumerate(items) if isinstance(item, _Arrival | _Staged)}
+        outcomes: list[_Accepted | BaseException | None] = [
+            None if isinstance(item, _Arrival | _Staged) else item for item in items
+        ]
+        if sent:
+            batch = list(sent.values())
+            try:
+                committed = await self.storage.run(batch)
+            except StorageProcessError as exc:
+                log.error("storing on threads of the SMTP process from now on; restart it to get a storage process")
+                self.storage = None
+                self.outbox = Outbox(self._enqueue)
+                if exc.batch_sent:
+                    raise  # the child may have committed some of it, unacknowledged: 451, the sender retries
+                committed = await self.committer.run_on_thread(batch)
+            for i, result in zip(sent, committed, strict=True):
+                outcomes[i] = result
+        return outcomes
+
+    def _intake(self, items: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException | None]:
+        """One group commit, on the committer's thread or in the storage process: who submitted each message
+        (``None``: refuse), its blob (written and fsync'd, several at once on the executor; an item already
+        ``_Staged`` has it), one transaction for all, then the queue sends.
 
         The event loop hands each batch over once and hears back once: a thread hop per message (to stage, then
         to send) cost more CPU than the storage itself.
         """
         inline_max = getattr(self.intake, "inline_max", 0)
-        if len(arrivals) == 1 or all(len(a.raw) <= inline_max for a in arrivals):
+        stage = functools.partial(_outcome, self._stage)
+        if len(items) == 1 or all(isinstance(i, _Staged) or len(i.raw) <= inline_max for i in items):
             # Nothing to write to disk (small messages commit in the database): handing them to threads would
             # cost more than staging them here
-            staged: list[_Staged | BaseException | None] = [_outcome(self._stage, a) for a in arrivals]
+            staged: list[_Staged | BaseException | None] = [i if isinstance(i, _Staged) else stage(i) for i in items]
         else:
-            staged = list(self.executor.map(functools.partial(_outcome, self._stage), arrivals))
+            staged = list(self.executor.map(lambda i: i if isinstance(i, _Staged) else stage(i), items))
         ready = [s for s in staged if isinstance(s, _Staged)]
         committed = iter(self.intake.add_inbound_batch([s.staged for s in ready]) if ready else ())
         outcomes: list[_Accepted | BaseException | None] = []
@@ -213,8 +265,29 @@ class GatewayHandler:
             outcomes.append(_Accepted(receipt, s.submitter) if isinstance(receipt, InboundView) else receipt)
         # After commit the rows are the truth and the broker only a wake-up call: if it is down, the sweeper
         # re-sends later, so the sends never delay or fail a 250 (they run on the outbox's own thread).
+        assert self.outbox is not None
         self.outbox.send([o.inbound.id for o in outcomes if isinstance(o, _Accepted)])
         return outcomes
+
+    def start(self) -> None:
+        """Start the storage process, if there is one (before serving, so it forks from a quiet process)."""
+        if self.storage is not None:
+            self.storage.start()
+
+    def _after_fork(self) -> None:
+        """First thing in a new storage process: database connections, blob threads, an outbox and a user cache
+        of its own (threads and pooled connections do not survive a fork, and must not be shared with it)."""
+        after_fork = getattr(self.intake, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
+        self.executor = ThreadPoolExecutor(max_workers=INTAKE_THREADS, thread_name_prefix="intake")
+        self.outbox = Outbox(self._enqueue)
+        self.users = UserCache(self.intake.find_users_by_addresses, ttl=self.users.ttl)
+
+    def _before_exit(self) -> None:
+        """Last thing in a storage process that was told to stop: send the wake-ups still pending."""
+        if self.outbox is not None:
+            self.outbox.close(self.store_timeout)
 
     def _stage(self, a: _Arrival) -> _Staged | None:
         """Who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
@@ -245,7 +318,11 @@ class GatewayHandler:
 
     async def wait_enqueued(self, timeout: float) -> bool:
         """Wait for queue sends still pending (up to ``timeout``), then stop; True if all finished in time."""
-        finished = await asyncio.to_thread(self.outbox.close, timeout)
+        if self.storage is not None:
+            finished = await self.storage.stop(timeout)
+        else:
+            assert self.outbox is not None
+            finished = await asyncio.to_thread(self.outbox.close, timeout)
         self.committer.close()
         return finished
 

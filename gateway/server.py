@@ -189,6 +189,7 @@ class GatewayServer:
     async def start(self) -> tuple[str, int]:
         """Listen; return the bound address (port 0 picks a free port)."""
         loop = asyncio.get_running_loop()
+        self.handler.start()
         try:
             self._server = await loop.create_server(
                 self._protocol,

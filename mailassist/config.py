@@ -73,6 +73,7 @@ class SmtpConfig(_Section):
     shutdown_grace: float = Field(default=30, ge=0)
     store_timeout: float = Field(default=30, gt=0)
     max_concurrent_data: int = Field(default=8, ge=1, le=1000)
+    storage_process: bool = True
 
 
 class AssistantConfig(_Section):

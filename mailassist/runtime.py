@@ -254,6 +254,8 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
                 enqueue=queue.send_all,
                 max_recipients=config.smtp.max_recipients,
                 store_timeout=config.smtp.store_timeout,
+                # The in-process queue of `serve` must get its wake-ups in this process: storage stays on threads.
+                storage_process=config.smtp.storage_process and not queue.in_memory,
             )
             gateway = GatewayServer(handler, gateway_settings(config))
             host, port = await gateway.start()

@@ -46,6 +46,8 @@ INLINE_MAX = 64 * 1024
 
 _INBOUND_BY_ID = select(*Inbound.__table__.columns).where(Inbound.id == bindparam("inbound_id"))
 _INSERT_INBOUND = insert(Inbound)
+#: In a forked child (``Store.after_fork``): the parent's connection pools, never closed here.
+_INHERITED_POOLS: list[object] = []
 _INLINE_BLOB = select(InlineBlob.data).where(InlineBlob.sha256 == bindparam("sha256"))
 _HAS_INLINE_BLOB = select(InlineBlob.sha256).where(InlineBlob.sha256 == bindparam("sha256"))
 
@@ -243,6 +245,13 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             deadline=deadline,
             inline=inline,
         )
+
+    def after_fork(self) -> None:
+        """In a forked child: new connections for this process. The parent's pooled ones are kept referenced and
+        never used or closed here (closing SQLite's copy in a child is undefined; a PostgreSQL one would log the
+        parent's session out)."""
+        _INHERITED_POOLS.append(self.engine.pool)
+        self.engine.dispose(close=False)
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         """Group commit: fsync every blob directory of the batch once, then insert all receipts (and the bytes of

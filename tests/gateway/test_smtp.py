@@ -9,22 +9,18 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from gateway.handler import GatewayHandler
-from gateway.policy import RecipientPolicy
-from gateway.server import GatewayServer, GatewaySettings
 from store import InboundView, Store, StoreError, StoreUnavailableError
 from store.models import User, UserAddress
 from store.repo import StagedInbound
+from tests.gateway.conftest import ASSISTANT, Running
 
-ASSISTANT = "assistant@crm.example.com"
 USER = "anna.nowak@example.com"
 
 
@@ -41,65 +37,6 @@ def message(sender: str = USER, to: str = "jan.kowalski@acme-logistics.pl", extr
         f"From: {sender}\r\nTo: {to}\r\n{extra}Subject: Fleet renewal OP-123\r\n"
         f"Message-ID: <{time.monotonic_ns()}@example.com>\r\n\r\n{body}\r\n"
     ).encode()
-
-
-@dataclass
-class Running:
-    server: GatewayServer
-    port: int
-    loop: asyncio.AbstractEventLoop
-    enqueued: list[str] = field(default_factory=list)
-
-    def client(self) -> smtplib.SMTP:
-        return smtplib.SMTP("127.0.0.1", self.port, timeout=10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-
-
-@pytest.fixture
-def run_gateway() -> Iterator[Callable[..., Running]]:
-    """Start a gateway on a free port in a background event loop; stopped at teardown."""
-    started: list[tuple[Running, threading.Thread, ThreadPoolExecutor]] = []
-
-    def start(intake: Any, *, enqueue: Callable[[str], None] | None = None, **overrides: Any) -> Running:
-        settings = dict(
-            host="127.0.0.1",
-            port=0,
-            hostname="mx.test",
-            max_message_size=64 * 1024,
-            max_connections=10,
-            command_timeout=30,
-            session_timeout=60,
-            shutdown_grace=10,
-        )
-        settings.update(overrides.pop("settings", {}))
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-        executor = ThreadPoolExecutor(4)
-        enqueued: list[str] = []
-        handler = GatewayHandler(
-            intake=intake,
-            recipients=RecipientPolicy([ASSISTANT]),
-            executor=executor,
-            enqueue=enqueue or enqueued.extend,
-            max_recipients=overrides.pop("max_recipients", 5),
-        )
-        server = GatewayServer(handler, GatewaySettings(**settings))
-        _host, port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-        running = Running(server, port, loop, enqueued)
-        started.append((running, thread, executor))
-        return running
-
-    yield start
-    for running, thread, executor in started:
-        if not running.server._stopping:
-            running.stop()
-        running.loop.call_soon_threadsafe(running.loop.stop)
-        thread.join(10)
-        running.loop.close()
-        executor.shutdown()
 
 
 def send(running: Running, raw: bytes, *, sender: str = USER, rcpts: Sequence[str] = (ASSISTANT,)) -> tuple[int, str]:
