@@ -65,8 +65,9 @@ def submitter_candidates(mail_from: str, header_values: HeaderValues) -> list[Ca
     add(normalize_address(mail_from), "envelope")
     for name in (*SENDER_HEADERS, *MAILBOX_HEADERS):
         raw = [str(v) for v in header_values(name)]
-        for address in _header_addresses(raw):
-            add(address, name)
+        if raw:
+            for address in _header_addresses(raw):
+                add(address, name)
     return out
 
 

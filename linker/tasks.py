@@ -289,17 +289,35 @@ class _PipelinedDispatch:
         self._local = threading.local()
 
     def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
-        return self.script(keys=keys, args=args, client=client or getattr(self._local, "pipe", None))
+        calls = getattr(self._local, "calls", None)
+        if calls is None or client is not None:
+            return self.script(keys=keys, args=args, client=client)
+        calls.append((tuple(keys or ()), tuple(args or ())))
+        return None
 
     @contextlib.contextmanager
     def pipelined(self) -> Iterator[None]:
         """Queue this thread's calls until the block ends, then send them in one go (raises if that fails)."""
-        pipe = self.client.pipeline(transaction=False)
-        self._local.pipe = pipe
+        from redis.exceptions import NoScriptError  # noqa: PLC0415 - only with a Redis broker
+
+        calls: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []
+        self._local.calls = calls
         try:
             yield
         finally:
-            self._local.pipe = None
+            self._local.calls = None
+        try:
+            self._send(calls)
+        except NoScriptError:  # Redis lost its scripts (a restart, SCRIPT FLUSH): none of these ran
+            self.script.sha = self.script.registered_client.script_load(self.script.script)
+            self._send(calls)
+
+    def _send(self, calls: Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> None:
+        # EVALSHA straight on the pipeline: through the script object, the pipeline would first ask Redis whether
+        # the script exists (SCRIPT EXISTS), a second round trip per batch.
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(self.script.sha, len(keys), *keys, *args)
         pipe.execute()
 
 

@@ -326,6 +326,7 @@ def test_redis_sends_of_a_batch_go_in_one_round_trip(
 
         def counted(*args: Any, **kw: Any) -> Any:
             carried.append(len(pipe.command_stack))
+            assert not pipe.scripts  # else the pipeline first asks Redis SCRIPT EXISTS: another round trip
             return execute(*args, **kw)
 
         pipe.execute = counted
@@ -345,6 +346,25 @@ def test_redis_sends_of_a_batch_go_in_one_round_trip(
         send_all(actor, [one])
         assert carried == [5]
         wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 6)
+    finally:
+        broker.flush_all()
+        broker.close()
+
+
+def test_redis_batch_sends_survive_redis_forgetting_its_scripts(sqlite_store: Store, redis_available: None) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    namespace = f"mailassist-test-{secrets.token_hex(4)}"
+    broker = pipelined_sends(RedisBroker(url="redis://127.0.0.1:6379/0", namespace=namespace))
+    try:
+        actor = build_actor(broker, Processor(sqlite_store, FAST, empty_plan))
+        # As after a Redis restart (and before any other call reloaded it): no dispatch script on the server
+        broker.client.script_flush()
+        ids = add(sqlite_store, 3)
+        send_all(actor, ids)
+        # Every one is on the queue, once
+        queued = broker.client.hvals(f"{namespace}:{actor.queue_name}.msgs")
+        assert sorted(dramatiq.Message.decode(m).args[0] for m in queued) == sorted(ids)
     finally:
         broker.flush_all()
         broker.close()
