@@ -243,8 +243,6 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
     web_server: _QuietServer | None = None
     web_task: asyncio.Task[None] | None = None
     try:
-        if worker:
-            queue.start_worker()
         parts = []
         if smtp:
             handler = GatewayHandler(
@@ -260,6 +258,9 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
             gateway = GatewayServer(handler, gateway_settings(config))
             host, port = await gateway.start()
             parts.append(f"SMTP on {host}:{port}")
+        if worker:
+            # After the SMTP gateway: its storage process forks from a process with no worker threads yet.
+            queue.start_worker()
         if web:
             # Bound here, not by uvicorn, so a busy port is an OSError with one clear line, not sys.exit(3).
             web_socket = _bind(config.web.listen)
