@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import policy
 from gateway.commands import protocol_names
 from gateway.committer import GroupCommitter
-from gateway.outbox import Outbox
+from gateway.outbox import InlineOutbox, Outbox
 from gateway.storage import StorageProcess, StorageProcessError
 from gateway.users import UserCache
 from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
@@ -141,7 +141,12 @@ class GatewayHandler:
         self._enqueue = enqueue
         # The whole storage step in a child process (gateway.storage), or on threads of this one.
         self.storage: StorageProcess[_Arrival | _Staged, _Accepted | None] | None = (
-            StorageProcess(self._intake, after_fork=self._after_fork, before_exit=self._before_exit)
+            StorageProcess(
+                self._intake,
+                after_fork=self._after_fork,
+                after_answer=self._after_answer,
+                before_exit=self._before_exit,
+            )
             if storage_process
             else None
         )
@@ -151,7 +156,7 @@ class GatewayHandler:
         )
         # Its own thread: a black-holed broker (connect timeouts) must never hold up storage. With a storage
         # process, the child sends (its own outbox, made after the fork).
-        self.outbox: Outbox | None = Outbox(enqueue) if self.storage is None else None
+        self.outbox: Outbox | InlineOutbox | None = Outbox(enqueue) if self.storage is None else None
         # Refused mail leaves no inbound row: /metrics counts refusals, written in batches on the storage threads.
         self._rejections = RejectionTally(getattr(intake, "add_rejections", None), executor.submit)
 
@@ -289,8 +294,14 @@ class GatewayHandler:
         if after_fork is not None:
             after_fork()
         self.executor = ThreadPoolExecutor(max_workers=INTAKE_THREADS, thread_name_prefix="intake")
-        self.outbox = Outbox(self._enqueue)
+        # Sent after each answer, on the storage process's one thread: no GIL to share with a sender thread.
+        self.outbox = InlineOutbox(self._enqueue)
         self.users = UserCache(self.intake.find_users_by_addresses, ttl=self.users.ttl)
+
+    def _after_answer(self) -> None:
+        """In the storage process, once the batch's answer is sent: its queue wake-ups."""
+        if isinstance(self.outbox, InlineOutbox):
+            self.outbox.flush()
 
     def _before_exit(self) -> None:
         """Last thing in a storage process that was told to stop: send the wake-ups still pending."""

@@ -1,14 +1,16 @@
-"""Queue wake-ups for committed receipts, sent from one thread of their own.
+"""Queue wake-ups for committed receipts: ``Outbox`` sends from one thread of its own (storage on threads of the
+SMTP process), ``InlineOutbox`` after each answer (the storage process).
 
 The broker is only a wake-up call (the sweeper re-sends whatever stays ``queued``), so a send must never delay a
-250: a black-holed Redis can block a send for its connect timeout. One thread takes every committed batch and
-sends its ids in order, with one call (one Redis round trip); a failure is logged per id and left to the sweeper.
+250: a black-holed Redis can block a send for its connect timeout. Each committed batch's ids go in order, with
+one call (one Redis round trip); a failure is logged per id and left to the sweeper.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -51,3 +53,53 @@ class Outbox:
                         inbound_id=inbound_id,
                         error=f"{type(exc).__name__}: {exc}",
                     )
+
+
+class InlineOutbox:
+    """The storage process's outbox: a batch's ids are kept until ``flush``, which sends them on the calling thread.
+
+    The storage process flushes after it has answered the batch, so the SMTP replies never wait for the broker; on
+    a thread of its own, the same sends cost more CPU in contention for the GIL than the sends themselves. A broker
+    that fails (or black-holes a send until its timeout) would then hold up the next batch: after a failure, sends
+    are skipped for ``pause`` seconds and left to the sweeper, so an outage costs one timeout per pause, not one
+    per batch.
+    """
+
+    def __init__(
+        self, send: Callable[[Sequence[str]], None], *, pause: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._send = send
+        self.pause = pause
+        self.clock = clock
+        self._pending: list[str] = []
+        self._paused_until = float("-inf")
+
+    def send(self, inbound_ids: Sequence[str]) -> None:
+        """Keep ids until the next ``flush``."""
+        self._pending.extend(inbound_ids)
+
+    def flush(self) -> None:
+        """Send what is kept, unless a send failed less than ``pause`` seconds ago."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        if self.clock() < self._paused_until:
+            for inbound_id in batch:
+                log.info("queue send skipped after a recent failure; the sweeper will retry", inbound_id=inbound_id)
+            return
+        try:
+            self._send(batch)
+        except Exception as exc:
+            self._paused_until = self.clock() + self.pause
+            for inbound_id in batch:
+                log.warning(
+                    "queue send failed; the sweeper will retry",
+                    inbound_id=inbound_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                    pause=self.pause,
+                )
+
+    def close(self, timeout: float) -> bool:
+        """Send what is kept (``timeout`` is the broker client's own); True."""
+        self.flush()
+        return True

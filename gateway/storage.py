@@ -51,19 +51,22 @@ class StorageProcessError(StoreUnavailableError):
 
 
 class StorageProcess(Generic[T, R]):
-    """Runs ``commit(items)`` in a forked child, one batch at a time. In each new child, ``after_fork`` runs first
-    (threads, pooled connections and locks from before the fork must be made anew there) and ``before_exit`` last,
-    once the parent has hung up."""
+    """Runs ``commit(items)`` in a forked child, one batch at a time. In the child, ``after_fork`` runs first
+    (threads, pooled connections and locks from before the fork must be made anew there), ``after_answer`` after
+    each answer has been sent (work the answer need not wait for), and ``before_exit`` last, once the parent has
+    hung up."""
 
     def __init__(
         self,
         commit: Callable[[Sequence[T]], Sequence[R | BaseException]],
         *,
         after_fork: Callable[[], None],
+        after_answer: Callable[[], None],
         before_exit: Callable[[], None],
     ) -> None:
         self.commit = commit
         self.after_fork = after_fork
+        self.after_answer = after_answer
         self.before_exit = before_exit
         self.pid: int | None = None
         #: Set when the child died or could not be understood; ``run`` then always raises.
@@ -80,7 +83,7 @@ class StorageProcess(Generic[T, R]):
             code = CRASHED
             try:
                 parent.close()
-                code = _serve(child, self.commit, self.after_fork, self.before_exit)
+                code = _serve(child, self.commit, self.after_fork, self.after_answer, self.before_exit)
             except BaseException:
                 log.exception("storage process crashed")
             finally:
@@ -173,6 +176,7 @@ def _serve(
     sock: socket.socket,
     commit: Callable[[Sequence[Any]], Sequence[Any]],
     after_fork: Callable[[], None],
+    after_answer: Callable[[], None],
     before_exit: Callable[[], None],
 ) -> int:
     """The child's loop: read a batch, commit it, answer; until the parent hangs up (or dies)."""
@@ -198,6 +202,7 @@ def _serve(
                 sock.sendall(_frame(outcomes))
             except OSError:
                 return 0  # the parent is gone: nobody to answer
+            after_answer()
     finally:
         before_exit()
 

@@ -42,10 +42,14 @@ def storage(tmp_path: Path, work: Callable[[Sequence[Any]], list[Any]] = commit)
     def after_fork() -> None:
         (tmp_path / f"started-{os.getpid()}").touch()
 
+    def after_answer() -> None:
+        with (tmp_path / f"answered-{os.getpid()}").open("a") as out:
+            out.write("answered\n")
+
     def before_exit() -> None:
         (tmp_path / f"stopped-{os.getpid()}").touch()
 
-    return StorageProcess(work, after_fork=after_fork, before_exit=before_exit)
+    return StorageProcess(work, after_fork=after_fork, after_answer=after_answer, before_exit=before_exit)
 
 
 def test_a_batch_is_committed_in_a_child_and_answered_item_by_item(tmp_path: Path) -> None:
@@ -63,8 +67,9 @@ def test_a_batch_is_committed_in_a_child_and_answered_item_by_item(tmp_path: Pat
     assert child != os.getpid()
     assert first == [(child, "a"), (child, "b")]
     assert second == [(child, "c")]
-    # It ran its start and exit hooks, in itself
+    # It ran its hooks, in itself: at start, after each answer, and at exit
     assert (tmp_path / f"started-{child}").exists()
+    assert (tmp_path / f"answered-{child}").read_text().split() == ["answered"] * 2
     assert (tmp_path / f"stopped-{child}").exists()
 
 
