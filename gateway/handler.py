@@ -21,7 +21,7 @@ from gateway.committer import GroupCommitter
 from gateway.outbox import InlineOutbox, Outbox
 from gateway.storage import StorageProcess, StorageProcessError
 from gateway.users import UserCache
-from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates
+from linker.submitter import Candidate, envelope_candidates, lookup_keys, pick_submitter, submitter_candidates
 from store import InboundView, RejectionTally, StoreError, StoreUnavailableError
 from store.repo import StagedInbound
 
@@ -95,10 +95,6 @@ def _header_block(raw: bytes) -> bytes:
     if end < 0:
         end = raw.find(b"\n\n")
     return bytes(raw[: end + 4]) if end >= 0 else bytes(raw)
-
-
-def _no_headers(_name: str) -> list[str]:
-    return []
 
 
 def _outcome(fn: Callable[[_Arrival], _Staged | None], arrival: _Arrival) -> _Staged | BaseException | None:
@@ -323,7 +319,7 @@ class GatewayHandler:
     def _submitter(self, a: _Arrival) -> Candidate | None:
         """The user the message came in for, or ``None``. The envelope sender is tried first, as
         ``pick_submitter`` would: when it is a user, the headers need not be parsed at all."""
-        envelope = submitter_candidates(a.mail_from, _no_headers)
+        envelope = envelope_candidates(a.mail_from)
         if (found := pick_submitter(envelope, self.users.find(lookup_keys(envelope)))) is not None:
             return found
         headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(a.raw))

@@ -71,6 +71,12 @@ def submitter_candidates(mail_from: str, header_values: HeaderValues) -> list[Ca
     return out
 
 
+def envelope_candidates(mail_from: str) -> list[Candidate]:
+    """``submitter_candidates`` of a message without headers: the envelope sender alone, if it is an address."""
+    address = normalize_address(mail_from)
+    return [Candidate(address, "envelope")] if "@" in address else []
+
+
 def without_plus_tag(address: str) -> str:
     """``anna+caf_=x@example.com`` → ``anna@example.com`` (Gmail auto-forward envelopes, sub-addressing)."""
     local, at, domain = address.rpartition("@")

@@ -6,7 +6,14 @@ import pytest
 
 from linker.classify import Submission, find_submission
 from linker.pipeline import Envelope, plan_message
-from linker.submitter import Candidate, lookup_keys, pick_submitter, submitter_candidates, without_plus_tag
+from linker.submitter import (
+    Candidate,
+    envelope_candidates,
+    lookup_keys,
+    pick_submitter,
+    submitter_candidates,
+    without_plus_tag,
+)
 from tests.linker.support import ANNA, ASSISTANT, SETTINGS, directory, mail
 
 JAN = "Jan Kowalski <jan.kowalski@acme-logistics.pl>"
@@ -162,3 +169,8 @@ def test_lookup_keys_ask_for_each_address_with_and_without_its_tag() -> None:
     candidates = [Candidate("anna.nowak+crm@example.com", "envelope"), Candidate("jan@acme-logistics.pl", "From")]
 
     assert lookup_keys(candidates) == {"anna.nowak+crm@example.com", "anna.nowak@example.com", "jan@acme-logistics.pl"}
+
+
+@pytest.mark.parametrize("mail_from", ["Anna.Nowak@Example.com", "<anna+crm@example.com>", " <>", "", "postmaster"])
+def test_envelope_candidates_are_the_candidates_of_a_message_without_headers(mail_from: str) -> None:
+    assert envelope_candidates(mail_from) == submitter_candidates(mail_from, lambda _name: [])

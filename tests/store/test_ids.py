@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from store.ids import _ALPHABET, new_inbound_id
+from store.ids import _ALPHABET, _encode, new_inbound_id
 
 
 def test_ids_are_unique_printable_and_sort_by_time() -> None:
@@ -55,3 +55,13 @@ def test_ids_drawn_by_many_threads_at_once_are_unique_and_each_threads_are_in_or
         thread.join()
     assert len({i for into in drawn for i in into}) == 20_000
     assert all(into == sorted(into) for into in drawn)
+
+
+def test_the_encoding_is_crockford_base32_most_significant_digit_first() -> None:
+    def digit_by_digit(value: int) -> str:
+        return "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(18)))
+
+    for value in (0, 1, 31, 32, 12345678901234567890, 2**88 - 1, 2**90 - 1):
+        assert _encode(value) == digit_by_digit(value)
+    assert _encode(0) == "0" * 18
+    assert _encode(2**90 - 1) == "Z" * 18
