@@ -30,7 +30,7 @@ MESSAGE_SIZE = 4096
 SESSIONS = (1, 20, 100)
 REUSE = 100
 #: Messages per scenario by session count: full run, and --quick.
-FULL_COUNTS = {1: 200, 20: 1000, 100: 1000}
+FULL_COUNTS = {1: 150, 20: 800, 100: 800}
 QUICK_COUNTS = {1: 10, 20: 40, 100: 100}
 WARMUP = 50
 HEADLINE = (20, 1)
