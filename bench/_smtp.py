@@ -195,6 +195,55 @@ async def run_load(port: int, messages: Sequence[bytes], *, sessions: int, per_c
     return result
 
 
+# --- Postfix's smtp-source, a load generator in C ------------------------------------------------------------
+
+
+def smtp_source() -> tuple[str, dict[str, str]] | None:
+    """Postfix's ``smtp-source`` and the environment to run it in, or ``None`` when it is not here. Found on the
+    PATH, in ``/usr/sbin`` (the ``postfix`` package), or at ``$MAILASSIST_BENCH_SMTP_SOURCE``: e.g. unpacked
+    without installing the mail server (``apt-get download postfix && dpkg -x postfix_*.deb DIR``), its libraries
+    then beside it in ``DIR/usr/lib/postfix``."""
+    import shutil
+
+    for candidate in (
+        os.environ.get("MAILASSIST_BENCH_SMTP_SOURCE"),
+        shutil.which("smtp-source"),
+        "/usr/sbin/smtp-source",
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            path = Path(candidate).resolve()
+            libs = path.parent.parent / "lib" / "postfix"
+            env = dict(os.environ)
+            if libs.is_dir():
+                env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH")) if p)
+            return str(path), env
+    return None
+
+
+def run_smtp_source(
+    found: tuple[str, dict[str, str]], port: int, count: int, *, sessions: int, reuse: bool
+) -> tuple[float, float]:
+    """Send ``count`` messages of about 4 KiB with ``smtp-source``; returns (seconds, its own CPU seconds). It
+    stops at the first reply that is not positive, so a clean exit means every message got its 250."""
+    path, env = found
+    args = [path, "-s", str(sessions), "-m", str(count), "-l", "3900", "-f", SENDER, "-t", ASSISTANT]
+    before = os.times()
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*args, *(["-d"] if reuse else []), f"127.0.0.1:{port}"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.perf_counter() - started
+    after = os.times()
+    if done.returncode != 0:
+        raise RuntimeError(f"smtp-source failed ({done.returncode}): {(done.stderr or done.stdout)[-500:]}")
+    return seconds, (after.children_user + after.children_system) - (before.children_user + before.children_system)
+
+
 # --- servers under test ------------------------------------------------------------------------------------
 
 
