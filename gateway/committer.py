@@ -25,7 +25,8 @@ MAX_BATCH = 200
 
 
 class GroupCommitter(Generic[T, R]):
-    """Feeds waiting items, in batches, to ``commit`` on a thread of its own, one batch at a time.
+    """Feeds waiting items, in batches, one batch at a time, to ``runner`` (``gateway.storage`` runs them in a process
+    of its own), or by default to ``commit`` on a thread of its own.
 
     ``commit`` returns one outcome per item: a result, or the exception that item's waiter gets. An exception
     raised by ``commit`` itself goes to every waiter of the batch.

@@ -113,8 +113,8 @@ def _peer(session: Session) -> str | None:
 
 
 class GatewayHandler:
-    """RCPT and DATA policy. Storage runs on the group committer's thread (blobs of one batch in parallel on
-    ``executor``), so the event loop never waits on disk or database."""
+    """RCPT and DATA policy. Storage runs in the storage process (``storage_process``), or on the group committer's
+    thread (blobs of one batch in parallel on ``executor``): the event loop never waits on disk or database."""
 
     def __init__(
         self,
