@@ -237,7 +237,7 @@ class GatewayHandler:
             try:
                 committed = await self.storage.run(batch)
             except StorageProcessError as exc:
-                log.error("storing on threads of the SMTP process from now on; restart it to get a storage process")
+                log.error("storing on threads of the SMTP process from now on", reason=str(exc))
                 self.storage = None
                 self.outbox = Outbox(self._enqueue)
                 if exc.batch_sent:

@@ -69,8 +69,9 @@ class StorageProcess(Generic[T, R]):
         self.after_answer = after_answer
         self.before_exit = before_exit
         self.pid: int | None = None
-        #: Set when the child died or could not be understood; ``run`` then always raises.
+        #: Set when the child died or could not be understood, or was stopped; ``run`` then always raises.
         self.lost = False
+        self.stopped = False
         self._sock: socket.socket | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -97,8 +98,9 @@ class StorageProcess(Generic[T, R]):
         """One batch through the child: one outcome per item; an exception ``commit`` raised is raised here.
         Raises ``StorageProcessError`` once the child is gone (found before sending, nothing of the batch went
         to it; found after, whatever it had committed was never acknowledged)."""
-        if self.lost:
-            raise StorageProcessError("storage process lost", batch_sent=False)
+        if self.lost or self.stopped:
+            why = "storage process lost" if self.lost else "storage process stopped"
+            raise StorageProcessError(why, batch_sent=False)
         if self._sock is None:
             self.start()
         if self.pid is not None and _exited(self.pid):
@@ -145,6 +147,7 @@ class StorageProcess(Generic[T, R]):
         """Hang up, then wait up to ``timeout`` seconds for the child to finish its batch and send its pending
         wake-ups; past that it is killed. True if it ended in time."""
         pid, self.pid = self.pid, None
+        self.stopped = True
         self._hang_up()
         return True if pid is None else await asyncio.to_thread(_wait, pid, timeout)
 

@@ -63,6 +63,10 @@ def test_a_batch_is_committed_in_a_child_and_answered_item_by_item(tmp_path: Pat
             assert await process.stop(10)
 
     first, second = asyncio.run(batches())
+    # Stopped: a late batch is refused here (no new child forked), for the gateway to store on threads
+    with pytest.raises(StorageProcessError, match="stopped"):
+        asyncio.run(process.run(["late"]))
+    assert process.pid is None
     child = first[0][0]
     assert child != os.getpid()
     assert first == [(child, "a"), (child, "b")]
