@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -27,7 +26,8 @@ from store.repo import StagedInbound
 
 log = structlog.get_logger("gateway")
 
-#: Blob-writing threads of a storage process (the SMTP process's own come from the runtime).
+#: Threads that write blobs for the SMTP sessions (the runtime gives the SMTP process at least this many, one per
+#: DATA slot; a storage process makes its own).
 INTAKE_THREADS = 8
 
 #: How long a user lookup is trusted for accepting mail (refusals always ask the database again).
@@ -256,13 +256,16 @@ class GatewayHandler:
         to send) cost more CPU than the storage itself.
         """
         inline_max = getattr(self.intake, "inline_max", 0)
-        stage = functools.partial(_outcome, self._stage)
+
+        def staged_one(item: _Arrival | _Staged) -> _Staged | BaseException | None:
+            return item if isinstance(item, _Staged) else _outcome(self._stage, item)
+
         if len(items) == 1 or all(isinstance(i, _Staged) or len(i.raw) <= inline_max for i in items):
             # Nothing to write to disk (small messages commit in the database): handing them to threads would
             # cost more than staging them here
-            staged: list[_Staged | BaseException | None] = [i if isinstance(i, _Staged) else stage(i) for i in items]
+            staged: list[_Staged | BaseException | None] = [staged_one(i) for i in items]
         else:
-            staged = list(self.executor.map(lambda i: i if isinstance(i, _Staged) else stage(i), items))
+            staged = list(self.executor.map(staged_one, items))
         ready = [s for s in staged if isinstance(s, _Staged)]
         committed = iter(self.intake.add_inbound_batch([s.staged for s in ready]) if ready else ())
         outcomes: list[_Accepted | BaseException | None] = []

@@ -47,12 +47,7 @@ class Outbox:
                 self._send(batch)
             except Exception as exc:
                 # Some of the batch may have gone out; sending those again later is harmless (invariant 4)
-                for inbound_id in batch:
-                    log.warning(
-                        "queue send failed; the sweeper will retry",
-                        inbound_id=inbound_id,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
+                _log_failed(batch, exc)
 
 
 class InlineOutbox:
@@ -91,15 +86,20 @@ class InlineOutbox:
             self._send(batch)
         except Exception as exc:
             self._paused_until = self.clock() + self.pause
-            for inbound_id in batch:
-                log.warning(
-                    "queue send failed; the sweeper will retry",
-                    inbound_id=inbound_id,
-                    error=f"{type(exc).__name__}: {exc}",
-                    pause=self.pause,
-                )
+            _log_failed(batch, exc, pause=self.pause)
 
     def close(self, timeout: float) -> bool:
         """Send what is kept (``timeout`` is the broker client's own); True."""
         self.flush()
         return True
+
+
+def _log_failed(inbound_ids: Sequence[str], exc: Exception, **extra: object) -> None:
+    """One line per id whose wake-up may not have gone out: the sweeper re-sends it."""
+    for inbound_id in inbound_ids:
+        log.warning(
+            "queue send failed; the sweeper will retry",
+            inbound_id=inbound_id,
+            error=f"{type(exc).__name__}: {exc}",
+            **extra,
+        )

@@ -129,10 +129,7 @@ class StorageProcess(Generic[T, R]):
         self.lost = True
         self._hang_up()
         if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
+            _kill(self.pid)
         self.pid = None
 
     def _hang_up(self) -> None:
@@ -158,12 +155,17 @@ def _wait(pid: int, timeout: float) -> bool:
         if _exited(pid):
             return True
         time.sleep(0.01)
+    _kill(pid)
+    log.warning("storage process killed after the shutdown grace", pid=pid, seconds=timeout)
+    return False
+
+
+def _kill(pid: int) -> None:
+    """Kill child ``pid`` and reap it (either may have happened already)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    log.warning("storage process killed after the shutdown grace", pid=pid, seconds=timeout)
-    return False
 
 
 def _exited(pid: int) -> bool:

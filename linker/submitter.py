@@ -54,15 +54,14 @@ HeaderValues = Callable[[str], Iterable[str]]
 
 def submitter_candidates(mail_from: str, header_values: HeaderValues) -> list[Candidate]:
     """Addresses in the order they should be tried: envelope sender, sender headers, then mailbox headers."""
-    out: list[Candidate] = []
-    seen: set[str] = set()
+    out = envelope_candidates(mail_from)
+    seen = {c.address for c in out}
 
     def add(address: str, source: str) -> None:
         if address and "@" in address and address not in seen:
             seen.add(address)
             out.append(Candidate(address, source))
 
-    add(normalize_address(mail_from), "envelope")
     for name in (*SENDER_HEADERS, *MAILBOX_HEADERS):
         raw = [str(v) for v in header_values(name)]
         if raw:

@@ -24,7 +24,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
-from gateway.handler import GatewayHandler
+from gateway.handler import INTAKE_THREADS, GatewayHandler
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
 from linker.directory import Directory, MemoryDirectory
@@ -36,8 +36,6 @@ from web.app import create_app
 
 log = structlog.get_logger("mailassist")
 
-#: Threads that write blobs and rows for the SMTP sessions.
-INTAKE_THREADS = 8
 #: On stop, how long worker threads may take to finish the message they hold.
 WORKER_STOP_SECONDS = 10
 
