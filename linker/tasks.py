@@ -160,15 +160,21 @@ class Processor:
     def process(self, inbound_id: str) -> None:
         """Process one receipt if it is still ``queued``; raise to have dramatiq retry it with backoff."""
         with structlog.contextvars.bound_contextvars(inbound_id=inbound_id):
-            inbound = self.store.get_inbound(inbound_id)
-            if inbound is None:
-                log.warning("inbound not found; dropping queue message")
-                return
-            if inbound.status != "queued":
-                log.info("inbound already processed", status=inbound.status)
-                return
+            # The receipt, its raw bytes and the pipeline's lookups on one connection (the pipeline writes nothing).
+            with self.store.reading():
+                inbound = self.store.get_inbound(inbound_id)
+                if inbound is None:
+                    log.warning("inbound not found; dropping queue message")
+                    return
+                if inbound.status != "queued":
+                    log.info("inbound already processed", status=inbound.status)
+                    return
+                try:
+                    outcome = self.pipeline(inbound, self.store.get_raw(inbound.sha256))
+                except Exception as exc:
+                    self._failed(inbound, exc)
+                    return
             try:
-                outcome = self.pipeline(inbound, self.store.get_raw(inbound.sha256))
                 if outcome.status == "failed":
                     # Nothing a retry can change (no submitter): failed now, reprocessable after an import.
                     self._fail_now(inbound, outcome.reason or "failed", outcome.summary)
@@ -177,11 +183,8 @@ class Processor:
                     changed = self.store.apply_plan(inbound_id, outcome.write).applied
                 else:
                     changed = self.store.mark_processed(inbound_id, outcome.status, reason=outcome.reason)
-            except LinkerError as exc:
-                self._fail_now(inbound, f"{type(exc).__name__}: {exc}", {})
-                return
             except Exception as exc:
-                self._record_failure(inbound, exc)
+                self._failed(inbound, exc)
                 return
             if changed:
                 log.info(
@@ -197,6 +200,12 @@ class Processor:
         """``process`` outside a worker (``mailassist reprocess``): a transient failure is recorded, not retried."""
         with contextlib.suppress(dramatiq.Retry):
             self.process(inbound_id)
+
+    def _failed(self, inbound: InboundView, exc: Exception) -> None:
+        if isinstance(exc, LinkerError):  # the message itself is at fault: no retry can help
+            self._fail_now(inbound, f"{type(exc).__name__}: {exc}", {})
+        else:
+            self._record_failure(inbound, exc)
 
     def _fail_now(self, inbound: InboundView, error: str, summary: dict[str, object]) -> None:
         if self.store.mark_attempt_failed(inbound.id, error, max_attempts=1) == "failed":

@@ -124,7 +124,8 @@ class DirectoryVerbs:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """Serve this thread's lookups from one connection and one read transaction until the block ends."""
+        """Serve this thread's reads (lookups, receipts, inline blobs) from one connection and one read transaction
+        until the block ends: a checkout costs a pool ping and a rollback, more than a small query."""
         reader = self._reader
         if getattr(reader, "conn", None) is not None:
             yield
@@ -141,22 +142,22 @@ class DirectoryVerbs:
             with contextlib.suppress(SQLAlchemyError):
                 conn.close()  # rolls back the read transaction
 
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        """``fn`` on this thread's ``reading`` connection, or on one of its own; database errors wrapped."""
+        conn: Connection | None = getattr(self._reader, "conn", None)
+        try:
+            if conn is not None:
+                return fn(conn)
+            with self.engine.connect() as own:
+                return fn(own)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(describe_db_error(exc)) from exc
+
     def _lookup(self, stmt: Executable, keys: list[str]) -> list[Any]:
         """Every row of ``stmt`` for each chunk of ``keys``; no query for no keys."""
         if not keys:
             return []
-
-        def rows(conn: Connection) -> list[Any]:
-            return [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
-
-        conn: Connection | None = getattr(self._reader, "conn", None)
-        try:
-            if conn is not None:
-                return rows(conn)
-            with self.engine.connect() as own:
-                return rows(own)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+        return self._read(lambda conn: [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})])
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, UserRef]:
         """Map each given address (lower-cased) that belongs to a user, by primary email or alias, to the user."""

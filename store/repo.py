@@ -303,11 +303,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     def get_inbound(self, inbound_id: str) -> InboundView | None:
         """Return one receipt, or ``None``."""
         # Core, not the ORM: the worker asks once per message, and a session costs ~5x the query here.
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(_INBOUND_BY_ID, {"inbound_id": inbound_id}).one_or_none()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+        row = self._read(lambda conn: conn.execute(_INBOUND_BY_ID, {"inbound_id": inbound_id}).one_or_none())
         return _view(row) if row is not None else None
 
     def get_raw(self, sha256: str) -> bytes:
@@ -326,11 +322,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
 
     def _inline_blob(self, query: Any, sha256: str) -> Any:
         """``query``'s one value for this hash in ``inline_blobs``, or ``None``."""
-        try:
-            with self.engine.connect() as conn:
-                return conn.scalar(query, {"sha256": sha256})
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+        return self._read(lambda conn: conn.scalar(query, {"sha256": sha256}))
 
     def list_inbound(
         self, *, status: str | None = None, limit: int = 100, newest_first: bool = True
