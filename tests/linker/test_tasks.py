@@ -17,7 +17,7 @@ import dramatiq
 import pytest
 import structlog
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from linker.directory import MemoryDirectory
 from linker.settings import LinkerSettings
@@ -118,6 +118,26 @@ def test_the_real_pipeline_looks_up_inside_its_reading_scope(sqlite_store: Store
     assert scopes[0] == "open" and scopes[-1] == "close" and scopes.count("open") == 1, scopes
     assert "lookup" in scopes and "lookup outside" not in scopes
     assert outcome.status == "failed"
+
+
+def test_a_message_reads_on_one_connection_and_writes_on_another(store: Store) -> None:
+    (inbound_id,) = add(store)
+    checkouts: list[str] = []
+    event.listen(store.engine, "checkout", lambda *_: checkouts.append("checkout"))
+
+    def pipeline(inbound: InboundView, raw: bytes) -> Outcome:
+        checkouts.append("pipeline")
+        # The store's lookups from inside the pipeline reuse the processor's read connection.
+        assert store.find_users_by_addresses(["a@example.com"]) == {}
+        return Outcome("linked", "test")
+
+    # When a receipt is processed
+    Processor(store, FAST, pipeline).process(inbound_id)
+    # Then the receipt, its raw bytes and the lookups took one pool checkout, the final write one more
+    # (each checkout costs a ping and a rollback: on PostgreSQL, more than a small query)
+    assert checkouts == ["checkout", "pipeline", "checkout"], checkouts
+    row = store.get_inbound(inbound_id)
+    assert row is not None and row.status == "linked"
 
 
 def test_mark_processed_is_conditional(store: Store) -> None:
