@@ -224,6 +224,8 @@ def run_mode(
         )
         if args.worker_threads:
             sections["queue"]["worker_threads"] = args.worker_threads
+        if args.worker_processes is not None:
+            sections["queue"]["worker_processes"] = args.worker_processes
         config = write_config(folder / "mailassist.toml", sections)
         if workers:
             run_cli(config, "db", "upgrade")
@@ -280,6 +282,7 @@ def main() -> int:
     options.add_argument("--seconds", type=float, help="length of the half-rate run (default 5, quick 1)")
     options.add_argument("--sessions", type=int, default=20, help="concurrent SMTP sessions (default 20)")
     options.add_argument("--worker-threads", type=int, help="queue.worker_threads (default: the config default)")
+    options.add_argument("--worker-processes", type=int, help="queue.worker_processes (default: the config default)")
     options.add_argument("--redis-db", type=int, default=13, help="Redis database to use and flush (default 13)")
     options.add_argument("--timeout", type=float, default=120, help="seconds to wait for a backlog to be linked")
     args = options.parse_args()

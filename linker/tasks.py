@@ -243,8 +243,11 @@ class InboundLogContext(dramatiq.Middleware):
         structlog.contextvars.unbind_contextvars("inbound_id")
 
 
-def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor[[str], None]:
-    """Declare ``link_inbound`` on ``broker`` (no import-time global broker)."""
+def build_actor(
+    broker: dramatiq.Broker, processor: Processor, run: Callable[[str], None] | None = None
+) -> dramatiq.Actor[[str], None]:
+    """Declare ``link_inbound`` on ``broker`` (no import-time global broker): it runs ``processor.process``, or
+    ``run`` (which hands the message to ``processor.process`` elsewhere, another process)."""
     # First in the list: its "before" hook runs first and its "after" hook last, around every other log line.
     first = type(broker.middleware[0]) if broker.middleware else None
     broker.add_middleware(InboundLogContext(), before=first)
@@ -260,7 +263,7 @@ def build_actor(broker: dramatiq.Broker, processor: Processor) -> dramatiq.Actor
         max_backoff=int(s.max_backoff * 1000),
         time_limit=int(s.time_limit * 1000),
     )
-    actor: dramatiq.Actor[[str], None] = declare(processor.process)
+    actor: dramatiq.Actor[[str], None] = declare(run or processor.process)
     return actor
 
 

@@ -108,6 +108,7 @@ class QueueConfig(_Section):
     min_backoff: float = Field(default=5, gt=0)
     max_backoff: float = Field(default=300, gt=0)
     worker_threads: int = Field(default=2, ge=1, le=64)
+    worker_processes: int = Field(default=0, ge=0, le=64)
     sweep_interval: float = Field(default=60, gt=0)
     sweep_grace: float = Field(default=600, gt=0)
 

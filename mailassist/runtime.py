@@ -31,6 +31,7 @@ from linker.directory import Directory, MemoryDirectory
 from linker.settings import IgnoreRule, LinkerSettings
 from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker, send_all
 from mailassist.config import Config
+from mailassist.linkpool import ProcessPool
 from store import Store, db
 from web.app import create_app
 
@@ -126,9 +127,14 @@ class Queue:
     def __init__(self, config: Config, store: Store) -> None:
         self.settings = queue_settings(config)
         self.broker = make_broker(config.queue.broker)
-        self.actor = build_actor(self.broker, make_processor(config, store))
+        processes = config.queue.worker_processes
+        # Linking in child processes, if configured (made when the worker starts); a thread waits on each one.
+        self.pool = ProcessPool(config, processes) if processes else None
+        self.actor = build_actor(
+            self.broker, make_processor(config, store), run=self.pool.process if self.pool is not None else None
+        )
         self.store = store
-        self.threads = config.queue.worker_threads
+        self.threads = max(config.queue.worker_threads, processes)
         self.worker: dramatiq.Worker | None = None
         self.sweeper: Sweeper | None = None
 
@@ -153,6 +159,8 @@ class Queue:
     def start_worker(self) -> None:
         """Start worker threads and the sweeper. In memory mode nothing else can hold queued work, so the
         first sweep re-sends every ``queued`` row at once (mail accepted before a crash)."""
+        if self.pool is not None:
+            self.pool.start()
         self.worker = dramatiq.Worker(self.broker, queues={self.actor.queue_name}, worker_threads=self.threads)
         self.worker.start()
         self.sweeper = Sweeper(self.store, self.send, self.settings)
@@ -164,6 +172,8 @@ class Queue:
         if self.worker is not None:
             # A message still running after this is retried later: its row stays queued for the sweeper.
             self.worker.stop(timeout=int(WORKER_STOP_SECONDS * 1000))
+        if self.pool is not None:
+            self.pool.stop()
         self.broker.close()
 
 

@@ -1,0 +1,110 @@
+"""Linking in processes of their own (``queue.worker_processes``): one worker process, several cores.
+
+A worker thread links one message at a time, and in one Python process all its threads share one core (the GIL):
+parsing, planning and the SQL of filing a message are nearly all Python. With ``worker_processes = N`` each worker
+thread hands its message to one of N child processes and waits for it, so the linking runs on N cores while the
+queue, the SMTP gateway and the web viewer stay in the process they were in (``serve`` still runs as one command
+with its in-process queue).
+
+The children start from a fork server (``multiprocessing``'s ``forkserver``): a clean single-threaded process
+started before any of ours exist, so a child never inherits a lock some thread of this process held at fork time,
+and a child that died can be replaced at any moment. Each child opens its own store and runs the same
+``Processor.process`` as a thread would: the receipt row is the truth, and a message whose child died stays
+``queued``; its queue message is retried with dramatiq's backoff and, failing that, the sweeper re-sends it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import dramatiq
+import structlog
+
+from linker.tasks import Processor
+from mailassist.config import Config
+
+log = structlog.get_logger("mailassist")
+
+#: Imported once by the fork server, so each child starts with them loaded.
+PRELOAD = ["mailassist.runtime"]
+
+_processor: Processor | None = None
+
+
+def _start_child(config: Config) -> None:
+    """First thing in a child: its own logging, store and processor."""
+    global _processor  # noqa: PLW0603 - one processor per child process, made once
+    # Ctrl-C reaches the whole process group: the parent stops the pool, a child must not die with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from mailassist.logs import configure_logging  # noqa: PLC0415 - imported by the fork server already
+    from mailassist.runtime import make_processor, open_store  # noqa: PLC0415 - (avoids an import cycle)
+
+    configure_logging(config.logging.level, config.logging.format)
+    # On every line of this child: which process linked a message, when several do.
+    structlog.contextvars.bind_contextvars(pid=os.getpid())
+    _processor = make_processor(config, open_store(config, upgrade=False))
+    log.info("linker process started")
+
+
+def _process(inbound_id: str) -> None:
+    assert _processor is not None, "child not started"
+    _processor.process(inbound_id)
+
+
+def _ready() -> int:
+    return 0
+
+
+class ProcessPool:
+    """``process(inbound_id)`` runs ``Processor.process`` in one of ``processes`` children and returns (or raises)
+    what it did; exceptions come back pickled, ``dramatiq.Retry`` included."""
+
+    def __init__(self, config: Config, processes: int) -> None:
+        self.config = config
+        self.processes = processes
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(PRELOAD)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the fork server and every child now, so the first messages do not wait for them."""
+        pool = self._current()
+        for done in [pool.submit(_ready) for _ in range(self.processes)]:
+            done.result()
+
+    def process(self, inbound_id: str) -> None:
+        pool = self._current()
+        try:
+            pool.submit(_process, inbound_id).result()
+        except BrokenProcessPool as exc:
+            # A child died (killed, out of memory) with this message or another: the receipt is still queued.
+            self._replace(pool)
+            log.error("linker process died; will retry", error=str(exc))
+            raise dramatiq.Retry("linker process died") from None
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.processes, mp_context=self._context, initializer=_start_child, initargs=(self.config,)
+                )
+            return self._pool
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:  # the first thread to notice replaces it; the others find the new one
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self) -> None:
+        """Let the children finish what they hold, then end them."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

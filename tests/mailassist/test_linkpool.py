@@ -1,0 +1,96 @@
+"""``queue.worker_processes``: ``mailassist serve`` links mail in child processes of its own, and a child that dies
+costs a retry, never a message."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.support import (
+    USER,
+    Child,
+    make_message,
+    queue_rows,
+    running,
+    seed_user,
+    send_queued,
+    wait_until,
+    write_config,
+)
+
+pytestmark = [pytest.mark.slow]
+
+
+def _config(tmp_path: Path, processes: int) -> tuple[Path, int]:
+    url = f"sqlite:///{tmp_path / 'mailassist.db'}"
+    blob_dir = tmp_path / "blobs"
+    seed_user(url, blob_dir, USER)
+    port = free_port()
+    config = write_config(
+        tmp_path / "mailassist.toml",
+        {
+            "smtp": {"listen": f"127.0.0.1:{port}"},
+            "web": {"listen": f"127.0.0.1:{free_port()}"},
+            "store": {"url": url, "blob_dir": str(blob_dir)},
+            "queue": {"broker": "memory", "worker_processes": processes, "min_backoff": 0.1, "max_backoff": 0.5},
+        },
+    )
+    return config, port
+
+
+def _linked(config: Path, ids: set[str]) -> bool:
+    return {r["id"] for r in queue_rows(config) if r["status"] == "linked"} >= ids
+
+
+def _events(child: Child, name: str) -> list[dict[str, Any]]:
+    return [e for e in child.events() if e.get("event") == name]
+
+
+def test_serve_links_in_its_linker_processes(tmp_path: Path) -> None:
+    config, port = _config(tmp_path, processes=2)
+    with running(config, "serve", log_path=tmp_path / "serve.log") as serve:
+        # Given serve with two linker processes, started before any mail
+        started = {e["pid"] for e in _events(serve, "linker process started")}
+        assert len(started) == 2 and serve.pid not in started, serve.log_text()[-3000:]
+        # When mail arrives
+        ids = {send_queued(port, make_message(n, tag="pool")) for n in range(6)}
+        # Then it is linked, by those processes
+        assert wait_until(lambda: _linked(config, ids), timeout=30), serve.log_text()[-3000:]
+        by = {e["inbound_id"]: e.get("pid") for e in _events(serve, "inbound linked")}
+        assert set(by) == ids and set(by.values()) <= started, by
+        assert serve.stop(timeout=40) == 0, serve.log_text()[-3000:]
+    # And they end with serve
+    for pid in started:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_dead_linker_process_costs_a_retry_not_the_message(tmp_path: Path) -> None:
+    config, port = _config(tmp_path, processes=1)
+    with running(config, "serve", log_path=tmp_path / "serve.log") as serve:
+        (first,) = [e["pid"] for e in _events(serve, "linker process started")]
+        # Given the only linker process was killed (out of memory, an operator)
+        os.kill(first, signal.SIGKILL)
+        # When mail arrives
+        inbound_id = send_queued(port, make_message(1, tag="dead-child"))
+        # Then a new process links it after a retry
+        assert wait_until(lambda: _linked(config, {inbound_id}), timeout=30), serve.log_text()[-3000:]
+        assert _events(serve, "linker process died; will retry"), serve.log_text()[-3000:]
+        (linked,) = [e for e in _events(serve, "inbound linked") if e["inbound_id"] == inbound_id]
+        assert linked["pid"] != first
+        assert serve.stop(timeout=40) == 0, serve.log_text()[-3000:]
+
+
+def test_without_worker_processes_serve_links_in_its_own_process(tmp_path: Path) -> None:
+    config, port = _config(tmp_path, processes=0)
+    with running(config, "serve", log_path=tmp_path / "serve.log") as serve:
+        inbound_id = send_queued(port, make_message(1, tag="threads"))
+        assert wait_until(lambda: _linked(config, {inbound_id}), timeout=30), serve.log_text()[-3000:]
+        assert not _events(serve, "linker process started")
+        (linked,) = _events(serve, "inbound linked")
+        assert "pid" not in linked
+        assert serve.stop(timeout=40) == 0
