@@ -5,6 +5,7 @@ unknown people who become leads, some with deal codes, some replies) goes over S
 processes, with the directory imported through ``mailassist import``:
 
 * ``embedded``: ``mailassist serve`` (SQLite, in-process queue and worker);
+* ``embedded-3p``: the same with ``queue.worker_processes = 3``: linking in three child processes;
 * ``pg+redis 1w`` / ``2w``: ``mailassist smtp`` and one or two ``mailassist worker`` processes on PostgreSQL
   (a fresh database per run) and Redis (database ``--redis-db``, 13 by default, flushed before and after).
 
@@ -18,7 +19,8 @@ process: ``Store.add_inbound`` then the actor's ``Processor.process`` (parse, pl
 ``mailassist.runtime.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
 server overlaps work (two cores, several processes).
 
-Usage: ``python bench/pipeline.py [--quick] [--modes embedded,pg1,pg2] [--messages N] [--seconds S]``.
+Usage: ``python bench/pipeline.py [--quick] [--modes embedded,embedded-3p,pg1,pg2] [--messages N] [--seconds S]
+[--worker-processes N]``; the default modes leave ``pg1`` out (the run stays under two minutes).
 The last line is the headline.
 """
 
@@ -57,9 +59,12 @@ from _load import Sent, blast, free_port, paced, run_cli, running
 from sqlalchemy import Engine, create_engine, text
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-MODES = {"embedded": 0, "pg1": 1, "pg2": 2}
+#: Per mode: ``mailassist worker`` commands (0: ``serve``, embedded) and ``queue.worker_processes``.
+MODES = {"embedded": (0, 0), "embedded-3p": (0, 3), "pg1": (1, 0), "pg2": (2, 0)}
+DEFAULT_MODES = ["embedded", "embedded-3p", "pg2"]
 LABELS = {
     "embedded": "embedded (serve, SQLite)",
+    "embedded-3p": "embedded, 3 linker processes",
     "pg1": "smtp + 1 worker (PG, Redis)",
     "pg2": "smtp + 2 workers (PG, Redis)",
 }
@@ -211,7 +216,7 @@ def run_mode(
     """Start the servers of ``mode``, import the directory, and measure the burst, then the half-rate run."""
     folder = workdir / mode
     folder.mkdir()
-    workers = MODES[mode]
+    workers, processes = MODES[mode]
     with ExitStack() as stack:
         if workers == 0:
             url, broker = f"sqlite:///{folder}/mailassist.db", "memory"
@@ -224,8 +229,9 @@ def run_mode(
         )
         if args.worker_threads:
             sections["queue"]["worker_threads"] = args.worker_threads
-        if args.worker_processes is not None:
-            sections["queue"]["worker_processes"] = args.worker_processes
+        processes = args.worker_processes if args.worker_processes is not None else processes
+        if processes:
+            sections["queue"]["worker_processes"] = processes
         config = write_config(folder / "mailassist.toml", sections)
         if workers:
             run_cli(config, "db", "upgrade")
@@ -276,17 +282,17 @@ def run_mode(
 
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    options.add_argument("--quick", action="store_true", help="few messages, embedded and 2 workers: checks the script")
-    options.add_argument("--modes", help=f"comma-separated, from {', '.join(MODES)} (default: all)")
+    options.add_argument("--quick", action="store_true", help="few messages: checks the script")
+    options.add_argument("--modes", help=f"comma-separated, of {', '.join(MODES)} (default {','.join(DEFAULT_MODES)})")
     options.add_argument("--messages", type=int, help="messages in the burst (default 400, quick 60)")
     options.add_argument("--seconds", type=float, help="length of the half-rate run (default 5, quick 1)")
     options.add_argument("--sessions", type=int, default=20, help="concurrent SMTP sessions (default 20)")
     options.add_argument("--worker-threads", type=int, help="queue.worker_threads (default: the config default)")
-    options.add_argument("--worker-processes", type=int, help="queue.worker_processes (default: the config default)")
+    options.add_argument("--worker-processes", type=int, help="queue.worker_processes, all modes")
     options.add_argument("--redis-db", type=int, default=13, help="Redis database to use and flush (default 13)")
     options.add_argument("--timeout", type=float, default=120, help="seconds to wait for a backlog to be linked")
     args = options.parse_args()
-    modes = args.modes.split(",") if args.modes else ["embedded", "pg2"] if args.quick else list(MODES)
+    modes = args.modes.split(",") if args.modes else DEFAULT_MODES
     for mode in modes:
         if mode not in MODES:
             options.error(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
