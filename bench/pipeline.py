@@ -5,7 +5,7 @@ unknown people who become leads, some with deal codes, some replies) goes over S
 processes, with the directory imported through ``mailassist import``:
 
 * ``embedded``: ``mailassist serve`` (SQLite, in-process queue and worker);
-* ``embedded-3p``: the same with ``queue.worker_processes = 3``: linking in three child processes;
+* ``embedded-2p``: the same with ``queue.worker_processes = 2``: linking in two child processes (one per core);
 * ``pg+redis 1w`` / ``2w``: ``mailassist smtp`` and one or two ``mailassist worker`` processes on PostgreSQL
   (a fresh database per run) and Redis (database ``--redis-db``, 13 by default, flushed before and after).
 
@@ -19,7 +19,7 @@ process: ``Store.add_inbound`` then the actor's ``Processor.process`` (parse, pl
 ``mailassist.runtime.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
 server overlaps work (two cores, several processes).
 
-Usage: ``python bench/pipeline.py [--quick] [--modes embedded,embedded-3p,pg1,pg2] [--messages N] [--seconds S]
+Usage: ``python bench/pipeline.py [--quick] [--modes embedded,embedded-2p,pg1,pg2] [--messages N] [--seconds S]
 [--worker-processes N]``; the default modes leave ``pg1`` out (the run stays under two minutes).
 The last line is the headline.
 """
@@ -60,11 +60,11 @@ from sqlalchemy import Engine, create_engine, text
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 #: Per mode: ``mailassist worker`` commands (0: ``serve``, embedded) and ``queue.worker_processes``.
-MODES = {"embedded": (0, 0), "embedded-3p": (0, 3), "pg1": (1, 0), "pg2": (2, 0)}
-DEFAULT_MODES = ["embedded", "embedded-3p", "pg2"]
+MODES = {"embedded": (0, 0), "embedded-2p": (0, 2), "pg1": (1, 0), "pg2": (2, 0)}
+DEFAULT_MODES = ["embedded", "embedded-2p", "pg2"]
 LABELS = {
     "embedded": "embedded (serve, SQLite)",
-    "embedded-3p": "embedded, 3 linker processes",
+    "embedded-2p": "embedded, 2 linker processes",
     "pg1": "smtp + 1 worker (PG, Redis)",
     "pg2": "smtp + 2 workers (PG, Redis)",
 }

@@ -134,7 +134,8 @@ class Queue:
             self.broker, make_processor(config, store), run=self.pool.process if self.pool is not None else None
         )
         self.store = store
-        self.threads = max(config.queue.worker_threads, processes)
+        # Two threads per linker process: when a child finishes a message, the next is already waiting at the pool.
+        self.threads = max(config.queue.worker_threads, 2 * processes)
         self.worker: dramatiq.Worker | None = None
         self.sweeper: Sweeper | None = None
 

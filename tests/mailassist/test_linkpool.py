@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from mailassist.config import load_config
+from mailassist.runtime import Queue, open_store
 from tests.conftest import free_port
 from tests.support import (
     USER,
@@ -94,3 +96,23 @@ def test_without_worker_processes_serve_links_in_its_own_process(tmp_path: Path)
         (linked,) = _events(serve, "inbound linked")
         assert "pid" not in linked
         assert serve.stop(timeout=40) == 0
+
+
+@pytest.mark.parametrize(("threads", "processes", "expected"), [(2, 0, 2), (2, 3, 6), (8, 2, 8)])
+def test_worker_threads_are_at_least_two_per_linker_process(
+    tmp_path: Path, threads: int, processes: int, expected: int
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite:///m.db"\nblob_dir = "blobs"\n\n'
+        f"[queue]\nworker_threads = {threads}\nworker_processes = {processes}\n"
+    )
+    config = load_config(path)
+    store = open_store(config)
+    try:
+        queue = Queue(config, store)
+        # A child finishing a message finds the next one waiting (a thread per child would leave it idle meanwhile)
+        assert queue.threads == expected
+        assert (queue.pool is not None) == (processes > 0)
+    finally:
+        store.close()
