@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import hashlib
 import logging
 import quopri
@@ -72,8 +73,16 @@ def parse_message(raw: bytes) -> ParsedMessage:
     return _assemble(reading, context)
 
 
+#: Header values whose mailboxes are remembered: the same people write and are written to again and again, and
+#: flanker's address grammar (ply) costs more than the rest of reading a small message's headers.
+ADDRESS_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)
 def parse_addresses(value: str) -> tuple[Mailbox, ...]:
-    """Mailboxes in an address header value (RFC 2047 names decoded); a name without an address is kept."""
+    """Mailboxes in an address header value (RFC 2047 names decoded); a name without an address is kept.
+
+    The result is immutable, so equal values share one (cached) result."""
     value = _FOLD.sub("", value).strip()
     if not value:
         return ()
