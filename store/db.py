@@ -18,25 +18,33 @@ from store.errors import SchemaError, StoreUnavailableError, describe_db_error
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry, *, durable: bool = True) -> None:
     # WAL lets readers (web, queue CLI) run beside the writer; synchronous=FULL fsyncs the WAL on every
     # commit, which is what "250 means durable" needs (NORMAL may lose the last commits on power loss).
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
 
-def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
-    """Create an engine for ``url``; SQLite parent directories are created."""
+def _sqlite_pragmas_not_durable(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+    _sqlite_pragmas(dbapi_conn, record, durable=False)
+
+
+def make_engine(url: str, *, connect_timeout: float = 5.0, durable: bool = True) -> Engine:
+    """Create an engine for ``url``; SQLite parent directories are created.
+
+    ``durable=False`` (SQLite only): commits are not fsync'd (``synchronous=NORMAL``). They stay atomic and the
+    database consistent, but the last ones may be undone by a power loss: only for writes that are redone when
+    lost (``Store.apply_plan``), never for a receipt behind a 250."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_pragmas_not_durable)
         return engine
     return create_engine(
         url,

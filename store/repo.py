@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +48,10 @@ _INBOUND_BY_ID = select(*Inbound.__table__.columns).where(Inbound.id == bindpara
 _INSERT_INBOUND = insert(Inbound)
 #: In a forked child (``Store.after_fork``): the parent's connection pools, never closed here.
 _INHERITED_POOLS: list[object] = []
+
+#: PostgreSQL: this transaction's commit returns before its WAL reaches the disk (it may be lost in a server crash,
+#: never half-applied).
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 _INLINE_BLOB = select(InlineBlob.data).where(InlineBlob.sha256 == bindparam("sha256"))
 _HAS_INLINE_BLOB = select(InlineBlob.sha256).where(InlineBlob.sha256 == bindparam("sha256"))
 
@@ -150,8 +154,18 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         #: Blobs up to this size live in the database (``InlineBlob``), larger ones as files; 0: all files.
         self.inline_max = inline_max
         self.engine: Engine = db.make_engine(url, connect_timeout=connect_timeout)
+        #: Where linking results are written (``apply_plan``). A lost one is redone (its receipt is still
+        #: ``queued``, and the sweeper re-sends it), so its commit need not wait for the disk: on SQLite a second
+        #: pool whose connections do not fsync each commit (the file's own fsync'd commits, the intake's, carry
+        #: them to disk too); on PostgreSQL the same pool, with an asynchronous commit per transaction.
+        self.linking_engine: Engine = (
+            db.make_engine(url, connect_timeout=connect_timeout, durable=False)
+            if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:")
+            else self.engine
+        )
         self.blobs = BlobStore(blob_dir)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._linking_sessions = sessionmaker(self.linking_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,18 +187,28 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     def close(self) -> None:
         """Release pooled connections and threads."""
         self.engine.dispose()
+        if self.linking_engine is not self.engine:
+            self.linking_engine.dispose()
         self.blobs.close()
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _session(self, sessions: sessionmaker[Session] | None = None) -> Iterator[Session]:
         try:
-            with self._sessions() as session:
+            with (sessions or self._sessions)() as session:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(describe_db_error(exc)) from exc
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         with self._session() as session, session.begin():
+            return fn(session)
+
+    def _run_redoable(self, fn: Callable[[Session], T]) -> T:
+        """``_run`` for writes that are redone if lost (see ``linking_engine``): committed without waiting for the
+        disk. Atomic all the same: after a crash the transaction is there entirely or not at all."""
+        with self._session(self._linking_sessions) as session, session.begin():
+            if self.linking_engine.dialect.name == "postgresql":
+                session.execute(_ASYNC_COMMIT)
             return fn(session)
 
     # --- intake ------------------------------------------------------------------------------------------
@@ -250,8 +274,9 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         """In a forked child: new connections for this process. The parent's pooled ones are kept referenced and
         never used or closed here (closing SQLite's copy in a child is undefined; a PostgreSQL one would log the
         parent's session out)."""
-        _INHERITED_POOLS.append(self.engine.pool)
-        self.engine.dispose(close=False)
+        for engine in {self.engine, self.linking_engine}:
+            _INHERITED_POOLS.append(engine.pool)
+            engine.dispose(close=False)
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         """Group commit: fsync every blob directory of the batch once, then insert all receipts (and the bytes of
@@ -425,7 +450,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
                 put_inline_blobs(session.connection(), inline)
             return result
 
-        return self._run(apply)
+        return self._run_redoable(apply)
 
     def relink_contacts(self) -> RelinkResult:
         """Convert leads whose address an imported contact owns, and link their past mail to that contact."""

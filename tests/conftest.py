@@ -31,17 +31,21 @@ T = TypeVar("T")
 
 @contextmanager
 def engine_events(store: Store, name: str, pick: Callable[..., T]) -> Iterator[list[T]]:
-    """``pick(*arguments)`` of every ``name`` event of the store's engine inside the block, in order."""
+    """``pick(*arguments)`` of every ``name`` event of the store's engines (the linking one too) inside the block,
+    in order."""
     seen: list[T] = []
 
     def note(*args: Any) -> None:
         seen.append(pick(*args))
 
-    event.listen(store.engine, name, note)
+    engines = {store.engine, store.linking_engine}
+    for engine in engines:
+        event.listen(engine, name, note)
     try:
         yield seen
     finally:
-        event.remove(store.engine, name, note)
+        for engine in engines:
+            event.remove(engine, name, note)
 
 
 def sql_statements(store: Store) -> AbstractContextManager[list[str]]:

@@ -123,7 +123,8 @@ def test_the_real_pipeline_looks_up_inside_its_reading_scope(sqlite_store: Store
 def test_a_message_reads_on_one_connection_and_writes_on_another(store: Store) -> None:
     (inbound_id,) = add(store)
     checkouts: list[str] = []
-    event.listen(store.engine, "checkout", lambda *_: checkouts.append("checkout"))
+    for engine in {store.engine, store.linking_engine}:
+        event.listen(engine, "checkout", lambda *_: checkouts.append("checkout"))
 
     def pipeline(inbound: InboundView, raw: bytes) -> Outcome:
         checkouts.append("pipeline")

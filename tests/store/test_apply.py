@@ -234,6 +234,35 @@ def test_a_plan_without_message_only_closes_the_receipt(store: Store, status: st
     assert count(store, Message) == 0
 
 
+# --- durability: a receipt's commit waits for the disk, a plan's need not -----------------------------------------
+
+
+def _durability(store: Store, engine: Any) -> str:
+    """SQLite's ``synchronous`` (2 FULL, 1 NORMAL), or PostgreSQL's ``synchronous_commit``, of a pooled connection."""
+    query = "PRAGMA synchronous" if store.is_sqlite else "SHOW synchronous_commit"
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql(query).scalar())
+
+
+def test_a_plan_commits_without_waiting_for_the_disk_and_a_receipt_waits(store: Store, ids: Ids) -> None:
+    receipt = inbound(store)
+    # When a plan is applied
+    with (
+        engine_events(store, "commit", lambda conn: conn.engine) as commits,
+        engine_events(store, "before_cursor_execute", lambda *args: args[2]) as statements,
+    ):
+        store.apply_plan(receipt, linked(bcc(ids)))
+    assert inbound_row(store, receipt)[0] == "linked"
+    if store.is_sqlite:
+        # Then on SQLite it commits on the pool that does not fsync each commit; receipts use the one that does
+        assert commits == [store.linking_engine] and store.linking_engine is not store.engine
+        assert (_durability(store, store.linking_engine), _durability(store, store.engine)) == ("1", "2")
+    else:
+        # On PostgreSQL, with an asynchronous commit for this transaction only
+        assert statements[0] == "SET LOCAL synchronous_commit TO OFF", statements[:3]
+        assert _durability(store, store.engine) == "on"
+
+
 # --- the same email, received twice ---------------------------------------------------------------------------
 
 
