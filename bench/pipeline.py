@@ -284,7 +284,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="few messages: checks the script")
     options.add_argument("--modes", help=f"comma-separated, of {', '.join(MODES)} (default {','.join(DEFAULT_MODES)})")
-    options.add_argument("--messages", type=int, help="messages in the burst (default 400, quick 60)")
+    options.add_argument("--messages", type=int, help="messages in the burst (default 600, quick 60)")
     options.add_argument("--seconds", type=float, help="length of the half-rate run (default 5, quick 1)")
     options.add_argument("--sessions", type=int, default=20, help="concurrent SMTP sessions (default 20)")
     options.add_argument("--worker-threads", type=int, help="queue.worker_threads (default: the config default)")
@@ -296,7 +296,7 @@ def main() -> int:
     for mode in modes:
         if mode not in MODES:
             options.error(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    count = args.messages or (60 if args.quick else 400)
+    count = args.messages or (60 if args.quick else 600)
     args.seconds = args.seconds or (1.0 if args.quick else 5.0)
 
     from mailassist.logs import configure_logging
