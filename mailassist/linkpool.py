@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 import dramatiq
 import structlog
 
+from linker.parse import parse_message
 from linker.tasks import Processor
 from mailassist.config import Config
 
@@ -34,6 +35,9 @@ log = structlog.get_logger("mailassist")
 PRELOAD = ["mailassist.runtime"]
 
 _processor: Processor | None = None
+
+#: Parsed once by each child as it starts.
+WARM_UP = b"From: Anna <anna@example.com>\r\nTo: piotr@example.com\r\nSubject: warm-up\r\n\r\nwarm-up\r\n"
 
 
 def _start_child(config: Config) -> None:
@@ -48,6 +52,8 @@ def _start_child(config: Config) -> None:
     # On every line of this child: which process linked a message, when several do.
     structlog.contextvars.bind_contextvars(pid=os.getpid())
     _processor = make_processor(config, open_store(config, upgrade=False))
+    # flanker loads (and builds its address grammar) on first use: here, not while the first message waits.
+    parse_message(WARM_UP)
     log.info("linker process started")
 
 
