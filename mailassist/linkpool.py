@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -108,9 +109,21 @@ class ProcessPool:
                 self._pool = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def stop(self) -> None:
-        """Let the children finish what they hold, then end them."""
+    def stop(self, timeout: float) -> None:
+        """Let the children finish what they hold for up to ``timeout`` seconds, then kill the ones still at it
+        (their messages stay ``queued``: the sweeper re-sends them)."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        # The executor keeps its processes to itself; without them, a child stuck on a hung database would hold
+        # up the stop for ever.
+        children = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                log.warning("linker process still busy after the stop timeout; killing it", pid=child.pid)
+                child.kill()
+                child.join(5)

@@ -174,7 +174,7 @@ class Queue:
             # A message still running after this is retried later: its row stays queued for the sweeper.
             self.worker.stop(timeout=int(WORKER_STOP_SECONDS * 1000))
         if self.pool is not None:
-            self.pool.stop()
+            self.pool.stop(WORKER_STOP_SECONDS)
         self.broker.close()
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailassist.config import load_config
+from mailassist.linkpool import ProcessPool
 from mailassist.runtime import Queue, open_store
 from tests.conftest import free_port
 from tests.support import (
@@ -116,3 +119,19 @@ def test_worker_threads_are_at_least_two_per_linker_process(
         assert (queue.pool is not None) == (processes > 0)
     finally:
         store.close()
+
+
+def test_stop_kills_a_linker_process_stuck_past_the_timeout(tmp_path: Path) -> None:
+    config, _port = _config(tmp_path, processes=1)
+    pool = ProcessPool(load_config(config), 1)
+    pool.start()
+    # Given a child busy for longer than the stop may wait (a hung database, say)
+    busy = pool._current().submit(time.sleep, 60)
+    time.sleep(0.5)
+    # When the pool stops with a 1 s timeout
+    started = time.monotonic()
+    pool.stop(timeout=1)
+    # Then the stop takes about that long, and the child is gone
+    assert time.monotonic() - started < 10
+    with pytest.raises(BrokenProcessPool):
+        busy.result(timeout=10)
