@@ -11,7 +11,6 @@ import contextlib
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -76,19 +75,13 @@ def empty_plan(inbound: InboundView, raw: bytes) -> Outcome:
     return Outcome("linked", "empty plan")
 
 
-def linker_pipeline(
-    settings: LinkerSettings,
-    directory: Directory,
-    *,
-    reading: Callable[[], AbstractContextManager[object]] | None = None,
-) -> Pipeline:
-    """The real pipeline over the store's directory; ``reading`` (``Store.reading``) scopes one message's lookups,
-    so they share one connection instead of checking one out each."""
+def linker_pipeline(settings: LinkerSettings, directory: Directory) -> Pipeline:
+    """The real pipeline over the store's directory (``Processor.process`` runs it inside ``Store.reading``, so one
+    message's lookups share one connection instead of checking one out each)."""
 
     def run(inbound: InboundView, raw: bytes) -> Outcome:
         envelope = Envelope(inbound.mail_from, inbound.rcpt_tos)
-        with reading() if reading is not None else contextlib.nullcontext():
-            plan = run_pipeline(raw, envelope=envelope, settings=settings, directory=directory)
+        plan = run_pipeline(raw, envelope=envelope, settings=settings, directory=directory)
         return outcome_of(plan, inbound)
 
     return run

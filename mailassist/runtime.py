@@ -101,7 +101,7 @@ def open_directory(config: Config) -> Iterator[Directory]:
 
 def make_processor(config: Config, store: Store) -> Processor:
     """The actor's work: the real pipeline over the store's directory."""
-    pipeline = linker_pipeline(linker_settings(config), store, reading=store.reading)
+    pipeline = linker_pipeline(linker_settings(config), store)
     return Processor(store, queue_settings(config), pipeline)
 
 
