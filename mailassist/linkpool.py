@@ -11,17 +11,23 @@ started before any of ours exist, so a child never inherits a lock some thread o
 and a child that died can be replaced at any moment. Each child opens its own store and runs the same
 ``Processor.process`` as a thread would: the receipt row is the truth, and a message whose child died stays
 ``queued``; its queue message is retried with dramatiq's backoff and, failing that, the sweeper re-sends it.
+
+A child ends with the process that uses it, however that one ended: ``multiprocessing`` alone would keep an
+executor's children (and so the fork server, which they keep alive) running for ever after a SIGKILL or an out of
+memory kill of the worker, each with its database connections and the worker's stdout and stderr open.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.synchronize import Barrier
 
 import dramatiq
 import structlog
@@ -36,16 +42,26 @@ log = structlog.get_logger("mailassist")
 PRELOAD = ["mailassist.runtime"]
 
 _processor: Processor | None = None
+#: Set in each child: every child of a pool being started waits here, so ``start`` returns once all are ready.
+_started: Barrier | None = None
+
+#: How long ``start`` waits for every child to open its store and parse its warm-up message.
+START_TIMEOUT = 120.0
+#: What a child exits with when the process that used it is gone (it was mid-message or idle: the receipt is the
+#: truth, and its transaction, if any, is rolled back).
+ORPHANED = 75
 
 #: Parsed once by each child as it starts.
 WARM_UP = b"From: Anna <anna@example.com>\r\nTo: piotr@example.com\r\nSubject: warm-up\r\n\r\nwarm-up\r\n"
 
 
-def _start_child(config: Config) -> None:
+def _start_child(config: Config, started: Barrier) -> None:
     """First thing in a child: its own logging, store and processor."""
-    global _processor  # noqa: PLW0603 - one processor per child process, made once
+    global _processor, _started  # noqa: PLW0603 - one processor per child process, made once
     # Ctrl-C reaches the whole process group: the parent stops the pool, a child must not die with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+    _started = started
     from mailassist.logs import configure_logging  # noqa: PLC0415 - imported by the fork server already
     from mailassist.runtime import make_processor, open_store  # noqa: PLC0415 - (avoids an import cycle)
 
@@ -58,13 +74,31 @@ def _start_child(config: Config) -> None:
     log.info("linker process started")
 
 
+def _exit_with_parent() -> None:
+    """Exit as soon as the process that asked for this child is gone. Its sentinel (a pipe whose other end only
+    that process holds) turns readable when it exits, however it exited."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(ORPHANED)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _process(inbound_id: str) -> None:
     assert _processor is not None, "child not started"
     _processor.process(inbound_id)
 
 
-def _ready() -> int:
-    return 0
+def _ready(timeout: float) -> int:
+    """Run once per child by ``start``: each call holds its child until every child of the pool holds one."""
+    assert _started is not None, "child not started"
+    _started.wait(timeout)
+    return os.getpid()
 
 
 class ProcessPool:
@@ -80,10 +114,14 @@ class ProcessPool:
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
-        """Start the fork server and every child now, so the first messages do not wait for them."""
+        """Start the fork server and every child now, so the first messages do not wait for them. Returns once
+        every child has opened its store and parsed its warm-up message."""
         pool = self._current()
-        for done in [pool.submit(_ready) for _ in range(self.processes)]:
-            done.result()
+        # A child runs one call at a time, and each of these waits for all the others: so each runs in a child of
+        # its own, after that child's start (the executor runs a child's initializer before its first call).
+        calls = [pool.submit(_ready, START_TIMEOUT) for _ in range(self.processes)]
+        pids = {call.result() for call in calls}
+        assert len(pids) == self.processes, pids
 
     def process(self, inbound_id: str) -> None:
         pool = self._current()
@@ -98,8 +136,13 @@ class ProcessPool:
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # The barrier goes to the children as they are made (the only way to share one with them).
+                started = self._context.Barrier(self.processes)
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=self._context, initializer=_start_child, initargs=(self.config,)
+                    self.processes,
+                    mp_context=self._context,
+                    initializer=_start_child,
+                    initargs=(self.config, started),
                 )
             return self._pool
 

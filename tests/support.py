@@ -159,6 +159,8 @@ def running(config: Path, command: str = "serve", *, log_path: Path, timeout: fl
             text=True,
             cwd=ROOT,
             env=_child_env(),
+            # A session of its own: the teardown can end whatever it started too (see session_processes).
+            start_new_session=True,
         )
     child = Child(proc, log_path)
     ready = threading.Event()
@@ -175,9 +177,29 @@ def running(config: Path, command: str = "serve", *, log_path: Path, timeout: fl
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        # Anything of it still running (a test that failed half way) would hold its stdout open for ever.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         reader.join(10)
         assert proc.stdout is not None
-        proc.stdout.close()
+        if not reader.is_alive():  # closing a pipe a thread is still reading from waits for that read
+            proc.stdout.close()
+
+
+def session_processes(session_id: int) -> list[int]:
+    """Live processes (zombies aside) of a session, e.g. of a child started by ``running`` (its pid is its
+    session's id), whoever their parent is now."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+        state, _ppid, _pgrp, session = text[text.rindex(")") + 2 :].split()[:4]
+        if int(session) == session_id and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def run_cli(config: Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from tests.support import (
     running,
     seed_user,
     send_queued,
+    session_processes,
     wait_until,
     write_config,
 )
@@ -88,6 +89,20 @@ def test_a_dead_linker_process_costs_a_retry_not_the_message(tmp_path: Path) -> 
         (linked,) = [e for e in _events(serve, "inbound linked") if e["inbound_id"] == inbound_id]
         assert linked["pid"] != first
         assert serve.stop(timeout=40) == 0, serve.log_text()[-3000:]
+
+
+def test_nothing_of_serve_outlives_a_sigkill(tmp_path: Path) -> None:
+    config, port = _config(tmp_path, processes=2)
+    with running(config, "serve", log_path=tmp_path / "serve.log") as serve:
+        # Given serve with its linker processes, the fork server that made them, its storage and helpers
+        inbound_id = send_queued(port, make_message(1, tag="sigkill"))
+        assert wait_until(lambda: _linked(config, {inbound_id}), timeout=30), serve.log_text()[-3000:]
+        linkers = {e["pid"] for e in _events(serve, "linker process started")}
+        assert len(linkers) == 2 and set(session_processes(serve.pid)) > linkers | {serve.pid}
+        # When serve is killed (out of memory, kill -9), so none of its shutdown code runs
+        serve.kill()
+        # Then everything it started ends too: none holds a database connection or its log open
+        assert wait_until(lambda: not session_processes(serve.pid), timeout=15), session_processes(serve.pid)
 
 
 def test_without_worker_processes_serve_links_in_its_own_process(tmp_path: Path) -> None:
