@@ -214,6 +214,43 @@ def test_leads_page_newest_first(store: Store, world: World) -> None:
     assert len(pages) == 5
 
 
+def test_search_finds_mail_by_its_participants(store: Store, world: World) -> None:
+    ada = world.viewer(store, ADA.email)
+    submitter = (PAWEL.email, world.users[PAWEL.email])
+    # Given mail whose recipients appear nowhere else in it (not in the subject, body or sender)
+    many = file_message(
+        store,
+        submitter=submitter,
+        key="<search-participants@example.com>",
+        subject="Quarterly figures",
+        date=day(20),
+        body="Please see the attached figures.",
+        participants=(
+            person("to", "zofia.lewandowska@kurier-polska.example", "Zofia Lewandowska"),
+            person("cc", "rachunki@kurier-polska.example", None),
+            person("cc", "bozena@zielony-ogrod.example", "Bożena Żurawska"),
+        ),
+    )
+    alone = file_message(
+        store,
+        submitter=submitter,
+        key="<search-no-participants@example.com>",
+        subject="Nothing but a sender",
+        date=day(21),
+        body="A note with no participant rows at all.",
+        sender=("ola@zielony-ogrod.example", "Ola Zielińska"),
+    )
+    # Then each participant finds it: by address (as a phrase), by name, diacritics folded, with other words
+    assert ids(store, ada, q="zofia.lewandowska@kurier-polska.example") == {many}
+    assert ids(store, ada, q="rachunki@kurier-polska.example") == {many}
+    assert ids(store, ada, q="Zurawska") == {many}
+    assert ids(store, ada, q="lewandowska figures") == {many}
+    # And the sender is still indexed, with participants or without
+    assert ids(store, ada, q="zielony-ogrod.example") == {many, alone}
+    assert ids(store, ada, q="Zielinska") == {alone}
+    assert ids(store, ada, q="kurier-polska.example zielinska") == set()
+
+
 def test_iter_messages_streams_every_row_in_order(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
     expected = [row.id for row in store.list_messages(ada, MessageFilter(), limit=500).items]
