@@ -187,7 +187,7 @@ def main() -> None:
         base_cpu = all_results["bare"][sessions, per_conn].cpu_ms
         ratios = "   ".join(
             f"{b}/bare {all_results[b][sessions, per_conn].rate / base:.2f}x "
-            f"(CPU/msg {all_results[b][sessions, per_conn].cpu_ms / base_cpu:.1f}x)"
+            f"(CPU/msg {cpu_ratio(all_results[b][sessions, per_conn].cpu_ms, base_cpu)})"
             for b in backends
         )
         conn = "1 msg/conn" if per_conn == 1 else f"{per_conn} msg/conn"
@@ -200,6 +200,14 @@ def main() -> None:
         c_headline = c_rates[main_backend][HEADLINE[0]] / c_rates["bare"][HEADLINE[0]]
         with_c = f"; with smtp-source {c_headline:.2f}x"
     print(f"headline: {main_backend}/bare {headline:.2f}x at {HEADLINE[0]} sessions, 1 msg/conn{with_c}{suffix}")
+
+
+def cpu_ratio(cpu_ms: float, base_cpu_ms: float) -> str:
+    """``cpu_ms / base_cpu_ms`` as ``1.5x``; ``n/a`` when the baseline measured no CPU at all (``/proc`` counts in
+    clock ticks of 10 ms: a ``--quick`` run of the bare server can fit in none)."""
+    if not base_cpu_ms > 0:
+        return "n/a"
+    return f"{cpu_ms / base_cpu_ms:.1f}x"
 
 
 if __name__ == "__main__":
