@@ -51,6 +51,10 @@ def test_smtp_stores_in_a_child_process_when_configured(
         queued = send_queued(port, make_message(1, tag="storage-process"))
         assert child.stop(timeout=40) == 0, child.log_text()[-3000:]
         events = child.events()
+        # Checked before the teardown kills whatever is left of the server's session
+        if storage_process and children:
+            with pytest.raises(FileNotFoundError):  # it ended with the server
+                Path(f"/proc/{children[0]}/stat").read_text()
     started = [e for e in events if e.get("event") == "storage process started"]
     # The wake-up went out (from whichever process stored the mail)
     assert not [e for e in events if "queue send" in str(e.get("event"))], events
@@ -63,8 +67,6 @@ def test_smtp_stores_in_a_child_process_when_configured(
         client.close()
     if storage_process:
         assert len(children) == 1 and [e["pid"] for e in started] == children
-        with pytest.raises(FileNotFoundError):  # it ended with the server
-            Path(f"/proc/{children[0]}/stat").read_text()
     else:
         assert children == [] and started == []
     store = Store(url, blob_dir)
