@@ -64,14 +64,30 @@ class RecordInfo(Protocol):
     def client_name(self) -> str | None: ...
 
 
+class PeopleInfo(Protocol):
+    """What the directory knows about a set of normalised addresses (and their domains)."""
+
+    @property
+    def contacts(self) -> Mapping[str, ContactInfo]: ...
+    @property
+    def client_emails(self) -> Mapping[str, EntityInfo]: ...
+    @property
+    def leads(self) -> Mapping[str, LeadInfo]: ...
+    @property
+    def client_domains(self) -> Mapping[str, EntityInfo]:
+        """By domain."""
+        ...
+
+
 class Directory(Protocol):
     """Batch lookups by normalised address, domain, code or Message-ID."""
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, UserInfo]: ...
-    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, ContactInfo]: ...
-    def find_client_emails(self, addresses: Iterable[str]) -> Mapping[str, EntityInfo]: ...
-    def find_leads_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, LeadInfo]: ...
-    def find_clients_by_domains(self, domains: Iterable[str]) -> Mapping[str, EntityInfo]: ...
+    def find_people(self, addresses: Iterable[str]) -> PeopleInfo:
+        """Contacts, client addresses and leads for ``addresses``, and clients for their domains (one question,
+        so a database answers it in one query)."""
+        ...
+
     def find_records_by_codes(self, codes: Iterable[str]) -> Mapping[str, RecordInfo]: ...
     def find_thread_records(self, message_id_headers: Iterable[str]) -> Sequence[RecordInfo]: ...
 
@@ -117,6 +133,14 @@ class Record:
     client_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class People:
+    contacts: dict[str, Contact]
+    client_emails: dict[str, Entity]
+    leads: dict[str, Lead]
+    client_domains: dict[str, Entity]
+
+
 @dataclass
 class MemoryDirectory:
     """A directory held in dicts keyed the way the store keys them (lower-case addresses, upper-case codes)."""
@@ -137,17 +161,14 @@ class MemoryDirectory:
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, User]:
         return self._pick(self.users, addresses)
 
-    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> dict[str, Contact]:
-        return self._pick(self.contacts, addresses)
-
-    def find_client_emails(self, addresses: Iterable[str]) -> dict[str, Entity]:
-        return self._pick(self.client_emails, addresses)
-
-    def find_leads_by_addresses(self, addresses: Iterable[str]) -> dict[str, Lead]:
-        return self._pick(self.leads, addresses)
-
-    def find_clients_by_domains(self, domains: Iterable[str]) -> dict[str, Entity]:
-        return self._pick(self.client_domains, domains)
+    def find_people(self, addresses: Iterable[str]) -> People:
+        keys = set(addresses)
+        return People(
+            contacts=self._pick(self.contacts, keys),
+            client_emails=self._pick(self.client_emails, keys),
+            leads=self._pick(self.leads, keys),
+            client_domains=self._pick(self.client_domains, {key.rpartition("@")[2] for key in keys}),
+        )
 
     def find_records_by_codes(self, codes: Iterable[str]) -> dict[str, Record]:
         return self._pick(self.records, codes)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from linker.addresses import domain_of, is_automated_message
+from linker.addresses import is_automated_message
 from linker.classify import Submission, classify, find_submission
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
@@ -115,12 +115,13 @@ def plan_message(
 
     addresses = [address for _role, _mailbox, address in people(original, settings)]
     found_codes = extract_codes([original.subject, message.subject], settings.codes)
+    found = directory.find_people(addresses)
     lookups = Lookups(
         users=users.load(addresses),
-        contacts=directory.find_contacts_by_addresses(addresses),
-        client_emails=directory.find_client_emails(addresses),
-        leads=directory.find_leads_by_addresses(addresses),
-        client_domains=directory.find_clients_by_domains({domain_of(a) for a in addresses}),
+        contacts=found.contacts,
+        client_emails=found.client_emails,
+        leads=found.leads,
+        client_domains=found.client_domains,
         records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
         thread_records=directory.find_thread_records(original.thread_ids) if original.thread_ids else [],
     )

@@ -148,6 +148,17 @@ class LeadRef:
 
 
 @dataclass(frozen=True, slots=True)
+class PeopleRefs:
+    """What the directory knows about a message's addresses, each map keyed as its ``find_*`` method keys it."""
+
+    contacts: dict[str, ContactRef]
+    client_emails: dict[str, EntityRef]
+    leads: dict[str, LeadRef]
+    #: By domain (the addresses' domains, lower-cased).
+    client_domains: dict[str, EntityRef]
+
+
+@dataclass(frozen=True, slots=True)
 class RecordRef:
     id: int
     code: str

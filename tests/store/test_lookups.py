@@ -117,6 +117,51 @@ def test_leads_by_address_converted_or_not(directory: Store) -> None:
     }
 
 
+def test_people_in_one_query_as_the_four_lookups_find_them(directory: Store) -> None:
+    contact = directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
+    add_lead(directory, "nowak@gmail.com", name="Jan Nowak")
+    add_lead(directory, "pz@gmail.com", converted=contact)
+    # Given a message's addresses: contacts, a client's own address, leads, a client's domain, unknowns
+    addresses = [
+        "pz@gmail.com",
+        "Petra@SkodaDily.cz",
+        "biuro@acme-logistics.pl",
+        "nowak@gmail.com",
+        "someone.new@xn--dly-xla.cz",
+        "nobody@x.test",
+    ]
+    # When the linker asks about them all at once
+    with statements(directory) as seen:
+        people = directory.find_people(addresses)
+    # Then it gets what each lookup alone would say, from one query
+    assert len(seen) == 1
+    lowered = [a.lower() for a in addresses]
+    assert people.contacts == directory.find_contacts_by_addresses(lowered)
+    assert set(people.contacts) == {"pz@gmail.com", "petra@skodadily.cz"}
+    assert people.client_emails == directory.find_client_emails(lowered)
+    assert set(people.client_emails) == {"biuro@acme-logistics.pl"}
+    assert people.leads == directory.find_leads_by_addresses(lowered)
+    assert set(people.leads) == {"nowak@gmail.com", "pz@gmail.com"}
+    domains = {a.rpartition("@")[2] for a in lowered}
+    assert people.client_domains == directory.find_clients_by_domains(domains)
+    assert set(people.client_domains) == {"skodadily.cz", "acme-logistics.pl", "xn--dly-xla.cz"}
+
+
+def test_people_one_query_per_500_addresses(store: Store) -> None:
+    keys = many(store, 600)
+    mixed = [k for i in range(300) for k in (keys["contacts"][i], keys["leads"][i])] + keys["client_emails"][300:400]
+
+    with statements(store) as seen:
+        people = store.find_people(mixed)
+    assert len(seen) == 2
+    assert (len(people.contacts), len(people.leads), len(people.client_emails)) == (300, 300, 100)
+    assert len(people.client_domains) == 400  # c0-c399.test: the contacts' and client addresses' domains
+
+    with statements(store) as seen:
+        store.find_people([])
+    assert seen == []
+
+
 def test_records_by_code_upper_cased(directory: Store) -> None:
     found = directory.find_records_by_codes(["op-123", "OF-7", "OP-999"])
 
@@ -282,6 +327,14 @@ def test_lookups_use_their_key_index_on_postgres(pg_url: str, tmp_path: Path) ->
                 plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
             assert KEY_INDEX[name] in plan, (name, plan)
             assert "Seq Scan" not in plan, (name, plan)
+        with statements(store) as seen:
+            store.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
+        ((statement, parameters),) = seen
+        with store.engine.connect() as conn:
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+        for name in ("contacts", "client_emails", "leads", "domains"):
+            assert KEY_INDEX[name] in plan, (name, plan)
+        assert "Seq Scan" not in plan, plan
     finally:
         store.close()
 
@@ -300,6 +353,13 @@ def test_lookups_use_their_key_index_on_sqlite(sqlite_store: Store) -> None:
         # (joined instead, it started from every record link: a scan growing with the mail filed).
         assert not [line for line in plan if line.startswith("SCAN")], (name, plan)
         assert plan[-1 if name == "thread" else 0].startswith("SEARCH"), (name, plan)
+    with statements(store) as seen:
+        store.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
+    ((statement, parameters),) = seen
+    with store.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert not [line for line in plan if line.startswith("SCAN")], plan
+    assert len([line for line in plan if line.startswith("SEARCH") and "USING" in line]) >= 4, plan
     with statements(store) as seen:
         store.find_thread_records(keys["thread"][:2])
     ((statement, parameters),) = seen
