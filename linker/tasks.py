@@ -155,15 +155,16 @@ class Processor:
         with structlog.contextvars.bound_contextvars(inbound_id=inbound_id):
             # The receipt, its raw bytes and the pipeline's lookups on one connection (the pipeline writes nothing).
             with self.store.reading():
-                inbound = self.store.get_inbound(inbound_id)
-                if inbound is None:
+                found = self.store.get_inbound_with_raw(inbound_id)
+                if found is None:
                     log.warning("inbound not found; dropping queue message")
                     return
+                inbound, raw = found
                 if inbound.status != "queued":
                     log.info("inbound already processed", status=inbound.status)
                     return
                 try:
-                    outcome = self.pipeline(inbound, self.store.get_raw(inbound.sha256))
+                    outcome = self.pipeline(inbound, raw if raw is not None else self.store.get_raw(inbound.sha256))
                 except Exception as exc:
                     self._failed(inbound, exc)
                     return

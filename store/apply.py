@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,12 @@ _CLAIM = (
 _DONE = update(Inbound).where(Inbound.id == bindparam("inbound_id"))
 _FILED_AS = select(Inbound.message_id).where(Inbound.id == bindparam("inbound_id"))
 _BY_DEDUPE_KEY = select(Message.id).where(Message.dedupe_key == bindparam("key"))
-_BY_CONTENT_KEY = select(Message.id, Message.date).where(Message.content_key == bindparam("key")).order_by(Message.id)
+#: The email by its dedupe key, and those with its content (``_same_email`` picks), in one statement.
+_SAME_EMAIL = (
+    select(Message.id, Message.dedupe_key, Message.date)
+    .where(or_(Message.dedupe_key == bindparam("key"), Message.content_key == bindparam("content_key")))
+    .order_by(Message.id)
+)
 _LEADS_BY_ADDRESS = select(Lead.address, Lead.id).where(Lead.address.in_(bindparam("keys", expanding=True)))
 _LEAD_BY_ADDRESS = select(Lead.id).where(Lead.address == bindparam("address"))
 
@@ -181,19 +186,20 @@ def _find_message(session: Session, dedupe_key: str) -> int | None:
     return found
 
 
-def _find_same_content(session: Session, m: MessageWrite) -> int | None:
-    """An email filed under another key (with or without Message-ID) with this content and a near date."""
-    if m.content_key is None or m.date is None:
-        return None
-    rows = session.connection().execute(_BY_CONTENT_KEY, {"key": m.content_key})
-    return next((i for i, date in rows if date is not None and abs(date - m.date) <= SAME_EMAIL_WINDOW), None)
+def _same_email(session: Session, m: MessageWrite) -> int | None:
+    """The email filed under this dedupe key; else one filed under another key (with or without Message-ID) with
+    this content and a near date."""
+    rows = session.connection().execute(_SAME_EMAIL, {"key": m.dedupe_key, "content_key": m.content_key}).all()
+    by_key = next((i for i, key, _date in rows if key == m.dedupe_key), None)
+    if by_key is not None or m.content_key is None or m.date is None:
+        return by_key
+    near = m.date
+    return next((i for i, _key, date in rows if date is not None and abs(date - near) <= SAME_EMAIL_WINDOW), None)
 
 
 def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
     """The email's id, found by dedupe key (or content and date) or created now; and whether it was created."""
-    found = _find_message(session, m.dedupe_key)
-    if found is None:
-        found = _find_same_content(session, m)
+    found = _same_email(session, m)
     if found is not None:
         return found, False
     values = {

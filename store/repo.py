@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Row, Select, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,12 @@ INLINE_MAX = 64 * 1024
 
 
 _INBOUND_BY_ID = select(*Inbound.__table__.columns).where(Inbound.id == bindparam("inbound_id"))
+#: A receipt with its raw bytes, when they are in the database and it is still ``queued`` (the worker's first read).
+_QUEUED_INBOUND: Select[Any] = (
+    select(*Inbound.__table__.columns, InlineBlob.data)
+    .outerjoin(InlineBlob, and_(InlineBlob.sha256 == Inbound.sha256, Inbound.status == "queued"))
+    .where(Inbound.id == bindparam("inbound_id"))
+)
 _INSERT_INBOUND = insert(Inbound)
 #: In a forked child (``Store.after_fork``): the parent's connection pools, never closed here.
 _INHERITED_POOLS: list[object] = []
@@ -330,6 +336,14 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         # Core, not the ORM: the worker asks once per message, and a session costs ~5x the query here.
         row = self._read(lambda conn: conn.execute(_INBOUND_BY_ID, {"inbound_id": inbound_id}).one_or_none())
         return _view(row) if row is not None else None
+
+    def get_inbound_with_raw(self, inbound_id: str) -> tuple[InboundView, bytes | None] | None:
+        """One receipt and, while it is ``queued``, its raw bytes if the database holds them (``None``: they are a
+        file, or the receipt is done; ``get_raw`` reads either). One query for what the worker asks per message."""
+        row = self._read(lambda conn: conn.execute(_QUEUED_INBOUND, {"inbound_id": inbound_id}).one_or_none())
+        if row is None:
+            return None
+        return _view(row), bytes(row.data) if row.data is not None else None
 
     def get_raw(self, sha256: str) -> bytes:
         """Return the raw message bytes stored under ``sha256``."""

@@ -326,17 +326,22 @@ def test_a_message_created_meanwhile_is_used_when_the_insert_is_skipped(
     real = apply_module._find_message
     calls: list[str] = []
 
-    def stale_then_real(session: Session, key: str) -> int | None:
-        calls.append(key)
-        return None if len(calls) == 1 else real(session, key)
+    def stale(session: Session, m: MessageWrite) -> int | None:
+        calls.append("looked for " + m.dedupe_key)
+        return None
 
-    monkeypatch.setattr(apply_module, "_find_message", stale_then_real)
+    def real_after_the_insert(session: Session, key: str) -> int | None:
+        calls.append("found " + key)
+        return real(session, key)
+
+    monkeypatch.setattr(apply_module, "_same_email", stale)
+    monkeypatch.setattr(apply_module, "_find_message", real_after_the_insert)
     late = dataclasses.replace(bcc(ids), links=(LinkWrite("user", "submitter", entity_id=ids.jan),))
     with savepoint_rollbacks(store) as rolled_back:
         result = store.apply_plan(inbound(store), linked(late))
 
     # Then ON CONFLICT DO NOTHING skipped the insert (no error, nothing to roll back) and the winner's row is used
-    assert (calls, rolled_back) == ([late.dedupe_key] * 2, [])
+    assert (calls, rolled_back) == ([f"looked for {late.dedupe_key}", f"found {late.dedupe_key}"], [])
     assert (result.message_id, result.message_created, result.links_added) == (first.message_id, False, 1)
     assert (count(store, Message), count(store, Participant), count(store, Link)) == (1, 3, 5)
 

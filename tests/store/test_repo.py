@@ -14,6 +14,7 @@ from store import SchemaError, Store, StoreError
 from store.db import head_revision
 from store.models import Base
 from store.search import include_name
+from tests.conftest import engine_events
 
 
 def test_migrations_match_the_models(store: Store) -> None:
@@ -35,6 +36,27 @@ def test_inbound_round_trip(store: Store) -> None:
     assert got.rcpt_tos == ("b@x.test", "c@x.test")
     assert got.received_at.tzinfo is not None
     assert store.get_inbound("NOPE") is None
+
+
+def test_the_worker_reads_a_queued_receipt_with_its_bytes_in_one_query(store: Store) -> None:
+    small = b"Subject: small\r\n\r\nbody\r\n"
+    big = b"Subject: big\r\n\r\n" + b"x" * (store.inline_max + 1)
+    small_id = store.add_inbound(small, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
+    big_id = store.add_inbound(big, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
+
+    # A queued receipt whose bytes the database holds: both, from one statement
+    with engine_events(store, "before_cursor_execute", lambda *args: args[2]) as seen:
+        found = store.get_inbound_with_raw(small_id)
+    assert len(seen) == 1
+    assert found == (store.get_inbound(small_id), small)
+    # Bytes kept as a file: the receipt, and get_raw reads the file
+    found = store.get_inbound_with_raw(big_id)
+    assert found is not None and found[1] is None
+    assert store.get_raw(found[0].sha256) == big
+    # A receipt no longer queued: no bytes read; an unknown id: nothing
+    store.mark_processed(small_id, "linked")
+    assert store.get_inbound_with_raw(small_id) == (store.get_inbound(small_id), None)
+    assert store.get_inbound_with_raw("NOPE") is None
 
 
 def test_list_inbound_newest_first_with_status_filter(store: Store) -> None:
