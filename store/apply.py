@@ -22,6 +22,7 @@ from store.blobs import BlobStore
 from store.errors import PlanError
 from store.imports import _chunks
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
+from store.search import index_on_sqlite
 from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
 
 #: The columns a link is unique on; a link already there is skipped, not an error.
@@ -249,6 +250,9 @@ def _contents(session: Session, message_id: int, m: MessageWrite) -> None:
                 for p in m.participants
             ],
         )
+    if conn.dialect.name == "sqlite":  # PostgreSQL's triggers index the message (see store.search)
+        people = [(m.from_address, m.from_name), *((p.address, p.name) for p in m.participants)]
+        index_on_sqlite(conn, message_id, subject=m.subject, body_text=m.body_text, addresses=people)
     codes = {c.code: c.record_id for c in reversed(m.codes)}
     if codes:
         conn.execute(

@@ -1,14 +1,17 @@
 """Full-text search over subject, body and addresses: SQLite FTS5 or PostgreSQL full-text, behind one condition.
 
 Migration 0004 keeps a side table ``messages_fts`` (one row per message) in step with ``messages`` and
-``participants`` by triggers, so apply and relink need not know it exists:
+``participants``:
 
 - SQLite: an FTS5 table (``tokenize='unicode61 remove_diacritics 2'``: "wisniewski" finds "Wiśniewski"); its
   ``rowid`` is the message id, its columns ``subject``, ``body_text`` and ``addresses`` (sender and participants,
-  with names).
-- PostgreSQL: ``messages_fts(message_id, document tsvector)`` with a GIN index. The text goes through the SQL
-  function ``messages_fts_fold`` (common Latin diacritics and address punctuation folded, no extension needed)
-  and ``to_tsvector('simple', …)``; queries go through the same function.
+  with names). ``store.apply`` adds a message's row once its participants are known (``index_on_sqlite``;
+  migration 0007): FTS5 re-indexes a whole row on an update, so a trigger per participant re-read the body each
+  time. A trigger still removes the row with its message.
+- PostgreSQL: ``messages_fts(message_id, document tsvector)`` with a GIN index, kept by triggers (a participant
+  prepends its own small ``tsvector``). The text goes through the SQL function ``messages_fts_fold`` (common
+  Latin diacritics and address punctuation folded, no extension needed) and ``to_tsvector('simple', …)``; queries
+  go through the same function.
 
 A query is split on white space; every piece with a letter or digit in it must occur, as a phrase of its words
 ("piotr@acme-logistics.pl" is the phrase piotr acme logistics pl). Nothing a user types is FTS syntax: pieces are
@@ -19,9 +22,10 @@ digit at all matches nothing; a blank one is no search.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, false, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Connection, and_, column, false, func, literal_column, select, table, text
 
 from store.models import Message
 
@@ -32,6 +36,26 @@ MAX_TERMS = 16
 MAX_QUERY = 1000
 
 _fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
+
+#: Index one message on SQLite: its subject, body (as far as PostgreSQL's trigger indexes it) and addresses.
+_SQLITE_INDEX = text(
+    "INSERT INTO messages_fts (rowid, subject, body_text, addresses) "
+    "VALUES (:message_id, :subject, substr(:body_text, 1, 100000), :addresses)"
+)
+
+
+def index_on_sqlite(
+    conn: Connection,
+    message_id: int,
+    *,
+    subject: str | None,
+    body_text: str | None,
+    addresses: Iterable[tuple[str | None, str | None]],
+) -> None:
+    """Add a new message to SQLite's search table, with the sender and participants as ``(address, name)``."""
+    words = " ".join(f"{name or ''} {address or ''}" for address, name in addresses)
+    values = {"message_id": message_id, "subject": subject or "", "body_text": body_text or "", "addresses": words}
+    conn.execute(_SQLITE_INDEX, values)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

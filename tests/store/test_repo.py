@@ -6,12 +6,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import SAWarning
 
 from store import SchemaError, Store, StoreError
-from store.db import head_revision
+from store.db import _alembic_config, head_revision, make_engine
 from store.models import Base
 from store.search import include_name
 from tests.conftest import engine_events
@@ -104,7 +105,7 @@ def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path)
         store.open()  # at head now
     finally:
         store.close()
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
@@ -114,6 +115,47 @@ def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
         store.ping()
     finally:
         store.close()
+
+
+def test_sqlite_search_rows_survive_the_move_from_triggers_to_the_writer(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/m.db")
+    config = _alembic_config(engine)
+    # Given a database at 0006, where triggers indexed a message and its participant
+    command.upgrade(config, "0006")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO messages (id, dedupe_key, subject, body_text, direction, kind, raw_sha256, created_at) "
+            "VALUES (1, 'k', 'Fleet renewal', 'Offer attached.', 'incoming', 'bcc', 'x', '2026-11-30 10:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO participants (message_id, role, address, name, internal) "
+            "VALUES (1, 'to', 'zofia@kurier.example', 'Zofia', 0)"
+        )
+    # When it is upgraded
+    command.upgrade(config, "head")
+
+    def found(q: str) -> list[int]:
+        with engine.connect() as conn:
+            return [
+                row[0]
+                for row in conn.exec_driver_sql("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (q,))
+            ]
+
+    def triggers() -> set[str]:
+        with engine.connect() as conn:
+            return {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+    # Then the message is still found, by its text and its participant, and only the delete trigger is left
+    assert found('"fleet"') == found('"zofia@kurier.example"') == [1]
+    assert triggers() == {"messages_fts_message_delete"}
+    # And a downgrade puts the insert triggers back
+    command.downgrade(config, "0006")
+    assert triggers() == {
+        "messages_fts_message_delete",
+        "messages_fts_message_insert",
+        "messages_fts_participant_insert",
+    }
+    engine.dispose()
 
 
 def test_an_overlong_helo_is_cut_to_fit_not_refused(store: Store) -> None:
