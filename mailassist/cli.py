@@ -46,7 +46,8 @@ def friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mailassist.runtime import MemoryBrokerError  # noqa: PLC0415 - keep `--help` fast
+        from mailassist.linkpool import LinkerStartError  # noqa: PLC0415 - keep `--help` fast
+        from mailassist.runtime import MemoryBrokerError  # noqa: PLC0415
 
         try:
             return fn(*args, **kwargs)
@@ -54,6 +55,8 @@ def friendly(fn: F) -> F:
             _fail(str(exc), 2)
         except MemoryBrokerError as exc:
             _fail(str(exc), 2)
+        except LinkerStartError as exc:
+            _fail(str(exc), 1)
         except StoreError as exc:
             _fail(str(exc), 1)
         except OSError as exc:

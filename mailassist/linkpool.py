@@ -51,8 +51,15 @@ START_TIMEOUT = 120.0
 #: truth, and its transaction, if any, is rolled back).
 ORPHANED = 75
 
+#: What a child exits with when it cannot start (its store will not open…); it says why on its log first.
+START_FAILED = 78
+
 #: Parsed once by each child as it starts.
 WARM_UP = b"From: Anna <anna@example.com>\r\nTo: piotr@example.com\r\nSubject: warm-up\r\n\r\nwarm-up\r\n"
+
+
+class LinkerStartError(Exception):
+    """The linker processes did not start (one could not open its store, or they took too long)."""
 
 
 def _start_child(config: Config, started: Barrier) -> None:
@@ -68,7 +75,12 @@ def _start_child(config: Config, started: Barrier) -> None:
     configure_logging(config.logging.level, config.logging.format)
     # On every line of this child: which process linked a message, when several do.
     structlog.contextvars.bind_contextvars(pid=os.getpid())
-    _processor = make_processor(config, open_store(config, upgrade=False))
+    try:
+        _processor = make_processor(config, open_store(config, upgrade=False))
+    except Exception as exc:
+        # One line, not the executor's "Exception in initializer" traceback; the parent's start() then fails.
+        log.error("linker process cannot start", error=f"{type(exc).__name__}: {exc}")
+        os._exit(START_FAILED)
     # flanker loads (and builds its address grammar) on first use: here, not while the first message waits.
     parse_message(WARM_UP)
     log.info("linker process started")
@@ -120,7 +132,16 @@ class ProcessPool:
         # A child runs one call at a time, and each of these waits for all the others: so each runs in a child of
         # its own, after that child's start (the executor runs a child's initializer before its first call).
         calls = [pool.submit(_ready, START_TIMEOUT) for _ in range(self.processes)]
-        pids = {call.result() for call in calls}
+        try:
+            pids = {call.result() for call in calls}
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise LinkerStartError("a linker process could not start (its log line says why)") from None
+        except threading.BrokenBarrierError:
+            self._replace(pool)
+            raise LinkerStartError(
+                f"the {self.processes} linker processes did not all start within {START_TIMEOUT:.0f} s"
+            ) from None
         assert len(pids) == self.processes, pids
 
     def process(self, inbound_id: str) -> None:

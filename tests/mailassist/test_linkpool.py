@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mailassist.config import load_config
-from mailassist.linkpool import ProcessPool
+from mailassist.linkpool import LinkerStartError, ProcessPool
 from mailassist.runtime import Queue, open_store
 from tests.conftest import free_port
 from tests.support import (
@@ -149,3 +149,25 @@ def test_stop_kills_a_linker_process_stuck_past_the_timeout(tmp_path: Path) -> N
     assert time.monotonic() - started < 10
     with pytest.raises(BrokenProcessPool):
         busy.result(timeout=10)
+
+
+def test_a_linker_process_that_cannot_open_its_store_fails_start_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a store the children cannot reach (nothing listens on that port)
+    path = write_config(
+        tmp_path / "mailassist.toml",
+        {
+            "store": {"url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none", "blob_dir": "blobs"},
+            "queue": {"broker": "memory", "worker_processes": 2},
+        },
+    )
+    pool = ProcessPool(load_config(path), 2)
+    # When the pool starts
+    with pytest.raises(LinkerStartError, match="a linker process could not start"):
+        pool.start()
+    pool.stop(timeout=5)
+    # Then each child said why, in one log line, with no traceback
+    err = capfd.readouterr().err
+    assert "linker process cannot start" in err, err
+    assert "Traceback" not in err, err
