@@ -48,7 +48,8 @@ class Attribution:
 
 
 def _is_attribution(text: str) -> bool:
-    if len(text) > 400 or not _ENDS_WITH_VERB.search(text):
+    # The colon first: it ends every attribution, and most lines of a body fail here without a regex search.
+    if len(text) > 400 or not text.rstrip().endswith((":", "\uff1a")) or not _ENDS_WITH_VERB.search(text):
         return False
     # "I wrote this for you:" is prose. An attribution names an address, or a time and ends with its verb
     # ("On 4 March at 10:00, John wrote:", but not "On Monday at 10:00 I wrote to them:").

@@ -43,8 +43,12 @@ _RULE = re.compile(r"^\s*(?:_{10,}|-{10,})\s*$")
 _TITLE_COLON = re.compile(r"^\s*(?P<title>[^:\uff1a]{3,80}?)\s*[:\uff1a]\s*$")
 _FORWARD_TITLES = [p.casefold() for p in phrases(FORWARD)]
 _ORIGINAL_TITLES = [p.casefold() for p in phrases(ORIGINAL)]
-#: Invisible characters clients leave at the top of a body (BOM, zero-width space) or as spaces (NBSP).
-_INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u200f": None, "\xa0": " "})
+#: Invisible characters clients leave at the top of a body (BOM, zero-width space) or as spaces (NBSP), and what
+#: they become. Replaced one by one where present: ``str.translate`` with a table costs more than the whole scan.
+_INVISIBLE = (("\ufeff", ""), ("\u200b", ""), ("\u200e", ""), ("\u200f", ""), ("\xa0", " "))
+#: What every separator line has: a run of rule characters, or a colon at its end. A line without either is
+#: passed over without trying each separator pattern.
+_SEPARATOR_HINT = re.compile(r"[-=_~*]{2}|[:\uff1a]\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,10 @@ _REPLY = _Reply()
 
 def find_inline_forward(text: str, *, outer_subject: str | None = None) -> InlineForward | None:
     """The outermost inline forward in ``text`` (a plain-text body), or ``None`` when there is none."""
-    lines = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for invisible, replacement in _INVISIBLE:
+        if invisible in text:
+            text = text.replace(invisible, replacement)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for i in range(len(lines)):
         found = _forward_at(lines, i, outer_subject)
         if isinstance(found, _Reply):
@@ -107,6 +114,8 @@ def _title_kind(title: str) -> SeparatorKind | None:
 
 def _match_separator(line: str) -> _Separator | None:
     """What kind of separator ``line`` is, with any header text that follows it on the same line."""
+    if not _SEPARATOR_HINT.search(line):
+        return None
     if _RULE.match(line):
         return _Separator("original", "")
     full = _DASHED_FULL.match(line)

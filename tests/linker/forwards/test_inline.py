@@ -538,3 +538,32 @@ def test_empty_text() -> None:
 
 def test_result_type() -> None:
     assert isinstance(find_inline_forward(load("gmail_pl.txt")), InlineForward)
+
+
+def test_invisible_characters_and_no_break_spaces_do_not_hide_a_forward() -> None:
+    # A BOM and a zero-width space before the separator, no-break spaces inside it and in the header lines (as
+    # Outlook on the web pastes them), and CRLF line ends
+    text = (
+        "\ufeff\u200bSee below.\r\n\r\n"
+        "\u200b----------\xa0Forwarded message\xa0---------\r\n"
+        "From:\xa0Oliver Grant <oliver.grant@northwind-traders.co.uk>\r\n"
+        "Date:\xa0Mon, Mar 4, 2024 at 9:15 AM\r\n"
+        "Subject:\xa0Rates\u200e\r\n"
+        "To:\xa0<sales@example.com>\r\n"
+        "\r\n"
+        "Body.\u200f\r\n"
+    )
+    found = find_inline_forward(text, outer_subject="Fwd: Rates")
+    assert found is not None
+    assert found.from_ == Mailbox("Oliver Grant", "oliver.grant@northwind-traders.co.uk")
+    assert (found.subject, found.body, found.note) == ("Rates", "Body.", "See below.")
+
+
+def test_an_attribution_needs_its_closing_colon() -> None:
+    # The same Outlook for Mac attribution with and without the colon that ends it
+    text = load("outlook_mac_en.txt")
+    assert find_inline_forward(text, outer_subject="FW: Contract renewal") is not None
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.rstrip().endswith("wrote:"))
+    lines[at] = lines[at].rstrip()[:-1]
+    assert find_inline_forward("\n".join(lines), outer_subject="FW: Contract renewal") is None
