@@ -46,6 +46,9 @@ _SAME_EMAIL = (
 )
 _LEADS_BY_ADDRESS = select(Lead.address, Lead.id).where(Lead.address.in_(bindparam("keys", expanding=True)))
 _LEAD_BY_ADDRESS = select(Lead.id).where(Lead.address == bindparam("address"))
+_INSERT_PARTICIPANTS = insert(Participant)
+_INSERT_CODES = insert(MessageCode)
+_INSERT_ATTACHMENTS = insert(Attachment)
 
 
 def _insert_unless_there(dialect: str, table: type[Any], *key: str) -> Any:
@@ -235,7 +238,7 @@ def _contents(session: Session, message_id: int, m: MessageWrite) -> None:
     conn = session.connection()
     if m.participants:
         conn.execute(
-            insert(Participant),
+            _INSERT_PARTICIPANTS,
             [
                 {
                     "message_id": message_id,
@@ -256,12 +259,12 @@ def _contents(session: Session, message_id: int, m: MessageWrite) -> None:
     codes = {c.code: c.record_id for c in reversed(m.codes)}
     if codes:
         conn.execute(
-            insert(MessageCode),
+            _INSERT_CODES,
             [{"message_id": message_id, "code": code, "record_id": rid} for code, rid in sorted(codes.items())],
         )
     if m.attachments:
         conn.execute(
-            insert(Attachment),
+            _INSERT_ATTACHMENTS,
             [
                 {
                     "message_id": message_id,
