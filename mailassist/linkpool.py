@@ -12,9 +12,14 @@ and a child that died can be replaced at any moment. Each child opens its own st
 ``Processor.process`` as a thread would: the receipt row is the truth, and a message whose child died stays
 ``queued``; its queue message is retried with dramatiq's backoff and, failing that, the sweeper re-sends it.
 
-A child ends with the process that uses it, however that one ended: ``multiprocessing`` alone would keep an
-executor's children (and so the fork server, which they keep alive) running for ever after a SIGKILL or an out of
-memory kill of the worker, each with its database connections and the worker's stdout and stderr open.
+Each child has one pipe: a worker thread sends it a receipt id and reads the answer itself (``None``, or the
+exception ``process`` raised). Answers come back in the order the ids went out, so with two threads per child the
+next id is waiting when the child finishes one. No executor: its manager and feeder threads cost the worker
+process about 0.35 ms of CPU per message, handing each id and result over twice (``bench/RESULTS.md``).
+
+A child ends with the process that uses it, however that one ended: ``multiprocessing`` alone would keep the
+children (and so the fork server, which they keep alive) running for ever after a SIGKILL or an out of memory kill
+of the worker, each with its database connections and the worker's stdout and stderr open.
 """
 
 from __future__ import annotations
@@ -25,9 +30,8 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.synchronize import Barrier
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import dramatiq
 import structlog
@@ -41,16 +45,11 @@ log = structlog.get_logger("mailassist")
 #: Imported once by the fork server, so each child starts with them loaded.
 PRELOAD = ["mailassist.runtime"]
 
-_processor: Processor | None = None
-#: Set in each child: every child of a pool being started waits here, so ``start`` returns once all are ready.
-_started: Barrier | None = None
-
 #: How long ``start`` waits for every child to open its store and parse its warm-up message.
 START_TIMEOUT = 120.0
 #: What a child exits with when the process that used it is gone (it was mid-message or idle: the receipt is the
 #: truth, and its transaction, if any, is rolled back).
 ORPHANED = 75
-
 #: What a child exits with when it cannot start (its store will not open…); it says why on its log first.
 START_FAILED = 78
 
@@ -62,13 +61,37 @@ class LinkerStartError(Exception):
     """The linker processes did not start (one could not open its store, or they took too long)."""
 
 
-def _start_child(config: Config, started: Barrier) -> None:
+# --- in the child -----------------------------------------------------------------------------------------------
+
+
+def _child_main(config: Config, conn: Connection) -> None:
+    """A linker process: start, say so (its pid), then link each receipt id it is sent, answering each, until it is
+    sent ``None`` or its pipe closes."""
+    processor = _start_child(config)
+    conn.send(os.getpid())
+    while True:
+        try:
+            inbound_id = conn.recv()
+        except EOFError:
+            return
+        if inbound_id is None:
+            return
+        try:
+            processor.process(inbound_id)
+            answer: BaseException | None = None
+        except BaseException as exc:  # the caller's to raise: dramatiq.Retry above all
+            answer = exc
+        try:
+            conn.send(answer)
+        except Exception:  # an exception that does not pickle: its text instead (send pickles before it writes)
+            conn.send(RuntimeError(f"{type(answer).__name__}: {answer}"))
+
+
+def _start_child(config: Config) -> Processor:
     """First thing in a child: its own logging, store and processor."""
-    global _processor, _started  # noqa: PLW0603 - one processor per child process, made once
     # Ctrl-C reaches the whole process group: the parent stops the pool, a child must not die with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
-    _started = started
     from mailassist.logs import configure_logging  # noqa: PLC0415 - imported by the fork server already
     from mailassist.runtime import make_processor, open_store  # noqa: PLC0415 - (avoids an import cycle)
 
@@ -76,14 +99,15 @@ def _start_child(config: Config, started: Barrier) -> None:
     # On every line of this child: which process linked a message, when several do.
     structlog.contextvars.bind_contextvars(pid=os.getpid())
     try:
-        _processor = make_processor(config, open_store(config, upgrade=False))
+        processor = make_processor(config, open_store(config, upgrade=False))
     except Exception as exc:
-        # One line, not the executor's "Exception in initializer" traceback; the parent's start() then fails.
+        # One line, not a traceback; the parent's start() then fails with one line too.
         log.error("linker process cannot start", error=f"{type(exc).__name__}: {exc}")
         os._exit(START_FAILED)
     # flanker loads (and builds its address grammar) on first use: here, not while the first message waits.
     parse_message(WARM_UP)
     log.info("linker process started")
+    return processor
 
 
 def _exit_with_parent() -> None:
@@ -101,16 +125,86 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _process(inbound_id: str) -> None:
-    assert _processor is not None, "child not started"
-    _processor.process(inbound_id)
+# --- in the worker ----------------------------------------------------------------------------------------------
 
 
-def _ready(timeout: float) -> int:
-    """Run once per child by ``start``: each call holds its child until every child of the pool holds one."""
-    assert _started is not None, "child not started"
-    _started.wait(timeout)
-    return os.getpid()
+class _ChildGone(Exception):
+    """The child died, or its answers can no longer be matched to the calls: it must be replaced."""
+
+
+class _Child:
+    """One linker process and its pipe. Calls go out in order and are answered in order: the thread whose call was
+    sent n-th reads the n-th answer."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        #: Calls sent and not yet answered (``ProcessPool._lock`` guards it): the pool sends to the least busy.
+        self.busy = 0
+        self.gone = False
+        self._sending = threading.Lock()
+        self._turn = threading.Condition()
+        self._sent = 0
+        self._answered = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def call(self, inbound_id: str) -> object:
+        """Send ``inbound_id``, wait for its answer; ``_ChildGone`` if the child died meanwhile."""
+        with self._sending:
+            if self.gone:
+                raise _ChildGone
+            try:
+                self.conn.send(inbound_id)
+            except OSError:
+                self.gone = True
+                raise _ChildGone from None
+            ticket = self._sent
+            self._sent += 1
+        with self._turn:
+            try:
+                while self._answered != ticket and not self.gone:
+                    self._turn.wait()
+                if self.gone:
+                    raise _ChildGone
+                answer = self.conn.recv()
+            except BaseException:
+                # It died (EOF), or this thread was interrupted before it read its answer (dramatiq's time limit):
+                # either way the answers in the pipe can no longer be matched to their calls.
+                self.gone = True
+                self._turn.notify_all()
+                raise
+            self._answered += 1
+            self._turn.notify_all()
+        return answer
+
+    def ask_to_stop(self) -> None:
+        """Tell the child to exit once it has answered the calls already sent."""
+        with self._sending:
+            if not self.gone:
+                try:
+                    self.conn.send(None)
+                except OSError:
+                    self.gone = True
+
+    def end(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the child to exit, then kill it; close the pipe."""
+        self.process.join(max(0.0, timeout))
+        if self.process.is_alive():
+            log.warning("linker process still busy after the stop timeout; killing it", pid=self.pid)
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the child (if it still runs) and close the pipe."""
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        with self._sending, self._turn:  # no thread writes or reads it any more
+            self.gone = True
+            self._turn.notify_all()
+            self.conn.close()
 
 
 class ProcessPool:
@@ -123,71 +217,119 @@ class ProcessPool:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
+        self._children: list[_Child] = []
+        self._stopped = False
+        #: Held by the one thread that starts children to replace dead ones.
+        self._refilling = threading.Lock()
+
+    @property
+    def pids(self) -> list[int | None]:
+        """The children's process ids."""
+        with self._lock:
+            return [child.pid for child in self._children]
 
     def start(self) -> None:
         """Start the fork server and every child now, so the first messages do not wait for them. Returns once
-        every child has opened its store and parsed its warm-up message."""
-        pool = self._current()
-        # A child runs one call at a time, and each of these waits for all the others: so each runs in a child of
-        # its own, after that child's start (the executor runs a child's initializer before its first call).
-        calls = [pool.submit(_ready, START_TIMEOUT) for _ in range(self.processes)]
+        every child has opened its store and parsed its warm-up message; ``LinkerStartError`` if one cannot."""
+        children = [self._spawn() for _ in range(self.processes)]
+        deadline = time.monotonic() + START_TIMEOUT
         try:
-            pids = {call.result() for call in calls}
-        except BrokenProcessPool:
-            self._replace(pool)
-            raise LinkerStartError("a linker process could not start (its log line says why)") from None
-        except threading.BrokenBarrierError:
-            self._replace(pool)
-            raise LinkerStartError(
-                f"the {self.processes} linker processes did not all start within {START_TIMEOUT:.0f} s"
-            ) from None
-        assert len(pids) == self.processes, pids
+            for child in children:
+                self._await_ready(child, deadline)
+        except LinkerStartError:
+            for child in children:
+                child.kill()
+            raise
+        with self._lock:
+            self._children = children
 
     def process(self, inbound_id: str) -> None:
-        pool = self._current()
+        if len(self._children) < self.processes:
+            self._refill()
+        child = self._pick()
         try:
-            pool.submit(_process, inbound_id).result()
-        except BrokenProcessPool as exc:
-            # A child died (killed, out of memory) with this message or another: the receipt is still queued.
-            self._replace(pool)
-            log.error("linker process died; will retry", error=str(exc))
+            answer = child.call(inbound_id)
+        except (_ChildGone, EOFError, OSError):
+            # The child died (killed, out of memory) with this message or another: the receipt is still queued.
+            log.error("linker process died; will retry", pid=child.pid)
+            self._replace(child)
             raise dramatiq.Retry("linker process died") from None
-
-    def _current(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                # The barrier goes to the children as they are made (the only way to share one with them).
-                started = self._context.Barrier(self.processes)
-                self._pool = ProcessPoolExecutor(
-                    self.processes,
-                    mp_context=self._context,
-                    initializer=_start_child,
-                    initargs=(self.config, started),
-                )
-            return self._pool
-
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is broken:  # the first thread to notice replaces it; the others find the new one
-                self._pool = None
-        broken.shutdown(wait=False, cancel_futures=True)
+        except BaseException:
+            self._replace(child)
+            raise
+        finally:
+            with self._lock:
+                child.busy -= 1
+        if isinstance(answer, BaseException):
+            raise answer
 
     def stop(self, timeout: float) -> None:
         """Let the children finish what they hold for up to ``timeout`` seconds, then kill the ones still at it
         (their messages stay ``queued``: the sweeper re-sends them)."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The executor keeps its processes to itself; without them, a child stuck on a hung database would hold
-        # up the stop for ever.
-        children = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
+            self._stopped = True
+            children, self._children = self._children, []
+        for child in children:
+            child.ask_to_stop()
         deadline = time.monotonic() + timeout
         for child in children:
-            child.join(max(0.0, deadline - time.monotonic()))
-            if child.is_alive():
-                log.warning("linker process still busy after the stop timeout; killing it", pid=child.pid)
-                child.kill()
-                child.join(5)
+            child.end(deadline - time.monotonic())
+
+    def _spawn(self) -> _Child:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_child_main, args=(self.config, theirs), name="linker", daemon=True)
+        process.start()
+        theirs.close()
+        return _Child(process, ours)
+
+    @staticmethod
+    def _await_ready(child: _Child, deadline: float) -> None:
+        """Wait for the child's first word (its pid), which it sends once started."""
+        if not child.conn.poll(max(0.0, deadline - time.monotonic())):
+            raise LinkerStartError(f"a linker process did not start within {START_TIMEOUT:.0f} s")
+        try:
+            child.conn.recv()
+        except (EOFError, OSError):
+            raise LinkerStartError("a linker process could not start (its log line says why)") from None
+
+    def _pick(self) -> _Child:
+        with self._lock:
+            if not self._children:
+                raise dramatiq.Retry("no linker process is running")
+            child = min(self._children, key=lambda c: c.busy)
+            child.busy += 1
+            return child
+
+    def _replace(self, gone: _Child) -> None:
+        with self._lock:
+            if gone not in self._children:  # another thread replaced it already
+                return
+            self._children.remove(gone)
+        gone.kill()
+        self._refill()
+
+    def _refill(self) -> None:
+        """Start children until there are ``processes`` again (one thread at a time; the others carry on)."""
+        if not self._refilling.acquire(blocking=False):
+            return
+        try:
+            while True:
+                with self._lock:
+                    if self._stopped or len(self._children) >= self.processes:
+                        return
+                fresh = self._spawn()
+                try:
+                    self._await_ready(fresh, time.monotonic() + START_TIMEOUT)
+                except LinkerStartError as exc:
+                    fresh.kill()
+                    log.error("linker process cannot start; will try again with the next message", error=str(exc))
+                    return
+                with self._lock:
+                    if not self._stopped:
+                        self._children.append(fresh)
+                        continue
+                fresh.ask_to_stop()
+                fresh.end(5)
+                return
+        finally:
+            self._refilling.release()
