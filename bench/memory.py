@@ -112,6 +112,13 @@ def main() -> None:
     if args.quick:
         scenarios, bare_counts = [Scenario(10, 10)], (10,)
     print(f"message size {size / MIB:.1f} MiB (smtp.max_message_size = {limit / MIB:.0f} MiB)", flush=True)
+
+    def verdict(peak: int, goal: int) -> str:
+        # At 2 MiB the idle server alone exceeds the goal's 100 MiB of slack: --quick checks only that it works.
+        if args.quick:
+            return "not judged in --quick, too small to mean anything"
+        return "met" if peak <= goal else "MISSED"
+
     headline = ""
     with tempdir("bench-memory-") as tmp:
         work = Path(tmp)
@@ -142,16 +149,16 @@ def main() -> None:
                 f"peak {peak / MIB:6.1f} MiB   in-flight {in_flight / MIB:6.1f} MiB   "
                 f"peak / in-flight {peak / in_flight:4.2f}x   "
                 f"(peak - idle) / in-flight {(peak - idle) / in_flight:4.2f}x   "
-                f"goal {goal / MIB:.0f} MiB: {'met' if peak <= goal else 'MISSED'}",
+                f"goal {goal / MIB:.0f} MiB: {verdict(peak, goal)}",
                 flush=True,
             )
             if s.senders == 10:
                 headline = (
                     f"headline: peak RSS {peak / in_flight:.2f}x the in-flight bytes at 10 x {size / MIB:.0f} MiB "
                     f"({peak / MIB:.0f} MiB; goal 2x + 100 MiB = {goal / MIB:.0f} MiB: "
-                    f"{'met' if peak <= goal else 'MISSED'})"
+                    f"{verdict(peak, goal)})"
                 )
-    print(headline + (" (--quick: too small to mean anything)" if args.quick else ""))
+    print(headline)
 
 
 if __name__ == "__main__":
