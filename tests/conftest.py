@@ -136,3 +136,22 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def dns_server_session() -> Iterator[Any]:
+    """One local DNS server (``tests.dnsserver.LocalDNS``) for the whole run; tests use ``dns_server``."""
+    from tests.dnsserver import LocalDNS
+
+    server = LocalDNS().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dns_server(dns_server_session: Any) -> Any:
+    """The local DNS server (``tests.dnsserver.LocalDNS``) with an empty zone, answering, and no queries noted."""
+    dns_server_session.reset()
+    return dns_server_session
