@@ -6,11 +6,13 @@ chunks and removes the dot-stuffing at the end (in place of a copy only when a l
 message costs about its own size, plus the bytearray's growth slack.
 
 Lines longer than 1000 characters are accepted (aiosmtpd refuses them with 500); ``data_size_limit`` still applies.
+A ``DataWatch`` cuts off a client that stalls or trickles while it holds a DATA slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: A line holding one dot ends the data; its CRLF-preceded form is what the chunk reader looks for.
@@ -23,6 +25,74 @@ class DataRead:
 
     message: bytearray
     too_big: bool = False
+
+
+#: A watch re-checks no sooner than this after its last check (a timer may fire a hair early).
+MIN_CHECK_INTERVAL = 0.01
+
+
+class DataWatch:
+    """Watches one DATA transfer: ``on_stall("data_timeout")`` once no byte has come for ``timeout`` seconds,
+    ``on_stall("data_too_slow")`` once, ``grace`` seconds or more after the start, fewer than ``min_rate`` bytes a
+    second have come on average (``min_rate`` 0: no such check). ``on_stall`` is called at most once.
+
+    The session reports the bytes as they arrive (``feed``, from ``data_received``: ``read_data`` sees them only
+    a line or a kilobyte at a time). A single timer is moved only when it fires, to the first moment either
+    condition could hold if nothing more arrived, so a fast transfer costs a clock read per chunk.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        timeout: float,
+        min_rate: float,
+        grace: float,
+        on_stall: Callable[[str], None],
+    ) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self.grace = grace
+        self.on_stall = on_stall
+        self.size = 0
+        self.started = self.last = loop.time()
+        self.stalled: str | None = None
+        self._timer: asyncio.TimerHandle | None = loop.call_at(self._next_check(self.started), self._check)
+
+    def feed(self, size: int) -> None:
+        """``size`` more bytes arrived."""
+        self.size += size
+        self.last = self.loop.time()
+
+    def close(self) -> None:
+        """The transfer ended (or the connection did): stop watching."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def elapsed(self) -> float:
+        """Seconds since the watch started."""
+        return self.loop.time() - self.started
+
+    def _next_check(self, now: float) -> float:
+        at = self.last + self.timeout
+        if self.min_rate:
+            # When the average would fall to min_rate if nothing more came, and never inside the grace period.
+            at = min(at, self.started + max(self.grace, self.size / self.min_rate))
+        return max(at, now + MIN_CHECK_INTERVAL)
+
+    def _check(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        if now - self.last >= self.timeout:
+            self.stalled = "data_timeout"
+        elif self.min_rate and now - self.started >= self.grace and self.size < self.min_rate * (now - self.started):
+            self.stalled = "data_too_slow"
+        else:
+            self._timer = self.loop.call_at(self._next_check(now), self._check)
+            return
+        self.on_stall(self.stalled)
 
 
 async def read_data(reader: asyncio.StreamReader, limit: int | None) -> DataRead:

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import NamedTuple, Protocol
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
+from gateway.admission import Admission, AdmissionSettings, Admitted
 from gateway.commands import protocol_names
 from gateway.committer import GroupCommitter
+from gateway.mailauth import Authenticator
 from gateway.outbox import InlineOutbox, Outbox
 from gateway.storage import StorageProcess, StorageProcessError
+from gateway.trust import Refuse, TrustSettings
 from gateway.users import UserCache
-from linker.submitter import Candidate, envelope_candidates, lookup_keys, pick_submitter, submitter_candidates
-from store import InboundView, RejectionTally, StoreError, StoreUnavailableError
+from linker.submitter import Candidate
+from store import InboundView, RejectionTally, StoreError, StoreUnavailableError, Trust
 from store.repo import StagedInbound
 
 log = structlog.get_logger("gateway")
@@ -33,11 +35,16 @@ INTAKE_THREADS = 8
 #: How long a user lookup is trusted for accepting mail (refusals always ask the database again).
 USER_CACHE_SECONDS = 60.0
 
+#: The attribute of an aiosmtpd ``Envelope`` holding the user a secret recipient address named (RCPT to DATA).
+SECRET_USER = "mailassist_secret_user"  # noqa: S105 - an attribute name, not a secret
+
 
 class Intake(Protocol):
     """What the gateway needs from the store."""
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
+
+    def find_user_by_assistant_token(self, token_hash: str) -> object | None: ...
 
     def stage_inbound(
         self,
@@ -48,6 +55,7 @@ class Intake(Protocol):
         peer: str | None,
         helo: str | None,
         deadline: float | None,
+        trust: Trust | None,
     ) -> StagedInbound: ...
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
@@ -64,6 +72,10 @@ class _Arrival(NamedTuple):
     helo: str | None
     #: ``time.monotonic()`` past which the reply has already been given up on.
     deadline: float
+    #: Who submitted it and what proved it (``gateway.admission``), recorded on the receipt.
+    trust: Trust
+    #: Where the submitter was named (``envelope``, ``From``, ``secret-address``…).
+    via: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +99,6 @@ class _Accepted(NamedTuple):
     def of(cls, inbound: InboundView, submitter: Candidate) -> _Accepted:
         receipt = (inbound.id, tuple(inbound.rcpt_tos), inbound.size, inbound.sha256)
         return cls(*receipt, submitter.address, submitter.source)
-
-
-def _header_block(raw: bytes) -> bytes:
-    """The header section only (a copy of a few hundred bytes, never of the whole message)."""
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        end = raw.find(b"\n\n")
-    return bytes(raw[: end + 4]) if end >= 0 else bytes(raw)
 
 
 def _outcome(fn: Callable[[_Arrival], _Staged | None], arrival: _Arrival) -> _Staged | BaseException | None:
@@ -127,6 +131,8 @@ class GatewayHandler:
         store_timeout: float = 30.0,
         user_cache_seconds: float = USER_CACHE_SECONDS,
         storage_process: bool = False,
+        trust: AdmissionSettings | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.intake = intake
         self.recipients = recipients
@@ -134,6 +140,14 @@ class GatewayHandler:
         self.max_recipients = max_recipients
         self.store_timeout = store_timeout
         self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
+        # Who submitted each message, and what proves it (DESIGN.md invariant 8), before anything is stored.
+        self.admission = Admission(
+            recipients=recipients,
+            users=self.users,
+            find_token_user=intake.find_user_by_assistant_token,
+            authenticator=authenticator,
+            settings=trust or AdmissionSettings(TrustSettings()),
+        )
         self._enqueue = enqueue
         # The whole storage step in a child process (gateway.storage), or on threads of this one.
         self.storage: StorageProcess[_Arrival | _Staged, _Accepted | None] | None = (
@@ -159,15 +173,38 @@ class GatewayHandler:
     def __dir__(self) -> list[str]:
         return protocol_names(type(self))
 
+    def count_refusal(self, reply: str, reason: str) -> None:
+        """Count one refusal for ``/metrics`` by its reply code and a short reason (``not_aligned``,
+        ``data_timeout``…). Cheap and never raises: safe on the event loop."""
+        self._rejections.add(reply, reason)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply without ``AUTH``: nobody logs in to this gateway (submitters prove themselves per
+        message), so advertising it after STARTTLS would only invite password guessing."""
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         refusal = policy.too_many_recipients(len(envelope.rcpt_tos), self.max_recipients) or self.recipients.check(
             address
         )
+        reason = "too_many_recipients" if refusal and refusal.startswith("452") else "unknown_recipient"
+        token = self.recipients.token_of(address) if refusal is None else None
+        if token is not None:
+            # A secret address is checked here, before a DATA slot is taken, and never cached: a rotated token
+            # stops working at once.
+            user = await asyncio.get_running_loop().run_in_executor(self.executor, self.admission.secret_user, token)
+            if user is None:
+                refusal, reason = policy.unknown_personal_address(address), "unknown_secret_address"
+            elif getattr(envelope, SECRET_USER, None) is None:
+                setattr(envelope, SECRET_USER, user)
         if refusal:
-            log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from)
-            self._rejections.add(refusal)
+            log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from, why=reason)
+            self.count_refusal(refusal, reason)
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
@@ -177,8 +214,32 @@ class GatewayHandler:
         mail_from = envelope.mail_from or ""
         peer = _peer(session)
         started = time.perf_counter()
+        try:
+            admitted = await self._admit(raw, mail_from, envelope, peer, session.host_name)
+        except Exception:
+            log.exception("smtp trust check crashed", peer=peer, mail_from=mail_from, size=len(raw))
+            return policy.TEMPORARY_FAILURE
+        if isinstance(admitted, Refuse):
+            log.info(
+                "smtp data refused",
+                peer=peer,
+                mail_from=mail_from,
+                rcpt_tos=envelope.rcpt_tos,
+                size=len(raw),
+                why=admitted.reason,
+                reply=admitted.reply,
+            )
+            self.count_refusal(admitted.reply, admitted.reason)
+            return admitted.reply
         arrival = _Arrival(
-            raw, mail_from, list(envelope.rcpt_tos), peer, session.host_name, time.monotonic() + self.store_timeout
+            raw,
+            mail_from,
+            list(envelope.rcpt_tos),
+            peer,
+            session.host_name,
+            time.monotonic() + self.store_timeout,
+            admitted.trust,
+            admitted.verdict.via,
         )
         try:
             # A hung database must not hang the session: past store_timeout the sender hears 451 and retries.
@@ -193,11 +254,8 @@ class GatewayHandler:
         except Exception:
             log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=len(raw))
             return policy.TEMPORARY_FAILURE
-        if result is None:
-            log.info("smtp data refused", peer=peer, mail_from=mail_from, rcpt_tos=envelope.rcpt_tos, size=len(raw))
-            refusal = policy.unknown_submitter(mail_from)
-            self._rejections.add(refusal)
-            return refusal
+        if result is None:  # pragma: no cover - every arrival carries its verdict
+            return policy.TEMPORARY_FAILURE
         log.info(
             "smtp accepted",
             inbound_id=result.inbound_id,
@@ -208,9 +266,30 @@ class GatewayHandler:
             sha256=result.sha256[:16],
             submitter=result.submitter,
             via=result.via,
+            proof=admitted.verdict.proof,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return f"250 2.0.0 Ok: queued as {result.inbound_id}"
+
+    async def _admit(
+        self, raw: bytes, mail_from: str, envelope: Envelope, peer: str | None, helo: str | None
+    ) -> Admitted | Refuse:
+        """The trust verdict: on the event loop when it needs no I/O, else on a blob thread (database, DNS)."""
+        secret_user = getattr(envelope, SECRET_USER, None)
+        rcpt_tos = list(envelope.rcpt_tos)
+        quick = self.admission.quick(raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, secret_user=secret_user)
+        if quick is not None:
+            return quick
+        admit = functools.partial(
+            self.admission.admit,
+            raw,
+            mail_from=mail_from,
+            rcpt_tos=rcpt_tos,
+            peer=peer,
+            helo=helo,
+            secret_user=secret_user,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self.executor, admit)
 
     async def _commit_in_child(self, arrivals: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException | None]:
         """The committer's runner with a storage process: messages over ``inline_max`` are staged here first, on
@@ -295,7 +374,6 @@ class GatewayHandler:
         self.executor = ThreadPoolExecutor(max_workers=INTAKE_THREADS, thread_name_prefix="intake")
         # Sent after each answer, on the storage process's one thread: no GIL to share with a sender thread.
         self.outbox = InlineOutbox(self._enqueue)
-        self.users = UserCache(self.intake.find_users_by_addresses, ttl=self.users.ttl)
 
     def _after_answer(self) -> None:
         """In the storage process, once the batch's answer is sent: its queue wake-ups."""
@@ -307,32 +385,20 @@ class GatewayHandler:
         if self.outbox is not None:
             self.outbox.close(self.store_timeout)
 
-    def _stage(self, a: _Arrival) -> _Staged | None:
-        """Who submitted it (``None``: refuse), then the blob's bytes, fsync'd."""
+    def _stage(self, a: _Arrival) -> _Staged:
+        """The blob's bytes, fsync'd, and the receipt with its trust verdict."""
         if time.monotonic() > a.deadline:
             raise StoreUnavailableError("storage busy: waited too long for the group commit")
-        submitter = self._submitter(a)
-        if submitter is None:
-            return None
         staged = self.intake.stage_inbound(
-            a.raw, mail_from=a.mail_from, rcpt_tos=a.rcpt_tos, peer=a.peer, helo=a.helo, deadline=a.deadline
+            a.raw,
+            mail_from=a.mail_from,
+            rcpt_tos=a.rcpt_tos,
+            peer=a.peer,
+            helo=a.helo,
+            deadline=a.deadline,
+            trust=a.trust,
         )
-        return _Staged(staged, submitter)
-
-    def _submitter(self, a: _Arrival) -> Candidate | None:
-        """The user the message came in for, or ``None``. The envelope sender is tried first, as
-        ``pick_submitter`` would: when it is a user, the headers need not be parsed at all."""
-        envelope = envelope_candidates(a.mail_from)
-        if (found := pick_submitter(envelope, self.users.find(lookup_keys(envelope)))) is not None:
-            return found
-        headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(a.raw))
-        candidates = submitter_candidates(a.mail_from, lambda name: headers.get_all(name, []))
-        keys = lookup_keys(candidates)
-        submitter = pick_submitter(candidates, self.users.find(keys))
-        if submitter is None:
-            # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
-            submitter = pick_submitter(candidates, self.users.find(keys, fresh=True))
-        return submitter
+        return _Staged(staged, Candidate(a.trust.submitter, a.via))
 
     async def wait_enqueued(self, timeout: float) -> bool:
         """Wait for queue sends still pending (up to ``timeout``), then stop; True if all finished in time."""

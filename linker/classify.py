@@ -28,6 +28,13 @@ def find_submission(candidates: list[Candidate], users: Mapping[str, UserInfo]) 
     return Submission(picked.address, picked.source, users[picked.address])
 
 
+def proven_submission(address: str, proof: str | None, users: Mapping[str, UserInfo]) -> Submission | None:
+    """The submission the gateway proved (``address`` by ``proof``), or ``None`` when the address is no longer a
+    user's."""
+    user = users.get(address)
+    return Submission(address, proof or "gateway", user) if user is not None else None
+
+
 def sender_of(message: ParsedMessage, settings: LinkerSettings) -> str | None:
     """The normalised address in the message's own From."""
     for mailbox in message.from_:

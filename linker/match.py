@@ -109,8 +109,12 @@ def match_people(
 
 
 def _lead_name(mailbox: Mailbox, address: str) -> str | None:
+    """The display name, unless it looks like an address: ``"john@acme.test" <attacker@evil.test>`` must not name
+    a lead John (the lead is then named by its real address)."""
     name = (mailbox.name or "").strip().strip("'\"").strip()
-    return name if name and name.lower() != address else None
+    if not name or name.lower() == address or "@" in name or "\uff20" in name or "\ufe6b" in name:
+        return None
+    return name
 
 
 def link_records(codes: Sequence[Code], thread_records: Sequence[RecordInfo]) -> list[Link]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from linker.addresses import is_automated_message
-from linker.classify import Submission, classify, find_submission
+from linker.classify import Submission, classify, find_submission, proven_submission
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
 from linker.forwards.subject import strip_forward_prefix
@@ -19,16 +19,21 @@ from linker.match import Lookups, is_internal, link_records, match_people, peopl
 from linker.model import Code, Decision, Link, LinkPlan, Original, ParsedMessage
 from linker.parse import parse_message
 from linker.settings import LinkerSettings
-from linker.submitter import lookup_keys, submitter_candidates
+from linker.submitter import POSTMASTER, lookup_keys, submitter_candidates
 from linker.unwrap import original_of, unwrap
 
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """The SMTP envelope the gateway recorded (empty for ``explain`` on a file)."""
+    """The SMTP envelope the gateway recorded (empty for ``explain`` on a file), and who it proved submitted it."""
 
     mail_from: str = ""
     rcpt_tos: tuple[str, ...] = ()
+    #: The user address the gateway proved (``gateway.trust``); ``None`` on receipts from before it did, and for
+    #: ``explain`` on a file: the submitter is then read from the envelope and headers.
+    submitter: str | None = None
+    #: What proved it: ``secret-address``, ``trusted-relay``, ``dkim``, ``spf``, ``arc``, or ``postmaster``.
+    proof: str | None = None
 
 
 def default_settings() -> LinkerSettings:
@@ -102,8 +107,12 @@ def plan_message(
 ) -> LinkPlan:
     """The pipeline after parsing (exposed for tests that build messages directly)."""
     users = _Users(directory)
-    candidates = submitter_candidates(envelope.mail_from, message.header_all)
-    submission = find_submission(candidates, users.load(lookup_keys(candidates)))
+    if envelope.submitter is not None:
+        # The gateway proved who submitted it: the headers may say otherwise (a secret address beats From).
+        submission = proven_submission(envelope.submitter, envelope.proof, users.load([envelope.submitter]))
+    else:
+        candidates = submitter_candidates(envelope.mail_from, message.header_all)
+        submission = find_submission(candidates, users.load(lookup_keys(candidates)))
 
     def internal(address: str) -> bool:
         normalized = settings.normalize(address)
@@ -131,7 +140,7 @@ def plan_message(
     links: list[Link] = [*link_records(codes, lookups.thread_records), *person_links]
     if submission is not None:
         links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
-    decision, reason = _decide(submission, original, settings)
+    decision, reason = _decide(submission, original, settings, envelope)
     if decision != "accept":
         new_leads = []
     links += [Link("lead", None, lead.address, "new-lead") for lead in new_leads]
@@ -154,7 +163,11 @@ def plan_message(
     )
 
 
-def _decide(submission: Submission | None, original: Original, settings: LinkerSettings) -> tuple[Decision, str]:
+def _decide(
+    submission: Submission | None, original: Original, settings: LinkerSettings, envelope: Envelope
+) -> tuple[Decision, str]:
+    if envelope.proof == POSTMASTER:
+        return "ignore", "mail to postmaster (RFC 5321 §4.5.1): kept for admins, never filed"
     if submission is None:
         return "reject", "no registered user sent or received this message"
     sender = settings.normalize(original.from_.address) if original.from_ and original.from_.address else None

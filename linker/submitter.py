@@ -11,16 +11,22 @@ from email.utils import getaddresses
 
 #: Headers that name who sent the mail (BCC and forwards come from the user).
 SENDER_HEADERS = ("From", "Sender", "Resent-From", "Resent-Sender")
-#: Headers that name whose mailbox the mail came through (redirects and mailbox rules).
-MAILBOX_HEADERS = (
-    "To",
-    "Cc",
+#: Headers that a mail server adds when it delivers or forwards mail out of a mailbox (Postfix, Gmail, Exchange):
+#: traces of whose mailbox a redirect came from, as opposed to To and Cc, which the sender writes.
+TRACE_HEADERS = (
     "Delivered-To",
     "X-Original-To",
     "X-Forwarded-To",
     "X-Forwarded-For",
+    "X-MS-Exchange-Inbox-Rules-Loop",
     "Resent-To",
 )
+#: Headers that name whose mailbox the mail came through (redirects and mailbox rules).
+MAILBOX_HEADERS = ("To", "Cc", *TRACE_HEADERS)
+
+
+#: The gateway's proof (and submitter) for mail to postmaster@ (RFC 5321 §4.5.1): kept for admins, never filed.
+POSTMASTER = "postmaster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,8 @@ def normalize_address(value: str) -> str:
     return value.strip().strip("<>").strip().lower()
 
 
-def _header_addresses(values: Iterable[str]) -> list[str]:
+def header_addresses(values: Iterable[str]) -> list[str]:
+    """The normalised addresses in header values, in order."""
     # X-Forwarded-For may be "user@a.example other@b.example"; spaces are not address separators in
     # getaddresses, so split them first.
     flat = []
@@ -53,19 +60,20 @@ HeaderValues = Callable[[str], Iterable[str]]
 
 
 def submitter_candidates(mail_from: str, header_values: HeaderValues) -> list[Candidate]:
-    """Addresses in the order they should be tried: envelope sender, sender headers, then mailbox headers."""
+    """Addresses in the order they should be tried: envelope sender, sender headers, then mailbox headers. An
+    address named in several headers is listed once per header (what vouches for it may depend on which)."""
     out = envelope_candidates(mail_from)
-    seen = {c.address for c in out}
+    seen = {(c.address, c.source) for c in out}
 
     def add(address: str, source: str) -> None:
-        if address and "@" in address and address not in seen:
-            seen.add(address)
+        if address and "@" in address and (address, source) not in seen:
+            seen.add((address, source))
             out.append(Candidate(address, source))
 
     for name in (*SENDER_HEADERS, *MAILBOX_HEADERS):
         raw = [str(v) for v in header_values(name)]
         if raw:
-            for address in _header_addresses(raw):
+            for address in header_addresses(raw):
                 add(address, name)
     return out
 

@@ -80,7 +80,7 @@ def linker_pipeline(settings: LinkerSettings, directory: Directory) -> Pipeline:
     message's lookups share one connection instead of checking one out each)."""
 
     def run(inbound: InboundView, raw: bytes) -> Outcome:
-        envelope = Envelope(inbound.mail_from, inbound.rcpt_tos)
+        envelope = Envelope(inbound.mail_from, inbound.rcpt_tos, inbound.submitter, inbound.proof)
         plan = run_pipeline(raw, envelope=envelope, settings=settings, directory=directory)
         return outcome_of(plan, inbound)
 

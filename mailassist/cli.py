@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -171,6 +172,8 @@ def _queue_row(view: InboundView) -> dict[str, Any]:
         "size": view.size,
         "sha256": view.sha256,
         "peer": view.peer,
+        "submitter": view.submitter,
+        "proof": view.proof,
         "attempts": view.attempts,
         "last_error": view.last_error,
         "reason": view.reason,
@@ -270,28 +273,83 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--id",
+    "ids",
+    multiple=True,
+    metavar="ID",
+    help="Explain a stored receipt (repeatable): its envelope, submitter and recorded authentication results are used.",
+)
+@click.option(
+    "--auth",
+    "check_auth",
+    is_flag=True,
+    help="For FILES: check DKIM, DMARC and ARC now, over [trust] nameservers (there is no peer, so no SPF).",
+)
 @click.pass_obj
 @friendly
-def explain(state: _State, files: tuple[Path, ...]) -> None:
-    """Print the linker's plan for .eml FILES as JSON, storing nothing (JSON Lines for several files)."""
+def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_auth: bool) -> None:
+    """Print the linker's plan for .eml FILES (or receipts --id ID) as JSON, storing nothing (JSON Lines for
+    several). The "auth" key holds the DKIM, SPF, DMARC and ARC results: a receipt's as the gateway recorded them,
+    a file's with --auth."""
     from linker.errors import LinkerError  # noqa: PLC0415
     from linker.explain import explain_message  # noqa: PLC0415
-    from mailassist.runtime import linker_settings, open_directory  # noqa: PLC0415
+    from linker.pipeline import Envelope  # noqa: PLC0415
+    from mailassist.runtime import linker_settings, make_authenticator, open_directory  # noqa: PLC0415
 
+    if not files and not ids:
+        raise click.UsageError("give .eml FILES to explain, or --id ID for a stored receipt")
     settings = linker_settings(state.config)
+    authenticator = make_authenticator(state.config) if check_auth else None
+    jobs: list[tuple[dict[str, Any], Callable[[], tuple[bytes, Any, Any]]]] = []
+    for path in files:
+
+        def read_file(path: Path = path) -> tuple[bytes, Any, Any]:
+            raw = path.read_bytes()
+            auth = None
+            if authenticator is not None:
+                auth = authenticator.check(raw, ip=None, helo=None, mail_from="").to_json()
+            return raw, Envelope(), auth
+
+        jobs.append(({"file": str(path)}, read_file))
+    count = len(files) + len(ids)
     failures = 0
     with open_directory(state.config) as directory:
-        for path in files:
+        for inbound_id in ids:
+            jobs.append(({"id": inbound_id}, functools.partial(_receipt_input, directory, inbound_id)))
+        for label, read in jobs:
             try:
-                result = {"file": str(path), **explain_message(path.read_bytes(), settings, directory=directory)}
-            except (OSError, LinkerError) as exc:
+                raw, envelope, auth = read()
+                result = {**label, **explain_message(raw, settings, directory=directory, envelope=envelope)}
+                result["auth"] = auth
+            except (OSError, LinkerError, LookupError) as exc:
                 failures += 1
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                result = {"file": str(path), "error": f"{type(exc).__name__}: {reason}"}
-            click.echo(json.dumps(result, ensure_ascii=False, indent=2 if len(files) == 1 else None))
+                result = {**label, "error": f"{type(exc).__name__}: {reason}"}
+            click.echo(json.dumps(result, ensure_ascii=False, indent=2 if count == 1 else None))
     if failures:
         sys.exit(1)
+
+
+def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]:
+    """A stored receipt's raw bytes, its envelope as the linker sees it, and its recorded auth results."""
+    from linker.pipeline import Envelope  # noqa: PLC0415
+
+    if not isinstance(directory, Store):
+        raise LookupError(f"no receipt {inbound_id}: there is no database yet")
+    found = directory.get_inbound_with_raw(inbound_id)
+    if found is None:
+        raise LookupError(f"no receipt {inbound_id}")
+    inbound, raw = found
+    raw = raw if raw is not None else directory.get_raw(inbound.sha256)
+    envelope = Envelope(inbound.mail_from, inbound.rcpt_tos, inbound.submitter, inbound.proof)
+    auth = (
+        None
+        if inbound.proof is None
+        else {"proof": inbound.proof, "submitter": inbound.submitter, **(inbound.auth or {})}
+    )
+    return raw, envelope, auth
 
 
 @cli.command()
@@ -405,6 +463,37 @@ def user_set_password(state: _State, email: str) -> None:
         if not store.set_password_hash(email, hash_password(password)):
             _fail(f"no user with the email {email}")
     click.echo(f"Password set for {email.strip().lower()}; the user's other sessions are logged out.")
+
+
+@user.command("address")
+@click.argument("email")
+@click.option("--rotate", is_flag=True, help="Replace the address: the old one stops working at once.")
+@click.pass_obj
+@friendly
+def user_address(state: _State, email: str, rotate: bool) -> None:
+    """Print the user EMAIL's personal assistant address: mail to it is filed as theirs, whatever From says.
+
+    Only a hash of the address's secret part is kept, so an existing address cannot be shown again: the first call
+    makes one, and later calls need --rotate to make a new one (which ends the old one).
+    """
+    from gateway.policy import RecipientPolicy, hash_address_token, new_address_token  # noqa: PLC0415
+
+    with _store(state) as store:
+        login = store.get_login(email)
+        if login is None:
+            _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
+        assert login is not None
+        if store.has_assistant_token(login.email) and not rotate:
+            _fail(
+                f"{login.email} already has a personal assistant address; only its hash is kept, so it cannot be "
+                "shown again. Use --rotate to replace it (the old one stops working at once)."
+            )
+        token = new_address_token()
+        if not store.set_assistant_token_hash(login.email, hash_address_token(token)):
+            _fail(f"no user with the email {email}")
+    click.echo(RecipientPolicy(state.config.assistant.addresses).personal_address(token))
+    what = "Replaced: the previous address no longer works." if rotate else "Keep it private: it proves who sent."
+    click.echo(f"Personal assistant address of {login.email}. {what}", err=True)
 
 
 @cli.group()

@@ -6,6 +6,7 @@ config and hands each package plain values (see ``mailassist.runtime``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -74,6 +75,31 @@ class SmtpConfig(_Section):
     store_timeout: float = Field(default=30, gt=0)
     max_concurrent_data: int = Field(default=8, ge=1, le=1000)
     storage_process: bool = True
+    #: PEM certificate chain offered with STARTTLS; empty: no STARTTLS. Relative to the config file.
+    tls_cert: str = ""
+    #: Its PEM private key; empty: the key is in ``tls_cert``'s file.
+    tls_key: str = ""
+    require_tls: bool = False
+    data_timeout: float = Field(default=120, gt=0)
+    #: Bytes a second, on average from the 354 on, checked after ``min_data_rate_grace`` seconds; 0: off.
+    min_data_rate: int = Field(default=500, ge=0)
+    min_data_rate_grace: float = Field(default=10, ge=0)
+    #: Per client address (IPv6: per /84); 0: no limit.
+    max_connections_per_ip: int = Field(default=20, ge=0)
+    max_messages_per_minute_per_ip: int = Field(default=300, ge=0)
+    max_data_per_ip: int = Field(default=4, ge=0)
+    #: Clients the per-address limits do not apply to. Loopback: benchmarks and a local relay run unlimited.
+    per_ip_exempt: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+    @field_validator("per_ip_exempt")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network such as '10.0.0.0/8' or '::1/128': {network!r}") from None
+        return value
 
 
 class AssistantConfig(_Section):
@@ -82,6 +108,48 @@ class AssistantConfig(_Section):
 
 class OrganizationConfig(_Section):
     domains: list[Domain] = Field(default_factory=list)
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"not an IP network in CIDR form such as '10.0.0.0/8' or '::1/128': {value!r}") from None
+    return value
+
+
+def _nameserver(value: str) -> str:
+    if value.startswith("["):  # [IPv6]:port
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else ("" if not rest else "x")
+    elif value.count(":") == 1:  # IPv4:port
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"expected an IP address, optionally with a port ('127.0.0.1:5353'), got {value!r}") from None
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"bad port in {value!r}")
+    return value
+
+
+Network = Annotated[str, AfterValidator(_network)]
+Nameserver = Annotated[str, AfterValidator(_nameserver)]
+
+
+class TrustConfig(_Section):
+    #: Peers whose mail is the organisation's own (Postfix's mynetworks). Loopback: ``make run`` needs no setup.
+    trusted_relays: list[Network] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: The authserv-id of the Authentication-Results a trusted relay adds; empty: none is read.
+    authserv_id: str = ""
+    #: Domains of the organisation's mail provider whose ARC or DKIM pass vouches for a redirect's trace headers.
+    provider_domains: list[Domain] = Field(default_factory=list)
+    #: DNS servers for DKIM, SPF, DMARC and ARC; empty: the system's (/etc/resolv.conf).
+    nameservers: list[Nameserver] = Field(default_factory=list)
+    dns_timeout: float = Field(default=5.0, gt=0, le=60)
+    dns_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
 
 
 class StoreConfig(_Section):
@@ -166,6 +234,7 @@ class Config(_Section):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
     organization: OrganizationConfig = Field(default_factory=OrganizationConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     web: WebConfig = Field(default_factory=WebConfig)
@@ -246,6 +315,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path 
         raise ConfigError(format_errors(source, exc)) from None
     if config.queue.min_backoff > config.queue.max_backoff:
         raise ConfigError(f"{source}: queue.min_backoff: must not exceed queue.max_backoff")
+    if config.smtp.require_tls and not config.smtp.tls_cert:
+        raise ConfigError(f"{source}: smtp.require_tls: needs smtp.tls_cert (and smtp.tls_key) for STARTTLS")
+    if config.smtp.tls_key and not config.smtp.tls_cert:
+        raise ConfigError(f"{source}: smtp.tls_key: needs smtp.tls_cert")
     if base_dir is not None:
         config = config.model_copy(update={"base_dir": base_dir})
     return config

@@ -7,11 +7,13 @@ each for scale-out. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import re
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,13 +26,16 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
+from gateway.admission import AdmissionSettings
 from gateway.handler import INTAKE_THREADS, GatewayHandler
+from gateway.mailauth import Authenticator, Resolver
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
+from gateway.trust import TrustSettings
 from linker.directory import Directory, MemoryDirectory
 from linker.settings import IgnoreRule, LinkerSettings
 from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker, send_all
-from mailassist.config import Config
+from mailassist.config import Config, ConfigError
 from mailassist.linkpool import ProcessPool
 from store import Store, db
 from web.app import create_app
@@ -105,7 +110,24 @@ def make_processor(config: Config, store: Store) -> Processor:
     return Processor(store, queue_settings(config), pipeline)
 
 
+def admission_settings(config: Config) -> AdmissionSettings:
+    """``[trust]`` and ``[organization]`` as the gateway's trust decision uses them."""
+    t = config.trust
+    return AdmissionSettings(
+        trust=TrustSettings(org_domains=tuple(config.organization.domains), provider_domains=tuple(t.provider_domains)),
+        trusted_relays=tuple(ipaddress.ip_network(n, strict=False) for n in t.trusted_relays),
+        authserv_id=t.authserv_id.strip() or None,
+    )
+
+
+def make_authenticator(config: Config) -> Authenticator:
+    """DKIM, SPF, DMARC and ARC checks over the configured DNS servers, with their cache."""
+    t = config.trust
+    return Authenticator(Resolver(t.nameservers, timeout=t.dns_timeout, cache_size=t.dns_cache_size))
+
+
 def gateway_settings(config: Config) -> GatewaySettings:
+    """``[smtp]`` as the gateway uses it, with the STARTTLS certificate loaded (``ConfigError`` if it cannot be)."""
     s = config.smtp
     host, port = split_listen(s.listen)
     return GatewaySettings(
@@ -118,7 +140,41 @@ def gateway_settings(config: Config) -> GatewaySettings:
         session_timeout=s.session_timeout,
         shutdown_grace=s.shutdown_grace,
         max_concurrent_data=s.max_concurrent_data,
+        tls_context=smtp_tls_context(config),
+        require_tls=s.require_tls,
+        data_timeout=s.data_timeout,
+        min_data_rate=s.min_data_rate,
+        min_data_rate_grace=s.min_data_rate_grace,
+        max_connections_per_ip=s.max_connections_per_ip,
+        max_messages_per_minute_per_ip=s.max_messages_per_minute_per_ip,
+        max_data_per_ip=s.max_data_per_ip,
+        per_ip_exempt=tuple(s.per_ip_exempt),
     )
+
+
+def smtp_tls_context(config: Config) -> ssl.SSLContext | None:
+    """A server context for STARTTLS from ``smtp.tls_cert`` and ``smtp.tls_key``, or ``None`` when no certificate
+    is configured. A missing or unreadable file, or a key that does not match, is a ``ConfigError``."""
+    s = config.smtp
+    if not s.tls_cert:
+        return None
+    cert = config.resolve(s.tls_cert)
+    key = config.resolve(s.tls_key) if s.tls_key else None
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"smtp.{name}: no such file: {path}")
+    # TLS 1.2 and up, no client certificates asked for (a sending MTA rarely has one).
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        files = f"{cert} and {key}" if key else str(cert)
+        raise ConfigError(
+            f"smtp.tls_cert: cannot load a PEM certificate chain and its private key from {files}: {exc.reason or exc}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"smtp.tls_cert: cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
+    return context
 
 
 class Queue:
@@ -263,6 +319,8 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
                 store_timeout=config.smtp.store_timeout,
                 # The in-process queue of `serve` must get its wake-ups in this process: storage stays on threads.
                 storage_process=config.smtp.storage_process and not queue.in_memory,
+                trust=admission_settings(config),
+                authenticator=make_authenticator(config),
             )
             gateway = GatewayServer(handler, gateway_settings(config))
             host, port = await gateway.start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from store.cursors import BadCursorError
 from store.errors import BlobNotFoundError, PlanError, SchemaError, StoreError, StoreUnavailableError
 from store.metrics import MetricsSnapshot, RejectionTally
-from store.repo import Store
+from store.repo import Store, Trust
 from store.views import (
     FINAL_STATUSES,
     STATUSES,
@@ -90,6 +90,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "TokenView",
+    "Trust",
     "UserRef",
     "Viewer",
 ]

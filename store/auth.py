@@ -5,6 +5,7 @@ The store never sees a password or a token: callers hash them (``web.auth``) and
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from sqlalchemy import Executable, select, update
 from sqlalchemy.orm import Session
 
 from store.models import ApiToken, Team, User, utcnow
-from store.views import LoginView, TokenView
+from store.views import LoginView, TokenView, UserRef
 
 T = TypeVar("T")
 
@@ -59,6 +60,35 @@ class AuthVerbs:
             .values(password_hash=password_hash, updated_at=utcnow())
         )
         return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+
+    def set_assistant_token_hash(self, email: str, token_hash: str | None) -> bool:
+        """Replace the hash of the secret address token of the user with this primary email (``None``: revoke it);
+        False when there is no such user. The old token stops working with this commit."""
+        stmt = (
+            update(User)
+            .where(User.email == email.strip().lower())
+            .values(assistant_token_hash=token_hash, updated_at=utcnow())
+        )
+        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+
+    def has_assistant_token(self, email: str) -> bool:
+        """Whether the user with this primary email has a secret assistant address."""
+        stmt = select(User.assistant_token_hash).where(User.email == email.strip().lower())
+        return self._run(lambda session: session.scalar(stmt) is not None)
+
+    def find_user_by_assistant_token(self, token_hash: str) -> UserRef | None:
+        """The user whose secret address token hashes to ``token_hash``, or ``None``. The hash found is compared
+        again in constant time, so how long this takes says nothing about how close a guess was."""
+        stmt = (
+            select(User.id, User.email, User.name, User.role, Team.name, User.assistant_token_hash)
+            .outerjoin(Team, User.team_id == Team.id)
+            .where(User.assistant_token_hash == token_hash)
+        )
+        row = self._run(lambda session: session.execute(stmt).one_or_none())
+        if row is None or not hmac.compare_digest(str(row[5]), token_hash):
+            return None
+        uid, email, name, role, team, _hash = row
+        return UserRef(id=uid, email=email, name=name, role=role, team=team)
 
     def add_api_token(self, user_id: int, name: str, token_hash: str) -> int:
         """Store a new token's hash for ``user_id``; returns the token's id."""

@@ -69,15 +69,30 @@ def _receipts(session: Session, message_id: int) -> tuple[ReceiptView, ...]:
             Inbound.status,
             Inbound.reason,
             User.name,
+            Inbound.submitter,
+            Inbound.proof,
+            Inbound.auth,
         )
-        .outerjoin(UserAddress, UserAddress.address == func.lower(Inbound.mail_from))
+        # The submitter the gateway proved; receipts from before it did name the envelope sender's user.
+        .outerjoin(UserAddress, UserAddress.address == func.coalesce(Inbound.submitter, func.lower(Inbound.mail_from)))
         .outerjoin(User, User.id == UserAddress.user_id)
         .where(Inbound.message_id == message_id)
         .order_by(Inbound.received_at, Inbound.id)
     )
     return tuple(
-        ReceiptView(id=i, received_at=at, mail_from=sender, rcpt_tos=tuple(rcpts), status=st, reason=why, sender_user=u)
-        for i, at, sender, rcpts, st, why, u in session.execute(stmt)
+        ReceiptView(
+            id=i,
+            received_at=at,
+            mail_from=sender,
+            rcpt_tos=tuple(rcpts),
+            status=st,
+            reason=why,
+            sender_user=u,
+            submitter=submitter,
+            proof=proof,
+            auth=auth,
+        )
+        for i, at, sender, rcpts, st, why, u, submitter, proof, auth in session.execute(stmt)
     )
 
 

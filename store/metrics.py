@@ -39,6 +39,8 @@ class MetricsSnapshot:
     inbound: dict[str, int]
     #: SMTP refusals ever recorded, per reply code such as ``550 5.1.1``.
     rejections: dict[str, int]
+    #: The same, per reply code and reason (``("550 5.7.1", "dkim_not_aligned")``); older rows have reason ``""``.
+    rejections_by_reason: dict[tuple[str, str], int]
     #: When the oldest ``queued`` receipt arrived; ``None`` when none is queued.
     oldest_queued_at: datetime | None
 
@@ -52,16 +54,33 @@ def rejection_code(reply: str) -> str:
     return f"{code} {enhanced}"[:MAX_CODE] if enhanced else code
 
 
-def add_rejections(session: Session, counts: Mapping[str, int], day: date) -> None:
-    """Add ``counts`` (reply code → refusals) to ``day``'s rows, creating them as needed: one upsert."""
-    rows = [{"day": day, "code": code[:MAX_CODE], "count": n} for code, n in counts.items() if n > 0]
+#: A key of the refusal counts: a reply code such as ``550 5.1.1``, or ``(code, reason)``.
+RejectionKey = str | tuple[str, str]
+
+#: The longest reason kept (``smtp_rejections.reason`` is 32 characters).
+MAX_REASON = 32
+
+
+def _split_key(key: RejectionKey) -> tuple[str, str]:
+    code, reason = (key, "") if isinstance(key, str) else key
+    return code[:MAX_CODE], reason[:MAX_REASON]
+
+
+def add_rejections(session: Session, counts: Mapping[RejectionKey, int], day: date) -> None:
+    """Add ``counts`` (reply code, or code and reason → refusals) to ``day``'s rows, creating them as needed: one
+    upsert."""
+    totals: Counter[tuple[str, str]] = Counter()
+    for key, n in counts.items():
+        if n > 0:
+            totals[_split_key(key)] += n
+    rows = [{"day": day, "code": code, "reason": reason, "count": n} for (code, reason), n in totals.items()]
     if not rows:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(SmtpRejection).values(rows)
     table = SmtpRejection.__table__
     stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c["day"], table.c["code"]],
+        index_elements=[table.c["day"], table.c["code"], table.c["reason"]],
         set_={"count": table.c["count"] + stmt.excluded["count"]},
     )
     session.execute(stmt)
@@ -73,14 +92,21 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
     inbound.update(
         {status: int(n) for status, n in session.execute(select(Inbound.status, func.count()).group_by(Inbound.status))}
     )
-    rejections = {
-        code: int(n)
-        for code, n in session.execute(
-            select(SmtpRejection.code, func.sum(SmtpRejection.count)).group_by(SmtpRejection.code)
+    by_reason = {
+        (code, reason): int(n)
+        for code, reason, n in session.execute(
+            select(SmtpRejection.code, SmtpRejection.reason, func.sum(SmtpRejection.count)).group_by(
+                SmtpRejection.code, SmtpRejection.reason
+            )
         )
     }
+    rejections: Counter[str] = Counter()
+    for (code, _reason), n in by_reason.items():
+        rejections[code] += n
     oldest = session.scalar(select(func.min(Inbound.received_at)).where(Inbound.status == "queued"))
-    return MetricsSnapshot(inbound=inbound, rejections=rejections, oldest_queued_at=oldest)
+    return MetricsSnapshot(
+        inbound=inbound, rejections=dict(rejections), rejections_by_reason=by_reason, oldest_queued_at=oldest
+    )
 
 
 class MetricsVerbs:
@@ -90,8 +116,8 @@ class MetricsVerbs:
         """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
         raise NotImplementedError
 
-    def add_rejections(self, counts: Mapping[str, int], *, day: date | None = None) -> None:
-        """Count SMTP refusals (reply code → how many) for ``day`` (default: today, UTC)."""
+    def add_rejections(self, counts: Mapping[RejectionKey, int], *, day: date | None = None) -> None:
+        """Count SMTP refusals (reply code, or code and reason → how many) for ``day`` (default: today, UTC)."""
         when = day if day is not None else datetime.now(UTC).date()
         self._run(lambda session: add_rejections(session, counts, when))
 
@@ -109,21 +135,24 @@ class RejectionTally:
     """
 
     def __init__(
-        self, write: Callable[[Mapping[str, int]], None] | None, submit: Callable[[Callable[[], None]], Any]
+        self,
+        write: Callable[[Mapping[RejectionKey, int]], None] | None,
+        submit: Callable[[Callable[[], None]], Any],
     ) -> None:
         self._write = write
         self._submit = submit
         self._lock = threading.Lock()
-        self._pending: Counter[str] = Counter()
+        self._pending: Counter[RejectionKey] = Counter()
         self._busy = False
 
-    def add(self, reply: str) -> None:
-        """Count one refusal by its SMTP reply, e.g. ``550 5.1.1 <x@y>: Recipient address rejected``."""
+    def add(self, reply: str, reason: str = "policy") -> None:
+        """Count one refusal by its SMTP reply, e.g. ``550 5.1.1 <x@y>: Recipient address rejected``, and a short
+        reason such as ``unknown_recipient``."""
         if self._write is None:
             return
         try:
             with self._lock:
-                self._pending[rejection_code(reply)] += 1
+                self._pending[rejection_code(reply), reason] += 1
                 if self._busy:
                     return
                 self._busy = True

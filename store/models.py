@@ -83,6 +83,8 @@ class User(Base):
     #: ``all`` sees everything, ``team`` its team's mail, ``own`` only its own.
     role: Mapped[str] = mapped_column(String(8))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of the token in the user's secret assistant address (``assistant+TOKEN@…``); ``None``: none issued.
+    assistant_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     addresses: Mapped[list[UserAddress]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -197,6 +199,12 @@ class Inbound(Base):
     rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
     peer: Mapped[str | None] = mapped_column(String(100))
     helo: Mapped[str | None] = mapped_column(String(255))
+    #: The user address the gateway proved this message was submitted by (``None`` on receipts from before 0008).
+    submitter: Mapped[str | None] = mapped_column(String(320))
+    #: What proved it: ``secret-address``, ``trusted-relay``, ``dkim``, ``spf``, ``arc`` (``gateway.trust``).
+    proof: Mapped[str | None] = mapped_column(String(32))
+    #: DKIM, SPF, DMARC and ARC results (``gateway.mailauth.AuthResults.to_json``), or ``None`` when not checked.
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     #: ``queued`` → ``linked`` | ``ignored`` | ``failed``; only ``queued`` rows are ever processed.
@@ -309,9 +317,11 @@ class Attachment(Base):
 
 
 class SmtpRejection(Base):
-    """SMTP refusals per UTC day and reply (e.g. ``550 5.1.1``), for ``/metrics``: refused mail leaves no receipt."""
+    """SMTP refusals per UTC day, reply (e.g. ``550 5.1.1``) and reason (``dkim_not_aligned``), for ``/metrics``:
+    refused mail leaves no receipt."""
 
     __tablename__ = "smtp_rejections"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)

@@ -78,7 +78,19 @@ def _view(row: Inbound | Row[Any]) -> InboundView:
         reason=row.reason,
         updated_at=row.updated_at,
         processed_at=row.processed_at,
+        submitter=row.submitter,
+        proof=row.proof,
+        auth=row.auth,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What the gateway proved about a message before accepting it (``gateway.trust``): recorded on the receipt."""
+
+    submitter: str
+    proof: str
+    auth: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +112,7 @@ class StagedInbound:
     deadline: float | None
     #: The raw bytes, when small enough to commit with the row instead of as a file.
     inline: bytes | None = None
+    trust: Trust | None = None
 
     def expired(self) -> bool:
         """Whether the caller has given up waiting."""
@@ -119,6 +132,9 @@ class StagedInbound:
             "sha256": self.sha256,
             "status": "queued",
             "attempts": 0,
+            "submitter": self.trust.submitter if self.trust else None,
+            "proof": self.trust.proof if self.trust else None,
+            "auth": self.trust.auth if self.trust else None,
         }
 
     def view(self) -> InboundView:
@@ -138,6 +154,9 @@ class StagedInbound:
             reason=None,
             updated_at=self.received_at,
             processed_at=None,
+            submitter=self.trust.submitter if self.trust else None,
+            proof=self.trust.proof if self.trust else None,
+            auth=self.trust.auth if self.trust else None,
         )
 
 
@@ -228,6 +247,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         peer: str | None = None,
         helo: str | None = None,
         deadline: float | None = None,
+        trust: Trust | None = None,
     ) -> InboundView:
         """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure.
 
@@ -235,7 +255,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         waiting (and told the client 451) gets a rollback rather than a receipt nobody was told about.
         """
         staged = self.stage_inbound(
-            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, deadline=deadline
+            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, deadline=deadline, trust=trust
         )
         (outcome,) = self.add_inbound_batch([staged])
         if isinstance(outcome, StoreError):
@@ -251,6 +271,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         peer: str | None = None,
         helo: str | None = None,
         deadline: float | None = None,
+        trust: Trust | None = None,
     ) -> StagedInbound:
         """First half of ``add_inbound``: write the blob (its bytes fsync'd) and prepare the receipt, but commit
         nothing. ``add_inbound_batch`` finishes many of these with one directory sync pass and one transaction.
@@ -274,6 +295,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             dirs=dirs,
             deadline=deadline,
             inline=inline,
+            trust=trust,
         )
 
     def after_fork(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 #: Every state an inbound receipt can be in. ``queued`` is the only one that is ever processed.
 STATUSES = ("queued", "linked", "ignored", "failed")
@@ -28,6 +29,11 @@ class InboundView:
     reason: str | None
     updated_at: datetime
     processed_at: datetime | None
+    #: The user address the gateway proved submitted it, and what proved it (``None`` before migration 0008).
+    submitter: str | None = None
+    proof: str | None = None
+    #: DKIM, SPF, DMARC and ARC results as the gateway recorded them (``{"source": …, "checks": […]}``).
+    auth: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,8 +381,14 @@ class ReceiptView:
     status: str
     #: The linker's note, e.g. ``submitted by anna@… (via envelope)``.
     reason: str | None
-    #: The name of the user owning the envelope sender address, if any.
+    #: The name of the user who submitted it (as the gateway proved, else owning the envelope sender), if any.
     sender_user: str | None
+    #: The submitter's address and what proved it (``secret-address``, ``trusted-relay``, ``dkim``, ``spf``,
+    #: ``arc``, ``postmaster``); ``None`` on receipts from before the gateway recorded it.
+    submitter: str | None = None
+    proof: str | None = None
+    #: What vouched (``detail``, ``route``, ``via``) and each DKIM, SPF, DMARC and ARC result (``checks``).
+    auth: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

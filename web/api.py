@@ -59,6 +59,24 @@ class NotFoundError(Exception):
 # --- JSON shapes ----------------------------------------------------------------------------------------------
 
 
+def auth_json(auth: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A receipt's authentication record for the API: what vouched, and each check's result."""
+    if auth is None:
+        return None
+    checks = auth.get("checks") or []
+    return {
+        "detail": auth.get("detail"),
+        "route": auth.get("route"),
+        "via": auth.get("via"),
+        "source": auth.get("source"),
+        "checks": [
+            {key: c.get(key) for key in ("method", "result", "domain", "selector", "detail")}
+            for c in checks
+            if isinstance(c, Mapping)
+        ],
+    }
+
+
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -140,6 +158,9 @@ def message_json(m: MessageDetail, viewer: Viewer) -> dict[str, Any]:
                 "status": r.status,
                 "reason": r.reason,
                 "sender_user": r.sender_user,
+                "submitter": r.submitter,
+                "proof": r.proof,
+                "auth": auth_json(r.auth),
             }
             for r in m.receipts
         ],

@@ -55,6 +55,15 @@ class StoreCollector:
             code, _, enhanced = reply.partition(" ")
             rejected.add_metric([code, enhanced], count)
         yield rejected
+        by_reason = CounterMetricFamily(
+            f"{PREFIX}_smtp_refusals",
+            "SMTP refusals by reply code and reason (unknown_recipient, dkim_not_aligned, data_timeout, ...).",
+            labels=["code", "enhanced", "reason"],
+        )
+        for (reply, reason), count in sorted(snapshot.rejections_by_reason.items()):
+            code, _, enhanced = reply.partition(" ")
+            by_reason.add_metric([code, enhanced, reason or "unknown"], count)
+        yield by_reason
         for status in FINAL:
             yield CounterMetricFamily(
                 f"{PREFIX}_messages_{status}",

@@ -115,6 +115,33 @@ SCHEMAS: dict[str, Schema] = {
             "status": {"type": "string", "enum": list(STATUSES)},
             "reason": nullable(STRING),
             "sender_user": nullable(STRING),
+            "submitter": nullable({"type": "string", "description": "The user address the gateway proved"}),
+            "proof": nullable(
+                {
+                    "type": "string",
+                    "description": "What proved the submitter: secret-address, trusted-relay, dkim, spf, arc, "
+                    "postmaster",
+                }
+            ),
+            "auth": nullable(ref("Auth")),
+        }
+    ),
+    "Auth": obj(
+        {
+            "detail": nullable({"type": "string", "description": "What vouched, e.g. 'dkim pass d=example.com'"}),
+            "route": nullable({"type": "string", "description": "sender (BCC, forward) or mailbox (redirect)"}),
+            "via": nullable({"type": "string", "description": "Where the submitter was named: From, To, ..."}),
+            "source": nullable({"type": "string", "description": "checked (by us) or relay (a trusted relay's)"}),
+            "checks": array(ref("AuthCheck")),
+        }
+    ),
+    "AuthCheck": obj(
+        {
+            "method": {"type": "string", "enum": ["dkim", "spf", "dmarc", "arc"]},
+            "result": STRING,
+            "domain": nullable(STRING),
+            "selector": nullable(STRING),
+            "detail": nullable(STRING),
         }
     ),
     "Attachment": obj(

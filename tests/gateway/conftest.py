@@ -62,6 +62,8 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
             enqueue=enqueue or enqueued.extend,
             max_recipients=overrides.pop("max_recipients", 5),
             storage_process=overrides.pop("storage_process", False),
+            trust=overrides.pop("trust", None),
+            authenticator=overrides.pop("authenticator", None),
         )
         server = GatewayServer(handler, GatewaySettings(**settings))
         _host, port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)

@@ -107,7 +107,7 @@ def test_sessions_find_the_same_commands_hooks_and_auth_as_aiosmtpd() -> None:
         # Then ours dispatches the same commands, AUTH mechanisms and handler hooks
         assert ours._smtp_methods.keys() == stock._smtp_methods.keys()
         assert ours._auth_methods.keys() == stock._auth_methods.keys()
-        assert ours._handle_hooks.keys() == stock._handle_hooks.keys() == {"RCPT", "DATA", "exception"}
+        assert ours._handle_hooks.keys() == stock._handle_hooks.keys() == {"EHLO", "RCPT", "DATA", "exception"}
         # bound to the new session, not to whichever session came first
         assert ours._smtp_methods["DATA"].__self__ is ours
     finally:
@@ -118,4 +118,4 @@ def test_protocol_names_lists_only_what_aiosmtpd_looks_up() -> None:
     names = protocol_names(_Session)
     assert "smtp_DATA" in names and "auth_PLAIN" in names
     assert all(n.startswith(("smtp_", "auth_", "handle_")) for n in names)
-    assert protocol_names(GatewayHandler) == ["handle_DATA", "handle_RCPT", "handle_exception"]
+    assert protocol_names(GatewayHandler) == ["handle_DATA", "handle_EHLO", "handle_RCPT", "handle_exception"]

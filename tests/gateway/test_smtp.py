@@ -219,6 +219,9 @@ class _BrokenBlobs:
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
         return self.inner.find_users_by_addresses(addresses)
 
+    def find_user_by_assistant_token(self, token_hash: str) -> object | None:
+        return self.inner.find_user_by_assistant_token(token_hash)
+
     def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
         raise StoreUnavailableError("cannot write blob: No space left on device")
 
@@ -270,6 +273,9 @@ class _HeldStore:
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
         return self.inner.find_users_by_addresses(addresses)
+
+    def find_user_by_assistant_token(self, token_hash: str) -> object | None:
+        return self.inner.find_user_by_assistant_token(token_hash)
 
     def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
         return self.inner.stage_inbound(raw, **kw)

@@ -96,3 +96,22 @@ def test_records_from_codes_then_thread() -> None:
     codes = [Code("OP-1", "deal", 11, "OP-1"), Code("OP-9", "deal", None, None)]
     thread = [Record(11, "OP-1", "deal"), Record(12, "OP-2", "deal")]
     assert link_records(codes, thread) == [Link("record", 11, "OP-1", "code"), Link("record", 12, "OP-2", "thread")]
+
+
+def test_a_display_name_that_looks_like_an_address_never_names_a_lead() -> None:
+    o = original(
+        Mailbox("john@acme.test", "attacker@evil.test"),
+        Mailbox("'greta@globex.ro' via Sales", "mallory@evil2.test"),
+        Mailbox("john\uff20acme.test", "fullwidth@evil3.test"),
+        Mailbox("Marta Dvořáková", "marta@nova-firma.cz"),
+    )
+
+    _participants, _links, leads = match_people(o, Lookups(), SETTINGS, automated=False)
+
+    # Named by the real address (no name), so the viewer never shows a lead "john@acme.test"
+    assert [(n.address, n.name) for n in leads] == [
+        ("attacker@evil.test", None),
+        ("mallory@evil2.test", None),
+        ("fullwidth@evil3.test", None),
+        ("marta@nova-firma.cz", "Marta Dvořáková"),
+    ]

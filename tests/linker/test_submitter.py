@@ -43,7 +43,8 @@ Dzień dobry.
 
     candidates = submitter_candidates("<SRS0=x1Qz=KC=acme-logistics.pl=jan.kowalski@example.com>", message.header_all)
 
-    # Each address once, where it was first seen; the X-Forwarded-For pair is split on the space
+    # Each address once per header that names it (a provider's pass vouches only for its own trace headers); the
+    # X-Forwarded-For pair is split on the space
     assert candidates == [
         Candidate("srs0=x1qz=kc=acme-logistics.pl=jan.kowalski@example.com", "envelope"),
         Candidate("jan.kowalski@acme-logistics.pl", "From"),
@@ -52,7 +53,9 @@ Dzień dobry.
         Candidate("anna.nowak@example.com", "To"),
         Candidate("piotr.zielinski@example.com", "Cc"),
         Candidate("oferty@example.com", "Delivered-To"),
+        Candidate("anna.nowak@example.com", "X-Forwarded-For"),
         Candidate(ASSISTANT, "X-Forwarded-For"),
+        Candidate(ASSISTANT, "Resent-To"),
     ]
 
 

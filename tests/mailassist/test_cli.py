@@ -80,6 +80,19 @@ def test_busy_port_is_one_clear_line(tmp_path: Path, busy: str) -> None:
     assert "Traceback" not in result.output
 
 
+def test_unloadable_tls_certificate_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    extra = (
+        f'[smtp]\nlisten = "127.0.0.1:{free_port()}"\ntls_cert = "nowhere.pem"\n'
+        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", _config(tmp_path, extra), "serve"])
+    assert result.exit_code == 2
+    assert f"mailassist: smtp.tls_cert: no such file: {tmp_path.resolve() / 'nowhere.pem'}\n" in result.output
+    assert "Traceback" not in result.output
+
+
 # --- --config before or after the command -------------------------------------------------------------------------
 
 MAIL = str(FIXTURES / "e2e" / "bcc_outgoing_pl.eml")

@@ -69,6 +69,10 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
         ('[codes]\nop = "deal"', "codes: code prefix 'op' must be upper-case"),
         ("[queue]\nmin_backoff = 10\nmax_backoff = 5", "queue.min_backoff: must not exceed queue.max_backoff"),
         ('[logging]\nlevel = "loud"', "logging.level: Input should be 'debug', 'info', 'warning' or 'error'"),
+        ("[smtp]\nrequire_tls = true", "smtp.require_tls: needs smtp.tls_cert"),
+        ('[smtp]\ntls_key = "key.pem"', "smtp.tls_key: needs smtp.tls_cert"),
+        ('[smtp]\nper_ip_exempt = ["localhost"]', "smtp.per_ip_exempt: not an IP network such as '10.0.0.0/8'"),
+        ("[smtp]\nmin_data_rate = -1", "smtp.min_data_rate: Input should be greater than or equal to 0"),
     ],
 )
 def test_bad_config_names_the_key(toml: str, expected: str) -> None:

@@ -144,3 +144,42 @@ def test_reprocess_needs_something_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "reprocess"])
     assert result.exit_code == 2
     assert "--failed, --id ID or --relink" in result.output
+
+
+def test_explain_a_receipt_uses_the_submitter_the_gateway_proved_and_shows_its_auth(tmp_path: Path) -> None:
+    from store import Trust
+
+    config = _config(tmp_path)
+    _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna Nowak,,all,\n")
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        # A client's mail, from a forwarding rule, that Anna's personal address proved (From is not her)
+        raw = (E2E / "new_lead_cz_1.eml").read_bytes()
+        auth = {"route": "secret-address", "via": "secret-address", "detail": "personal address"}
+        inbound = store.add_inbound(
+            raw,
+            mail_from="someone@elsewhere.test",
+            rcpt_tos=["assistant+abcdefghijklmnopqrstuvwx@crm.example.com"],
+            trust=Trust("anna.nowak@example.com", "secret-address", auth),
+        )
+    finally:
+        store.close()
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "explain", "--id", inbound.id, "--id", "nope"])
+
+    assert result.exit_code == 1
+    plan, missing = (json.loads(line) for line in result.stdout.splitlines())
+    assert (plan["id"], plan["decision"], plan["submitter"]) == (inbound.id, "accept", "anna.nowak@example.com")
+    assert plan["reason"] == "submitted by anna.nowak@example.com (via secret-address)"
+    assert plan["auth"] == {"proof": "secret-address", "submitter": "anna.nowak@example.com", **auth}
+    assert missing == {"id": "nope", "error": "LookupError: no receipt nope"}
+
+
+def test_explain_a_file_has_no_auth_unless_asked(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "explain", str(E2E / "bcc_outgoing_pl.eml")])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["auth"] is None

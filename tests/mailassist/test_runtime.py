@@ -1,16 +1,19 @@
-"""Wiring from config: the web viewer gets its session key and cookie policy from ``[web]``."""
+"""Wiring from config: the web viewer gets its session key and cookie policy from ``[web]``, the gateway its limits
+and STARTTLS certificate from ``[smtp]``."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.testclient import TestClient
 
-from mailassist.config import Config, load_config
-from mailassist.runtime import build_web_app, open_store
+from mailassist.config import Config, ConfigError, load_config
+from mailassist.runtime import build_web_app, gateway_settings, open_store
 from store import Store
 from web.app import default_secret_path
 from web.auth import SESSION_COOKIE, SESSION_MAX_AGE
@@ -70,3 +73,74 @@ def test_secure_cookies_setting_marks_the_cookie(tmp_path: Path, store: Store, s
     _, header = _session_cookie(_config(tmp_path, f'secure_cookies = "{setting}"'), store)
 
     assert ("secure" in header.lower()) is secure
+
+
+# --- [smtp] into the gateway's settings: limits and the STARTTLS certificate ---------------------------------------
+
+
+def _smtp_config(tmp_path: Path, smtp: str) -> Config:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///m.db"\nblob_dir = "blobs"\n\n[smtp]\n{smtp}\n')
+    return load_config(path)
+
+
+@pytest.fixture
+def pem_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate chain and its key, written beside the config file."""
+    cert = trustme.CA().issue_cert("mx.crm.example.com")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    for blob in cert.cert_chain_pems[1:]:
+        blob.write_to_path(str(tmp_path / "cert.pem"), append=True)
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    return tmp_path / "cert.pem", tmp_path / "key.pem"
+
+
+def test_gateway_settings_carry_the_limits_and_exempt_loopback_by_default(tmp_path: Path) -> None:
+    defaults = gateway_settings(_smtp_config(tmp_path, ""))
+    assert defaults.tls_context is None and not defaults.require_tls
+    assert defaults.per_ip_exempt == ("127.0.0.0/8", "::1/128")
+    settings = gateway_settings(
+        _smtp_config(
+            tmp_path,
+            "data_timeout = 7\nmin_data_rate = 50\nmin_data_rate_grace = 2\nmax_connections_per_ip = 3\n"
+            "max_messages_per_minute_per_ip = 9\nmax_data_per_ip = 1\nper_ip_exempt = []",
+        )
+    )
+    assert (settings.data_timeout, settings.min_data_rate, settings.min_data_rate_grace) == (7, 50, 2)
+    assert (settings.max_connections_per_ip, settings.max_messages_per_minute_per_ip, settings.max_data_per_ip) == (
+        3,
+        9,
+        1,
+    )
+    assert settings.per_ip_exempt == ()
+
+
+def test_the_starttls_certificate_is_loaded_relative_to_the_config(
+    tmp_path: Path, pem_files: tuple[Path, Path]
+) -> None:
+    settings = gateway_settings(
+        _smtp_config(tmp_path, 'tls_cert = "cert.pem"\ntls_key = "key.pem"\nrequire_tls = true')
+    )
+    assert isinstance(settings.tls_context, ssl.SSLContext)
+    assert settings.require_tls
+
+
+@pytest.mark.parametrize(
+    ("smtp", "expected"),
+    [
+        ('tls_cert = "missing.pem"\ntls_key = "key.pem"', "smtp.tls_cert: no such file: "),
+        ('tls_cert = "cert.pem"\ntls_key = "missing.pem"', "smtp.tls_key: no such file: "),
+        # The key in neither file
+        ('tls_cert = "cert.pem"', "smtp.tls_cert: cannot load a PEM certificate chain and its private key from "),
+        ('tls_cert = "cert.pem"\ntls_key = "other.pem"', "smtp.tls_cert: cannot load a PEM certificate chain"),
+        ('tls_cert = "junk.pem"\ntls_key = "key.pem"', "smtp.tls_cert: cannot load a PEM certificate chain"),
+    ],
+)
+def test_a_bad_certificate_or_key_is_a_config_error(
+    tmp_path: Path, pem_files: tuple[Path, Path], smtp: str, expected: str
+) -> None:
+    trustme.CA().issue_cert("other.example.com").private_key_pem.write_to_path(str(tmp_path / "other.pem"))
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as err:
+        gateway_settings(_smtp_config(tmp_path, smtp))
+    assert str(err.value).startswith(expected)

@@ -145,3 +145,40 @@ def test_token_list_filters_by_user_and_revoke_marks_it(config: str) -> None:
     boss_row = next(line for line in lines if "boss@example.com" in line)
     assert anna_row.count("20") >= 2  # created and revoked dates
     assert boss_row.split()[-2:] == ["-", "two"]
+
+
+def test_user_address_prints_a_personal_address_once_and_rotate_replaces_it(config: str) -> None:
+    from gateway.policy import hash_address_token
+
+    first = _run(config, "user", "address", "Anna@Example.com")
+    assert first.exit_code == 0, first.output
+    address = first.stdout.strip()
+    local, _, domain = address.partition("@")
+    base, _, token = local.partition("+")
+    assert (base, domain, len(token)) == ("assistant", "crm.example.com", 24)
+    store = _store(config)
+    try:
+        found = store.find_user_by_assistant_token(hash_address_token(token))
+        assert found is not None and found.email == "anna@example.com"
+    finally:
+        store.close()
+    # Only its hash is kept: asking again says so instead of making a new one behind the user's back
+    again = _run(config, "user", "address", "anna@example.com")
+    assert again.exit_code == 1
+    assert "--rotate" in again.output
+    rotated = _run(config, "user", "address", "anna@example.com", "--rotate")
+    assert rotated.exit_code == 0, rotated.output
+    new_token = rotated.stdout.strip().partition("@")[0].partition("+")[2]
+    assert new_token != token
+    store = _store(config)
+    try:
+        assert store.find_user_by_assistant_token(hash_address_token(token)) is None
+        assert store.find_user_by_assistant_token(hash_address_token(new_token)) is not None
+    finally:
+        store.close()
+
+
+def test_user_address_for_an_unknown_user_is_a_clear_error(config: str) -> None:
+    result = _run(config, "user", "address", "nobody@example.com")
+    assert result.exit_code == 1
+    assert "no user with the email nobody@example.com" in result.output

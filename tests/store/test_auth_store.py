@@ -118,3 +118,26 @@ def test_list_api_tokens_shows_metadata_only(users: Store) -> None:
     assert not any(hasattr(t, "token_hash") for t in everything)
     assert [t.id for t in users.list_api_tokens("BOSS@example.com")] == [b]
     assert users.list_api_tokens("nobody@example.com") == []
+
+
+def test_a_secret_address_token_is_found_by_its_hash_and_replaced_at_once(users: Store) -> None:
+    assert users.find_user_by_assistant_token("a" * 64) is None
+    assert not users.has_assistant_token("anna@example.com")
+
+    assert users.set_assistant_token_hash("Anna@Example.com", "1" * 64)
+    found = users.find_user_by_assistant_token("1" * 64)
+    assert found is not None and (found.email, found.team) == ("anna@example.com", "Sales PL")
+    assert users.has_assistant_token("anna@example.com")
+
+    # Rotating: the old hash finds nobody from this commit on
+    assert users.set_assistant_token_hash("anna@example.com", "2" * 64)
+    assert users.find_user_by_assistant_token("1" * 64) is None
+    assert users.find_user_by_assistant_token("2" * 64) is not None
+    assert not users.set_assistant_token_hash("nobody@example.com", "3" * 64)
+
+
+def test_two_users_cannot_share_a_secret_address_token(users: Store) -> None:
+    users.set_assistant_token_hash("anna@example.com", "4" * 64)
+
+    with pytest.raises(StoreError):
+        users.set_assistant_token_hash("boss@example.com", "4" * 64)

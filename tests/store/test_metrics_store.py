@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from store import RejectionTally, Store
-from store.metrics import rejection_code
+from store.metrics import RejectionKey, rejection_code
 
 
 def seed_inbound(store: Store, **statuses: int) -> list[str]:
@@ -88,21 +88,21 @@ class Writes:
     """A ``write`` that records its batches and can be held (or made to fail) by the test."""
 
     def __init__(self) -> None:
-        self.batches: list[dict[str, int]] = []
+        self.batches: list[dict[RejectionKey, int]] = []
         self.entered = threading.Event()
         self.release = threading.Event()
         self.release.set()
         self.fail = False
 
-    def __call__(self, counts: Mapping[str, int]) -> None:
+    def __call__(self, counts: Mapping[RejectionKey, int]) -> None:
         self.entered.set()
         assert self.release.wait(10)
         if self.fail:
             raise RuntimeError("database down")
         self.batches.append(dict(counts))
 
-    def total(self) -> dict[str, int]:
-        total: dict[str, int] = {}
+    def total(self) -> dict[RejectionKey, int]:
+        total: dict[RejectionKey, int] = {}
         for batch in self.batches:
             for code, n in batch.items():
                 total[code] = total.get(code, 0) + n
@@ -122,7 +122,7 @@ def test_a_flood_of_refusals_is_written_in_few_batches() -> None:
             tally.add("452 4.5.3 Too many recipients" if i % 2 else "550 5.1.1 <b@x>: rejected")
         writes.release.set()
     # Then they are written as one more batch, and nothing is lost
-    assert writes.batches == [{"550 5.1.1": 1}, {"550 5.1.1": 50, "452 4.5.3": 50}]
+    assert writes.batches == [{("550 5.1.1", "policy"): 1}, {("550 5.1.1", "policy"): 50, ("452 4.5.3", "policy"): 50}]
 
 
 def test_a_failed_write_loses_its_batch_but_never_raises() -> None:
@@ -135,8 +135,8 @@ def test_a_failed_write_loses_its_batch_but_never_raises() -> None:
     writes.fail = False
     with ThreadPoolExecutor(1) as pool:
         tally._submit = pool.submit
-        tally.add("550 5.7.1 counted")
-    assert writes.total() == {"550 5.7.1": 1}
+        tally.add("550 5.7.1 counted", "not_aligned")
+    assert writes.total() == {("550 5.7.1", "not_aligned"): 1}
 
 
 def test_an_executor_that_refuses_work_costs_no_exception() -> None:
@@ -151,7 +151,7 @@ def test_an_executor_that_refuses_work_costs_no_exception() -> None:
     with ThreadPoolExecutor(1) as alive:
         tally._submit = alive.submit
         tally.add("550 5.1.1 y")
-    assert writes.total() == {"550 5.1.1": 2}  # the first refusal waited for the next write
+    assert writes.total() == {("550 5.1.1", "policy"): 2}  # the first refusal waited for the next write
 
 
 def test_without_a_writer_nothing_is_counted() -> None:
@@ -166,3 +166,17 @@ def test_the_tally_writes_through_the_store(store: Store) -> None:
         for _ in range(3):
             tally.add("550 5.1.1 <x@y>: rejected")
     assert store.metrics_snapshot().rejections == {"550 5.1.1": 3}
+
+
+def test_rejections_are_counted_per_reason_as_well_as_per_code(store: Store) -> None:
+    store.add_rejections({("550 5.7.1", "not_aligned"): 2, ("550 5.7.1", "redirect_unproven"): 1})
+    store.add_rejections({("550 5.7.1", "not_aligned"): 1, "550 5.1.1": 1})
+
+    snapshot = store.metrics_snapshot()
+
+    assert snapshot.rejections == {"550 5.7.1": 4, "550 5.1.1": 1}
+    assert snapshot.rejections_by_reason == {
+        ("550 5.7.1", "not_aligned"): 3,
+        ("550 5.7.1", "redirect_unproven"): 1,
+        ("550 5.1.1", ""): 1,
+    }

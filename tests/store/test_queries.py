@@ -24,6 +24,7 @@ from store import (
     ParticipantWrite,
     PlanWrite,
     Store,
+    Trust,
     Viewer,
 )
 from store.views import ClientRow, ContactRow, RecordRow, UserRow
@@ -76,11 +77,12 @@ def file_message(
     participants: tuple[ParticipantWrite, ...] = (),
     links: tuple[LinkWrite, ...] = (),
     body: str | None = None,
+    trust: Trust | None = None,
     **more: object,
 ) -> int:
     """File one email through a receipt from ``submitter`` (address, user id); returns the message id."""
     address, user_id = submitter
-    receipt = store.add_inbound(key.encode(), mail_from=address, rcpt_tos=["assistant@crm.example.com"]).id
+    receipt = store.add_inbound(key.encode(), mail_from=address, rcpt_tos=["assistant@crm.example.com"], trust=trust).id
     from_address, from_name = sender if sender else (address, None)
     message = MessageWrite(
         dedupe_key=key,

@@ -105,7 +105,7 @@ def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path)
         store.open()  # at head now
     finally:
         store.close()
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
@@ -168,3 +168,30 @@ def test_an_overlong_helo_is_cut_to_fit_not_refused(store: Store) -> None:
         peer="p" * 500,
     )
     assert store.get_inbound(view.id) is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_refusal_counts_and_receipts_survive_the_trust_migration(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path}/m.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    config = _alembic_config(engine)
+    # Given refusals counted per code before reasons existed, and a receipt
+    command.upgrade(config, "0007")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO smtp_rejections (day, code, count) VALUES ('2026-12-01', '550 5.7.1', 4)")
+    # When it is upgraded
+    command.upgrade(config, "head")
+    with engine.begin() as conn:
+        rows = conn.exec_driver_sql("SELECT code, reason, count FROM smtp_rejections").all()
+        conn.exec_driver_sql(
+            "INSERT INTO smtp_rejections (day, code, reason, count) VALUES ('2026-12-01', '550 5.7.1', 'x', 1)"
+        )
+    # Then the old count is kept with an empty reason, and a reason is now part of the key
+    assert [tuple(r) for r in rows] == [("550 5.7.1", "", 4)]
+    # And a downgrade adds the reasons up again
+    command.downgrade(config, "0007")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.exec_driver_sql("SELECT code, count FROM smtp_rejections")] == [("550 5.7.1", 5)]
+    engine.dispose()

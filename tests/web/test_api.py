@@ -356,3 +356,27 @@ def test_the_api_is_read_only(api: Caller, method: str) -> None:
 
 def test_data_is_never_cached(api: Caller) -> None:
     assert api.get("/api/messages").headers["cache-control"] == "no-store"
+
+
+def test_a_receipt_shows_who_submitted_it_and_what_proved_it(api: Caller, world: World, store: Store) -> None:
+    from store import Trust
+    from tests.store.test_queries import file_message
+
+    checks = [
+        {"method": "dkim", "result": "pass", "domain": "example.com", "selector": "mail", "detail": ""},
+        {"method": "spf", "result": "softfail", "domain": "example.com", "selector": None, "detail": "~all"},
+    ]
+    auth = {"route": "sender", "via": "From", "detail": "dkim pass d=example.com s=mail", "source": "checked"}
+    message_id = file_message(
+        store,
+        submitter=(ANNA.email, world.users[ANNA.email]),
+        key="<trusted@example.com>",
+        subject="Signed offer",
+        date=None,
+        trust=Trust(ANNA.email, "dkim", {**auth, "checks": checks}),
+    )
+
+    (receipt,) = api.ok(f"/api/messages/{message_id}")["receipts"]
+
+    assert (receipt["submitter"], receipt["proof"], receipt["sender_user"]) == (ANNA.email, "dkim", ANNA.name)
+    assert receipt["auth"] == {**auth, "checks": checks}

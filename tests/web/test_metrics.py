@@ -53,6 +53,8 @@ def test_metrics_need_no_login_and_count_every_state(sqlite_store: Store) -> Non
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.1.1"}'] == 2
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.7.1"}'] == 1
     assert samples['mailassist_messages_rejected_total{code="452",enhanced="4.5.3"}'] == 5
+    # Counted before reasons were kept: "unknown"
+    assert samples['mailassist_smtp_refusals_total{code="452",enhanced="4.5.3",reason="unknown"}'] == 5
 
 
 def test_the_text_format_by_default_and_openmetrics_on_request(sqlite_store: Store) -> None:
@@ -144,3 +146,6 @@ def test_refusals_in_a_real_smtp_session_reach_the_metrics(sqlite_store: Store) 
     assert samples["mailassist_queue_depth"] == 1
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.1.1"}'] == 1
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.7.1"}'] == 1
+    # And by reason
+    assert samples['mailassist_smtp_refusals_total{code="550",enhanced="5.1.1",reason="unknown_recipient"}'] == 1
+    assert samples['mailassist_smtp_refusals_total{code="550",enhanced="5.7.1",reason="unknown_submitter"}'] == 1

@@ -358,3 +358,31 @@ def test_ingest_log_rejects_a_bad_status(world: World, client_for: ClientFor) ->
     assert response.status_code == 400
     assert "status: must be one of queued, linked, ignored, failed" in response.text
     assert client_for(ADA.email).get("/inbound?limit=0").status_code == 400
+
+
+def test_message_page_shows_how_each_receipt_was_proven(world: World, store: Store, client_for: ClientFor) -> None:
+    from store import Trust
+    from tests.store.test_queries import file_message
+
+    checks = [
+        {"method": "arc", "result": "pass", "domain": "microsoft.com", "selector": "arcselector9901", "detail": ""}
+    ]
+    auth = {"route": "mailbox", "via": "X-MS-Exchange-Inbox-Rules-Loop", "detail": "arc pass d=microsoft.com"}
+    message_id = file_message(
+        store,
+        submitter=(ANNA.email, world.users[ANNA.email]),
+        key="<redirected@acme.test>",
+        subject="Redirected",
+        date=None,
+        trust=Trust(ANNA.email, "arc", {**auth, "checks": checks}),
+    )
+
+    page = client_for(ADA.email).get(f"/messages/{message_id}")
+
+    assert page.status_code == 200
+    assert 'class="tag proof-arc">arc</span>' in page.text
+    assert "arc pass d=microsoft.com" in page.text
+    assert 'class="tag result-pass">ARC pass</span>' in page.text
+    # A receipt from before the gateway recorded it says so
+    old = client_for(ADA.email).get(f"/messages/{world.m['deal']}")
+    assert "not recorded" in old.text

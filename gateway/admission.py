@@ -1,0 +1,200 @@
+"""Gathering the evidence for ``gateway.trust`` about one message: the secret address, the peer, the users its
+headers name, and DKIM, SPF, DMARC and ARC (``gateway.mailauth``). The I/O around the pure decision.
+
+Cheap cases are decided on the event loop (a secret address; a trusted relay naming a user the cache knows). The
+rest runs on a thread: database lookups, and DNS for the authentication checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from gateway.mailauth import Authenticator, AuthResults, relay_results
+from gateway.policy import RecipientPolicy, hash_address_token
+from gateway.trust import Accept, Evidence, Refuse, TrustSettings, Verdict, decide
+from gateway.users import UserCache
+from linker.submitter import (
+    POSTMASTER,
+    TRACE_HEADERS,
+    Candidate,
+    envelope_candidates,
+    lookup_keys,
+    submitter_candidates,
+)
+from store import Trust
+
+#: The most of a message's header section read for the decision (a header block past this is cut: the
+#: addresses that matter come first in every real message).
+MAX_HEADER_BYTES = 256 * 1024
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Loopback only: ``make run`` and a local MTA work with no setup; anything else must prove itself.
+DEFAULT_TRUSTED_RELAYS = ("127.0.0.0/8", "::1/128")
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header section only (a copy of a few hundred bytes, never of the whole message), at most
+    ``MAX_HEADER_BYTES``."""
+    end = raw.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, MAX_HEADER_BYTES)
+    return bytes(raw[: end + 4]) if end >= 0 else bytes(raw[:MAX_HEADER_BYTES])
+
+
+def peer_ip(peer: str | None) -> str | None:
+    """The IP address of a ``host:port`` peer string (IPv4-mapped IPv6 as plain IPv4)."""
+    if not peer:
+        return None
+    host = peer.rpartition(":")[0] if peer.count(":") == 1 or peer.startswith("[") else peer.rsplit(":", 1)[0]
+    host = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    """``[trust]`` as the gateway uses it."""
+
+    trust: TrustSettings
+    trusted_relays: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in DEFAULT_TRUSTED_RELAYS)
+    #: The ``authserv-id`` whose ``Authentication-Results`` a trusted relay adds; ``None``: none is read.
+    authserv_id: str | None = None
+
+    def is_relay(self, ip: str | None) -> bool:
+        """Whether ``ip`` is in one of ``trusted_relays``."""
+        if ip is None:
+            return False
+        address = ipaddress.ip_address(ip)
+        return any(address in network for network in self.trusted_relays)
+
+
+def trust_of(verdict: Accept, results: AuthResults | None) -> Trust:
+    """What the receipt records of an accepted message."""
+    auth: dict[str, Any] = {"route": verdict.route, "via": verdict.via, "detail": verdict.detail}
+    if results is not None:
+        auth.update(results.to_json())
+    return Trust(verdict.submitter, verdict.proof, auth)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An accepted message's verdict, and the receipt's record of it."""
+
+    verdict: Accept
+    trust: Trust
+
+
+class Admission:
+    """Decides, for each message, whether it is in (``Admitted``) or what to answer (``Refuse``)."""
+
+    def __init__(
+        self,
+        *,
+        recipients: RecipientPolicy,
+        users: UserCache,
+        find_token_user: Callable[[str], object | None],
+        authenticator: Authenticator | None,
+        settings: AdmissionSettings,
+    ) -> None:
+        self.recipients = recipients
+        self.users = users
+        self.find_token_user = find_token_user
+        self.authenticator = authenticator
+        self.settings = settings
+
+    def secret_user(self, token: str) -> str | None:
+        """The primary email of the user whose secret address token this is, or ``None`` (a database read)."""
+        user = self.find_token_user(hash_address_token(token))
+        email = getattr(user, "email", None)
+        return str(email) if email is not None else None
+
+    def quick(
+        self, raw: bytes, *, mail_from: str, rcpt_tos: Sequence[str], peer: str | None, secret_user: str | None
+    ) -> Admitted | None:
+        """The verdict when it needs no I/O (secret address, postmaster, a trusted relay naming a cached user), else
+        ``None``: then call ``admit`` on a thread. Never refuses (a refusal always asks the database again)."""
+        if any(self.recipients.is_postmaster(r) for r in rcpt_tos):
+            accepted = Accept(POSTMASTER, POSTMASTER, POSTMASTER, POSTMASTER, "mail to postmaster")
+            return Admitted(accepted, trust_of(accepted, None))
+        if secret_user is not None:
+            result = self._decided([], {}, Evidence(secret_user=secret_user), None)
+            return result if isinstance(result, Admitted) else None
+        ip = peer_ip(peer)
+        if self.settings.authserv_id is not None or not self.settings.is_relay(ip):
+            return None
+        evidence = Evidence(relay=True, peer_ip=ip)
+        # The envelope sender first: when it is a user, the headers need not be parsed at all.
+        listed = envelope_candidates(mail_from)
+        users = self.users.cached(lookup_keys(listed))
+        if users is not None and not users:
+            listed, _trace = self._read(header_block(raw), mail_from)
+            users = self.users.cached(lookup_keys(listed))
+        if not users:
+            return None
+        result = self._decided(listed, users, evidence, None)
+        return result if isinstance(result, Admitted) else None
+
+    def admit(
+        self,
+        raw: bytes,
+        *,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        peer: str | None,
+        helo: str | None,
+        secret_user: str | None,
+    ) -> Admitted | Refuse:
+        """The full decision (blocking: database lookups and DNS). Run on a thread."""
+        quick = self.quick(raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, secret_user=secret_user)
+        if quick is not None:
+            return quick
+        ip = peer_ip(peer)
+        block = header_block(raw)
+        candidates, trace = self._read(block, mail_from)
+        keys = lookup_keys(candidates)
+        # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
+        users = self.users.find(keys) or self.users.find(keys, fresh=True)
+        if not users:
+            return self._decided(candidates, users, Evidence(), None)  # no user named: no DNS either
+        results: AuthResults | None = None
+        if self.settings.is_relay(ip):
+            results = relay_results(block, self.settings.authserv_id) if self.settings.authserv_id else None
+            evidence = Evidence(relay=results is None, peer_ip=ip, results=results, trace=trace)
+        else:
+            if self.authenticator is not None:
+                results = self.authenticator.check(raw, ip=ip, helo=helo, mail_from=mail_from)
+            evidence = Evidence(peer_ip=ip, results=results, trace=trace)
+        return self._decided(candidates, users, evidence, results)
+
+    def _decided(
+        self,
+        candidates: Sequence[Candidate],
+        users: Mapping[str, object],
+        evidence: Evidence,
+        results: AuthResults | None,
+    ) -> Admitted | Refuse:
+        verdict: Verdict = decide(candidates, users, evidence, self.settings.trust)
+        if isinstance(verdict, Refuse):
+            return verdict
+        return Admitted(verdict, trust_of(verdict, results))
+
+    def _read(self, block: bytes, mail_from: str) -> tuple[list[Candidate], dict[str, list[str]]]:
+        """Who the envelope and the header section ``block`` name, in order (``linker.submitter``), and the values
+        of each trace header, top to bottom (``Evidence.trace``)."""
+        headers = BytesHeaderParser(policy=compat32).parsebytes(block)
+
+        def values(name: str) -> list[str]:
+            return [str(v) for v in headers.get_all(name, [])]
+
+        return submitter_candidates(mail_from, values), {name.lower(): values(name) for name in TRACE_HEADERS}
