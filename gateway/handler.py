@@ -274,10 +274,12 @@ class GatewayHandler:
     async def _admit(
         self, raw: bytes, mail_from: str, envelope: Envelope, peer: str | None, helo: str | None
     ) -> Admitted | Refuse:
-        """The trust verdict: on the event loop when it needs no I/O, else on a blob thread (database, DNS)."""
+        """The trust verdict: on the event loop when caches can answer, else on a blob thread (database, DNS)."""
         secret_user = getattr(envelope, SECRET_USER, None)
         rcpt_tos = list(envelope.rcpt_tos)
-        quick = self.admission.quick(raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, secret_user=secret_user)
+        quick = self.admission.quick(
+            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, secret_user=secret_user
+        )
         if quick is not None:
             return quick
         admit = functools.partial(

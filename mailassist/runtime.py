@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import dns.exception
 import dramatiq
 import structlog
 import uvicorn
@@ -123,7 +124,14 @@ def admission_settings(config: Config) -> AdmissionSettings:
 def make_authenticator(config: Config) -> Authenticator:
     """DKIM, SPF, DMARC and ARC checks over the configured DNS servers, with their cache."""
     t = config.trust
-    return Authenticator(Resolver(t.nameservers, timeout=t.dns_timeout, cache_size=t.dns_cache_size))
+    try:
+        resolver = Resolver(t.nameservers, timeout=t.dns_timeout, cache_size=t.dns_cache_size)
+    except dns.exception.DNSException as exc:  # no /etc/resolv.conf, or one without a nameserver
+        raise ConfigError(
+            f"trust.nameservers: empty, and the system's DNS configuration cannot be used ({exc}); "
+            'set it, e.g. nameservers = ["127.0.0.1"]'
+        ) from None
+    return Authenticator(resolver)
 
 
 def gateway_settings(config: Config) -> GatewaySettings:

@@ -592,3 +592,39 @@ def test_relay_results_with_no_result_and_without_any_header() -> None:
 def test_relay_results_ignores_headers_past_the_header_section() -> None:
     block = b"Subject: hi\r\n\r\nAuthentication-Results: relay.ours.example; dkim=pass header.d=bank.example\r\n"
     assert relay_results(block, "relay.ours.example") is None
+
+
+def test_cached_answers_expire_with_their_ttl(
+    dns_server: LocalDNS, zone: Zone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tests.dnsserver
+
+    monkeypatch.setattr(tests.dnsserver, "TTL", 1)
+    zone.add_spf("example.com")
+    resolver = Resolver([dns_server.address], timeout=2.0)
+
+    assert resolver.txt("example.com") == resolver.txt("example.com") == [b"v=spf1 ip4:127.0.0.1 -all"]
+    assert len(dns_server.asked("example.com")) == 1
+    time.sleep(1.2)
+    assert resolver.txt("example.com") == [b"v=spf1 ip4:127.0.0.1 -all"]
+    assert len(dns_server.asked("example.com")) == 2
+
+
+def test_cached_only_checks_ask_no_server_and_say_what_they_could_not_check(
+    auth: Authenticator, zone: Zone, dns_server: LocalDNS
+) -> None:
+    key = zone.add_dkim_key("example.com", "sel")
+    zone.add_spf("example.com")
+    zone.add_dmarc("example.com")
+    signed = sign(message(), "example.com", "sel", key)
+
+    # A cold cache: nothing asked, every lookup a temporary error
+    cold = auth.check(signed, ip=IP, helo="mx.example.com", mail_from="anna@example.com", cached_only=True)
+    assert dns_server.asked() == []
+    assert cold.temporary
+    # Once the full check has filled the cache, the cached-only one gives the same answers without asking
+    full = auth.check(signed, ip=IP, helo="mx.example.com", mail_from="anna@example.com")
+    asked = len(dns_server.asked())
+    warm = auth.check(signed, ip=IP, helo="mx.example.com", mail_from="anna@example.com", cached_only=True)
+    assert len(dns_server.asked()) == asked
+    assert warm == full and not warm.temporary

@@ -144,3 +144,20 @@ def test_a_bad_certificate_or_key_is_a_config_error(
     with pytest.raises(ConfigError) as err:
         gateway_settings(_smtp_config(tmp_path, smtp))
     assert str(err.value).startswith(expected)
+
+
+def test_no_usable_system_dns_is_a_config_error_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+
+    from mailassist.config import ConfigError, parse_config
+    from mailassist.runtime import make_authenticator
+
+    def no_resolv_conf(self: dns.resolver.Resolver, *args: object, **kwargs: object) -> None:
+        raise dns.resolver.NoResolverConfiguration("no nameservers")
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_resolv_conf)
+
+    with pytest.raises(ConfigError, match=r"trust\.nameservers: empty"):
+        make_authenticator(parse_config({}))
+    # Named servers need no system configuration
+    assert make_authenticator(parse_config({"trust": {"nameservers": ["127.0.0.1:5353"]}})) is not None
