@@ -221,12 +221,20 @@ def smtp_source() -> tuple[str, dict[str, str]] | None:
 
 
 def run_smtp_source(
-    found: tuple[str, dict[str, str]], port: int, count: int, *, sessions: int, reuse: bool
+    found: tuple[str, dict[str, str]],
+    port: int,
+    count: int,
+    *,
+    sessions: int,
+    reuse: bool,
+    message_file: Path | None = None,
 ) -> tuple[float, float]:
-    """Send ``count`` messages of about 4 KiB with ``smtp-source``; returns (seconds, its own CPU seconds). It
-    stops at the first reply that is not positive, so a clean exit means every message got its 250."""
+    """Send ``count`` messages of about 4 KiB with ``smtp-source`` (or ``message_file``'s, header and body, each
+    time the same: ``-F``, LF line ends; it adds one empty line at the end); returns (seconds, its own CPU
+    seconds). It stops at the first reply that is not positive, so a clean exit means every message got its 250."""
     path, env = found
-    args = [path, "-s", str(sessions), "-m", str(count), "-l", "3900", "-f", SENDER, "-t", ASSISTANT]
+    content = ["-F", str(message_file)] if message_file is not None else ["-l", "3900"]
+    args = [path, "-s", str(sessions), "-m", str(count), *content, "-f", SENDER, "-t", ASSISTANT]
     before = os.times()
     started = time.perf_counter()
     done = subprocess.run(
@@ -373,10 +381,15 @@ class Gateway(Server):
 
 @contextlib.contextmanager
 def mailassist_smtp(
-    workdir: Path, backend: str, *, smtp: dict[str, object] | None = None, log_level: str = "info"
+    workdir: Path,
+    backend: str,
+    *,
+    smtp: dict[str, object] | None = None,
+    log_level: str = "info",
+    sections: dict[str, dict[str, object]] | None = None,
 ) -> Iterator[Gateway]:
     """``mailassist smtp`` as a child process, with a fresh store (``sqlite`` or ``postgres``) and the example
-    users imported; stopped with SIGTERM (a graceful stop) on exit."""
+    users imported; stopped with SIGTERM (a graceful stop) on exit. ``sections`` adds config sections (``trust``)."""
     port = free_port()
     with contextlib.ExitStack() as stack:
         sqlite = f"sqlite:///{workdir / 'mailassist.db'}"
@@ -391,6 +404,7 @@ def mailassist_smtp(
                 "store": {"url": url, "blob_dir": str(blob_dir)},
                 "queue": {"broker": REDIS_URL},
                 "logging": {"level": log_level},
+                **(sections or {}),
             },
         )
         mailassist(config, "db", "upgrade")
