@@ -32,6 +32,10 @@ from store import Trust
 #: addresses that matter come first in every real message).
 MAX_HEADER_BYTES = 256 * 1024
 
+#: Checks on the event loop only for a header section up to this size: dkimpy's header parsing grows faster than
+#: linearly with long folded headers, and the loop must never stall on one message (a thread takes larger ones).
+QUICK_HEADER_BYTES = 32 * 1024
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Loopback only: ``make run`` and a local MTA work with no setup; anything else must prove itself.
@@ -41,10 +45,11 @@ DEFAULT_TRUSTED_RELAYS = ("127.0.0.0/8", "::1/128")
 def header_block(raw: bytes) -> bytes:
     """The header section only (a copy of a few hundred bytes, never of the whole message), at most
     ``MAX_HEADER_BYTES``."""
-    end = raw.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, MAX_HEADER_BYTES)
-    return bytes(raw[: end + 4]) if end >= 0 else bytes(raw[:MAX_HEADER_BYTES])
+    ends = [(end, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (end := raw.find(sep, 0, MAX_HEADER_BYTES)) >= 0]
+    if not ends:
+        return bytes(raw[:MAX_HEADER_BYTES])
+    end, length = min(ends)
+    return bytes(raw[: end + length])
 
 
 def peer_ip(peer: str | None) -> str | None:
@@ -138,7 +143,10 @@ class Admission:
         ip = peer_ip(peer)
         if self.settings.is_relay(ip):
             return None
-        candidates, trace = self._read(header_block(raw), mail_from)
+        block = header_block(raw)
+        if len(block) > QUICK_HEADER_BYTES:
+            return None
+        candidates, trace = self._read(block, mail_from)
         users = self.users.cached(lookup_keys(candidates))
         if not users:
             return None

@@ -1,0 +1,106 @@
+"""Gathering the trust evidence: what is decided on the event loop, and what must wait for a thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.admission import QUICK_HEADER_BYTES, Admission, AdmissionSettings, Admitted, header_block, peer_ip
+from gateway.mailauth import AuthResults, Check
+from gateway.policy import RecipientPolicy
+from gateway.trust import Refuse, TrustSettings
+from gateway.users import UserCache
+
+ANNA = "anna.nowak@example.com"
+PASS = AuthResults((Check("dkim", "pass", "example.com", "mail"),), "checked")
+
+
+class FakeAuthenticator:
+    """Answers every check with ``results`` and notes how it was asked."""
+
+    def __init__(self, results: AuthResults = PASS) -> None:
+        self.results = results
+        self.calls: list[bool] = []
+
+    def check(self, raw: bytes, *, ip: str | None, helo: str | None, mail_from: str, cached_only: bool = False) -> Any:
+        self.calls.append(cached_only)
+        return self.results
+
+
+def admission(authenticator: FakeAuthenticator, *, relays: bool = False) -> Admission:
+    users = UserCache(lambda keys: {k: "anna" for k in keys if k == ANNA}, ttl=600)
+    settings = AdmissionSettings(TrustSettings(org_domains=("example.com",)))
+    return Admission(
+        recipients=RecipientPolicy(["assistant@crm.example.com"]),
+        users=users,
+        find_token_user=lambda token_hash: None,
+        authenticator=authenticator,  # type: ignore[arg-type]
+        settings=settings if relays else AdmissionSettings(settings.trust, trusted_relays=()),
+    )
+
+
+def mail(extra: str = "") -> bytes:
+    return f"From: {ANNA}\r\nTo: jan@acme.test\r\n{extra}Subject: Offer\r\n\r\nHello\r\n".encode()
+
+
+KW: dict[str, Any] = {
+    "mail_from": ANNA,
+    "rcpt_tos": ["assistant@crm.example.com"],
+    "peer": "192.0.2.7:40000",
+    "helo": "mx.example.com",
+    "secret_user": None,
+}
+
+
+def test_a_cached_user_and_cached_dns_are_decided_on_the_loop_without_a_thread() -> None:
+    auth = FakeAuthenticator()
+    door = admission(auth)
+    assert door.quick(mail(), **KW) is None  # the user cache is cold: a thread asks the database
+    assert isinstance(door.admit(mail(), **KW), Admitted)
+
+    quick = door.quick(mail(), **KW)
+
+    assert isinstance(quick, Admitted) and quick.verdict.proof == "dkim"
+    assert auth.calls == [False, True]  # the thread's full check, then the loop's cached-only one
+
+
+def test_a_cache_miss_or_a_refusal_is_never_decided_on_the_loop() -> None:
+    auth = FakeAuthenticator(AuthResults((Check("dkim", "temperror", "example.com"),), "checked"))
+    door = admission(auth)
+    door.users.find([ANNA])
+    assert door.quick(mail(), **KW) is None
+    auth.results = AuthResults((Check("dkim", "fail", "example.com"),), "checked")
+    assert door.quick(mail(), **KW) is None
+    assert isinstance(door.admit(mail(), **KW), Refuse)
+
+
+def test_a_huge_header_section_is_never_checked_on_the_loop() -> None:
+    # dkimpy's header parsing grows faster than linearly with long folded headers: a thread takes those
+    auth = FakeAuthenticator()
+    door = admission(auth)
+    door.users.find([ANNA])
+    folded = "X-Padding: " + "\r\n ".join(["x" * 70] * (QUICK_HEADER_BYTES // 70 + 1)) + "\r\n"
+
+    assert door.quick(mail(folded), **KW) is None
+    assert auth.calls == []
+
+
+def test_a_trusted_relay_naming_a_cached_user_needs_no_checks_at_all() -> None:
+    auth = FakeAuthenticator()
+    door = admission(auth, relays=True)
+    door.users.find([ANNA])
+
+    quick = door.quick(mail(), **{**KW, "peer": "127.0.0.1:5555"})
+
+    assert isinstance(quick, Admitted) and quick.verdict.proof == "trusted-relay"
+    assert auth.calls == []
+
+
+def test_the_header_section_is_cut_and_peers_are_read_as_ip_addresses() -> None:
+    assert header_block(b"A: 1\r\nB: 2\r\n\r\nbody") == b"A: 1\r\nB: 2\r\n\r\n"
+    assert header_block(b"A: 1\n\nbody") == b"A: 1\n\n"
+    assert header_block(b"A: 1\n\nbody\r\n\r\nmore") == b"A: 1\n\n"  # the first blank line ends it
+    assert peer_ip("127.0.0.1:2525") == "127.0.0.1"
+    assert peer_ip("::ffff:10.0.0.1:25") == "10.0.0.1"
+    assert peer_ip("::1:25") == "::1"
+    assert peer_ip("not an address") is None
+    assert peer_ip(None) is None
