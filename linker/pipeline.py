@@ -61,28 +61,47 @@ class _Users:
 MIN_CONTENT = 40
 
 
+def _recipients(original: Original) -> str:
+    """The To and Cc addresses, lower case, sorted, once each: the same words to other people are another email."""
+    addresses = {m.address.strip().lower() for m in (*original.to, *original.cc) if m.address}
+    return ",".join(sorted(addresses))
+
+
+def _letters(text: str | None) -> str:
+    """Letters and digits only: whitespace, quoting marks and re-wrapped lines differ between clients."""
+    return re.sub(r"\W+", "", (text or "").casefold())
+
+
 def content_key(original: Original) -> str | None:
-    """Sender, subject and body, hashed the way they survive re-quoting by another mail client; ``None`` when
-    there is too little to go on."""
+    """Sender, recipients, subject and body, hashed the way they survive re-quoting by another mail client;
+    ``None`` when there is too little to go on. Finds one email arriving with and without its Message-ID."""
     sender = (original.from_.address or "").lower() if original.from_ else ""
-    subject = re.sub(r"\W+", "", strip_forward_prefix(original.subject or "").casefold())
-    # Letters and digits only: whitespace, quoting marks and re-wrapped lines differ between clients.
-    body = re.sub(r"\W+", "", (original.body or "").casefold())[:2000]
+    subject = _letters(strip_forward_prefix(original.subject or ""))
+    body = _letters(original.body)[:2000]
     if not sender or len(body) < MIN_CONTENT:
         return None
-    return hashlib.sha256("\x00".join((sender, subject, body)).encode()).hexdigest()
+    return hashlib.sha256("\x00".join((sender, _recipients(original), subject, body)).encode()).hexdigest()
+
+
+#: A Message-ID longer than this is hashed in the dedupe key (``messages.dedupe_key`` holds 200 characters).
+MAX_KEY_MESSAGE_ID = 120
 
 
 def dedupe_key(original: Original) -> str:
-    """The original Message-ID; without one, the content and the date (to the minute)."""
-    if original.message_id:
-        return "mid:" + original.message_id.strip().strip("<>").lower()
+    """The email's identity: its Message-ID *and* its content (sender, recipients, subject, the whole body), so a
+    copy merges with a filed email only when it is the same email. A Message-ID is no secret (References and
+    In-Reply-To spread it): someone else's mail under it is another email, never a copy. Without a Message-ID:
+    the content and the date (to the minute)."""
     sender = (original.from_.address or "").lower() if original.from_ else ""
-    subject = strip_forward_prefix(original.subject or "").casefold()
-    body = re.sub(r"\s+", " ", (original.body or "")).strip().casefold()
+    subject = _letters(strip_forward_prefix(original.subject or ""))
+    content = "\x00".join((sender, _recipients(original), subject, _letters(original.body)))
+    if original.message_id:
+        mid = original.message_id.strip().strip("<>").lower()
+        if len(mid) > MAX_KEY_MESSAGE_ID:
+            mid = hashlib.sha256(mid.encode()).hexdigest()[:40]
+        return f"mid:{mid}#{hashlib.sha256(content.encode()).hexdigest()[:32]}"
     date = original.date.strftime("%Y-%m-%dT%H:%M") if original.date else ""
-    digest = hashlib.sha256("\x00".join((sender, subject, body, date)).encode()).hexdigest()
-    return "sha:" + digest[:40]
+    return "sha:" + hashlib.sha256(f"{content}\x00{date}".encode()).hexdigest()[:40]
 
 
 def _resolve_codes(found: list[tuple[str, str]], lookups: Lookups) -> tuple[Code, ...]:

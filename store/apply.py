@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -24,6 +25,8 @@ from store.imports import _chunks
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.search import index_on_sqlite
 from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
+
+log = structlog.get_logger("store")
 
 #: The columns a link is unique on; a link already there is skipped, not an error.
 LINK_KEY = ("message_id", "entity_type", "entity_id")
@@ -225,12 +228,32 @@ def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
     conn = session.connection()
     created: int | None = conn.execute(_INSERT_OR_SKIP[conn.dialect.name]["message"], values).scalar()
     if created is not None:
+        if m.message_id_header is not None:
+            _note_collision(conn, created, m.message_id_header)
         return created, True
     # Another receipt of this email (a BCC and a forward arriving together) committed it first.
     found = _find_message(session, m.dedupe_key)
     if found is None:
         raise PlanError(f"message {m.dedupe_key!r} was neither inserted nor found")
     return found, False
+
+
+_OTHER_WITH_MESSAGE_ID = (
+    select(Message.id)
+    .where(Message.message_id_header == bindparam("mid"), Message.id != bindparam("new"))
+    .order_by(Message.id)
+    .limit(1)
+)
+
+
+def _note_collision(conn: Connection, message_id: int, message_id_header: str) -> None:
+    """Log a new email whose Message-ID an earlier, different email has (``/metrics`` counts them): someone reused
+    it, by mistake or to get at that email; it was filed apart."""
+    other = conn.scalar(_OTHER_WITH_MESSAGE_ID, {"mid": message_id_header, "new": message_id})
+    if other is not None:
+        log.warning(
+            "message-id collision: filed as a new email", message_id=message_id, earlier=other, header=message_id_header
+        )
 
 
 def _contents(session: Session, message_id: int, m: MessageWrite) -> None:

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from store.models import Inbound, SmtpRejection
+from store.models import Inbound, Message, SmtpRejection
 from store.views import STATUSES
 
 T = TypeVar("T")
@@ -43,6 +43,8 @@ class MetricsSnapshot:
     rejections_by_reason: dict[tuple[str, str], int]
     #: When the oldest ``queued`` receipt arrived; ``None`` when none is queued.
     oldest_queued_at: datetime | None
+    #: Emails filed under a Message-ID an earlier, different email has (a reused Message-ID, kept apart).
+    message_id_collisions: int = 0
 
 
 def rejection_code(reply: str) -> str:
@@ -105,8 +107,24 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
         rejections[code] += n
     oldest = session.scalar(select(func.min(Inbound.received_at)).where(Inbound.status == "queued"))
     return MetricsSnapshot(
-        inbound=inbound, rejections=dict(rejections), rejections_by_reason=by_reason, oldest_queued_at=oldest
+        inbound=inbound,
+        rejections=dict(rejections),
+        rejections_by_reason=by_reason,
+        oldest_queued_at=oldest,
+        message_id_collisions=session.scalar(_COLLISIONS) or 0,
     )
+
+
+_EARLIER = aliased(Message)
+#: Emails with a Message-ID that an earlier email (a lower id) has too; ``messages.message_id_header`` is indexed.
+_COLLISIONS = (
+    select(func.count())
+    .select_from(Message)
+    .where(
+        Message.message_id_header.is_not(None),
+        exists().where(_EARLIER.message_id_header == Message.message_id_header, _EARLIER.id < Message.id),
+    )
+)
 
 
 class MetricsVerbs:

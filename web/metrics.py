@@ -75,6 +75,11 @@ class StoreCollector:
             "Inbound receipts waiting for the linker (status queued).",
             inbound.get("queued", 0),
         )
+        yield CounterMetricFamily(
+            f"{PREFIX}_message_id_collisions",
+            "Emails filed apart under a Message-ID that an earlier, different email has (a reused Message-ID).",
+            value=snapshot.message_id_collisions,
+        )
         oldest = snapshot.oldest_queued_at
         age = max(0.0, self.clock() - oldest.timestamp()) if oldest is not None else 0.0
         yield GaugeMetricFamily(

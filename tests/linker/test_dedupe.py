@@ -12,7 +12,7 @@ from linker.pipeline import content_key, dedupe_key
 from linker.settings import LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from store import Store
-from store.models import Inbound, Link, Message
+from store.models import Inbound, Lead, Link, Message
 from store.views import ClientRow, ContactRow, MessageWrite, PlanWrite, UserRow
 from tests.conftest import FIXTURES
 
@@ -65,7 +65,38 @@ def test_short_or_distant_emails_are_never_merged() -> None:
     assert dedupe_key(_original(body, monday)) != dedupe_key(_original(body, friday))
     # but the content key is the same, so the store can merge copies whose dates are close
     assert content_key(_original(body, monday)) == content_key(_original("  " + body.replace(" ", "\n"), friday))
-    assert dedupe_key(_original(body, monday, "<A@x>")) == "mid:a@x"
+    # With a Message-ID, the key is the Message-ID and the content: re-wrapping and quoting do not change it
+    with_id = dedupe_key(_original(body, monday, "<A@x>"))
+    assert with_id.startswith("mid:a@x#")
+    assert dedupe_key(_original("> " + body.replace(" ", "\n> "), friday, "<a@X>")) == with_id
+
+
+def test_a_message_id_with_other_content_is_another_email() -> None:
+    # Message-IDs leak through References and In-Reply-To: "x" under Anna's Message-ID is not her email
+    monday = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    pricing = "Poufne: cennik floty OP-999, rabat 18 % dla Acme do końca roku, proszę nie przekazywać dalej."
+    assert dedupe_key(_original(pricing, monday, "<X@example.com>")) != dedupe_key(
+        _original("x", monday, "<X@example.com>")
+    )
+    # A very long Message-ID still fits the column
+    long_id = dedupe_key(_original(pricing, monday, "<" + "a" * 900 + "@example.com>"))
+    assert len(long_id) <= 200
+
+
+def test_the_same_words_to_other_people_are_other_emails() -> None:
+    # One template sent separately to John (Acme) and to Greta (Globex)
+    monday = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    template = "Dzień dobry, w załączeniu przesyłam naszą ofertę na odnowienie floty na rok 2027. Pozdrawiam, Anna"
+    sender = Mailbox("Anna Nowak", "anna.nowak@example.com")
+
+    def to(*recipients: str) -> Original:
+        people = tuple(Mailbox(None, r) for r in recipients)
+        return Original(sender, people, (), monday, "Oferta", None, template, None, None)
+
+    assert content_key(to("john@acme.test")) != content_key(to("greta@globex.ro"))
+    assert dedupe_key(to("john@acme.test")) != dedupe_key(to("greta@globex.ro"))
+    # Order and case of the recipients do not matter
+    assert content_key(to("John@Acme.test", "greta@globex.ro")) == content_key(to("greta@globex.ro", "john@acme.test"))
 
 
 def _write(key: str, date: datetime) -> PlanWrite:
@@ -89,3 +120,84 @@ def test_same_content_merges_only_within_the_date_window(store: Store) -> None:
         results.append(store.apply_plan(inbound.id, _write(key, date)))
     assert [r.message_created for r in results] == [True, False, True]
     assert results[0].message_id == results[1].message_id != results[2].message_id
+
+
+def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) -> None:
+    from starlette.testclient import TestClient
+
+    from web.app import create_app
+    from web.auth import hash_api_token, new_api_token
+
+    # Given Anna (Sales PL) and Bogdan (Sales CZ), each seeing only their own mail
+    store.apply_users(
+        [
+            UserRow(2, "anna.nowak@example.com", "Anna Nowak", "Sales PL", "own"),
+            UserRow(3, "bogdan.novak@example.com", "Bogdan Novák", "Sales CZ", "own"),
+        ]
+    )
+    anna, bogdan = (store.get_login(e).id for e in ("anna.nowak@example.com", "bogdan.novak@example.com"))  # type: ignore[union-attr]
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store))
+    pricing = (
+        "From: Anna Nowak <anna.nowak@example.com>\r\nTo: John Miller <john@acme.test>\r\n"
+        "Subject: OP-999 confidential pricing\r\nMessage-ID: <X-7731@mail.example.com>\r\n"
+        "Date: Mon, 16 Nov 2026 09:00:00 +0100\r\n\r\n"
+        "John, our best price for the fleet is 41,200 EUR per vehicle. Please keep this between us.\r\n"
+    )
+    # When Bogdan, who saw <X-7731@…> in a References header, sends his own "x" under it, to an address he chose
+    reuse = (
+        "From: Bogdan Novak <bogdan.novak@example.com>\r\nTo: mallory@evil.test\r\nSubject: x\r\n"
+        "Message-ID: <X-7731@mail.example.com>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
+    )
+    ids = []
+    for raw, sender in ((pricing, "anna.nowak@example.com"), (reuse, "bogdan.novak@example.com")):
+        inbound = store.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
+        processor.process_now(inbound.id)
+        ids.append(inbound.id)
+
+    # Then they are two emails, and Anna's gained nothing from Bogdan's copy
+    with Session(store.engine) as s:
+        annas, bogdans = (s.get(Inbound, i).message_id for i in ids)  # type: ignore[union-attr]
+        assert annas is not None and bogdans is not None and annas != bogdans
+        links = set(s.execute(select(Link.entity_type, Link.entity_id).where(Link.message_id == annas)).all())
+        assert ("user", bogdan) not in links
+        lead_ids = [lead_id for kind, lead_id in links if kind == "lead"]
+        assert s.scalars(select(Lead.address).where(Lead.id.in_(lead_ids))).all() == ["john@acme.test"]
+    # And Bogdan's API sees his own email, and nothing of Anna's
+    tokens = {uid: new_api_token() for uid in (anna, bogdan)}
+    for uid, token in tokens.items():
+        store.add_api_token(uid, "tests", hash_api_token(token))
+    with TestClient(create_app(store, secret_key="k" * 32)) as client:
+
+        def get(message_id: int, uid: int) -> int:
+            headers = {"Authorization": f"Bearer {tokens[uid]}"}
+            return client.get(f"/api/messages/{message_id}", headers=headers).status_code
+
+        assert (get(annas, bogdan), get(bogdans, bogdan), get(annas, anna)) == (404, 200, 200)
+    # And the reuse is counted for /metrics
+    assert store.metrics_snapshot().message_id_collisions == 1
+
+
+def test_one_template_sent_to_two_clients_stays_two_emails(store: Store) -> None:
+    store.apply_users([UserRow(2, "anna.nowak@example.com", "Anna Nowak", None, "all")])
+    store.apply_clients([ClientRow(2, "Acme", ("acme.test",), ()), ClientRow(3, "Globex", ("globex.ro",), ())])
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store))
+    body = "Dear client, please find attached our offer for the fleet renewal in 2027. Kind regards, Anna Nowak"
+    for n, to in enumerate(("John <john@acme.test>", "Greta <greta@globex.ro>")):
+        raw = (
+            f"From: Anna Nowak <anna.nowak@example.com>\r\nTo: {to}\r\nSubject: Fleet offer\r\n"
+            f"Message-ID: <tpl-{n}@mail.example.com>\r\nDate: Mon, 16 Nov 2026 09:0{n}:00 +0100\r\n\r\n{body}\r\n"
+        )
+        inbound = store.add_inbound(
+            raw.encode(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
+        processor.process_now(inbound.id)
+
+    with Session(store.engine) as s:
+        messages = s.scalars(select(Message.id).order_by(Message.id)).all()
+        clients = [
+            sorted(s.scalars(select(Link.entity_id).where(Link.message_id == m, Link.entity_type == "client")))
+            for m in messages
+        ]
+    # Each is on its own client's timeline only
+    assert len(messages) == 2
+    assert len(clients[0]) == len(clients[1]) == 1 and clients[0] != clients[1]

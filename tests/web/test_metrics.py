@@ -50,6 +50,7 @@ def test_metrics_need_no_login_and_count_every_state(sqlite_store: Store) -> Non
     assert samples["mailassist_messages_failed_total"] == 4
     assert samples["mailassist_queue_depth"] == 2
     assert 0 <= samples["mailassist_queue_oldest_age_seconds"] < 60
+    assert samples["mailassist_message_id_collisions_total"] == 0
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.1.1"}'] == 2
     assert samples['mailassist_messages_rejected_total{code="550",enhanced="5.7.1"}'] == 1
     assert samples['mailassist_messages_rejected_total{code="452",enhanced="4.5.3"}'] == 5
