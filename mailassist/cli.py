@@ -356,14 +356,20 @@ def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]
 @click.option("--failed", "all_failed", is_flag=True, help="Reprocess every failed receipt.")
 @click.option("--id", "ids", multiple=True, metavar="ID", help="Reprocess this receipt (repeatable).")
 @click.option("--relink", is_flag=True, help="Attach past mail to contacts imported since (leads become converted).")
+@click.option(
+    "--split-merged",
+    is_flag=True,
+    help="Refile emails whose receipts are not one email by today's rule (a reused Message-ID, one template to "
+    "several people), each receipt as itself; give the others today's keys.",
+)
 @click.pass_obj
 @friendly
-def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool) -> None:
+def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool, split_merged: bool) -> None:
     """Run failed receipts through the linker again, and/or re-link history to newly imported contacts."""
     from mailassist.runtime import make_processor  # noqa: PLC0415
 
-    if not (all_failed or ids or relink):
-        raise click.UsageError("say what to reprocess: --failed, --id ID or --relink")
+    if not (all_failed or ids or relink or split_merged):
+        raise click.UsageError("say what to reprocess: --failed, --id ID, --relink or --split-merged")
     with _store(state) as store:
         targets = list(ids)
         if all_failed:
@@ -385,6 +391,32 @@ def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: boo
         if relink:
             result = store.relink_contacts()
             click.echo(f"relink: {result.leads_converted} leads converted, {result.links_added} links added")
+        if split_merged:
+            _split_merged(store, processor)
+
+
+def _split_merged(store: Store, processor: Any) -> None:
+    """``reprocess --split-merged``: each email filed from several receipts is planned again receipt by receipt;
+    when their dedupe keys differ it merged different emails, and is refiled (``store.refile``)."""
+    split = rekeyed = 0
+    for message_id, receipts in store.list_shared_messages().items():
+        keys: set[tuple[str, str | None] | None] = set()
+        for inbound_id in receipts:
+            found = store.get_inbound_with_raw(inbound_id)
+            if found is None:
+                continue
+            inbound, raw = found
+            outcome = processor.pipeline(inbound, raw if raw is not None else store.get_raw(inbound.sha256))
+            message = outcome.write.message if outcome.write is not None else None
+            keys.add((message.dedupe_key, message.content_key) if message is not None else None)
+        if len(keys) > 1:
+            for inbound_id in store.refile_message(message_id):
+                processor.process_now(inbound_id)
+            split += 1
+            click.echo(f"message {message_id}: {len(receipts)} receipts were not one email; refiled")
+        elif len(keys) == 1 and (key := next(iter(keys))) is not None:
+            rekeyed += store.rekey_message(message_id, *key)
+    click.echo(f"split-merged: {split} emails refiled from their receipts, {rekeyed} given today's keys")
 
 
 @cli.group()

@@ -31,6 +31,7 @@ from store.ids import new_inbound_id
 from store.metrics import MetricsVerbs
 from store.models import Inbound, InlineBlob, utcnow
 from store.queries import QueryVerbs
+from store.refile import list_shared_messages, refile_message, rekey_message
 from store.relink import relink_contacts
 from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult
 
@@ -491,6 +492,18 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     def relink_contacts(self) -> RelinkResult:
         """Convert leads whose address an imported contact owns, and link their past mail to that contact."""
         return self._run(relink_contacts)
+
+    def list_shared_messages(self, *, limit: int = 1_000_000) -> dict[int, list[str]]:
+        """Emails filed from more than one receipt, with their receipt ids (``store.refile``)."""
+        return self._run(lambda session: list_shared_messages(session, limit=limit))
+
+    def refile_message(self, message_id: int) -> list[str]:
+        """Delete an email that merged different emails and queue its receipts again; their ids."""
+        return self._run(lambda session: refile_message(session, message_id))
+
+    def rekey_message(self, message_id: int, dedupe_key: str, content_key: str | None) -> bool:
+        """Give an email today's dedupe and content keys; False when another email has that dedupe key."""
+        return self._run(lambda session: rekey_message(session, message_id, dedupe_key, content_key))
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""

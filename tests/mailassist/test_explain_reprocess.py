@@ -13,7 +13,7 @@ from mailassist.cli import cli
 from mailassist.config import load_config
 from mailassist.runtime import make_processor
 from store import Store
-from store.models import Lead, Link, Message
+from store.models import Inbound, Lead, Link, Message
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"
@@ -183,3 +183,62 @@ def test_explain_a_file_has_no_auth_unless_asked(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["auth"] is None
+
+
+def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path: Path) -> None:
+    import dataclasses
+
+    config = _config(tmp_path)
+    _import(
+        config,
+        tmp_path,
+        "users",
+        "email,name,team,role,aliases\nanna.nowak@example.com,Anna,PL,own,\nbogdan.novak@example.com,Bogdan,CZ,own,\n",
+    )
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        processor = make_processor(load_config(config), store)
+        pricing = (
+            b"From: anna.nowak@example.com\r\nTo: john@acme.test\r\nSubject: OP-999 confidential pricing\r\n"
+            b"Message-ID: <X-1@example.com>\r\n\r\nOur best price is 41,200 EUR per vehicle, between us please.\r\n"
+        )
+        reuse = (
+            b"From: bogdan.novak@example.com\r\nTo: mallory@evil.test\r\nSubject: x\r\n"
+            b"Message-ID: <X-1@example.com>\r\n\r\nx\r\n"
+        )
+        first = store.add_inbound(pricing, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        processor.process_now(first.id)
+        # Given Bogdan's copy merged into Anna's email, as the old rule (Message-ID alone) did
+        second = store.add_inbound(reuse, mail_from="bogdan.novak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        plan = processor.pipeline(second, reuse).write
+        with Session(store.engine) as s:
+            annas = s.get(Inbound, first.id).message_id  # type: ignore[union-attr]
+            old_key = s.get(Message, annas).dedupe_key  # type: ignore[union-attr]
+        assert plan is not None and plan.message is not None
+        merged = dataclasses.replace(plan, message=dataclasses.replace(plan.message, dedupe_key=old_key))
+        assert store.apply_plan(second.id, merged).message_id == annas
+    finally:
+        store.close()
+
+    # When the merged emails are split
+    result = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--split-merged"])
+    again = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--split-merged"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 receipts were not one email; refiled" in result.output
+    assert again.stdout.strip().endswith("split-merged: 0 emails refiled from their receipts, 0 given today's keys")
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        with Session(store.engine) as s:
+            receipts = [s.get(Inbound, i) for i in (first.id, second.id)]
+            assert [r.status for r in receipts if r] == ["linked", "linked"]
+            anna_message, bogdan_message = (r.message_id for r in receipts if r)
+            assert anna_message != bogdan_message
+            links = s.execute(select(Link.entity_type, Link.entity_id).where(Link.message_id == anna_message)).all()
+            lead_ids = [eid for kind, eid in links if kind == "lead"]
+            assert s.scalars(select(Lead.address).where(Lead.id.in_(lead_ids))).all() == ["john@acme.test"]
+            assert len([1 for kind, _ in links if kind == "user"]) == 1
+    finally:
+        store.close()
