@@ -143,7 +143,7 @@ def test_relink_attaches_lead_history_to_a_new_contact_once(tmp_path: Path) -> N
 def test_reprocess_needs_something_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "reprocess"])
     assert result.exit_code == 2
-    assert "--failed, --id ID or --relink" in result.output
+    assert "--failed, --id ID, --relink or --split-merged" in result.output
 
 
 def test_explain_a_receipt_uses_the_submitter_the_gateway_proved_and_shows_its_auth(tmp_path: Path) -> None:
