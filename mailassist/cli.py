@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -494,7 +494,10 @@ def user_set_password(state: _State, email: str) -> None:
             _fail(f"{exc}; nothing was changed")
         if not store.set_password_hash(email, hash_password(password)):
             _fail(f"no user with the email {email}")
-    click.echo(f"Password set for {email.strip().lower()}; the user's other sessions are logged out.")
+    click.echo(
+        f"Password set for {email.strip().lower()}; the user's sessions are logged out and API tokens other than "
+        "service tokens revoked."
+    )
 
 
 @user.command("address")
@@ -536,21 +539,53 @@ def token() -> None:
 @token.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the token is for, shown by 'token list'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="What the token may do: read, ingest or directory; repeat for several (default: read).",
+)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(min=1, max=3650),
+    metavar="DAYS",
+    help="The token stops working this many days from now (default: never).",
+)
+@click.option("--service", is_flag=True, help="A service token: it survives the user's password changes.")
 @click.pass_obj
 @friendly
-def token_create(state: _State, email: str, name: str) -> None:
-    """Create a token acting as the user EMAIL and print it; it cannot be shown again (only its hash is kept)."""
-    from web.auth import hash_api_token, new_api_token  # noqa: PLC0415
+def token_create(
+    state: _State, email: str, *, name: str, scopes: tuple[str, ...], expires_in: int | None, service: bool
+) -> None:
+    """Create a token acting as the user EMAIL and print it; it cannot be shown again (only its hash is kept).
 
+    Unless it is a service token, setting the user's password revokes it.
+    """
+    from web.auth import TOKEN_SCOPES, hash_api_token, new_api_token  # noqa: PLC0415
+
+    wanted = sorted({s.strip().lower() for s in scopes}) or ["read"]
+    unknown = [s for s in wanted if s not in TOKEN_SCOPES]
+    if unknown:
+        _fail(f"unknown scope {', '.join(map(repr, unknown))}: expected {', '.join(TOKEN_SCOPES)}")
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in) if expires_in is not None else None
     with _store(state) as store:
         login = store.get_login(email)
         if login is None:
             _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
         assert login is not None
         secret = new_api_token()
-        token_id = store.add_api_token(login.id, name.strip(), hash_api_token(secret))
+        token_id = store.add_api_token(
+            login.id, name.strip(), hash_api_token(secret), scopes=wanted, expires_at=expires_at, service=service
+        )
     click.echo(secret)
-    click.echo(f"Token {token_id} for {login.email} (role {login.role}). Copy it now: it is not shown again.", err=True)
+    until = f"until {_when(expires_at)} UTC" if expires_at is not None else "no expiry"
+    kind = "service token, kept across password changes" if service else "revoked by a password change"
+    click.echo(
+        f"Token {token_id} for {login.email} (role {login.role}), scopes {' '.join(wanted)}, {until}, {kind}. "
+        "Copy it now: it is not shown again.",
+        err=True,
+    )
 
 
 def _when(moment: datetime | None) -> str:
@@ -569,11 +604,16 @@ def token_list(state: _State, email: str | None) -> None:
         click.echo("No API tokens." if email is None else f"No API tokens for {email}.")
         return
     width = max(len(r.user_email) for r in rows)
-    click.echo(f"{'ID':>5}  {'USER':<{width}}  {'CREATED (UTC)':<16}  {'LAST USED':<16}  {'REVOKED':<16}  NAME")
+    scopes_width = max(len("SCOPES"), *(len(",".join(r.scopes)) for r in rows))
+    click.echo(
+        f"{'ID':>5}  {'USER':<{width}}  {'CREATED (UTC)':<16}  {'LAST USED':<16}  {'REVOKED':<16}  {'EXPIRES':<16}  "
+        f"{'SCOPES':<{scopes_width}}  SERVICE  NAME"
+    )
     for r in rows:
         click.echo(
             f"{r.id:>5}  {r.user_email:<{width}}  {_when(r.created_at):<16}  {_when(r.last_used_at):<16}  "
-            f"{_when(r.revoked_at):<16}  {r.name or '-'}"
+            f"{_when(r.revoked_at):<16}  {_when(r.expires_at):<16}  {','.join(r.scopes):<{scopes_width}}  "
+            f"{'yes' if r.service else 'no':<7}  {r.name or '-'}"
         )
 
 

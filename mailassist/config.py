@@ -194,6 +194,10 @@ class WebConfig(_Section):
     secret_key: str = ""
     #: Mark session cookies ``Secure``: on HTTPS requests only (``auto``), ``always`` or ``never``.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
+    #: ``Strict-Transport-Security: max-age=N`` on every response; 0: none. For a viewer served over HTTPS only.
+    hsts_max_age: int = Field(default=0, ge=0)
+    #: Reverse proxies (IPs or CIDR networks) whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` count; none by default.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("secret_key")
     @classmethod
@@ -201,6 +205,18 @@ class WebConfig(_Section):
         if value and len(value) < 32:
             raise ValueError("must be empty (generated) or at least 32 characters, e.g. from 'openssl rand -hex 32'")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        # Written as networks ('10.0.0.7' as '10.0.0.7/32'): uvicorn silently ignores a network with host bits set.
+        networks = []
+        for proxy in value:
+            try:
+                networks.append(str(ipaddress.ip_network(proxy.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"not an IP address or network like '127.0.0.1' or '10.0.0.0/8': {proxy!r}") from None
+        return networks
 
 
 class IgnoreRuleConfig(_Section):

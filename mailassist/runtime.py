@@ -26,6 +26,7 @@ import dramatiq
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from gateway.admission import AdmissionSettings
 from gateway.handler import INTAKE_THREADS, GatewayHandler
@@ -264,13 +265,29 @@ def build_web_app(config: Config, store: Store, broker_check: Callable[[], None]
         # Empty means "not configured": create_app then generates (or reuses) the web-secret file.
         secret_key=config.web.secret_key or None,
         secure_cookies=config.web.secure_cookies,
+        hsts_max_age=config.web.hsts_max_age,
+    )
+
+
+def web_server_config(config: Config, app: ASGIApp) -> uvicorn.Config:
+    """uvicorn's settings for the viewer: where it listens, and whose ``X-Forwarded-For`` and ``X-Forwarded-Proto``
+    it believes (``[web] trusted_proxies`` only; none by default, whatever ``FORWARDED_ALLOW_IPS`` says)."""
+    host, port = split_listen(config.web.listen)
+    proxies = config.web.trusted_proxies
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=list(proxies),
     )
 
 
 def _web_server(config: Config, store: Store, broker_check: Callable[[], None] | None) -> _QuietServer:
-    host, port = split_listen(config.web.listen)
-    app = build_web_app(config, store, broker_check)
-    return _QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    return _QuietServer(web_server_config(config, build_web_app(config, store, broker_check)))
 
 
 def _bind(listen: str) -> socket.socket:

@@ -1,4 +1,4 @@
-"""Access verbs: viewer logins (password hashes) and API tokens (stored as hashes only).
+"""Access verbs: viewer logins (password hashes, session generations) and API tokens (stored as hashes only).
 
 The store never sees a password or a token: callers hash them (``web.auth``) and hand over the hashes.
 """
@@ -6,29 +6,31 @@ The store never sees a password or a token: callers hash them (``web.auth``) and
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, select, update
+from sqlalchemy import Executable, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import ApiToken, Team, User, utcnow
-from store.views import LoginView, TokenView, UserRef
+from store.views import LoginView, TokenGrant, TokenView, UserRef
 
 T = TypeVar("T")
 
 #: ``last_used_at`` is written at most this often per token, so API reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-_LOGIN = select(User.id, User.email, User.name, User.role, Team.name, User.password_hash).outerjoin(
-    Team, User.team_id == Team.id
-)
+_LOGIN = select(
+    User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation
+).outerjoin(Team, User.team_id == Team.id)
 
 
 def _login(row: Any) -> LoginView:
-    uid, email, name, role, team, password_hash = row
-    return LoginView(id=uid, email=email, name=name, role=role, team=team, password_hash=password_hash)
+    uid, email, name, role, team, password_hash, generation = row
+    return LoginView(
+        id=uid, email=email, name=name, role=role, team=team, password_hash=password_hash, session_generation=generation
+    )
 
 
 def _rowcount(result: object) -> int:
@@ -53,11 +55,46 @@ class AuthVerbs:
         return self._run(lambda session: _one_login(session, stmt))
 
     def set_password_hash(self, email: str, password_hash: str) -> bool:
-        """Replace the password hash of the user with this primary email; False when there is no such user."""
-        stmt = (
+        """Set a new password hash for the user with this primary email, ending the user's sessions and revoking
+        the user's tokens (service tokens excepted), all in one commit; False when there is no such user."""
+        now = utcnow()
+        user_id = select(User.id).where(User.email == email.strip().lower()).scalar_subquery()
+        set_hash = (
             update(User)
             .where(User.email == email.strip().lower())
-            .values(password_hash=password_hash, updated_at=utcnow())
+            .values(password_hash=password_hash, session_generation=User.session_generation + 1, updated_at=now)
+        )
+        revoke = (
+            update(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.service.is_(False), ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+        def change(session: Session) -> bool:
+            if _rowcount(session.execute(set_hash)) != 1:
+                return False
+            session.execute(revoke)
+            return True
+
+        return self._run(change)
+
+    def mark_password_rehashed(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Replace a hash by a stronger one of the same password; sessions and tokens stay. False when the hash is no
+        longer ``old_hash`` (a new password was set meanwhile: that one wins)."""
+        stmt = (
+            update(User)
+            .where(User.id == user_id, User.password_hash == old_hash)
+            .values(password_hash=new_hash, updated_at=utcnow())
+        )
+        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+
+    def end_sessions(self, user_id: int, generation: int) -> bool:
+        """End every session of the user issued under ``generation`` (all of them while it is the current one);
+        False when there is no such user or that generation has already ended."""
+        stmt = (
+            update(User)
+            .where(User.id == user_id, User.session_generation == generation)
+            .values(session_generation=User.session_generation + 1)
         )
         return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
@@ -90,9 +127,29 @@ class AuthVerbs:
         uid, email, name, role, team, _hash = row
         return UserRef(id=uid, email=email, name=name, role=role, team=team)
 
-    def add_api_token(self, user_id: int, name: str, token_hash: str) -> int:
-        """Store a new token's hash for ``user_id``; returns the token's id."""
-        row = ApiToken(user_id=user_id, name=name, token_hash=token_hash, created_at=utcnow())
+    def add_api_token(
+        self,
+        user_id: int,
+        name: str,
+        token_hash: str,
+        *,
+        scopes: Iterable[str] = ("read",),
+        expires_at: datetime | None = None,
+        service: bool = False,
+    ) -> int:
+        """Store a new token's hash for ``user_id``, with what it may do and until when; returns the token's id."""
+        words = sorted(set(scopes))
+        if not words or any(not w or w.split() != [w] for w in words):
+            raise ValueError(f"scopes must be non-empty single words: {words!r}")
+        row = ApiToken(
+            user_id=user_id,
+            name=name,
+            token_hash=token_hash,
+            created_at=utcnow(),
+            scopes=" ".join(words),
+            expires_at=expires_at,
+            service=service,
+        )
 
         def insert(session: Session) -> int:
             session.add(row)
@@ -101,40 +158,63 @@ class AuthVerbs:
 
         return self._run(insert)
 
-    def find_token_user(self, token_hash: str) -> LoginView | None:
-        """The user owning the unrevoked token with this hash, or ``None``; notes the use (once a minute at most)."""
+    def find_token_user(self, token_hash: str) -> TokenGrant | None:
+        """The user owning the unrevoked, unexpired token with this hash and the token's scopes, or ``None``; notes
+        the use (once a minute at most)."""
         now = utcnow()
         stmt = (
-            select(ApiToken.id, ApiToken.last_used_at, *_LOGIN.selected_columns)
+            select(ApiToken.id, ApiToken.last_used_at, ApiToken.scopes, *_LOGIN.selected_columns)
             .select_from(ApiToken)
             .join(User, ApiToken.user_id == User.id)
             .outerjoin(Team, User.team_id == Team.id)
-            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+            .where(
+                ApiToken.token_hash == token_hash,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            )
         )
 
-        def find(session: Session) -> LoginView | None:
+        def find(session: Session) -> TokenGrant | None:
             row = session.execute(stmt).first()
             if row is None:
                 return None
-            token_id, last_used, *user = row
+            token_id, last_used, scopes, *user = row
             if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
                 session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-            return _login(user)
+            return TokenGrant(user=_login(user), scopes=frozenset(scopes.split()))
 
         return self._run(find)
 
     def list_api_tokens(self, email: str | None = None) -> list[TokenView]:
         """Every token, revoked ones included, oldest first; only one user's when ``email`` is given."""
         stmt = select(
-            ApiToken.id, User.email, ApiToken.name, ApiToken.created_at, ApiToken.last_used_at, ApiToken.revoked_at
+            ApiToken.id,
+            User.email,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
+            ApiToken.scopes,
+            ApiToken.expires_at,
+            ApiToken.service,
         ).join(User, ApiToken.user_id == User.id)
         if email is not None:
             stmt = stmt.where(User.email == email.strip().lower())
         stmt = stmt.order_by(ApiToken.id)
         return self._run(
             lambda session: [
-                TokenView(id=tid, user_email=mail, name=name, created_at=created, last_used_at=used, revoked_at=revoked)
-                for tid, mail, name, created, used, revoked in session.execute(stmt)
+                TokenView(
+                    id=tid,
+                    user_email=mail,
+                    name=name,
+                    created_at=created,
+                    last_used_at=used,
+                    revoked_at=revoked,
+                    scopes=tuple(scopes.split()),
+                    expires_at=expires,
+                    service=service,
+                )
+                for tid, mail, name, created, used, revoked, scopes, expires, service in session.execute(stmt)
             ]
         )
 

@@ -1,4 +1,7 @@
-"""Content-addressed raw-message store: ``DIR/ab/cd/<sha256>``, made durable before anyone is told "250"."""
+"""Content-addressed raw-message store: ``DIR/ab/cd/<sha256>``, made durable before anyone is told "250".
+
+Files are created mode 0600 and directories 0700 (``store.files``): blobs are mail.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from store.errors import BlobNotFoundError, StoreUnavailableError
+from store.files import FILE_MODE, make_private_dirs
 
 #: Directory fsyncs in flight at once during a group commit.
 SYNC_THREADS = 8
@@ -60,7 +64,7 @@ class BlobStore:
     def open(self) -> None:
         """Create the directory layout; raise ``StoreUnavailableError`` when it cannot be written."""
         try:
-            self._tmp.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self._tmp)
         except OSError as exc:
             raise StoreUnavailableError(f"blob directory {self.root}: {exc.strerror}") from exc
 
@@ -102,18 +106,19 @@ class BlobStore:
         Where the filesystem has no ``O_TMPFILE``, a temp file in ``tmp/`` renamed into place.
         """
         if final.parent not in self._dirs:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(final.parent)
             self._dirs.add(final.parent)
         parent = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             try:
-                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=parent)
+                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, FILE_MODE, dir_fd=parent)
             except OSError as exc:
                 if exc.errno not in _NO_TMPFILE:
                     raise
                 self._write_renamed(final, data)
                 return
             try:
+                os.fchmod(fd, FILE_MODE)  # exactly, whatever the umask took away from the mode asked for
                 _write_all(fd, data)
                 os.fsync(fd)
                 # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N, as open(2) describes; a dst_dir_fd makes Python
@@ -129,6 +134,7 @@ class BlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
         try:
             try:
+                os.fchmod(fd, FILE_MODE)
                 _write_all(fd, data)
                 os.fsync(fd)
             finally:

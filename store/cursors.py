@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_
@@ -16,8 +16,9 @@ from store.models import UTCDateTime
 MAX_CURSOR = 200
 
 
-#: The largest id a database integer column holds (PostgreSQL and SQLite 64-bit signed): a cursor beyond it is forged.
-MAX_ROW_ID = 2**63 - 1
+#: The largest id the listed tables hold (``Integer`` columns: 32-bit signed on PostgreSQL): a cursor beyond it is
+#: forged, and PostgreSQL would refuse to bind it as an ``integer``.
+MAX_ROW_ID = 2**31 - 1
 
 
 class BadCursorError(StoreError):
@@ -40,7 +41,10 @@ def decode_cursor(kind: str, cursor: str) -> tuple[datetime, int]:
         when, number = datetime.fromisoformat(at), int(row_id)
         if tag != kind or when.tzinfo is None or not 0 <= number <= MAX_ROW_ID:
             raise ValueError("not a cursor of this list")
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        # Here, not when the query binds it: an offset at the edge of the datetime range (9999-12-31T23:59-14:00)
+        # has no UTC value, and the database must not be the one to find out.
+        when = when.astimezone(UTC)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page") from exc
     return when, number
 

@@ -9,11 +9,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from store.errors import SchemaError, StoreUnavailableError, describe_db_error
+from store.files import create_private_file, make_private_dirs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,16 +34,25 @@ def _sqlite_pragmas_not_durable(dbapi_conn: Any, record: ConnectionPoolEntry) ->
     _sqlite_pragmas(dbapi_conn, record, durable=False)
 
 
+def _create_sqlite_file(url: URL) -> None:
+    """The database file (and its directory) made private before SQLite opens it: SQLite would create it 0644 less
+    the umask, and gives its ``-wal`` and ``-shm`` files the database file's mode."""
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:") or url.query.get("uri"):
+        return  # in memory, or a URI filename SQLite itself interprets
+    make_private_dirs(Path(path).parent)
+    create_private_file(Path(path))
+
+
 def make_engine(url: str, *, connect_timeout: float = 5.0, durable: bool = True) -> Engine:
-    """Create an engine for ``url``; SQLite parent directories are created.
+    """Create an engine for ``url``; a SQLite database file that does not exist yet is created, mode 0600, in a
+    directory created 0700 if need be (``store.files``).
 
     ``durable=False`` (SQLite only): commits are not fsync'd (``synchronous=NORMAL``). They stay atomic and the
     database consistent, but the last ones may be undone by a power loss: only for writes that are redone when
     lost (``Store.apply_plan``), never for a receipt behind a 250."""
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _create_sqlite_file(make_url(url))
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_pragmas_not_durable)
         return engine

@@ -151,9 +151,12 @@ def get_attachment(session: Session, viewer: Viewer, message_id: int, attachment
 
 
 def cid_forms(content_id: str) -> list[str]:
-    """How a ``cid:`` reference may be stored: as written or URL-decoded (RFC 2392), with or without ``<>``."""
+    """How a ``cid:`` reference may be stored: as written or URL-decoded (RFC 2392), with or without ``<>``.
+
+    None with a NUL: no stored Content-ID has one (a header cannot carry it), and PostgreSQL refuses to bind it.
+    """
     bare = {content_id.strip().strip("<>"), unquote(content_id).strip().strip("<>")} - {""}
-    return sorted({form for b in bare for form in (b, f"<{b}>")})
+    return sorted({form for b in bare if "\x00" not in b for form in (b, f"<{b}>")})
 
 
 def find_attachment_by_cid(session: Session, viewer: Viewer, message_id: int, content_id: str) -> AttachmentRef | None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -85,6 +86,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     #: SHA-256 of the token in the user's secret assistant address (``assistant+TOKEN@…``); ``None``: none issued.
     assistant_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    #: Logout and a new password add one: a session cookie carrying an older number no longer logs anyone in.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     addresses: Mapped[list[UserAddress]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -101,6 +104,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: What the token may do, space-separated (``read``, ``ingest``, ``directory``).
+    scopes: Mapped[str] = mapped_column(String(200), default="read", server_default="read")
+    #: ``None``: the token does not expire.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A service token outlives its user's password changes; any other token is revoked by one.
+    service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class UserAddress(Base):

@@ -60,6 +60,8 @@ class LoginView:
     team: str | None
     #: The argon2 hash; ``None`` while no password was set (such a user cannot log in, only use tokens).
     password_hash: str | None = field(repr=False)
+    #: A session is valid only while it carries this number (logout and a new password add one).
+    session_generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,19 @@ class TokenView:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: tuple[str, ...] = ("read",)
+    #: ``None``: never expires.
+    expires_at: datetime | None = None
+    #: A service token survives its user's password changes.
+    service: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a valid bearer token stands for: a user, and what it may do as that user."""
+
+    user: LoginView
+    scopes: frozenset[str]
 
 
 # --- directory import: validated rows in, counts out ----------------------------------------------------------

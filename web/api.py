@@ -36,11 +36,9 @@ from store import (
 )
 from store.views import STATUSES
 from web.auth import AuthRequiredError, require_user
-from web.filters import FilterError, parse_list_query
+from web.filters import MAX_ID, FilterError, parse_limit, parse_list_query
 from web.openapi import openapi_schema
 
-#: Ids are 32-bit in the database; a larger one names nothing (and must not reach PostgreSQL as an integer).
-MAX_ID = 2**31 - 1
 #: Page sizes of the lists that are not message lists (``/api/inbound``, ``/api/leads``).
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -244,12 +242,7 @@ def dashboard_json(d: Dashboard, now: datetime) -> dict[str, Any]:
 
 
 def _limit(params: Mapping[str, str]) -> int:
-    text = params.get("limit", "").strip()
-    if not text:
-        return DEFAULT_LIMIT
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise FilterError("limit", f"must be a whole number from 1 to {MAX_LIMIT}, not {text[:40]!r}")
-    return int(text)
+    return parse_limit(params, DEFAULT_LIMIT, MAX_LIMIT)
 
 
 def _path_id(request: Request) -> int:

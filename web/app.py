@@ -1,5 +1,6 @@
 """``create_app``: the viewer's ASGI app. Read-only, private unless a path is public (``web.auth.is_public``), and
-every response carries the security headers. Pages in ``web.pages``, the JSON API in ``web.api``.
+every response carries the security headers (private ones ``Cache-Control: no-store`` too). Pages in ``web.pages``,
+the JSON API in ``web.api``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from web.auth import (
     auth_routes,
     current_user,
     is_api,
+    is_public,
     load_secret_key,
 )
 from web.metrics import metrics_routes
@@ -48,28 +50,49 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+#: Added as well to every response on a path behind the login (not ``web.auth.is_public``): pages, the API,
+#: downloads and the CSV hold one user's view of the mail, which no browser or shared cache may keep. Static files
+#: and the login page keep their caching.
+PRIVATE_HEADERS = {"Cache-Control": "no-store"}
+#: A path segment of more digits than this is answered 404 before routing: no id is that long (ids are 32-bit), and
+#: Starlette's ``{id:int}`` would fail converting it (Python's ``int()`` refuses more than 4300 digits). Longer than
+#: any real ``Content-ID`` (a header line is at most 998 characters), so ``/cid/`` paths of digits still route.
+MAX_PATH_DIGITS = 1000
 #: The only paths that take a POST, with what each allows (DESIGN.md, invariant 7: the web never writes).
 WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST"}
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
-class SecurityHeadersMiddleware:
-    """Adds ``headers`` to every HTTP response that does not already carry them."""
+def hsts_headers(max_age: int) -> dict[str, str]:
+    """``Strict-Transport-Security`` for ``max_age`` seconds; none for 0. Browsers heed it over HTTPS only."""
+    return {"Strict-Transport-Security": f"max-age={max_age}"} if max_age > 0 else {}
 
-    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+
+class SecurityHeadersMiddleware:
+    """Adds ``headers`` to every HTTP response, and ``private_headers`` to those on paths behind the login, unless
+    the response already carries them."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: Mapping[str, str] = SECURITY_HEADERS,
+        private_headers: Mapping[str, str] = PRIVATE_HEADERS,
+    ) -> None:
         self.app = app
         self.headers = dict(headers)
+        self.private_headers = {**self.headers, **private_headers}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = self.headers if is_public(scope.get("path", "")) else self.private_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
+                for name, value in added.items():
                     if name not in headers:
                         headers[name] = value
             await send(message)
@@ -97,11 +120,36 @@ class ReadOnlyMiddleware:
         await response(scope, receive, send)
 
 
+class LongNumberMiddleware:
+    """Answers 404 to a path with a segment of more than ``MAX_PATH_DIGITS`` digits (JSON under ``/api/``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not any(
+            len(part) > MAX_PATH_DIGITS and part.isascii() and part.isdigit() for part in path.split("/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        if is_api(path):
+            response = JSONResponse({"error": "not found"}, status_code=404)
+        else:
+            response = PlainTextResponse("Not Found", status_code=404)
+        await response(scope, receive, send)
+
+
 class ViewerApp(Starlette):
     """Starlette with the security headers outside everything, so that error pages (500 included) carry them."""
 
+    def __init__(self, *, security_headers: Mapping[str, str] = SECURITY_HEADERS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.security_headers = dict(security_headers)
+
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
 
 
 def _page_context(request: Request) -> dict[str, Any]:
@@ -121,11 +169,13 @@ def create_app(
     secret_key: str | None = None,
     secure_cookies: SecureCookies = "auto",
     login_throttle: LoginThrottle | None = None,
+    hsts_max_age: int = 0,
 ) -> Starlette:
     """Build the viewer over ``store``; ``broker_check`` raises when the queue broker is unreachable.
 
     ``secret_key`` signs session cookies (default: generated once in ``default_secret_path``); ``secure_cookies``
-    marks them Secure on HTTPS requests (``auto``), always or never.
+    marks them Secure on HTTPS requests (``auto``), always or never. ``hsts_max_age`` > 0 adds
+    ``Strict-Transport-Security`` to every response (for a viewer served over HTTPS only).
     """
     key = secret_key or load_secret_key(default_secret_path(store))
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
@@ -158,7 +208,12 @@ def create_app(
         Middleware(ReadOnlyMiddleware),
         Middleware(SessionsMiddleware, secret_key=key, secure_cookies=secure_cookies),
         Middleware(AuthGateMiddleware, store=store, secret_key=key),
+        # Inside the login gate: an anonymous request still meets the login first.
+        Middleware(LongNumberMiddleware),
     ]
     return ViewerApp(
-        routes=routes, middleware=middleware, exception_handlers={AuthRequiredError: auth_required_response}
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={AuthRequiredError: auth_required_response},
+        security_headers={**SECURITY_HEADERS, **hsts_headers(hsts_max_age)},
     )

@@ -1,8 +1,10 @@
-"""Viewer access: argon2 passwords, signed sessions with CSRF tokens, login throttling, and API bearer tokens.
+"""Viewer access: argon2 passwords, signed sessions that logout ends, CSRF tokens, login backoff, and scoped API
+bearer tokens.
 
 Every path is private unless ``is_public`` says otherwise: ``AuthGateMiddleware`` finds the user (a bearer token
-under ``/api/``, else the session) and turns anonymous requests away, so a new route is protected by default.
-Routes read the user with ``current_user`` / ``require_user``.
+under ``/api/``, else the session) and turns anonymous requests away, so a new route is protected by default; a
+token must also hold the scope ``required_scope`` names. Routes read the user with ``current_user`` /
+``require_user``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import math
 import os
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -31,19 +33,21 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from store import LoginView, Store, StoreError
+from store import LoginView, Store, StoreError, TokenGrant
 
 #: The shortest password ``mailassist user set-password`` accepts.
 MIN_PASSWORD_LENGTH = 10
 #: Every API token starts with this, so a leaked one is easy to recognise (and to grep for).
 TOKEN_PREFIX = "ma_"  # noqa: S105 - a public marker, not a secret
 SESSION_COOKIE = "mailassist_session"
-#: A session ends this long after login, whatever the activity (the cookie's signature carries its age).
+#: A session ends this long after login, whatever the activity (the cookie's signature carries its age); logout
+#: and a new password end it sooner (the cookie names the user's session generation, which they move on).
 SESSION_MAX_AGE = 7 * 24 * 3600
-#: Failed logins allowed per email, and per client address (an office behind one NAT shares it), in the window.
-FAILURES_PER_EMAIL = 5
-FAILURES_PER_ADDRESS = 20
-THROTTLE_WINDOW = 15 * 60.0
+#: What an API token may be allowed to do: ``read`` the API; ``ingest`` and ``directory`` are for write routes to come.
+TOKEN_SCOPES = ("read", "ingest", "directory")
+#: The scope a bearer token needs for a write under ``/api/``: ``(method, path prefix, scope)``, first match wins. A
+#: write route added under ``/api/`` declares its scope here; a write matching no entry is open to no token.
+API_WRITE_SCOPES: tuple[tuple[str, str, str], ...] = ()
 #: The login form is a few hundred bytes; anything much larger is not our form.
 MAX_FORM_BYTES = 8192
 #: Where the user a request authenticated as is kept in the ASGI scope.
@@ -139,75 +143,133 @@ def _read_secret(path: Path) -> str:
     return key
 
 
-def session_version(secret_key: str, password_hash: str) -> str:
-    """A fingerprint of the password hash kept in the session: setting a new password ends older sessions."""
-    return hmac.new(secret_key.encode("utf-8"), password_hash.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-
 # --- login throttling --------------------------------------------------------------------------------------------
 
 
-class LoginThrottle:
-    """Failed logins per email and per client address, in memory, in a sliding window.
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How one throttle key slows down: ``free`` failures cost nothing, then each failure doubles the wait before
+    the next try, from ``first`` up to ``cap`` seconds."""
 
-    Past the limit, every login for that email or from that address waits until enough failures leave the
-    window, right password or not. Used from the event loop only; each web process counts on its own.
+    free: int
+    first: float = 1.0
+    cap: float = 15 * 60.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the last of ``failures`` failures."""
+        if failures <= self.free:
+            return 0.0
+        return min(self.cap, math.ldexp(self.first, min(failures - self.free - 1, 60)))
+
+
+#: Per email and client address: the guesser's own key, the one that slows a single attacker down.
+PAIR_BACKOFF = Backoff(free=5)
+#: Per client address, over every email (so one address cannot try many accounts); an office behind one NAT
+#: shares it, hence the higher allowance.
+ADDRESS_BACKOFF = Backoff(free=20)
+#: Per email, from every address (guessing spread over many addresses): the cap is short, so failures elsewhere
+#: keep the real user waiting a minute at most; and an address the user logged in from is not held back by it.
+ACCOUNT_BACKOFF = Backoff(free=10, cap=60.0)
+#: A key's failures are forgotten this long after its latest one.
+THROTTLE_MEMORY = 60 * 60.0
+#: An email and address pair that logged in is known for this long: the per-account and per-address keys spare it.
+KNOWN_PAIR_MEMORY = 30 * 24 * 3600.0
+
+
+class LoginThrottle:
+    """Failed logins counted per email and address pair, per address and per email, in memory, with backoff.
+
+    Past a key's free failures, each further failure doubles the wait before that key may try again; a login
+    while some key waits gets a ``Retry-After`` instead of a password check, right password or not. No key ever
+    locks an account for good: waits are capped, and the account-wide key (the only one another address can move)
+    is capped at a minute and skipped for pairs that logged in before. Used from the event loop only; each web
+    process counts on its own.
     """
 
     def __init__(
         self,
         *,
-        per_email: int = FAILURES_PER_EMAIL,
-        per_address: int = FAILURES_PER_ADDRESS,
-        window: float = THROTTLE_WINDOW,
+        pair: Backoff = PAIR_BACKOFF,
+        address: Backoff = ADDRESS_BACKOFF,
+        account: Backoff = ACCOUNT_BACKOFF,
+        memory: float = THROTTLE_MEMORY,
+        known_memory: float = KNOWN_PAIR_MEMORY,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = 100_000,
     ) -> None:
-        self.per_email = per_email
-        self.per_address = per_address
-        self.window = window
+        self.pair, self.address, self.account = pair, address, account
+        self.memory = memory
+        self.known_memory = known_memory
         self.clock = clock
         self.max_keys = max_keys
-        self._failures: dict[str, deque[float]] = {}
+        #: key -> (failures, time of the latest)
+        self._failures: dict[str, tuple[int, float]] = {}
+        #: pair key -> time of its latest successful login
+        self._known: dict[str, float] = {}
 
-    def _keys(self, email: str, address: str) -> list[tuple[str, int]]:
-        return [(f"email:{email}", self.per_email), (f"address:{address}", self.per_address)]
+    def _keys(self, email: str, address: str) -> list[tuple[str, Backoff]]:
+        return [
+            (f"pair:{email}\n{address}", self.pair),
+            (f"address:{address}", self.address),
+            (f"email:{email}", self.account),
+        ]
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
+    def _entry(self, key: str, now: float) -> tuple[int, float] | None:
+        entry = self._failures.get(key)
+        if entry is not None and now - entry[1] >= self.memory:
+            del self._failures[key]
+            return None
+        return entry
+
+    def _is_known(self, pair_key: str, now: float) -> bool:
+        seen = self._known.get(pair_key)
+        if seen is not None and now - seen >= self.known_memory:
+            del self._known[pair_key]
+            return False
+        return seen is not None
 
     def retry_after(self, email: str, address: str) -> int | None:
         """Seconds until a login for ``email`` from ``address`` may be tried again, or ``None`` if it may now."""
         now = self.clock()
+        keys = self._keys(email, address)
+        if self._is_known(keys[0][0], now):
+            keys = keys[:1]
         wait = 0.0
-        for key, limit in self._keys(email, address):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                wait = max(wait, times[len(times) - limit] + self.window - now)
+        for key, backoff in keys:
+            entry = self._entry(key, now)
+            if entry is not None:
+                failures, latest = entry
+                wait = max(wait, latest + backoff.delay(failures) - now)
         return max(1, math.ceil(wait)) if wait > 0 else None
 
     def add_failure(self, email: str, address: str) -> None:
-        """Count one failed login."""
+        """Count one failed login on each of its keys."""
         now = self.clock()
-        if len(self._failures) >= self.max_keys:
+        if len(self._failures) + 3 > self.max_keys:
             self._prune(now)
         for key, _ in self._keys(email, address):
-            self._failures.setdefault(key, deque()).append(now)
+            entry = self._entry(key, now)
+            self._failures.pop(key, None)  # re-inserted: the dict keeps the most recently failed last
+            self._failures[key] = ((entry[0] if entry else 0) + 1, now)
 
-    def clear(self, email: str) -> None:
-        """Forget an email's failures after it logged in (its address keeps its count)."""
+    def add_success(self, email: str, address: str) -> None:
+        """Forget the failures of the pair and of the email after a login, and know the pair from now on (the
+        address keeps its count: one good account must not wipe a spray over others)."""
+        now = self.clock()
+        pair_key, _ = self._keys(email, address)[0]
+        self._failures.pop(pair_key, None)
         self._failures.pop(f"email:{email}", None)
+        if len(self._known) >= self.max_keys:
+            for key in list(self._known)[: len(self._known) - self.max_keys + 1]:
+                del self._known[key]
+        self._known.pop(pair_key, None)
+        self._known[pair_key] = now  # re-inserted: the dict keeps the most recent last
 
     def _prune(self, now: float) -> None:
         for key in list(self._failures):
-            self._recent(key, now)
+            self._entry(key, now)
         # Still full: drop the oldest keys rather than grow without bound.
-        for key in list(self._failures)[: max(0, len(self._failures) - self.max_keys + 1)]:
+        for key in list(self._failures)[: max(0, len(self._failures) - self.max_keys + 3)]:
             del self._failures[key]
 
 
@@ -258,6 +320,28 @@ def require_user(request: Request) -> LoginView:
     return user
 
 
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a bearer token needs for ``method`` on ``path`` under ``/api/``: ``read`` to read, else what
+    ``API_WRITE_SCOPES`` declares; ``None`` when no token may (sessions are not scoped)."""
+    if method in ("GET", "HEAD"):
+        return "read"
+    for write_method, prefix, scope in API_WRITE_SCOPES:
+        if method == write_method and path.startswith(prefix):
+            return scope
+    return None
+
+
+def insufficient_scope_response(method: str, path: str, scope: str | None) -> Response:
+    """403 JSON for a valid token that lacks the scope a request needs (RFC 6750's ``insufficient_scope``)."""
+    if scope is None:
+        error = f"no API token may {method} {path}"
+        challenge = 'Bearer realm="mailassist", error="insufficient_scope"'
+    else:
+        error = f"this token lacks the '{scope}' scope (see 'mailassist token create --scope')"
+        challenge = f'Bearer realm="mailassist", error="insufficient_scope", scope="{scope}"'
+    return JSONResponse({"error": error}, status_code=403, headers={"WWW-Authenticate": challenge})
+
+
 def unauthenticated_response(request: Request, error: str = "authentication required") -> Response:
     """401 JSON for the API; for pages a redirect to the login form, coming back here afterwards."""
     if is_api(request.url.path):
@@ -288,41 +372,42 @@ class AuthGateMiddleware:
             return
         request = Request(scope)
         try:
-            user, error = await self._authenticate(request)
+            user, refusal = await self._authenticate(request)
         except StoreError:
-            response: Response = JSONResponse({"error": "database unavailable"}, status_code=503)
-            await response(scope, receive, send)
-            return
-        if user is None:
-            await unauthenticated_response(request, error)(scope, receive, send)
+            refusal = JSONResponse({"error": "database unavailable"}, status_code=503)
+        if user is None or refusal is not None:
+            await (refusal or unauthenticated_response(request))(scope, receive, send)
             return
         scope[USER_KEY] = user
         await self.app(scope, receive, send)
 
-    async def _authenticate(self, request: Request) -> tuple[LoginView | None, str]:
+    async def _authenticate(self, request: Request) -> tuple[LoginView | None, Response | None]:
         authorization = request.headers.get("authorization")
         if authorization is not None and is_api(request.url.path):
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                return None, "expected 'Authorization: Bearer TOKEN'"
-            user = await run_in_threadpool(self.store.find_token_user, hash_api_token(token.strip()))
-            return user, "invalid or revoked token"
-        return await self._session_user(request), "authentication required"
+                return None, unauthenticated_response(request, "expected 'Authorization: Bearer TOKEN'")
+            grant: TokenGrant | None = await run_in_threadpool(
+                self.store.find_token_user, hash_api_token(token.strip())
+            )
+            if grant is None:
+                return None, unauthenticated_response(request, "invalid, expired or revoked token")
+            scope = required_scope(request.method, request.url.path)
+            if scope is None or scope not in grant.scopes:
+                return None, insufficient_scope_response(request.method, request.url.path, scope)
+            return grant.user, None
+        return await self._session_user(request), None
 
     async def _session_user(self, request: Request) -> LoginView | None:
         session = request.session
-        uid, version = session.get("uid"), session.get("pwv")
-        if not isinstance(uid, int) or not isinstance(version, str):
+        uid, generation = session.get("uid"), session.get("gen")
+        if not isinstance(uid, int) or not isinstance(generation, int):
             return None
         user = await run_in_threadpool(self.store.get_login_by_id, uid)
-        if user is None or user.password_hash is None:
-            valid = False
-        else:
-            valid = hmac.compare_digest(version, session_version(self.secret_key, user.password_hash))
-        if not valid:
-            # The user is gone or has a new password since this session began.
+        if user is None or user.password_hash is None or user.session_generation != generation:
+            # The user is gone, has no password any more, logged out or has a new password since this session began.
             session.pop("uid", None)
-            session.pop("pwv", None)
+            session.pop("gen", None)
             return None
         return user
 
@@ -383,6 +468,13 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def auth_routes(store: Store, templates: Jinja2Templates, *, secret_key: str, throttle: LoginThrottle) -> list[Route]:
     """``GET``/``POST /login``, ``POST /logout`` and ``GET /api/me``."""
     dummy_hash: list[str] = []
@@ -420,30 +512,37 @@ def auth_routes(store: Store, templates: Jinja2Templates, *, secret_key: str, th
         address = client_address(request)
         wait = throttle.retry_after(email, address)
         if wait is not None:
-            minutes = math.ceil(wait / 60)
-            error = f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            error = f"Too many failed logins. Try again in {_duration(wait)}."
             return form(request, 429, email=email, next_path=next_path, error=error, headers={"Retry-After": str(wait)})
         user = await run_in_threadpool(store.get_login, email) if email else None
         if not await run_in_threadpool(verify, user, fields.get("password", "")) or user is None:
             throttle.add_failure(email, address)
             return form(request, 401, email=email, next_path=next_path, error="Wrong email or password.")
-        throttle.clear(email)
+        throttle.add_success(email, address)
         password_hash = user.password_hash
         assert password_hash is not None
         if needs_rehash(password_hash):
-            password_hash = await run_in_threadpool(hash_password, fields.get("password", ""))
-            await run_in_threadpool(store.set_password_hash, user.email, password_hash)
+            stronger = await run_in_threadpool(hash_password, fields.get("password", ""))
+            # The same password, stronger: not a password change, so the user's other sessions and tokens stay.
+            await run_in_threadpool(store.mark_password_rehashed, user.id, password_hash, stronger)
         request.session.clear()
-        request.session.update(
-            uid=user.id, pwv=session_version(secret_key, password_hash), csrf=secrets.token_urlsafe(32)
-        )
+        request.session.update(uid=user.id, gen=user.session_generation, csrf=secrets.token_urlsafe(32))
         return RedirectResponse(next_path, status_code=303)
 
     async def logout(request: Request) -> Response:
         fields = await read_form(request)
-        if "uid" in request.session and not csrf_valid(request, fields):
+        session = request.session
+        if "uid" in session and not csrf_valid(request, fields):
             return Response("Invalid or missing form token.", status_code=403, media_type="text/plain")
-        request.session.clear()
+        uid, generation = session.get("uid"), session.get("gen")
+        if isinstance(uid, int) and isinstance(generation, int):
+            # Ends this user's sessions everywhere: a copied cookie must not outlive the logout.
+            try:
+                await run_in_threadpool(store.end_sessions, uid, generation)
+            except StoreError:
+                message = "Logging out failed: the database is unavailable. Please try again."
+                return Response(message, status_code=503, media_type="text/plain")
+        session.clear()
         return RedirectResponse("/login", status_code=303)
 
     async def me(request: Request) -> Response:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from store import STATUSES, BadCursorError, InboundView, LeadPage, LoginView, MessageFilter, MessagePage, Viewer
 from web.auth import require_user
-from web.filters import FilterError
+from web.filters import FilterError, parse_limit
 from web.pagekit import PageKit, valid_id
 
 #: Messages per page of an entity's timeline, and leads per page of the leads list.
@@ -54,12 +54,7 @@ def inbound_params(params: Mapping[str, str]) -> tuple[str | None, int]:
     status = params.get("status", "").strip().lower() or None
     if status is not None and status not in STATUSES:
         raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
-    text = params.get("limit", "").strip()
-    if not text:
-        return status, INBOUND_LIMIT
-    if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_INBOUND_LIMIT):
-        raise FilterError("limit", f"must be a whole number from 1 to {MAX_INBOUND_LIMIT}, not {text[:40]!r}")
-    return status, int(text)
+    return status, parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
 
 
 def directory_routes(kit: PageKit) -> list[BaseRoute]:

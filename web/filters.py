@@ -5,18 +5,21 @@ Parameters (all optional; unknown ones are ignored so that links survive new ver
 - ``q``: full-text search over subject, body and addresses
 - ``direction``: ``incoming`` or ``outgoing``; ``kind``: ``bcc``, ``forward`` or ``redirect``
 - ``submitter``, ``client``, ``contact``, ``lead``, ``record``: entity ids
-- ``from`` and ``to``: dates as ``YYYY-MM-DD`` (UTC days, both inclusive) or ISO 8601 date-times
+- ``from`` and ``to``: dates as ``YYYY-MM-DD`` (UTC days, both inclusive) or ISO 8601 date-times, from
+  ``EARLIEST_DAY`` to ``LATEST_DAY``
 - ``unmatched``: ``1``/``true``/``on``/``yes`` for mail linked to no client, contact, lead or record
 - ``after``: the ``next`` cursor of the previous page; ``limit``: page size, 1 to ``MAX_LIMIT``
 
-A bad value raises ``FilterError`` naming the parameter: the page shows it, the API answers 400 with it.
+A bad value raises ``FilterError`` naming the parameter: the page shows it, the API answers 400 with it. Every
+value is checked here, before the store sees it: one that parses but is out of range for datetime arithmetic or a
+database integer is a ``FilterError`` too, never an error from the database (or from the middle of a CSV stream).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from store import MessageFilter
@@ -25,6 +28,12 @@ from store.views import KINDS
 DIRECTIONS = ("incoming", "outgoing")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: Ids are 32-bit in the database (PostgreSQL ``integer``): a larger one names nothing, and cannot be bound.
+MAX_ID = 2**31 - 1
+#: The days a date filter may name, as written (before its offset). One day inside Python's datetime range at each
+#: end: any UTC offset (under 24 hours) still converts to UTC, and the day after an inclusive ``to`` exists.
+EARLIEST_DAY = date(1, 1, 2)
+LATEST_DAY = date(9999, 12, 30)
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FALSE = frozenset({"", "0", "false", "off", "no"})
 #: Query parameter → ``MessageFilter`` field, for the id filters.
@@ -65,13 +74,26 @@ def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> s
     return value
 
 
-def _id(params: Mapping[str, str], name: str) -> int | None:
+def whole_number(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """The parameter ``name`` as a whole number from ``low`` to ``high``; ``None`` when blank; else ``FilterError``."""
     value = params.get(name, "").strip()
     if not value:
         return None
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise FilterError(name, f"must be a positive whole number, not {value[:40]!r}")
-    return int(value)
+    # The length check first: int() refuses (ValueError) more than 4300 digits, and a longer number is out of range.
+    digits = value.lstrip("0") or "0"
+    if not (value.isascii() and value.isdigit() and len(digits) <= len(str(high)) and low <= int(digits) <= high):
+        raise FilterError(name, f"must be a whole number from {low} to {high}, not {value[:40]!r}")
+    return int(digits)
+
+
+def parse_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
+    """The page size ``limit``: 1 to ``maximum``, ``default`` when blank; ``FilterError`` for anything else."""
+    limit = whole_number(params, "limit", 1, maximum)
+    return default if limit is None else limit
+
+
+def _id(params: Mapping[str, str], name: str) -> int | None:
+    return whole_number(params, name, 1, MAX_ID)
 
 
 def _when(params: Mapping[str, str], name: str, *, end: bool) -> datetime | None:
@@ -79,15 +101,16 @@ def _when(params: Mapping[str, str], name: str, *, end: bool) -> datetime | None
     if not value:
         return None
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            # ``to`` is inclusive for a whole day: the filter's bound is exclusive, so the next midnight.
-            return start + timedelta(days=1) if end else start
-        when = datetime.fromisoformat(value)
+        day_only = len(value) == 10
+        when = datetime.combine(date.fromisoformat(value), time()) if day_only else datetime.fromisoformat(value)
     except ValueError:
         raise FilterError(name, f"must be a date as YYYY-MM-DD, not {value[:40]!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    if not EARLIEST_DAY <= when.date() <= LATEST_DAY:
+        raise FilterError(name, f"must be a date from {EARLIEST_DAY} to {LATEST_DAY}, not {value[:40]!r}")
+    # In range, so neither the conversion to UTC nor the day after can overflow.
+    when = when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    # ``to`` is inclusive for a whole day: the filter's bound is exclusive, so the next midnight.
+    return when + timedelta(days=1) if day_only and end else when
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:
@@ -120,12 +143,7 @@ def parse_filter(params: Mapping[str, str]) -> MessageFilter:
 
 def parse_list_query(params: Mapping[str, str], *, default_limit: int = DEFAULT_LIMIT) -> ListQuery:
     """The filter plus the paging parameters ``after`` and ``limit``."""
-    limit_text = params.get("limit", "").strip()
-    limit = default_limit
-    if limit_text:
-        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-            raise FilterError("limit", f"must be a whole number from 1 to {MAX_LIMIT}, not {limit_text[:40]!r}")
-        limit = int(limit_text)
+    limit = parse_limit(params, default_limit, MAX_LIMIT)
     return ListQuery(parse_filter(params), params.get("after", "").strip() or None, limit)
 
 

@@ -8,7 +8,8 @@ Inside the email document, ``cid:`` raster images become ``data:`` URLs (``inlin
 from __future__ import annotations
 
 from base64 import b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -16,7 +17,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from store import BadCursorError, BlobNotFoundError, LoginView, MessageDetail, MessagePage, Store, UserRef, Viewer
+from store import (
+    BadCursorError,
+    BlobNotFoundError,
+    LoginView,
+    MessageDetail,
+    MessagePage,
+    MessageRow,
+    Store,
+    UserRef,
+    Viewer,
+)
 from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
 from web.export import csv_lines
@@ -132,16 +143,25 @@ class MessagePages:
         return self.kit.render(request, "messages.html", context, status_code=400 if error else 200)
 
     async def export_csv(self, request: Request) -> Response:
-        """``GET /messages.csv``: every message of the filter the viewer may see, streamed as CSV."""
+        """``GET /messages.csv``: every message of the filter the viewer may see, streamed as CSV.
+
+        Every parameter is checked, and the first page read, before the status line goes out: a bad request is a
+        400 and a failing database an error page, not a 200 whose body stops short.
+        """
         try:
             f = parse_filter(request.query_params)
         except FilterError as exc:
             return self.kit.bad_request(request, str(exc))
-        viewer = await self.kit.load(request, lambda user, viewer: viewer)
+
+        def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
+            rows = self.store.iter_messages(viewer, f)
+            first = next(rows, None)
+            return rows if first is None else chain((first,), rows)
+
+        rows = await self.kit.load(request, first_page)
         headers = {"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"', **DOWNLOAD_HEADERS}
         # A sync iterator: Starlette pulls it in the thread pool, and the store reads a page of rows at a time.
-        lines = csv_lines(self.store.iter_messages(viewer, f))
-        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=headers)
+        return StreamingResponse(csv_lines(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
     async def message(self, request: Request) -> Response:
         """``GET /messages/{id}``: the message in full; its HTML body comes from ``message_html`` in an iframe."""

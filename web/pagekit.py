@@ -17,12 +17,10 @@ from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, Viewer
 from web.auth import AuthRequiredError, require_user
+from web.filters import MAX_ID
 
 T = TypeVar("T")
 
-#: Ids above this match no row (the id columns are 32-bit): answered 404 without asking the database, which would
-#: otherwise fail on integers it cannot bind.
-MAX_ID = 2**31 - 1
 #: The default policy (``web.app.DEFAULT_CSP``) plus our own frames: the message page embeds the sanitized body.
 MESSAGE_PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -73,5 +71,6 @@ class PageKit:
 
 
 def valid_id(value: int) -> bool:
-    """Whether a path id can name a row at all."""
+    """Whether a path id can name a row at all: ids above ``MAX_ID`` are answered 404 without asking the database,
+    which would fail on integers it cannot bind."""
     return 0 < value <= MAX_ID

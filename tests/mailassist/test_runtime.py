@@ -3,6 +3,7 @@ and STARTTLS certificate from ``[smtp]``."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 import trustme
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from mailassist.config import Config, ConfigError, load_config
-from mailassist.runtime import build_web_app, gateway_settings, open_store
+from mailassist.runtime import build_web_app, gateway_settings, open_store, web_server_config
 from store import Store
 from web.app import default_secret_path
 from web.auth import SESSION_COOKIE, SESSION_MAX_AGE
@@ -73,6 +75,76 @@ def test_secure_cookies_setting_marks_the_cookie(tmp_path: Path, store: Store, s
     _, header = _session_cookie(_config(tmp_path, f'secure_cookies = "{setting}"'), store)
 
     assert ("secure" in header.lower()) is secure
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("", None), ("hsts_max_age = 0", None), ("hsts_max_age = 600", "max-age=600")]
+)
+def test_hsts_max_age_setting_adds_the_header(tmp_path: Path, store: Store, setting: str, expected: str | None) -> None:
+    with TestClient(build_web_app(_config(tmp_path, setting), store), follow_redirects=False) as client:
+        assert client.get("/login").headers.get("strict-transport-security") == expected
+
+
+def test_a_negative_hsts_max_age_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"web\.hsts_max_age"):
+        _config(tmp_path, "hsts_max_age = -1")
+
+
+def _client_seen(config: Config, peer: str, forwarded_for: str) -> tuple[str, str]:
+    """The client address and scheme the viewer sees behind the uvicorn config built from ``config``, for a
+    request from ``peer`` saying ``X-Forwarded-For: forwarded_for`` and ``X-Forwarded-Proto: https``."""
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope["client"][0], scope["scheme"]))
+
+    server_config = web_server_config(config, app)
+    server_config.load()
+
+    async def request() -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            pass
+
+        headers = [(b"x-forwarded-for", forwarded_for.encode()), (b"x-forwarded-proto", b"https")]
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "scheme": "http",
+            "client": (peer, 40000),
+            "headers": headers,
+        }
+        await server_config.loaded_app(scope, receive, send)
+
+    asyncio.run(request())
+    return seen[0]
+
+
+def test_x_forwarded_for_is_ignored_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Even with uvicorn's own environment variable saying otherwise
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    config = _config(tmp_path, "")
+    assert config.web.trusted_proxies == []
+
+    assert _client_seen(config, "127.0.0.1", "203.0.113.9") == ("127.0.0.1", "http")
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    config = _config(tmp_path, 'trusted_proxies = ["10.0.0.7", "192.168.1.0/24"]')
+    assert config.web.trusted_proxies == ["10.0.0.7/32", "192.168.1.0/24"]
+
+    assert _client_seen(config, "10.0.0.7", "203.0.113.9") == ("203.0.113.9", "https")
+    assert _client_seen(config, "192.168.1.20", "203.0.113.9") == ("203.0.113.9", "https")
+    assert _client_seen(config, "127.0.0.1", "203.0.113.9") == ("127.0.0.1", "http")
+    assert _client_seen(config, "10.0.0.8", "203.0.113.9") == ("10.0.0.8", "http")
+
+
+def test_a_bad_trusted_proxy_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"web\.trusted_proxies"):
+        _config(tmp_path, 'trusted_proxies = ["proxy.example.com"]')
 
 
 # --- [smtp] into the gateway's settings: limits and the STARTTLS certificate ---------------------------------------

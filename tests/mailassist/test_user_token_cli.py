@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,8 +107,9 @@ def test_token_create_prints_the_token_once_and_stores_only_its_hash(config: str
         with store.engine.connect() as conn:
             hashes = list(conn.execute(select(ApiToken.token_hash, ApiToken.name)))
         assert hashes == [(hashlib.sha256(token.encode()).hexdigest(), "laptop")]
-        user = store.find_token_user(hashes[0][0])
-        assert user is not None and user.email == "anna@example.com"
+        grant = store.find_token_user(hashes[0][0])
+        assert grant is not None and grant.user.email == "anna@example.com"
+        assert grant.scopes == frozenset({"read"})
     finally:
         store.close()
 
@@ -144,7 +146,73 @@ def test_token_list_filters_by_user_and_revoke_marks_it(config: str) -> None:
     anna_row = next(line for line in lines if "anna@example.com" in line)
     boss_row = next(line for line in lines if "boss@example.com" in line)
     assert anna_row.count("20") >= 2  # created and revoked dates
-    assert boss_row.split()[-2:] == ["-", "two"]
+    assert boss_row.split()[-5:] == ["-", "-", "read", "no", "two"]
+
+
+def test_token_create_takes_scopes_an_expiry_and_service(config: str) -> None:
+    result = _run(
+        config,
+        "token",
+        "create",
+        "anna@example.com",
+        "--name",
+        "sync",
+        "--scope",
+        "ingest",
+        "--scope",
+        "READ",
+        "--expires-in",
+        "30",
+        "--service",
+    )
+    assert result.exit_code == 0, result.output
+    assert "scopes ingest read" in result.stderr and "service token" in result.stderr
+
+    store = _store(config)
+    try:
+        (listed,) = store.list_api_tokens()
+    finally:
+        store.close()
+    assert listed.scopes == ("ingest", "read") and listed.service
+    assert listed.expires_at is not None
+    assert abs(listed.expires_at - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
+
+    row = next(line for line in _run(config, "token", "list").output.splitlines() if "sync" in line)
+    assert row.split()[-3:] == ["ingest,read", "yes", "sync"]
+    assert f"{listed.expires_at:%Y-%m-%d %H:%M}" in row
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scope", "write"], "unknown scope 'write': expected read, ingest, directory"),
+        (["--expires-in", "0"], "0 is not in the range"),
+        (["--expires-in", "soon"], "'soon' is not a valid integer"),
+    ],
+)
+def test_token_create_refuses_bad_values_and_creates_nothing(config: str, args: list[str], message: str) -> None:
+    result = _run(config, "token", "create", "anna@example.com", *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert _run(config, "token", "list").output.strip() == "No API tokens."
+
+
+def test_set_password_revokes_tokens_but_not_service_tokens(config: str) -> None:
+    _run(config, "token", "create", "anna@example.com", "--name", "laptop")
+    _run(config, "token", "create", "anna@example.com", "--name", "sync", "--service")
+
+    result = _run(config, "user", "set-password", "anna@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "sessions are logged out" in result.output
+
+    store = _store(config)
+    try:
+        tokens = {t.name: t for t in store.list_api_tokens()}
+    finally:
+        store.close()
+    assert tokens["laptop"].revoked_at is not None
+    assert tokens["sync"].revoked_at is None
 
 
 def test_user_address_prints_a_personal_address_once_and_rotate_replaces_it(config: str) -> None:

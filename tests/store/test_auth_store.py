@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from store import LoginView, Store, StoreError
-from store.models import ApiToken
+from store.models import ApiToken, utcnow
 from store.views import UserRow
 
 
@@ -62,7 +62,8 @@ def test_tokens_find_their_user_until_revoked(users: Store) -> None:
 
     found = users.find_token_user("a" * 64)
     assert found is not None
-    assert (found.id, found.email, found.role, found.team) == (anna.id, "anna@example.com", "team", "Sales PL")
+    assert found.user == anna
+    assert found.scopes == frozenset({"read"})
     assert users.find_token_user("c" * 64) is None
 
     assert users.revoke_api_token(token_id)
@@ -70,6 +71,71 @@ def test_tokens_find_their_user_until_revoked(users: Store) -> None:
     assert not users.revoke_api_token(10_000)
     assert users.find_token_user("a" * 64) is None
     assert users.find_token_user("b" * 64) is not None
+
+
+def test_set_password_hash_ends_sessions_and_revokes_all_but_service_tokens(users: Store) -> None:
+    # Given Anna with an ordinary token, a service token, and Boss with a token
+    anna, boss = users.get_login("anna@example.com"), users.get_login("boss@example.com")
+    assert anna is not None and boss is not None
+    users.add_api_token(anna.id, "laptop", "1" * 64)
+    users.add_api_token(anna.id, "sync", "2" * 64, service=True)
+    users.add_api_token(boss.id, "cron", "3" * 64)
+    # When Anna's password is set
+    assert users.set_password_hash("anna@example.com", "$argon2id$new")
+    # Then her session generation moved on, her ordinary token is revoked, and the others still work
+    after = users.get_login("anna@example.com")
+    assert after is not None and after.session_generation == anna.session_generation + 1
+    assert users.find_token_user("1" * 64) is None
+    assert users.find_token_user("2" * 64) is not None
+    assert users.find_token_user("3" * 64) is not None
+    assert [t.revoked_at is not None for t in users.list_api_tokens()] == [True, False, False]
+
+
+def test_end_sessions_moves_the_generation_on_once(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    assert users.end_sessions(anna.id, anna.session_generation)
+    assert not users.end_sessions(anna.id, anna.session_generation)  # that generation has already ended
+    assert not users.end_sessions(10_000, 0)
+    after = users.get_login_by_id(anna.id)
+    assert after is not None and after.session_generation == anna.session_generation + 1
+
+
+def test_a_rehash_replaces_only_the_hash_it_was_made_from(users: Store) -> None:
+    users.set_password_hash("anna@example.com", "$argon2id$weak")
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    users.add_api_token(anna.id, "laptop", "4" * 64)
+
+    assert users.mark_password_rehashed(anna.id, "$argon2id$weak", "$argon2id$strong")
+    after = users.get_login("anna@example.com")
+    assert after is not None
+    assert (after.password_hash, after.session_generation) == ("$argon2id$strong", anna.session_generation)
+    assert users.find_token_user("4" * 64) is not None
+    # A password set meanwhile wins over a late rehash of the old one
+    assert not users.mark_password_rehashed(anna.id, "$argon2id$weak", "$argon2id$other")
+
+
+def test_tokens_carry_scopes_and_stop_at_their_expiry(users: Store) -> None:
+    anna = users.get_login("anna@example.com")
+    assert anna is not None
+    users.add_api_token(anna.id, "intake", "5" * 64, scopes=["ingest", "directory", "ingest"])
+    users.add_api_token(anna.id, "old", "6" * 64, expires_at=utcnow() - timedelta(minutes=1))
+    users.add_api_token(anna.id, "week", "7" * 64, expires_at=utcnow() + timedelta(days=7), service=True)
+
+    intake = users.find_token_user("5" * 64)
+    assert intake is not None and intake.scopes == frozenset({"ingest", "directory"})
+    assert users.find_token_user("6" * 64) is None
+    assert users.find_token_user("7" * 64) is not None
+    listed = {t.name: t for t in users.list_api_tokens()}
+    assert listed["intake"].scopes == ("directory", "ingest")
+    assert listed["intake"].expires_at is None and not listed["intake"].service
+    expires = listed["week"].expires_at
+    assert expires is not None and expires.tzinfo is not None and listed["week"].service
+    with pytest.raises(ValueError, match="single words"):
+        users.add_api_token(anna.id, "bad", "8" * 64, scopes=["read write"])
+    with pytest.raises(ValueError, match="single words"):
+        users.add_api_token(anna.id, "none", "9" * 64, scopes=[])
 
 
 def test_token_hashes_are_unique(users: Store) -> None:

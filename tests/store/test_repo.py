@@ -105,7 +105,7 @@ def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path)
         store.open()  # at head now
     finally:
         store.close()
-    assert head_revision() == "0008"
+    assert head_revision() == "0009"
 
 
 def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
@@ -194,4 +194,36 @@ def test_refusal_counts_and_receipts_survive_the_trust_migration(
     command.downgrade(config, "0007")
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.exec_driver_sql("SELECT code, count FROM smtp_rejections")] == [("550 5.7.1", 5)]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_users_and_tokens_from_before_sessions_get_safe_defaults(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path}/m.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    config = _alembic_config(engine)
+    # Given a user with a token at 0008
+    command.upgrade(config, "0008")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, email, name, role, created_at, updated_at) "
+            "VALUES (1, 'anna@example.com', 'Anna', 'own', '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) "
+            "VALUES (1, 1, 'laptop', 'aaaa', '2026-12-01 10:00:00')"
+        )
+    # When it is upgraded
+    command.upgrade(config, "head")
+    # Then the user is at generation 0, and the token reads, never expires and is no service token
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT session_generation FROM users").scalar_one() == 0
+        row = conn.exec_driver_sql("SELECT scopes, expires_at, service FROM api_tokens").one()
+    assert (row[0], row[1], bool(row[2])) == ("read", None, False)
+    # And a downgrade takes the columns away again
+    command.downgrade(config, "0008")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM api_tokens WHERE name = 'laptop'").scalar_one() == 1
     engine.dispose()

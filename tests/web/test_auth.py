@@ -1,4 +1,4 @@
-"""Viewer access: login, CSRF, throttling, logout, bearer tokens, read-only methods and security headers."""
+"""Viewer access: login, CSRF, login backoff, logout, scoped bearer tokens, read-only methods and security headers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import re
 import stat
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2
@@ -21,11 +22,12 @@ from starlette.testclient import TestClient
 
 import web.auth
 from store import Store
-from store.models import ApiToken
+from store.models import ApiToken, utcnow
 from store.views import UserRow
 from web.app import DEFAULT_CSP, SecurityHeadersMiddleware, create_app, default_secret_path
 from web.auth import (
     SESSION_COOKIE,
+    Backoff,
     LoginThrottle,
     hash_api_token,
     hash_password,
@@ -70,7 +72,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(store: Store, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(store, login_throttle=LoginThrottle(per_email=5, per_address=8, clock=clock))
+    app = create_app(store, login_throttle=LoginThrottle(clock=clock))
     with TestClient(app, follow_redirects=False) as c:
         yield c
 
@@ -201,46 +203,101 @@ def test_the_csrf_token_changes_at_login(client: TestClient) -> None:
 # --- throttling -----------------------------------------------------------------------------------------------------
 
 
-def test_failed_logins_are_throttled_per_email(client: TestClient, clock: Clock) -> None:
-    for _ in range(5):
+def test_failures_back_off_and_the_right_password_works_once_the_wait_is_over(client: TestClient, clock: Clock) -> None:
+    # Given five free failures, then a sixth
+    for _ in range(6):
         assert _login(client, password="guess guess").status_code == 401
-    # Given five failures, even the right password waits.
+    # Then even the right password waits, for a second only
     throttled = _login(client)
     assert throttled.status_code == 429
-    assert 0 < int(throttled.headers["retry-after"]) <= 15 * 60
-    assert "Too many failed logins" in throttled.text
-    # Another user from the same address is not locked out by Anna's five.
+    assert throttled.headers["retry-after"] == "1"
+    assert "Too many failed logins. Try again in 1 second." in throttled.text
+    # And another user from the same address is not held back by Anna's failures
     assert _login(client, email="boss@example.com").status_code == 303
+    client.cookies.clear()
 
-    clock.now += 15 * 60 + 1  # When the window has passed
+    clock.now += 1  # When the second has passed
     assert _login(client).status_code == 303
 
 
-def test_failed_logins_are_throttled_per_client_address(store: Store, clock: Clock) -> None:
-    throttle = LoginThrottle(per_email=5, per_address=3, clock=clock)
+def test_each_further_failure_doubles_the_wait_up_to_the_cap(clock: Clock) -> None:
+    throttle = LoginThrottle(pair=Backoff(free=2, first=1.0, cap=8.0), clock=clock)
+    waits = []
+    for _ in range(8):
+        throttle.add_failure("anna@example.com", "192.0.2.1")
+        waits.append(throttle.retry_after("anna@example.com", "192.0.2.1"))
+    assert waits == [None, None, 1, 2, 4, 8, 8, 8]
+    clock.now += 8
+    assert throttle.retry_after("anna@example.com", "192.0.2.1") is None
+
+
+def test_failures_are_forgotten_after_an_hour_of_quiet(clock: Clock) -> None:
+    throttle = LoginThrottle(pair=Backoff(free=1), clock=clock)
+    for _ in range(5):
+        throttle.add_failure("anna@example.com", "192.0.2.1")
+    clock.now += 3600
+    throttle.add_failure("anna@example.com", "192.0.2.1")
+    assert throttle.retry_after("anna@example.com", "192.0.2.1") is None  # a first failure again: free
+
+
+def test_an_attacker_elsewhere_keeps_the_user_out_for_a_minute_at_most(store: Store, clock: Clock) -> None:
+    app = create_app(store, login_throttle=LoginThrottle(clock=clock))
+
+    def at(address: str) -> TestClient:
+        return TestClient(app, follow_redirects=False, client=(address, 4000))
+
+    # Given Anna logged in from her office once
+    with at("198.51.100.7") as office:
+        assert _login(office).status_code == 303
+    # And an attacker guessing at her password from twenty-five addresses, waiting out every Retry-After
+    failures = 0
+    for n in range(25):
+        with at(f"203.0.113.{n}") as attacker:
+            response = _login(attacker, password="guess guess")
+            if response.status_code == 429:
+                clock.now += int(response.headers["retry-after"])
+                response = _login(attacker, password="guess guess")
+            assert response.status_code == 401
+            failures += 1
+    assert failures == 25
+    # Then from a new address Anna waits a minute at most
+    with at("192.0.2.55") as cafe:
+        throttled = _login(cafe)
+        assert throttled.status_code == 429
+        assert 0 < int(throttled.headers["retry-after"]) <= 60
+    # And from her office, where she logged in before, she logs in at once
+    with at("198.51.100.7") as office:
+        assert _login(office).status_code == 303
+
+
+def test_one_address_trying_many_accounts_backs_off(store: Store, clock: Clock) -> None:
+    throttle = LoginThrottle(address=Backoff(free=3), clock=clock)
     app = create_app(store, login_throttle=throttle)
     with TestClient(app, follow_redirects=False, client=("203.0.113.7", 4000)) as client:
-        for n in range(3):
+        for n in range(4):
             assert _login(client, email=f"guess{n}@example.com").status_code == 401
         assert _login(client).status_code == 429
     with TestClient(app, follow_redirects=False, client=("198.51.100.1", 4000)) as elsewhere:
         assert _login(elsewhere).status_code == 303
 
 
-def test_a_successful_login_clears_the_emails_failures(client: TestClient) -> None:
-    for _ in range(4):
+def test_a_successful_login_clears_the_failures_of_the_email(client: TestClient) -> None:
+    for _ in range(5):
         _login(client, password="guess guess")
     assert _login(client).status_code == 303
     client.cookies.clear()
-    for _ in range(4):
+    for _ in range(5):
         assert _login(client, password="guess guess").status_code == 401
+    assert _login(client).status_code == 303
 
 
 def test_throttle_memory_is_bounded(clock: Clock) -> None:
     throttle = LoginThrottle(max_keys=10, clock=clock)
     for n in range(100):
         throttle.add_failure(f"user{n}@example.com", f"10.0.0.{n}")
-    assert len(throttle._failures) <= 11
+        throttle.add_success(f"user{n}@example.com", f"10.0.0.{n}")
+    assert len(throttle._failures) <= 10
+    assert len(throttle._known) <= 10
 
 
 # --- redirects after login -----------------------------------------------------------------------------------------
@@ -285,14 +342,56 @@ def test_next_never_leaves_the_site(client: TestClient, target: str) -> None:
 # --- logout and session validity -----------------------------------------------------------------------------------
 
 
-def test_logout_clears_the_session(client: TestClient) -> None:
-    _login(client)
+def _logout(client: TestClient) -> httpx2.Response:
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
     assert token is not None
-    response = client.post("/logout", data={"csrf_token": token.group(1)})
+    return client.post("/logout", data={"csrf_token": token.group(1)})
+
+
+def test_logout_clears_the_session(client: TestClient) -> None:
+    _login(client)
+    response = _logout(client)
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     assert client.get("/").status_code == 303
+
+
+def test_logout_ends_the_session_even_for_a_copy_of_the_cookie(client: TestClient, store: Store) -> None:
+    # Given Anna logged in, her cookie copied, and a second session of hers elsewhere
+    _login(client)
+    copied = client.cookies[SESSION_COOKIE]
+    with TestClient(create_app(store), follow_redirects=False) as elsewhere:
+        _login(elsewhere)
+        assert elsewhere.get("/").status_code == 200
+        # When she logs out
+        assert _logout(client).status_code == 303
+        # Then the copied cookie, replayed, is sent to the login page, and so is her other session
+        client.cookies.set(SESSION_COOKIE, copied)
+        replayed = client.get("/")
+        assert replayed.status_code == 303
+        assert replayed.headers["location"].startswith("/login")
+        assert elsewhere.get("/").status_code == 303
+    # And she can log in again
+    client.cookies.clear()
+    assert _login(client).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_logging_out_a_stale_session_does_not_end_the_current_ones(client: TestClient, store: Store) -> None:
+    # Given a cookie from a session that already ended, and a new login
+    _login(client)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+    assert token is not None
+    stale = client.cookies[SESSION_COOKIE]
+    _logout(client)
+    client.cookies.clear()
+    _login(client)
+    # When the stale cookie posts a logout
+    with TestClient(create_app(store), follow_redirects=False) as old:
+        old.cookies.set(SESSION_COOKIE, stale)
+        assert old.post("/logout", data={"csrf_token": token.group(1)}).status_code == 303
+    # Then the new session goes on
+    assert client.get("/").status_code == 200
 
 
 def test_logout_needs_the_csrf_token(client: TestClient) -> None:
@@ -301,11 +400,22 @@ def test_logout_needs_the_csrf_token(client: TestClient) -> None:
     assert client.get("/").status_code == 200  # still logged in
 
 
-def test_a_new_password_ends_older_sessions(client: TestClient, store: Store) -> None:
+def test_a_new_password_ends_sessions_and_revokes_all_but_service_tokens(client: TestClient, store: Store) -> None:
+    # Given Anna logged in, with an ordinary token and a service token
+    anna = store.get_login("anna@example.com")
+    assert anna is not None
+    laptop, service = new_api_token(), new_api_token()
+    store.add_api_token(anna.id, "laptop", hash_api_token(laptop))
+    store.add_api_token(anna.id, "crm sync", hash_api_token(service), service=True)
     _login(client)
     assert client.get("/").status_code == 200
+    # When her password is changed
     store.set_password_hash("anna@example.com", hash_password("another long password"))
+    # Then her session is over, the ordinary token is revoked, and the service token still reads the API
     assert client.get("/").status_code == 303
+    client.cookies.clear()
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {laptop}"}).status_code == 401
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {service}"}).status_code == 200
 
 
 def test_a_forged_cookie_is_anonymous(client: TestClient, store: Store) -> None:
@@ -325,11 +435,20 @@ def test_a_forged_cookie_is_anonymous(client: TestClient, store: Store) -> None:
 def test_an_outdated_hash_is_upgraded_at_login(client: TestClient, store: Store) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     store.set_password_hash("anna@example.com", weak)
-    assert _login(client).status_code == 303
-    login = store.get_login("anna@example.com")
-    assert login is not None and login.password_hash != weak
-    assert login.password_hash is not None and "m=65536" in login.password_hash
-    assert client.get("/").status_code == 200  # the session follows the new hash
+    anna = store.get_login("anna@example.com")
+    assert anna is not None
+    token = new_api_token()
+    store.add_api_token(anna.id, "laptop", hash_api_token(token))
+    with TestClient(create_app(store), follow_redirects=False) as earlier:
+        _login(earlier)  # Given a session from before the upgrade
+        assert _login(client).status_code == 303
+        login = store.get_login("anna@example.com")
+        assert login is not None and login.password_hash != weak
+        assert login.password_hash is not None and "m=65536" in login.password_hash
+        assert client.get("/").status_code == 200  # the session follows the new hash
+        # The same password, stronger hashed, is no password change: other sessions and tokens go on
+        assert earlier.get("/").status_code == 200
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_only_role_all_sees_the_ingest_counts(client: TestClient) -> None:
@@ -366,8 +485,41 @@ def test_a_bearer_token_reads_the_api(client: TestClient, store: Store) -> None:
     store.revoke_api_token(token_id)
     revoked = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 401
-    assert revoked.json() == {"error": "invalid or revoked token"}
+    assert revoked.json() == {"error": "invalid, expired or revoked token"}
     assert 'error="invalid_token"' in revoked.headers["www-authenticate"]
+
+
+def test_an_expired_token_is_401(client: TestClient, store: Store) -> None:
+    anna = store.get_login("anna@example.com")
+    assert anna is not None
+    expired, current = new_api_token(), new_api_token()
+    store.add_api_token(anna.id, "old", hash_api_token(expired), expires_at=utcnow() - timedelta(seconds=1))
+    store.add_api_token(anna.id, "new", hash_api_token(current), expires_at=utcnow() + timedelta(days=1))
+
+    response = client.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid, expired or revoked token"}
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {current}"}).status_code == 200
+
+
+def test_a_token_without_the_read_scope_is_403(client: TestClient, store: Store) -> None:
+    anna = store.get_login("anna@example.com")
+    assert anna is not None
+    ingest, both = new_api_token(), new_api_token()
+    store.add_api_token(anna.id, "mail intake", hash_api_token(ingest), scopes=["ingest"])
+    store.add_api_token(anna.id, "all", hash_api_token(both), scopes=["ingest", "read"])
+
+    response = client.get("/api/messages", headers={"Authorization": f"Bearer {ingest}"})
+    assert response.status_code == 403
+    assert response.json() == {"error": "this token lacks the 'read' scope (see 'mailassist token create --scope')"}
+    assert 'error="insufficient_scope", scope="read"' in response.headers["www-authenticate"]
+    assert client.get("/api/messages", headers={"Authorization": f"Bearer {both}"}).status_code == 200
+
+
+def test_reads_need_read_and_undeclared_writes_need_a_scope_no_token_has() -> None:
+    assert web.auth.required_scope("GET", "/api/messages") == "read"
+    assert web.auth.required_scope("HEAD", "/api/leads/3") == "read"
+    assert web.auth.required_scope("POST", "/api/messages") is None
 
 
 @pytest.mark.parametrize(
