@@ -42,6 +42,10 @@ log = structlog.get_logger("linker")
 #: The dramatiq queue every receipt goes through.
 QUEUE_NAME = "inbound"
 ACTOR_NAME = "link_inbound"
+#: Stored length of a subject: RFC 5322's line limit. The raw message keeps the whole header.
+MAX_SUBJECT_LENGTH = 998
+#: Stored length of display names and lead companies (the columns are ``String(300)``; longer fails on PostgreSQL).
+MAX_NAME_LENGTH = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +109,9 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         dedupe_key=plan.dedupe_key or f"sha:{inbound.sha256[:40]}",
         content_key=plan.content_key,
         message_id_header=o.message_id,
-        subject=o.subject,
+        subject=_clip(o.subject, MAX_SUBJECT_LENGTH),
         date=o.date,
-        from_name=o.from_.name if o.from_ else None,
+        from_name=_clip(o.from_.name, MAX_NAME_LENGTH) if o.from_ else None,
         from_address=o.from_.address.lower() if o.from_ and o.from_.address else None,
         direction=plan.direction or "incoming",
         kind=plan.kind or "bcc",
@@ -120,7 +124,7 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
             ParticipantWrite(
                 role=p.role,
                 address=p.address,
-                name=p.name,
+                name=_clip(p.name, MAX_NAME_LENGTH),
                 internal=p.internal,
                 match_type=p.match.type if p.match else None,
                 match_id=p.match.id if p.match else None,
@@ -132,7 +136,12 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
             LinkWrite(k.type, k.reason, entity_id=k.id, lead_address=k.label if k.id is None else None)
             for k in plan.links
         ),
-        new_leads=tuple(LeadWrite(n.address, n.name, n.company, plan.submitter_user_id) for n in plan.new_leads),
+        new_leads=tuple(
+            LeadWrite(
+                n.address, _clip(n.name, MAX_NAME_LENGTH), _clip(n.company, MAX_NAME_LENGTH), plan.submitter_user_id
+            )
+            for n in plan.new_leads
+        ),
         codes=tuple(CodeWrite(c.code, c.record_id) for c in plan.codes),
         attachments=tuple(
             AttachmentWrite(a.filename, a.content_type, a.size, a.sha256, a.content_id, a.inline, a.data)
@@ -140,6 +149,11 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         ),
     )
     return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary)
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    """``value`` cut to ``length`` characters (the stored copy; the raw message keeps everything)."""
+    return value[:length] if value is not None else None
 
 
 class Processor:

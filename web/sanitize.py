@@ -9,12 +9,12 @@ The result is a complete document for an iframe with ``sandbox=IFRAME_SANDBOX``,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
 import nh3
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 
 def _names(spaced: str) -> frozenset[str]:
@@ -101,6 +101,19 @@ _URL_JUNK = "".join(chr(c) for c in range(0x21))
 # Fetch-on-render attributes of elements the allowlist drops wholesale; ``_DroppedResources`` counts those.
 _FETCH_ATTRS = frozenset({"src", "poster", "data", "background", "srcset", "codebase"})
 _FETCH_HREF_TAGS = frozenset({"link", "image", "use", "feimage"})  # (xlink:)href fetches here; on a or base it does not
+#: Characters of a body searched for the remote resources of dropped elements (the blocked count is a notice);
+#: the sanitizer itself reads all of it.
+MAX_COUNTED_CHARS = 1 << 20
+#: The count's parse (lexbor) takes the body in pieces of this many tags: an HTML tree builder is quadratic in
+#: nesting depth (100k ``<div>``: 12 s) and clones unclosed formatting tags into every paragraph.
+COUNT_PIECE_TAGS = 1_000
+#: Elements looked at for the count; past this it stops (only cloned formatting tags get there).
+MAX_COUNTED_ELEMENTS = 200_000
+_MARKUP = re.compile(r"<(?:!--|[A-Za-z])")
+# Start tags an HTML tree builder drops or renames in a body (``<frame>``; ``<image>`` becomes ``<img>``), and
+# under which name the count's parse sees them, so that their URLs are still counted.
+_HIDDEN_FROM_TREE = re.compile(r"<(frameset|frame|image)(?=[\s/>])", re.IGNORECASE)
+_RENAMED = "mailassist-"
 _FRAME_CSS = (
     "body{margin:8px;font:14px/1.45 system-ui,sans-serif;color:#1f2328;overflow-wrap:anywhere}"
     "img{max-width:100%}table{max-width:100%}"
@@ -119,7 +132,13 @@ class SanitizedHtml:
 def sanitize_email_html(
     html: str, *, cid_url: Callable[[str], str | None], allow_remote: bool = False
 ) -> SanitizedHtml:
-    """Sanitize ``html`` into a document for the sandboxed iframe; ``cid_url`` maps a Content-ID to a URL or None."""
+    """Sanitize ``html`` into a document for the sandboxed iframe; ``cid_url`` maps a Content-ID to a URL or None.
+
+    HTML past ``render_refusal``'s bounds is not handed to the sanitizer at all: the frame says why instead."""
+    refusal = render_refusal(html)
+    if refusal is not None:
+        note = f"<p><strong>This HTML body is not shown:</strong> {refusal}. The text version is above.</p>"
+        return SanitizedHtml(html=_document(note), blocked=0, blocked_hosts=())
     policy = _Policy(cid_url, allow_remote)
     body = nh3.clean(
         html,
@@ -134,13 +153,53 @@ def sanitize_email_html(
         url_schemes={"http", "https", "mailto", "tel", "cid", "data"},
         filter_style_properties=STYLE_PROPERTIES,
     )
-    dropped = _DroppedResources()
-    dropped.feed(html)
-    dropped.close()
-    urls = [*policy.blocked, *dropped.urls]
+    urls = [*policy.blocked, *_dropped_resources(html)]
     hosts = dict.fromkeys(h for h in map(_host, urls) if h)
-    document = f"<!doctype html><html><head><style>{_FRAME_CSS}</style></head><body>{body}</body></html>"
-    return SanitizedHtml(html=document, blocked=len(urls), blocked_hosts=tuple(hosts))
+    return SanitizedHtml(html=_document(body), blocked=len(urls), blocked_hosts=tuple(hosts))
+
+
+def _document(body: str) -> str:
+    return f"<!doctype html><html><head><style>{_FRAME_CSS}</style></head><body>{body}</body></html>"
+
+
+#: Bounds on the HTML the sanitizer is given. nh3 (html5ever) builds a tree, and every HTML tree builder is
+#: quadratic in nesting depth (100k nested ``<div>``: 24 s a page view) and clones unclosed formatting tags into
+#: every paragraph (72 KB: 11 s); it also costs ~0.1 s per MB. Real mail stays far inside these: a long newsletter
+#: is a few thousand tags, nested a few dozen deep, under 1 MB.
+MAX_RENDER_CHARS = 2 << 20
+MAX_RENDER_TAGS = 50_000
+MAX_RENDER_DEPTH = 400
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+_NO_END_TAG = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
+
+
+def render_refusal(html: str) -> str | None:
+    """Why ``html`` is too large or too deep to sanitize in bounded time, or ``None``. One linear scan (the next
+    ``>`` is found once per stretch, never once per tag): the depth is an upper bound, every start tag opening and
+    every end tag closing (browsers close some implicitly)."""
+    if len(html) > MAX_RENDER_CHARS:
+        return f"it is {len(html) // 1024} KiB, more than {MAX_RENDER_CHARS // 1024} KiB"
+    depth = deepest = 0
+    gt = -1  # the first ">" at or after the current tag
+    for tags, match in enumerate(_TAG.finditer(html), 1):
+        if tags > MAX_RENDER_TAGS:
+            return f"it has more than {MAX_RENDER_TAGS} tags"
+        closing, name = match.groups()
+        if gt < match.end():
+            gt = html.find(">", match.end())
+            if gt < 0:
+                gt = len(html)
+        if closing:
+            depth = max(0, depth - 1)
+        elif html[gt - 1 : gt] != "/" and name.lower() not in _NO_END_TAG:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_RENDER_DEPTH:
+                    return f"its elements nest more than {MAX_RENDER_DEPTH} deep"
+    return None
 
 
 class _Policy:
@@ -206,40 +265,58 @@ class _Policy:
         return ";".join(kept) or None
 
 
-class _DroppedResources(HTMLParser):
-    """Collects remote URLs that disallowed elements (link, video, iframe, style…) would have fetched.
+def _dropped_resources(html: str) -> list[str]:
+    """Remote URLs that disallowed elements (link, video, iframe, style…) would have fetched.
 
-    The sanitizer drops these elements without showing them to the attribute filter, so this lenient stdlib parse
-    only counts them for the "N remote resources blocked" notice; it decides nothing about safety.
+    The sanitizer drops these elements without showing them to the attribute filter, so this lenient parse (lexbor,
+    in bounded pieces) only counts them for the "N remote resources blocked" notice; it decides nothing about safety.
     """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.urls: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Record remote fetch-on-render attributes of tags the allowlist drops."""
-        self._in_style = tag == "style"
+    urls: list[str] = []
+    for element in _elements(_HIDDEN_FROM_TREE.sub(rf"<{_RENAMED}\1", html[:MAX_COUNTED_CHARS])):
+        tag = (element.tag or "").lower().removeprefix(_RENAMED)
+        if tag == "style":
+            css = element.text(deep=True)
+            found = [*_CSS_URL.findall(css), *_CSS_IMPORT.findall(css)]
+            urls.extend(u for u in found if _REMOTE.match(u))
         if tag in ALLOWED_TAGS:
-            return
-        for name, value in attrs:
+            continue
+        for name, value in element.attributes.items():
             fetches = name in _FETCH_ATTRS or (name in ("href", "xlink:href") and tag in _FETCH_HREF_TAGS)
             if not fetches or not value:
                 continue
             candidates = [c.split()[0] for c in value.split(",") if c.strip()] if name == "srcset" else [value]
-            self.urls.extend(u for u in (c.strip(_URL_JUNK) for c in candidates) if _REMOTE.match(u))
+            urls.extend(u for u in (c.strip(_URL_JUNK) for c in candidates) if _REMOTE.match(u))
+    return urls
 
-    def handle_endtag(self, tag: str) -> None:
-        """Leave a ``<style>`` block."""
-        if tag == "style":
-            self._in_style = False
 
-    def handle_data(self, data: str) -> None:
-        """Record ``url(…)`` and ``@import "…"`` in ``<style>`` blocks."""
-        if self._in_style:
-            found = [*_CSS_URL.findall(data), *_CSS_IMPORT.findall(data)]
-            self.urls.extend(u for u in found if _REMOTE.match(u))
+def _elements(html: str) -> Iterator[LexborNode]:
+    """The elements of ``html``, at most ``MAX_COUNTED_ELEMENTS``, parsed ``COUNT_PIECE_TAGS`` tags at a time."""
+    seen = 0
+    for piece in _pieces(html):
+        root = LexborHTMLParser(piece).root
+        for element in root.traverse() if root is not None else ():
+            seen += 1
+            if seen > MAX_COUNTED_ELEMENTS:
+                return
+            yield element
+
+
+def _pieces(html: str) -> Iterator[str]:
+    """``html`` cut before every ``COUNT_PIECE_TAGS``-th tag (not inside a comment)."""
+    start = position = tags = 0
+    while (found := _MARKUP.search(html, position)) is not None:
+        if found.group() == "<!--":
+            close = html.find("-->", found.end())
+            if close < 0:
+                break
+            position = close + 3
+            continue
+        tags += 1
+        if tags > COUNT_PIECE_TAGS:
+            yield html[start : found.start()]
+            start, tags = found.start(), 1
+        position = found.end()
+    yield html[start:]
 
 
 def _host(url: str) -> str | None:

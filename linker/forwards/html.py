@@ -2,13 +2,16 @@
 
 Block elements and ``<br>`` become line breaks, one per block (Outlook's ``MsoNormal`` paragraphs and Gmail's
 ``<div>`` lines are lines, not paragraphs), ``<hr>`` becomes Outlook's underscore rule, ``<blockquote>`` becomes
-``> `` quoting, and scripts, styles and the head are dropped. Only the standard library's ``html.parser``.
+``> `` quoting, and scripts, styles and the head are dropped. The HTML is read by ``linker.parse.walk_html``
+(lexbor, in bounded work: the first ``MAX_HTML_CHARS``), never by the stdlib's ``html.parser``, which is
+quadratic on unclosed tags and comments (CVE-2025-6069).
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+
+from linker.parse import END, START, TEXT, walk_html
 
 #: Elements that start and end a line.
 BLOCKS = frozenset(
@@ -24,32 +27,47 @@ HIDDEN = frozenset({"head", "script", "style", "title", "template", "noscript", 
 RULE = "_" * 32
 
 
-class _TextBuilder(HTMLParser):
+_SPACES = re.compile(r"\s+")
+
+
+class _TextBuilder:
     """Collects text line by line; whitespace collapses as a browser would, except inside ``<pre>``."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.current: list[str] = []
         self.hidden = 0
         self.pre = 0
         self.quote = 0
+        #: The line so far holds more than whitespace, and ends in a space: kept as pieces arrive, because joining
+        #: the line for each piece would be quadratic in the pieces of one long line.
+        self.has_text = False
+        self.ends_in_space = False
         #: The block so far held only a non-breaking space: Outlook's and OWA's way to write an empty line.
         self.spacer = False
+
+    def _append(self, piece: str) -> None:
+        self.current.append(piece)  # even when empty: a line that has begun keeps the next piece's leading space
+        if piece:
+            self.has_text = self.has_text or not piece.isspace()
+            self.ends_in_space = piece.endswith(" ")
 
     def _break(self) -> None:
         text = "".join(self.current).rstrip()
         self.lines.append((("> " * self.quote) + text).rstrip() if self.quote else text)
         self.current = []
+        self.has_text = self.ends_in_space = False
 
     def _block(self) -> None:
-        if "".join(self.current).strip() or self.spacer:
+        if self.has_text or self.spacer:
             self._break()
         else:
             self.current = []
+            self.ends_in_space = False
         self.spacer = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, alt: str | None) -> None:
+        """An element starts."""
         if tag in HIDDEN:
             self.hidden += 1
         elif tag == "br":
@@ -61,19 +79,13 @@ class _TextBuilder(HTMLParser):
             self._block()
             self.pre += tag == "pre"
             self.quote += tag == "blockquote"
-        elif tag in ("td", "th") and "".join(self.current).strip():
-            self.current.append(" ")
-        elif tag == "img":
-            alt = dict(attrs).get("alt")
-            if alt and not self.hidden:
-                self.handle_data(alt)
+        elif tag in ("td", "th") and self.has_text:
+            self._append(" ")
+        elif tag == "img" and alt and not self.hidden:
+            self.data(alt)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag in HIDDEN:
-            self.hidden -= 1
-
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
+        """An element ends (every element does, once: the events come from a tree)."""
         if tag in HIDDEN:
             self.hidden = max(0, self.hidden - 1)
         elif tag in BLOCKS:
@@ -83,23 +95,24 @@ class _TextBuilder(HTMLParser):
             if tag == "blockquote":
                 self.quote = max(0, self.quote - 1)
 
-    def handle_data(self, data: str) -> None:
+    def data(self, data: str) -> None:
+        """Text."""
         if self.hidden:
             return
-        if "\xa0" in data and not data.replace("\xa0", "").strip() and not "".join(self.current).strip():
+        if "\xa0" in data and not data.replace("\xa0", "").strip() and not self.has_text:
             self.spacer = True
         data = data.replace("\xa0", " ")
         if self.pre:
             first, *rest = data.split("\n")
-            self.current.append(first)
+            self._append(first)
             for piece in rest:
                 self._break()
-                self.current.append(piece)
+                self._append(piece)
             return
-        data = re.sub(r"\s+", " ", data)
-        if not self.current or "".join(self.current).endswith(" "):
+        data = _SPACES.sub(" ", data)
+        if not self.current or self.ends_in_space:
             data = data.lstrip()
-        self.current.append(data)
+        self._append(data)
 
     def text(self) -> str:
         self._block()
@@ -110,6 +123,11 @@ class _TextBuilder(HTMLParser):
 def html_to_text(html: str) -> str:
     """Readable text for an HTML body, with a line break wherever a block or ``<br>`` was."""
     builder = _TextBuilder()
-    builder.feed(html)
-    builder.close()
+    for kind, value, node in walk_html(html):
+        if kind == TEXT:
+            builder.data(value)
+        elif kind == START:
+            builder.start(value, node.attributes.get("alt") if value == "img" and node is not None else None)
+        elif kind == END:
+            builder.end(value)
     return builder.text()

@@ -1,0 +1,86 @@
+"""linker/parse.py's HTML reading: lexbor in bounded pieces, for ordinary mail and for hostile bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from linker import parse
+from linker.parse import END, MAX_HTML_CHARS, MAX_HTML_NODES, START, TEXT, parse_message, walk_html
+
+# Hostile HTML bodies: the stdlib's html.parser is quadratic on the first four (CVE-2025-6069), HTML tree builders
+# (lexbor's, html5ever's) on deep nesting and on unclosed formatting tags cloned into every paragraph.
+HOSTILE = {
+    "unclosed_tags": "<a " * 20_000,
+    "deep_nesting": "<div>" * 100_000 + "deep" + "</div>" * 100_000,
+    "unclosed_comments": "<!--" * 50_000,
+    "cdata_soup": "<![CDATA[" * 50_000 + "<p>x<![CDATA[ ]]>" * 10_000,
+    "formatting_clones": "<p>" + "".join(f"<b id={i}>" for i in range(5_000)) + "</p><p>x" * 2_500,
+    "tag_soup": ("<div><p>x<b>y<table><td>z</i></b><a href=x>q<!-- c --><![CDATA[ ]]>&amp;&#x41;" * 70_000),
+}
+
+
+def html_message(html: str) -> bytes:
+    return b"From: a@b.pl\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html.encode()
+
+
+def test_events_follow_the_tree() -> None:
+    events = [(kind, value) for kind, value, _ in walk_html("<p>a<b>b</b></p><br><hr>c")]
+    assert events == [
+        (START, "html"), (START, "head"), (END, "head"), (START, "body"),
+        (START, "p"), (TEXT, "a"), (START, "b"), (TEXT, "b"), (END, "b"), (END, "p"),
+        (START, "br"), (START, "hr"), (TEXT, "c"), (END, "body"), (END, "html"),
+    ]  # fmt: skip
+
+
+def test_pieces_carry_open_elements_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a body cut into pieces of three tags, inside a blockquote and a pre
+    html = "<blockquote><p>a</p><p>b<pre>c\n  d<b>e</b>\nf</pre>g</p><p>h</p></blockquote><p>after</p>"
+    whole = [(kind, value) for kind, value, _ in walk_html(html)]
+    monkeypatch.setattr(parse, "HTML_PIECE_TAGS", 3)
+    # when it is walked piece by piece
+    cut = [(kind, value) for kind, value, _ in walk_html(html)]
+    # then the events are the same as for the whole: no wrapper, start or end twice
+    assert len(list(parse._html_pieces(html))) == 3
+    assert cut == whole
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_html_is_walked_in_bounded_work(name: str) -> None:
+    html = HOSTILE[name]
+    nodes = sum(kind != END for kind, _, _ in walk_html(html))
+    # At most the node budget, and never more nodes than a few per tag of the (capped) input.
+    assert nodes <= MAX_HTML_NODES
+    assert nodes <= 4 * html[:MAX_HTML_CHARS].count("<") + 10
+
+
+def test_deep_nesting_keeps_its_text() -> None:
+    texts = [value for kind, value, _ in walk_html("<div>" * 100_000 + "deep" + "</div>" * 100_000)]
+    assert "deep" in texts
+
+
+def test_only_the_first_mebibyte_is_read() -> None:
+    html = "<p>start</p>" + "x" * MAX_HTML_CHARS + "<p>after the cap</p>"
+    text = "".join(value for kind, value, _ in walk_html(html) if kind == TEXT)
+    assert text.startswith("start") and "after the cap" not in text
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_html_messages_parse(name: str) -> None:
+    message = parse_message(html_message(HOSTILE[name]))
+    assert message.html is not None
+    assert message.text is not None
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_html_through_the_fallback_converter(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "linker.forwards.html", None)
+    message = parse_message(html_message(HOSTILE[name]))
+    assert message.text is not None
+
+
+def test_fallback_converter_on_ordinary_html() -> None:
+    html = (
+        "<html><head><title>t</title><style>p{}</style></head><body><p>Dear Jan,</p><div>line<br>two</div>"
+        "<script>x()</script><table><tr><td>a</td><td>b</td></tr></table><p>Tom&nbsp;&amp;&nbsp;Jerry</p></body></html>"
+    )
+    assert parse._simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
