@@ -57,6 +57,10 @@ class _Users:
         return self.known
 
 
+#: Participants recorded per message (From, To and Cc, in that order), and leads one message may create.
+MAX_PARTICIPANTS = 500
+MAX_NEW_LEADS = 50
+
 #: Bodies shorter than this (in letters and digits) say too little ("OK", "Thanks") to identify an email.
 MIN_CONTENT = 40
 
@@ -155,6 +159,10 @@ def plan_message(
     )
     automated = is_automated_message(message.headers)
     participants, person_links, new_leads = match_people(original, lookups, settings, automated=automated is not None)
+    # Fan-out is bounded: one mail to 5,000 addresses must not make 5,000 leads. The first ones (in header order)
+    # are kept; the rest stay in the raw message, unmatched.
+    participants = participants[:MAX_PARTICIPANTS]
+    new_leads = new_leads[:MAX_NEW_LEADS]
     codes = _resolve_codes(found_codes, lookups)
     links: list[Link] = [*link_records(codes, lookups.thread_records), *person_links]
     if submission is not None:

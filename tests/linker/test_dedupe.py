@@ -201,3 +201,26 @@ def test_one_template_sent_to_two_clients_stays_two_emails(store: Store) -> None
     # Each is on its own client's timeline only
     assert len(messages) == 2
     assert len(clients[0]) == len(clients[1]) == 1 and clients[0] != clients[1]
+
+
+def test_one_mail_to_thousands_makes_at_most_fifty_leads() -> None:
+    from linker.directory import MemoryDirectory, User
+    from linker.pipeline import MAX_NEW_LEADS, MAX_PARTICIPANTS, Envelope, run_pipeline
+
+    settings = LinkerSettings.build(
+        assistant_addresses=["assistant@crm.example.com"], organization_domains=["example.com"]
+    )
+    directory = MemoryDirectory(users={"anna.nowak@example.com": User(1, "anna.nowak@example.com", "Anna Nowak")})
+    to = ",\r\n ".join(f"Person {i} <person{i}@company{i}.example>" for i in range(5_000))
+    raw = (
+        f"From: Anna Nowak <anna.nowak@example.com>\r\nTo: {to}\r\nSubject: Offer\r\n"
+        "Message-ID: <fanout@example.com>\r\n\r\nHello everyone.\r\n"
+    ).encode()
+
+    plan = run_pipeline(raw, envelope=Envelope("anna.nowak@example.com"), settings=settings, directory=directory)
+
+    assert plan.decision == "accept"
+    assert len(plan.new_leads) == MAX_NEW_LEADS == 50
+    assert len([k for k in plan.links if k.reason == "new-lead"]) == MAX_NEW_LEADS
+    assert len(plan.participants) == MAX_PARTICIPANTS
+    assert plan.new_leads[0].address == "person0@company0.example"  # the first ones, in header order
