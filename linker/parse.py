@@ -41,6 +41,9 @@ LEGACY_CHARSET = "cp1250"
 MAX_DEPTH = 50
 #: flanker stops at 5,000 parts; the stdlib would go on at ~0.5 ms a part. Past this many, neither reads it.
 MAX_PARTS = 10_000
+#: Characters of one header value decoded (RFC 2047 words) for the linker; the rest is dropped there (the raw
+#: message keeps it). flanker's decoder is quadratic in a value's length: 4 MB of encoded words took 20 s.
+MAX_HEADER_DECODE = 64 * 1024
 #: Characters of an HTML body read for its text (and for inline forwards); the rest is ignored there, and the
 #: message keeps all of it. 1 Mi characters is hundreds of pages of mail.
 MAX_HTML_CHARS = 1 << 20
@@ -257,7 +260,7 @@ def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
     for name, value in message.headers.iteritems(raw=True):
         if isinstance(value, str):
             raw_value = _repair_8bit(value, context.codec)
-            decoded = lib.decode_header(raw_value)
+            decoded = lib.decode_header(raw_value[:MAX_HEADER_DECODE])
             if name.lower() in ADDRESS_HEADERS:
                 reading.mailboxes[name.lower()].extend(parse_addresses(raw_value))
         else:  # Content-Type and friends: (value, params), already decoded
@@ -806,6 +809,7 @@ def _header_text(value: str, context: _Context) -> str:
 
 def _decode_words(value: str) -> str:
     """RFC 2047 encoded words decoded leniently: bad padding, unknown charsets and split characters are fine."""
+    value = value[:MAX_HEADER_DECODE]
     chunks: list[tuple[str, bytes | str]] = []  # (charset, bytes) for encoded words, ("", text) between them
     position = 0
     for match in _ENCODED_WORD.finditer(value):

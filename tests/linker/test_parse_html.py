@@ -84,3 +84,27 @@ def test_fallback_converter_on_ordinary_html() -> None:
         "<script>x()</script><table><tr><td>a</td><td>b</td></tr></table><p>Tom&nbsp;&amp;&nbsp;Jerry</p></body></html>"
     )
     assert parse._simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
+
+
+def test_a_huge_encoded_header_is_decoded_only_up_to_the_cap() -> None:
+    import base64
+
+    from linker.parse import MAX_HEADER_DECODE, parse_message
+
+    word = "=?utf-8?b?" + base64.b64encode("Zażółć ".encode()).decode() + "?= "
+    raw = (
+        "From: a@x.test\r\nTo: b@y.test\r\nSubject: "
+        + word * (2 * MAX_HEADER_DECODE // len(word))
+        + "\r\nX-Words: "
+        + word * (4 * MAX_HEADER_DECODE // len(word))
+        + "\r\n\r\nhi\r\n"
+    ).encode()
+
+    message = parse_message(raw)
+
+    # Only the words in the first MAX_HEADER_DECODE characters are decoded (the raw message keeps all of them)
+    read = MAX_HEADER_DECODE // len(word) + 1
+    assert (message.subject or "").startswith("Zażółć Zażółć")
+    assert 0 < (message.subject or "").count("Zażółć") <= read
+    (words,) = [value for name, value in message.headers if name.lower() == "x-words"]
+    assert 0 < words.count("Zażółć") <= read < 4 * MAX_HEADER_DECODE // len(word)
