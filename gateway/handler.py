@@ -101,7 +101,7 @@ class _Accepted(NamedTuple):
         return cls(*receipt, submitter.address, submitter.source)
 
 
-def _outcome(fn: Callable[[_Arrival], _Staged | None], arrival: _Arrival) -> _Staged | BaseException | None:
+def _outcome(fn: Callable[[_Arrival], _Staged], arrival: _Arrival) -> _Staged | BaseException:
     """``fn(arrival)``, or the exception it raised: one arrival's failure is that arrival's answer only."""
     try:
         return fn(arrival)
@@ -150,7 +150,7 @@ class GatewayHandler:
         )
         self._enqueue = enqueue
         # The whole storage step in a child process (gateway.storage), or on threads of this one.
-        self.storage: StorageProcess[_Arrival | _Staged, _Accepted | None] | None = (
+        self.storage: StorageProcess[_Arrival | _Staged, _Accepted] | None = (
             StorageProcess(
                 self._intake,
                 after_fork=self._after_fork,
@@ -161,7 +161,7 @@ class GatewayHandler:
             else None
         )
         # Concurrent DATA commands share one directory sync and one transaction (invariant 1 per message).
-        self.committer: GroupCommitter[_Arrival | _Staged, _Accepted | None] = GroupCommitter(
+        self.committer: GroupCommitter[_Arrival | _Staged, _Accepted] = GroupCommitter(
             self._intake, runner=self._commit_in_child if self.storage is not None else None
         )
         # Its own thread: a black-holed broker (connect timeouts) must never hold up storage. With a storage
@@ -254,8 +254,6 @@ class GatewayHandler:
         except Exception:
             log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=len(raw))
             return policy.TEMPORARY_FAILURE
-        if result is None:  # pragma: no cover - every arrival carries its verdict
-            return policy.TEMPORARY_FAILURE
         log.info(
             "smtp accepted",
             inbound_id=result.inbound_id,
@@ -293,14 +291,14 @@ class GatewayHandler:
         )
         return await asyncio.get_running_loop().run_in_executor(self.executor, admit)
 
-    async def _commit_in_child(self, arrivals: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException | None]:
+    async def _commit_in_child(self, arrivals: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException]:
         """The committer's runner with a storage process: messages over ``inline_max`` are staged here first, on
         the blob threads, so only their receipts cross to the child, never their bytes (the memory bound of
         ``max_concurrent_data`` stays what it was); the child stages the rest and commits the batch."""
         if self.storage is None:  # it was lost: threads from now on
             return list(await self.committer.run_on_thread(arrivals))
         inline_max = getattr(self.intake, "inline_max", 0)
-        items: list[_Arrival | _Staged | BaseException | None] = list(arrivals)
+        items: list[_Arrival | _Staged | BaseException] = list(arrivals)
         big = {i: a for i, a in enumerate(arrivals) if isinstance(a, _Arrival) and len(a.raw) > inline_max}
         if big:
             loop = asyncio.get_running_loop()
@@ -310,9 +308,7 @@ class GatewayHandler:
             for i, staged_one in zip(big, staged, strict=True):
                 items[i] = staged_one
         sent = {i: item for i, item in enumerate(items) if isinstance(item, _Arrival | _Staged)}
-        outcomes: list[_Accepted | BaseException | None] = [
-            None if isinstance(item, _Arrival | _Staged) else item for item in items
-        ]
+        committed: Sequence[_Accepted | BaseException] = ()
         if sent:
             batch = list(sent.values())
             try:
@@ -324,32 +320,32 @@ class GatewayHandler:
                 if exc.batch_sent:
                     raise  # the child may have committed some of it, unacknowledged: 451, the sender retries
                 committed = await self.committer.run_on_thread(batch)
-            for i, result in zip(sent, committed, strict=True):
-                outcomes[i] = result
-        return outcomes
+        answers = dict(zip(sent, committed, strict=True))
+        # Items not sent already failed staging: their exception is their answer.
+        return [answers[i] if isinstance(item, _Arrival | _Staged) else item for i, item in enumerate(items)]
 
-    def _intake(self, items: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException | None]:
-        """One group commit, on the committer's thread or in the storage process: who submitted each message
-        (``None``: refuse), its blob (written and fsync'd, several at once on the executor; an item already
-        ``_Staged`` has it), one transaction for all, then the queue sends.
+    def _intake(self, items: Sequence[_Arrival | _Staged]) -> list[_Accepted | BaseException]:
+        """One group commit, on the committer's thread or in the storage process: each message's blob (written and
+        fsync'd, several at once on the executor; an item already ``_Staged`` has it), one transaction for all, then
+        the queue sends.
 
         The event loop hands each batch over once and hears back once: a thread hop per message (to stage, then
         to send) cost more CPU than the storage itself.
         """
         inline_max = getattr(self.intake, "inline_max", 0)
 
-        def staged_one(item: _Arrival | _Staged) -> _Staged | BaseException | None:
+        def staged_one(item: _Arrival | _Staged) -> _Staged | BaseException:
             return item if isinstance(item, _Staged) else _outcome(self._stage, item)
 
         if len(items) == 1 or all(isinstance(i, _Staged) or len(i.raw) <= inline_max for i in items):
             # Nothing to write to disk (small messages commit in the database): handing them to threads would
             # cost more than staging them here
-            staged: list[_Staged | BaseException | None] = [staged_one(i) for i in items]
+            staged: list[_Staged | BaseException] = [staged_one(i) for i in items]
         else:
             staged = list(self.executor.map(staged_one, items))
         ready = [s for s in staged if isinstance(s, _Staged)]
         committed = iter(self.intake.add_inbound_batch([s.staged for s in ready]) if ready else ())
-        outcomes: list[_Accepted | BaseException | None] = []
+        outcomes: list[_Accepted | BaseException] = []
         for s in staged:
             if not isinstance(s, _Staged):
                 outcomes.append(s)
