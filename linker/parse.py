@@ -44,6 +44,47 @@ MAX_PARTS = 10_000
 #: Characters of one header value decoded (RFC 2047 words) for the linker; the rest is dropped there (the raw
 #: message keeps it). flanker's decoder is quadratic in a value's length: 4 MB of encoded words took 20 s.
 MAX_HEADER_DECODE = 64 * 1024
+#: Header fields read per header block (the message's own, and each MIME part's). Past this many, only fields the
+#: linker reads are kept (the first few of each name); the rest are dropped there and the raw message keeps them.
+#: flanker reads a field in ~15 µs: 200k fields took 3.6 s. Real mail has tens; a long Exchange trace, a few hundred.
+MAX_HEADER_FIELDS = 1_000
+#: Names kept past ``MAX_HEADER_FIELDS`` (lower case), at most ``KEPT_PER_NAME`` of each.
+KEPT_HEADER_FIELDS = frozenset(
+    {
+        *ADDRESS_HEADERS,
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "content-id",
+        "auto-submitted",
+        "precedence",
+        "list-id",
+        "list-unsubscribe",
+        "return-path",
+        "delivered-to",
+        "x-original-to",
+        "x-forwarded-to",
+        "x-forwarded-for",
+        "x-ms-exchange-inbox-rules-loop",
+        "x-autoreply",
+        "x-autorespond",
+        "x-auto-response-suppress",
+        "resent-from",
+        "resent-sender",
+        "resent-to",
+        "resent-cc",
+        "resent-date",
+        "resent-message-id",
+    }
+)
+KEPT_PER_NAME = 5
 #: Characters of an HTML body read for its text (and for inline forwards); the rest is ignored there, and the
 #: message keeps all of it. 1 Mi characters is hundreds of pages of mail.
 MAX_HTML_CHARS = 1 << 20
@@ -67,6 +108,13 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
 _COMMENT_NAME = re.compile(r"^[^\s()<>\"]+@[^\s()<>\"]+\s*\(([^()]*)\)\s*$")
 _GROUP_LABEL = re.compile(r'^\s*[^"<>@,;:()]*:\s*')
 _ASCII_PROBE = b"From: a+b~c@d.e\r\n=?\t"
+#: ``MAX_HEADER_FIELDS`` + 1 lines in a row that start a field or fold one: a block worth cutting (lines, not fields:
+#: a cheap first test). Body text after a ``--`` line (a signature) breaks the run at its first line of prose.
+_LONG_HEADER_BLOCK = re.compile(rb"(?:(?:[!-9;-~]+[ \t]*:|[ \t])[^\n]*\n){%d}" % (MAX_HEADER_FIELDS + 1))
+_BOUNDARY_LINE = re.compile(rb"^--[^\n]*\n", re.MULTILINE)
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+#: One field: its first line and its folded continuation lines (or a stray line that is neither).
+_FIELD = re.compile(rb"[^\n]*\n(?:[ \t][^\n]*\n)*|[^\n]+$")
 
 
 # ---- public API --------------------------------------------------------------------------------------------------
@@ -75,6 +123,7 @@ _ASCII_PROBE = b"From: a+b~c@d.e\r\n=?\t"
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message with flanker, or with the stdlib when flanker raises; ``UnreadableMessageError`` if neither."""
     _check_readable(raw)
+    raw, dropped = bound_header_fields(raw)
     context = _Context(raw)
     lib = _flanker()  # outside the try: a flanker that cannot be imported is our bug, not the message's
     try:
@@ -86,7 +135,65 @@ def parse_message(raw: bytes) -> ParsedMessage:
         except Exception as fallback_exc:
             raise UnreadableMessageError(f"{flanker_error}; email: {_describe(fallback_exc)}") from fallback_exc
         reading.defects.insert(0, flanker_error)
+    if dropped:
+        reading.defects.append(
+            f"{dropped} header fields past the first {MAX_HEADER_FIELDS} of a block dropped"
+            " (the raw message keeps them)"
+        )
     return _assemble(reading, context)
+
+
+def bound_header_fields(raw: bytes) -> tuple[bytes, int]:
+    """``raw`` with each header block cut to ``MAX_HEADER_FIELDS`` fields (plus the ones the linker reads), and how
+    many fields were dropped. One linear pass, and none at all for a message with fewer lines than the bound.
+
+    A header block starts the message and follows each line that starts with ``--`` (a MIME boundary, or text that
+    looks like one: such a block is only touched when more than ``MAX_HEADER_FIELDS`` field-like lines follow it).
+    """
+    if raw.count(b"\n", 0, len(raw)) <= MAX_HEADER_FIELDS:
+        return raw, 0
+    out: list[bytes] = []
+    kept_to = 0  # raw[:kept_to] is settled: copied to ``out`` or dropped
+    dropped = 0
+    for start in _block_starts(raw):
+        if start < kept_to:
+            continue  # inside a block already read: each byte is looked at once
+        long_block = _LONG_HEADER_BLOCK.match(raw, start)
+        if long_block is None:
+            continue
+        end = _header_block_end(raw, start)
+        block, count = _cut_header_block(raw[start:end])
+        out += (raw[kept_to:start], block)
+        kept_to = end
+        dropped += count
+    if not dropped:
+        return raw, 0
+    out.append(raw[kept_to:])
+    return b"".join(out), dropped
+
+
+def _block_starts(raw: bytes) -> Iterator[int]:
+    yield 0
+    for boundary in _BOUNDARY_LINE.finditer(raw):
+        yield boundary.end()
+
+
+def _header_block_end(raw: bytes, start: int) -> int:
+    """Where the block's blank line starts (or the end of ``raw``)."""
+    blank = _BLANK_LINE.search(raw, start)
+    return len(raw) if blank is None else blank.start() + 1
+
+
+def _cut_header_block(block: bytes) -> tuple[bytes, int]:
+    fields = _FIELD.findall(block)
+    kept = fields[:MAX_HEADER_FIELDS]
+    seen: dict[bytes, int] = defaultdict(int)
+    for one in fields[MAX_HEADER_FIELDS:]:
+        name = one.split(b":", 1)[0].strip().lower()
+        if name.decode("latin-1") in KEPT_HEADER_FIELDS and seen[name] < KEPT_PER_NAME:
+            seen[name] += 1
+            kept.append(one)
+    return b"".join(kept), len(fields) - len(kept)
 
 
 #: Header values whose mailboxes are remembered: the same people write and are written to again and again, and

@@ -108,3 +108,68 @@ def test_a_huge_encoded_header_is_decoded_only_up_to_the_cap() -> None:
     assert 0 < (message.subject or "").count("Zażółć") <= read
     (words,) = [value for name, value in message.headers if name.lower() == "x-words"]
     assert 0 < words.count("Zażółć") <= read < 4 * MAX_HEADER_DECODE // len(word)
+
+
+# ---- header fields per block --------------------------------------------------------------------------------------
+
+
+def _noise(count: int) -> str:
+    return "".join(f"X-Trace-{i}: relay{i}.example.net hop {i}\r\n" for i in range(count))
+
+
+def test_a_flood_of_header_fields_keeps_the_fields_the_linker_reads() -> None:
+    from linker.parse import MAX_HEADER_FIELDS, parse_message
+
+    raw = (
+        _noise(3 * MAX_HEADER_FIELDS)
+        + "From: Jan Novák <jan.novak@acme.test>\r\nTo: anna@crm.test\r\nSubject: OP-123 prices\r\n"
+        + "Message-ID: <flood@acme.test>\r\n"
+        + _noise(2 * MAX_HEADER_FIELDS).replace("X-Trace", "X-Late")
+        + "Subject: a second subject is kept too, within its name's share\r\n"
+        + "\r\nhello\r\n"
+    ).encode()
+
+    message = parse_message(raw)
+
+    assert [mailbox.address for mailbox in message.from_] == ["jan.novak@acme.test"]
+    assert message.subject == "OP-123 prices"
+    assert message.message_id == "flood@acme.test"
+    assert "hello" in message.text
+    names = [name.lower() for name, _ in message.headers]
+    assert names[:MAX_HEADER_FIELDS] == [f"x-trace-{i}" for i in range(MAX_HEADER_FIELDS)]
+    assert not any(name.startswith("x-late") for name in names)
+    assert len(names) < MAX_HEADER_FIELDS + 10
+    assert f"{5 * MAX_HEADER_FIELDS - MAX_HEADER_FIELDS} header fields past the first" in " ".join(message.defects)
+
+
+def test_a_mime_part_with_a_flood_of_fields_keeps_its_content_type() -> None:
+    from linker.parse import MAX_HEADER_FIELDS, parse_message
+
+    raw = (
+        "From: a@acme.test\r\nTo: b@crm.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        "--b1\r\n"
+        + _noise(2 * MAX_HEADER_FIELDS)
+        + "Content-Type: text/html; charset=utf-8\r\n\r\n<p>Dzień dobry</p>\r\n"
+        "--b1--\r\n"
+    ).encode()
+
+    message = parse_message(raw)
+
+    assert message.html is not None and "Dzień dobry" in message.html
+    assert any("header fields past the first" in defect for defect in message.defects)
+
+
+def test_ordinary_mail_and_long_prose_after_a_signature_are_never_cut() -> None:
+    from linker.parse import MAX_HEADER_FIELDS, bound_header_fields
+
+    ordinary = ("From: a@acme.test\r\nTo: b@crm.test\r\nSubject: hi\r\n" + _noise(200) + "\r\nhi\r\n").encode()
+    prose = "".join(f"Line {i} of the minutes, nothing more\r\n" for i in range(2 * MAX_HEADER_FIELDS))
+    signed = ("From: a@acme.test\r\nTo: b@crm.test\r\n\r\nBest,\r\nJan\r\n-- \r\n" + prose).encode()
+    log = ("From: a@acme.test\r\n\r\nlog:\r\n--\r\n" + _noise(2 * MAX_HEADER_FIELDS)).encode()
+
+    assert bound_header_fields(ordinary) == (ordinary, 0)
+    assert bound_header_fields(signed) == (signed, 0)
+    # A body run of field-like lines after a "--" line reads as a header block: cut for the linker (raw keeps it)
+    cut, dropped = bound_header_fields(log)
+    assert dropped == MAX_HEADER_FIELDS and cut.startswith(b"From: a@acme.test\r\n\r\nlog:\r\n--\r\nX-Trace-0:")
