@@ -5,7 +5,7 @@ Generated classes, each at the sizes an attacker would pick under ``max_message_
 for HTML tree builders), 50k MIME parts, 10k recipients, huge headers (a folded 8 MB subject), long lines, and
 base64 and quoted-printable bombs. Each message goes through ``linker.pipeline.run_pipeline`` (parse, classify,
 unwrap, plan: what ``mailassist explain`` runs) with ``default_settings()`` and a ``MemoryDirectory``, timed with
-``time.process_time``; its HTML body (when it has one) goes through ``web.sanitize.sanitize_email_html``.
+``time.process_time``; its HTML body (when it has one) goes through ``store.safehtml.sanitize_email_html``.
 
 Per class it prints the worst case, its CPU seconds and the ratio to a normal 16 KiB message (text + HTML), and
 whether it is within the issue's budgets: 2 s of linker CPU per message, 100 ms per sanitizer call.
@@ -35,7 +35,7 @@ from linker.directory import MemoryDirectory
 from linker.errors import UnreadableMessageError
 from linker.parse import parse_message
 from linker.pipeline import Envelope, default_settings, run_pipeline
-from web.sanitize import sanitize_email_html
+from store.safehtml import sanitize_email_html
 
 #: The issue's budgets: linker CPU per message, and sanitizer CPU per page (its share of the 100 ms page).
 LINKER_BUDGET = 2.0

@@ -23,6 +23,7 @@ from store.blobs import BlobStore
 from store.errors import PlanError
 from store.imports import _chunks
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
+from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
 from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
 
@@ -127,8 +128,16 @@ def put_attachments(blobs: BlobStore, plan: PlanWrite, *, inline_max: int = 0) -
     return inline
 
 
-def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResult:
-    """Carry out a validated plan inside the caller's transaction."""
+def sanitize_plan_html(plan: PlanWrite) -> SanitizedHtml | None:
+    """The plan's HTML body, sanitized for keeping (CPU work: before, and outside, the transaction)."""
+    m = plan.message
+    if m is None or not m.body_html:
+        return None
+    return sanitize_for_storage(m.body_html, (a.content_id for a in m.attachments))
+
+
+def write_plan(session: Session, inbound_id: str, plan: PlanWrite, safe_html: SanitizedHtml | None) -> ApplyResult:
+    """Carry out a validated plan inside the caller's transaction; ``safe_html`` is ``sanitize_plan_html(plan)``."""
     now = utcnow()
     conn = session.connection()
     if not _claim(conn, inbound_id, now):
@@ -136,7 +145,7 @@ def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResul
         return ApplyResult(applied=False, message_id=done, message_created=False, leads_created=(), links_added=0)
     result = ApplyResult(applied=True, message_id=None, message_created=False, leads_created=(), links_added=0)
     if plan.message is not None:
-        result = _file_message(session, plan.message)
+        result = _file_message(session, plan.message, safe_html)
     conn.execute(
         _DONE,
         {
@@ -151,9 +160,9 @@ def write_plan(session: Session, inbound_id: str, plan: PlanWrite) -> ApplyResul
     return result
 
 
-def _file_message(session: Session, m: MessageWrite) -> ApplyResult:
+def _file_message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | None) -> ApplyResult:
     """Find or create the email, its leads and its links."""
-    message_id, created = _message(session, m)
+    message_id, created = _message(session, m, safe_html)
     if created:
         _contents(session, message_id, m)
     lead_ids, leads_created = _leads(session, message_id, m.new_leads)
@@ -204,7 +213,7 @@ def _same_email(session: Session, m: MessageWrite) -> int | None:
     return next((i for i, _key, date in rows if date is not None and abs(date - near) <= SAME_EMAIL_WINDOW), None)
 
 
-def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
+def _message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | None) -> tuple[int, bool]:
     """The email's id, found by dedupe key (or content and date) or created now; and whether it was created."""
     found = _same_email(session, m)
     if found is not None:
@@ -222,6 +231,9 @@ def _message(session: Session, m: MessageWrite) -> tuple[int, bool]:
         "submitter_user_id": m.submitter_user_id,
         "body_text": m.body_text,
         "body_html": m.body_html,
+        "body_html_safe": safe_html.html if safe_html is not None else None,
+        "html_blocked": safe_html.blocked if safe_html is not None else None,
+        "html_blocked_hosts": list(safe_html.blocked_hosts) if safe_html is not None else None,
         "note": m.note,
         "raw_sha256": m.raw_sha256,
     }

@@ -258,6 +258,11 @@ class Message(Base):
     submitter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    #: ``body_html`` sanitized when filed (``store.safehtml.sanitize_for_storage``); ``NULL`` before revision 0010.
+    body_html_safe: Mapped[str | None] = mapped_column(Text)
+    #: Remote resources the sanitizer blocked: how many, and their distinct hosts.
+    html_blocked: Mapped[int | None] = mapped_column(Integer)
+    html_blocked_hosts: Mapped[list[str] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
     raw_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import db
-from store.apply import put_attachments, put_inline_blobs, validate_plan, write_plan
+from store.apply import put_attachments, put_inline_blobs, sanitize_plan_html, validate_plan, write_plan
 from store.auth import AuthVerbs
 from store.blobs import BlobStore
 from store.directory import DirectoryVerbs
@@ -478,9 +478,10 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         """File a ``queued`` receipt as the plan says, in one transaction; ``applied=False`` if it was not queued."""
         validate_plan(plan)
         inline = put_attachments(self.blobs, plan, inline_max=self.inline_max)
+        safe_html = sanitize_plan_html(plan)
 
         def apply(session: Session) -> ApplyResult:
-            result = write_plan(session, inbound_id, plan)
+            result = write_plan(session, inbound_id, plan, safe_html)
             # Last, and only by the receipt that wrote the attachment rows: two workers filing the same email
             # must meet first on the message's own insert, where one wins (a shared blob key would queue them).
             if result.message_created:

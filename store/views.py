@@ -436,6 +436,10 @@ class MessageDetail:
     note: str | None
     body_text: str | None
     body_html: str | None
+    #: ``body_html`` sanitized when it was filed (``store.safehtml``), or ``None`` (filed before that, or no HTML).
+    body_html_safe: str | None
+    html_blocked: int  #: remote resources the sanitizer blocked
+    html_blocked_hosts: tuple[str, ...]  #: their distinct hosts
     raw_sha256: str
     message_id_header: str | None
     participants: tuple[ParticipantView, ...]

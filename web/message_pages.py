@@ -28,12 +28,12 @@ from store import (
     UserRef,
     Viewer,
 )
+from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
 from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
 from web.export import csv_lines
 from web.filters import DIRECTIONS, FILTER_PARAMS, FilterError, filter_query, parse_filter, parse_list_query
 from web.pagekit import MESSAGE_PAGE_CSP, PageKit, valid_id
-from web.sanitize import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, sanitize_email_html
 
 #: Headers of the sanitized email document: its own strict CSP, and framable by our own pages only.
 EMAIL_FRAME_HEADERS = {
@@ -89,11 +89,20 @@ def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
     return urls
 
 
-def sanitize_body(detail: MessageDetail, data_urls: Mapping[str, str] | None = None) -> SanitizedHtml | None:
-    """The message's HTML body made safe for the iframe, or ``None`` when it has none."""
+def safe_body(detail: MessageDetail) -> SanitizedHtml | None:
+    """The message's HTML body as sanitized when it was filed, or ``None`` when it has none. A message filed before
+    the store kept that (revision 0010) is sanitized now, on each view."""
     if not detail.body_html:
         return None
-    return sanitize_email_html(detail.body_html, cid_url=cid_resolver(detail, data_urls))
+    if detail.body_html_safe is None:
+        return sanitize_for_storage(detail.body_html, (a.content_id for a in detail.attachments))
+    return SanitizedHtml(detail.body_html_safe, detail.html_blocked, detail.html_blocked_hosts)
+
+
+def framed_body(detail: MessageDetail, data_urls: Mapping[str, str] | None = None) -> str | None:
+    """The iframe's document: the safe body with its ``cid:`` images pointed at ``cid_resolver``'s URLs."""
+    body = safe_body(detail)
+    return None if body is None else resolve_cids(body.html, cid_resolver(detail, data_urls))
 
 
 def _form_values(params: Mapping[str, str]) -> dict[str, str]:
@@ -171,7 +180,7 @@ class MessagePages:
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail | None, SanitizedHtml | None]:
             detail = self.store.get_message(viewer, message_id)
-            return detail, sanitize_body(detail) if detail is not None else None
+            return detail, safe_body(detail) if detail is not None else None
 
         detail, body = await self.kit.load(request, fetch)
         if detail is None:
@@ -193,16 +202,16 @@ class MessagePages:
         if not valid_id(message_id):
             return self.kit.not_found(request)
 
-        def fetch(user: LoginView, viewer: Viewer) -> SanitizedHtml | None:
+        def fetch(user: LoginView, viewer: Viewer) -> str | None:
             detail = self.store.get_message(viewer, message_id)
             if detail is None or not detail.body_html:
                 return None
-            return sanitize_body(detail, inline_images(self.store, detail))
+            return framed_body(detail, inline_images(self.store, detail))
 
-        body = await self.kit.load(request, fetch)
-        if body is None:
+        document = await self.kit.load(request, fetch)
+        if document is None:
             return self.kit.not_found(request)
-        return HTMLResponse(body.html, headers=EMAIL_FRAME_HEADERS)
+        return HTMLResponse(document, headers=EMAIL_FRAME_HEADERS)
 
     async def message_cid(self, request: Request) -> Response:
         """``GET /messages/{id}/cid/{content-id}``: an inline image; any other type downloads."""

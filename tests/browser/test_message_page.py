@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from store.safehtml import sanitize_email_html
 from tests.browser.conftest import (
     HOSTILE_SUBJECT,
     SIDE_EFFECTS_NAME,
@@ -17,7 +18,6 @@ from tests.browser.conftest import (
     hostile_bodies,
     log_in,
 )
-from web.sanitize import sanitize_email_html
 
 if TYPE_CHECKING:  # imported at run time only once the ``playwright`` fixture has skipped when it is missing
     from playwright.sync_api import Frame, Page

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 import web.message_pages
 from store import AttachmentWrite, LinkWrite, MessageWrite, PlanWrite, Store
+from store import safehtml as store_safehtml
+from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, sanitize_email_html
 from tests.store.test_queries import ADA, ANNA, LOGO, PAWEL, PDF, World, blob, day, person
 from web.downloads import ascii_filename, attachment_filename, content_disposition, safe_filename
 from web.pagekit import MESSAGE_PAGE_CSP
-from web.sanitize import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, sanitize_email_html
 
 ClientFor = Callable[[str | None], TestClient]
 HTML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "html"
@@ -169,6 +172,56 @@ def test_large_cid_images_are_not_inlined(
     )
     document = client_for(ANNA.email).get(f"/messages/{message_id}/html").text
     assert f'src="/messages/{message_id}/cid/logo@acme"' in document
+
+
+def test_bodies_are_sanitized_when_filed_and_never_on_a_page_view(
+    store: Store, world: World, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = '<p>Offer <script>alert(1)</script><img src="cid:logo@acme"><img src="https://t.example/p.gif"></p>'
+    message_id = file_html(store, world, "<once@crm>", html, (blob(LOGO, None, "image/png", "<logo@acme>"),))
+    with store.engine.connect() as conn:
+        kept, blocked, hosts = conn.execute(
+            text("SELECT body_html_safe, html_blocked, html_blocked_hosts FROM messages WHERE id = :id"),
+            {"id": message_id},
+        ).one()
+    assert "<script" not in kept and 'src="cid:logo@acme"' in kept and "t.example" not in kept
+    assert (blocked, json.loads(hosts) if isinstance(hosts, str) else hosts) == (1, ["t.example"])
+
+    def no_sanitizing(*args: object, **kwargs: object) -> object:
+        raise AssertionError("sanitized on a page view")
+
+    monkeypatch.setattr(store_safehtml, "sanitize_email_html", no_sanitizing)
+    monkeypatch.setattr(web.message_pages, "sanitize_for_storage", no_sanitizing)
+    anna = client_for(ANNA.email)
+
+    page, frame = anna.get(f"/messages/{message_id}"), anna.get(f"/messages/{message_id}/html")
+
+    assert page.status_code == frame.status_code == 200
+    assert "1 remote resource blocked (t.example)" in page.text
+    assert "<p>Offer <img " in frame.text and "<script" not in frame.text
+    assert f'src="data:image/png;base64,{base64.b64encode(LOGO).decode()}"' in frame.text
+
+
+def test_a_message_filed_before_bodies_were_kept_sanitized_is_sanitized_on_view(
+    store: Store, world: World, client_for: ClientFor
+) -> None:
+    html = '<p>Old <script>alert(1)</script><img src="cid:logo@acme"><img src="https://t.example/p.gif"></p>'
+    message_id = file_html(store, world, "<old@crm>", html, (blob(LOGO, None, "image/png", "<logo@acme>"),))
+    with store.engine.begin() as conn:  # as revision 0010 leaves the messages filed before it
+        conn.execute(
+            text(
+                "UPDATE messages SET body_html_safe = NULL, html_blocked = NULL, html_blocked_hosts = NULL"
+                " WHERE id = :id"
+            ),
+            {"id": message_id},
+        )
+    anna = client_for(ANNA.email)
+
+    page, frame = anna.get(f"/messages/{message_id}"), anna.get(f"/messages/{message_id}/html")
+
+    assert "1 remote resource blocked (t.example)" in page.text
+    assert "<p>Old <img " in frame.text and "<script" not in frame.text
+    assert f'src="data:image/png;base64,{base64.b64encode(LOGO).decode()}"' in frame.text
 
 
 # --- attachments ------------------------------------------------------------------------------------------------

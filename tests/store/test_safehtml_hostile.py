@@ -1,4 +1,4 @@
-"""web/sanitize.py on hostile bodies: bounded work and no error; ordinary mail counted the same in small pieces."""
+"""store/safehtml.py on hostile bodies: bounded work and no error; ordinary mail counted the same in small pieces."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from web import sanitize
-from web.sanitize import sanitize_email_html
+from store import safehtml as sanitize
+from store.safehtml import sanitize_email_html
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "html"
 # Small enough for nh3 (html5ever), whose tree builder is quadratic in nesting depth too: bench/hostile.py measures
@@ -63,7 +63,7 @@ def test_counts_are_the_same_in_small_pieces(path: Path, monkeypatch: pytest.Mon
 
 
 def test_html_too_deep_or_too_large_is_not_rendered_and_the_frame_says_why() -> None:
-    from web.sanitize import MAX_RENDER_CHARS, MAX_RENDER_DEPTH, MAX_RENDER_TAGS, render_refusal, sanitize_email_html
+    from store.safehtml import MAX_RENDER_CHARS, MAX_RENDER_DEPTH, MAX_RENDER_TAGS, render_refusal, sanitize_email_html
 
     cases = {
         "nested": "<div>" * 100_000,
@@ -81,7 +81,7 @@ def test_html_too_deep_or_too_large_is_not_rendered_and_the_frame_says_why() -> 
 
 
 def test_ordinary_rich_mail_is_rendered_as_before() -> None:
-    from web.sanitize import render_refusal, sanitize_email_html
+    from store.safehtml import render_refusal, sanitize_email_html
 
     newsletter = (
         "<html><body><table><tr><td>"

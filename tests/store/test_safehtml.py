@@ -1,4 +1,4 @@
-"""web/sanitize.py: hostile HTML comes out inert, real mail keeps its text and tables, remote content is blocked."""
+"""store/safehtml.py: hostile HTML comes out inert, real mail keeps its text and tables, remote content is blocked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from web.sanitize import (
+from store.safehtml import (
     ALLOWED_TAGS,
     CSP_FOR_EMAIL_FRAME,
     CSP_FOR_EMAIL_FRAME_REMOTE,
@@ -337,3 +337,31 @@ def test_the_frame_csp_allows_no_script_and_no_remote_images_by_default() -> Non
     assert {k: v for k, v in remote.items() if k != "img-src"} == {
         k: v for k, v in directives.items() if k != "img-src"
     }
+
+
+# ---- kept when filed ----------------------------------------------------------------------------------------------
+
+
+def test_a_kept_body_holds_cid_urls_of_its_own_attachments_only() -> None:
+    from store.safehtml import resolve_cids, sanitize_for_storage
+
+    html = '<p>Logo <img src="cid:logo@acme"> <img src="cid:part1.4F%40acme"> <img src="cid:foreign@evil"></p>'
+
+    kept = sanitize_for_storage(html, ["<logo@acme>", "<part1.4F@acme>", None]).html
+
+    assert 'src="cid:logo@acme"' in kept and 'src="cid:part1.4F@acme"' in kept
+    assert "foreign@evil" not in kept
+    served = resolve_cids(kept, {"logo@acme": "data:image/png;base64,AAAA"}.get)
+    assert 'src="data:image/png;base64,AAAA"' in served
+    assert "part1.4F" not in served  # no URL for it when served: the attribute goes, not pointed anywhere
+
+
+def test_resolving_cids_rewrites_attributes_never_text() -> None:
+    from store.safehtml import resolve_cids, sanitize_for_storage
+
+    html = '<p>write src="cid:logo@acme" in your template</p><img alt=\' src="cid:logo@acme"\' src="cid:logo@acme">'
+
+    served = resolve_cids(sanitize_for_storage(html, ["<logo@acme>"]).html, lambda cid: "/x?a=1&b=<2>")
+
+    assert served.count('src="/x?a=1&amp;b=&lt;2&gt;"') == 1
+    assert '<p>write src="cid:logo@acme" in your template</p>' in served  # text keeps its quotes, untouched

@@ -1,6 +1,10 @@
 """Make an email's HTML body safe to render: nh3 (Ammonia) with an email-sized allowlist, ``cid:`` images pointed at
 the attachments, and remote resources (tracking pixels) blocked and counted. Pure functions, no I/O.
 
+The store sanitizes a body once, when its message is filed (``sanitize_for_storage``), and keeps the result next to
+the original; a page view only points the kept ``cid:`` images at their attachments (``resolve_cids``, one regular
+expression over the document).
+
 The result is a complete document for an iframe with ``sandbox=IFRAME_SANDBOX``, served with the header
 ``Content-Security-Policy: CSP_FOR_EMAIL_FRAME``. Serve it from its own route (``/messages/{id}/html``) rather than
 ``srcdoc``: a srcdoc document cannot get its own CSP header and inherits the parent page's instead.
@@ -9,9 +13,10 @@ The result is a complete document for an iframe with ``sandbox=IFRAME_SANDBOX``,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from html import escape, unescape
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -156,6 +161,45 @@ def sanitize_email_html(
     urls = [*policy.blocked, *_dropped_resources(html)]
     hosts = dict.fromkeys(h for h in map(_host, urls) if h)
     return SanitizedHtml(html=_document(body), blocked=len(urls), blocked_hosts=tuple(hosts))
+
+
+def sanitize_for_storage(html: str, content_ids: Iterable[str | None]) -> SanitizedHtml:
+    """``sanitize_email_html`` as the store keeps it: ``cid:`` images of the message's own attachments (their
+    ``content_ids``) stay ``cid:`` URLs, for ``resolve_cids`` to point at the attachment when the page is served; the
+    other ``cid:`` images are dropped."""
+    known = {bare for content_id in content_ids if content_id and (bare := _bare_cid(content_id))}
+    known |= {unquote(content_id) for content_id in known}
+
+    def kept(content_id: str) -> str | None:
+        bare = _bare_cid(content_id)
+        return f"cid:{quote(bare, safe='@')}" if bare in known else None
+
+    return sanitize_email_html(html, cid_url=kept)
+
+
+#: A start tag in the sanitizer's output. Text there has ``<`` escaped, and attribute values are quoted with ``"``
+#: and have it escaped, so this finds real tags only; and in a tag, ``_KEPT_CID`` matches real attributes only
+#: (inside a value, a ``"`` would be the value's end, which a space, ``/`` or ``>`` follows, never ``cid:``).
+_START_TAG = re.compile(r'<[A-Za-z][^\s/>]*(?:\s+[^\s"\'>/=]+(?:="[^"]*")?)*\s*/?>')
+#: An image attribute that ``sanitize_for_storage`` kept as a ``cid:`` URL.
+_KEPT_CID = re.compile(r'\s(src|background)="cid:([^"]*)"')
+
+
+def resolve_cids(document: str, cid_url: Callable[[str], str | None]) -> str:
+    """A stored document with its ``cid:`` images pointed at ``cid_url``'s URLs (attributes it has none for go)."""
+
+    def point(found: re.Match[str]) -> str:
+        url = cid_url(unquote(unescape(found[2])))
+        return "" if url is None else f' {found[1]}="{escape(url, quote=True)}"'
+
+    def tag(found: re.Match[str]) -> str:
+        return _KEPT_CID.sub(point, found[0]) if "cid:" in found[0] else found[0]
+
+    return _START_TAG.sub(tag, document) if "cid:" in document else document
+
+
+def _bare_cid(content_id: str) -> str:
+    return content_id.strip().strip("<>")
 
 
 def _document(body: str) -> str:
