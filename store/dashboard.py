@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from store.models import Inbound, Lead, Message, MessageCode
 from store.views import KINDS, STATUSES, Dashboard, Viewer
-from store.visibility import visible
+from store.visibility import lead_visible, visible
 
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
@@ -37,7 +37,7 @@ def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboa
     inbound = _by(session, Inbound.status, Inbound.received_at, now, STATUSES) if viewer.role == "all" else None
     messages = _by(session, Message.kind, Message.created_at, now, KINDS, visible(viewer))
     week, in_day = _window(Lead.created_at, now)
-    leads_day, leads_week = session.execute(select(in_day, func.count()).where(week)).one()
+    leads_day, leads_week = session.execute(select(in_day, func.count()).where(week, lead_visible(viewer))).one()
     unresolved = session.scalar(
         select(func.count(distinct(MessageCode.code)))
         .join(Message, Message.id == MessageCode.message_id)

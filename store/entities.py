@@ -32,7 +32,7 @@ from store.views import (
     RecordRef,
     Viewer,
 )
-from store.visibility import visible_id
+from store.visibility import lead_visible, visible_id
 
 #: The most leads one page holds.
 MAX_LEADS_PAGE = 500
@@ -123,6 +123,7 @@ def _leads(viewer: Viewer) -> Select[*tuple[Any, ...]]:
         )
         .outerjoin(owner, owner.id == Lead.owner_user_id)
         .outerjoin(contact, contact.id == Lead.converted_contact_id)
+        .where(lead_visible(viewer))
     )
 
 

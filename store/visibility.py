@@ -5,6 +5,9 @@ where one of the viewer's addresses is a participant (From, To or Cc). ``team`` 
 the viewer's team, their addresses read from ``user_addresses``; a ``team`` viewer without a team sees its own.
 Any other role sees nothing. The condition is ``messages.id IN (…)`` over a union of indexed lookups, so that a
 viewer who sees little is served from the indexes rather than by filtering every message.
+
+A lead (an address and a name taken from someone's mail) is seen by whoever may see a message linked to it, or
+owns it (``own``: the viewer; ``team``: the viewer's team): a lead never shows who someone else wrote to.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, false, select, true, union
 from sqlalchemy.orm import InstrumentedAttribute
 
-from store.models import Link, Message, Participant, User, UserAddress
+from store.models import Lead, Link, Message, Participant, User, UserAddress
 from store.views import Viewer
 
 #: Participant roles that make a message someone's: From, To and Cc.
@@ -63,3 +66,19 @@ def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) ->
     if viewer.role == "all":
         return message_id.expression
     return select(Message.id).where(Message.id == message_id, visible(viewer)).scalar_subquery()
+
+
+def lead_visible(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see."""
+    if viewer.role == "all":
+        return true()
+    if viewer.role == "team" and viewer.team_id is not None:
+        owners: Select[int] = select(User.id).where(User.team_id == viewer.team_id)
+        parts = _team_ids(viewer.team_id)
+    elif viewer.role in ("team", "own"):
+        owners = select(User.id).where(User.id == viewer.user_id)
+        parts = _own_ids(viewer)
+    else:
+        return false()
+    linked = select(Link.entity_id).where(Link.entity_type == "lead", Link.message_id.in_(union(*parts)))
+    return Lead.owner_user_id.in_(owners) | Lead.id.in_(linked)
