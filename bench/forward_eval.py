@@ -1,9 +1,18 @@
-"""Measure inline-forward unwrapping against a labelled corpus: ``python bench/forward_eval.py DIR``.
+"""Measure forward unwrapping: ``python bench/forward_eval.py DIR`` and ``python bench/forward_eval.py --chains``.
 
-DIR holds ``ID.eml`` and ``ID.json`` pairs (see ``shared/corpus/README.md`` for what ``expected`` means). Each
-message goes through ``linker.pipeline.explain_message`` when it exists, else straight through the inline parser
-(``--via`` forces one). Prints per-field accuracy, one line per failing case, and ``N passed, N failed``; exits 1 when
-any case fails.
+Set 1, DIR: ``ID.eml`` and ``ID.json`` pairs (see ``shared/corpus/README.md`` for what ``expected`` means), labelled
+for the *outermost* forwarded message. By default (``--via outermost``) each message is parsed by the linker's parser
+and unwrapped by ``linker.unwrap.read_chain``, and its first level is compared; ``--via pipeline`` compares what
+``mailassist explain`` files instead (the deepest external sender's message, which nested cases do not label), and
+``--via parser`` runs the inline parser alone. Prints per-field accuracy, one line per failing case, and
+``N passed, N failed``; exits 1 when any case fails.
+
+``--hostile MIB`` times messages of MIB MiB that nest forwards as deep as their size allows (bounded work per level).
+
+Set 2, ``--chains``: reply-versus-forward and nested chains, generated from templates (``forward_chains.py``) over mail
+clients x languages x depth, each run through the whole pipeline (``plan_message``) with an organisation that has
+users. Checks the kind (a reply is no forward), the original sender (the deepest external one), the chain's levels
+(how each is carried) and that every level's people take part.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 Explain = Callable[[bytes], dict[str, Any]]
 #: The fields reported, in order; a case counts for a field only when its expectation names it.
@@ -81,6 +91,35 @@ def via_pipeline(raw: bytes) -> dict[str, Any]:
     assert explain is not None, "linker.pipeline.explain_message is not available"
     result: dict[str, Any] = explain(raw, default_settings())
     return result
+
+
+def via_outermost(raw: bytes) -> dict[str, Any]:
+    """The linker's parser and unwrapping, the outermost forwarded message (what set 1 labels), shaped like
+    ``explain_message``'s output (the part this script reads)."""
+    from linker.parse import parse_message
+    from linker.unwrap import read_chain
+
+    chain = read_chain(parse_message(raw), parse=parse_message, is_internal=lambda address: False)
+    found = chain.outermost
+    if found is None:
+        return {"forwarded": None, "original": None}
+
+    def mailbox(m: Any) -> dict[str, str | None]:
+        return {"name": m.name, "address": m.address}
+
+    return {
+        "forwarded": found.forwarded,
+        "original": {
+            "from": mailbox(found.from_) if found.from_ else None,
+            "to": [mailbox(m) for m in found.to],
+            "cc": [mailbox(m) for m in found.cc],
+            "date": found.date.isoformat() if found.date else None,
+            "subject": found.subject,
+            "message_id": found.message_id,
+            "body": found.body,
+            "note": found.note,
+        },
+    }
 
 
 def pipeline_available() -> bool:
@@ -176,15 +215,39 @@ def evaluate(directory: Path, explain: Explain) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("directory", type=Path, help="directory of ID.eml + ID.json cases")
-    parser.add_argument("--via", choices=("auto", "pipeline", "parser"), default="auto", help="what to evaluate")
+    parser.add_argument("directory", type=Path, nargs="?", help="directory of ID.eml + ID.json cases (set 1)")
+    parser.add_argument(
+        "--via", choices=("auto", "outermost", "pipeline", "parser"), default="auto", help="what set 1 evaluates"
+    )
+    parser.add_argument("--chains", action="store_true", help="evaluate set 2: generated replies and nested chains")
+    parser.add_argument("--show", metavar="ID", help="with --chains: print one generated case's message and exit")
+    parser.add_argument(
+        "--hostile", metavar="MIB", type=int, help="time nested-forward messages of MIB MiB through the pipeline"
+    )
     args = parser.parse_args(argv)
-    via = args.via
-    if via == "auto":
-        via = "pipeline" if pipeline_available() else "parser"
-    explain = via_pipeline if via == "pipeline" else via_parser
-    print(f"forward_eval: {args.directory} via {via}")
-    return 1 if evaluate(args.directory, explain) else 0
+    if args.hostile:
+        from forward_chains import measure_hostile
+
+        return measure_hostile(args.hostile)
+    if args.directory is None and not args.chains:
+        parser.error("give a corpus DIR, --chains, or both")
+    failed = 0
+    if args.directory is not None:
+        via = args.via
+        if via == "auto":
+            via = "outermost" if pipeline_available() else "parser"
+        explain = {"outermost": via_outermost, "pipeline": via_pipeline, "parser": via_parser}[via]
+        print(f"forward_eval: {args.directory} via {via}")
+        failed += evaluate(args.directory, explain)
+    if args.chains:
+        from forward_chains import evaluate_chains, show_case
+
+        if args.show:
+            return show_case(args.show)
+        if args.directory is not None:
+            print()
+        failed += evaluate_chains()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

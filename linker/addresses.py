@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import re
 from collections.abc import Iterable
+
+import idna
 
 #: Local parts of senders no human reads: never a lead.
 _AUTOMATED_LOCAL = re.compile(
@@ -21,8 +23,13 @@ _SECOND_LEVEL = frozenset(
 _HOST_LABELS = frozenset({"www", "mail", "email", "smtp", "mx", "m", "en", "eu", "mail2", "post"})
 
 
+#: Characters of a domain put through IDNA: DNS allows 253, and longer input is no domain (only work for IDNA).
+MAX_DOMAIN = 255
+
+
 def normalize_address(address: str, *, strip_plus: bool = False) -> str:
-    """Lower-case, IDNA-encode the domain, and optionally drop a ``+tag`` from the local part."""
+    """Lower-case the local part, put the domain in its matching form (``normalize_domain``), and optionally drop
+    a ``+tag`` from the local part. The local part is not IDNA-mapped."""
     address = address.strip().strip("<>").strip()
     local, at, domain = address.rpartition("@")
     if not at:
@@ -32,13 +39,45 @@ def normalize_address(address: str, *, strip_plus: bool = False) -> str:
     return f"{local.lower()}@{normalize_domain(domain)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_domain(domain: str) -> str:
-    """Lower-case ASCII (IDNA) form of a domain; left as lower-case text when it is not valid IDNA."""
-    domain = domain.strip().rstrip(".").lower()
+    """The matching form of a domain: lower-case ASCII, an IDN as its A-labels (``żabka.test`` →
+    ``xn--abka-99a.test``) by IDNA 2008 with UTS #46 mapping, else by IDNA 2003 (names IDNA 2008 refuses, such as
+    symbols); lower-case text as written when it is neither, or longer than ``MAX_DOMAIN``. Never raises."""
+    domain = domain.strip().rstrip(".")
+    if domain.isascii() or len(domain) > MAX_DOMAIN:
+        return domain.lower()
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        return idna.encode(domain, uts46=True).decode("ascii").rstrip(".").lower()
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        pass
+    try:
+        ascii_form = domain.encode("idna").decode("ascii").rstrip(".").lower()
+    except (UnicodeError, ValueError):
+        return domain.lower()
+    # IDNA 2003 lets controls and spaces through (``\x00ż.test``): that is no name to match or store.
+    return ascii_form if all("!" <= char <= "~" for char in ascii_form) else domain.lower()
+
+
+def unicode_domain(domain: str) -> str:
+    """A domain for people to read: A-labels as Unicode (``xn--abka-99a.test`` → ``żabka.test``), as written when
+    they do not decode. Never raises."""
+    if "xn--" not in domain.lower() or len(domain) > MAX_DOMAIN:
         return domain
+    try:
+        return idna.decode(domain)
+    except (UnicodeError, ValueError):
+        pass
+    try:
+        return domain.encode("ascii").decode("idna")
+    except (UnicodeError, ValueError):
+        return domain
+
+
+def unicode_address(address: str) -> str:
+    """An address for people to read: its domain as Unicode (``unicode_domain``)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{unicode_domain(domain)}" if at else address
 
 
 def domain_of(address: str) -> str:
@@ -71,8 +110,7 @@ def guess_company(domain: str, free_mail: frozenset[str]) -> str | None:
     domain = domain.lower()
     if not domain or domain in free_mail or "." not in domain:
         return None
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("ascii").decode("idna")
+    domain = unicode_domain(domain)
     labels = [label for label in domain.split(".") if label]
     # Drop the public suffix: "pl", or two labels such as "co.uk" and "com.pl".
     suffix = 2 if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2 else 1

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from linker.directory import Directory
-from linker.model import LinkPlan, Mailbox
-from linker.pipeline import Envelope, run_pipeline
+from linker.addresses import is_automated_address
+from linker.classify import find_automation
+from linker.directory import Directory, MemoryDirectory
+from linker.model import ChainLevel, LinkPlan, Mailbox, Participant
+from linker.parse import parse_message
+from linker.pipeline import MAX_NEW_LEADS, Envelope, plan_message
 from linker.settings import LinkerSettings
 
 
@@ -14,8 +17,54 @@ def _mailbox(mailbox: Mailbox | None) -> dict[str, str | None] | None:
     return None if mailbox is None else {"name": mailbox.name, "address": mailbox.address}
 
 
-def plan_to_json(plan: LinkPlan) -> dict[str, Any]:
-    """The documented explain keys (see README), plus ``forwarded``, ``parser`` and ``dedupe_key``."""
+def _level(level: ChainLevel) -> dict[str, Any]:
+    """One level of ``original.chain``: who passed it on, when and how, and its own header block."""
+    return {
+        "how": level.how,
+        "style": level.style,
+        "forwarded_by": _mailbox(level.forwarded_by),
+        "forwarded_at": level.forwarded_at.isoformat() if level.forwarded_at else None,
+        "forward_subject": level.forward_subject,
+        "from": _mailbox(level.from_),
+        "to": [_mailbox(m) for m in level.to],
+        "cc": [_mailbox(m) for m in level.cc],
+        "date": level.date.isoformat() if level.date else None,
+        "subject": level.subject,
+        "message_id": level.message_id,
+    }
+
+
+def no_lead_reason(
+    participant: Participant, plan: LinkPlan, settings: LinkerSettings | None, automated: str | None
+) -> str | None:
+    """Why this participant did not become a new lead, or ``None`` when it did (``match.py`` and the pipeline's caps
+    decide; this only says which rule it was)."""
+    if participant.internal:
+        return "internal"
+    if participant.match is not None:
+        return f"already known ({participant.match.via})"
+    if any(lead.address == participant.address for lead in plan.new_leads):
+        return None
+    if plan.decision != "accept":
+        return f"message not filed ({plan.decision})"
+    if automated is not None:
+        return f"automated message: {automated}"
+    if is_automated_address(participant.address):
+        return "automated sender"
+    rules = settings.ignore_rules if settings is not None else ()
+    rule = next((r for r in rules if r.matches_address(participant.address)), None)
+    if rule is not None:
+        return f"ignore rule '{rule.name}'"
+    if len(plan.new_leads) >= MAX_NEW_LEADS:
+        return f"cap: at most {MAX_NEW_LEADS} new leads per message"
+    return "unknown"
+
+
+def plan_to_json(
+    plan: LinkPlan, *, settings: LinkerSettings | None = None, automated: str | None = None
+) -> dict[str, Any]:
+    """The documented explain keys (see README), plus ``forwarded``, ``parser`` and ``dedupe_key``. ``automated``
+    is why the message makes no leads (automated mail that is filed), for each participant's ``no_lead``."""
     o = plan.original
     return {
         "decision": plan.decision,
@@ -35,6 +84,7 @@ def plan_to_json(plan: LinkPlan) -> dict[str, Any]:
             "message_id": o.message_id,
             "body": o.body,
             "note": o.note,
+            "chain": [_level(level) for level in o.chain],
         },
         "codes": [{"code": c.code, "type": c.type, "resolved": c.resolved, "record": c.record_id} for c in plan.codes],
         "participants": [
@@ -46,6 +96,7 @@ def plan_to_json(plan: LinkPlan) -> dict[str, Any]:
                 "match": None
                 if p.match is None
                 else {"type": p.match.type, "id": p.match.id, "label": p.match.label, "via": p.match.via},
+                "no_lead": no_lead_reason(p, plan, settings, automated),
             }
             for p in plan.participants
         ],
@@ -68,5 +119,16 @@ def explain_message(
     envelope: Envelope | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over ``raw`` and return the plan as a JSON-ready dict."""
-    plan = run_pipeline(raw, envelope=envelope or Envelope(), settings=settings, directory=directory)
-    return plan_to_json(plan)
+    message = parse_message(raw)
+    plan = plan_message(
+        message,
+        envelope=envelope or Envelope(),
+        settings=settings,
+        directory=directory if directory is not None else MemoryDirectory(),
+    )
+    automation = (
+        find_automation(message, plan.kind, plan.original, parse=parse_message, settings=settings)
+        if plan.kind is not None and plan.original is not None
+        else None
+    )
+    return plan_to_json(plan, settings=settings, automated=automation.leads if automation else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from linker import budget
 from linker.addresses import domain_of, guess_company, is_automated_address
 from linker.directory import ContactInfo, EntityInfo, LeadInfo, RecordInfo, UserInfo
 from linker.model import Code, Link, Mailbox, Match, NewLead, Original, Participant, Role
@@ -94,6 +95,7 @@ def match_people(
     links: list[Link] = []
     leads: list[NewLead] = []
     for role, mailbox, address in people(original, settings):
+        budget.check()
         if is_internal(address, lookups.users, settings):
             user = lookups.users.get(address)
             match = Match("user", user.id, user.name, "user") if user else None

@@ -12,7 +12,13 @@ Decision = Literal["accept", "reject", "ignore"]
 EntityType = Literal["client", "contact", "lead", "record", "user"]
 #: Why a message is linked to an entity.
 LinkReason = Literal["code", "address", "domain", "thread", "new-lead", "submitter"]
-Role = Literal["from", "to", "cc", "reply-to", "sender"]
+#: ``chain``: someone on a deeper level of a forward chain, or in the mail a reply quotes. Only ``from``, ``to``
+#: and ``cc`` make a message someone's to see (``store.visibility``): a colleague quoted three levels down does not
+#: get to read the note a salesperson wrote above the chain.
+Role = Literal["from", "to", "cc", "reply-to", "sender", "chain"]
+#: How a chain level is carried: a ``message/rfc822`` part, an inline block, or quoted by a reply.
+ChainHow = Literal["attached", "inline", "quoted"]
+QuoteKind = Literal["forward", "reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,33 @@ class InlineForward:
     date: datetime | None
     subject: str | None
     body: str
+    #: ``forward``, or ``reply`` for a quoted reply (``On … wrote:``, Outlook's block under ``RE:``).
+    kind: QuoteKind = "forward"
+    #: The client format of the block (``gmail``, ``outlook``, ``apple-mail``, ``thunderbird``, ``yahoo``,
+    #: ``attribution``…), as far as its separator tells.
+    style: str | None = None
+    #: The block's subject as written, forward prefixes and all (``FW: x``): it decides what the next level is.
+    subject_as_written: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLevel:
+    """One message inside another, outermost first: a forwarded one, or the message a reply quotes (``quoted``).
+
+    ``forwarded_by``, ``forwarded_at`` and ``forward_subject`` are the message that carries it (the outer message
+    for the first level); the rest is the level's own header block."""
+
+    how: ChainHow
+    style: str | None
+    forwarded_by: Mailbox | None
+    forwarded_at: datetime | None
+    forward_subject: str | None
+    from_: Mailbox | None
+    to: tuple[Mailbox, ...]
+    cc: tuple[Mailbox, ...]
+    date: datetime | None
+    subject: str | None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +138,8 @@ class Original:
     forwarded: str | None = None
     #: Message-IDs this email answers (In-Reply-To, then References), for threading.
     thread_ids: tuple[str, ...] = ()
+    #: Every forward level around and inside it, outermost first, and a quoted reply at the bottom if any.
+    chain: tuple[ChainLevel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from linker import budget
+from linker.encoded_words import decode_encoded_words, has_undecodable_words
 from linker.errors import UnreadableMessageError
 from linker.model import Attachment, Mailbox, ParsedMessage
 
@@ -104,7 +106,6 @@ _FOLD = re.compile(r"\r?\n|\r")
 _ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 _HEADER_START = re.compile(rb"(?:From [^\r\n]*\r?\n)?[!-9;-~]+[ \t]*:")
 _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:+-]+)""", re.IGNORECASE)
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
 _COMMENT_NAME = re.compile(r"^[^\s()<>\"]+@[^\s()<>\"]+\s*\(([^()]*)\)\s*$")
 _GROUP_LABEL = re.compile(r'^\s*[^"<>@,;:()]*:\s*')
 _ASCII_PROBE = b"From: a+b~c@d.e\r\n=?\t"
@@ -128,10 +129,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
     lib = _flanker()  # outside the try: a flanker that cannot be imported is our bug, not the message's
     try:
         reading = _read_with_flanker(context, lib)
+    except budget.CpuLimitExceeded:
+        raise
     except Exception as exc:
         flanker_error = f"flanker: {_describe(exc)}"
         try:
             reading = _read_with_email(context)
+        except budget.CpuLimitExceeded:
+            raise
         except Exception as fallback_exc:
             raise UnreadableMessageError(f"{flanker_error}; email: {_describe(fallback_exc)}") from fallback_exc
         reading.defects.insert(0, flanker_error)
@@ -209,6 +214,10 @@ def parse_addresses(value: str) -> tuple[Mailbox, ...]:
     value = _FOLD.sub("", value).strip()
     if not value:
         return ()
+    if has_undecodable_words(value, limit=MAX_HEADER_DECODE):
+        # flanker decodes a name made of encoded words itself, guessing at unknown charsets and dropping broken
+        # base64; such a word is shown as written instead.
+        return _merge_outlook_names(_email_addresses(value))
     lib = _flanker()
     try:
         with lib.lock:
@@ -235,7 +244,6 @@ class _Flanker:
 
     mime: Any
     address: Any
-    decode_header: Any
     #: flanker's ply parsers keep state on the parser object: one thread at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -286,12 +294,11 @@ def _import_flanker() -> _Flanker:
             import flanker.addresslib.address  # noqa: PLC0415
             import flanker.metrics  # noqa: PLC0415
             import flanker.mime  # noqa: PLC0415
-            from flanker.mime.message.headers.encodedword import mime_to_unicode  # noqa: PLC0415
     finally:
         ply.yacc.yacc = original
     # flanker's statsd client starts itself from FLANKER_METRICS_* variables; ``False`` keeps it off for good.
     flanker.metrics._client = False
-    return _Flanker(mime=flanker.mime, address=flanker.addresslib.address, decode_header=mime_to_unicode)
+    return _Flanker(mime=flanker.mime, address=flanker.addresslib.address)
 
 
 # ---- reading: a part tree both parsers build ---------------------------------------------------------------------
@@ -365,9 +372,10 @@ def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
     message = lib.mime.from_string(text)
     reading = _Reading([], defaultdict(list), _Part("text/plain"), "flanker")
     for name, value in message.headers.iteritems(raw=True):
+        budget.check()
         if isinstance(value, str):
             raw_value = _repair_8bit(value, context.codec)
-            decoded = lib.decode_header(raw_value[:MAX_HEADER_DECODE])
+            decoded = _decode_words(raw_value)
             if name.lower() in ADDRESS_HEADERS:
                 reading.mailboxes[name.lower()].extend(parse_addresses(raw_value))
         else:  # Content-Type and friends: (value, params), already decoded
@@ -378,6 +386,7 @@ def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
 
 
 def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int) -> _Part:
+    budget.check()
     content_type = part.content_type
     disposition = part.content_disposition.value
     node = _Part(
@@ -419,6 +428,7 @@ def _read_with_email(context: _Context) -> _Reading:
 
 
 def _email_part(part: Message, context: _Context, defects: list[str], depth: int) -> _Part:
+    budget.check()
     content_type = part.get_content_type().lower()
     filename = part.get_filename()
     node = _Part(
@@ -636,6 +646,7 @@ def walk_html(html: str) -> Iterator[tuple[int, str, LexborNode | None]]:
     pieces = _html_pieces(html[:MAX_HTML_CHARS])
     piece = next(pieces, None)
     while piece is not None:
+        budget.check()
         following = next(pieces, None)
         reopen = "".join(f"<{tag}>" for tag in carried if tag not in _WRAPPERS)
         root = LexborHTMLParser(reopen + piece + (_CUT if following is not None else "")).root
@@ -740,7 +751,9 @@ def _flanker_mailbox(item: Any) -> Mailbox | None:
     address = getattr(item, "address", None)
     if not hasattr(item, "mailbox") or not address:  # a URL, not a mailbox
         return None
-    name = _clean(str(item.display_name or "")).strip()
+    # flanker decodes a name that is all encoded words, not one that mixes them with plain text (``Jan
+    # =?utf-8?q?Nov=C3=A1k?=``, as Python's EmailMessage and others write it), nor words inside quotes.
+    name = _clean(_decode_words(str(item.display_name or ""))).strip()
     return Mailbox(name or None, _clean(str(address)))
 
 
@@ -764,7 +777,7 @@ def _parse_address_item(entry: str, lib: _Flanker) -> list[Mailbox]:
         return _email_addresses(item)
     comment = _COMMENT_NAME.search(item)
     if len(mailboxes) == 1 and mailboxes[0].name is None and comment and comment.group(1).strip():
-        return [Mailbox(_clean(lib.decode_header(comment.group(1)).strip()), mailboxes[0].address)]
+        return [Mailbox(_clean(_decode_words(comment.group(1)).strip()), mailboxes[0].address)]
     return mailboxes
 
 
@@ -915,41 +928,9 @@ def _header_text(value: str, context: _Context) -> str:
 
 
 def _decode_words(value: str) -> str:
-    """RFC 2047 encoded words decoded leniently: bad padding, unknown charsets and split characters are fine."""
-    value = value[:MAX_HEADER_DECODE]
-    chunks: list[tuple[str, bytes | str]] = []  # (charset, bytes) for encoded words, ("", text) between them
-    position = 0
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[position : match.start()]
-        if between and not (between.isspace() and chunks and chunks[-1][0]):
-            chunks.append(("", between))
-        charset = match.group(1).split("*", 1)[0].lower()
-        data = _word_bytes(match.group(2).lower(), match.group(3))
-        previous = chunks[-1] if chunks else None
-        if previous is not None and previous[0] == charset and isinstance(previous[1], bytes):
-            chunks[-1] = (charset, previous[1] + data)  # a character split across two words
-        else:
-            chunks.append((charset, data))
-        position = match.end()
-    chunks.append(("", value[position:]))
-    out: list[str] = []
-    for charset, chunk in chunks:
-        if isinstance(chunk, str):
-            out.append(chunk)
-            continue
-        codec = _codec(charset) or "utf-8"
-        try:
-            out.append(chunk.decode(codec))
-        except UnicodeDecodeError:
-            out.append(chunk.decode("utf-8" if codec != "utf-8" else LEGACY_CHARSET, "replace"))
-    return "".join(out)
-
-
-def _word_bytes(encoding: str, text: str) -> bytes:
-    data = text.encode("ascii", "replace")
-    if encoding == "q":
-        return binascii.a2b_qp(data, header=True)
-    return _b64decode(data, [])
+    """RFC 2047 encoded words decoded leniently (``linker.encoded_words``), in the first ``MAX_HEADER_DECODE``
+    characters: bad padding, unknown charsets and split characters never raise."""
+    return decode_encoded_words(value, limit=MAX_HEADER_DECODE)
 
 
 def _transfer_decode(data: bytes, encoding: str, defects: list[str]) -> bytes:

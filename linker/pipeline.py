@@ -5,22 +5,23 @@ The same function serves the queue actor and ``mailassist explain``; the directo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from linker.addresses import is_automated_message
-from linker.classify import Submission, classify, find_submission, proven_submission
+from linker.budget import cpu_budget
+from linker.classify import Submission, classify, find_automation, find_submission, proven_submission
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
 from linker.forwards.subject import strip_forward_prefix
 from linker.match import Lookups, is_internal, link_records, match_people, people, unique_links
-from linker.model import Code, Decision, Link, LinkPlan, Original, ParsedMessage
+from linker.model import Code, Decision, Link, LinkPlan, NewLead, Original, ParsedMessage, Participant
 from linker.parse import parse_message
 from linker.settings import LinkerSettings
 from linker.submitter import POSTMASTER, lookup_keys, submitter_candidates
-from linker.unwrap import original_of, unwrap
+from linker.unwrap import level_people, original_of, read_chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,22 @@ def _recipients(original: Original) -> str:
 
 def _letters(text: str | None) -> str:
     """Letters and digits only: whitespace, quoting marks and re-wrapped lines differ between clients."""
-    return re.sub(r"\W+", "", (text or "").casefold())
+    return _NOT_LETTERS.sub("", (text or "").casefold())
+
+
+_NOT_LETTERS = re.compile(r"\W+")
+
+
+def _first_letters(text: str | None, count: int) -> str:
+    """``_letters(text)[:count]``, reading only as much of ``text`` as that takes (casefolding and dropping
+    non-letters work character by character, so the letters of a prefix are a prefix of the letters)."""
+    text = text or ""
+    size = 4 * count
+    while True:
+        letters = _letters(text[:size]) if size < len(text) else _letters(text)
+        if len(letters) >= count or size >= len(text):
+            return letters[:count]
+        size *= 4
 
 
 def content_key(original: Original) -> str | None:
@@ -81,7 +97,7 @@ def content_key(original: Original) -> str | None:
     ``None`` when there is too little to go on. Finds one email arriving with and without its Message-ID."""
     sender = (original.from_.address or "").lower() if original.from_ else ""
     subject = _letters(strip_forward_prefix(original.subject or ""))
-    body = _letters(original.body)[:2000]
+    body = _first_letters(original.body, 2000)
     if not sender or len(body) < MIN_CONTENT:
         return None
     return hashlib.sha256("\x00".join((sender, _recipients(original), subject, body)).encode()).hexdigest()
@@ -121,8 +137,9 @@ def run_pipeline(
 ) -> LinkPlan:
     """Decide everything about one message. Raises ``UnreadableMessageError`` when it cannot be parsed."""
     directory = directory if directory is not None else MemoryDirectory()
-    message = parse_message(raw)
-    return plan_message(message, envelope=envelope, settings=settings, directory=directory)
+    with cpu_budget(settings.cpu_limit):
+        message = parse_message(raw)
+        return plan_message(message, envelope=envelope, settings=settings, directory=directory)
 
 
 def plan_message(
@@ -141,11 +158,14 @@ def plan_message(
         normalized = settings.normalize(address)
         return is_internal(normalized, users.load([normalized]), settings)
 
-    forwarded = unwrap(message, parse=parse_message, is_internal=internal)
+    chain = read_chain(message, parse=parse_message, is_internal=internal)
+    forwarded = chain.original
     kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
-    original = forwarded if kind == "forward" and forwarded is not None else original_of(message)
+    original = forwarded if kind == "forward" and forwarded is not None else original_of(message, chain=chain.levels)
+    # Every level of a forward chain (and the message a reply quotes) takes part, after the original's own people
+    sources = (original, *level_people(original))
 
-    addresses = [address for _role, _mailbox, address in people(original, settings)]
+    addresses = [address for source in sources for _role, _mailbox, address in people(source, settings)]
     found_codes = extract_codes([original.subject, message.subject], settings.codes)
     found = directory.find_people(addresses)
     lookups = Lookups(
@@ -157,8 +177,13 @@ def plan_message(
         records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
         thread_records=directory.find_thread_records(original.thread_ids) if original.thread_ids else [],
     )
-    automated = is_automated_message(message.headers)
-    participants, person_links, new_leads = match_people(original, lookups, settings, automated=automated is not None)
+    automation = find_automation(message, kind, original, parse=parse_message, settings=settings)
+    participants, person_links, new_leads = _match_sources(
+        sources, lookups, settings, automated=automation.leads is not None
+    )
+    decision, reason = _decide(
+        submission, original, settings, envelope, automated=automation.message, people=participants
+    )
     # Fan-out is bounded: one mail to 5,000 addresses must not make 5,000 leads. The first ones (in header order)
     # are kept; the rest stay in the raw message, unmatched.
     participants = participants[:MAX_PARTICIPANTS]
@@ -167,7 +192,6 @@ def plan_message(
     links: list[Link] = [*link_records(codes, lookups.thread_records), *person_links]
     if submission is not None:
         links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
-    decision, reason = _decide(submission, original, settings, envelope)
     if decision != "accept":
         new_leads = []
     links += [Link("lead", None, lead.address, "new-lead") for lead in new_leads]
@@ -190,8 +214,34 @@ def plan_message(
     )
 
 
+def _match_sources(
+    sources: tuple[Original, ...], lookups: Lookups, settings: LinkerSettings, *, automated: bool
+) -> tuple[list[Participant], list[Link], list[NewLead]]:
+    """``match_people`` over the original and its chain's levels: each address once, as it first appears; the
+    levels' people with the role ``chain``."""
+    participants: list[Participant] = []
+    links: list[Link] = []
+    leads: list[NewLead] = []
+    seen: set[str] = set()
+    for level, source in enumerate(sources):
+        found, found_links, found_leads = match_people(source, lookups, settings, automated=automated)
+        if level:
+            found = [dataclasses.replace(p, role="chain") for p in found]
+        participants += [p for p in found if p.address not in seen]
+        leads += [lead for lead in found_leads if lead.address not in seen]
+        links += found_links
+        seen.update(p.address for p in found)
+    return participants, links, leads
+
+
 def _decide(
-    submission: Submission | None, original: Original, settings: LinkerSettings, envelope: Envelope
+    submission: Submission | None,
+    original: Original,
+    settings: LinkerSettings,
+    envelope: Envelope,
+    *,
+    automated: str | None,
+    people: list[Participant],
 ) -> tuple[Decision, str]:
     if envelope.proof == POSTMASTER:
         return "ignore", "mail to postmaster (RFC 5321 §4.5.1): kept for admins, never filed"
@@ -201,4 +251,8 @@ def _decide(
     rule = settings.ignore_rule_for(sender, original.subject)
     if rule is not None:
         return "ignore", f"ignore rule '{rule.name}'"
+    if automated is not None and settings.automated == "ignore":
+        return "ignore", f"automated: {automated}"
+    if people and all(p.internal for p in people) and settings.internal == "ignore":
+        return "ignore", "internal only: no participant outside the organisation"
     return "accept", f"submitted by {submission.address} (via {submission.via})"

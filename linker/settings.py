@@ -6,6 +6,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from linker.addresses import domain_of, normalize_address, normalize_domain
 from linker.freemail import FREE_MAIL_DOMAINS
@@ -32,6 +33,14 @@ class IgnoreRule:
         return self.subject is None or bool(self.subject.search(subject or ""))
 
 
+#: What ``[linker] automated`` and ``[linker] internal`` say to do with such mail: end it ``ignored`` (kept, with
+#: the reason in the ingest log) or file it like any other.
+Policy = Literal["ignore", "file"]
+
+#: ``[linker] cpu_limit``'s default: five times the worst message ``bench/hostile.py`` found (under 2 s).
+DEFAULT_CPU_LIMIT = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class LinkerSettings:
     assistant_addresses: frozenset[str] = frozenset()
@@ -41,6 +50,12 @@ class LinkerSettings:
     strip_plus_tags: bool = False
     free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
     ignore_rules: tuple[IgnoreRule, ...] = ()
+    #: Machine-sent mail: auto-replies, bounces and receipts, newsletters (``linker.classify.automated_reason``).
+    automated: Policy = "ignore"
+    #: Mail whose every participant is one of us: mailbox rules that BCC everything would flood the CRM with it.
+    internal: Policy = "ignore"
+    #: Seconds of CPU one message may take (``linker.budget``); ``None``: no limit.
+    cpu_limit: float | None = DEFAULT_CPU_LIMIT
 
     @classmethod
     def build(
@@ -52,6 +67,9 @@ class LinkerSettings:
         strip_plus_tags: bool = False,
         extra_free_mail: Iterable[str] = (),
         ignore_rules: Iterable[IgnoreRule] = (),
+        automated: Policy = "ignore",
+        internal: Policy = "ignore",
+        cpu_limit: float | None = DEFAULT_CPU_LIMIT,
     ) -> LinkerSettings:
         """Settings with every address and domain normalised the way lookups expect."""
         return cls(
@@ -61,6 +79,9 @@ class LinkerSettings:
             strip_plus_tags=strip_plus_tags,
             free_mail_domains=FREE_MAIL_DOMAINS | {normalize_domain(d) for d in extra_free_mail},
             ignore_rules=tuple(ignore_rules),
+            automated=automated,
+            internal=internal,
+            cpu_limit=cpu_limit,
         )
 
     def normalize(self, address: str) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import getaddresses
 
+from linker.addresses import normalize_domain
+
 #: Headers that name who sent the mail (BCC and forwards come from the user).
 SENDER_HEADERS = ("From", "Sender", "Resent-From", "Resent-Sender")
 #: Headers that a mail server adds when it delivers or forwards mail out of a mailbox (Postfix, Gmail, Exchange):
@@ -38,8 +40,11 @@ class Candidate:
 
 
 def normalize_address(value: str) -> str:
-    """Lower-case an address and strip angle brackets and spaces (``+tags`` are kept)."""
-    return value.strip().strip("<>").strip().lower()
+    """Lower-case an address, strip angle brackets and spaces, and put an IDN domain in its matching (A-label)
+    form, as users' addresses are stored (``+tags`` are kept)."""
+    address = value.strip().strip("<>").strip().lower()
+    local, at, domain = address.rpartition("@")
+    return address if not at or domain.isascii() else f"{local}@{normalize_domain(domain)}"
 
 
 def header_addresses(values: Iterable[str]) -> list[str]:

@@ -20,6 +20,7 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
+from linker.addresses import normalize_address
 from linker.directory import Directory
 from linker.errors import LinkerError
 from linker.model import LinkPlan
@@ -112,7 +113,7 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         subject=_clip(o.subject, MAX_SUBJECT_LENGTH),
         date=o.date,
         from_name=_clip(o.from_.name, MAX_NAME_LENGTH) if o.from_ else None,
-        from_address=o.from_.address.lower() if o.from_ and o.from_.address else None,
+        from_address=normalize_address(o.from_.address) if o.from_ and o.from_.address else None,
         direction=plan.direction or "incoming",
         kind=plan.kind or "bcc",
         submitter_user_id=plan.submitter_user_id,

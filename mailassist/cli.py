@@ -362,15 +362,25 @@ def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]
     help="Refile emails whose receipts are not one email by today's rule (a reused Message-ID, one template to "
     "several people), each receipt as itself; give the others today's keys.",
 )
+@click.option(
+    "--renormalize",
+    is_flag=True,
+    help="Decode RFC 2047 words still in stored names and subjects, and store IDN addresses and domains in their "
+    "matching (A-label) form; with --relink, leads that were duplicates of contacts become converted.",
+)
 @click.pass_obj
 @friendly
-def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool, split_merged: bool) -> None:
+def reprocess(  # noqa: PLR0917 - click passes every option
+    state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool, split_merged: bool, renormalize: bool
+) -> None:
     """Run failed receipts through the linker again, and/or re-link history to newly imported contacts."""
     from mailassist.runtime import make_processor  # noqa: PLC0415
 
-    if not (all_failed or ids or relink or split_merged):
-        raise click.UsageError("say what to reprocess: --failed, --id ID, --relink or --split-merged")
+    if not (all_failed or ids or relink or split_merged or renormalize):
+        raise click.UsageError("say what to reprocess: --failed, --id ID, --relink, --split-merged or --renormalize")
     with _store(state) as store:
+        if renormalize:  # first: what follows looks addresses up in their matching form
+            _renormalize(store)
         targets = list(ids)
         if all_failed:
             targets += [v.id for v in store.list_inbound(status="failed", limit=1_000_000)]
@@ -393,6 +403,20 @@ def reprocess(state: _State, all_failed: bool, ids: tuple[str, ...], relink: boo
             click.echo(f"relink: {result.leads_converted} leads converted, {result.links_added} links added")
         if split_merged:
             _split_merged(store, processor)
+
+
+def _renormalize(store: Store) -> None:
+    """``reprocess --renormalize``: stored names and addresses read by today's rules (``store.repair``)."""
+    from linker.addresses import normalize_address, normalize_domain  # noqa: PLC0415
+    from linker.encoded_words import decode_encoded_words  # noqa: PLC0415
+
+    names = store.repair_names(decode_encoded_words)
+    result = store.repair_addresses(normalize_address, normalize_domain)
+    for taken in result.taken:
+        click.echo(f"left as it is, its matching form is taken: {taken}", err=True)
+    click.echo(
+        f"renormalize: {names} names or subjects decoded, {result.changed} addresses or domains in matching form"
+    )
 
 
 def _split_merged(store: Store, processor: Any) -> None:

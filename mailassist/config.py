@@ -239,6 +239,12 @@ class LinkerConfig(_Section):
     strip_plus_tags: bool = False
     free_mail_domains: list[Domain] = Field(default_factory=list)
     ignore: list[IgnoreRuleConfig] = Field(default_factory=list)
+    #: Machine-sent mail (auto-replies, bounces, read receipts, newsletters): "ignore" it, or "file" it.
+    automated: Literal["ignore", "file"] = "ignore"
+    #: Mail with no participant outside the organisation: "ignore" it, or "file" it.
+    internal: Literal["ignore", "file"] = "ignore"
+    #: Seconds of CPU the linker may spend on one message; past it the message ends failed (no retry).
+    cpu_limit: float = Field(default=10.0, gt=0, le=3600)
 
 
 class LoggingConfig(_Section):

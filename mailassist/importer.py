@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from linker.addresses import normalize_domain as canonical_domain
+from linker.encoded_words import decode_encoded_words
 from store import Store
 from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 
@@ -45,33 +47,36 @@ class FileError(Exception):
 
 
 def normalize_domain(value: str) -> str | None:
-    """``value`` lower-cased without a trailing dot if it is a plausible domain name, else ``None``."""
-    domain = value.strip().lower().removesuffix(".")
-    if not domain or len(domain) > 253:
+    """``value`` in its matching form (lower case; an IDN as A-labels, ``żabka.pl`` → ``xn--abka-99a.pl``, as the
+    linker looks it up) if it is a plausible domain name, else ``None``."""
+    domain = value.strip().removesuffix(".")
+    if not domain or len(domain) > 253 or domain.endswith("."):
         return None
-    try:
-        ascii_form = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
+    ascii_form = canonical_domain(domain)
     labels = ascii_form.split(".")
-    if len(labels) < 2 or labels[-1].isdigit() or not all(_LABEL.match(label) for label in labels):
+    if len(ascii_form) > 253 or len(labels) < 2 or labels[-1].isdigit() or not all(map(_LABEL.match, labels)):
         return None
-    return domain
+    return ascii_form
 
 
 def normalize_address(value: str) -> str | None:
-    """``value`` lower-cased if it is a plausible email address (no DNS lookup), else ``None``."""
+    """``value`` in its matching form (local part lower-cased, domain by ``normalize_domain``) if it is a
+    plausible email address (no DNS lookup), else ``None``."""
     address = value.strip()
     local, at, domain = address.rpartition("@")
     if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.match(local):
         return None
+    if domain != domain.strip() or domain.endswith("."):
+        return None
     domain_ok = normalize_domain(domain)
-    return f"{local.lower()}@{domain_ok}" if domain_ok and domain_ok == domain.lower() else None
+    found = f"{local.lower()}@{domain_ok}" if domain_ok else None
+    return found if found is not None and len(found) <= MAX_ADDRESS else None
 
 
 def _text(cells: Mapping[str, str], column: str, *, required: bool) -> str:
-    # Names and titles collapse inner whitespace: a line break typed into a spreadsheet cell is layout.
-    value = " ".join(cells[column].split())
+    # Names and titles collapse inner whitespace: a line break typed into a spreadsheet cell is layout. A name
+    # copied from a raw mail header keeps its RFC 2047 words (``Jan =?utf-8?q?Nov=C3=A1k?=``): they are decoded.
+    value = " ".join(decode_encoded_words(cells[column]).split())
     if required and not value:
         raise RowError(f"{column}: required, but empty")
     return value

@@ -87,6 +87,9 @@ def linker_settings(config: Config) -> LinkerSettings:
         ignore_rules=[
             IgnoreRule(r.name, r.match, re.compile(r.subject) if r.subject else None) for r in config.linker.ignore
         ],
+        automated=config.linker.automated,
+        internal=config.linker.internal,
+        cpu_limit=config.linker.cpu_limit,
     )
 
 

@@ -33,6 +33,7 @@ from store.models import Inbound, InlineBlob, utcnow
 from store.queries import QueryVerbs
 from store.refile import list_shared_messages, refile_message, rekey_message
 from store.relink import relink_contacts
+from store.repair import RepairResult, repair_addresses, repair_names
 from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult
 
 T = TypeVar("T")
@@ -505,6 +506,15 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
     def rekey_message(self, message_id: int, dedupe_key: str, content_key: str | None) -> bool:
         """Give an email today's dedupe and content keys; False when another email has that dedupe key."""
         return self._run(lambda session: rekey_message(session, message_id, dedupe_key, content_key))
+
+    def repair_names(self, decode: Callable[[str], str]) -> int:
+        """Decode RFC 2047 words still in stored names and subjects (``store.repair``); how many values changed."""
+        return self._run(lambda session: repair_names(session, decode))
+
+    def repair_addresses(self, address: Callable[[str], str], domain: Callable[[str], str]) -> RepairResult:
+        """Put stored addresses and domains that are not ASCII in their matching form (``store.repair``)."""
+        dialect = self.engine.dialect.name
+        return self._run(lambda session: repair_addresses(session, address, domain, dialect=dialect))
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""

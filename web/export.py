@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from store import LinkChip, MessageRow
+from web.addresses import shown_address
 
 #: The header row, in column order.
 CSV_COLUMNS = ("id", "date", "direction", "kind", "submitter", "from_name", "from_address", "subject", "links")
@@ -27,7 +28,7 @@ def csv_cell(value: object) -> str:
 
 def links_cell(links: Iterable[LinkChip]) -> str:
     """The links of a message as ``type:label`` pairs separated by ``; ``, e.g. ``client:Acme; record:OP-123``."""
-    return "; ".join(f"{chip.type}:{chip.label}" for chip in links)
+    return "; ".join(f"{chip.type}:{shown_address(chip.label)}" for chip in links)
 
 
 def csv_row(row: MessageRow) -> list[str]:
@@ -39,7 +40,7 @@ def csv_row(row: MessageRow) -> list[str]:
         row.kind,
         row.submitter,
         row.from_name,
-        row.from_address,
+        shown_address(row.from_address),
         row.subject,
         links_cell(row.links),
     )

@@ -25,16 +25,24 @@ _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _TIME = re.compile(r"\d{1,2}[:.]\d{2}")
 #: Words that open an attribution, so a wrapped one can be told from a paragraph that happens to end in "wrote:".
 _INTRO = re.compile(
-    r"^\s*(?:On|Le|El|Am|Em|Il giorno|Il|Dnia|W dniu|Dne|Op|Den|D\.|Pe|Dana)(?=\s)|^\s*[\d\"'«„“]", re.IGNORECASE
+    r"^\s*(?:On|Le|El|Am|Em|Il giorno|Il|Dnia|W dniu|Dne|Op|Den|D\.|Pe|Dana)(?=\s)|^\s*[\d\"'«„“]"
+    # Gmail in Polish and Czech starts with the weekday: "pon., 4 mar 2024 o 09:15 …", "po 4. 3. 2024 v 9:15 …"
+    r"|^\s*(?:pon|wt|śr|czw|pt|sob|niedz)\.,?\s+\d|^\s*(?:po|út|st|čt|pá|so|ne)\s+\d{1,2}\.",
+    re.IGNORECASE,
 )
 #: Words between the date and the sender (``Op … heeft John``, ``… użytkownik „John”``), dropped from both.
 CONNECTORS = (
-    "heeft", "schreef", "schrieb", "skrev", "používateľ", "uživatel", "użytkownik", "пользователь", "користувач",
-    "időpontban", "tarihinde",
+    "heeft", "schreef", "schrieb", "skrev", "používateľ", "uživatel", "odesílatel", "odosielateľ", "użytkownik",
+    "пользователь", "користувач", "időpontban", "tarihinde",
 )  # fmt: skip
 _CONNECTOR_RE = re.compile(r"(?:^|\s)(?:" + "|".join(re.escape(c) for c in CONNECTORS) + r")(?=\s|$)")
 _LEADING = re.compile(r"^\s*(?:On|Le|El|Am|Em|Il giorno|Dnia|W dniu|Dne|Op|Den|D\.|Pe|Dana)\s+", re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“„«]\s*([^\"“”„«»]+?)\s*[\"”“»]")
+#: Apple Mail in Polish puts the sender first and no verb last: ``Wiadomość napisana przez Jan <jan@x> w dniu
+#: 04.03.2024, o godz. 09:15:``.
+#: German puts the name after the verb, and Thunderbird writes no address: ``Am 04.03.24 um 09:15 schrieb Jan Novák:``.
+_SCHRIEB_NAME = re.compile(r"^\s*Am\s+\d{1,2}\.\s?\d{1,2}\.\s?\d{2,4}\s[^\n]{0,60}?\bschrieb\s+[^\s:][^:\n]{0,80}:\s*$")
+_WRITTEN_BY = re.compile(r"^\s*Wiadomość napisana przez\s+(?P<who>.+?)\s+w dniu\s+(?P<date>[^\n]{1,120}?)\s*:\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +61,9 @@ def _is_attribution(text: str) -> bool:
         return False
     # "I wrote this for you:" is prose. An attribution names an address, or a time and ends with its verb
     # ("On 4 March at 10:00, John wrote:", but not "On Monday at 10:00 I wrote to them:").
-    return bool(_ADDRESS.search(text) or (_TIME.search(text) and _VERB_LAST.search(text)))
+    return bool(
+        _ADDRESS.search(text) or (_TIME.search(text) and (_VERB_LAST.search(text) or _SCHRIEB_NAME.match(text)))
+    )
 
 
 def find_attribution(lines: list[str], start: int) -> Attribution | None:
@@ -63,6 +73,11 @@ def find_attribution(lines: list[str], start: int) -> Attribution | None:
         return None
     joined = first
     for end in range(start + 1, min(start + 3, len(lines)) + 1):
+        # The colon first, as in _is_attribution: most lines of a body end without one
+        written_by = _WRITTEN_BY.match(joined) if joined.endswith(":") and len(joined) <= 400 else None
+        if written_by is not None:
+            sender = parse_mailbox(clean_value(written_by.group("who")))
+            return Attribution(start=start, end=end, sender=sender, date_text=written_by.group("date").strip())
         if _is_attribution(joined) and (end == start + 1 or _INTRO.match(first)):
             sender, date_text = _read(joined)
             return Attribution(start=start, end=end, sender=sender, date_text=date_text)
@@ -98,6 +113,9 @@ def _read(text: str) -> tuple[Mailbox | None, str | None]:
         sender = parse_mailbox(f"{name or ''} <{address.group(0)}>")
         cut = head.rfind(name) if name else len(head)
         return sender, _date_text(text[:cut] + " " + text[end:])
+    if _SCHRIEB_NAME.match(text):
+        head, _, name = text.rpartition(" schrieb ")
+        return parse_mailbox(name.strip(" :")), _date_text(head)
     verbs = list(re.finditer(r"(?:^|[\s,>)\]])(" + _VERB_ALT + r")(?=[\s(:\uff1a]|$)", text, re.IGNORECASE))
     if not verbs:
         return None, None

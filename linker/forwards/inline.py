@@ -9,12 +9,15 @@ The text is scanned from the top for the first thing that opens a quoted message
 * a reply attribution (``On … wrote:``): a forward only under a forward prefix (Outlook for Mac), else a reply.
 
 The first of these decides: a reply ends the search, because anything below it is quoted history, not what the
-forwarder sent. Quoted blocks (``> ``) are read at their own depth. The body is what follows the header block in the
-same quote level, unquoted and dedented when the client quoted or indented all of it.
+forwarder sent. ``find_inline_quote`` also returns that reply (its sender, recipients, date), so its people can be
+kept; ``find_inline_forward`` returns forwards only. Quoted blocks (``> ``) are read at their own depth. The body is
+what follows the header block in the same quote level, unquoted and dedented when the client quoted or indented all
+of it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -26,12 +29,14 @@ from linker.forwards.headers import HeaderBlock, label_of, parse_block, parse_on
 from linker.forwards.mailboxes import parse_mailbox, parse_mailboxes
 from linker.forwards.separators import FORWARD, ORIGINAL, phrases
 from linker.forwards.subject import has_forward_prefix, has_reply_prefix, strip_forward_prefix
-from linker.model import InlineForward, Mailbox
+from linker.model import InlineForward, Mailbox, QuoteKind
 
 SeparatorKind = Literal["forward", "original"]
 
 #: How many lines below a separator or From line a header block may reach; bounds the work per candidate line.
 _WINDOW = 60
+#: Lines of a forwarded message searched for the next level (``strict``): its forwarder's note is above it.
+STRICT_SCAN_LINES = 2_000
 
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 #: ``---------- Title ----------`` (the whole line), or Yahoo's ``----- Title ----- From: …`` with the block after it.
@@ -49,31 +54,41 @@ _INVISIBLE = (("\ufeff", ""), ("\u200b", ""), ("\u200e", ""), ("\u200f", ""), ("
 #: What every separator line has: a run of rule characters, or a colon at its end. A line without either is
 #: passed over without trying each separator pattern.
 _SEPARATOR_HINT = re.compile(r"[-=_~*]{2}|[:\uff1a]\s*$")
+#: A line that starts with text (so the body has no common indent), and the whitespace of blank lines.
+_UNINDENTED = re.compile(r"^[^\s]", re.MULTILINE)
+_BLANK_INDENT = re.compile(r"\n[ \t]+(?=\n)")
+#: The labels a header block without a separator line may start with.
+_BARE_FIRST = ("from", "date")
 
 
 @dataclass(frozen=True, slots=True)
 class _Separator:
     kind: SeparatorKind
     rest: str
-
-
-class _Reply:
-    """Marker: the first quoted thing is a reply, so the message carries no forward."""
-
-
-_REPLY = _Reply()
+    #: The client format the line is typical of (``gmail``, ``outlook``…).
+    style: str | None = None
 
 
 def find_inline_forward(text: str, *, outer_subject: str | None = None) -> InlineForward | None:
     """The outermost inline forward in ``text`` (a plain-text body), or ``None`` when there is none."""
+    found = find_inline_quote(text, outer_subject=outer_subject)
+    return found if found is not None and found.kind == "forward" else None
+
+
+def find_inline_quote(text: str, *, outer_subject: str | None = None, strict: bool = False) -> InlineForward | None:
+    """The first quoted message in ``text``: a forward, or a reply's quote (``kind`` says which), or ``None``.
+
+    ``strict`` is for text inside a forward, whose subject is as its author left it: only a forward prefix makes an
+    Outlook block or an attribution a forward, and a reply prefix makes even a forward separator quoted history (the
+    author replied to a forward). At the top, the user sent it to us, and only a reply prefix says reply. A strict
+    search looks at the first ``STRICT_SCAN_LINES`` lines only: what a forwarder writes above a forward is short,
+    and ten levels of a 25 MB message must not cost ten full scans."""
     for invisible, replacement in _INVISIBLE:
         if invisible in text:
             text = text.replace(invisible, replacement)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for i in range(len(lines)):
-        found = _forward_at(lines, i, outer_subject)
-        if isinstance(found, _Reply):
-            return None
+    for i in range(min(len(lines), STRICT_SCAN_LINES) if strict else len(lines)):
+        found = _forward_at(lines, i, outer_subject, strict)
         if found is not None:
             return found
     return None
@@ -84,20 +99,33 @@ def _depth(line: str) -> int:
     return match.group(0).count(">") if match else 0
 
 
+@functools.lru_cache(maxsize=64)
+def _marks(depth: int) -> re.Pattern[str]:
+    """At least ``depth`` quote marks at the start of a line: looks at those ``depth`` only, however many follow."""
+    return re.compile(r"(?:[ \t]*>){" + str(depth) + "}")
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix(depth: int) -> re.Pattern[str]:
+    """Up to ``depth`` quote marks at the start of a line, each with the space after it."""
+    return re.compile(r"(?:[ \t]*>[ \t]?){1," + str(depth) + "}")
+
+
 def _dequote(line: str, depth: int) -> str:
-    for _ in range(depth):
-        match = re.match(r"^[ \t]*>[ \t]?", line)
-        if match is None:
-            break
-        line = line[match.end() :]
-    return line
+    if depth <= 0:
+        return line
+    match = _prefix(depth).match(line)
+    return line[match.end() :] if match else line
 
 
 def _region(lines: list[str], start: int, depth: int, limit: int | None = None) -> list[str]:
     """The lines from ``start`` on (``limit`` at most) at quote ``depth`` or deeper, unquoted by ``depth`` levels."""
+    if depth == 0:
+        return lines[start : None if limit is None else start + limit]
+    marks = _marks(depth)
     out: list[str] = []
     for line in lines[start : None if limit is None else start + limit]:
-        if _depth(line) < depth and line.strip(" \t>"):
+        if marks.match(line) is None and line.strip(" \t>"):
             break
         out.append(_dequote(line, depth))
     return out
@@ -112,55 +140,81 @@ def _title_kind(title: str) -> SeparatorKind | None:
     return None
 
 
+def _dashed_style(line: str, kind: SeparatorKind) -> str:
+    """The client a dashed separator is typical of: Gmail draws 10 dashes, Thunderbird 8, Outlook 5."""
+    dashes = len(line) - len(line.lstrip(" \t-"))
+    if dashes >= 10 and kind == "forward":
+        return "gmail"
+    if 7 <= dashes <= 9:
+        return "thunderbird"
+    if dashes == 5 and kind == "original":
+        return "outlook"
+    return "dashed"
+
+
 def _match_separator(line: str) -> _Separator | None:
     """What kind of separator ``line`` is, with any header text that follows it on the same line."""
     if not _SEPARATOR_HINT.search(line):
         return None
     if _RULE.match(line):
-        return _Separator("original", "")
+        return _Separator("original", "", "outlook")
     full = _DASHED_FULL.match(line)
     if full and len(full.group("title")) <= 80:
-        return _Separator(_title_kind(full.group("title")) or "original", "")
+        dashed = _title_kind(full.group("title")) or "original"
+        return _Separator(dashed, "", _dashed_style(line, dashed))
     lead = _DASHED_LEAD.match(line)
     if lead and len(lead.group("title")) <= 80:
-        return _Separator(_title_kind(lead.group("title")) or "original", lead.group("rest"))
+        return _Separator(_title_kind(lead.group("title")) or "original", lead.group("rest"), "yahoo")
     titled = _TITLE_COLON.match(line)
     if titled:
         kind = _title_kind(titled.group("title"))
         # Only a title that is all phrase: "Please read the forwarded message below:" is the forwarder's note.
         if kind and len(titled.group("title").split()) <= 7:
-            return _Separator(kind, "")
+            return _Separator(kind, "", "apple-mail")
     return None
 
 
-def _forward_at(lines: list[str], i: int, subject: str | None) -> InlineForward | _Reply | None:
+def _kind(separator: SeparatorKind | None, subject: str | None, strict: bool, depth: int) -> QuoteKind:
+    """Forward or reply, for what opens the quote: a forward separator, an original-message one (or a bare Outlook
+    block), or an attribution (``None``), at quote ``depth``."""
+    if depth > 0 and has_reply_prefix(subject):
+        # Under "Re:", a header block inside "> " quoting is the history a reply quotes (its attribution unread)
+        return "reply"
+    if separator == "forward":
+        return "reply" if strict and has_reply_prefix(subject) else "forward"
+    if separator == "original" and not strict:
+        return "reply" if has_reply_prefix(subject) else "forward"
+    return "forward" if has_forward_prefix(subject) else "reply"
+
+
+def _forward_at(lines: list[str], i: int, subject: str | None, strict: bool) -> InlineForward | None:
     depth = _depth(lines[i])
     line = _dequote(lines[i], depth)
     if not line.strip():
         return None
     separator = _match_separator(line)
     if separator is not None:
-        return _after_separator(lines, i, depth, separator, subject)
+        return _after_separator(lines, i, depth, separator, subject, strict)
     found = label_of(line)
-    if found is not None and found[0] == "from":
+    # A bare block: new Outlook and Outlook 2013 start it with From, GMX and web.de with the date (``Gesendet:``)
+    if found is not None and found[0] in _BARE_FIRST:
         block = parse_block(_region(lines, i, depth, _WINDOW), 0)
-        if block.first != "from" or not _valid(block, None):
+        if block.first not in _BARE_FIRST or not _valid(block, None):
             return None
-        if has_reply_prefix(subject):
-            return _REPLY
-        return _build(lines[:i], block, _region(lines, i, depth)[block.end :], subject)
+        kind = _kind("original", subject, strict, depth)
+        style = "outlook" if block.first == "from" else "gmx"
+        return _build(lines[:i], block, _region(lines, i, depth)[block.end :], subject, kind=kind, style=style)
     attribution = find_attribution([_dequote(x, depth) for x in lines[i : i + 3]], 0)
     if attribution is None:
         return None
-    if not has_forward_prefix(subject):
-        return _REPLY
+    kind = _kind(None, subject, strict, depth)
     region = _region(lines, i, depth)
-    return _from_attribution(lines[:i], attribution, region[attribution.end :], subject)
+    return _from_attribution(lines[:i], attribution, region[attribution.end :], subject, kind=kind)
 
 
-def _after_separator(
-    lines: list[str], i: int, depth: int, separator: _Separator, subject: str | None
-) -> InlineForward | _Reply | None:
+def _after_separator(  # noqa: PLR0917  (the scan's state, passed on as _forward_at has it)
+    lines: list[str], i: int, depth: int, separator: _Separator, subject: str | None, strict: bool
+) -> InlineForward | None:
     if separator.rest:
         block = parse_one_line(separator.rest)
         if block is None or not _valid(block, separator.kind):
@@ -180,10 +234,9 @@ def _after_separator(
         block = parse_block(window, start)
         if not _valid(block, separator.kind):
             return None
-    if separator.kind == "original" and has_reply_prefix(subject):
-        return _REPLY
+    kind = _kind(separator.kind, subject, strict, depth)
     region = _region(lines, i, depth)[:start] + _region(lines, i + start, header_depth)
-    return _build(lines[:i], block, region[block.end :], subject)
+    return _build(lines[:i], block, region[block.end :], subject, kind=kind, style=separator.style)
 
 
 def _valid(block: HeaderBlock, kind: SeparatorKind | None) -> bool:
@@ -198,25 +251,57 @@ def _valid(block: HeaderBlock, kind: SeparatorKind | None) -> bool:
     return others >= 2 and block.count("date", "subject") >= 1
 
 
+def _all_quoted(lines: list[str]) -> bool:
+    """Whether every line with text is quoted (and one is): stops at the first that is not."""
+    seen = False
+    for line in lines:
+        if line.strip():
+            if _QUOTE.match(line) is None:
+                return False
+            seen = True
+    return seen
+
+
 def _body(lines: list[str]) -> str:
-    content = [line for line in lines if line.strip()]
     # Missive and Apple Mail quote the whole forwarded body; Outlook for Mac indents it.
-    if content and all(_depth(line) > 0 for line in content):
+    if _all_quoted(lines):
         lines = [_dequote(line, 1) for line in lines]
-    return textwrap.dedent("\n".join(lines)).strip()
+    text = "\n".join(lines)
+    if _UNINDENTED.search(text):
+        # Nothing to dedent: do what dedent would do to blank lines, without its pass over every line in Python
+        return _BLANK_INDENT.sub("\n", text).strip()
+    return textwrap.dedent(text).strip()
 
 
-def _build(above: list[str], block: HeaderBlock, below: list[str], outer_subject: str | None) -> InlineForward:
+def _build(
+    above: list[str],
+    block: HeaderBlock,
+    below: list[str],
+    outer_subject: str | None,
+    *,
+    kind: QuoteKind,
+    style: str | None,
+) -> InlineForward:
     fields = block.fields
     date_text = fields.get("date") or None
-    return _forward(above, block, below, outer_subject, sender=parse_mailbox(fields["from"]), date_text=date_text)
+    sender = parse_mailbox(fields["from"])
+    return _forward(above, block, below, outer_subject, sender=sender, date_text=date_text, kind=kind, style=style)
 
 
 def _from_attribution(
-    above: list[str], attribution: Attribution, below: list[str], outer_subject: str | None
+    above: list[str], attribution: Attribution, below: list[str], outer_subject: str | None, *, kind: QuoteKind
 ) -> InlineForward:
     block = HeaderBlock(end=attribution.end)
-    return _forward(above, block, below, outer_subject, sender=attribution.sender, date_text=attribution.date_text)
+    return _forward(
+        above,
+        block,
+        below,
+        outer_subject,
+        sender=attribution.sender,
+        date_text=attribution.date_text,
+        kind=kind,
+        style="attribution",
+    )
 
 
 def _forward(
@@ -227,10 +312,15 @@ def _forward(
     *,
     sender: Mailbox | None,
     date_text: str | None,
+    kind: QuoteKind,
+    style: str | None,
 ) -> InlineForward:
     fields = block.fields
+    written = fields.get("subject") or None
     if "subject" in fields:
         subject: str | None = strip_forward_prefix(fields["subject"]) or None
+    elif kind == "reply":
+        subject = None  # an attribution names no subject; the reply's own subject is not the quoted one's
     else:
         # No subject in the block (Outlook for Mac's attribution): the forward's own subject is the original's.
         subject = (strip_forward_prefix(outer_subject) or None) if outer_subject else None
@@ -243,4 +333,7 @@ def _forward(
         date=parse_date(date_text),
         subject=subject,
         body=_body(below),
+        kind=kind,
+        style=style,
+        subject_as_written=written,
     )

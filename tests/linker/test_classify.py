@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from linker.classify import Submission, classify, sender_of
@@ -137,7 +139,7 @@ def test_a_colleagues_mail_reaching_the_submitter_is_a_redirect() -> None:
     assert kind_of(message, Submission(PIOTR.email, "envelope", PIOTR)) == ("bcc", "outgoing")
 
 
-def test_all_internal_mail_is_kept_linked_to_no_client_and_makes_no_lead() -> None:
+def test_all_internal_mail_is_ignored_or_with_internal_file_linked_to_no_client_and_no_lead() -> None:
     # Given mail between colleagues only
     message = mail(
         f"""\
@@ -150,9 +152,13 @@ Date: Mon, 23 Nov 2026 12:00:00 +0100
 Piotr, zerknij proszę na grafik.
 """
     )
-    # When it is planned
-    plan = plan_message(message, envelope=ENVELOPE, settings=SETTINGS, directory=directory())
-    # Then it is accepted and kept, every participant internal, linked to its submitter only, with no lead
+    # When it is planned, then by default ([linker] internal = "ignore") it ends ignored, saying why
+    ignored = plan_message(message, envelope=ENVELOPE, settings=SETTINGS, directory=directory())
+    assert (ignored.decision, ignored.reason) == ("ignore", "internal only: no participant outside the organisation")
+    assert ignored.new_leads == ()
+    # And with internal = "file" it is accepted and kept, every participant internal, linked to its submitter only,
+    # with no lead
+    plan = plan_message(message, envelope=ENVELOPE, settings=replace(SETTINGS, internal="file"), directory=directory())
     assert (plan.decision, plan.kind, plan.direction) == ("accept", "bcc", "outgoing")
     assert [(p.address, p.internal) for p in plan.participants] == [
         ("anna.nowak@example.com", True),
@@ -176,3 +182,5 @@ def test_a_bounce_carrying_a_forward_is_a_redirect_not_a_forward() -> None:
     assert plan.original.from_ == Mailbox("Microsoft Outlook", "postmaster@acme-logistics.pl")
     assert plan.original.subject == "Undeliverable: Fwd: Oferta OP-123"
     assert plan.new_leads == ()
+    # And, a bounce, it ends ignored ([linker] automated = "ignore"), the report named as the reason
+    assert (plan.decision, plan.reason) == ("ignore", "automated: delivery status notification (multipart/report)")

@@ -187,6 +187,28 @@ def test_ignore_rule_ends_ignored_with_the_rule_named(stack: Stack) -> None:
         assert s.scalars(select(Lead)).all() == []
 
 
+def test_automated_and_internal_mail_end_ignored_with_the_reason_in_the_ingest_log(stack: Stack) -> None:
+    # Given a client's Exchange out-of-office reply redirected by Anna's mailbox, and Anna's mail to a colleague
+    automated = FIXTURES / "linker" / "automated" / "exchange_automatic_reply_pl.eml"
+    reply = send(stack.port, automated.read_bytes(), mail_from=USER, rcpt=ASSISTANT)
+    internal = (
+        b"From: Anna Nowak <anna.nowak@example.com>\r\nTo: ewa.kowalczyk@example.com\r\n"
+        b"Subject: Grafik OP-123\r\n\r\nGrafik na grudzien.\r\n"
+    )
+    colleague = send(stack.port, internal, mail_from=USER, rcpt=ASSISTANT)
+    assert reply.queued_id is not None and colleague.queued_id is not None
+    # When they are processed
+    rows = stack.settled(reply.queued_id, colleague.queued_id)
+    # Then both end ignored, the ingest log (mailassist queue --json) saying why, and nothing is filed
+    assert rows[reply.queued_id]["status"] == "ignored"
+    assert str(rows[reply.queued_id]["reason"]).startswith("automated: auto-reply subject 'Automatyczna odpowiedź:")
+    assert rows[colleague.queued_id]["status"] == "ignored"
+    assert rows[colleague.queued_id]["reason"] == "internal only: no participant outside the organisation"
+    with Session(stack.store.engine) as s:
+        assert s.scalars(select(Message)).all() == []
+        assert s.scalars(select(Lead)).all() == []
+
+
 def test_leads_are_not_duplicated_across_messages(stack: Stack) -> None:
     a = stack.deliver("new_lead_cz_1.eml")
     stack.settled(a)

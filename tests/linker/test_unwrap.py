@@ -40,18 +40,21 @@ def test_nested_inline_forward_continues_past_the_internal_forwarder() -> None:
     assert original.note == "Please file this under Northwind, Piotr passed it on to me."
 
 
-def test_an_external_forwarder_is_where_unwrapping_stops() -> None:
-    # Were Piotr not one of us, his forward would be the original
+def test_the_deepest_external_sender_is_the_original_even_below_an_external_forwarder() -> None:
+    # Were Piotr not one of us, the client's mail at the bottom would still be the original
     original = unwrapped("nested_thunderbird_outlook_en.eml", is_internal=lambda address: False)
 
     assert original is not None
-    assert original.from_ == Mailbox("Piotr Zieliński", "piotr.zielinski@example.com")
-    assert original.subject == "Request for quotation: 40 pallets"
-    assert original.body is not None and original.body.startswith("Anna, this one is yours (UK accounts).")
+    assert original.from_ == Mailbox("Oliver Grant", "oliver.grant@northwind-traders.co.uk")
     assert original.note == "Please file this under Northwind, Piotr passed it on to me."
+    # and Piotr's forward is kept as the chain's first level
+    assert [level.from_ for level in original.chain] == [
+        Mailbox("Piotr Zieliński", "piotr.zielinski@example.com"),
+        Mailbox("Oliver Grant", "oliver.grant@northwind-traders.co.uk"),
+    ]
 
 
-def test_first_external_sender_wins_over_what_they_forwarded() -> None:
+def test_deepest_external_sender_wins_over_the_client_who_forwarded_it() -> None:
     # Given a client who forwards their supplier's mail, forwarded on by Anna
     original = unwrapped(
         f"""\
@@ -79,14 +82,16 @@ To: Jan Kowalski <jan.kowalski@acme-logistics.pl>
 Dostawa w czwartek.
 """
     )
-    # Then the client (the first external sender) is the original, the supplier's mail part of its body
+    # Then the supplier's mail (the deepest external sender) is the original; the client is the chain's first level
     assert original is not None
-    assert original.from_ == Mailbox("Jan Kowalski", "jan.kowalski@acme-logistics.pl")
+    assert original.from_ == Mailbox("Marek Zając", "marek.zajac@palety-radom.pl")
     assert original.subject == "Palety EUR - dostawa"
-    assert original.body is not None
-    assert original.body.startswith("Pani Anno, proszę o kontakt w tej sprawie.")
-    assert "Marek Zając" in original.body
+    assert original.body == "Dostawa w czwartek."
     assert original.note is None
+    assert [level.from_.address for level in original.chain if level.from_] == [
+        "jan.kowalski@acme-logistics.pl",
+        "marek.zajac@palety-radom.pl",
+    ]
 
 
 def test_attached_colleagues_forward_is_opened_and_its_inline_forward_read() -> None:
@@ -169,7 +174,8 @@ def test_a_chain_of_colleagues_is_unwrapped_at_most_max_depth_levels() -> None:
         )
         sender = f"Kolega {level} <kolega{level}@example.com>"
     original = unwrapped(f"From: {sender}\nTo: {ASSISTANT}\nSubject: Fwd: Oferta\n\n{body}\n")
-    # Then unwrapping gives up MAX_DEPTH levels below the outermost forward, still at a colleague
+    # Then unwrapping reads MAX_DEPTH levels and gives up there, still at a colleague (the deepest level read)
     assert original is not None and original.from_ is not None
-    assert original.from_.address == f"kolega{levels - MAX_DEPTH - 2}@example.com"
+    assert len(original.chain) == MAX_DEPTH
+    assert original.from_.address == f"kolega{levels - MAX_DEPTH - 1}@example.com"
     assert original.note == f"Level {levels - 1}."

@@ -14,6 +14,7 @@ from mailassist.config import load_config
 from mailassist.runtime import make_processor
 from store import Store
 from store.models import Inbound, Lead, Link, Message
+from store.views import ContactRow
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"
@@ -143,7 +144,37 @@ def test_relink_attaches_lead_history_to_a_new_contact_once(tmp_path: Path) -> N
 def test_reprocess_needs_something_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "reprocess"])
     assert result.exit_code == 2
-    assert "--failed, --id ID, --relink or --split-merged" in result.output
+    assert "--failed, --id ID, --relink, --split-merged or --renormalize" in result.output
+
+
+def test_renormalize_then_relink_merges_a_lead_into_a_contact_imported_in_unicode(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna,,all,\n")
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
+    store.open()
+    try:
+        # Given a contact an older import kept in Unicode, and mail naming her as A-labels: a duplicate lead
+        store.apply_contacts([ContactRow(line=2, name="Zofia Wiśniewska", emails=("zofia.wisniewska@żabka.test",))])
+        raw = (FIXTURES / "linker" / "names_idn" / "python_emailmessage_cs.eml").read_bytes()
+        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        make_processor(load_config(config), store).process_now(inbound.id)
+        zofia = "zofia.wisniewska@xn--abka-99a.test"
+        with Session(store.engine) as s:
+            assert zofia in s.scalars(select(Lead.address)).all()
+
+        # When the stored data is renormalized, then relinked
+        result = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--renormalize", "--relink"])
+
+        # Then the contact has the matching form and the lead is converted to her
+        assert result.exit_code == 0, result.output
+        assert "renormalize: 0 names or subjects decoded, 1 addresses or domains in matching form" in result.output
+        assert "relink: 1 leads converted" in result.output
+        with Session(store.engine) as s:
+            lead = s.scalars(select(Lead).where(Lead.address == zofia)).one()
+            assert lead.converted_contact_id is not None
+            assert lead.name == "Zofia Wiśniewska"
+    finally:
+        store.close()
 
 
 def test_explain_a_receipt_uses_the_submitter_the_gateway_proved_and_shows_its_auth(tmp_path: Path) -> None:

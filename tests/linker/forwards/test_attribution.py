@@ -33,6 +33,15 @@ SENDER = Mailbox("Jan Novák", "jan.novak@example.cz")
         ('04.03.2024, 9:15 пользователь "Jan Novák" <jan.novak@example.cz> написал:', "04.03.2024, 9:15"),  # ru
         ('"Jan Novák" <jan.novak@example.cz>, 04.03.2024 09:15 tarihinde şunu yazdı:', "04.03.2024 09:15"),  # tr
         ("Pe lun., 4 mar. 2024 la 09:15, Jan Novák <jan.novak@example.cz> a scris:", "lun., 4 mar. 2024 la 09:15"),
+        # Apple Mail in Polish: the sender first, no verb at the end
+        (
+            "Wiadomość napisana przez Jan Novák <jan.novak@example.cz> w dniu 04.03.2024, o godz. 09:15:",
+            "04.03.2024, o godz. 09:15",
+        ),
+        (
+            "po 4. 3. 2024 v 9:15 odesílatel Jan Novák <jan.novak@example.cz> napsal:",
+            "po 4. 3. 2024 v 9:15",
+        ),  # cs Gmail
     ],
 )
 def test_attribution(line: str, date_text: str) -> None:
@@ -57,11 +66,35 @@ def test_attribution_without_address() -> None:
     assert found.sender == Mailbox("Jan Novák", None)
 
 
+def test_german_thunderbird_names_the_sender_after_the_verb() -> None:
+    found = find_attribution(["Am 04.03.24 um 09:15 schrieb Jan Novák:", "> hallo"], 0)
+    assert found is not None
+    assert found.sender == Mailbox("Jan Novák", None)
+    assert found.date_text == "04.03.24 um 09:15"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["pon., 4 mar 2024 o 09:15 Jan Novák <jan.novak@example.cz>", "napisał(a):", "> hi"],
+        ["po 4. 3. 2024 v 9:15 odesílatel Jan Novák <jan.novak@example.cz>", "napsal:", "> hi"],
+    ],
+)
+def test_gmail_wraps_a_weekday_first_attribution(lines: list[str]) -> None:
+    # Gmail's text part wraps long lines; in Polish and Czech the attribution starts with the weekday
+    found = find_attribution(lines, 0)
+    assert found is not None
+    assert found.sender == SENDER
+    assert found.end == 2
+
+
 @pytest.mark.parametrize(
     "lines",
     [
         ["I wrote this for you:"],
         ["On Monday at 10:00 I wrote to them:"],
+        ["Am Montag um 10:00 schrieb ich an alle:"],
+        ["Wiadomość napisana przez nas wczoraj"],
         ["He wrote: see you at 10:00"],
         ["Hi team,", "as Jan wrote on 04/03/2024 09:15 <jan.novak@example.cz> wrote:"],
         [""],
