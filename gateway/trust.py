@@ -123,6 +123,20 @@ def decide(
     return _refusal(named[0], results, settings)
 
 
+def settled_without_spf(
+    candidates: Sequence[Candidate], users: Mapping[str, object], evidence: Evidence, settings: TrustSettings
+) -> Accept | None:
+    """The verdict of ``decide`` when no SPF result could change it, from ``evidence`` whose results hold no SPF
+    check; else ``None``. That is when the first user named is proven by DKIM or ARC: ``decide`` tries the
+    candidates in order and stops at the first it proves, and tries a candidate's DKIM and ARC passes before its
+    SPF pass, so SPF could only have proven that candidate in the same way or a later one never reached."""
+    results = evidence.results
+    if evidence.secret_user is not None or evidence.relay or results is None or results.of("spf"):
+        return None
+    named = _user_candidates(candidates, users)
+    return _prove(named[0], results, settings, evidence.trace) if named else None
+
+
 def _user_candidates(candidates: Iterable[Candidate], users: Mapping[str, object]) -> list[Candidate]:
     """Each candidate that is a user's address (as written or without its ``+tag``), in order."""
     out: list[Candidate] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.admission import QUICK_HEADER_BYTES, Admission, AdmissionSettings, Admitted, header_block, peer_ip
-from gateway.mailauth import AuthResults, Check
+from gateway.mailauth import AuthResults, Check, Settled
 from gateway.policy import RecipientPolicy
 from gateway.trust import Refuse, TrustSettings
 from gateway.users import UserCache
@@ -15,23 +15,36 @@ PASS = AuthResults((Check("dkim", "pass", "example.com", "mail"),), "checked")
 
 
 class FakeAuthenticator:
-    """Answers every check with ``results`` and notes how it was asked."""
+    """Answers every check with ``results`` and notes how it was asked, and what the caller said decides the
+    message without SPF (``settled``, asked with ``results`` less their SPF check)."""
 
     def __init__(self, results: AuthResults = PASS) -> None:
         self.results = results
         self.calls: list[bool] = []
+        self.settled: list[str | None] = []
 
-    def check(self, raw: bytes, *, ip: str | None, helo: str | None, mail_from: str, cached_only: bool = False) -> Any:
+    def check(
+        self,
+        raw: bytes,
+        *,
+        ip: str | None,
+        helo: str | None,
+        mail_from: str,
+        cached_only: bool = False,
+        settled: Settled | None = None,
+    ) -> Any:
         self.calls.append(cached_only)
+        if settled is not None:
+            self.settled.append(settled(AuthResults(tuple(c for c in self.results.checks if c.method != "spf"), "x")))
         return self.results
 
 
-def admission(authenticator: FakeAuthenticator, *, relays: bool = False) -> Admission:
-    users = UserCache(lambda keys: {k: "anna" for k in keys if k == ANNA}, ttl=600)
+def admission(authenticator: FakeAuthenticator, *, relays: bool = False, users: tuple[str, ...] = (ANNA,)) -> Admission:
+    known = UserCache(lambda keys: {k: k.partition("@")[0] for k in keys if k in users}, ttl=600)
     settings = AdmissionSettings(TrustSettings(org_domains=("example.com",)))
     return Admission(
         recipients=RecipientPolicy(["assistant@crm.example.com"]),
-        users=users,
+        users=known,
         find_token_user=lambda token_hash: None,
         authenticator=authenticator,  # type: ignore[arg-type]
         settings=settings if relays else AdmissionSettings(settings.trust, trusted_relays=()),
@@ -104,3 +117,51 @@ def test_the_header_section_is_cut_and_peers_are_read_as_ip_addresses() -> None:
     assert peer_ip("::1:25") == "::1"
     assert peer_ip("not an address") is None
     assert peer_ip(None) is None
+
+
+def test_an_envelope_sender_proven_by_an_aligned_dkim_pass_settles_it_without_spf() -> None:
+    auth = FakeAuthenticator()
+    door = admission(auth)
+    door.users.find([ANNA])
+
+    quick = door.quick(mail(), **KW)
+    full = door.admit(mail(), **KW)
+
+    assert isinstance(quick, Admitted) and isinstance(full, Admitted)
+    assert quick.verdict == full.verdict
+    assert (quick.verdict.submitter, quick.verdict.via, quick.verdict.proof) == (ANNA, "envelope", "dkim")
+    assert auth.settled == ["dkim pass d=example.com s=mail"] * 2  # so SPF is not evaluated
+
+
+PIOTR = "piotr@example.com"
+
+
+def test_a_later_user_proven_when_the_envelope_sender_is_not_gets_the_same_verdict_on_the_loop() -> None:
+    # Given mail from Anna's address, not proven for her (ARC proves a redirect, not a BCC), redirected by the
+    # company's forwarder to Piotr, whom the ARC pass proves
+    auth = FakeAuthenticator(AuthResults((Check("arc", "pass", "example.com", "fwd"),), "checked"))
+    door = admission(auth, users=(ANNA, PIOTR))
+    door.users.find([ANNA, PIOTR])
+    raw = mail().replace(b"To: jan@acme.test", f"To: {PIOTR}".encode())
+
+    quick = door.quick(raw, **KW)
+    full = door.admit(raw, **KW)
+
+    # Then the loop reads the headers after the envelope sender alone, and decides what the thread decides
+    assert isinstance(quick, Admitted) and isinstance(full, Admitted)
+    assert quick.verdict == full.verdict
+    assert (quick.verdict.submitter, quick.verdict.via, quick.verdict.proof) == (PIOTR, "To", "arc")
+    # and SPF was needed: it might have proven Anna, the first candidate
+    assert auth.settled == [None, None]
+    assert auth.calls == [True, False]
+
+
+def test_spf_is_evaluated_when_only_spf_proves_the_sender() -> None:
+    auth = FakeAuthenticator(AuthResults((Check("spf", "pass", "example.com"),), "checked"))
+    door = admission(auth)
+    door.users.find([ANNA])
+
+    quick = door.quick(mail(), **KW)
+
+    assert isinstance(quick, Admitted) and quick.verdict.proof == "spf"
+    assert auth.settled == [None]

@@ -8,7 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gateway.mailauth import MAX_HEADER_BYTES, Authenticator, AuthResults, Check, Resolver, relay_results
+from gateway.mailauth import (
+    MAX_HEADER_BYTES,
+    Authenticator,
+    AuthResults,
+    Check,
+    Resolver,
+    Settled,
+    relay_results,
+)
 from tests.dnsserver import LocalDNS, Zone, rsa_key_pair
 from tests.mailauth_support import arc_seal, message, sign
 
@@ -25,10 +33,16 @@ def auth(dns_server: LocalDNS) -> Authenticator:
     return Authenticator(Resolver([dns_server.address], timeout=2.0))
 
 
-def check(auth: Authenticator, raw: bytes, mail_from: str = "anna@example.com", **kw: str | None) -> AuthResults:
-    kw.setdefault("ip", IP)
-    kw.setdefault("helo", "mail.example.com")
-    return auth.check(raw, mail_from=mail_from, **kw)
+def check(
+    auth: Authenticator,
+    raw: bytes,
+    mail_from: str = "anna@example.com",
+    *,
+    ip: str | None = IP,
+    helo: str | None = "mail.example.com",
+    settled: Settled | None = None,
+) -> AuthResults:
+    return auth.check(raw, mail_from=mail_from, ip=ip, helo=helo, settled=settled)
 
 
 def one(results: AuthResults, method: str) -> Check:
@@ -628,3 +642,207 @@ def test_cached_only_checks_ask_no_server_and_say_what_they_could_not_check(
     warm = auth.check(signed, ip=IP, helo="mx.example.com", mail_from="anna@example.com", cached_only=True)
     assert len(dns_server.asked()) == asked
     assert warm == full and not warm.temporary
+
+
+# --- the fast path: RSA through OpenSSL, keys parsed once, SPF only when it can matter --------------------------
+
+
+@pytest.fixture
+def counted_keys(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The key names dkimpy parses a record of; and dkimpy's pure-Python RSA, made to fail the test if used."""
+    import dkim
+
+    import gateway.mailauth
+
+    parsed: list[bytes] = []
+    evaluate = dkim.evaluate_pk
+
+    def counting(name: bytes, record: bytes | None) -> object:
+        parsed.append(name)
+        return evaluate(name, record)
+
+    def pure_python(*args: object) -> bool:
+        raise AssertionError("dkimpy's pure-Python RSA was used")
+
+    monkeypatch.setattr(dkim, "evaluate_pk", counting)
+    monkeypatch.setattr(gateway.mailauth, "_DKIMPY_RSA_VERIFY", pure_python)
+    return parsed
+
+
+def test_rsa_verifies_through_openssl_and_the_key_is_parsed_once(
+    auth: Authenticator, zone: Zone, counted_keys: list[bytes]
+) -> None:
+    key = zone.add_dkim_key("example.com", "sel")
+    signed = sign(message(), "example.com", "sel", key)
+
+    for _ in range(3):
+        assert one(check(auth, signed), "dkim") == Check("dkim", "pass", "example.com", "sel")
+    assert counted_keys == [b"sel._domainkey.example.com."]
+
+    # A bad signature still fails on the same path, with the same words as dkimpy's
+    tampered = one(check(auth, signed.replace(b"Subject: Offer", b"Subject: Invoice")), "dkim")
+    assert (tampered.result, tampered.detail) == ("fail", "signature did not verify")
+    stranger, _public = rsa_key_pair()
+    assert one(check(auth, sign(message(), "example.com", "sel", stranger)), "dkim").result == "fail"
+    assert counted_keys == [b"sel._domainkey.example.com."]
+
+
+def test_a_key_changed_in_dns_is_used_once_its_cached_answer_expires(
+    dns_server: LocalDNS, zone: Zone, monkeypatch: pytest.MonkeyPatch, counted_keys: list[bytes]
+) -> None:
+    import tests.dnsserver
+
+    monkeypatch.setattr(tests.dnsserver, "TTL", 1)
+    auth = Authenticator(Resolver([dns_server.address], timeout=2.0))
+    (old, old_public), (new, new_public) = rsa_key_pair(), rsa_key_pair()  # before the clock runs: slow
+    by_old, by_new = sign(message(), "example.com", "sel", old), sign(message(), "example.com", "sel", new)
+    zone.add_txt("sel._domainkey.example.com", f"v=DKIM1; k=rsa; p={old_public}")
+    assert one(check(auth, by_old), "dkim").result == "pass"
+
+    # When the domain publishes a new key under the same selector
+    zone.remove("sel._domainkey.example.com")
+    zone.add_txt("sel._domainkey.example.com", f"v=DKIM1; k=rsa; p={new_public}")
+    assert one(check(auth, by_new), "dkim").result == "fail"  # the DNS answer is still the cached old one
+    time.sleep(1.2)
+
+    # Then, the old answer expired, the new record is parsed and only the new key verifies
+    assert one(check(auth, by_new), "dkim").result == "pass"
+    assert one(check(auth, by_old), "dkim").result == "fail"
+    assert counted_keys == [b"sel._domainkey.example.com."] * 2
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1"])
+def test_the_openssl_path_agrees_with_dkimpy_on_odd_signatures(algorithm: str) -> None:
+    import hashlib
+
+    import dkim
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from gateway.mailauth import _DKIMPY_RSA_VERIFY, _RSAKey
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.public_key().public_numbers()
+    parsed = {"modulus": numbers.n, "publicExponent": numbers.e}
+    fast = _RSAKey(parsed, private.public_key())
+    chosen = hashes.SHA256() if algorithm == "sha256" else hashes.SHA1()  # rsa-sha1 is still read
+    good = private.sign(b"signed headers", padding.PKCS1v15(), chosen)
+    value = int.from_bytes(good, "big")
+    variants = {
+        "valid": good,
+        "one bit flipped": bytes([good[0] ^ 1]) + good[1:],
+        "last byte cut": good[:-1],
+        "a zero byte in front": b"\0" + good,  # the same number: dkimpy reads any length
+        "plus the modulus": (value + numbers.n).to_bytes(257, "big"),  # the same residue
+        "the modulus": numbers.n.to_bytes(256, "big"),
+        "empty": b"",
+    }
+    for what, signature in variants.items():
+        for data in (b"signed headers", b"other headers"):
+            digest = dkim.HashThrough(getattr(hashlib, algorithm)())
+            digest.update(data)
+            expected = bool(_DKIMPY_RSA_VERIFY(digest, signature, parsed))
+            assert fast.verify(digest, signature) is expected, (what, data)
+    assert fast.verify(_hashed(algorithm, b"signed headers"), good) is True
+
+
+def _hashed(algorithm: str, data: bytes) -> object:
+    import hashlib
+
+    import dkim
+
+    digest = dkim.HashThrough(getattr(hashlib, algorithm)())
+    digest.update(data)
+    return digest
+
+
+def test_an_ed25519_key_gives_what_dkimpy_gives(auth: Authenticator, zone: Zone) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    zone.add_txt("ed._domainkey.example.com", f"v=DKIM1; k=ed25519; p={base64.b64encode(public).decode()}")
+    forged = base64.b64encode(b"\1" * 64).decode()
+    raw = (
+        "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/simple; d=example.com; s=ed; h=from:to:subject; "
+        f"bh=AAAA; b={forged}\r\n"
+    ).encode() + message()
+    try:
+        import nacl.signing  # noqa: F401
+    except ImportError:  # dkimpy verifies ed25519 through pynacl only
+        for _ in range(2):
+            dkim = one(check(auth, raw), "dkim")
+            assert (dkim.result, dkim.detail) == (
+                "permerror",
+                "pynacl module required for ed25519 signing, see README.md",
+            )
+    else:
+        assert one(check(auth, raw), "dkim").result == "fail"
+
+
+def _signed_everything(zone: Zone, *, signer: str = "example.com", spf: str = "v=spf1 ip4:127.0.0.1 -all") -> bytes:
+    key = zone.add_dkim_key(signer, "sel")
+    zone.add_spf("example.com", spf)
+    zone.add_dmarc("example.com")
+    return sign(message(), signer, "sel", key)
+
+
+def test_spf_is_not_evaluated_when_the_caller_says_the_other_checks_decide(
+    auth: Authenticator, zone: Zone, dns_server: LocalDNS
+) -> None:
+    raw = _signed_everything(zone)
+    seen: list[AuthResults] = []
+
+    def settled(results: AuthResults) -> str | None:
+        seen.append(results)
+        return "dkim pass d=example.com s=sel"
+
+    results = check(auth, raw, settled=settled)
+
+    assert [c.method for c in seen[0].checks] == ["dkim", "dmarc", "arc"]
+    assert one(results, "spf") == Check(
+        "spf", "skipped", "example.com", detail="not evaluated: dkim pass d=example.com s=sel decides"
+    )
+    assert [(c.method, c.result) for c in results.checks] == [
+        ("dkim", "pass"),
+        ("spf", "skipped"),
+        ("dmarc", "pass"),
+        ("arc", "none"),
+    ]
+    assert ("example.com", "TXT") not in dns_server.asked()
+    assert AuthResults.from_json(results.to_json()) == results
+    # Asked without it (mailassist explain), SPF is evaluated as always
+    assert one(check(auth, raw), "spf").result == "pass"
+
+
+def test_spf_is_evaluated_whenever_it_could_change_dmarc_or_the_decision(dns_server: LocalDNS, zone: Zone) -> None:
+    calls: list[AuthResults] = []
+
+    def decides(results: AuthResults) -> str | None:
+        calls.append(results)
+        return "something"
+
+    def fresh() -> Authenticator:
+        return Authenticator(Resolver([dns_server.address], timeout=2.0))
+
+    # DKIM by another domain: DMARC fails without SPF, so SPF is evaluated and the caller is not asked
+    raw = _signed_everything(zone, signer="esp.example.net")
+    results = check(fresh(), raw, settled=decides)
+    assert (one(results, "spf").result, one(results, "dmarc").result) == ("pass", "pass")
+    assert one(results, "dmarc").detail == "p=reject, aligned spf example.com"
+    # and with an SPF failure too, DMARC fails as it always did (the gateway's 550 5.7.26)
+    zone.clear()
+    raw = _signed_everything(zone, signer="esp.example.net", spf="v=spf1 ip4:192.0.2.1 -all")
+    results = check(fresh(), raw, settled=decides)
+    assert (one(results, "spf").result, one(results, "dmarc")) == (
+        "fail",
+        Check("dmarc", "fail", "example.com", detail="p=reject"),
+    )
+    assert calls == []
+    # A caller whose decision SPF might still change answers None: SPF is evaluated
+    zone.clear()
+    raw = _signed_everything(zone)
+    results = check(fresh(), raw, settled=lambda results: None)
+    assert one(results, "spf") == Check("spf", "pass", "example.com", detail="ip4:127.0.0.1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.mailauth import AuthResults, Check
-from gateway.trust import Accept, Evidence, Refuse, TrustSettings, decide
+from gateway.trust import Accept, Evidence, Refuse, TrustSettings, decide, settled_without_spf
 from linker.submitter import Candidate, submitter_candidates
 
 SETTINGS = TrustSettings(org_domains=("example.com",), provider_domains=("google.com", "microsoft.com"))
@@ -245,3 +245,70 @@ def test_organisation_domains_match_on_label_boundaries_only() -> None:
     assert settings.org_domain_of("mail.sales.example.com") == "sales.example.com"
     assert settings.org_domain_of("EXAMPLE.COM.") == "example.com"
     assert settings.org_domain_of("badexample.com") is None
+
+
+_SPF_RESULTS = [
+    (),
+    (("spf", "pass", "example.com"),),
+    (("spf", "pass", "attacker.test"),),
+    (("spf", "fail", "example.com"),),
+    (("spf", "temperror", "example.com"),),
+]
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        candidates(ANNA, From=ANNA, To="jan@acme.test"),
+        candidates("bounce@attacker.test", From=ANNA),
+        candidates("bounce@attacker.test", From="jan@acme.test", To=PIOTR, Delivered_To=ANNA),
+        candidates(PIOTR, From=ANNA, To=ANNA),
+        candidates("jan.free@gmail.com", From=ANNA),
+    ],
+)
+@pytest.mark.parametrize(
+    "checks",
+    [
+        (),
+        (("dkim", "pass", "example.com"),),
+        (("dkim", "pass", "mail.example.com"),),
+        (("dkim", "pass", "attacker.test"),),
+        (("dkim", "fail", "example.com"),),
+        (("arc", "pass", "example.com"),),
+        (("arc", "pass", "google.com"), ("dkim", "pass", "example.com")),
+        (("dkim", "temperror", "example.com"),),
+    ],
+)
+def test_a_verdict_settled_without_spf_is_the_verdict_whatever_spf_says(
+    named: list[Candidate], checks: tuple[tuple[str, str, str], ...]
+) -> None:
+    settled = settled_without_spf(named, USERS, results(*checks, signed=("delivered-to",)), SETTINGS)
+
+    with_spf = [
+        decide(named, USERS, results(*checks, *spf, signed=("delivered-to",)), SETTINGS) for spf in _SPF_RESULTS
+    ]
+
+    # Settled means: the same verdict for every SPF result (never a refusal, never another user)
+    if settled is not None:
+        assert with_spf == [settled] * len(_SPF_RESULTS)
+        assert settled.proof in ("dkim", "arc")
+
+
+def test_settled_without_spf_needs_the_first_user_proven_by_dkim_or_arc() -> None:
+    bcc = candidates(ANNA, From=ANNA)
+    assert settled_without_spf(bcc, USERS, results(("dkim", "pass", "example.com")), SETTINGS) == Accept(
+        ANNA, "envelope", "sender", "dkim", "dkim pass d=example.com"
+    )
+    # Nothing proves Anna without SPF: not settled
+    assert settled_without_spf(bcc, USERS, results(("dkim", "pass", "attacker.test")), SETTINGS) is None
+    # Piotr is proven, but SPF might prove Anna, who comes first
+    redirect = candidates(ANNA, From=ANNA, To=PIOTR)
+    assert settled_without_spf(redirect, USERS, results(("arc", "pass", "example.com")), SETTINGS) is None
+    assert isinstance(decide(redirect, USERS, results(("arc", "pass", "example.com")), SETTINGS), Accept)
+    # Results that already hold SPF, a secret address or a relay are not its to settle
+    assert (
+        settled_without_spf(bcc, USERS, results(("dkim", "pass", "example.com"), ("spf", "fail", "x")), SETTINGS)
+        is None
+    )
+    assert settled_without_spf(bcc, USERS, Evidence(secret_user=ANNA), SETTINGS) is None
+    assert settled_without_spf(bcc, USERS, Evidence(relay=True), SETTINGS) is None

@@ -167,6 +167,10 @@ def test_a_dkim_signature_aligned_with_our_domain_proves_a_bcc(gateway: Any, use
             "detail": dkim[0]["detail"],
         }
     ]
+    # The aligned DKIM pass decides, so SPF was not evaluated, and the receipt says so
+    (spf,) = [c for c in receipt.auth["checks"] if c["method"] == "spf"]
+    assert (spf["result"], spf["domain"]) == ("skipped", "example.com")
+    assert spf["detail"] == "not evaluated: dkim pass d=example.com s=mail2026 decides"
 
 
 def test_spf_aligned_with_our_domain_proves_a_bcc(gateway: Any, users: Store, dns: LocalDNS) -> None:
