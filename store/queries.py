@@ -81,9 +81,10 @@ class QueryVerbs:
                 return
             after = page.next
 
-    def get_message(self, viewer: Viewer, message_id: int) -> MessageDetail | None:
-        """The message in full, or ``None`` when it does not exist or ``viewer`` may not see it."""
-        return self._run(lambda session: detail.get_message(session, viewer, message_id))
+    def get_message(self, viewer: Viewer, message_id: int, *, text_limit: int | None = None) -> MessageDetail | None:
+        """The message in full, or ``None`` when it does not exist or ``viewer`` may not see it; with ``text_limit``,
+        as a page shows it (``detail.get_message``)."""
+        return self._run(lambda session: detail.get_message(session, viewer, message_id, text_limit=text_limit))
 
     def get_attachment(self, viewer: Viewer, message_id: int, attachment_id: int) -> AttachmentRef | None:
         """An attachment of a message ``viewer`` may see, or ``None``."""

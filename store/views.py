@@ -435,6 +435,8 @@ class MessageDetail:
     submitter: str | None
     note: str | None
     body_text: str | None
+    body_text_length: int  #: of the whole text, when ``body_text`` is its first characters only (a page's read)
+    #: The original HTML; ``None`` too when a page read the message and ``body_html_safe`` stands in for it
     body_html: str | None
     #: ``body_html`` sanitized when it was filed (``store.safehtml``), or ``None`` (filed before that, or no HTML).
     body_html_safe: str | None

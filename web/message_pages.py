@@ -49,6 +49,11 @@ MAX_INLINE_IMAGES = 8 * 1024 * 1024
 CSV_FILENAME = "messages.csv"
 
 
+#: Characters of the text body the message page shows: a 20 MB text made a 20 MB page (150 ms to render, more to
+#: lay out). The rest is in the raw message and ``/api/messages/{id}``.
+MAX_SHOWN_TEXT = 256 * 1024
+
+
 def _bare_cid(content_id: str) -> str:
     return content_id.strip().strip("<>")
 
@@ -92,11 +97,11 @@ def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
 def safe_body(detail: MessageDetail) -> SanitizedHtml | None:
     """The message's HTML body as sanitized when it was filed, or ``None`` when it has none. A message filed before
     the store kept that (revision 0010) is sanitized now, on each view."""
+    if detail.body_html_safe is not None:
+        return SanitizedHtml(detail.body_html_safe, detail.html_blocked, detail.html_blocked_hosts)
     if not detail.body_html:
         return None
-    if detail.body_html_safe is None:
-        return sanitize_for_storage(detail.body_html, (a.content_id for a in detail.attachments))
-    return SanitizedHtml(detail.body_html_safe, detail.html_blocked, detail.html_blocked_hosts)
+    return sanitize_for_storage(detail.body_html, (a.content_id for a in detail.attachments))
 
 
 def framed_body(detail: MessageDetail, data_urls: Mapping[str, str] | None = None) -> str | None:
@@ -179,7 +184,7 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail | None, SanitizedHtml | None]:
-            detail = self.store.get_message(viewer, message_id)
+            detail = self.store.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
             return detail, safe_body(detail) if detail is not None else None
 
         detail, body = await self.kit.load(request, fetch)
@@ -187,6 +192,8 @@ class MessagePages:
             return self.kit.not_found(request)
         attachments = [(a, attachment_filename(a.filename, a.content_type, a.id)) for a in detail.attachments]
         context = {
+            "text": detail.body_text,
+            "text_more": detail.body_text_length - len(detail.body_text or ""),
             "nav": "messages",
             "m": detail,
             "body": body,
@@ -203,8 +210,8 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> str | None:
-            detail = self.store.get_message(viewer, message_id)
-            if detail is None or not detail.body_html:
+            detail = self.store.get_message(viewer, message_id, text_limit=0)
+            if detail is None:
                 return None
             return framed_body(detail, inline_images(self.store, detail))
 

@@ -297,3 +297,22 @@ def test_raw_eml_is_for_role_all_only(world: World, client_for: ClientFor) -> No
     assert "raw.eml" not in anna.get(f"/messages/{message_id}").text
     assert anna.get(f"/messages/{message_id}/raw.eml").status_code == 404
     assert ada.get("/messages/999999/raw.eml").status_code == 404
+
+
+def test_a_huge_text_body_is_cut_on_the_page_and_whole_in_the_api(
+    store: Store, world: World, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.message_pages, "MAX_SHOWN_TEXT", 1000)
+    message_id = file_html(store, world, "<long@crm>", None)
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE messages SET body_text = :t WHERE id = :id"), {"t": "Oferta. " * 500, "id": message_id}
+        )
+    anna = client_for(ANNA.email)
+
+    page = anna.get(f"/messages/{message_id}").text
+    api = anna.get(f"/api/messages/{message_id}").json()
+
+    assert page.count("Oferta.") == 125  # 1,000 characters
+    assert "The text goes on for 3,000 more characters" in page
+    assert api["body_text"] == "Oferta. " * 500
