@@ -476,14 +476,8 @@ def _verify_dkim(verifier: Any, idx: int, value: bytes, fetch: _KeyFetch, notes:
     notes.errors.clear()
     try:
         valid = verifier.verify(idx=idx, dnsfunc=fetch)
-    except dkim.ValidationError as exc:
-        text = str(exc).split(" (")[0]
-        result = "fail" if text.startswith(("body hash mismatch", "x= value is past")) else "permerror"
-        return Check("dkim", result, domain, selector, _short(text))
-    except dkim.DKIMException as exc:
-        return Check("dkim", "permerror", domain, selector, _short(str(exc)))
     except Exception as exc:  # dkimpy raises odd exceptions on odd input; a bad message must not stop the gateway
-        return Check("dkim", "permerror", domain, selector, f"unverifiable ({type(exc).__name__})")
+        return _dkim_error(exc, fetch, domain, selector)
     if fetch.temporary:
         return Check("dkim", "temperror", domain, selector, fetch.temporary)
     if valid and b"l" in tags:
@@ -497,6 +491,20 @@ def _verify_dkim(verifier: Any, idx: int, value: bytes, fetch: _KeyFetch, notes:
     if notes.errors:
         return Check("dkim", "permerror", domain, selector, _short(notes.errors[-1]))
     return Check("dkim", "fail", domain, selector, "signature did not verify")
+
+
+def _dkim_error(exc: Exception, fetch: _KeyFetch, domain: str, selector: str) -> Check:
+    """A DKIM verification that raised: ``temperror`` when its key lookup could not be answered in time (the
+    sender is then told to retry: 451), else what the message got wrong."""
+    if fetch.temporary:
+        return Check("dkim", "temperror", domain, selector, fetch.temporary)
+    if isinstance(exc, dkim.ValidationError):
+        text = str(exc).split(" (")[0]
+        result = "fail" if text.startswith(("body hash mismatch", "x= value is past")) else "permerror"
+        return Check("dkim", result, domain, selector, _short(text))
+    if isinstance(exc, dkim.DKIMException):
+        return Check("dkim", "permerror", domain, selector, _short(str(exc)))
+    return Check("dkim", "permerror", domain, selector, f"unverifiable ({type(exc).__name__})")
 
 
 def _signed_headers(tags: Mapping[bytes, bytes]) -> tuple[str, ...]:
@@ -834,6 +842,8 @@ class Authenticator:
         try:
             cv, _sets, reason = dkim.arc_verify(raw, logger=notes, dnsfunc=fetch)
         except Exception as exc:  # dkimpy raises odd exceptions on odd ARC sets
+            if fetch.temporary:  # a key lookup that timed out raises out of dkimpy: the sender is to retry
+                return Check("arc", "temperror", domain, selector, f"i={instance}: {fetch.temporary}")
             return Check("arc", "fail", domain, selector, f"cv=fail i={instance}: malformed ({type(exc).__name__})")
         if fetch.temporary:
             return Check("arc", "temperror", domain, selector, f"i={instance}: {fetch.temporary}")
