@@ -12,6 +12,7 @@ import binascii
 import codecs
 import functools
 import hashlib
+import itertools
 import logging
 import quopri
 import re
@@ -43,6 +44,12 @@ LEGACY_CHARSET = "cp1250"
 MAX_DEPTH = 50
 #: flanker stops at 5,000 parts; the stdlib would go on at ~0.5 ms a part. Past this many, neither reads it.
 MAX_PARTS = 10_000
+#: Lines starting with ``--`` that are read as they are; past this many, those that are no declared boundary get a
+#: space in front (``_escape_false_delimiters``).
+MAX_DASH_LINES = 50_000
+#: Messages bigger than this that are one part (no multipart, no attached message) have only their header read by
+#: flanker; the body is the bytes after it.
+DIRECT_BODY_BYTES = 1 << 20
 #: Characters of one header value decoded (RFC 2047 words) for the linker; the rest is dropped there (the raw
 #: message keeps it). flanker's decoder is quadratic in a value's length: 4 MB of encoded words took 20 s.
 MAX_HEADER_DECODE = 64 * 1024
@@ -109,11 +116,13 @@ _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:+-]+)""", re.I
 _COMMENT_NAME = re.compile(r"^[^\s()<>\"]+@[^\s()<>\"]+\s*\(([^()]*)\)\s*$")
 _GROUP_LABEL = re.compile(r'^\s*[^"<>@,;:()]*:\s*')
 _ASCII_PROBE = b"From: a+b~c@d.e\r\n=?\t"
+_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""", re.IGNORECASE)
 #: ``MAX_HEADER_FIELDS`` + 1 lines in a row that start a field or fold one: a block worth cutting (lines, not fields:
 #: a cheap first test). Body text after a ``--`` line (a signature) breaks the run at its first line of prose.
 _LONG_HEADER_BLOCK = re.compile(rb"(?:(?:[!-9;-~]+[ \t]*:|[ \t])[^\n]*\n){%d}" % (MAX_HEADER_FIELDS + 1))
-_BOUNDARY_LINE = re.compile(rb"^--[^\n]*\n", re.MULTILINE)
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+#: A header block that declares parts: a multipart or an enclosed message (folding allowed after the colon).
+_CONTAINER_TYPE = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
 #: One field: its first line and its folded continuation lines (or a stray line that is neither).
 _FIELD = re.compile(rb"[^\n]*\n(?:[ \t][^\n]*\n)*|[^\n]+$")
 
@@ -125,6 +134,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message with flanker, or with the stdlib when flanker raises; ``UnreadableMessageError`` if neither."""
     _check_readable(raw)
     raw, dropped = bound_header_fields(raw)
+    raw, escaped = _escape_false_delimiters(raw)
     context = _Context(raw)
     lib = _flanker()  # outside the try: a flanker that cannot be imported is our bug, not the message's
     try:
@@ -145,22 +155,55 @@ def parse_message(raw: bytes) -> ParsedMessage:
             f"{dropped} header fields past the first {MAX_HEADER_FIELDS} of a block dropped"
             " (the raw message keeps them)"
         )
+    if escaped:
+        reading.defects.append(
+            f"{escaped} lines that start with '--' and are no MIME boundary read with a space in front"
+            " (the raw message keeps them)"
+        )
     return _assemble(reading, context)
+
+
+def _escape_false_delimiters(raw: bytes) -> tuple[bytes, int]:
+    """``raw`` with a space before each line that starts with ``--`` but no declared boundary, when there are more
+    than ``MAX_DASH_LINES`` such lines; and how many. flanker's scanner takes every ``--`` line for a boundary
+    candidate (~3.5 µs each: 4 million took 14 s), and the stdlib compares every line with the boundaries
+    (20 MB of short lines: 3 s). Ordinary mail has a few (signatures, delimiters): it is never touched."""
+    if raw.count(b"\n--") <= MAX_DASH_LINES:
+        return raw, 0
+    boundaries = sorted(_declared_boundaries(raw), key=len, reverse=True)
+    if not boundaries:  # no part to find: every such line is text
+        return raw.replace(b"\n--", b"\n --"), raw.count(b"\n--")
+    # The delimiter lines are few and found fast (a literal search); the rest is bytes.replace between them.
+    alternatives = b"|".join(map(re.escape, boundaries))
+    delimiters = [found.start() for found in re.finditer(rb"\n--(?:" + alternatives + rb")", raw)]
+    pieces: list[bytes] = []
+    previous = 0
+    for at in delimiters:
+        pieces += (raw[previous:at].replace(b"\n--", b"\n --"), b"\n--")
+        previous = at + 3
+    pieces.append(raw[previous:].replace(b"\n--", b"\n --"))
+    return b"".join(pieces), raw.count(b"\n--") - len(delimiters)
+
+
+def _declared_boundaries(raw: bytes) -> set[bytes]:
+    """Every ``boundary`` parameter the message declares (at most ``MAX_PARTS``), as written."""
+    return {quoted or bare for quoted, bare in _BOUNDARY_PARAM.findall(raw)[:MAX_PARTS]}
 
 
 def bound_header_fields(raw: bytes) -> tuple[bytes, int]:
     """``raw`` with each header block cut to ``MAX_HEADER_FIELDS`` fields (plus the ones the linker reads), and how
     many fields were dropped. One linear pass, and none at all for a message with fewer lines than the bound.
 
-    A header block starts the message and follows each line that starts with ``--`` (a MIME boundary, or text that
-    looks like one: such a block is only touched when more than ``MAX_HEADER_FIELDS`` field-like lines follow it).
+    A header block starts the message and follows each delimiter line: ``--`` and a boundary that a
+    ``Content-Type`` in the message declares (a block is only touched when more than ``MAX_HEADER_FIELDS``
+    field-like lines follow it).
     """
     if raw.count(b"\n", 0, len(raw)) <= MAX_HEADER_FIELDS:
         return raw, 0
     out: list[bytes] = []
     kept_to = 0  # raw[:kept_to] is settled: copied to ``out`` or dropped
     dropped = 0
-    for start in _block_starts(raw):
+    for start in _block_starts(raw, _declared_boundaries(raw)):
         if start < kept_to:
             continue  # inside a block already read: each byte is looked at once
         long_block = _LONG_HEADER_BLOCK.match(raw, start)
@@ -177,10 +220,13 @@ def bound_header_fields(raw: bytes) -> tuple[bytes, int]:
     return b"".join(out), dropped
 
 
-def _block_starts(raw: bytes) -> Iterator[int]:
+def _block_starts(raw: bytes, boundaries: set[bytes]) -> Iterator[int]:
     yield 0
-    for boundary in _BOUNDARY_LINE.finditer(raw):
-        yield boundary.end()
+    if not boundaries:
+        return
+    alternatives = b"|".join(map(re.escape, sorted(boundaries, key=len, reverse=True)))
+    for line in re.finditer(rb"^--(?:" + alternatives + rb")[^\n]*\n", raw, re.MULTILINE):
+        yield line.end()
 
 
 def _header_block_end(raw: bytes, start: int) -> int:
@@ -364,12 +410,33 @@ def _looks_like_text(sample: bytes) -> bool:
     return controls <= len(sample) // 20
 
 
+def _delimiter_lines(raw: bytes) -> int:
+    """Lines that start a MIME part: ``--`` and a boundary some ``Content-Type`` in the message declares (other
+    lines that start with ``--`` are text). An upper bound, in linear time, without parsing the message."""
+    if raw.count(b"\n--") <= MAX_PARTS:
+        return raw.count(b"\n--")
+    boundaries = _declared_boundaries(raw)
+    if not boundaries:
+        return 0
+    line = re.compile(rb"\n--(?:" + b"|".join(map(re.escape, sorted(boundaries, key=len, reverse=True))) + rb")")
+    return sum(1 for _ in itertools.islice(line.finditer(raw), MAX_PARTS + 1))
+
+
 def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
     # flanker reads text. Given bytes that are not UTF-8 it guesses one charset for the whole message (chardet) and
     # ignores the parts' own: Polish cp1250 came back as "Zażó³ĉ". So decode reversibly here and re-read each
     # part's bytes with its declared charset.
-    text = context.raw.decode(context.codec, "surrogateescape")
-    message = lib.mime.from_string(text)
+    body: bytes | None = None
+    message = None
+    if len(context.raw) > DIRECT_BODY_BYTES:
+        # flanker's scanner reads a whole message looking for parts (~35 ns a byte: 0.8 s for 24 MB); a message
+        # that has none needs only its header read, and its body is the bytes after it.
+        head, blank, rest = _split_head(context.raw)
+        if blank and not _CONTAINER_TYPE.search(head):
+            message = lib.mime.from_string((head + blank).decode(context.codec, "surrogateescape"))
+            body = rest
+    if message is None:
+        message = lib.mime.from_string(context.raw.decode(context.codec, "surrogateescape"))
     reading = _Reading([], defaultdict(list), _Part("text/plain"), "flanker")
     for name, value in message.headers.iteritems(raw=True):
         budget.check()
@@ -381,11 +448,20 @@ def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
         else:  # Content-Type and friends: (value, params), already decoded
             decoded = _render_params(value)
         reading.headers.append((name, _clean(_unfold(str(decoded)))))
-    reading.root = _flanker_part(message, context, reading.defects, 0)
+    reading.root = _flanker_part(message, context, reading.defects, 0, body=body)
     return reading
 
 
-def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int) -> _Part:
+def _split_head(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """The header block, the blank line after it, and the body; ``b""`` for the blank line when there is none."""
+    found = _BLANK_LINE.search(raw)
+    if found is None:
+        return raw, b"", b""
+    return raw[: found.start() + 1], raw[found.start() + 1 : found.end()], raw[found.end() :]
+
+
+def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int, *, body: bytes | None = None) -> _Part:
+    """One part as flanker read it; ``body``: the part's bytes when flanker was given its header only."""
     budget.check()
     content_type = part.content_type
     disposition = part.content_disposition.value
@@ -404,7 +480,8 @@ def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int) 
         return node
     encoding = str(part.content_encoding.value or "").lower()
     # The part's own text, as sent: flanker's decoded bodies lose the bytes (and the charset) of text parts.
-    body = str(part._container.read_body()).encode(context.codec, "surrogateescape")
+    if body is None:
+        body = str(part._container.read_body()).encode(context.codec, "surrogateescape")
     data = _transfer_decode(body, encoding, defects)
     if content_type.is_message_container():
         node.message = data
@@ -414,7 +491,7 @@ def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int) 
 
 
 def _read_with_email(context: _Context) -> _Reading:
-    if context.raw.count(b"\n--") > MAX_PARTS:
+    if _delimiter_lines(context.raw) > MAX_PARTS:
         raise ValueError(f"more than {MAX_PARTS} MIME parts")
     message = message_from_bytes(context.raw, policy=policy.default)
     reading = _Reading([], defaultdict(list), _Part("text/plain"), "email")

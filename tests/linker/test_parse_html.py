@@ -170,6 +170,30 @@ def test_ordinary_mail_and_long_prose_after_a_signature_are_never_cut() -> None:
 
     assert bound_header_fields(ordinary) == (ordinary, 0)
     assert bound_header_fields(signed) == (signed, 0)
-    # A body run of field-like lines after a "--" line reads as a header block: cut for the linker (raw keeps it)
-    cut, dropped = bound_header_fields(log)
-    assert dropped == MAX_HEADER_FIELDS and cut.startswith(b"From: a@acme.test\r\n\r\nlog:\r\n--\r\nX-Trace-0:")
+    # A body run of field-like lines after a "--" line that is no declared boundary is text: never cut
+    assert bound_header_fields(log) == (log, 0)
+
+
+def test_many_lines_that_look_like_delimiters_are_read_as_text_in_linear_time() -> None:
+    from linker.parse import MAX_DASH_LINES, parse_message
+
+    dashes = "--x\r\n" * (MAX_DASH_LINES + 10)
+    single = ("From: a@acme.test\r\nTo: b@crm.test\r\nSubject: log\r\n\r\nstart\r\n" + dashes + "end\r\n").encode()
+    multi = (
+        "From: a@acme.test\r\nTo: b@crm.test\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain\r\n\r\nfirst\r\n" + dashes + "--b1\r\nContent-Type: text/html\r\n\r\n"
+        "<p>second</p>\r\n--b1--\r\n"
+    ).encode()
+
+    one, two = parse_message(single), parse_message(multi)
+    one_text, two_text = one.text.replace("\r\n", "\n"), two.text.replace("\r\n", "\n")
+
+    assert one_text.startswith("start\n --x\n --x") and one_text.rstrip().endswith("end")
+    assert f"{MAX_DASH_LINES + 10} lines that start with '--'" in " ".join(one.defects)
+    # The declared delimiters still cut the parts; the lines between are the first part's text
+    assert two_text.startswith("first\n --x") and two.html is not None and "second" in two.html
+    assert f"{MAX_DASH_LINES + 10} lines that start with '--'" in " ".join(two.defects)
+    # A few such lines (a signature, a separator) are never touched
+    few = b"From: a@acme.test\r\n\r\nBest,\r\n-- \r\nJan\r\n--\r\nsent from my phone\r\n"
+    assert "\n-- \nJan\n--\n" in parse_message(few).text.replace("\r\n", "\n")
