@@ -16,7 +16,7 @@ database) and of first byte → linked.
 
 The baseline, in the same run: the bare work per message in this one process, with no SMTP, queue or second
 process: ``Store.add_inbound`` then the actor's ``Processor.process`` (parse, plan, apply; built by
-``mailassist.runtime.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
+``mailassist.build.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
 server overlaps work (two cores, several processes).
 
 Usage: ``python bench/pipeline.py [--quick] [--modes embedded,embedded-2p,pg1,pg2] [--messages N] [--seconds S]
@@ -90,8 +90,8 @@ class Result:
 
 def baseline(directory: Directory, mails: Sequence[Mail], workdir: Path) -> tuple[float, float]:
     """Messages per second of ``add_inbound`` + ``Processor.process`` in this process, on SQLite; CPU ms/msg."""
+    from mailassist.build import make_processor
     from mailassist.config import load_config
-    from mailassist.runtime import make_processor
     from store import Store
 
     folder = workdir / "baseline"

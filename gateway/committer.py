@@ -25,8 +25,8 @@ MAX_BATCH = 200
 
 
 class GroupCommitter(Generic[T, R]):
-    """Feeds waiting items, in batches, one batch at a time, to ``runner`` (``gateway.storage`` runs them in a process
-    of its own), or by default to ``commit`` on a thread of its own.
+    """Feeds waiting items, in batches, one batch at a time, to ``runner`` (``gateway.intake`` stores them on threads
+    or in a process of its own), or by default to ``commit`` on a thread of its own.
 
     ``commit`` returns one outcome per item: a result, or the exception that item's waiter gets. An exception
     raised by ``commit`` itself goes to every waiter of the batch.
@@ -34,14 +34,16 @@ class GroupCommitter(Generic[T, R]):
 
     def __init__(
         self,
-        commit: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        commit: Callable[[Sequence[T]], Sequence[R | BaseException]] | None = None,
         *,
         max_batch: int = MAX_BATCH,
         runner: Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]] | None = None,
     ):
+        if commit is None and runner is None:
+            raise ValueError("GroupCommitter needs a commit or a runner")
         self.commit = commit
         self.max_batch = max_batch
-        #: Runs one batch (default: ``commit`` on the committer's thread); ``gateway.storage`` runs it elsewhere.
+        #: Runs one batch (default: ``commit`` on the committer's thread); ``gateway.intake`` runs it elsewhere.
         self.runner = runner or self.run_on_thread
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -78,6 +80,7 @@ class GroupCommitter(Generic[T, R]):
 
     async def run_on_thread(self, items: Sequence[T]) -> Sequence[R | BaseException]:
         """``commit(items)`` on the committer's own thread."""
+        assert self.commit is not None
         return await asyncio.get_running_loop().run_in_executor(self._thread, self.commit, items)
 
     @property

@@ -39,6 +39,15 @@ def normalize_address(address: str, *, strip_plus: bool = False) -> str:
     return f"{local.lower()}@{normalize_domain(domain)}"
 
 
+def untagged(address: str) -> str | None:
+    """A normalised address without its ``+tag`` (``john+crm@acme.test`` → ``john@acme.test``), or ``None`` when
+    it has none."""
+    local, at, domain = address.rpartition("@")
+    if not at or "+" not in local[1:]:
+        return None
+    return f"{local[0]}{local[1:].split('+', 1)[0]}@{domain}"
+
+
 @functools.lru_cache(maxsize=4096)
 def normalize_domain(domain: str) -> str:
     """The matching form of a domain: lower-case ASCII, an IDN as its A-labels (``żabka.test`` →

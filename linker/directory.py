@@ -12,6 +12,9 @@ from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
+#: The links a reply inherits from the filed messages it answers.
+THREAD_ENTITY_TYPES = ("record", "client", "contact")
+
 
 class UserInfo(Protocol):
     @property
@@ -64,6 +67,32 @@ class RecordInfo(Protocol):
     def client_name(self) -> str | None: ...
 
 
+class ThreadLinkInfo(Protocol):
+    """A record, client or contact link of a filed message, and which message (``threads.py``)."""
+
+    @property
+    def message_id(self) -> int:
+        """The filed message's id in the store."""
+        ...
+
+    @property
+    def message_id_header(self) -> str:
+        """Its Message-ID, as the reply names it (no angle brackets)."""
+        ...
+
+    @property
+    def entity_type(self) -> str:
+        """``record``, ``client`` or ``contact``."""
+        ...
+
+    @property
+    def entity_id(self) -> int: ...
+    @property
+    def label(self) -> str:
+        """The record's code, the client's or the contact's name."""
+        ...
+
+
 class PeopleInfo(Protocol):
     """What the directory knows about a set of normalised addresses (and their domains)."""
 
@@ -89,7 +118,12 @@ class Directory(Protocol):
         ...
 
     def find_records_by_codes(self, codes: Iterable[str]) -> Mapping[str, RecordInfo]: ...
-    def find_thread_records(self, message_id_headers: Iterable[str]) -> Sequence[RecordInfo]: ...
+    def find_thread_links(
+        self, message_id_headers: Iterable[str], *, user_id: int, limit: int
+    ) -> Sequence[ThreadLinkInfo]:
+        """The record, client and contact links of filed messages with these Message-IDs that user ``user_id`` may
+        see (``store.visibility``), at most ``limit`` of them."""
+        ...
 
 
 # --- an in-memory directory --------------------------------------------------------------------------------------
@@ -134,6 +168,27 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadLink:
+    message_id: int
+    message_id_header: str
+    entity_type: str
+    entity_id: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class FiledMessage:
+    """A filed message as the in-memory thread lookup sees it: its links, and who may see it."""
+
+    id: int
+    message_id_header: str
+    #: ``(entity_type, entity_id, label)`` of each link.
+    links: tuple[tuple[str, int, str], ...]
+    #: Users who may see the message (the store decides this by role, team and participants).
+    visible_to: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class People:
     contacts: dict[str, Contact]
     client_emails: dict[str, Entity]
@@ -151,8 +206,8 @@ class MemoryDirectory:
     leads: dict[str, Lead] = field(default_factory=dict)
     client_domains: dict[str, Entity] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
-    #: Message-ID of a filed message → the records it is linked to.
-    threads: dict[str, list[Record]] = field(default_factory=dict)
+    #: Filed messages, for the thread lookup.
+    filed: list[FiledMessage] = field(default_factory=list)
 
     @staticmethod
     def _pick(table: Mapping[str, T], keys: Iterable[str]) -> dict[str, T]:
@@ -173,9 +228,13 @@ class MemoryDirectory:
     def find_records_by_codes(self, codes: Iterable[str]) -> dict[str, Record]:
         return self._pick(self.records, codes)
 
-    def find_thread_records(self, message_id_headers: Iterable[str]) -> list[Record]:
-        seen: dict[int, Record] = {}
-        for mid in message_id_headers:
-            for record in self.threads.get(mid, []):
-                seen.setdefault(record.id, record)
-        return list(seen.values())
+    def find_thread_links(self, message_id_headers: Iterable[str], *, user_id: int, limit: int) -> list[ThreadLink]:
+        keys = set(message_id_headers)
+        found = [
+            ThreadLink(m.id, m.message_id_header, kind, entity_id, label)
+            for m in self.filed
+            if m.message_id_header in keys and user_id in m.visible_to
+            for kind, entity_id, label in m.links
+            if kind in THREAD_ENTITY_TYPES
+        ]
+        return found[:limit]

@@ -13,3 +13,11 @@ class UnreadableMessageError(LinkerError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NotAnEmailError(LinkerError):
+    """A file given to ``mailassist explain`` is not an email (an image, an empty file, text with no header)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not an email: {reason}")
+        self.reason = reason

@@ -7,7 +7,8 @@ from typing import Any
 from linker.addresses import is_automated_address
 from linker.classify import find_automation
 from linker.directory import Directory, MemoryDirectory
-from linker.model import ChainLevel, LinkPlan, Mailbox, Participant
+from linker.errors import NotAnEmailError, UnreadableMessageError
+from linker.model import ChainLevel, Link, LinkPlan, Mailbox, Participant
 from linker.parse import parse_message
 from linker.pipeline import MAX_NEW_LEADS, Envelope, plan_message
 from linker.settings import LinkerSettings
@@ -32,6 +33,14 @@ def _level(level: ChainLevel) -> dict[str, Any]:
         "subject": level.subject,
         "message_id": level.message_id,
     }
+
+
+def _link(link: Link) -> dict[str, Any]:
+    """One link; a ``thread`` link also names the filed message it was inherited from (``from_message``)."""
+    out: dict[str, Any] = {"type": link.type, "id": link.id, "label": link.label, "reason": link.reason}
+    if link.thread_message is not None:
+        out["from_message"] = {"id": link.thread_message, "message_id": link.thread_message_id}
+    return out
 
 
 def no_lead_reason(
@@ -100,7 +109,7 @@ def plan_to_json(
             }
             for p in plan.participants
         ],
-        "links": [{"type": k.type, "id": k.id, "label": k.label, "reason": k.reason} for k in plan.links],
+        "links": [_link(k) for k in plan.links],
         "new_leads": [{"address": n.address, "name": n.name, "company": n.company} for n in plan.new_leads],
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size, "inline": a.inline}
@@ -109,6 +118,43 @@ def plan_to_json(
         "parser": plan.parser,
         "dedupe_key": plan.dedupe_key,
     }
+
+
+#: Header fields an email has some of (RFC 5322 §3.6, MIME, trace): a file with none of them is not one.
+EMAIL_FIELDS = frozenset(
+    {
+        "from",
+        "sender",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "date",
+        "subject",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "received",
+        "return-path",
+        "delivered-to",
+        "mime-version",
+        "content-type",
+        "resent-from",
+        "resent-to",
+    }
+)
+
+
+def check_email(raw: bytes) -> None:
+    """Raise ``NotAnEmailError`` unless ``raw`` reads as an email: parseable, with at least one header field an
+    email has. The pipeline files any text it can read (mail may lack headers); a file given to explain by hand
+    that has none is a mistake to point out."""
+    try:
+        message = parse_message(raw)
+    except UnreadableMessageError as exc:
+        raise NotAnEmailError("empty file" if exc.reason == "empty message" else exc.reason) from exc
+    if not any(name.lower() in EMAIL_FIELDS for name, _value in message.headers):
+        raise NotAnEmailError("no From, To, Subject, Date or Message-ID header")
 
 
 def explain_message(

@@ -1,7 +1,8 @@
 """Match each participant of the original email to the directory, and decide which addresses become leads.
 
-Per external address, in order: a contact (and through it its client), a client's own address, a lead, then a
-client's domain (never a free-mail domain). What matches nothing becomes one lead, unless it is automated or
+Per external address, in order: a contact (and through it its client), a client's own address, a lead; the same
+for the address without its ``+tag`` (``john+crm@acme.test`` as ``john@acme.test``: the exact address first); then
+a client's domain (never a free-mail domain). What matches nothing becomes one lead, unless it is automated or
 ignored. Internal addresses (users, our domains, the assistant) are never clients and never leads.
 """
 
@@ -11,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from linker import budget
-from linker.addresses import domain_of, guess_company, is_automated_address
-from linker.directory import ContactInfo, EntityInfo, LeadInfo, RecordInfo, UserInfo
+from linker.addresses import domain_of, guess_company, is_automated_address, untagged
+from linker.directory import ContactInfo, EntityInfo, LeadInfo, RecordInfo, ThreadLinkInfo, UserInfo
 from linker.model import Code, Link, Mailbox, Match, NewLead, Original, Participant, Role
 from linker.settings import LinkerSettings
 
@@ -27,7 +28,8 @@ class Lookups:
     leads: Mapping[str, LeadInfo] = field(default_factory=dict)
     client_domains: Mapping[str, EntityInfo] = field(default_factory=dict)
     records: Mapping[str, RecordInfo] = field(default_factory=dict)
-    thread_records: Sequence[RecordInfo] = ()
+    #: Links of the filed messages this one answers that the submitter may see (``threads.py``).
+    thread: Sequence[ThreadLinkInfo] = ()
 
 
 def people(original: Original, settings: LinkerSettings) -> list[tuple[Role, Mailbox, str]]:
@@ -56,22 +58,43 @@ def is_internal(address: str, users: Mapping[str, UserInfo], settings: LinkerSet
     return address in users or settings.is_org_domain(address) or settings.is_assistant(address)
 
 
-def _match_external(address: str, lookups: Lookups, settings: LinkerSettings) -> tuple[Match | None, list[Link]]:
+def lookup_addresses(addresses: Sequence[str]) -> list[str]:
+    """The addresses to ask the directory about: each as given, and without its ``+tag`` when it has one."""
+    out = list(addresses)
+    out += [base for base in map(untagged, addresses) if base is not None]
+    return out
+
+
+def _match_address(address: str, lookups: Lookups, suffix: str) -> tuple[Match | None, list[Link]]:
+    """A contact, a client's own address or a lead with exactly this address; ``suffix`` marks the match's
+    ``via`` (``-untagged``: found without the ``+tag``)."""
     contact = lookups.contacts.get(address)
     if contact is not None:
         links = [Link("contact", contact.id, contact.name, "address")]
         if contact.client_id is not None:
             links.append(Link("client", contact.client_id, contact.client_name or "", "address"))
-        return Match("contact", contact.id, contact.name, "contact"), links
+        return Match("contact", contact.id, contact.name, "contact" + suffix), links
     client = lookups.client_emails.get(address)
     if client is not None:
-        return Match("client", client.id, client.label, "client-email"), [
+        return Match("client", client.id, client.label, "client-email" + suffix), [
             Link("client", client.id, client.label, "address")
         ]
     lead = lookups.leads.get(address)
     if lead is not None:
         label = lead.name or lead.address
-        return Match("lead", lead.id, label, "lead"), [Link("lead", lead.id, label, "address")]
+        return Match("lead", lead.id, label, "lead" + suffix), [Link("lead", lead.id, label, "address")]
+    return None, []
+
+
+def _match_external(address: str, lookups: Lookups, settings: LinkerSettings) -> tuple[Match | None, list[Link]]:
+    match, links = _match_address(address, lookups, "")
+    if match is not None:
+        return match, links
+    base = untagged(address)
+    if base is not None:
+        match, links = _match_address(base, lookups, "-untagged")
+        if match is not None:
+            return match, links
     domain = domain_of(address)
     by_domain = lookups.client_domains.get(domain)
     if by_domain is not None and domain not in settings.free_mail_domains:
@@ -119,11 +142,11 @@ def _lead_name(mailbox: Mailbox, address: str) -> str | None:
     return name
 
 
-def link_records(codes: Sequence[Code], thread_records: Sequence[RecordInfo]) -> list[Link]:
+def link_records(codes: Sequence[Code], thread: Sequence[Link]) -> list[Link]:
     """Links to resolved codes' records (reason ``code``), then to records the thread inherits (``thread``)."""
     links = [Link("record", c.record_id, c.code, "code") for c in codes if c.record_id is not None]
     linked = {link.id for link in links}
-    links += [Link("record", r.id, r.code, "thread") for r in thread_records if r.id not in linked]
+    links += [link for link in thread if link.type == "record" and link.id not in linked]
     return links
 
 

@@ -136,7 +136,8 @@ class Original:
     note: str | None
     #: ``None``, ``"inline"`` or ``"attached"``.
     forwarded: str | None = None
-    #: Message-IDs this email answers (In-Reply-To, then References), for threading.
+    #: Message-IDs this email answers, for threading: In-Reply-To, then References newest first, capped
+    #: (``threads.thread_keys``).
     thread_ids: tuple[str, ...] = ()
     #: Every forward level around and inside it, outermost first, and a quoted reply at the bottom if any.
     chain: tuple[ChainLevel, ...] = ()
@@ -179,6 +180,10 @@ class Link:
     id: int | None
     label: str
     reason: LinkReason
+    #: For reason ``thread``: the filed message the link was inherited from, by id in the store…
+    thread_message: int | None = None
+    #: …and by its Message-ID.
+    thread_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

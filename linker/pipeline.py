@@ -16,11 +16,12 @@ from linker.classify import Submission, classify, find_automation, find_submissi
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
 from linker.forwards.subject import strip_forward_prefix
-from linker.match import Lookups, is_internal, link_records, match_people, people, unique_links
+from linker.match import Lookups, is_internal, link_records, lookup_addresses, match_people, people, unique_links
 from linker.model import Code, Decision, Link, LinkPlan, NewLead, Original, ParsedMessage, Participant
 from linker.parse import parse_message
 from linker.settings import LinkerSettings
 from linker.submitter import POSTMASTER, lookup_keys, submitter_candidates
+from linker.threads import MAX_THREAD_LINKS, thread_links
 from linker.unwrap import level_people, original_of, read_chain
 
 
@@ -167,7 +168,7 @@ def plan_message(
 
     addresses = [address for source in sources for _role, _mailbox, address in people(source, settings)]
     found_codes = extract_codes([original.subject, message.subject], settings.codes)
-    found = directory.find_people(addresses)
+    found = directory.find_people(lookup_addresses(addresses))
     lookups = Lookups(
         users=users.load(addresses),
         contacts=found.contacts,
@@ -175,7 +176,9 @@ def plan_message(
         leads=found.leads,
         client_domains=found.client_domains,
         records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
-        thread_records=directory.find_thread_records(original.thread_ids) if original.thread_ids else [],
+        thread=directory.find_thread_links(original.thread_ids, user_id=submission.user.id, limit=MAX_THREAD_LINKS)
+        if original.thread_ids and submission is not None
+        else (),
     )
     automation = find_automation(message, kind, original, parse=parse_message, settings=settings)
     participants, person_links, new_leads = _match_sources(
@@ -189,7 +192,9 @@ def plan_message(
     participants = participants[:MAX_PARTICIPANTS]
     new_leads = new_leads[:MAX_NEW_LEADS]
     codes = _resolve_codes(found_codes, lookups)
-    links: list[Link] = [*link_records(codes, lookups.thread_records), *person_links]
+    thread = thread_links(lookups.thread, original.thread_ids)
+    # A thread's client or contact comes after those the addresses give: its reason is the weaker one.
+    links: list[Link] = [*link_records(codes, thread), *person_links, *(k for k in thread if k.type != "record")]
     if submission is not None:
         links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
     if decision != "accept":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from linker.addresses import domain_of, normalize_address, normalize_domain
+from linker.codes import CodeRules
 from linker.freemail import FREE_MAIL_DOMAINS
 
 
@@ -45,7 +46,8 @@ DEFAULT_CPU_LIMIT = 10.0
 class LinkerSettings:
     assistant_addresses: frozenset[str] = frozenset()
     organization_domains: frozenset[str] = frozenset()
-    #: Code prefix (upper-case) → record type, e.g. ``{"OP": "deal"}``.
+    #: Code prefix (upper-case) → record type, e.g. ``{"OP": "deal"}``; ``build`` makes it a ``CodeRules``, which
+    #: also knows how each prefix may be written (``OP-123``, ``OP 123``, ``OP123``).
     codes: Mapping[str, str] = field(default_factory=dict)
     strip_plus_tags: bool = False
     free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
@@ -64,6 +66,7 @@ class LinkerSettings:
         assistant_addresses: Iterable[str] = (),
         organization_domains: Iterable[str] = (),
         codes: Mapping[str, str] | None = None,
+        code_separators: Mapping[str, Iterable[str]] | None = None,
         strip_plus_tags: bool = False,
         extra_free_mail: Iterable[str] = (),
         ignore_rules: Iterable[IgnoreRule] = (),
@@ -75,7 +78,7 @@ class LinkerSettings:
         return cls(
             assistant_addresses=frozenset(normalize_address(a) for a in assistant_addresses),
             organization_domains=frozenset(normalize_domain(d) for d in organization_domains),
-            codes={k.upper(): v for k, v in (codes or {}).items()},
+            codes=CodeRules(codes or {}, code_separators),
             strip_plus_tags=strip_plus_tags,
             free_mail_domains=FREE_MAIL_DOMAINS | {normalize_domain(d) for d in extra_free_mail},
             ignore_rules=tuple(ignore_rules),

@@ -8,17 +8,14 @@ by the sweeper, or redelivered by Redis) is processed once.
 from __future__ import annotations
 
 import contextlib
-import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import structlog
 from dramatiq.broker import MessageProxy
-from dramatiq.brokers.stub import StubBroker
 
 from linker.addresses import normalize_address
 from linker.directory import Directory
@@ -27,7 +24,6 @@ from linker.model import LinkPlan
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
 from store import InboundView, Store
-from store.models import utcnow
 from store.views import (
     AttachmentWrite,
     CodeWrite,
@@ -274,131 +270,3 @@ def build_actor(
     )
     actor: dramatiq.Actor[[str], None] = declare(run or processor.process)
     return actor
-
-
-def make_broker(url: str) -> dramatiq.Broker:
-    """``memory`` gives an in-process broker; anything else is a Redis URL."""
-    if url == "memory":
-        return StubBroker()
-    from dramatiq.brokers.redis import RedisBroker  # noqa: PLC0415 - only where Redis is configured
-
-    broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15
-    )
-    return pipelined_sends(broker)
-
-
-def pipelined_sends(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Let ``send_all`` send a batch to this Redis broker in one round trip (other brokers are left as they are)."""
-    scripts = getattr(broker, "scripts", None)
-    if isinstance(scripts, dict) and "dispatch" in scripts:
-        scripts["dispatch"] = _PipelinedDispatch(scripts["dispatch"], broker.client)  # type: ignore[attr-defined]
-    return broker
-
-
-class _PipelinedDispatch:
-    """Stands in for the Redis broker's ``dispatch`` script (every enqueue, ack and fetch is one call of it). Inside
-    ``pipelined()``, this thread's calls are queued on a Redis pipeline and sent together when it ends; everywhere
-    else, and on every other thread (a worker's fetches and acks), they go to Redis at once, as before.
-
-    A batch of sends then costs one round trip, not one each: per message, a round trip on the gateway's send
-    thread cost more CPU than committing the message (``bench/smtp_intake.py``)."""
-
-    def __init__(self, script: Any, client: Any) -> None:
-        self.script = script
-        self.client = client
-        self._local = threading.local()
-
-    def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
-        calls = getattr(self._local, "calls", None)
-        if calls is None or client is not None:
-            return self.script(keys=keys, args=args, client=client)
-        calls.append((tuple(keys or ()), tuple(args or ())))
-        return None
-
-    @contextlib.contextmanager
-    def pipelined(self) -> Iterator[None]:
-        """Queue this thread's calls until the block ends, then send them in one go (raises if that fails)."""
-        from redis.exceptions import NoScriptError  # noqa: PLC0415 - only with a Redis broker
-
-        calls: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []
-        self._local.calls = calls
-        try:
-            yield
-        finally:
-            self._local.calls = None
-        try:
-            self._send(calls)
-        except NoScriptError:  # Redis lost its scripts (a restart, SCRIPT FLUSH): none of these ran
-            self.script.sha = self.script.registered_client.script_load(self.script.script)
-            self._send(calls)
-
-    def _send(self, calls: Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> None:
-        # EVALSHA straight on the pipeline: through the script object, the pipeline would first ask Redis whether
-        # the script exists (SCRIPT EXISTS), a second round trip per batch.
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.evalsha(self.script.sha, len(keys), *keys, *args)
-        pipe.execute()
-
-
-def send_all(actor: dramatiq.Actor[..., Any], args: Sequence[str]) -> None:
-    """``actor.send(arg)`` for each of ``args``; over Redis, in one round trip."""
-    dispatch = getattr(actor.broker, "scripts", {}).get("dispatch")
-    with (
-        dispatch.pipelined() if len(args) > 1 and isinstance(dispatch, _PipelinedDispatch) else contextlib.nullcontext()
-    ):
-        for arg in args:
-            actor.send(arg)
-
-
-class Sweeper:
-    """Re-sends ``queued`` receipts nobody touched for ``grace`` seconds, at start and every ``interval``."""
-
-    def __init__(self, store: Store, send: Callable[[str], object], settings: QueueSettings) -> None:
-        self.store = store
-        self.send = send
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def sweep(self, *, grace: float | None = None) -> int:
-        """One pass; returns how many receipts were re-sent. Broker errors end the pass quietly."""
-        grace = self.settings.sweep_grace if grace is None else grace
-        ids = self.store.list_stale_queued(older_than=utcnow() - timedelta(seconds=grace))
-        sent: list[str] = []
-        try:
-            for inbound_id in ids:
-                self.send(inbound_id)
-                sent.append(inbound_id)
-        except Exception as exc:
-            log.warning(
-                "sweeper cannot reach the queue; will try again", error=f"{type(exc).__name__}: {exc}", pending=len(ids)
-            )
-        finally:
-            self.store.touch_inbound(sent)
-        for inbound_id in sent:
-            log.info("sweeper re-sent", inbound_id=inbound_id)
-        return len(sent)
-
-    def start(self, *, first_grace: float | None = None) -> None:
-        """Sweep in a background thread: once now (with ``first_grace``), then every ``interval`` seconds."""
-        self._thread = threading.Thread(target=self._run, args=(first_grace,), name="sweeper", daemon=True)
-        self._thread.start()
-
-    def _run(self, first_grace: float | None) -> None:
-        grace = first_grace
-        while True:
-            try:
-                self.sweep(grace=grace)
-            except Exception as exc:
-                log.warning("sweep failed; will try again", error=f"{type(exc).__name__}: {exc}")
-            grace = None
-            if self._stop.wait(self.settings.sweep_interval):
-                return
-
-    def stop(self) -> None:
-        """Stop the background thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)

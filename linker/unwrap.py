@@ -20,6 +20,7 @@ from linker.forwards.html import html_to_text
 from linker.forwards.inline import find_inline_quote
 from linker.forwards.subject import strip_forward_prefix
 from linker.model import ChainHow, ChainLevel, InlineForward, Mailbox, Original, ParsedMessage
+from linker.threads import thread_keys
 
 #: Levels read below the outer message: a forward of a forward… is fine; a hundred levels is an attack. Each level
 #: costs one pass over what is left of the text, so the work is at most this many passes over the body.
@@ -87,7 +88,7 @@ def original_of(
         html=message.html,
         note=note,
         forwarded=forwarded,
-        thread_ids=tuple(dict.fromkeys((*message.in_reply_to, *message.references))),
+        thread_ids=thread_keys(message.in_reply_to, message.references),
         chain=chain,
     )
 

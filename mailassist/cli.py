@@ -19,7 +19,7 @@ from mailassist.config import Config, ConfigError, load_config
 from mailassist.logs import configure_logging
 from store import STATUSES, InboundView, Store, StoreError
 from store.errors import ImportConflictError
-from store.views import ImportResult
+from store.views import ImportResult, RelinkScope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +68,7 @@ def friendly(fn: F) -> F:
 
 @contextmanager
 def _store(state: _State, *, upgrade: bool | None = None) -> Iterator[Store]:
-    from mailassist.runtime import open_store  # noqa: PLC0415
+    from mailassist.build import open_store  # noqa: PLC0415
 
     store = open_store(state.config, upgrade=upgrade)
     try:
@@ -239,7 +239,7 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
     """
     spec = importer.KINDS[kind]
     source = click.format_filename(file)
-    codes = state.config.codes
+    codes = state.config.code_types
     progress = progress_stream()
     hidden = True
     try:
@@ -270,10 +270,28 @@ def import_cmd(state: _State, kind: str, file: Path, dry_run: bool) -> None:
         _fail(f"{source}: {importer.plural(len(problems), 'problem')}; nothing was imported")
     assert result is not None
     click.echo(importer.summary(source, parsed.count, result, dry_run=dry_run))
+    scope = importer.relink_scope(parsed.rows)
+    if dry_run or not scope:
+        return
+    with _store(state) as store:
+        _relink(state, store, scope)
+
+
+def _relink(state: _State, store: Store, scope: RelinkScope | None) -> None:
+    """Re-file past mail on today's directory (``scope``: what an import changed), with a progress bar."""
+    from mailassist.build import linker_settings  # noqa: PLC0415
+
+    progress = progress_stream()
+    total = store.count_relink(scope)
+    hidden = progress is None or total <= PROGRESS_ROWS
+    free_mail = linker_settings(state.config).free_mail_domains
+    with click.progressbar(length=total, label="Relinking", file=progress or sys.stderr, hidden=hidden) as bar:
+        result = store.relink(scope, free_mail_domains=free_mail, progress=bar.update)
+    click.echo(importer.relink_summary(result))
 
 
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--id",
     "ids",
@@ -294,9 +312,9 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
     several). The "auth" key holds the DKIM, SPF, DMARC and ARC results: a receipt's as the gateway recorded them,
     a file's with --auth."""
     from linker.errors import LinkerError  # noqa: PLC0415
-    from linker.explain import explain_message  # noqa: PLC0415
+    from linker.explain import check_email, explain_message  # noqa: PLC0415
     from linker.pipeline import Envelope  # noqa: PLC0415
-    from mailassist.runtime import linker_settings, make_authenticator, open_directory  # noqa: PLC0415
+    from mailassist.build import linker_settings, make_authenticator, open_directory  # noqa: PLC0415
 
     if not files and not ids:
         raise click.UsageError("give .eml FILES to explain, or --id ID for a stored receipt")
@@ -307,6 +325,7 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
 
         def read_file(path: Path = path) -> tuple[bytes, Any, Any]:
             raw = path.read_bytes()
+            check_email(raw)
             auth = None
             if authenticator is not None:
                 auth = authenticator.check(raw, ip=None, helo=None, mail_from="").to_json()
@@ -327,7 +346,9 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
                 failures += 1
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 result = {**label, "error": f"{type(exc).__name__}: {reason}"}
-            click.echo(json.dumps(result, ensure_ascii=False, indent=2 if count == 1 else None))
+                click.echo(f"mailassist: explain {next(iter(label.values()))}: {reason}", err=True)
+            pretty = count == 1 and "error" not in result
+            click.echo(json.dumps(result, ensure_ascii=False, indent=2 if pretty else None))
     if failures:
         sys.exit(1)
 
@@ -355,7 +376,12 @@ def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]
 @cli.command()
 @click.option("--failed", "all_failed", is_flag=True, help="Reprocess every failed receipt.")
 @click.option("--id", "ids", multiple=True, metavar="ID", help="Reprocess this receipt (repeatable).")
-@click.option("--relink", is_flag=True, help="Attach past mail to contacts imported since (leads become converted).")
+@click.option(
+    "--relink",
+    is_flag=True,
+    help="File past mail on today's directory: codes that now name a record, leads that became contacts (converted), "
+    "addresses that now match a contact or client, or a client's domain.",
+)
 @click.option(
     "--split-merged",
     is_flag=True,
@@ -374,7 +400,7 @@ def reprocess(  # noqa: PLR0917 - click passes every option
     state: _State, all_failed: bool, ids: tuple[str, ...], relink: bool, split_merged: bool, renormalize: bool
 ) -> None:
     """Run failed receipts through the linker again, and/or re-link history to newly imported contacts."""
-    from mailassist.runtime import make_processor  # noqa: PLC0415
+    from mailassist.build import make_processor  # noqa: PLC0415
 
     if not (all_failed or ids or relink or split_merged or renormalize):
         raise click.UsageError("say what to reprocess: --failed, --id ID, --relink, --split-merged or --renormalize")
@@ -399,8 +425,7 @@ def reprocess(  # noqa: PLR0917 - click passes every option
             note = after.last_error if after.status == "failed" else after.reason
             click.echo(f"{inbound_id}: {row.status} -> {after.status}" + (f" ({note})" if note else ""))
         if relink:
-            result = store.relink_contacts()
-            click.echo(f"relink: {result.leads_converted} leads converted, {result.links_added} links added")
+            _relink(state, store, None)
         if split_merged:
             _split_merged(store, processor)
 

@@ -252,6 +252,14 @@ class LoggingConfig(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class CodePrefixConfig(_Section):
+    """``[codes.OP]``: a prefix's record type, and how its codes may be written (``OP = "deal"`` is the short form)."""
+
+    type: str
+    #: ``"-"`` (OP-123), ``" "`` (OP 123) and/or ``""`` (OP123); always looked up and stored as OP-123.
+    separators: list[Literal["-", " ", ""]] = Field(default=["-"], min_length=1)
+
+
 class Config(_Section):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
@@ -262,19 +270,43 @@ class Config(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     linker: LinkerConfig = Field(default_factory=LinkerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    codes: dict[str, str] = Field(default_factory=dict)
+    #: ``OP = "deal"`` is read as ``[codes.OP] type = "deal"`` (hyphen only).
+    codes: dict[str, CodePrefixConfig] = Field(default_factory=dict)
     #: The directory the file was read from; relative paths in the file resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _short_codes(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        for prefix, rule in value.items():
+            if not isinstance(rule, str | dict | CodePrefixConfig):
+                raise ValueError(f"code prefix {prefix!r}: a record type such as 'deal', or a table with 'type'")
+        return {prefix: {"type": rule} if isinstance(rule, str) else rule for prefix, rule in value.items()}
+
     @field_validator("codes")
     @classmethod
-    def _codes(cls, value: dict[str, str]) -> dict[str, str]:
-        for prefix, record_type in value.items():
+    def _codes(cls, value: dict[str, CodePrefixConfig]) -> dict[str, CodePrefixConfig]:
+        for prefix, rule in value.items():
             if not _PREFIX.match(prefix):
                 raise ValueError(f"code prefix {prefix!r} must be upper-case letters and digits, such as 'OP'")
-            if not record_type.strip():
+            if not rule.type.strip():
                 raise ValueError(f"code prefix {prefix!r} needs a record type such as 'deal'")
+            # Q2 with no separator would read Q2024 as Q2-024 or Q20-24: the digits must start after the prefix.
+            if "" in rule.separators and prefix[-1].isdigit():
+                raise ValueError(f"code prefix {prefix!r} ends with a digit, so it needs a separator: '-' or ' '")
         return value
+
+    @property
+    def code_types(self) -> dict[str, str]:
+        """Code prefix → record type."""
+        return {prefix: rule.type for prefix, rule in self.codes.items()}
+
+    @property
+    def code_separators(self) -> dict[str, tuple[str, ...]]:
+        """Code prefix → how its codes may be written (``"-"`` only, unless ``[codes.PREFIX] separators`` says)."""
+        return {prefix: tuple(dict.fromkeys(rule.separators)) for prefix, rule in self.codes.items()}
 
     def resolve(self, path: str) -> Path:
         """Return ``path`` made absolute against the config file's directory."""

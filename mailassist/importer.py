@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from linker.addresses import normalize_domain as canonical_domain
 from linker.encoded_words import decode_encoded_words
 from store import Store
-from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
 
 R = TypeVar("R")
 
@@ -312,3 +312,30 @@ def summary(source: str, count: int, result: ImportResult, *, dry_run: bool) -> 
         shown = ", ".join(result.new_teams[:5]) + (", …" if len(result.new_teams) > 5 else "")
         line += f", {plural(len(result.new_teams), 'new team')} ({shown})"
     return line + (" (dry run, nothing written)" if dry_run else "")
+
+
+def relink_scope(rows: Sequence[object]) -> RelinkScope:
+    """What past mail an import of ``rows`` may re-file: its records' codes, its contacts' and clients' addresses,
+    its clients' domains. Users are not filed on by address, so a users import re-files nothing."""
+    codes: dict[str, None] = {}
+    addresses: dict[str, None] = {}
+    domains: dict[str, None] = {}
+    for row in rows:
+        if isinstance(row, RecordRow):
+            codes[row.code.upper()] = None
+        elif isinstance(row, ContactRow | ClientRow):
+            addresses.update(dict.fromkeys(row.emails))
+        if isinstance(row, ClientRow):
+            domains.update(dict.fromkeys(row.domains))
+    return RelinkScope(codes=tuple(codes), addresses=tuple(addresses), domains=tuple(domains))
+
+
+def relink_summary(result: RelinkResult) -> str:
+    """The line a relink prints, such as ``relink: 3 codes resolved, 0 leads converted, 0 participants matched;
+    3 links added (3 record, 0 contact, 0 client)``."""
+    return (
+        f"relink: {plural(result.codes_resolved, 'code')} resolved, {plural(result.leads_converted, 'lead')} "
+        f"converted, {plural(result.participants_matched, 'participant')} matched; "
+        f"{plural(result.links_added, 'link')} added ({result.record_links} record, {result.contact_links} contact, "
+        f"{result.client_links} client)"
+    )

@@ -7,249 +7,36 @@ each for scale-out. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
-import re
 import signal
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
-import dns.exception
-import dramatiq
 import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from gateway.admission import AdmissionSettings
-from gateway.handler import INTAKE_THREADS, GatewayHandler
-from gateway.mailauth import Authenticator, Resolver
+from gateway.handler import GatewayHandler
+from gateway.intake import INTAKE_THREADS
 from gateway.policy import RecipientPolicy
-from gateway.server import GatewayServer, GatewaySettings
-from gateway.trust import TrustSettings
-from linker.directory import Directory, MemoryDirectory
-from linker.settings import IgnoreRule, LinkerSettings
-from linker.tasks import Processor, QueueSettings, Sweeper, build_actor, linker_pipeline, make_broker, send_all
-from mailassist.config import Config, ConfigError
-from mailassist.linkpool import ProcessPool
-from store import Store, db
+from gateway.server import GatewayServer
+from mailassist.build import admission_settings, gateway_settings, make_authenticator, open_store, split_listen
+from mailassist.config import Config
+from mailassist.queue import Queue
+from store import Store
 from web.app import create_app
 
 log = structlog.get_logger("mailassist")
 
-#: On stop, how long worker threads may take to finish the message they hold.
-WORKER_STOP_SECONDS = 10
-
 
 class MemoryBrokerError(Exception):
     """``smtp`` or ``worker`` alone cannot share an in-process queue."""
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` → ``(host, port)``; IPv6 hosts may be bracketed."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def open_store(config: Config, *, upgrade: bool | None = None) -> Store:
-    """Open the store; embedded SQLite migrates itself, PostgreSQL must be at the head revision."""
-    store = Store(config.store_url, config.resolve(config.store.blob_dir), inline_max=config.store.inline_max)
-    store.open(upgrade=upgrade)
-    return store
-
-
-def queue_settings(config: Config) -> QueueSettings:
-    q = config.queue
-    return QueueSettings(
-        max_attempts=q.max_attempts,
-        min_backoff=q.min_backoff,
-        max_backoff=q.max_backoff,
-        sweep_interval=q.sweep_interval,
-        sweep_grace=q.sweep_grace,
-    )
-
-
-def linker_settings(config: Config) -> LinkerSettings:
-    """The pipeline's view of the config."""
-    return LinkerSettings.build(
-        assistant_addresses=config.assistant.addresses,
-        organization_domains=config.organization.domains,
-        codes=config.codes,
-        strip_plus_tags=config.linker.strip_plus_tags,
-        extra_free_mail=config.linker.free_mail_domains,
-        ignore_rules=[
-            IgnoreRule(r.name, r.match, re.compile(r.subject) if r.subject else None) for r in config.linker.ignore
-        ],
-        automated=config.linker.automated,
-        internal=config.linker.internal,
-        cpu_limit=config.linker.cpu_limit,
-    )
-
-
-@contextmanager
-def open_directory(config: Config) -> Iterator[Directory]:
-    """The configured store as a read-only directory, or an empty one when there is no database yet."""
-    url = config.store_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        log.warning("no database yet; matching against an empty directory", store=url)
-        yield MemoryDirectory()
-        return
-    store = Store(url, config.resolve(config.store.blob_dir))
-    try:
-        db.check_schema(store.engine)
-        yield store
-    finally:
-        store.close()
-
-
-def make_processor(config: Config, store: Store) -> Processor:
-    """The actor's work: the real pipeline over the store's directory."""
-    pipeline = linker_pipeline(linker_settings(config), store)
-    return Processor(store, queue_settings(config), pipeline)
-
-
-def admission_settings(config: Config) -> AdmissionSettings:
-    """``[trust]`` and ``[organization]`` as the gateway's trust decision uses them."""
-    t = config.trust
-    return AdmissionSettings(
-        trust=TrustSettings(org_domains=tuple(config.organization.domains), provider_domains=tuple(t.provider_domains)),
-        trusted_relays=tuple(ipaddress.ip_network(n, strict=False) for n in t.trusted_relays),
-        authserv_id=t.authserv_id.strip() or None,
-    )
-
-
-def make_authenticator(config: Config) -> Authenticator:
-    """DKIM, SPF, DMARC and ARC checks over the configured DNS servers, with their cache."""
-    t = config.trust
-    try:
-        resolver = Resolver(t.nameservers, timeout=t.dns_timeout, cache_size=t.dns_cache_size)
-    except dns.exception.DNSException as exc:  # no /etc/resolv.conf, or one without a nameserver
-        raise ConfigError(
-            f"trust.nameservers: empty, and the system's DNS configuration cannot be used ({exc}); "
-            'set it, e.g. nameservers = ["127.0.0.1"]'
-        ) from None
-    return Authenticator(resolver)
-
-
-def gateway_settings(config: Config) -> GatewaySettings:
-    """``[smtp]`` as the gateway uses it, with the STARTTLS certificate loaded (``ConfigError`` if it cannot be)."""
-    s = config.smtp
-    host, port = split_listen(s.listen)
-    return GatewaySettings(
-        host=host,
-        port=port,
-        hostname=s.hostname,
-        max_message_size=s.max_message_size,
-        max_connections=s.max_connections,
-        command_timeout=s.command_timeout,
-        session_timeout=s.session_timeout,
-        shutdown_grace=s.shutdown_grace,
-        max_concurrent_data=s.max_concurrent_data,
-        tls_context=smtp_tls_context(config),
-        require_tls=s.require_tls,
-        data_timeout=s.data_timeout,
-        min_data_rate=s.min_data_rate,
-        min_data_rate_grace=s.min_data_rate_grace,
-        max_connections_per_ip=s.max_connections_per_ip,
-        max_messages_per_minute_per_ip=s.max_messages_per_minute_per_ip,
-        max_data_per_ip=s.max_data_per_ip,
-        per_ip_exempt=tuple(s.per_ip_exempt),
-    )
-
-
-def smtp_tls_context(config: Config) -> ssl.SSLContext | None:
-    """A server context for STARTTLS from ``smtp.tls_cert`` and ``smtp.tls_key``, or ``None`` when no certificate
-    is configured. A missing or unreadable file, or a key that does not match, is a ``ConfigError``."""
-    s = config.smtp
-    if not s.tls_cert:
-        return None
-    cert = config.resolve(s.tls_cert)
-    key = config.resolve(s.tls_key) if s.tls_key else None
-    for name, path in (("tls_cert", cert), ("tls_key", key)):
-        if path is not None and not path.is_file():
-            raise ConfigError(f"smtp.{name}: no such file: {path}")
-    # TLS 1.2 and up, no client certificates asked for (a sending MTA rarely has one).
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        files = f"{cert} and {key}" if key else str(cert)
-        raise ConfigError(
-            f"smtp.tls_cert: cannot load a PEM certificate chain and its private key from {files}: {exc.reason or exc}"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"smtp.tls_cert: cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
-    return context
-
-
-class Queue:
-    """The broker, the ``link_inbound`` actor, and (where this process works) a worker and the sweeper."""
-
-    def __init__(self, config: Config, store: Store) -> None:
-        self.settings = queue_settings(config)
-        self.broker = make_broker(config.queue.broker)
-        processes = config.queue.worker_processes
-        # Linking in child processes, if configured (made when the worker starts); a thread waits on each one.
-        self.pool = ProcessPool(config, processes) if processes else None
-        self.actor = build_actor(
-            self.broker, make_processor(config, store), run=self.pool.process if self.pool is not None else None
-        )
-        self.store = store
-        # Two threads per linker process: when a child finishes a message, the next is already waiting at the pool.
-        self.threads = max(config.queue.worker_threads, 2 * processes)
-        self.worker: dramatiq.Worker | None = None
-        self.sweeper: Sweeper | None = None
-
-    @property
-    def in_memory(self) -> bool:
-        return config_is_memory(self.broker)
-
-    def send(self, inbound_id: str) -> None:
-        """Wake a worker for ``inbound_id``."""
-        self.actor.send(inbound_id)
-
-    def send_all(self, inbound_ids: Sequence[str]) -> None:
-        """Wake workers for each of ``inbound_ids`` (over Redis, in one round trip)."""
-        send_all(self.actor, inbound_ids)
-
-    def check(self) -> None:
-        """Raise unless the broker answers (for ``/healthz``)."""
-        client = getattr(self.broker, "client", None)
-        if client is not None:
-            client.ping()
-
-    def start_worker(self) -> None:
-        """Start worker threads and the sweeper. In memory mode nothing else can hold queued work, so the
-        first sweep re-sends every ``queued`` row at once (mail accepted before a crash)."""
-        if self.pool is not None:
-            self.pool.start()
-        self.worker = dramatiq.Worker(self.broker, queues={self.actor.queue_name}, worker_threads=self.threads)
-        self.worker.start()
-        self.sweeper = Sweeper(self.store, self.send, self.settings)
-        self.sweeper.start(first_grace=0 if self.in_memory else None)
-
-    def stop(self) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stop()
-        if self.worker is not None:
-            # A message still running after this is retried later: its row stays queued for the sweeper.
-            self.worker.stop(timeout=int(WORKER_STOP_SECONDS * 1000))
-        if self.pool is not None:
-            self.pool.stop(WORKER_STOP_SECONDS)
-        self.broker.close()
-
-
-def config_is_memory(broker: dramatiq.Broker) -> bool:
-    from dramatiq.brokers.stub import StubBroker  # noqa: PLC0415
-
-    return isinstance(broker, StubBroker)
 
 
 class _QuietServer(uvicorn.Server):
@@ -322,7 +109,9 @@ def _announce(text: str) -> None:
 
 
 async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
-    store = await asyncio.to_thread(open_store, config)
+    # On this thread, before anything is served: the storage process forks from a process with no other thread
+    # alive (a thread of asyncio.to_thread's executor would outlive the call).
+    store = open_store(config)
     queue = Queue(config, store)
     if queue.in_memory and (smtp or worker) and not (smtp and worker):
         raise MemoryBrokerError(

@@ -42,8 +42,10 @@ from store.views import (
     ReceiptView,
     RecordRef,
     RelinkResult,
+    RelinkScope,
     TokenGrant,
     TokenView,
+    UnresolvedCode,
     UserRef,
     Viewer,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "RecordRef",
     "RejectionTally",
     "RelinkResult",
+    "RelinkScope",
     "SchemaError",
     "Store",
     "StoreError",
@@ -93,6 +96,7 @@ __all__ = [
     "TokenGrant",
     "TokenView",
     "Trust",
+    "UnresolvedCode",
     "UserRef",
     "Viewer",
 ]

@@ -57,3 +57,58 @@ def before(sort: Any, row_id: Any, at: datetime, last_id: int) -> ColumnElement[
     """
     when = bindparam("after_at", at, UTCDateTime())
     return and_(sort <= when, or_(sort < when, row_id < last_id))
+
+
+#: A sort cursor carries a name (up to 300 characters, each up to 4 bytes of UTF-8, base64'd): longer is forged.
+MAX_SORT_CURSOR = 2000
+#: Sort values a sort cursor can carry: a name, a count, a date, or none (no visible mail yet).
+SortValue = str | int | datetime | None
+
+
+def encode_sort_cursor(kind: str, value: SortValue, row_id: int) -> str:
+    """The cursor of a row of list ``kind`` sorted by ``value`` (a name, a count or a date) then id."""
+    if value is None:
+        tagged = "n:"
+    elif isinstance(value, datetime):
+        tagged = "d:" + value.isoformat()
+    elif isinstance(value, int):
+        tagged = f"i:{value}"
+    else:
+        tagged = "s:" + value
+    raw = f"{kind}|{tagged}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_sort_cursor(kind: str, cursor: str) -> tuple[SortValue, int]:
+    """The (sort value, id) a cursor of list ``kind`` stands for; ``BadCursorError`` for anything else, a cursor of
+    another list or sort included."""
+    try:
+        if len(cursor) > MAX_SORT_CURSOR:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
+        tag, rest = decoded.split("|", 1)
+        tagged, row_id = rest.rsplit("|", 1)
+        number = int(row_id)
+        if tag != kind or not 0 <= number <= MAX_ROW_ID:
+            raise ValueError("not a cursor of this list")
+        value: SortValue
+        type_, text = tagged[:2], tagged[2:]
+        if type_ == "n:" and not text:
+            value = None
+        elif type_ == "d:":
+            when = datetime.fromisoformat(text)
+            if when.tzinfo is None:
+                raise ValueError("naive date")
+            value = when.astimezone(UTC)
+        elif type_ == "i:":
+            value = int(text)
+            if not 0 <= value <= MAX_ROW_ID:
+                raise ValueError("count out of range")
+        elif type_ == "s:":
+            value = text
+        else:
+            raise ValueError("unknown sort value")
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page") from exc
+    return value, number

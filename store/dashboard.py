@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy import ColumnElement, case, distinct, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from store.models import Inbound, Lead, Message, MessageCode
-from store.views import KINDS, STATUSES, Dashboard, Viewer
+from store.models import Inbound, Lead, Message, MessageCode, UTCDateTime
+from store.views import KINDS, STATUSES, Dashboard, UnresolvedCode, Viewer
 from store.visibility import lead_visible, visible
 
 DAY = timedelta(hours=24)
@@ -53,3 +53,18 @@ def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboa
         unresolved_codes=int(unresolved or 0),
         recent_failures=None,
     )
+
+
+def list_unresolved_codes(session: Session, viewer: Viewer, limit: int) -> list[UnresolvedCode]:
+    """The codes the dashboard counts as unresolved, each with its visible messages and the latest one's date
+    (the Date header, else when it was filed), latest first; at most ``limit``."""
+    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
+    stmt = (
+        select(MessageCode.code, func.count(), latest)
+        .join(Message, Message.id == MessageCode.message_id)
+        .where(MessageCode.record_id.is_(None), visible(viewer))
+        .group_by(MessageCode.code)
+        .order_by(latest.desc(), MessageCode.code)
+        .limit(limit)
+    )
+    return [UnresolvedCode(code, int(count), when) for code, count, when in session.execute(stmt)]

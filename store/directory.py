@@ -24,13 +24,14 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    func,
     literal,
     null,
     select,
     union_all,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from store.errors import StoreUnavailableError, describe_db_error
 from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
@@ -58,9 +59,12 @@ from store.views import (
     PeopleRefs,
     RecordRef,
     RecordRow,
+    ThreadLinkRef,
     UserRef,
     UserRow,
+    Viewer,
 )
+from store.visibility import visible
 
 T = TypeVar("T")
 
@@ -123,15 +127,37 @@ _PEOPLE: CompoundSelect[Any] = union_all(
     .where(ClientDomain.domain.in_(_DOMAINS)),
 )
 
-# Nested IN subqueries, not joins: the planner must start from the Message-ID index, then the links of those few
-# messages. Joined, SQLite starts from every record link (a scan that grows with the mail filed).
-_THREAD_RECORDS = _RECORD.where(
-    Record.id.in_(
-        select(Link.entity_id).where(
-            Link.entity_type == "record",
-            Link.message_id.in_(select(Message.id).where(Message.message_id_header.in_(_KEYS))),
-        )
+#: The links a reply inherits from the filed messages it answers (``linker.threads``).
+THREAD_ENTITY_TYPES = ("record", "client", "contact")
+
+# Nested IN, not a join on the Message-ID: the planner must start from the Message-ID index, then the links of those
+# few messages. Joined, SQLite starts from every record link (a scan that grows with the mail filed).
+_THREAD_RECORD = aliased(Record)
+_THREAD_CLIENT = aliased(Client)
+_THREAD_CONTACT = aliased(Contact)
+_THREAD_LINKS = (
+    select(
+        Message.id,
+        Message.message_id_header,
+        Link.entity_type,
+        Link.entity_id,
+        func.coalesce(_THREAD_RECORD.code, _THREAD_CLIENT.name, _THREAD_CONTACT.name),
     )
+    .select_from(Link)
+    .join(Message, Message.id == Link.message_id)
+    .outerjoin(_THREAD_RECORD, (Link.entity_type == "record") & (_THREAD_RECORD.id == Link.entity_id))
+    .outerjoin(_THREAD_CLIENT, (Link.entity_type == "client") & (_THREAD_CLIENT.id == Link.entity_id))
+    .outerjoin(_THREAD_CONTACT, (Link.entity_type == "contact") & (_THREAD_CONTACT.id == Link.entity_id))
+    .where(
+        Link.message_id.in_(select(Message.id).where(Message.message_id_header.in_(_KEYS))),
+        Link.entity_type.in_(THREAD_ENTITY_TYPES),
+    )
+    .order_by(Message.id, Link.entity_type, Link.entity_id)
+)
+_VIEWER = (
+    select(User.role, User.team_id, UserAddress.address)
+    .outerjoin(UserAddress, UserAddress.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
 )
 
 
@@ -262,11 +288,31 @@ class DirectoryVerbs:
         rows = self._lookup(_RECORDS, sorted({c.strip().upper() for c in codes if c}))
         return {ref.code: ref for ref in map(_record_ref, rows)}
 
-    def find_thread_records(self, message_id_headers: Iterable[str]) -> list[RecordRef]:
-        """Records already filed messages with these Message-IDs are linked to (a reply's thread), by id."""
-        rows = self._lookup(_THREAD_RECORDS, sorted({h for h in message_id_headers if h}))
-        refs = {ref.id: ref for ref in map(_record_ref, rows)}
-        return [refs[rid] for rid in sorted(refs)]
+    def find_thread_links(self, message_id_headers: Iterable[str], *, user_id: int, limit: int) -> list[ThreadLinkRef]:
+        """The record, client and contact links of filed messages with these Message-IDs that user ``user_id`` may
+        see (``store.visibility``), by message id, at most ``limit``; none for an unknown user. Two queries: the
+        user's role, team and addresses, then the links."""
+        keys = sorted({h for h in message_id_headers if h})
+        if not keys or limit <= 0:
+            return []
+
+        def rows(conn: Connection) -> list[Any]:
+            found = conn.execute(_VIEWER, {"user_id": user_id}).all()
+            if not found:
+                return []
+            role, team_id = found[0][0], found[0][1]
+            addresses = tuple(sorted({row[2] for row in found if row[2]}))
+            viewer = Viewer(user_id=user_id, role=role, team_id=team_id, addresses=addresses)
+            stmt = _THREAD_LINKS.where(visible(viewer)).limit(limit)
+            out: list[Any] = []
+            for chunk in _chunks(keys):
+                out += conn.execute(stmt, {"keys": chunk})
+            return out[:limit]
+
+        return [
+            ThreadLinkRef(message_id=mid, message_id_header=header, entity_type=kind, entity_id=eid, label=label or "")
+            for mid, header, kind, eid, label in self._read(rows)
+        ]
 
     def find_message_by_dedupe_key(self, key: str) -> int | None:
         """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""

@@ -14,7 +14,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import dashboard, detail, entities, timeline
+from store import dashboard, detail, entities, indexes, ingest, timeline
+from store.blobs import BlobStore
 from store.models import Team, User
 from store.views import (
     AttachmentRef,
@@ -22,6 +23,8 @@ from store.views import (
     ContactDetail,
     Dashboard,
     InboundView,
+    IndexPage,
+    IngestRow,
     LeadDetail,
     LeadPage,
     MessageDetail,
@@ -29,6 +32,7 @@ from store.views import (
     MessagePage,
     MessageRow,
     RecordRef,
+    UnresolvedCode,
     UserRef,
     Viewer,
 )
@@ -41,6 +45,8 @@ RECENT_FAILURES = 10
 
 class QueryVerbs:
     """Mixed into ``store.Store``, which provides ``_run`` and ``list_inbound``."""
+
+    blobs: BlobStore
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
@@ -114,6 +120,10 @@ class QueryVerbs:
         """The leads, newest first, a keyset page at a time; ``after`` is a page's ``next``."""
         return self._run(lambda session: entities.list_leads(session, viewer, after, limit))
 
+    def list_unresolved_codes(self, viewer: Viewer, *, limit: int = 500) -> list[UnresolvedCode]:
+        """Codes in mail ``viewer`` may see that name no record: messages and latest date each, latest first."""
+        return self._run(lambda session: dashboard.list_unresolved_codes(session, viewer, limit))
+
     def dashboard(self, viewer: Viewer, now: datetime) -> Dashboard:
         """Last 24 h / 7 d counts; inbound counts and recent failures for role ``all`` only."""
         counts = self._run(lambda session: dashboard.dashboard_counts(session, viewer, now))
@@ -121,3 +131,36 @@ class QueryVerbs:
             return counts
         failures = tuple(self.list_inbound(status="failed", limit=RECENT_FAILURES))
         return dataclasses.replace(counts, recent_failures=failures)
+
+    def list_index(
+        self, viewer: Viewer, index: str, *, q: str | None = None, sort: str, after: str | None = None, limit: int = 50
+    ) -> IndexPage:
+        """One page of a directory index (``clients``, ``contacts``, ``leads``, ``records``, ``users``) matching ``q``,
+        sorted by ``sort``, each entry with the count and latest date of the mail ``viewer`` may see linked to it."""
+        return self._run(
+            lambda session: indexes.list_index(session, viewer, index, q=q, sort=sort, after=after, limit=limit)
+        )
+
+    def list_ingest_log(
+        self, *, status: str | None = None, reason: str | None = None, limit: int = 100
+    ) -> list[IngestRow]:
+        """The newest receipts with the message each was filed as; one status, a reason containing ``reason``."""
+        return self._run(lambda session: ingest.list_ingest_log(session, status, reason, limit))
+
+    def get_ingest_row(self, inbound_id: str) -> IngestRow | None:
+        """One receipt with the message it was filed as, or ``None``."""
+        return self._run(lambda session: ingest.get_ingest_row(session, inbound_id))
+
+    def get_raw_heads(self, sha256s: list[str], size: int) -> dict[str, bytes]:
+        """The first ``size`` bytes of each of these raw messages that is stored (a missing one is left out)."""
+        wanted = sorted(set(sha256s))
+        heads = self._run(lambda session: ingest.inline_heads(session, wanted, size))
+        for sha in wanted:
+            if sha in heads:
+                continue
+            try:
+                with self.blobs.path_for(sha).open("rb") as f:
+                    heads[sha] = f.read(size)
+            except (OSError, ValueError):
+                continue
+        return heads

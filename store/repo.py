@@ -10,7 +10,7 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +32,9 @@ from store.metrics import MetricsVerbs
 from store.models import Inbound, InlineBlob, utcnow
 from store.queries import QueryVerbs
 from store.refile import list_shared_messages, refile_message, rekey_message
-from store.relink import relink_contacts
+from store.relink import BATCH, Progress, count_relink, relink
 from store.repair import RepairResult, repair_addresses, repair_names
-from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult
+from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult, RelinkScope
 
 T = TypeVar("T")
 
@@ -491,9 +491,22 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
 
         return self._run_redoable(apply)
 
-    def relink_contacts(self) -> RelinkResult:
-        """Convert leads whose address an imported contact owns, and link their past mail to that contact."""
-        return self._run(relink_contacts)
+    def relink(
+        self,
+        scope: RelinkScope | None = None,
+        *,
+        free_mail_domains: Iterable[str],
+        batch: int = BATCH,
+        progress: Progress | None = None,
+    ) -> RelinkResult:
+        """File past mail on what today's directory says (``store.relink``): codes that now name a record, leads
+        that became contacts, participants that now match a contact or client. ``scope``: only what an import
+        changed; ``None``: everything. ``batch`` rows per transaction; ``progress`` is told each batch's rows."""
+        return relink(self._run, scope, free_mail_domains=free_mail_domains, batch=batch, progress=progress)
+
+    def count_relink(self, scope: RelinkScope | None = None) -> int:
+        """The rows ``relink(scope)`` will examine: the length of its progress bar."""
+        return count_relink(self._run, scope)
 
     def list_shared_messages(self, *, limit: int = 1_000_000) -> dict[int, list[str]]:
         """Emails filed from more than one receipt, with their receipt ids (``store.refile``)."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from store.cursors import before, decode_cursor, encode_cursor
 from store.errors import StoreError
 from store.labels import chip_order, with_labels
-from store.models import Contact, Link, Message, Record, User
+from store.models import Contact, Link, Message, MessageCode, Record, User
 from store.search import matches
 from store.views import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.visibility import visible
@@ -72,6 +72,8 @@ def conditions(dialect: str, f: MessageFilter) -> list[ColumnElement[bool]]:
             where.append(Message.id.in_(_linked_to(entity_type, entity_id)))
     if f.unmatched:
         where.append(~exists().where(Link.message_id == Message.id, Link.entity_type.in_(FILED_TYPES)))
+    if f.code is not None:
+        where.append(Message.id.in_(select(MessageCode.message_id).where(MessageCode.code == f.code)))
     return where
 
 

@@ -189,6 +189,17 @@ class RecordRef:
     client_name: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadLinkRef:
+    """A record, client or contact link of a filed message, found by the message's Message-ID."""
+
+    message_id: int
+    message_id_header: str
+    entity_type: str
+    entity_id: int
+    label: str
+
+
 # --- applying a plan: what the linker decided, in store terms ----------------------------------------------------
 
 
@@ -287,8 +298,47 @@ class ApplyResult:
 
 @dataclass(frozen=True, slots=True)
 class RelinkResult:
-    leads_converted: int
-    links_added: int
+    """What a relink changed: codes that now name a record, leads whose address a contact took over, participants
+    that now match a contact or client, and the links that this added, per entity type."""
+
+    codes_resolved: int = 0
+    leads_converted: int = 0
+    participants_matched: int = 0
+    record_links: int = 0
+    contact_links: int = 0
+    client_links: int = 0
+
+    @property
+    def links_added(self) -> int:
+        """Links added, of every type."""
+        return self.record_links + self.contact_links + self.client_links
+
+    def __add__(self, other: RelinkResult) -> RelinkResult:
+        return RelinkResult(*(a + b for a, b in zip(_relink_counts(self), _relink_counts(other), strict=True)))
+
+
+def _relink_counts(result: RelinkResult) -> tuple[int, ...]:
+    return (
+        result.codes_resolved,
+        result.leads_converted,
+        result.participants_matched,
+        result.record_links,
+        result.contact_links,
+        result.client_links,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RelinkScope:
+    """What a directory import changed, so that relinking looks there only: record codes, contact or client
+    addresses, client domains (all in their stored form)."""
+
+    codes: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.codes or self.addresses or self.domains)
 
 
 # --- the read side: what the web viewer shows ---------------------------------------------------------------------
@@ -329,6 +379,8 @@ class MessageFilter:
     record_id: int | None = None
     #: Only mail linked to no client, contact, lead or record.
     unmatched: bool = False
+    #: Mail whose subject carried this record code (``OP-123``), resolved or not.
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,3 +557,65 @@ class Dashboard:
     unresolved_codes: int
     #: The newest ``failed`` receipts.
     recent_failures: tuple[InboundView, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedCode:
+    """A record code seen in mail the viewer may see that names no record yet: in how many messages, the latest
+    one's date (its Date header, else when it was filed)."""
+
+    code: str
+    messages: int
+    latest: datetime | None
+
+
+# --- directory indexes and the ingest log ---------------------------------------------------------------------
+
+#: What a directory index can be sorted by: name (A to Z), linked mail (most first), last contact (latest first),
+#: and, for leads, when the assistant created them (newest first).
+INDEX_SORTS = ("name", "count", "last", "new")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One entry of a directory index, with the mail the viewer may see linked to it: how many, the latest date."""
+
+    id: int
+    #: What the index sorts by name: a client's, contact's or user's name, a lead's name (else address), a record's
+    #: code.
+    label: str
+    addresses: tuple[str, ...]
+    #: A client's domains.
+    domains: tuple[str, ...]
+    #: A record's title, a lead's company, a user's email.
+    note: str | None
+    #: A contact's or record's client, a lead's owner (as ``user``), a lead's contact once converted.
+    parent: EntityRef | None
+    #: A record's type, a user's role and team.
+    tags: tuple[str, ...]
+    messages: int
+    #: The Date header (else when filed) of the latest visible message; ``None`` without one.
+    last: datetime | None
+    #: A lead's: when the assistant created it, the message it was first seen in (when the viewer may see that),
+    #: and the contact that took its address over.
+    created_at: datetime | None = None
+    first_message_id: int | None = None
+    converted: EntityRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    items: tuple[IndexRow, ...]
+    #: Pass as ``after`` for the next page; ``None`` on the last page.
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRow:
+    """A receipt in the ingest log, with the message it was filed as (its id, subject and sender) when it was."""
+
+    receipt: InboundView
+    message_id: int | None
+    subject: str | None
+    from_name: str | None
+    from_address: str | None

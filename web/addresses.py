@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import idna
+from markupsafe import Markup, escape
 
 #: Longer text is no address or domain: shown as it is, without IDNA's work.
 MAX_SHOWN = 320
@@ -29,3 +30,10 @@ def shown_address(value: str | None) -> str | None:
         return value
     local, at, domain = value.rpartition("@")
     return f"{local}@{shown_domain(domain)}" if at else shown_domain(value)
+
+
+def breakable_address(value: str | None) -> Markup:
+    """An address as ``shown_address`` shows it, HTML-escaped, where a line may break only after its ``@`` and
+    before each dot (``<wbr>``): never inside a word of it, as ``overflow-wrap: anywhere`` did."""
+    text = str(escape(shown_address(value) or ""))
+    return Markup(text.replace("@", "@<wbr>").replace(".", "<wbr>."))  # noqa: S704 (escaped just above)

@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store import Store, StoreError
-from web.addresses import shown_address
+from web.addresses import breakable_address, shown_address
 from web.api import api_routes
 from web.auth import (
     AuthGateMiddleware,
@@ -181,6 +181,7 @@ def create_app(
     key = secret_key or load_secret_key(default_secret_path(store))
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
     templates.env.filters["shown_address"] = shown_address
+    templates.env.filters["addr"] = breakable_address
 
     async def healthz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}

@@ -1,5 +1,5 @@
-"""The dashboard, the client, contact, lead and record pages with their mail timelines, the leads list, and the
-ingest log (role ``all`` only).
+"""The dashboard, the unresolved codes, and the client, contact, lead and record pages with their mail timelines
+(the indexes are ``web.index_pages``, the ingest log ``web.ingest_pages``).
 
 The directory itself is not secret; the mail on these pages goes through the store's message list with the viewer,
 so a timeline shows only what the viewer may see.
@@ -7,7 +7,7 @@ so a timeline shows only what the viewer may see.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -16,17 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import STATUSES, BadCursorError, InboundView, LeadPage, LoginView, MessageFilter, MessagePage, Viewer
-from web.auth import require_user
-from web.filters import FilterError, parse_limit
+from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
 from web.pagekit import PageKit, valid_id
 
-#: Messages per page of an entity's timeline, and leads per page of the leads list.
+#: Messages per page of an entity's timeline.
 TIMELINE_LIMIT = 50
-LEADS_LIMIT = 50
-#: Receipts the ingest log shows by default, and at most (``?limit=``).
-INBOUND_LIMIT = 100
-MAX_INBOUND_LIMIT = 1000
+#: Unresolved codes the codes page lists, latest mail first.
+CODES_LIMIT = 500
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 #: The filter of each directory page's timeline, by the ``/messages`` parameter that gives the same list.
@@ -49,17 +45,9 @@ def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
     return f"{path}?{urlencode({**params, 'after': cursor})}"
 
 
-def inbound_params(params: Mapping[str, str]) -> tuple[str | None, int]:
-    """The ingest log's ``status`` (one of ``STATUSES``, or none) and ``limit``; ``FilterError`` for a bad value."""
-    status = params.get("status", "").strip().lower() or None
-    if status is not None and status not in STATUSES:
-        raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
-    return status, parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
-
-
 def directory_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/`` (dashboard), ``/clients/{id}``, ``/contacts/{id}``, ``/leads``, ``/leads/{id}``, ``/records/{id}``,
-    ``/inbound``."""
+    """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
+    ``/records/{id}``."""
     store = kit.store
 
     async def dashboard(request: Request) -> Response:
@@ -101,49 +89,15 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
 
         return page
 
-    async def leads(request: Request) -> Response:
-        after = _after(request)
-
-        def fetch(user: LoginView, viewer: Viewer) -> LeadPage | str:
-            try:
-                return store.list_leads(viewer, after=after, limit=LEADS_LIMIT)
-            except BadCursorError as exc:
-                return f"after: {exc}"
-
-        found = await kit.load(request, fetch)
-        if isinstance(found, str):
-            return kit.bad_request(request, found)
-        context = {
-            "nav": "leads",
-            "leads": found.items,
-            "next_url": _page_url("/leads", found.next),
-            "first_url": "/leads" if after else None,
-        }
-        return kit.render(request, "leads.html", context)
-
-    async def inbound(request: Request) -> Response:
-        # The ingest log is for role ``all``: it names every sender, whoever's mail it was. Anyone else gets the
-        # page that does not exist, before its parameters are even read.
-        if require_user(request).role != "all":
-            return kit.not_found(request)
-        try:
-            status, limit = inbound_params(request.query_params)
-        except FilterError as exc:
-            return kit.bad_request(request, str(exc))
-
-        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[InboundView], dict[str, int]]:
-            return store.list_inbound(status=status, limit=limit), store.count_inbound_by_status()
-
-        receipts, counts = await kit.load(request, fetch)
-        context = {"nav": "inbound", "receipts": receipts, "counts": counts, "status": status, "limit": limit}
-        return kit.render(request, "inbound.html", context)
+    async def codes(request: Request) -> Response:
+        found = await kit.load(request, lambda user, viewer: store.list_unresolved_codes(viewer, limit=CODES_LIMIT))
+        return kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
 
     return [
         Route("/", dashboard, methods=["GET"]),
         Route("/clients/{entity_id:int}", entity_page("client.html", "client", store.get_client), methods=["GET"]),
         Route("/contacts/{entity_id:int}", entity_page("contact.html", "contact", store.get_contact), methods=["GET"]),
-        Route("/leads", leads, methods=["GET"]),
+        Route("/codes", codes, methods=["GET"]),
         Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.get_lead), methods=["GET"]),
         Route("/records/{entity_id:int}", entity_page("record.html", "record", store.get_record), methods=["GET"]),
-        Route("/inbound", inbound, methods=["GET"]),
     ]

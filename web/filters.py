@@ -8,6 +8,7 @@ Parameters (all optional; unknown ones are ignored so that links survive new ver
 - ``from`` and ``to``: dates as ``YYYY-MM-DD`` (UTC days, both inclusive) or ISO 8601 date-times, from
   ``EARLIEST_DAY`` to ``LATEST_DAY``
 - ``unmatched``: ``1``/``true``/``on``/``yes`` for mail linked to no client, contact, lead or record
+- ``code``: mail whose subject carried this record code (``OP-123``), resolved or not
 - ``after``: the ``next`` cursor of the previous page; ``limit``: page size, 1 to ``MAX_LIMIT``
 
 A bad value raises ``FilterError`` naming the parameter: the page shows it, the API answers 400 with it. Every
@@ -17,6 +18,7 @@ database integer is a ``FilterError`` too, never an error from the database (or 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -45,7 +47,9 @@ ID_PARAMS = {
     "record": "record_id",
 }
 #: Every parameter that is part of the filter (``after`` and ``limit`` are paging, not filter).
-FILTER_PARAMS = ("q", "direction", "kind", *ID_PARAMS, "from", "to", "unmatched")
+FILTER_PARAMS = ("q", "direction", "kind", *ID_PARAMS, "from", "to", "unmatched", "code")
+#: A record code as stored: ``PREFIX-DIGITS`` (``web.filters`` upper-cases what it is given), at most 64 characters.
+_CODE = re.compile(r"[A-Z][A-Z0-9]*-[0-9]+")
 
 
 class FilterError(ValueError):
@@ -122,6 +126,16 @@ def _flag(params: Mapping[str, str], name: str) -> bool:
     raise FilterError(name, f"must be 1 or 0, not {value[:40]!r}")
 
 
+def _code(params: Mapping[str, str]) -> str | None:
+    value = params.get("code", "").strip()
+    if not value:
+        return None
+    code = value.upper()
+    if len(code) > 64 or not _CODE.fullmatch(code):
+        raise FilterError("code", f"must be a record code such as OP-123, not {value[:40]!r}")
+    return code
+
+
 def parse_filter(params: Mapping[str, str]) -> MessageFilter:
     """The ``MessageFilter`` the query parameters ask for; ``FilterError`` for a bad value."""
     q = params.get("q", "").strip() or None
@@ -137,7 +151,12 @@ def parse_filter(params: Mapping[str, str]) -> MessageFilter:
         date_from=date_from,
         date_to=date_to,
         unmatched=_flag(params, "unmatched"),
-        **ids,
+        code=_code(params),
+        submitter_id=ids["submitter_id"],
+        client_id=ids["client_id"],
+        contact_id=ids["contact_id"],
+        lead_id=ids["lead_id"],
+        record_id=ids["record_id"],
     )
 
 

@@ -280,6 +280,7 @@ PARAMETERS: dict[str, Schema] = {
     "unmatched": _query(
         "unmatched", "true (or 1): only mail filed on no client, contact, lead or record", {"type": "boolean"}
     ),
+    "code": _query("code", "Mail whose subject carried this record code (OP-123), resolved or not"),
     "after": _query("after", "The `next` cursor of the previous page"),
     "limit": _query("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
     "status": _query("status", "Only receipts in this state", {"type": "string", "enum": list(STATUSES)}),
@@ -297,6 +298,7 @@ MESSAGE_LIST_PARAMS = (
     "from",
     "to",
     "unmatched",
+    "code",
     "after",
     "limit",
 )

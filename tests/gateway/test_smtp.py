@@ -210,11 +210,12 @@ def test_session_time_limit_closes_with_421(sqlite_store: Store, run_gateway: An
             c.noop()
 
 
-class _BrokenBlobs:
-    """A store whose blob directory cannot be written."""
+class _Wrapped:
+    """The store as the gateway sees it (``gateway.intake.IntakeStore``); subclasses change one step."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
+        self.inline_max = inner.inline_max
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
         return self.inner.find_users_by_addresses(addresses)
@@ -223,10 +224,23 @@ class _BrokenBlobs:
         return self.inner.find_user_by_assistant_token(token_hash)
 
     def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
-        raise StoreUnavailableError("cannot write blob: No space left on device")
+        return self.inner.stage_inbound(raw, **kw)
 
-    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
+    def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]:
         return self.inner.add_inbound_batch(batch)
+
+    def add_rejections(self, counts: Mapping[Any, int]) -> None:
+        self.inner.add_rejections(counts)
+
+    def after_fork(self) -> None:
+        self.inner.after_fork()
+
+
+class _BrokenBlobs(_Wrapped):
+    """A store whose blob directory cannot be written."""
+
+    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
+        raise StoreUnavailableError("cannot write blob: No space left on device")
 
 
 def test_blob_write_failure_gets_451(sqlite_store: Store, run_gateway: Any) -> None:
@@ -262,23 +276,14 @@ def test_database_failure_gets_451_and_no_row(store: Store, run_gateway: Any) ->
     assert store.list_inbound() == []
 
 
-class _HeldStore:
+class _HeldStore(_Wrapped):
     """Lets the test hold a DATA command inside storage (in the group commit, after its blob is written)."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.entered = threading.Event()
         self.release = threading.Event()
         self.committed: list[str] = []
-
-    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
-        return self.inner.find_users_by_addresses(addresses)
-
-    def find_user_by_assistant_token(self, token_hash: str) -> object | None:
-        return self.inner.find_user_by_assistant_token(token_hash)
-
-    def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
-        return self.inner.stage_inbound(raw, **kw)
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         self.entered.set()
@@ -388,7 +393,7 @@ def test_concurrent_sessions_share_a_group_commit_and_all_get_250(store: Store, 
     add_user(store, USER)
     gathering = _GatheringStore(store, wanted=6)
     gw = run_gateway(gathering)
-    gathering.waiting = lambda: gw.server.handler.committer.waiting
+    gathering.waiting = lambda: gw.server.handler.intake.committer.waiting
     with ThreadPoolExecutor(6) as pool:
         replies = list(pool.map(lambda _: send(gw, message()), range(6)))
     # Then every one hears 250 with its own receipt, which is committed with its blob
@@ -408,7 +413,7 @@ def test_a_failing_batch_gives_451_to_each_session_and_writes_no_row(store: Stor
     add_user(store, USER)
     gathering = _GatheringStore(store, wanted=4)
     gw = run_gateway(gathering)
-    gathering.waiting = lambda: gw.server.handler.committer.waiting
+    gathering.waiting = lambda: gw.server.handler.intake.committer.waiting
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
     try:

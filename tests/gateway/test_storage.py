@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gateway.intake import ProcessStorage, ThreadStorage
 from gateway.storage import StorageProcess, StorageProcessError
 from store import Store, StoreUnavailableError
 from tests.gateway.test_smtp import USER, add_user, message, send
@@ -188,7 +189,9 @@ def test_the_gateway_stores_in_its_storage_process_then_on_threads_once_it_is_lo
     sqlite_store.inline_max = 1024
     sent = tmp_path / "sent"
     running = run_gateway(sqlite_store, enqueue=enqueue_to(sent), storage_process=True)
-    child = running.server.handler.storage.pid
+    storage = running.server.handler.intake.storage
+    assert isinstance(storage, ProcessStorage)
+    child = storage.process.pid
     assert child is not None and child != os.getpid()
     # A small message (staged and committed in the child) and one over inline_max (its blob written here first)
     small, big = message(), message(body="x" * 4000)
@@ -206,7 +209,7 @@ def test_the_gateway_stores_in_its_storage_process_then_on_threads_once_it_is_lo
     time.sleep(0.2)
     code, after = send(running, message())
     assert code == 250
-    assert running.server.handler.storage is None
+    assert isinstance(running.server.handler.intake.storage, ThreadStorage)
     row = sqlite_store.get_inbound(queued_id(after))
     assert row is not None and row.status == "queued"
     # A stop waits for the last wake-ups; each was sent by the process that committed it

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from linker.addresses import guess_company, is_automated_address, is_automated_message, normalize_address
+from linker.addresses import guess_company, is_automated_address, is_automated_message, normalize_address, untagged
 from linker.freemail import FREE_MAIL_DOMAINS
 from linker.settings import IgnoreRule, LinkerSettings
 
@@ -91,3 +91,18 @@ def test_settings_normalise_and_know_our_addresses() -> None:
     assert not s.is_org_domain("anna@notexample.com")
     assert s.codes == {"OP": "deal"}
     assert "gmail.com" in s.free_mail_domains
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("john+crm@acme.test", "john@acme.test"),
+        ("john+crm+x@acme.test", "john@acme.test"),
+        ("+crm@acme.test", None),
+        ("john@acme.test", None),
+        ("john+@acme.test", "john@acme.test"),
+        ("no-at-sign", None),
+    ],
+)
+def test_untagged(address: str, expected: str | None) -> None:
+    assert untagged(address) == expected

@@ -15,8 +15,8 @@ from linker.model import LinkPlan, ParsedMessage
 from linker.parse import parse_message
 from linker.pipeline import MAX_NEW_LEADS, Envelope, plan_message
 from linker.settings import IgnoreRule
+from mailassist.build import linker_settings
 from mailassist.config import ConfigError, parse_config
-from mailassist.runtime import linker_settings
 from tests.linker.support import ASSISTANT, FIXTURES, SETTINGS, directory, mail
 
 AUTOMATED = FIXTURES / "automated"

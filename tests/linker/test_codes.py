@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from linker.codes import extract_codes
+from linker.codes import CodeRules, extract_codes
+from linker.settings import LinkerSettings
 
 PREFIXES = {"OP": "deal", "TK": "ticket"}
 
@@ -35,3 +36,65 @@ def test_no_prefixes_no_codes() -> None:
 
 def test_original_subject_comes_first() -> None:
     assert [c for c, _ in extract_codes(["TK-9 original", "Fwd: OP-1 outer"], PREFIXES)] == ["TK-9", "OP-1"]
+
+
+# --- codes written with a space or with nothing between prefix and digits ([codes.PREFIX] separators) ----------
+
+LOOSE = CodeRules({"OP": "deal", "TK": "ticket"}, {"OP": ["-", " ", ""]})
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Offer OP 123", ["OP-123"]),
+        ("Offer OP123", ["OP-123"]),
+        ("Offer OP-123", ["OP-123"]),
+        ("[OP123] and (OP 77)", ["OP-123", "OP-77"]),
+        ("Offer OP\u00a0123 with a no-break space", ["OP-123"]),
+        ("OP 123, OP123 and OP-123 are one code", ["OP-123"]),
+        # Only OP allows the loose forms; TK keeps its hyphen
+        ("TK 55 and TK55 but TK-55", ["TK-55"]),
+        # Inside a word, or glued to letters: another token
+        ("TOP 10 reasons", []),
+        ("STOP123 now", []),
+        ("OP123abc is a part number", []),
+        ("laptop 15 inch", []),
+        # The loose forms want the prefix in upper case, and 2 to 12 digits
+        ("op 123 in lower case", []),
+        ("Op123", []),
+        ("OP 1 is too short", []),
+        ("OP1234567890123 is too long", []),
+        ("op-5 keeps working with a hyphen", ["OP-5"]),
+        ("OP-1 too", ["OP-1"]),
+        # Dates, times, decimals, phone numbers: the number goes on
+        ("OP 2024-05-01", []),
+        ("OP 12.05.2024", []),
+        ("OP 10:30 meeting", []),
+        ("OP 600 123 456 call me", []),
+        ("+48 OP 123", []),
+        ("OP 1/2 done", []),
+        ("OP 123, 2 pcs", ["OP-123"]),
+    ],
+)
+def test_loose_separators(subject: str, expected: list[str]) -> None:
+    assert [code for code, _ in extract_codes([subject], LOOSE)] == expected
+
+
+def test_without_separators_configured_only_the_hyphen_counts() -> None:
+    rules = CodeRules({"OP": "deal"})
+    assert rules.separators("op") == ("-",)
+    assert extract_codes(["OP 123", "OP123", "OP-123"], rules) == [("OP-123", "deal")]
+    assert extract_codes(["OP 123 and OP123"], rules) == []
+
+
+def test_settings_carry_the_separators_to_the_pipeline() -> None:
+    settings = LinkerSettings.build(codes={"op": "deal"}, code_separators={"op": [" "]})
+    assert settings.codes == {"OP": "deal"}
+    assert extract_codes(["Offer OP 123"], settings.codes) == [("OP-123", "deal")]
+    # " " only: the hyphen is not allowed any more
+    assert extract_codes(["Offer OP-123"], settings.codes) == []
+
+
+def test_unknown_separator_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown code separator '/'"):
+        CodeRules({"OP": "deal"}, {"OP": ["/"]})

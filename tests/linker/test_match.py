@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linker.directory import Contact, Entity, Lead, Record, User
+from linker.directory import Contact, Entity, Lead, User
 from linker.match import Lookups, link_records, match_people
 from linker.model import Code, Link, Mailbox, Original
 from linker.settings import IgnoreRule, LinkerSettings
@@ -94,8 +94,15 @@ def test_each_address_once_even_with_other_case_or_roles() -> None:
 
 def test_records_from_codes_then_thread() -> None:
     codes = [Code("OP-1", "deal", 11, "OP-1"), Code("OP-9", "deal", None, None)]
-    thread = [Record(11, "OP-1", "deal"), Record(12, "OP-2", "deal")]
-    assert link_records(codes, thread) == [Link("record", 11, "OP-1", "code"), Link("record", 12, "OP-2", "thread")]
+    thread = [
+        Link("record", 11, "OP-1", "thread", 5, "a@x.test"),
+        Link("client", 3, "Acme", "thread", 5, "a@x.test"),
+        Link("record", 12, "OP-2", "thread", 5, "a@x.test"),
+    ]
+    assert link_records(codes, thread) == [
+        Link("record", 11, "OP-1", "code"),
+        Link("record", 12, "OP-2", "thread", 5, "a@x.test"),
+    ]
 
 
 def test_a_display_name_that_looks_like_an_address_never_names_a_lead() -> None:

@@ -42,7 +42,8 @@ def test_example_config_loads_and_documents_every_key() -> None:
     config = load_config(EXAMPLE)
     assert config.smtp.listen == "127.0.0.1:2525"
     assert config.queue.broker == "memory"
-    assert config.codes == {"OP": "deal"}
+    assert config.code_types == {"OP": "deal"}
+    assert config.code_separators == {"OP": ("-",)}
     documented = _doc_keys(tomllib.loads(EXAMPLE.read_text()))
     assert _keys(Config) == documented
 
@@ -67,6 +68,12 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
         ('[queue]\nbroker = "amqp://x"', "queue.broker: expected 'memory' or a redis URL"),
         ('[store]\nurl = "mysql://x"', "store.url: expected 'sqlite:///PATH' or 'postgresql+psycopg://"),
         ('[codes]\nop = "deal"', "codes: code prefix 'op' must be upper-case"),
+        ('[codes.OP]\ntype = "deal"\nseparators = ["/"]', "codes.OP.separators[0]: Input should be '-', ' ' or ''"),
+        ('[codes.OP]\ntype = "deal"\nseparators = []', "codes.OP.separators: List should have at least 1 item"),
+        ('[codes.OP]\nseparators = [" "]', "codes.OP.type: Field required"),
+        ('[codes.OP]\ntype = "deal"\nseperators = [" "]', "codes.OP.seperators: unknown key"),
+        ('[codes.Q2]\ntype = "deal"\nseparators = [""]', "codes: code prefix 'Q2' ends with a digit, so it needs"),
+        ("[codes]\nOP = 5", "codes: code prefix 'OP': a record type such as 'deal', or a table with 'type'"),
         ("[queue]\nmin_backoff = 10\nmax_backoff = 5", "queue.min_backoff: must not exceed queue.max_backoff"),
         ('[logging]\nlevel = "loud"', "logging.level: Input should be 'debug', 'info', 'warning' or 'error'"),
         ("[smtp]\nrequire_tls = true", "smtp.require_tls: needs smtp.tls_cert"),
@@ -113,3 +120,10 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = CliRunner().invoke(cli, ["queue"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.db").exists()
+
+
+def test_codes_take_the_short_form_and_tables_with_separators() -> None:
+    toml = '[codes]\nOP = "deal"\n[codes.TK]\ntype = "ticket"\nseparators = ["-", " ", "", " "]\n'
+    config = parse_config(tomllib.loads(toml), source="c.toml")
+    assert config.code_types == {"OP": "deal", "TK": "ticket"}
+    assert config.code_separators == {"OP": ("-",), "TK": ("-", " ", "")}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailassist.build import make_processor
 from mailassist.cli import cli
 from mailassist.config import load_config
-from mailassist.runtime import make_processor
 from store import Store
 from store.models import Inbound, Lead, Link, Message
 from store.views import ContactRow
@@ -30,10 +32,11 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
-def _import(config: Path, tmp_path: Path, kind: str, csv: str) -> None:
+def _import(config: Path, tmp_path: Path, kind: str, csv: str) -> str:
     (tmp_path / f"{kind}.csv").write_text(csv)
     result = CliRunner().invoke(cli, ["--config", str(config), "import", kind, str(tmp_path / f"{kind}.csv")])
     assert result.exit_code == 0, result.output
+    return result.output.strip()
 
 
 def test_explain_one_file_prints_the_plan_and_stores_nothing(tmp_path: Path) -> None:
@@ -81,7 +84,39 @@ def test_explain_several_files_is_json_lines_and_goes_on_past_errors(tmp_path: P
     assert first["original"]["from"] == {"name": "Tomasz Wiśniewski", "address": "t.wisniewski@nowa-firma.pl"}
     assert first["original"]["note"] == "Nowy klient, proszę o wpis do CRM."
     assert lines[1]["error"].startswith("FileNotFoundError")
-    assert lines[2]["error"].startswith("UnreadableMessageError")
+    assert lines[2]["error"] == "NotAnEmailError: not an email: empty file"
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "says"),
+    [
+        ("logo.png", lambda p: p.write_bytes(PNG), "not an email: no header and not text"),
+        ("empty.eml", lambda p: p.write_bytes(b""), "not an email: empty file"),
+        (
+            "notes.txt",
+            lambda p: p.write_text("Zadzwonić do Jana w piątek.\nCena: do ustalenia.\n"),
+            "not an email: no From",
+        ),
+        ("folder.eml", lambda p: p.mkdir(), "Is a directory"),
+        ("missing.eml", lambda p: None, "No such file or directory"),
+    ],
+)
+def test_explain_on_what_is_not_an_email_says_so_in_one_line(
+    tmp_path: Path, name: str, make: Callable[[Path], object], says: str
+) -> None:
+    config = _config(tmp_path)
+    path = tmp_path / name
+    make(path)
+    result = CliRunner().invoke(cli, ["--config", str(config), "explain", str(path)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mailassist: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"mailassist: explain {path}: {says}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["file"] == str(path)
 
 
 def test_reprocess_failed_after_the_missing_user_is_imported(tmp_path: Path) -> None:
@@ -121,17 +156,20 @@ def test_relink_attaches_lead_history_to_a_new_contact_once(tmp_path: Path) -> N
         with Session(store.engine) as s:
             assert s.scalars(select(Lead.address)).all() == ["petra.svobodova@novyklient.cz"]
         _import(config, tmp_path, "clients", "name,domains,emails\nNovy Klient,novyklient.cz,\n")
-        _import(
+        # The contacts import relinks what it changed by itself
+        imported = _import(
             config,
             tmp_path,
             "contacts",
             "name,emails,client\nPetra Svobodová,petra.svobodova@novyklient.cz,Novy Klient\n",
         )
-        first = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--relink"])
-        assert first.exit_code == 0, first.output
-        assert "relink: 1 leads converted, 2 links added" in first.output
+        assert imported.endswith(
+            "relink: 0 codes resolved, 1 lead converted, 0 participants matched; 2 links added "
+            "(0 record, 1 contact, 1 client)"
+        )
         again = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--relink"])
-        assert "relink: 0 leads converted, 0 links added" in again.output
+        assert again.exit_code == 0, again.output
+        assert "relink: 0 codes resolved, 0 leads converted, 0 participants matched; 0 links added" in again.output
         with Session(store.engine) as s:
             lead = s.scalars(select(Lead)).one()
             assert lead.converted_contact_id is not None and lead.converted_at is not None
@@ -168,7 +206,7 @@ def test_renormalize_then_relink_merges_a_lead_into_a_contact_imported_in_unicod
         # Then the contact has the matching form and the lead is converted to her
         assert result.exit_code == 0, result.output
         assert "renormalize: 0 names or subjects decoded, 1 addresses or domains in matching form" in result.output
-        assert "relink: 1 leads converted" in result.output
+        assert "relink: 0 codes resolved, 1 lead converted" in result.output
         with Session(store.engine) as s:
             lead = s.scalars(select(Lead).where(Lead.address == zofia)).one()
             assert lead.converted_contact_id is not None

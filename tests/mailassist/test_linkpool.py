@@ -15,9 +15,10 @@ from typing import Any
 import dramatiq
 import pytest
 
+from mailassist.build import open_store
 from mailassist.config import load_config
 from mailassist.linkpool import ProcessPool
-from mailassist.runtime import Queue, open_store
+from mailassist.queue import Queue
 from tests.conftest import free_port
 from tests.support import (
     USER,

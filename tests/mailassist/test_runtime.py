@@ -14,8 +14,9 @@ from itsdangerous import BadSignature, TimestampSigner
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from mailassist.build import gateway_settings, open_store
 from mailassist.config import Config, ConfigError, load_config
-from mailassist.runtime import build_web_app, gateway_settings, open_store, web_server_config
+from mailassist.runtime import build_web_app, web_server_config
 from store import Store
 from web.app import default_secret_path
 from web.auth import SESSION_COOKIE, SESSION_MAX_AGE
@@ -221,8 +222,8 @@ def test_a_bad_certificate_or_key_is_a_config_error(
 def test_no_usable_system_dns_is_a_config_error_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     import dns.resolver
 
+    from mailassist.build import make_authenticator
     from mailassist.config import ConfigError, parse_config
-    from mailassist.runtime import make_authenticator
 
     def no_resolv_conf(self: dns.resolver.Resolver, *args: object, **kwargs: object) -> None:
         raise dns.resolver.NoResolverConfiguration("no nameservers")

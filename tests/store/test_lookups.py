@@ -12,8 +12,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from store import ContactRef, EntityRef, LeadRef, RecordRef, Store
-from store.models import Lead, Link, Message
-from store.views import ClientRow, ContactRow, RecordRow
+from store.models import Lead, Link, Message, Participant
+from store.views import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import engine_events
 
 ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",), emails=("biuro@acme-logistics.pl",))
@@ -51,7 +51,16 @@ def add_lead(store: Store, address: str, *, name: str | None = None, converted: 
         return session.execute(insert(Lead).values(values).returning(Lead.id)).scalar_one()
 
 
-def add_message(store: Store, header: str | None, *, records: tuple[int, ...] = (), key: str | None = None) -> int:
+def add_message(
+    store: Store,
+    header: str | None,
+    *,
+    records: tuple[int, ...] = (),
+    clients: tuple[int, ...] = (),
+    key: str | None = None,
+    submitter: int | None = None,
+    participants: tuple[tuple[str, str], ...] = (),
+) -> int:
     with Session(store.engine) as session, session.begin():
         values = {
             "dedupe_key": key or header or "hash",
@@ -59,10 +68,15 @@ def add_message(store: Store, header: str | None, *, records: tuple[int, ...] = 
             "direction": "outgoing",
             "kind": "bcc",
             "raw_sha256": "0" * 64,
+            "submitter_user_id": submitter,
         }
         mid = session.execute(insert(Message).values(values).returning(Message.id)).scalar_one()
         for rid in records:
             session.execute(insert(Link).values(message_id=mid, entity_type="record", entity_id=rid, reason="code"))
+        for cid in clients:
+            session.execute(insert(Link).values(message_id=mid, entity_type="client", entity_id=cid, reason="domain"))
+        for address, role in participants:
+            session.execute(insert(Participant).values(message_id=mid, address=address, role=role, internal=True))
         return mid
 
 
@@ -178,23 +192,71 @@ def test_records_by_code_upper_cased(directory: Store) -> None:
     assert (found["OF-7"].client_id, found["OF-7"].client_name) == (None, None)
 
 
-def test_thread_records_come_from_filed_messages_only(directory: Store) -> None:
+def test_thread_links_come_from_filed_messages_only(directory: Store) -> None:
+    directory.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
+    admin = directory.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
     codes = directory.find_records_by_codes(["OP-123", "OF-7"])
     deal, offer = codes["OP-123"], codes["OF-7"]
-    add_message(directory, "<first@acme-logistics.pl>", records=(deal.id,))
-    add_message(directory, "<second@acme-logistics.pl>", records=(deal.id, offer.id))
-    add_message(directory, "<elsewhere@acme-logistics.pl>", records=(offer.id,))
-    # A link of another kind whose id happens to equal a record's id must not count.
-    lead_only = add_message(directory, "<lead-only@x.test>")
+    acme = client_id(directory, ACME.name)
+    first = add_message(directory, "first@acme-logistics.pl", records=(deal.id,), clients=(acme,))
+    second = add_message(directory, "second@acme-logistics.pl", records=(deal.id, offer.id))
+    add_message(directory, "elsewhere@acme-logistics.pl", records=(offer.id,))
+    # A link of another kind (a lead, a user) is not inherited, even when its id equals a record's.
+    lead_only = add_message(directory, "lead-only@x.test")
     with Session(directory.engine) as session, session.begin():
-        values = {"message_id": lead_only, "entity_type": "lead", "entity_id": offer.id, "reason": "new-lead"}
-        session.execute(insert(Link).values(values))
+        for kind in ("lead", "user"):
+            values = {"message_id": lead_only, "entity_type": kind, "entity_id": offer.id, "reason": "new-lead"}
+            session.execute(insert(Link).values(values))
 
-    refs = directory.find_thread_records(["<first@acme-logistics.pl>", "<second@acme-logistics.pl>", "<gone@x.test>"])
-    assert refs == sorted([deal, offer], key=lambda r: r.id)
-    assert directory.find_thread_records(["<first@acme-logistics.pl>"]) == [deal]
-    assert directory.find_thread_records(["<lead-only@x.test>", "<unknown@x.test>"]) == []
-    assert directory.find_thread_records([]) == []
+    found = directory.find_thread_links(
+        ["first@acme-logistics.pl", "second@acme-logistics.pl", "gone@x.test"], user_id=admin, limit=50
+    )
+    assert [(f.message_id, f.message_id_header, f.entity_type, f.entity_id, f.label) for f in found] == [
+        (first, "first@acme-logistics.pl", "client", acme, ACME.name),
+        (first, "first@acme-logistics.pl", "record", deal.id, "OP-123"),
+        (second, "second@acme-logistics.pl", "record", deal.id, "OP-123"),
+        (second, "second@acme-logistics.pl", "record", offer.id, "OF-7"),
+    ]
+    assert (
+        len(
+            directory.find_thread_links(["first@acme-logistics.pl", "second@acme-logistics.pl"], user_id=admin, limit=3)
+        )
+        == 3
+    )
+    assert directory.find_thread_links(["lead-only@x.test", "unknown@x.test"], user_id=admin, limit=50) == []
+    assert directory.find_thread_links([], user_id=admin, limit=50) == []
+    # An unknown user sees nothing, so inherits nothing
+    assert directory.find_thread_links(["first@acme-logistics.pl"], user_id=admin + 100, limit=50) == []
+
+
+def test_thread_links_only_from_messages_the_user_may_see(directory: Store) -> None:
+    directory.apply_users(
+        [
+            UserRow(line=2, email="anna@example.com", name="Anna", team="PL", role="own", aliases=("a.n@example.com",)),
+            UserRow(line=3, email="ola@example.com", name="Ola", team="PL", role="team"),
+            UserRow(line=4, email="petr@example.com", name="Petr", team="CZ", role="own"),
+            UserRow(line=5, email="eva@example.com", name="Eva", team="CZ", role="team"),
+        ]
+    )
+    users = directory.find_users_by_addresses(
+        ["anna@example.com", "ola@example.com", "petr@example.com", "eva@example.com"]
+    )
+    anna, ola, petr, eva = (users[f"{n}@example.com"].id for n in ("anna", "ola", "petr", "eva"))
+    acme = client_id(directory, ACME.name)
+    # Given one message Anna submitted, and one Anna only received (at her alias), both on Acme
+    submitted = add_message(directory, "submitted@x.test", clients=(acme,), submitter=anna)
+    received = add_message(directory, "received@x.test", clients=(acme,), participants=(("a.n@example.com", "to"),))
+    # A quoted colleague deep in a chain does not make a message theirs
+    add_message(directory, "quoted@x.test", clients=(acme,), participants=(("petr@example.com", "chain"),))
+    keys = ["submitted@x.test", "received@x.test", "quoted@x.test"]
+
+    def seen(user_id: int) -> set[int]:
+        return {f.message_id for f in directory.find_thread_links(keys, user_id=user_id, limit=50)}
+
+    assert seen(anna) == {submitted, received}  # her own
+    assert seen(ola) == {submitted, received}  # her team's
+    assert seen(petr) == set()  # another team, role own
+    assert seen(eva) == set()  # another team, role team
 
 
 def test_message_by_dedupe_key(directory: Store) -> None:
@@ -213,7 +275,6 @@ LOOKUPS: dict[str, Callable[[Store, list[str]], object]] = {
     "leads": lambda s, keys: s.find_leads_by_addresses(keys),
     "domains": lambda s, keys: s.find_clients_by_domains(keys),
     "records": lambda s, keys: s.find_records_by_codes(keys),
-    "thread": lambda s, keys: s.find_thread_records(keys),
 }
 
 
@@ -224,7 +285,6 @@ KEY_INDEX = {
     "leads": "uq_leads_address",
     "domains": "uq_client_domains_domain",
     "records": "uq_records_code",
-    "thread": "ix_messages_message_id_header",
 }
 
 
@@ -275,7 +335,6 @@ def many(store: Store, n: int) -> dict[str, list[str]]:
         "leads": [f"lead{i}@l.test" for i in range(n)],
         "domains": [f"c{i}.test" for i in range(n)],
         "records": [f"OP-{i}" for i in range(n)],
-        "thread": [f"<m{i}@x>" for i in range(n)],
     }
 
 
@@ -360,9 +419,12 @@ def test_lookups_use_their_key_index_on_sqlite(sqlite_store: Store) -> None:
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
     assert not [line for line in plan if line.startswith("SCAN")], plan
     assert len([line for line in plan if line.startswith("SEARCH") and "USING" in line]) >= 4, plan
+    store.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
+    admin = store.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
     with statements(store) as seen:
-        store.find_thread_records(keys["thread"][:2])
-    ((statement, parameters),) = seen
+        assert len(store.find_thread_links(["<m1@x>", "<m2@x>"], user_id=admin, limit=50)) == 2
+    # One query for the user's role, team and addresses, one for the links
+    (_viewer, (statement, parameters)) = seen
     with store.engine.connect() as conn:
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
     assert any("ix_messages_message_id_header" in line for line in plan), plan

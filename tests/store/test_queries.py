@@ -477,7 +477,7 @@ def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, wo
 
 def test_a_converted_lead_names_its_contact(store: Store, world: World) -> None:
     store.apply_contacts([ContactRow(9, "Jan Nowak", (LEAD,), client=ACME.name)])
-    store.relink_contacts()
+    store.relink(free_mail_domains=())
     contact = store.find_contacts_by_addresses([LEAD])[LEAD]
 
     (lead,) = store.list_leads(world.viewer(store, ADA.email)).items

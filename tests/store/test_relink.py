@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
-from store.models import Lead, Link, Participant
-from store.views import ClientRow, ContactRow, UserRow
+from store import CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
+from store.models import Lead, Link, MessageCode, Participant
+from store.views import ClientRow, ContactRow, RecordRow, RelinkScope, UserRow
 from tests.conftest import sql_statements
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
@@ -23,6 +23,7 @@ def email(
     lead: str | None = None,
     links: tuple[LinkWrite, ...] = (),
     status: str = "linked",
+    codes: tuple[str, ...] = (),
 ) -> int:
     """File one BCC from Anna to ``to``; with ``lead``, ``to`` becomes (or is) that lead's address."""
     anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
@@ -55,11 +56,16 @@ def email(
         ),
         links=links + lead_links,
         new_leads=new_leads,
+        codes=tuple(CodeWrite(code, None) for code in codes),
     )
     receipt = store.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
     result = store.apply_plan(receipt, PlanWrite(status=status, reason=None, message=message))
     assert result.message_id is not None
     return result.message_id
+
+
+def relink(store: Store) -> RelinkResult:
+    return store.relink(free_mail_domains=("gmail.com",))
 
 
 def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int]]:
@@ -94,13 +100,13 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
     store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name)])
     contact, client = contact_id(store, NOWAK)
     assert client == acme
-    result = store.relink_contacts()
+    result = relink(store)
 
     # Then the lead is converted (and kept), and its three messages are filed under the contact and its client
     expected = {(m, "contact", contact) for m in (first, second, third)} | {
         (m, "client", acme) for m in (second, third)
     }
-    assert result == RelinkResult(leads_converted=1, links_added=5)
+    assert result == RelinkResult(leads_converted=1, contact_links=3, client_links=2)
     assert links(store) == before | expected
     assert links(store, reason="address") >= expected
     refreshed = store.find_leads_by_addresses([NOWAK, "other@gmail.com"])
@@ -121,7 +127,7 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
     assert matches == {("contact", contact, "contact")}
 
     # And a second run finds nothing to do
-    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert relink(store) == RelinkResult()
     assert links(store) == before | expected
 
 
@@ -131,7 +137,7 @@ def test_a_contact_without_client_gets_only_contact_links(store: Store) -> None:
     store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=("jan@work.test", NOWAK))])
     contact, _ = contact_id(store, NOWAK)
 
-    assert store.relink_contacts() == RelinkResult(leads_converted=1, links_added=1)
+    assert relink(store) == RelinkResult(leads_converted=1, contact_links=1)
     assert (message, "contact", contact) in links(store)
     assert {t for _, t, _ in links(store)} == {"lead", "contact"}
 
@@ -141,24 +147,24 @@ def test_nothing_to_relink_without_matching_leads(store: Store) -> None:
     email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
     store.apply_contacts([ContactRow(line=2, name="Someone", emails=("someone@else.test",))])
 
-    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert relink(store) == RelinkResult()
 
 
 def test_relink_costs_the_same_queries_for_few_or_many_messages(store: Store) -> None:
     store.apply_users([ANNA])
     store.apply_clients([ACME])
 
-    def relink(address: str, messages: int) -> list[str]:
+    def relink_once(address: str, messages: int) -> list[str]:
         for i in range(messages):
             email(store, f"<{address}-{i}@x>", to=address, lead="Lead")
         store.apply_contacts([ContactRow(line=2, name=address, emails=(address,), client=ACME.name)])
         with sql_statements(store) as seen:
-            result = store.relink_contacts()
-        assert result == RelinkResult(leads_converted=1, links_added=2 * messages)
+            result = relink(store)
+        assert result == RelinkResult(leads_converted=1, contact_links=messages, client_links=messages)
         return seen
 
-    few = relink("few@gmail.com", 2)
-    many = relink("many@gmail.com", 25)
+    few = relink_once("few@gmail.com", 2)
+    many = relink_once("many@gmail.com", 25)
     assert len(few) == len(many)
 
 
@@ -202,11 +208,11 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
     store.apply_contacts([ContactRow(line=2, name="Dział faktur", emails=(BILLING,), client=ACME.name)])
     contact, client = contact_id(store, BILLING)
     assert client == acme
-    result = store.relink_contacts()
+    result = relink(store)
 
     # Then the two filed messages are linked to the contact and its client, for the address
     expected = {(m, kind, entity) for m in (first, second) for kind, entity in (("contact", contact), ("client", acme))}
-    assert result == RelinkResult(leads_converted=0, links_added=4)
+    assert result == RelinkResult(participants_matched=2, contact_links=2, client_links=2)
     assert links(store) == before | expected
     assert links(store, reason="address") == expected
     # And their participant rows now match the contact; the matched and the ignored ones are left as they were
@@ -219,7 +225,7 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
     assert store.find_leads_by_addresses([BILLING]) == {}
 
     # And a second run finds nothing to do
-    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert relink(store) == RelinkResult()
     assert links(store) == before | expected
 
 
@@ -230,7 +236,7 @@ def test_internal_participants_are_never_filed_under_a_contact(store: Store) -> 
         session.add(Participant(message_id=message, role="cc", address="team@crm.example.com", internal=True))
     store.apply_contacts([ContactRow(line=2, name="Team", emails=("team@crm.example.com",))])
 
-    assert store.relink_contacts() == RelinkResult(leads_converted=0, links_added=0)
+    assert relink(store) == RelinkResult()
     assert participant_matches(store, "team@crm.example.com") == {message: (None, None, None)}
 
 
@@ -250,13 +256,117 @@ def test_relinking_leads_and_unmatched_history_twice_changes_nothing_the_second_
     billing, _ = contact_id(store, BILLING)
 
     # When we re-link twice
-    first = store.relink_contacts()
+    first = relink(store)
     after_first = (links(store), participant_matches(store, NOWAK), participant_matches(store, BILLING))
-    second = store.relink_contacts()
+    second = relink(store)
 
     # Then the first run converts the lead and files both, and the second changes nothing
-    assert first == RelinkResult(leads_converted=1, links_added=3)
+    assert first == RelinkResult(leads_converted=1, participants_matched=1, contact_links=2, client_links=1)
     assert {(lead_mail, "contact", nowak), (lead_mail, "client", acme), (history, "contact", billing)} <= links(store)
-    assert second == RelinkResult(leads_converted=0, links_added=0)
+    assert second == RelinkResult()
     assert (links(store), participant_matches(store, NOWAK), participant_matches(store, BILLING)) == after_first
     assert after_first[2] == {history: ("contact", billing, "contact")}
+
+
+# --- codes filed late, client addresses and domains, scopes and batches -----------------------------------------
+
+
+def code_rows(store: Store) -> dict[tuple[int, str], int | None]:
+    with Session(store.engine) as session:
+        return {
+            (m, c): r
+            for m, c, r in session.execute(select(MessageCode.message_id, MessageCode.code, MessageCode.record_id))
+        }
+
+
+def record_id(store: Store, code: str) -> int:
+    return store.find_records_by_codes([code])[code].id
+
+
+def test_codes_filed_before_their_record_are_resolved_in_batches(store: Store) -> None:
+    store.apply_users([ANNA])
+    # Given five filed messages naming OP-1 before it was imported, one naming OP-2, and an ignored one naming OP-1
+    early = [email(store, f"<{i}@x>", to="someone@else.test", codes=("OP-1",)) for i in range(5)]
+    other = email(store, "<other@x>", to="someone@else.test", codes=("OP-2", "ZZ-9"))
+    ignored = email(store, "<ignored@x>", to="someone@else.test", codes=("OP-1",), status="ignored")
+    # When OP-1 and OP-2 are imported, and the history relinked two rows at a time
+    store.apply_records([RecordRow(line=2, code="OP-1", type="deal", title="Fleet"), RecordRow(3, "OP-2", "deal", "X")])
+    op1, op2 = record_id(store, "OP-1"), record_id(store, "OP-2")
+    ticks: list[int] = []
+    total = store.count_relink()
+    result = store.relink(free_mail_domains=(), batch=2, progress=ticks.append)
+
+    # Then every filed message is linked to its record, reason "code", and its code resolved
+    assert result == RelinkResult(codes_resolved=6, record_links=6)
+    assert links(store, reason="code") == {(m, "record", op1) for m in early} | {(other, "record", op2)}
+    rows = code_rows(store)
+    assert [rows[(m, "OP-1")] for m in early] == [op1] * 5
+    assert (rows[(other, "OP-2")], rows[(other, "ZZ-9")]) == (op2, None)
+    # And mail that was never filed stays as it was
+    assert rows[(ignored, "OP-1")] is None
+    # And the progress bar saw every candidate, in batches of two
+    assert total == 6 + 6  # six codes, and the unmatched participant of each of the six filed messages
+    assert ticks == [2, 2, 2, 0] * 2
+
+    # And a second run finds nothing to do
+    assert store.relink(free_mail_domains=(), batch=2) == RelinkResult()
+    assert store.count_relink() == 6  # the unmatched participants, still looked at
+
+
+def test_a_scope_relinks_only_what_the_import_changed(store: Store) -> None:
+    store.apply_users([ANNA])
+    first = email(store, "<1@x>", to="a@acme-logistics.pl", codes=("OP-1",))
+    second = email(store, "<2@x>", to="b@other.test", codes=("OP-2",))
+    store.apply_records([RecordRow(2, "OP-1", "deal", "One"), RecordRow(3, "OP-2", "deal", "Two")])
+    store.apply_clients([ACME])
+    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+
+    # When only OP-1 is in scope: OP-2 and the client's domain wait
+    assert store.count_relink(RelinkScope(codes=("OP-1",))) == 1
+    assert store.relink(RelinkScope(codes=("OP-1",)), free_mail_domains=()) == RelinkResult(
+        codes_resolved=1, record_links=1
+    )
+    assert links(store, reason="code") == {(first, "record", record_id(store, "OP-1"))}
+    # When the client's domain is in scope: its participant now matches it, reason "domain"
+    scope = RelinkScope(domains=("acme-logistics.pl",))
+    assert store.relink(scope, free_mail_domains=()) == RelinkResult(participants_matched=1, client_links=1)
+    assert links(store, reason="domain") == {(first, "client", acme)}
+    assert participant_matches(store, "a@acme-logistics.pl") == {first: ("client", acme, "client-domain")}
+    # And the rest comes with a whole relink
+    assert store.relink(free_mail_domains=()) == RelinkResult(codes_resolved=1, record_links=1)
+    assert (second, "record", record_id(store, "OP-2")) in links(store)
+
+
+def test_unmatched_participants_match_client_addresses_and_domains_never_free_mail(store: Store) -> None:
+    store.apply_users([ANNA])
+    by_email = email(store, "<1@x>", to="biuro@gmail.com")
+    by_domain = email(store, "<2@x>", to="jan@hurtownia-lodz.pl")
+    free = email(store, "<3@x>", to="someone@gmail.com")
+    store.apply_clients(
+        [ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl", "gmail.com"), emails=("biuro@gmail.com",))]
+    )
+    client = store.find_clients_by_domains(["hurtownia-lodz.pl"])["hurtownia-lodz.pl"].id
+
+    result = relink(store)
+
+    assert result == RelinkResult(participants_matched=2, client_links=2)
+    assert {(m, t, e) for m, t, e in links(store) if t == "client"} == {
+        (by_email, "client", client),
+        (by_domain, "client", client),
+    }
+    assert links(store, reason="domain") == {(by_domain, "client", client)}
+    assert participant_matches(store, "biuro@gmail.com") == {by_email: ("client", client, "client-email")}
+    assert participant_matches(store, "someone@gmail.com") == {free: (None, None, None)}
+    assert relink(store) == RelinkResult()
+
+
+def test_an_address_that_is_a_lead_is_not_filed_by_its_domain(store: Store) -> None:
+    store.apply_users([ANNA])
+    # Given unmatched history of an address that became a lead later (the lead's own mail is linked to it)
+    history = email(store, "<1@x>", to="jan@hurtownia-lodz.pl")
+    email(store, "<2@x>", to="jan@hurtownia-lodz.pl", lead="Jan")
+    store.apply_clients([ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl",))])
+
+    # Then the linker would file it on the lead, not the client's domain: relink leaves it
+    assert relink(store) == RelinkResult()
+    assert participant_matches(store, "jan@hurtownia-lodz.pl")[history] == (None, None, None)

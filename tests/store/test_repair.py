@@ -58,7 +58,7 @@ def test_names_and_idn_addresses_are_repaired_and_duplicate_leads_converted(stor
     # When the repair runs, then the relink
     decoded = store.repair_names(decode_encoded_words)
     result = store.repair_addresses(normalize_address, normalize_domain)
-    relinked = store.relink_contacts()
+    relinked = store.relink(free_mail_domains=())
 
     # Then names are decoded, addresses and domains are in A-label form, and the duplicate lead is converted
     assert decoded == 5  # two participants, the lead, the sender's name, the subject

@@ -1,0 +1,427 @@
+"""Directory indexes: clients, contacts, leads, records and users, searched, sorted and paged by keyset, each with
+the count and latest date of the mail linked to it that the viewer may see.
+
+Counts come from one grouped subquery over ``links`` joined to the visible messages, so mail the viewer may not see
+is never counted. Sorted by name, a page is read first (by the name's index) and only its rows are counted; sorted
+by count or last contact, every entry matching the search is counted, in the one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, type_coerce, union
+from sqlalchemy.orm import Session, aliased
+
+from store.cursors import (
+    BadCursorError,
+    SortValue,
+    before,
+    decode_cursor,
+    decode_sort_cursor,
+    encode_cursor,
+    encode_sort_cursor,
+)
+from store.errors import StoreError
+from store.models import (
+    Client,
+    ClientDomain,
+    ClientEmail,
+    Contact,
+    ContactEmail,
+    Lead,
+    Link,
+    Message,
+    Record,
+    Team,
+    User,
+    UserAddress,
+    UTCDateTime,
+)
+from store.views import EntityRef, IndexPage, IndexRow, Viewer
+from store.visibility import lead_visible, visible, visible_id
+
+_Select = Select[*tuple[Any, ...]]
+
+#: The most rows one page holds.
+MAX_INDEX_PAGE = 200
+#: Characters of a search beyond this are not searched for.
+MAX_INDEX_QUERY = 200
+#: Addresses and domains shown per entry.
+MAX_SHOWN_ADDRESSES = 5
+#: Which sorts each index offers, the first its default.
+SORTS = {
+    "clients": ("name", "count", "last"),
+    "contacts": ("name", "count", "last"),
+    "leads": ("new", "name", "count", "last"),
+    "records": ("name", "count", "last"),
+    "users": ("name", "count", "last"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What differs between the indexes: the table, what its name is, how it is searched, its rows' extras."""
+
+    table: Any
+    name: Any
+    search: Callable[[str], ColumnElement[bool]]
+    columns: Callable[[], list[Any]]
+    joins: Callable[[_Select], _Select]
+
+
+def _pattern(q: str) -> str:
+    """``q`` as a case-insensitive LIKE pattern for "contains" (``\\`` escapes ``%`` and ``_``)."""
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _like(column: Any, q: str) -> ColumnElement[bool]:
+    return func.lower(column).like(_pattern(q), escape="\\")
+
+
+def _address_like(column: Any, q: str) -> ColumnElement[bool]:
+    # Addresses and domains are stored lower-case: equality is their unique index, "contains" a scan of one table.
+    return or_(column == q.lower(), column.like(_pattern(q), escape="\\"))
+
+
+def _clients() -> _Kind:
+    def search(q: str) -> ColumnElement[bool]:
+        return or_(
+            _like(Client.name, q),
+            Client.id.in_(select(ClientEmail.client_id).where(_address_like(ClientEmail.address, q))),
+            Client.id.in_(select(ClientDomain.client_id).where(_address_like(ClientDomain.domain, q))),
+        )
+
+    return _Kind(Client, Client.name, search, lambda: [], lambda s: s)
+
+
+def _contacts() -> _Kind:
+    client = aliased(Client)
+
+    def search(q: str) -> ColumnElement[bool]:
+        emails = select(ContactEmail.contact_id).where(_address_like(ContactEmail.address, q))
+        return or_(_like(Contact.name, q), Contact.id.in_(emails))
+
+    return _Kind(
+        Contact,
+        Contact.name,
+        search,
+        lambda: [client.id, client.name],
+        lambda s: s.outerjoin(client, client.id == Contact.client_id),
+    )
+
+
+def _leads(viewer: Viewer) -> _Kind:
+    owner, contact = aliased(User), aliased(Contact)
+
+    def search(q: str) -> ColumnElement[bool]:
+        return or_(_like(Lead.name, q), _address_like(Lead.address, q), _like(Lead.company, q))
+
+    return _Kind(
+        Lead,
+        func.coalesce(Lead.name, Lead.address),
+        search,
+        lambda: [
+            owner.id,
+            owner.name,
+            Lead.address,
+            Lead.company,
+            Lead.created_at,
+            visible_id(viewer, Lead.first_message_id),
+            contact.id,
+            contact.name,
+        ],
+        lambda s: s.outerjoin(owner, owner.id == Lead.owner_user_id).outerjoin(
+            contact, contact.id == Lead.converted_contact_id
+        ),
+    )
+
+
+def _records() -> _Kind:
+    client = aliased(Client)
+
+    def search(q: str) -> ColumnElement[bool]:
+        return or_(Record.code == q.upper(), _like(Record.code, q), _like(Record.title, q))
+
+    return _Kind(
+        Record,
+        Record.code,
+        search,
+        lambda: [client.id, client.name, Record.title, Record.type],
+        lambda s: s.outerjoin(client, client.id == Record.client_id),
+    )
+
+
+def _users() -> _Kind:
+    def search(q: str) -> ColumnElement[bool]:
+        aliases = select(UserAddress.user_id).where(_address_like(UserAddress.address, q))
+        return or_(_like(User.name, q), _address_like(User.email, q), User.id.in_(aliases))
+
+    return _Kind(
+        User,
+        User.name,
+        search,
+        lambda: [User.email, User.role, Team.name],
+        lambda s: s.outerjoin(Team, Team.id == User.team_id),
+    )
+
+
+KINDS: dict[str, Callable[[Viewer], _Kind]] = {
+    "clients": lambda viewer: _clients(),
+    "contacts": lambda viewer: _contacts(),
+    "leads": _leads,
+    "records": lambda viewer: _records(),
+    "users": lambda viewer: _users(),
+}
+
+
+def _pairs(index: str, ids: _Select | Sequence[int] | None) -> _Select:
+    """(entity id, message id) for every message linked to an entity of this index, among ``ids`` when given.
+
+    A client's mail is its own, its contacts' and its records' (as its timeline, ``MessageFilter.client_id``); a
+    user's, what it submitted (as the ``submitter`` filter). Each pair once.
+    """
+
+    def among(column: Any) -> list[ColumnElement[bool]]:
+        return [] if ids is None else [column.in_(ids if isinstance(ids, Select) else list(ids))]
+
+    def linked(entity_type: str) -> _Select:
+        return select(Link.entity_id.label("key"), Link.message_id.label("message_id")).where(
+            Link.entity_type == entity_type, *among(Link.entity_id)
+        )
+
+    if index == "clients":
+        return union(
+            linked("client"),
+            select(Contact.client_id, Link.message_id)
+            .join(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
+            .where(Contact.client_id.is_not(None), *among(Contact.client_id)),
+            select(Record.client_id, Link.message_id)
+            .join(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
+            .where(Record.client_id.is_not(None), *among(Record.client_id)),
+        ).subquery()  # type: ignore[return-value]
+    if index == "users":
+        submitted = select(Message.submitter_user_id, Message.id).where(
+            Message.submitter_user_id.is_not(None), *among(Message.submitter_user_id)
+        )
+        return union(linked("user"), submitted).subquery()  # type: ignore[return-value]
+    return linked(index[:-1]).subquery()  # type: ignore[return-value]
+
+
+def _counts(viewer: Viewer, index: str, ids: _Select | Sequence[int] | None, *, dates: bool = True) -> Any:
+    """Per entity id (``key``): how many visible messages are linked to it (``n``) and, with ``dates``, the latest
+    one's date (``last``). Without ``dates`` only the links are read (and, for a viewer who may not see all mail,
+    the ids of what it may see), not the messages: what sorting by count needs of every entry."""
+    pairs: Any = _pairs(index, ids)
+    if not dates:
+        stmt = select(pairs.c.key, func.count().label("n"))
+        if viewer.role != "all":
+            stmt = stmt.where(pairs.c.message_id.in_(select(Message.id).where(visible(viewer))))
+        return stmt.group_by(pairs.c.key).subquery()
+    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
+    return (
+        select(pairs.c.key, func.count().label("n"), latest.label("last"))
+        .join(Message, Message.id == pairs.c.message_id)
+        .where(visible(viewer))
+        .group_by(pairs.c.key)
+        .subquery()
+    )
+
+
+def _after_name(name: Any, row_id: Any, value: SortValue, last_id: int) -> ColumnElement[bool]:
+    if not isinstance(value, str):
+        raise BadCursorError("bad cursor (not a name): start from the first page")
+    return or_(name > value, and_(name == value, row_id > last_id))
+
+
+def _after_count(n: Any, row_id: Any, value: SortValue, last_id: int) -> ColumnElement[bool]:
+    if not isinstance(value, int):
+        raise BadCursorError("bad cursor (not a count): start from the first page")
+    return or_(n < value, and_(n == value, row_id > last_id))
+
+
+def _after_last(last: Any, row_id: Any, value: SortValue, last_id: int) -> ColumnElement[bool]:
+    if value is None:
+        return and_(last.is_(None), row_id > last_id)
+    if not isinstance(value, datetime):
+        raise BadCursorError("bad cursor (not a date): start from the first page")
+    when = literal(value, UTCDateTime())
+    return or_(last < when, and_(last == when, row_id > last_id), last.is_(None))
+
+
+def list_index(
+    session: Session, viewer: Viewer, index: str, *, q: str | None, sort: str, after: str | None, limit: int
+) -> IndexPage:
+    """One page of the index ``index`` (``clients``, ``contacts``, ``leads``, ``records``, ``users``) matching
+    ``q``, sorted by ``sort``, after the cursor ``after``; ``BadCursorError`` for a cursor it did not hand out."""
+    if index not in KINDS or sort not in SORTS[index]:
+        raise StoreError(f"no index {index!r} sorted by {sort!r}")
+    limit = max(1, min(limit, MAX_INDEX_PAGE))
+    kind = KINDS[index](viewer)
+    where: list[ColumnElement[bool]] = []
+    if index == "leads":
+        where.append(lead_visible(viewer))
+    q = (q or "").strip()[:MAX_INDEX_QUERY] or None
+    if q is not None:
+        where.append(kind.search(q))
+    cursor_kind = f"{index}:{sort}"
+    page_of = _page_by_name if sort in ("name", "new") else _page_by_mail
+    rows, found = page_of(session, viewer, index, kind, where=where, sort=sort, after=after, limit=limit)
+    items = tuple(_rows(session, index, found))
+    more = len(rows) > limit
+    return IndexPage(items=items, next=_next(cursor_kind, sort, items[-1]) if more and items else None)
+
+
+_Found = list[tuple[Any, int, datetime | None]]
+
+
+def _page_by_name(
+    session: Session,
+    viewer: Viewer,
+    index: str,
+    kind: _Kind,
+    *,
+    where: list[ColumnElement[bool]],
+    sort: str,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Any], _Found]:
+    """A page by name (or, for leads, newest first) through the table's own order, then its entries' mail counted."""
+    table, cursor_kind = kind.table, f"{index}:{sort}"
+    stmt = kind.joins(select(table.id.label("id"), kind.name.label("label"), *kind.columns())).where(*where)
+    if sort == "name":
+        if after is not None:
+            value, last_id = decode_sort_cursor(cursor_kind, after)
+            stmt = stmt.where(_after_name(kind.name, table.id, value, last_id))
+        stmt = stmt.order_by(kind.name, table.id)
+    else:
+        if after is not None:
+            at, last_id = decode_cursor(cursor_kind, after)
+            stmt = stmt.where(before(Lead.created_at, Lead.id, at, last_id))
+        stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc())
+    rows = list(session.execute(stmt.limit(limit + 1)))
+    page = rows[:limit]
+    counted = {key: (n, last) for key, n, last in session.execute(select(_counts(viewer, index, [r.id for r in page])))}
+    return rows, [(row, *counted.get(row.id, (0, None))) for row in page]
+
+
+def _page_by_mail(
+    session: Session,
+    viewer: Viewer,
+    index: str,
+    kind: _Kind,
+    *,
+    where: list[ColumnElement[bool]],
+    sort: str,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Any], _Found]:
+    """A page by linked-mail count or last contact: every matching entry's visible mail counted, in one query."""
+    table, cursor_kind = kind.table, f"{index}:{sort}"
+    matching = select(table.id).where(*where) if where else None
+    counts = _counts(viewer, index, matching, dates=sort == "last")
+    n = func.coalesce(counts.c.n, 0)
+    last = counts.c.last if sort == "last" else literal(None, UTCDateTime())
+    stmt = kind.joins(
+        select(table.id.label("id"), kind.name.label("label"), *kind.columns(), n.label("n"), last.label("last"))
+    )
+    stmt = stmt.outerjoin(counts, counts.c.key == table.id).where(*where)
+    if after is not None:
+        value, last_id = decode_sort_cursor(cursor_kind, after)
+        pick = _after_count if sort == "count" else _after_last
+        stmt = stmt.where(pick(n if sort == "count" else counts.c.last, table.id, value, last_id))
+    if sort == "count":
+        stmt = stmt.order_by(n.desc(), table.id)
+    else:
+        stmt = stmt.order_by(counts.c.last.is_(None), counts.c.last.desc(), table.id)
+    rows = list(session.execute(stmt.limit(limit + 1)))
+    page = rows[:limit]
+    if sort == "last":
+        return rows, [(row, row.n, row.last) for row in page]
+    # The page's dates only: the count sort read no message.
+    lasts = {key: last for key, _, last in session.execute(select(_counts(viewer, index, [r.id for r in page])))}
+    return rows, [(row, row.n, lasts.get(row.id)) for row in page]
+
+
+def _next(cursor_kind: str, sort: str, row: IndexRow) -> str:
+    if sort == "new":
+        assert row.created_at is not None
+        return encode_cursor(cursor_kind, row.created_at, row.id)
+    values: dict[str, SortValue] = {"name": row.label, "count": row.messages, "last": row.last}
+    value = values[sort]
+    return encode_sort_cursor(cursor_kind, value, row.id)
+
+
+def _addresses(session: Session, index: str, ids: list[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Addresses (and a client's domains) of these entries, sorted, each list cut to ``MAX_SHOWN_ADDRESSES``."""
+    addresses: dict[int, list[str]] = {}
+    domains: dict[int, list[str]] = {}
+    if not ids:
+        return addresses, domains
+    queries: list[tuple[_Select, dict[int, list[str]]]] = []
+    if index == "clients":
+        queries.append(
+            (select(ClientEmail.client_id, ClientEmail.address).where(ClientEmail.client_id.in_(ids)), addresses)
+        )
+        queries.append(
+            (select(ClientDomain.client_id, ClientDomain.domain).where(ClientDomain.client_id.in_(ids)), domains)
+        )
+    elif index == "contacts":
+        queries.append(
+            (select(ContactEmail.contact_id, ContactEmail.address).where(ContactEmail.contact_id.in_(ids)), addresses)
+        )
+    elif index == "users":
+        queries.append(
+            (select(UserAddress.user_id, UserAddress.address).where(UserAddress.user_id.in_(ids)), addresses)
+        )
+    for stmt, into in queries:
+        for key, value in session.execute(stmt.order_by(*stmt.selected_columns)):
+            found = into.setdefault(key, [])
+            if len(found) < MAX_SHOWN_ADDRESSES:
+                found.append(value)
+    return addresses, domains
+
+
+def _rows(session: Session, index: str, found: list[tuple[Any, int, datetime | None]]) -> list[IndexRow]:
+    addresses, domains = _addresses(session, index, [row.id for row, _, _ in found])
+    rows = []
+    for row, n, last in found:
+        parent: EntityRef | None = None
+        note: str | None = None
+        tags: tuple[str, ...] = ()
+        shown = tuple(addresses.get(row.id, ()))
+        created_at = first = converted = None
+        if index in ("contacts", "records"):
+            cid, cname = row[2], row[3]
+            parent = EntityRef(cid, cname) if cid is not None else None
+        if index == "records":
+            note, tags = row.title, (row.type,)
+        elif index == "leads":
+            oid, oname, address, company, created_at, first, contact_id, contact_name = row[2:10]
+            converted = EntityRef(contact_id, contact_name) if contact_id is not None else None
+            parent = EntityRef(oid, oname) if oid is not None else None
+            note, shown = company, (address,)
+        elif index == "users":
+            email, role, team = row[2:5]
+            note, tags = email, (role, *((team,) if team else ()))
+        rows.append(
+            IndexRow(
+                id=row.id,
+                label=row.label,
+                addresses=shown,
+                domains=tuple(domains.get(row.id, ())),
+                note=note,
+                parent=parent,
+                tags=tags,
+                messages=int(n or 0),
+                last=last,
+                created_at=created_at,
+                first_message_id=first,
+                converted=converted,
+            )
+        )
+    return rows

@@ -1,0 +1,153 @@
+"""The ingest log (role ``all`` only): ``/inbound``, every receipt with its subject, sender, outcome and reason,
+filtered by ``status`` and ``reason``; ``/inbound/{id}``, one receipt in full (envelope, attempts, last error, what
+proved its submitter, the raw message's SHA-256), and ``/inbound/{id}/raw.eml``, its raw bytes.
+
+Anyone but role ``all`` gets the page that does not exist, before a parameter is read: the log names every sender,
+whoever's mail it was, and what was never filed at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from store import STATUSES, BlobNotFoundError, LoginView, Viewer
+from store.ingest import MAX_REASON_FILTER
+from store.views import IngestRow
+from web.auth import require_user
+from web.downloads import content_disposition
+from web.filters import FilterError, parse_limit
+from web.mailhead import HEAD_BYTES, Head, read_head
+from web.pagekit import PageKit
+
+#: Receipts the ingest log shows by default, and at most (``?limit=``).
+INBOUND_LIMIT = 100
+MAX_INBOUND_LIMIT = 1000
+#: What an inbound id can look like (``store.ids``: 18 Crockford base32 digits; older ids were hex).
+_RECEIPT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
+DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    status: str | None
+    reason: str | None
+    limit: int
+    limit_param: str | None
+
+
+def inbound_params(params: Mapping[str, str]) -> LogQuery:
+    """The ingest log's ``status`` (one of ``STATUSES``, or none), ``reason`` (contained in the reason or error,
+    any case) and ``limit``; ``FilterError`` for a bad value."""
+    status = params.get("status", "").strip().lower() or None
+    if status is not None and status not in STATUSES:
+        raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
+    reason = params.get("reason", "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON_FILTER:
+        raise FilterError("reason", f"at most {MAX_REASON_FILTER} characters")
+    limit = parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
+    return LogQuery(status, reason, limit, params.get("limit", "").strip() or None)
+
+
+def log_url(query: LogQuery, **changes: str | None) -> str:
+    """``/inbound`` with the query's filters, ``changes`` applied (``None`` drops one)."""
+    params = {"status": query.status, "reason": query.reason, "limit": query.limit_param, **changes}
+    kept = {k: v for k, v in params.items() if v}
+    return "/inbound?" + urlencode(kept) if kept else "/inbound"
+
+
+def shown_head(row: IngestRow, heads: Mapping[str, bytes]) -> Head:
+    """What the log shows as subject and sender: the filed message's, else what the raw message's headers say."""
+    if row.message_id is not None:
+        return Head(row.subject, row.from_name, row.from_address)
+    raw = heads.get(row.receipt.sha256)
+    return read_head(raw) if raw is not None else Head(None, None, None)
+
+
+def ingest_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
+    store = kit.store
+
+    def admin(request: Request) -> bool:
+        return require_user(request).role == "all"
+
+    async def inbound(request: Request) -> Response:
+        if not admin(request):
+            return kit.not_found(request)
+        try:
+            query = inbound_params(request.query_params)
+        except FilterError as exc:
+            return kit.bad_request(request, str(exc))
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
+            rows = store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
+            unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
+            heads = store.get_raw_heads(unfiled, HEAD_BYTES)
+            return [(r, shown_head(r, heads)) for r in rows], store.count_inbound_by_status()
+
+        rows, counts = await kit.load(request, fetch)
+        tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
+        tabs += [(s, n, log_url(query, status=s), query.status == s) for s, n in counts.items()]
+        context = {
+            "nav": "inbound",
+            "rows": rows,
+            "tabs": tabs,
+            "status": query.status,
+            "reason": query.reason or "",
+            "limit": query.limit,
+            "limit_param": query.limit_param or "",
+            "statuses": STATUSES,
+            "clear_reason_url": log_url(query, reason=None) if query.reason else None,
+        }
+        return kit.render(request, "inbound.html", context)
+
+    async def receipt(request: Request) -> Response:
+        receipt_id: str = request.path_params["receipt_id"]
+        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
+            return kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
+            row = store.get_ingest_row(receipt_id)
+            if row is None:
+                return None
+            heads = store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
+            return row, shown_head(row, heads)
+
+        found = await kit.load(request, fetch)
+        if found is None:
+            return kit.not_found(request)
+        row, head = found
+        context = {"nav": "inbound", "row": row, "r": row.receipt, "head": head}
+        return kit.render(request, "receipt.html", context)
+
+    async def raw(request: Request) -> Response:
+        receipt_id: str = request.path_params["receipt_id"]
+        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
+            return kit.not_found(request)
+
+        def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
+            found = store.get_inbound(receipt_id)
+            if found is None:
+                return None
+            try:
+                return store.get_raw(found.sha256)
+            except BlobNotFoundError:
+                return None
+
+        data = await kit.load(request, fetch)
+        if data is None:
+            return kit.not_found(request)
+        headers = {"Content-Disposition": content_disposition(f"receipt-{receipt_id}.eml"), **DOWNLOAD_HEADERS}
+        return Response(data, media_type="message/rfc822", headers=headers)
+
+    return [
+        Route("/inbound", inbound, methods=["GET"]),
+        Route("/inbound/{receipt_id}", receipt, methods=["GET"]),
+        Route("/inbound/{receipt_id}/raw.eml", raw, methods=["GET"]),
+    ]
