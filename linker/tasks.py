@@ -130,7 +130,13 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
             for p in plan.participants
         ),
         links=tuple(
-            LinkWrite(k.type, k.reason, entity_id=k.id, lead_address=k.label if k.id is None else None)
+            LinkWrite(
+                k.type,
+                k.reason,
+                entity_id=k.id,
+                lead_address=k.label if k.id is None else None,
+                from_message_id=k.thread_message,
+            )
             for k in plan.links
         ),
         new_leads=tuple(

@@ -358,14 +358,21 @@ def _leads(session: Session, message_id: int, wanted: tuple[LeadWrite, ...]) -> 
 
 def _links(session: Session, message_id: int, links: tuple[LinkWrite, ...], lead_ids: dict[str, int]) -> int:
     """Add the plan's links that the message does not have yet (the first reason per entity wins)."""
-    reasons: dict[tuple[str, int], str] = {}
+    reasons: dict[tuple[str, int], tuple[str, int | None]] = {}
     for link in links:
         entity_id = lead_ids[link.lead_address] if link.lead_address is not None else link.entity_id
         assert entity_id is not None  # validate_plan checked it
-        reasons.setdefault((link.entity_type, entity_id), link.reason)
+        reasons.setdefault((link.entity_type, entity_id), (link.reason, link.from_message_id))
     now = utcnow()
     rows = [
-        {"message_id": message_id, "entity_type": kind, "entity_id": eid, "reason": reason, "created_at": now}
-        for (kind, eid), reason in sorted(reasons.items())
+        {
+            "message_id": message_id,
+            "entity_type": kind,
+            "entity_id": eid,
+            "reason": reason,
+            "from_message_id": source,
+            "created_at": now,
+        }
+        for (kind, eid), (reason, source) in sorted(reasons.items())
     ]
     return add_links(session, rows)

@@ -147,7 +147,7 @@ def get_message(
         raw_sha256=m.raw_sha256,
         message_id_header=m.message_id_header,
         participants=_participants(session, m.id),
-        links=link_chips(session, [m.id]).get(m.id, ()),
+        links=link_chips(session, [m.id], viewer).get(m.id, ()),
         codes=_codes(session, m.id),
         receipts=_receipts(session, m.id),
         attachments=tuple(map(_attachment, attachments)),

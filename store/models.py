@@ -295,6 +295,8 @@ class Link(Base):
     entity_type: Mapped[str] = mapped_column(String(16))
     entity_id: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(32))
+    #: For reason ``thread``: the filed message the link was inherited from (no foreign key: shown when visible).
+    from_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

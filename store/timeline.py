@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, exists, func, null, or_, select, union
 from sqlalchemy.orm import Session
 
 from store.cursors import before, decode_cursor, encode_cursor
@@ -18,7 +18,7 @@ from store.labels import chip_order, with_labels
 from store.models import Contact, Link, Message, MessageCode, Record, User
 from store.search import matches
 from store.views import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
-from store.visibility import visible
+from store.visibility import visible, visible_id
 
 #: The most rows one page holds; a larger ``limit`` is cut to this.
 MAX_PAGE = 500
@@ -77,20 +77,24 @@ def conditions(dialect: str, f: MessageFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def link_chips(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[LinkChip, ...]]:
-    """Every link of these messages (at most ``MAX_PAGE``), labelled, in one query."""
+def link_chips(
+    session: Session, message_ids: Sequence[int], viewer: Viewer | None = None
+) -> dict[int, tuple[LinkChip, ...]]:
+    """Every link of these messages (at most ``MAX_PAGE``), labelled, in one query; with ``viewer``, each thread
+    link names the message it came from when ``viewer`` may see that one."""
     if not message_ids:
         return {}
     joined, label = with_labels(Link, Link.entity_type, Link.entity_id)
+    source = visible_id(viewer, Link.from_message_id) if viewer is not None else null()
     stmt = (
-        select(Link.message_id, Link.entity_type, Link.entity_id, Link.reason, label)
+        select(Link.message_id, Link.entity_type, Link.entity_id, Link.reason, label, source)
         .select_from(joined)
         .where(Link.message_id.in_(list(message_ids)))
     )
     chips: dict[int, list[LinkChip]] = {}
-    for message_id, entity_type, entity_id, reason, name in session.execute(stmt):
+    for message_id, entity_type, entity_id, reason, name, came_from in session.execute(stmt):
         text = name if name is not None else f"{entity_type} #{entity_id}"
-        chips.setdefault(message_id, []).append(LinkChip(entity_type, entity_id, text, reason))
+        chips.setdefault(message_id, []).append(LinkChip(entity_type, entity_id, text, reason, came_from))
     return {mid: tuple(sorted(found, key=lambda c: chip_order(c.type, c.label, c.id))) for mid, found in chips.items()}
 
 

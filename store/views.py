@@ -230,6 +230,8 @@ class LinkWrite:
     reason: str
     entity_id: int | None = None
     lead_address: str | None = None
+    #: For reason ``thread``: the filed message it was inherited from.
+    from_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +394,8 @@ class LinkChip:
     id: int
     label: str
     reason: str
+    #: For reason ``thread``: the filed message it came from, when the viewer may see that one (else ``None``).
+    from_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,18 @@ def test_a_reply_from_a_private_address_lands_on_the_client_of_the_thread(crm: S
         ("lead", "jan.kowalski.prywatny@gmail.test", "new-lead"),
         ("user", "user", "submitter"),
     }
-    # And explain names the filed message each link came from
+    # And the store keeps the filed message each thread link came from, as explain names it
+    with Session(crm.engine) as s:
+        sources = {
+            k.from_message_id for k in s.scalars(select(Link).where(Link.message_id == reply)) if k.reason == "thread"
+        }
+    assert sources == {offer}
+    # which the message page shows to whoever may see that message
+    viewer = crm.get_viewer(crm.find_users_by_addresses([ANNA])[ANNA].id)
+    assert viewer is not None
+    detail = crm.get_message(viewer, reply)
+    assert detail is not None
+    assert {c.from_message_id for c in detail.links if c.reason == "thread"} == {offer}
     thread = [k for k in plan["links"] if k["reason"] == "thread"]
     assert {k["type"] for k in thread} == {"client", "contact", "record"}
     assert all(k["from_message"] == {"id": offer, "message_id": OFFER_ID} for k in thread)
