@@ -53,6 +53,7 @@ class IntakeStore(Protocol):
         helo: str | None,
         deadline: float | None,
         trust: Trust | None,
+        source: str = ...,
     ) -> StagedInbound: ...
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
@@ -81,6 +82,8 @@ class Arrival(NamedTuple):
     trust: Trust
     #: Where the submitter was named (``envelope``, ``From``, ``secret-address``…).
     via: str
+    #: Where the message came from (``smtp``, ``api``, ``file``, ``imap:NAME``), recorded on the receipt.
+    source: str = "smtp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ def stage(store: IntakeStore, a: Arrival) -> Staged:
         helo=a.helo,
         deadline=a.deadline,
         trust=a.trust,
+        source=a.source,
     )
     return Staged(staged, Candidate(a.trust.submitter, a.via))
 

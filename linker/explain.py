@@ -18,8 +18,9 @@ def _mailbox(mailbox: Mailbox | None) -> dict[str, str | None] | None:
     return None if mailbox is None else {"name": mailbox.name, "address": mailbox.address}
 
 
-def _level(level: ChainLevel) -> dict[str, Any]:
-    """One level of ``original.chain``: who passed it on, when and how, and its own header block."""
+def chain_level_json(level: ChainLevel) -> dict[str, Any]:
+    """One level of ``original.chain``: who passed it on, when and how, and its own header block (what ``explain``
+    prints and the store keeps in ``messages.chain``)."""
     return {
         "how": level.how,
         "style": level.style,
@@ -93,7 +94,7 @@ def plan_to_json(
             "message_id": o.message_id,
             "body": o.body,
             "note": o.note,
-            "chain": [_level(level) for level in o.chain],
+            "chain": [chain_level_json(level) for level in o.chain],
         },
         "codes": [{"code": c.code, "type": c.type, "resolved": c.resolved, "record": c.record_id} for c in plan.codes],
         "participants": [

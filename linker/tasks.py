@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +20,11 @@ from dramatiq.broker import MessageProxy
 from linker.addresses import normalize_address
 from linker.directory import Directory
 from linker.errors import LinkerError
+from linker.explain import chain_level_json
 from linker.model import LinkPlan
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
-from store import InboundView, Store
+from store import ApplyResult, InboundView, Store
 from store.views import (
     AttachmentWrite,
     CodeWrite,
@@ -33,6 +34,7 @@ from store.views import (
     ParticipantWrite,
     PlanWrite,
 )
+from store.webhooks import DeliveryWrite, Outbox
 
 log = structlog.get_logger("linker")
 
@@ -43,6 +45,11 @@ ACTOR_NAME = "link_inbound"
 MAX_SUBJECT_LENGTH = 998
 #: Stored length of display names and lead companies (the columns are ``String(300)``; longer fails on PostgreSQL).
 MAX_NAME_LENGTH = 300
+#: Stored length of a text body (characters) and of an HTML body: what a page shows, search indexes and the API
+#: returns. 1 Mi characters is hundreds of pages; an HTML body past 2 MiB is never rendered anyway
+#: (``store.safehtml.MAX_RENDER_CHARS``), so a little more is kept for the frame to say so.
+MAX_BODY_LENGTH = 1 << 20
+MAX_HTML_LENGTH = (2 << 20) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +72,15 @@ class Outcome:
     write: PlanWrite | None = None
     #: A few facts for the log line (kind, links…).
     summary: dict[str, object] = field(default_factory=dict)
+    #: The linker's plan, when there is one (what webhooks report, as ``explain`` shows it).
+    plan: LinkPlan | None = None
 
 
 #: Turns a receipt and its raw bytes into an outcome; reads the directory but writes nothing.
 Pipeline = Callable[[InboundView, bytes], Outcome]
+#: The webhook deliveries that report an outcome, given what its transaction did (``ApplyResult``, or ``None`` for a
+#: status change only); written in that same transaction (``mailassist.webhooks``).
+Notify = Callable[[InboundView, Outcome, ApplyResult | None], Sequence[DeliveryWrite]]
 
 
 def empty_plan(inbound: InboundView, raw: bytes) -> Outcome:
@@ -98,9 +110,9 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         "parser": plan.parser,
     }
     if plan.decision == "reject":
-        return Outcome("failed", plan.reason, summary=summary)
+        return Outcome("failed", plan.reason, summary=summary, plan=plan)
     if plan.decision == "ignore" or plan.original is None:
-        return Outcome("ignored", plan.reason, PlanWrite("ignored", plan.reason, None), summary)
+        return Outcome("ignored", plan.reason, PlanWrite("ignored", plan.reason, None), summary, plan)
     o = plan.original
     message = MessageWrite(
         dedupe_key=plan.dedupe_key or f"sha:{inbound.sha256[:40]}",
@@ -113,9 +125,10 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         direction=plan.direction or "incoming",
         kind=plan.kind or "bcc",
         submitter_user_id=plan.submitter_user_id,
-        body_text=o.body,
-        body_html=o.html,
+        body_text=_clip(o.body, MAX_BODY_LENGTH),
+        body_html=_clip(o.html, MAX_HTML_LENGTH),
         note=o.note,
+        chain=tuple(chain_level_json(level) for level in o.chain),
         raw_sha256=inbound.sha256,
         participants=tuple(
             ParticipantWrite(
@@ -151,7 +164,7 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
             for a in plan.attachments
         ),
     )
-    return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary)
+    return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary, plan)
 
 
 def _clip(value: str | None, length: int) -> str | None:
@@ -162,10 +175,13 @@ def _clip(value: str | None, length: int) -> str | None:
 class Processor:
     """Runs the pipeline over one receipt and records the result."""
 
-    def __init__(self, store: Store, settings: QueueSettings, pipeline: Pipeline = empty_plan) -> None:
+    def __init__(
+        self, store: Store, settings: QueueSettings, pipeline: Pipeline = empty_plan, notify: Notify | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.pipeline = pipeline
+        self.notify = notify
 
     def process(self, inbound_id: str) -> None:
         """Process one receipt if it is still ``queued``; raise to have dramatiq retry it with backoff."""
@@ -188,12 +204,15 @@ class Processor:
             try:
                 if outcome.status == "failed":
                     # Nothing a retry can change (no submitter): failed now, reprocessable after an import.
-                    self._fail_now(inbound, outcome.reason or "failed", outcome.summary)
+                    self._fail_now(inbound, outcome.reason or "failed", outcome.summary, outcome.plan)
                     return
+                outbox = self._outbox(inbound, outcome)
                 if outcome.write is not None:
-                    changed = self.store.apply_plan(inbound_id, outcome.write).applied
+                    changed = self.store.apply_plan(inbound_id, outcome.write, outbox=outbox).applied
                 else:
-                    changed = self.store.mark_processed(inbound_id, outcome.status, reason=outcome.reason)
+                    changed = self.store.mark_processed(
+                        inbound_id, outcome.status, reason=outcome.reason, outbox=outbox
+                    )
             except Exception as exc:
                 self._failed(inbound, exc)
                 return
@@ -212,19 +231,32 @@ class Processor:
         with contextlib.suppress(dramatiq.Retry):
             self.process(inbound_id)
 
+    def _outbox(self, inbound: InboundView, outcome: Outcome) -> Outbox | None:
+        """The webhook deliveries for ``outcome``, for the store to write in the transaction that records it."""
+        notify = self.notify
+        if notify is None:
+            return None
+        return lambda result: notify(inbound, outcome, result)
+
     def _failed(self, inbound: InboundView, exc: Exception) -> None:
         if isinstance(exc, LinkerError):  # the message itself is at fault: no retry can help
             self._fail_now(inbound, f"{type(exc).__name__}: {exc}", {})
         else:
             self._record_failure(inbound, exc)
 
-    def _fail_now(self, inbound: InboundView, error: str, summary: dict[str, object]) -> None:
-        if self.store.mark_attempt_failed(inbound.id, error, max_attempts=1) == "failed":
+    def _fail_now(
+        self, inbound: InboundView, error: str, summary: dict[str, object], plan: LinkPlan | None = None
+    ) -> None:
+        outbox = self._outbox(inbound, Outcome("failed", error, plan=plan))
+        if self.store.mark_attempt_failed(inbound.id, error, max_attempts=1, outbox=outbox) == "failed":
             log.error("inbound failed", error=error, attempts=inbound.attempts + 1, **summary)
 
     def _record_failure(self, inbound: InboundView, exc: Exception) -> None:
         error = "".join(traceback.format_exception_only(exc)).strip()
-        status = self.store.mark_attempt_failed(inbound.id, error, max_attempts=self.settings.max_attempts)
+        outbox = self._outbox(inbound, Outcome("failed", error))
+        status = self.store.mark_attempt_failed(
+            inbound.id, error, max_attempts=self.settings.max_attempts, outbox=outbox
+        )
         if status == "queued":
             log.warning("inbound attempt failed; will retry", attempt=inbound.attempts + 1, error=error)
             # Retry (not the original exception): dramatiq backs off without logging a second traceback.

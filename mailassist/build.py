@@ -8,7 +8,7 @@ import dataclasses
 import ipaddress
 import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +18,7 @@ import structlog
 from pydantic import BaseModel
 
 from gateway.admission import AdmissionSettings
+from gateway.ingest import API, Ingested, Ingestor, Voucher
 from gateway.mailauth import Authenticator, Resolver
 from gateway.server import GatewaySettings
 from gateway.trust import TrustSettings
@@ -26,6 +27,7 @@ from linker.settings import IgnoreRule, LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.config import Config, ConfigError
 from store import Store, db
+from web.ingest_api import IngestAnswer, IngestFn
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -96,8 +98,11 @@ def open_directory(config: Config) -> Iterator[Directory]:
 
 def make_processor(config: Config, store: Store) -> Processor:
     """The actor's work: the real pipeline over the store's directory."""
+    from mailassist.webhooks import Notifier, webhook_endpoints  # noqa: PLC0415 - it imports linker.tasks too
+
     pipeline = linker_pipeline(linker_settings(config), store)
-    return Processor(store, queue_settings(config), pipeline)
+    endpoints = webhook_endpoints(config)
+    return Processor(store, queue_settings(config), pipeline, Notifier(endpoints) if endpoints else None)
 
 
 def admission_settings(config: Config) -> AdmissionSettings:
@@ -108,6 +113,27 @@ def admission_settings(config: Config) -> AdmissionSettings:
         trusted_relays=tuple(ipaddress.ip_network(n, strict=False) for n in t.trusted_relays),
         authserv_id=t.authserv_id.strip() or None,
     )
+
+
+def make_ingestor(config: Config, store: Store, enqueue: Callable[[Sequence[str]], None]) -> Ingestor:
+    """The intake for ``mailassist ingest`` and ``POST /api/ingest``: SMTP's size limit and store timeout."""
+    return Ingestor(
+        store, enqueue=enqueue, max_size=config.smtp.max_message_size, store_timeout=config.smtp.store_timeout
+    )
+
+
+def api_ingest(ingestor: Ingestor) -> IngestFn:
+    """``POST /api/ingest``'s intake: the token's user vouches for the message (proof ``api``), source ``api``."""
+
+    def ingest(raw: bytes, user: str) -> IngestAnswer:
+        voucher = Voucher(user, API, f"ingest token of {user}")
+        outcome = ingestor.ingest(raw, source=API, voucher=voucher)
+        if isinstance(outcome, Ingested):
+            reply = f"250 2.0.0 Ok: queued as {outcome.inbound_id}"
+            return IngestAnswer(outcome.inbound_id, reply, outcome.submitter, API, outcome.duplicate)
+        return IngestAnswer(None, outcome.reply)
+
+    return ingest
 
 
 def make_authenticator(config: Config) -> Authenticator:

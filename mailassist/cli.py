@@ -174,6 +174,7 @@ def _queue_row(view: InboundView) -> dict[str, Any]:
         "peer": view.peer,
         "submitter": view.submitter,
         "proof": view.proof,
+        "source": view.source,
         "attempts": view.attempts,
         "last_error": view.last_error,
         "reason": view.reason,
@@ -290,6 +291,65 @@ def _relink(state: _State, store: Store, scope: RelinkScope | None) -> None:
     click.echo(importer.relink_summary(result))
 
 
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="FILE.eml|DIR|FILE.mbox…")
+@click.option(
+    "--as",
+    "as_user",
+    required=True,
+    metavar="USER",
+    help="The user whose mail this is: you vouch for it (recorded as proof 'file').",
+)
+@click.pass_obj
+@friendly
+def ingest(state: _State, paths: tuple[Path, ...], as_user: str) -> None:
+    """Back-fill history from an export: .eml files, directories of them (Maildir too) and mbox files, each
+    message taken by the same intake as SMTP (source 'file') and filed by the worker.
+
+    A message this user already handed in (the same bytes, by any route) is counted a duplicate and not taken
+    again. A file that cannot be read or is not an email gets one line on stderr and the run goes on; the exit
+    status is 1 if any did."""
+    from gateway.ingest import FILE, Ingested, Voucher  # noqa: PLC0415
+    from mailassist import backfill  # noqa: PLC0415
+    from mailassist.build import make_ingestor  # noqa: PLC0415
+    from mailassist.queue import Queue  # noqa: PLC0415
+
+    files = [f for p in paths for f in backfill.files_of(p)]
+    tally = backfill.Tally()
+    with _store(state) as store:
+        queue = Queue(state.config, store)
+        # With the in-memory broker no worker listens here: the running 'mailassist serve' sweeps queued receipts.
+        enqueue = (lambda _ids: None) if queue.in_memory else queue.send_all
+        ingestor = make_ingestor(state.config, store, enqueue)
+        try:
+            user = ingestor.submitter(as_user)
+            if user is None:
+                _fail(f"ingest --as {as_user}: not a registered user ('mailassist import users' first)")
+            assert user is not None
+            voucher = Voucher(user, FILE, f"vouched for by the operator (mailassist ingest --as {as_user})")
+            progress = progress_stream()
+            total = backfill.count(files)
+            with click.progressbar(
+                length=total, label="Ingesting", file=progress or sys.stderr, hidden=progress is None
+            ) as bar:
+                for item in backfill.items(files):
+                    bar.update(1)
+                    if item.raw is None:
+                        tally.unreadable += 1
+                        click.echo(f"mailassist: ingest {item.label}: {item.error}", err=True)
+                        continue
+                    outcome = ingestor.ingest(item.raw, source=FILE, voucher=voucher, mail_from=item.mail_from)
+                    tally.add(outcome)
+                    if not isinstance(outcome, Ingested):
+                        click.echo(f"mailassist: ingest {item.label}: {outcome.reply}", err=True)
+        finally:
+            ingestor.close()
+            queue.broker.close()
+    click.echo(tally.summary())
+    if tally.failed:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
@@ -320,16 +380,16 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
         raise click.UsageError("give .eml FILES to explain, or --id ID for a stored receipt")
     settings = linker_settings(state.config)
     authenticator = make_authenticator(state.config) if check_auth else None
-    jobs: list[tuple[dict[str, Any], Callable[[], tuple[bytes, Any, Any]]]] = []
+    jobs: list[tuple[dict[str, Any], Callable[[], tuple[bytes, Any, Any, dict[str, Any]]]]] = []
     for path in files:
 
-        def read_file(path: Path = path) -> tuple[bytes, Any, Any]:
+        def read_file(path: Path = path) -> tuple[bytes, Any, Any, dict[str, Any]]:
             raw = path.read_bytes()
             check_email(raw)
             auth = None
             if authenticator is not None:
                 auth = authenticator.check(raw, ip=None, helo=None, mail_from="").to_json()
-            return raw, Envelope(), auth
+            return raw, Envelope(), auth, {}
 
         jobs.append(({"file": str(path)}, read_file))
     count = len(files) + len(ids)
@@ -339,8 +399,8 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
             jobs.append(({"id": inbound_id}, functools.partial(_receipt_input, directory, inbound_id)))
         for label, read in jobs:
             try:
-                raw, envelope, auth = read()
-                result = {**label, **explain_message(raw, settings, directory=directory, envelope=envelope)}
+                raw, envelope, auth, receipt = read()
+                result = {**label, **receipt, **explain_message(raw, settings, directory=directory, envelope=envelope)}
                 result["auth"] = auth
             except (OSError, LinkerError, LookupError) as exc:
                 failures += 1
@@ -353,8 +413,9 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
         sys.exit(1)
 
 
-def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]:
-    """A stored receipt's raw bytes, its envelope as the linker sees it, and its recorded auth results."""
+def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any, dict[str, Any]]:
+    """A stored receipt's raw bytes, its envelope as the linker sees it, its recorded auth results, and its
+    ``source`` (``smtp``, ``api``, ``file``, ``imap:NAME``)."""
     from linker.pipeline import Envelope  # noqa: PLC0415
 
     if not isinstance(directory, Store):
@@ -370,7 +431,7 @@ def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any]
         if inbound.proof is None
         else {"proof": inbound.proof, "submitter": inbound.submitter, **(inbound.auth or {})}
     )
-    return raw, envelope, auth
+    return raw, envelope, auth, {"source": inbound.source}
 
 
 @cli.command()
@@ -593,7 +654,7 @@ def token() -> None:
     "scopes",
     multiple=True,
     metavar="SCOPE",
-    help="What the token may do: read, ingest or directory; repeat for several (default: read).",
+    help="What the token may do: read, ingest or directory:write; repeat for several (default: read).",
 )
 @click.option(
     "--expires-in",
@@ -676,6 +737,81 @@ def token_revoke(state: _State, token_id: int) -> None:
         if not store.revoke_api_token(token_id):
             _fail(f"no active API token with id {token_id}")
     click.echo(f"Token {token_id} revoked.")
+
+
+def _delivery_row(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "endpoint": d.endpoint,
+        "event": d.event,
+        "event_id": d.event_id,
+        "receipt_id": d.inbound_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": d.created_at.isoformat(),
+        "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+    }
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), help="Only deliveries in this state.")
+@click.option("--failed", "only_failed", is_flag=True, help="Only failed deliveries (--status failed).")
+@click.option("--endpoint", metavar="NAME", help="Only deliveries to this [[webhooks]] name.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_context
+@friendly
+def webhooks(  # noqa: PLR0917 - click passes every option
+    ctx: click.Context, status: str | None, only_failed: bool, endpoint: str | None, limit: int, as_json: bool
+) -> None:
+    """Webhook deliveries, newest first: endpoint, event, state, attempts, last error; then counts per endpoint."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state: _State = ctx.obj
+    with _store(state) as store:
+        rows = store.list_deliveries(status="failed" if only_failed else status, endpoint=endpoint, limit=limit)
+        counts = store.count_deliveries()
+    if as_json:
+        click.echo(json.dumps([_delivery_row(d) for d in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No webhook deliveries.")
+    else:
+        click.echo(f"{'ID':>7}  {'CREATED (UTC)':<16}  {'ENDPOINT':<16}  {'EVENT':<15}  {'STATUS':<7}  TRIES  RECEIPT")
+        for d in rows:
+            click.echo(
+                f"{d.id:>7}  {_when(d.created_at):<16}  {d.endpoint:<16}  {d.event:<15}  {d.status:<7}  "
+                f"{d.attempts:>5}  {d.inbound_id or '-'}"
+            )
+            if d.last_error and d.status != "sent":
+                due = f"; next try {_when(d.next_attempt_at)}" if d.status == "pending" else ""
+                click.echo(f"{'':<9}({d.last_error.splitlines()[0]}{due})")
+    for name in sorted({e for e, _ in counts}):
+        per = ", ".join(f"{counts.get((name, s), 0)} {s}" for s in ("pending", "sent", "failed"))
+        click.echo(f"-- {name}: {per}")
+
+
+@webhooks.command("retry")
+@click.argument("delivery_id", metavar="ID", type=int)
+@click.pass_obj
+@friendly
+def webhooks_retry(state: _State, delivery_id: int) -> None:
+    """Send the delivery ID again (a failed one, or one waiting for its next try): due now, attempts from 0."""
+    with _store(state) as store:
+        if not store.retry_delivery(delivery_id):
+            _fail(f"no failed or pending webhook delivery with id {delivery_id}")
+    click.echo(f"Delivery {delivery_id} queued again; a running worker (or serve) sends it within a second or so.")
+
+
+@webhooks.command("secret")
+def webhooks_secret() -> None:
+    """Print a new random secret for a [[webhooks]] block (whsec_ and 32 bytes in base64)."""
+    from mailassist.webhooks import new_secret  # noqa: PLC0415
+
+    click.echo(new_secret())
 
 
 def main() -> None:

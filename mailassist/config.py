@@ -6,12 +6,15 @@ config and hands each package plain values (see ``mailassist.runtime``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +23,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 #: Used when neither ``--config`` nor ``MAILASSIST_CONFIG`` names a file.
@@ -252,6 +256,74 @@ class LoggingConfig(_Section):
     format: Literal["text", "json"] = "text"
 
 
+#: What a ``[[webhooks]]`` block may subscribe to.
+WEBHOOK_EVENTS = ("message.filed", "message.ignored", "lead.created", "message.failed")
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_webhook_secret(secret: str) -> str:
+    """``secret`` if it is a Standard Webhooks secret (``whsec_`` and base64 of 24 to 64 bytes), else ``ValueError``."""
+    body = secret.strip().removeprefix("whsec_")
+    if not secret.strip().startswith("whsec_"):
+        raise ValueError("secret must start with 'whsec_' (Standard Webhooks), e.g. from 'mailassist webhooks secret'")
+    try:
+        key = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("secret: the part after 'whsec_' is not base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"secret: the key must be 24 to 64 bytes, got {len(key)}")
+    return secret.strip()
+
+
+class WebhookConfig(_Section):
+    """A ``[[webhooks]]`` block: where to POST which events, signed with which secret."""
+
+    #: Shown by ``mailassist webhooks``; unique.
+    name: str = Field(min_length=1, max_length=100)
+    url: str
+    events: list[Literal["message.filed", "message.ignored", "lead.created", "message.failed"]] = Field(min_length=1)
+    #: ``whsec_`` + base64 key; or ``secret_file``, a file holding it (relative to the config file).
+    secret: str = ""
+    secret_file: str = ""
+    #: Seconds one attempt may take (connect, send, answer).
+    timeout: float = Field(default=10, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    #: Retry backoff in seconds: starts here and doubles up to ``max_backoff``.
+    min_backoff: float = Field(default=10, gt=0)
+    max_backoff: float = Field(default=3600, gt=0)
+    #: Deliveries to this endpoint at once.
+    concurrency: int = Field(default=2, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _check(self) -> WebhookConfig:
+        where = f"webhook {self.name!r}"
+        url = urlsplit(self.url)
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise ValueError(f"{where}: url must be an https:// URL, got {self.url!r}")
+        if url.scheme == "http" and not _is_loopback(url.hostname):
+            raise ValueError(f"{where}: url must use https (plain http only to a loopback host), got {self.url!r}")
+        if bool(self.secret) == bool(self.secret_file):
+            raise ValueError(f"{where}: give exactly one of secret and secret_file")
+        if self.secret:
+            try:
+                check_webhook_secret(self.secret)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        if self.min_backoff > self.max_backoff:
+            raise ValueError(f"{where}: min_backoff must not exceed max_backoff")
+        return self
+
+
 class CodePrefixConfig(_Section):
     """``[codes.OP]``: a prefix's record type, and how its codes may be written (``OP = "deal"`` is the short form)."""
 
@@ -270,6 +342,7 @@ class Config(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     linker: LinkerConfig = Field(default_factory=LinkerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
     #: ``OP = "deal"`` is read as ``[codes.OP] type = "deal"`` (hyphen only).
     codes: dict[str, CodePrefixConfig] = Field(default_factory=dict)
     #: The directory the file was read from; relative paths in the file resolve against it.
@@ -373,6 +446,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path 
         raise ConfigError(f"{source}: smtp.require_tls: needs smtp.tls_cert (and smtp.tls_key) for STARTTLS")
     if config.smtp.tls_key and not config.smtp.tls_cert:
         raise ConfigError(f"{source}: smtp.tls_key: needs smtp.tls_cert")
+    names = [w.name for w in config.webhooks]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"{source}: webhooks[{i}]: webhook {name!r}: another [[webhooks]] block has this name")
     if base_dir is not None:
         config = config.model_copy(update={"base_dir": base_dir})
     return config

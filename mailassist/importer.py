@@ -193,6 +193,54 @@ KINDS: dict[str, Kind[Any]] = {
 }
 
 
+# --- one row as JSON (the directory sync API) -------------------------------------------------------------------
+
+#: Columns that hold lists: in JSON an array of strings, or one ``;``-separated string as in the CSV.
+LIST_COLUMNS = frozenset({"aliases", "domains", "emails"})
+_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "an array"}
+
+
+def json_row(kind_name: str, line: int, fields: object, codes: Mapping[str, str] | None = None) -> Any:
+    """One row of ``kind_name`` from a JSON object, checked exactly as a CSV row: the object's keys are the file's
+    columns (a missing key or ``null`` is an empty cell). Raises ``RowError``."""
+    kind = KINDS[kind_name]
+    if not isinstance(fields, dict):
+        raise RowError(f"expected a JSON object with the fields {', '.join(kind.columns)}")
+    unknown = [str(key) for key in fields if key not in kind.columns]
+    if unknown:
+        raise RowError(f"unknown field '{unknown[0]}'; allowed: {', '.join(kind.columns)}")
+    cells: dict[str, str] = {}
+    for column in kind.columns:
+        value = fields.get(column)
+        if value is None:
+            cells[column] = ""
+        elif isinstance(value, str):
+            cells[column] = value
+        elif column in LIST_COLUMNS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            if any(";" in v for v in value):
+                raise RowError(f"{column}: an item contains ';'")
+            cells[column] = ";".join(value)
+        else:
+            wanted = "a string or an array of strings" if column in LIST_COLUMNS else "a string"
+            raise RowError(f"{column}: expected {wanted}, got {_JSON_TYPES.get(type(value), 'something else')}")
+    return kind.parse(line, cells, codes or {})
+
+
+def natural_key(kind_name: str, value: str) -> str:
+    """The stored form of a natural key as a row would hold it: a user's email, a client's name (matched
+    case-insensitively by the store), one of a contact's addresses, a record's code. Raises ``RowError``."""
+    if kind_name in ("users", "contacts"):
+        return _address("email" if kind_name == "users" else "emails", value)
+    if kind_name == "clients":
+        return _text({"name": value}, "name", required=True)
+    if kind_name == "records":
+        match = _CODE.match(value.strip().upper())
+        if match is None:
+            raise RowError(f"code: '{value.strip()}' is not PREFIX-DIGITS, such as OP-123")
+        return match.group(0)
+    raise KeyError(kind_name)
+
+
 # --- the file -----------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from linker.tasks import QueueSettings, build_actor
 from mailassist.build import make_processor, queue_settings
 from mailassist.config import Config
 from mailassist.linkpool import ProcessPool
+from mailassist.webhooks import Deliverer, webhook_endpoints
 from store import Store
 from store.models import utcnow
 
@@ -43,6 +44,9 @@ class Queue:
         self.threads = max(config.queue.worker_threads, 2 * processes)
         self.worker: dramatiq.Worker | None = None
         self.sweeper: Sweeper | None = None
+        #: Where this process works, it also sends the webhook outbox (``[[webhooks]]``).
+        self.webhooks = webhook_endpoints(config)
+        self.deliverer: Deliverer | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -71,10 +75,15 @@ class Queue:
         self.worker.start()
         self.sweeper = Sweeper(self.store, self.send, self.settings)
         self.sweeper.start(first_grace=0 if self.in_memory else None)
+        if self.webhooks:
+            self.deliverer = Deliverer(self.store, self.webhooks)
+            self.deliverer.start()
 
     def stop(self) -> None:
         if self.sweeper is not None:
             self.sweeper.stop()
+        if self.deliverer is not None:
+            self.deliverer.stop()
         if self.worker is not None:
             # A message still running after this is retried later: its row stays queued for the sweeper.
             self.worker.stop(timeout=int(WORKER_STOP_SECONDS * 1000))

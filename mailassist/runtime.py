@@ -7,13 +7,14 @@ each for scale-out. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 
@@ -26,11 +27,22 @@ from gateway.handler import GatewayHandler
 from gateway.intake import INTAKE_THREADS
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer
-from mailassist.build import admission_settings, gateway_settings, make_authenticator, open_store, split_listen
+from mailassist import importer
+from mailassist.build import (
+    admission_settings,
+    api_ingest,
+    gateway_settings,
+    linker_settings,
+    make_authenticator,
+    make_ingestor,
+    open_store,
+    split_listen,
+)
 from mailassist.config import Config
 from mailassist.queue import Queue
 from store import Store
 from web.app import create_app
+from web.directory_api import DirectoryRules
 
 log = structlog.get_logger("mailassist")
 
@@ -47,8 +59,25 @@ class _QuietServer(uvicorn.Server):
             yield
 
 
-def build_web_app(config: Config, store: Store, broker_check: Callable[[], None] | None = None) -> Starlette:
-    """The viewer over ``store``, with the session key and cookie policy of ``[web]``."""
+def directory_rules(config: Config) -> DirectoryRules:
+    """The CSV import's rules for the directory sync API: ``[codes]`` and the free-mail domains of ``[linker]``."""
+    return DirectoryRules(
+        parse_row=functools.partial(importer.json_row, codes=config.code_types),
+        natural_key=importer.natural_key,
+        relink_scope=importer.relink_scope,
+        free_mail_domains=linker_settings(config).free_mail_domains,
+    )
+
+
+def build_web_app(
+    config: Config,
+    store: Store,
+    broker_check: Callable[[], None] | None = None,
+    enqueue: Callable[[Sequence[str]], None] | None = None,
+) -> Starlette:
+    """The viewer over ``store``, with the session key and cookie policy of ``[web]``; with ``enqueue``, also
+    ``POST /api/ingest`` (``smtp.max_message_size`` at most)."""
+    ingest = api_ingest(make_ingestor(config, store, enqueue)) if enqueue is not None else None
     return create_app(
         store,
         broker_check=broker_check,
@@ -56,6 +85,9 @@ def build_web_app(config: Config, store: Store, broker_check: Callable[[], None]
         secret_key=config.web.secret_key or None,
         secure_cookies=config.web.secure_cookies,
         hsts_max_age=config.web.hsts_max_age,
+        ingest=ingest,
+        ingest_max_size=config.smtp.max_message_size,
+        directory=directory_rules(config),
     )
 
 
@@ -76,8 +108,10 @@ def web_server_config(config: Config, app: ASGIApp) -> uvicorn.Config:
     )
 
 
-def _web_server(config: Config, store: Store, broker_check: Callable[[], None] | None) -> _QuietServer:
-    return _QuietServer(web_server_config(config, build_web_app(config, store, broker_check)))
+def _web_server(
+    config: Config, store: Store, broker_check: Callable[[], None] | None, enqueue: Callable[[Sequence[str]], None]
+) -> _QuietServer:
+    return _QuietServer(web_server_config(config, build_web_app(config, store, broker_check, enqueue)))
 
 
 def _bind(listen: str) -> socket.socket:
@@ -148,7 +182,7 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
         if web:
             # Bound here, not by uvicorn, so a busy port is an OSError with one clear line, not sys.exit(3).
             web_socket = _bind(config.web.listen)
-            web_server = _web_server(config, store, None if queue.in_memory else queue.check)
+            web_server = _web_server(config, store, None if queue.in_memory else queue.check, queue.send_all)
             web_task = asyncio.create_task(web_server.serve(sockets=[web_socket]))
             while not web_server.started:
                 if web_task.done():

@@ -235,6 +235,7 @@ def _message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | None)
         "html_blocked": safe_html.blocked if safe_html is not None else None,
         "html_blocked_hosts": list(safe_html.blocked_hosts) if safe_html is not None else None,
         "note": m.note,
+        "chain": list(m.chain) or None,
         "raw_sha256": m.raw_sha256,
     }
     conn = session.connection()

@@ -72,6 +72,7 @@ def _receipts(session: Session, message_id: int) -> tuple[ReceiptView, ...]:
             Inbound.submitter,
             Inbound.proof,
             Inbound.auth,
+            Inbound.source,
         )
         # The submitter the gateway proved; receipts from before it did name the envelope sender's user.
         .outerjoin(UserAddress, UserAddress.address == func.coalesce(Inbound.submitter, func.lower(Inbound.mail_from)))
@@ -91,8 +92,9 @@ def _receipts(session: Session, message_id: int) -> tuple[ReceiptView, ...]:
             submitter=submitter,
             proof=proof,
             auth=auth,
+            source=source,
         )
-        for i, at, sender, rcpts, st, why, u, submitter, proof, auth in session.execute(stmt)
+        for i, at, sender, rcpts, st, why, u, submitter, proof, auth, source in session.execute(stmt)
     )
 
 
@@ -151,6 +153,7 @@ def get_message(
         codes=_codes(session, m.id),
         receipts=_receipts(session, m.id),
         attachments=tuple(map(_attachment, attachments)),
+        chain=tuple(m.chain or ()),
     )
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
+from store.deletes import delete_entry
 from store.errors import StoreUnavailableError, describe_db_error
 from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
 from store.models import (
@@ -53,6 +54,7 @@ from store.views import (
     ClientRow,
     ContactRef,
     ContactRow,
+    DeleteResult,
     EntityRef,
     ImportResult,
     LeadRef,
@@ -334,6 +336,11 @@ class DirectoryVerbs:
     def apply_records(self, rows: Sequence[RecordRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update records by code (case-insensitive, stored upper-case). All rows or none."""
         return self._import(lambda session: import_records(session, rows), dry_run)
+
+    def delete_entry(self, kind: str, key: str, *, force: bool = False) -> DeleteResult | None:
+        """Delete one user, client, contact or record by natural key (``store.deletes``); ``None``: no such entry.
+        Raises ``EntryInUseError`` when something refers to it and ``force`` is not given (or cannot help)."""
+        return self._run(lambda session: delete_entry(session, kind, key, force=force))
 
     def _import(self, fn: Callable[[Session], ImportResult], dry_run: bool) -> ImportResult:
         return run_import(self._run, fn, dry_run)

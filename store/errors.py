@@ -39,3 +39,13 @@ class ImportConflictError(StoreError):
 
 class PlanError(StoreError):
     """A plan the store cannot carry out as written (a malformed plan: retrying will not help)."""
+
+
+class EntryInUseError(StoreError):
+    """A directory entry that filed mail (or other entries) still refer to; ``references`` counts them by kind."""
+
+    def __init__(self, references: dict[str, int], *, forceable: bool = True) -> None:
+        self.references = references
+        #: Whether ``force`` would delete it anyway (never for a user that mail refers to).
+        self.forceable = forceable
+        super().__init__(", ".join(f"{n} {what}" for what, n in references.items()))

@@ -199,7 +199,8 @@ class Record(Base):
 
 
 class Inbound(Base):
-    """One SMTP receipt: the ingest log. The raw bytes live in the blob store under ``sha256``."""
+    """One receipt (by SMTP, IMAP, the API or a file): the ingest log. The raw bytes live in the blob store under
+    ``sha256``."""
 
     __tablename__ = "inbound"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -214,6 +215,9 @@ class Inbound(Base):
     proof: Mapped[str | None] = mapped_column(String(32))
     #: DKIM, SPF, DMARC and ARC results (``gateway.mailauth.AuthResults.to_json``), or ``None`` when not checked.
     auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` (``POST /api/ingest``) or ``file``
+    #: (``mailassist ingest``).
+    source: Mapped[str] = mapped_column(String(100), default="smtp", server_default="smtp")
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     #: ``queued`` → ``linked`` | ``ignored`` | ``failed``; only ``queued`` rows are ever processed.
@@ -258,6 +262,8 @@ class Message(Base):
     submitter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    #: The forward chain it was read from, outermost level first; ``NULL`` when there is none (or before 0014).
+    chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     #: ``body_html`` sanitized when filed (``store.safehtml.sanitize_for_storage``); ``NULL`` before revision 0010.
     body_html_safe: Mapped[str | None] = mapped_column(Text)
     #: Remote resources the sanitizer blocked: how many, and their distinct hosts.

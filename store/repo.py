@@ -35,6 +35,7 @@ from store.refile import list_shared_messages, refile_message, rekey_message
 from store.relink import BATCH, Progress, count_relink, relink
 from store.repair import RepairResult, repair_addresses, repair_names
 from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult, RelinkScope
+from store.webhooks import Outbox, WebhookVerbs, add_deliveries
 
 T = TypeVar("T")
 
@@ -83,6 +84,7 @@ def _view(row: Inbound | Row[Any]) -> InboundView:
         submitter=row.submitter,
         proof=row.proof,
         auth=row.auth,
+        source=row.source,
     )
 
 
@@ -115,6 +117,8 @@ class StagedInbound:
     #: The raw bytes, when small enough to commit with the row instead of as a file.
     inline: bytes | None = None
     trust: Trust | None = None
+    #: Where it came from (``Inbound.source``).
+    source: str = "smtp"
 
     def expired(self) -> bool:
         """Whether the caller has given up waiting."""
@@ -137,6 +141,7 @@ class StagedInbound:
             "submitter": self.trust.submitter if self.trust else None,
             "proof": self.trust.proof if self.trust else None,
             "auth": self.trust.auth if self.trust else None,
+            "source": self.source,
         }
 
     def view(self) -> InboundView:
@@ -159,6 +164,7 @@ class StagedInbound:
             submitter=self.trust.submitter if self.trust else None,
             proof=self.trust.proof if self.trust else None,
             auth=self.trust.auth if self.trust else None,
+            source=self.source,
         )
 
 
@@ -166,7 +172,7 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
+class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs, WebhookVerbs):
     """Database plus blob directory, opened once per process."""
 
     def __init__(
@@ -250,6 +256,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         helo: str | None = None,
         deadline: float | None = None,
         trust: Trust | None = None,
+        source: str = "smtp",
     ) -> InboundView:
         """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure.
 
@@ -257,7 +264,14 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         waiting (and told the client 451) gets a rollback rather than a receipt nobody was told about.
         """
         staged = self.stage_inbound(
-            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, deadline=deadline, trust=trust
+            raw,
+            mail_from=mail_from,
+            rcpt_tos=rcpt_tos,
+            peer=peer,
+            helo=helo,
+            deadline=deadline,
+            trust=trust,
+            source=source,
         )
         (outcome,) = self.add_inbound_batch([staged])
         if isinstance(outcome, StoreError):
@@ -274,6 +288,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         helo: str | None = None,
         deadline: float | None = None,
         trust: Trust | None = None,
+        source: str = "smtp",
     ) -> StagedInbound:
         """First half of ``add_inbound``: write the blob (its bytes fsync'd) and prepare the receipt, but commit
         nothing. ``add_inbound_batch`` finishes many of these with one directory sync pass and one transaction.
@@ -298,6 +313,7 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             deadline=deadline,
             inline=inline,
             trust=trust,
+            source=_clip(source, Inbound.source) or "smtp",
         )
 
     def after_fork(self) -> None:
@@ -361,6 +377,18 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         row = self._read(lambda conn: conn.execute(_INBOUND_BY_ID, {"inbound_id": inbound_id}).one_or_none())
         return _view(row) if row is not None else None
 
+    def find_inbound_copy(self, sha256: str, submitter: str) -> InboundView | None:
+        """The oldest receipt of these exact bytes (by their SHA-256) for this submitter, whatever its source, or
+        ``None``: ``mailassist ingest`` and ``POST /api/ingest`` take a copy only once per user."""
+        stmt = (
+            select(*Inbound.__table__.columns)
+            .where(Inbound.sha256 == sha256, Inbound.submitter == submitter)
+            .order_by(Inbound.received_at, Inbound.id)
+            .limit(1)
+        )
+        row = self._read(lambda conn: conn.execute(stmt).one_or_none())
+        return _view(row) if row is not None else None
+
     def get_inbound_with_raw(self, inbound_id: str) -> tuple[InboundView, bytes | None] | None:
         """One receipt and, while it is ``queued``, its raw bytes if the database holds them (``None``: they are a
         file, or the receipt is done; ``get_raw`` reads either). One query for what the worker asks per message."""
@@ -422,8 +450,11 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         with self._session() as session:
             return list(session.scalars(stmt))
 
-    def mark_processed(self, inbound_id: str, status: str, *, reason: str | None = None) -> bool:
-        """Move a ``queued`` receipt to a final status. False when it was not ``queued`` (already processed)."""
+    def mark_processed(
+        self, inbound_id: str, status: str, *, reason: str | None = None, outbox: Outbox | None = None
+    ) -> bool:
+        """Move a ``queued`` receipt to a final status. False when it was not ``queued`` (already processed).
+        ``outbox(None)``: webhook deliveries to write in the same transaction, when it moved."""
         if status not in FINAL_STATUSES:
             raise StoreError(f"not a final status: {status!r}")
         now = utcnow()
@@ -432,12 +463,22 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             .where(Inbound.id == inbound_id, Inbound.status == "queued")
             .values(status=status, reason=reason, processed_at=now, updated_at=now)
         )
-        return self._run(lambda s: _rowcount(s.execute(stmt)) == 1)
 
-    def mark_attempt_failed(self, inbound_id: str, error: str, *, max_attempts: int) -> str | None:
+        def mark(session: Session) -> bool:
+            moved = _rowcount(session.execute(stmt)) == 1
+            if moved and outbox is not None:
+                add_deliveries(session, outbox(None))
+            return moved
+
+        return self._run(mark)
+
+    def mark_attempt_failed(
+        self, inbound_id: str, error: str, *, max_attempts: int, outbox: Outbox | None = None
+    ) -> str | None:
         """Count a failed attempt; after ``max_attempts`` the receipt becomes ``failed``. Returns the new status.
 
-        ``None`` means the receipt was not ``queued`` (another worker finished it).
+        ``None`` means the receipt was not ``queued`` (another worker finished it). ``outbox(None)``: webhook
+        deliveries to write in the same transaction when it becomes ``failed``.
         """
         now = utcnow()
 
@@ -451,6 +492,8 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             if row.attempts >= max_attempts:
                 row.status = "failed"
                 row.processed_at = now
+                if outbox is not None:
+                    add_deliveries(session, outbox(None))
             return row.status
 
         return self._run(record)
@@ -475,8 +518,9 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
         )
         self._run(lambda s: s.execute(stmt))
 
-    def apply_plan(self, inbound_id: str, plan: PlanWrite) -> ApplyResult:
-        """File a ``queued`` receipt as the plan says, in one transaction; ``applied=False`` if it was not queued."""
+    def apply_plan(self, inbound_id: str, plan: PlanWrite, *, outbox: Outbox | None = None) -> ApplyResult:
+        """File a ``queued`` receipt as the plan says, in one transaction; ``applied=False`` if it was not queued.
+        ``outbox(result)``: webhook deliveries to write in that transaction, when it applied."""
         validate_plan(plan)
         inline = put_attachments(self.blobs, plan, inline_max=self.inline_max)
         safe_html = sanitize_plan_html(plan)
@@ -487,6 +531,8 @@ class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs):
             # must meet first on the message's own insert, where one wins (a shared blob key would queue them).
             if result.message_created:
                 put_inline_blobs(session.connection(), inline)
+            if result.applied and outbox is not None:
+                add_deliveries(session, outbox(result))
             return result
 
         return self._run_redoable(apply)

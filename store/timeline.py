@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from store.cursors import before, decode_cursor, encode_cursor
 from store.errors import StoreError
 from store.labels import chip_order, with_labels
-from store.models import Contact, Link, Message, MessageCode, Record, User
+from store.models import Contact, Inbound, Link, Message, MessageCode, Record, User
 from store.search import matches
 from store.views import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.visibility import visible, visible_id
@@ -98,6 +98,18 @@ def link_chips(
     return {mid: tuple(sorted(found, key=lambda c: chip_order(c.type, c.label, c.id))) for mid, found in chips.items()}
 
 
+def receipt_sources(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Where the receipts of these messages came from (``smtp``, ``api``…), each source once, in one query."""
+    if not message_ids:
+        return {}
+    stmt = select(Inbound.message_id, Inbound.source).where(Inbound.message_id.in_(list(message_ids))).distinct()
+    found: dict[int, set[str]] = {}
+    for message_id, source in session.execute(stmt):
+        if message_id is not None:
+            found.setdefault(message_id, set()).add(source)
+    return {mid: tuple(sorted(values)) for mid, values in found.items()}
+
+
 def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str | None, limit: int) -> MessagePage:
     """One page of the messages ``viewer`` may see that match ``f``, newest first, after the cursor ``after``."""
     limit = max(1, min(limit, MAX_PAGE))
@@ -124,6 +136,7 @@ def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str
     rows = session.execute(stmt).all()
     page = rows[:limit]
     chips = link_chips(session, [row.id for row in page])
+    sources = receipt_sources(session, [row.id for row in page])
     items = tuple(
         MessageRow(
             id=row.id,
@@ -135,6 +148,7 @@ def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str
             from_name=row.from_name,
             from_address=row.from_address,
             links=chips.get(row.id, ()),
+            sources=sources.get(row.id, ()),
         )
         for row in page
     )

@@ -34,6 +34,8 @@ class InboundView:
     proof: str | None = None
     #: DKIM, SPF, DMARC and ARC results as the gateway recorded them (``{"source": …, "checks": […]}``).
     auth: dict[str, Any] | None = None
+    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` or ``file``.
+    source: str = "smtp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,22 @@ class ImportResult:
     updated: int
     #: Teams a users import created (or, in a dry run, would create).
     new_teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What deleting a directory entry changed in filed mail's derived data (``force``: it was referred to)."""
+
+    #: Links to the entry, removed: the mail stays, filed on whatever else it was filed on.
+    links_removed: int = 0
+    #: Codes that named a deleted record and wait again (shown under "Unresolved codes").
+    codes_unresolved: int = 0
+    #: Participants that matched the entry and now match nothing (a relink may match them again).
+    participants_unmatched: int = 0
+    #: Contacts and records that lost their deleted client; leads that lost their deleted contact.
+    detached: int = 0
+    #: The deleted entry's own addresses (a contact's), which a relink may now file on something else.
+    addresses: tuple[str, ...] = ()
 
 
 # --- directory lookups: what the linker asks while matching a message -----------------------------------------
@@ -273,6 +291,8 @@ class MessageWrite:
     codes: tuple[CodeWrite, ...] = ()
     attachments: tuple[AttachmentWrite, ...] = ()
     content_key: str | None = None
+    #: The forward chain, outermost level first (``linker.explain.chain_level_json``); ``()`` when there is none.
+    chain: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +431,8 @@ class MessageRow:
     from_name: str | None
     from_address: str | None
     links: tuple[LinkChip, ...]
+    #: Where its receipts came from (``smtp``, ``api``, ``file``, ``imap:NAME``), each once, sorted.
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,7 +465,7 @@ class CodeView:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptView:
-    """One SMTP receipt of a message: when it came, by which route, and what became of it."""
+    """One receipt of a message: when it came, from where and by which route, and what became of it."""
 
     id: str
     received_at: datetime
@@ -460,6 +482,8 @@ class ReceiptView:
     proof: str | None = None
     #: What vouched (``detail``, ``route``, ``via``) and each DKIM, SPF, DMARC and ARC result (``checks``).
     auth: dict[str, Any] | None = None
+    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` or ``file``.
+    source: str = "smtp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +529,8 @@ class MessageDetail:
     codes: tuple[CodeView, ...]
     receipts: tuple[ReceiptView, ...]
     attachments: tuple[AttachmentRef, ...]
+    #: The forward chain it was read from, outermost level first (``messages.chain``); ``()`` when there is none.
+    chain: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

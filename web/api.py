@@ -158,6 +158,7 @@ def message_json(m: MessageDetail, viewer: Viewer) -> dict[str, Any]:
                 "sender_user": r.sender_user,
                 "submitter": r.submitter,
                 "proof": r.proof,
+                "source": r.source,
                 "auth": auth_json(r.auth),
             }
             for r in m.receipts

@@ -35,7 +35,10 @@ from web.auth import (
     is_api,
     is_public,
     load_secret_key,
+    required_scope,
 )
+from web.directory_api import DirectoryRules, directory_routes
+from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pages import page_routes
 
@@ -60,7 +63,7 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store"}
 #: any real ``Content-ID`` (a header line is at most 998 characters), so ``/cid/`` paths of digits still route.
 MAX_PATH_DIGITS = 1000
 #: The only paths that take a POST, with what each allows (DESIGN.md, invariant 7: the web never writes).
-WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST"}
+WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST", "/api/ingest": "POST"}
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -109,7 +112,13 @@ class ReadOnlyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope.get("method"), scope.get("path", "")
-        if scope["type"] != "http" or method in ("GET", "HEAD") or (method == "POST" and path in WRITE_PATHS):
+        if (
+            scope["type"] != "http"
+            or method in ("GET", "HEAD")
+            or (method == "POST" and path in WRITE_PATHS)
+            # A token write route (``web.auth.API_WRITE_SCOPES``); the auth gate refuses sessions on it.
+            or (is_api(path) and required_scope(str(method), path) is not None)
+        ):
             await self.app(scope, receive, send)
             return
         headers = {"Allow": WRITE_PATHS.get(path, "GET, HEAD")}
@@ -171,12 +180,16 @@ def create_app(
     secure_cookies: SecureCookies = "auto",
     login_throttle: LoginThrottle | None = None,
     hsts_max_age: int = 0,
+    ingest: IngestFn | None = None,
+    ingest_max_size: int = 25 * 1024 * 1024,
+    directory: DirectoryRules | None = None,
 ) -> Starlette:
     """Build the viewer over ``store``; ``broker_check`` raises when the queue broker is unreachable.
 
     ``secret_key`` signs session cookies (default: generated once in ``default_secret_path``); ``secure_cookies``
     marks them Secure on HTTPS requests (``auto``), always or never. ``hsts_max_age`` > 0 adds
-    ``Strict-Transport-Security`` to every response (for a viewer served over HTTPS only).
+    ``Strict-Transport-Security`` to every response (for a viewer served over HTTPS only). ``ingest`` takes what
+    ``POST /api/ingest`` receives, up to ``ingest_max_size`` bytes (``web.ingest_api``).
     """
     key = secret_key or load_secret_key(default_secret_path(store))
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
@@ -203,6 +216,8 @@ def create_app(
         *page_routes(store, templates),
         Route("/healthz", healthz),
         *auth_routes(store, templates, secret_key=key, throttle=login_throttle or LoginThrottle()),
+        *ingest_routes(ingest, max_size=ingest_max_size),
+        *directory_routes(store, directory),  # the import's rules; without them its routes answer 503
         *api_routes(store),  # after auth_routes: it ends with a catch-all JSON 404 for /api/
         *metrics_routes(store),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

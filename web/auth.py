@@ -43,15 +43,21 @@ SESSION_COOKIE = "mailassist_session"
 #: A session ends this long after login, whatever the activity (the cookie's signature carries its age); logout
 #: and a new password end it sooner (the cookie names the user's session generation, which they move on).
 SESSION_MAX_AGE = 7 * 24 * 3600
-#: What an API token may be allowed to do: ``read`` the API; ``ingest`` and ``directory`` are for write routes to come.
-TOKEN_SCOPES = ("read", "ingest", "directory")
+#: What an API token may be allowed to do: ``read`` the API; ``ingest`` and ``directory:write`` its write routes
+#: (``web.ingest_api``, ``web.directory_api``).
+TOKEN_SCOPES = ("read", "ingest", "directory:write")
 #: The scope a bearer token needs for a write under ``/api/``: ``(method, path prefix, scope)``, first match wins. A
 #: write route added under ``/api/`` declares its scope here; a write matching no entry is open to no token.
-API_WRITE_SCOPES: tuple[tuple[str, str, str], ...] = ()
+API_WRITE_SCOPES: tuple[tuple[str, str, str], ...] = (
+    ("POST", "/api/ingest", "ingest"),
+    *((method, "/api/directory/", "directory:write") for method in ("PUT", "POST", "DELETE")),
+)
 #: The login form is a few hundred bytes; anything much larger is not our form.
 MAX_FORM_BYTES = 8192
 #: Where the user a request authenticated as is kept in the ASGI scope.
 USER_KEY = "mailassist.user"
+#: How it authenticated, in the ASGI scope too: ``token`` or ``session`` (write routes take tokens only).
+AUTH_VIA_KEY = "mailassist.via"
 
 _PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz", "/metrics", "/api/schema"})
 _PUBLIC_PREFIXES = ("/static/",)
@@ -374,11 +380,12 @@ class AuthGateMiddleware:
         try:
             user, refusal = await self._authenticate(request)
         except StoreError:
-            refusal = JSONResponse({"error": "database unavailable"}, status_code=503)
+            refusal = JSONResponse({"error": "database unavailable"}, status_code=503, headers={"Retry-After": "60"})
         if user is None or refusal is not None:
             await (refusal or unauthenticated_response(request))(scope, receive, send)
             return
         scope[USER_KEY] = user
+        scope[AUTH_VIA_KEY] = "token" if "authorization" in request.headers and is_api(scope["path"]) else "session"
         await self.app(scope, receive, send)
 
     async def _authenticate(self, request: Request) -> tuple[LoginView | None, Response | None]:
@@ -396,6 +403,9 @@ class AuthGateMiddleware:
             if scope is None or scope not in grant.scopes:
                 return None, insufficient_scope_response(request.method, request.url.path, scope)
             return grant.user, None
+        if is_api(request.url.path) and request.method not in ("GET", "HEAD"):
+            # DESIGN.md invariant 7: a write under /api/ takes a scoped token, never a session cookie.
+            return None, unauthenticated_response(request, "writes take an API token, never a session")
         return await self._session_user(request), None
 
     async def _session_user(self, request: Request) -> LoginView | None:

@@ -13,7 +13,18 @@ from store import LinkChip, MessageRow
 from web.addresses import shown_address
 
 #: The header row, in column order.
-CSV_COLUMNS = ("id", "date", "direction", "kind", "submitter", "from_name", "from_address", "subject", "links")
+CSV_COLUMNS = (
+    "id",
+    "date",
+    "direction",
+    "kind",
+    "submitter",
+    "from_name",
+    "from_address",
+    "subject",
+    "links",
+    "sources",
+)
 #: A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice or Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: Rows written per chunk of the streamed response.
@@ -43,6 +54,8 @@ def csv_row(row: MessageRow) -> list[str]:
         shown_address(row.from_address),
         row.subject,
         links_cell(row.links),
+        # Where its receipts came from: smtp, api, file, imap:NAME (``; ``-separated).
+        "; ".join(row.sources),
     )
     return [csv_cell(v) for v in values]
 

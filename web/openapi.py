@@ -10,6 +10,9 @@ import copy
 from typing import Any
 
 from store.views import KINDS, STATUSES
+from web.directory_api import KINDS as DIRECTORY_KINDS
+from web.directory_api import RELINK_COUNTS
+from web.directory_api import SCOPE as DIRECTORY_SCOPE
 from web.filters import DIRECTIONS, MAX_LIMIT
 
 Schema = dict[str, Any]
@@ -56,6 +59,31 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "error": STRING,
             "param": {"type": "string", "description": "The query parameter at fault (400 only)"},
+        },
+    },
+    "IngestAccepted": obj(
+        {
+            "receipt": {"type": "string", "description": "The receipt id (the ingest log's, and SMTP's 'queued as')"},
+            "status": {"type": "string", "enum": ["queued", "duplicate"]},
+            "duplicate": {"type": "boolean", "description": "true: this user had handed in these exact bytes"},
+            "submitter": STRING,
+            "proof": {"type": "string", "description": "api: the token's user vouches, like a personal address"},
+            "source": {"type": "string", "enum": ["api"]},
+            "reply": {"type": "string", "description": "What SMTP would have answered: 250 2.0.0 Ok: queued as ID"},
+        },
+        "A message taken: 202 when new, 200 when a duplicate",
+    ),
+    "IngestError": {
+        "type": "object",
+        "required": ["error"],
+        "description": "Refused (422), too big (413), or not stored (503): with the SMTP reply it equals",
+        "properties": {
+            "error": STRING,
+            "reply": {"type": "string", "description": "The SMTP reply, e.g. 554 5.6.0 Not an email: …"},
+            "code": {"type": "string", "description": "Its code: 550, 552, 554, 451…"},
+            "enhanced": {"type": "string", "description": "Its enhanced status code: 5.7.1, 5.3.4…"},
+            "reason": STRING,
+            "limit": {"type": "integer", "description": "413: the size limit in bytes (smtp.max_message_size)"},
         },
     },
     "EntityRef": obj({"id": INTEGER, "name": STRING}),
@@ -120,9 +148,14 @@ SCHEMAS: dict[str, Schema] = {
                 {
                     "type": "string",
                     "description": "What proved the submitter: secret-address, trusted-relay, dkim, spf, arc, "
-                    "postmaster",
+                    "postmaster, api (an ingest token), file (mailassist ingest --as)",
                 }
             ),
+            "source": {
+                "type": "string",
+                "description": "Where the receipt came from: smtp, imap:<source name>, api (POST /api/ingest) or "
+                "file (mailassist ingest)",
+            },
             "auth": nullable(ref("Auth")),
         }
     ),
@@ -340,6 +373,32 @@ def _get(
     return {"get": operation}
 
 
+def _ingest() -> Schema:
+    def answer(description: str) -> Schema:
+        return {"description": description, "content": {"application/json": {"schema": ref("IngestError")}}}
+
+    accepted = {"content": {"application/json": {"schema": ref("IngestAccepted")}}}
+    return {
+        "post": {
+            "summary": "Hand in one raw email (a token with the ingest scope; never a session)",
+            "requestBody": {
+                "required": True,
+                "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "202": {"description": "Accepted: the receipt is committed and queued", **accepted},
+                "200": {"description": "A duplicate: this user handed in these exact bytes before", **accepted},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": answer("The token lacks the ingest scope"),
+                "413": answer("Larger than smtp.max_message_size (SMTP's 552 5.3.4)"),
+                "415": answer("Not Content-Type: message/rfc822"),
+                "422": answer("Refused by policy, with the SMTP reply (e.g. 554 5.6.0 Not an email)"),
+                "503": answer("Storage unavailable (SMTP's 451 4.3.0): retry after Retry-After seconds"),
+            },
+        }
+    }
+
+
 def _paths() -> dict[str, Schema]:
     paths: dict[str, Schema] = {
         "/api/schema": {
@@ -350,6 +409,7 @@ def _paths() -> dict[str, Schema]:
             }
         },
         "/api/me": _get("The caller", "Me"),
+        "/api/ingest": _ingest(),
         "/api/messages": _get(
             "Messages the caller may see, newest first", "MessagePage", MESSAGE_LIST_PARAMS, bad_request=True
         ),
@@ -376,7 +436,128 @@ def _paths() -> dict[str, Schema]:
             bad_request=True,
             not_found=True,
         )
-    return paths
+    return {**paths, **_directory_paths()}
+
+
+# --- the directory sync API (``web.directory_api``) ---------------------------------------------------------------
+
+STRINGS: Schema = {
+    "oneOf": [
+        {"type": "string", "description": "Items separated by `;`, as in the CSV"},
+        array(STRING),
+    ]
+}
+_NULLABLE_STRING = nullable(STRING)
+#: One row per kind, with the CSV's columns as fields; a missing field or `null` is an empty cell.
+DIRECTORY_SCHEMAS: dict[str, Schema] = {
+    "UserRow": {
+        "type": "object",
+        "properties": {"email": STRING, "name": STRING, "team": _NULLABLE_STRING, "role": STRING, "aliases": STRINGS},
+    },
+    "ClientRow": {"type": "object", "properties": {"name": STRING, "domains": STRINGS, "emails": STRINGS}},
+    "ContactRow": {"type": "object", "properties": {"name": STRING, "emails": STRINGS, "client": _NULLABLE_STRING}},
+    "RecordRow": {
+        "type": "object",
+        "properties": {"code": STRING, "type": STRING, "title": STRING, "client": _NULLABLE_STRING},
+    },
+    "Relink": obj(
+        {name: INTEGER for name in RELINK_COUNTS},
+        "Past mail re-filed by the change, as after `mailassist import`",
+    ),
+    "DirectoryChange": obj(
+        {
+            "kind": {"type": "string", "enum": list(DIRECTORY_KINDS)},
+            "key": {**_NULLABLE_STRING, "description": "The path's key in its stored form; null for a bulk POST"},
+            "rows": INTEGER,
+            "created": INTEGER,
+            "updated": INTEGER,
+            "new_teams": array(STRING),
+            "relink": ref("Relink"),
+        }
+    ),
+    "DirectoryDeleted": obj(
+        {
+            "kind": {"type": "string", "enum": list(DIRECTORY_KINDS)},
+            "key": STRING,
+            "deleted": BOOLEAN,
+            "links_removed": INTEGER,
+            "codes_unresolved": {**INTEGER, "description": "Codes of a deleted record that wait again"},
+            "participants_unmatched": INTEGER,
+            "detached": {**INTEGER, "description": "Contacts and records of a deleted client, leads of a contact"},
+            "relink": ref("Relink"),
+        }
+    ),
+    "RowProblems": obj(
+        {"error": STRING, "problems": array(obj({"line": INTEGER, "error": STRING}))},
+        "Nothing was applied; `line` is the body's line (1 for a PUT)",
+    ),
+    "InUse": obj({"error": STRING, "references": COUNTS}, "What still refers to the entry, by kind"),
+}
+DIRECTORY_PARAMETERS: dict[str, Schema] = {
+    "directoryKind": {
+        "name": "kind",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": list(DIRECTORY_KINDS)},
+    },
+    "directoryKey": {
+        "name": "key",
+        "in": "path",
+        "required": True,
+        "description": "The natural key, percent-encoded (UTF-8; `/` as `%2F`): a user's email, a client's name "
+        "(case-insensitive), any one of a contact's addresses, a record's code",
+        "schema": STRING,
+    },
+    "force": _query("force", "true (or 1): delete even what filed mail or other entries refer to", {"type": "boolean"}),
+}
+
+
+def _json(description: str, schema: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def _write(summary: str, ok: Schema, *extra: tuple[str, Schema]) -> Schema:
+    responses: dict[str, Schema] = {
+        "200": ok,
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": _json(f"A token without the `{DIRECTORY_SCOPE}` scope, or a session: writes take tokens only", "Error"),
+        "404": {"$ref": "#/components/responses/NotFound"},
+        **dict(extra),
+        "503": _json("The database is down, or this process has no directory rules", "Error"),
+    }
+    return {"summary": summary, "security": [{"bearerAuth": [DIRECTORY_SCOPE]}], "responses": responses}
+
+
+def _directory_paths() -> dict[str, Schema]:
+    row = {"oneOf": [ref(f"{kind.removesuffix('s').capitalize()}Row") for kind in DIRECTORY_KINDS]}
+    bad_rows = ("422", _json("A row the CSV import would refuse", "RowProblems"))
+    too_large = ("413", _json("The body is too large", "Error"))
+    put = _write("Create or update one entry by its key", _json("Applied and re-filed", "DirectoryChange"), bad_rows)
+    put["requestBody"] = {"required": True, "content": {"application/json": {"schema": row}}}
+    put["responses"].update(dict([too_large]))
+    delete = _write(
+        "Delete one entry; 409 while anything refers to it, unless force",
+        _json("Deleted", "DirectoryDeleted"),
+        ("400", {"$ref": "#/components/responses/BadRequest"}),
+        ("409", _json("Still referred to; a user that mail refers to is never deleted", "InUse")),
+    )
+    keyed = [_param("directoryKind"), _param("directoryKey")]
+    put["parameters"] = keyed
+    delete["parameters"] = [*keyed, _param("force")]
+    bulk = _write(
+        "Create or update many entries: JSON Lines, one row per line, all or nothing",
+        _json("Applied and re-filed", "DirectoryChange"),
+        bad_rows,
+        too_large,
+        ("415", _json("Not application/x-ndjson", "Error")),
+    )
+    bulk["requestBody"] = {
+        "required": True,
+        "content": {"application/x-ndjson": {"schema": {"type": "string", "description": "One row object a line"}}},
+    }
+    bulk["parameters"] = [_param("directoryKind")]
+    # Parameters per operation, not per path item: the schema's tests read them from the operations.
+    return {"/api/directory/{kind}": {"post": bulk}, "/api/directory/{kind}/{key}": {"put": put, "delete": delete}}
 
 
 def openapi_schema() -> Schema:
@@ -389,7 +570,8 @@ def openapi_schema() -> Schema:
             "description": (
                 "Read-only JSON over the mail the assistant filed. Every call sees what the caller's role allows "
                 "(all, team or own); an object it may not see is a 404, like one that does not exist. "
-                "Create a token with `mailassist token create EMAIL`."
+                "Create a token with `mailassist token create EMAIL`. The directory sync routes under "
+                "`/api/directory/` write: they take a token with the `directory:write` scope, never a session."
             ),
         },
         "security": [{"bearerAuth": []}],
@@ -398,8 +580,8 @@ def openapi_schema() -> Schema:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A token starting with `ma_`"}
             },
-            "schemas": copy.deepcopy(SCHEMAS),
-            "parameters": copy.deepcopy(PARAMETERS),
+            "schemas": copy.deepcopy({**SCHEMAS, **DIRECTORY_SCHEMAS}),
+            "parameters": copy.deepcopy({**PARAMETERS, **DIRECTORY_PARAMETERS}),
             "responses": copy.deepcopy(RESPONSES),
         },
     }

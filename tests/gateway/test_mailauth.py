@@ -30,7 +30,7 @@ def zone(dns_server: LocalDNS) -> Zone:
 
 @pytest.fixture
 def auth(dns_server: LocalDNS) -> Authenticator:
-    return Authenticator(Resolver([dns_server.address], timeout=2.0))
+    return Authenticator(Resolver([dns_server.address], timeout=5.0))
 
 
 def check(
@@ -115,13 +115,13 @@ def test_each_signature_is_a_check_up_to_the_limit(dns_server: LocalDNS, zone: Z
     raw = sign(sign(message(), "esp.example.net", "s1", other), "example.com", "sel", key)
     for _ in range(5):
         raw = sign(raw, "spam.example.org", "x", other)
-    results = check(Authenticator(Resolver([dns_server.address], timeout=2.0), max_signatures=3), raw)
+    results = check(Authenticator(Resolver([dns_server.address], timeout=5.0), max_signatures=3), raw)
     assert [(c.domain, c.result) for c in results.of("dkim")] == [
         ("spam.example.org", "permerror"),
         ("spam.example.org", "permerror"),
         ("spam.example.org", "permerror"),
     ]
-    results = check(Authenticator(Resolver([dns_server.address], timeout=2.0), max_signatures=10), raw)
+    results = check(Authenticator(Resolver([dns_server.address], timeout=5.0), max_signatures=10), raw)
     assert [(c.domain, c.result) for c in results.passing("dkim")] == [
         ("example.com", "pass"),
         ("esp.example.net", "pass"),
@@ -615,7 +615,7 @@ def test_cached_answers_expire_with_their_ttl(
 
     monkeypatch.setattr(tests.dnsserver, "TTL", 1)
     zone.add_spf("example.com")
-    resolver = Resolver([dns_server.address], timeout=2.0)
+    resolver = Resolver([dns_server.address], timeout=5.0)
 
     assert resolver.txt("example.com") == resolver.txt("example.com") == [b"v=spf1 ip4:127.0.0.1 -all"]
     assert len(dns_server.asked("example.com")) == 1
@@ -826,7 +826,7 @@ def test_spf_is_evaluated_whenever_it_could_change_dmarc_or_the_decision(dns_ser
         return "something"
 
     def fresh() -> Authenticator:
-        return Authenticator(Resolver([dns_server.address], timeout=2.0))
+        return Authenticator(Resolver([dns_server.address], timeout=5.0))
 
     # DKIM by another domain: DMARC fails without SPF, so SPF is evaluated and the caller is not asked
     raw = _signed_everything(zone, signer="esp.example.net")

@@ -185,7 +185,7 @@ def test_token_create_takes_scopes_an_expiry_and_service(config: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scope", "write"], "unknown scope 'write': expected read, ingest, directory"),
+        (["--scope", "write"], "unknown scope 'write': expected read, ingest, directory:write"),
         (["--expires-in", "0"], "0 is not in the range"),
         (["--expires-in", "soon"], "'soon' is not a valid integer"),
     ],
@@ -250,3 +250,11 @@ def test_user_address_for_an_unknown_user_is_a_clear_error(config: str) -> None:
     result = _run(config, "user", "address", "nobody@example.com")
     assert result.exit_code == 1
     assert "no user with the email nobody@example.com" in result.output
+
+
+def test_token_create_takes_the_directory_write_scope(config: str) -> None:
+    created = _run(config, "token", "create", "anna@example.com", "--name", "crm", "--scope", "directory:write")
+    assert created.exit_code == 0, created.output
+    assert "scopes directory:write" in created.output
+    row = next(line for line in _run(config, "token", "list").output.splitlines() if "crm" in line)
+    assert "directory:write" in row.split()

@@ -43,6 +43,7 @@ def test_every_cell_of_a_row_is_neutralised() -> None:
         from_name="-Mallory",
         from_address="+mallory@example.com",
         links=(LinkChip("client", 1, "Acme", "address"), LinkChip("record", 2, "OP-1", "code")),
+        sources=("api", "smtp"),
     )
     assert csv_row(row) == [
         "7",
@@ -54,6 +55,7 @@ def test_every_cell_of_a_row_is_neutralised() -> None:
         "'+mallory@example.com",
         "'=cmd|' /C calc'!A0",
         "client:Acme; record:OP-1",
+        "api; smtp",
     ]
     chunks = list(csv_lines([row] * 5, chunk=2))
     assert len(chunks) == 3

@@ -5,10 +5,12 @@ downloads with safe names, and the raw ``.eml`` for role ``all``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Callable
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -316,3 +318,36 @@ def test_a_huge_text_body_is_cut_on_the_page_and_whole_in_the_api(
     assert page.count("Oferta.") == 125  # 1,000 characters
     assert "The text goes on for 3,000 more characters" in page
     assert api["body_text"] == "Oferta. " * 500
+
+
+def test_a_forward_chain_is_kept_when_filed_and_shown_on_the_message_page(
+    store: Store, world: World, client_for: ClientFor
+) -> None:
+    from linker.explain import chain_level_json
+    from linker.tasks import outcome_of
+    from tests.linker.forwards.test_chains import CHAINS, planned
+
+    # Given Anna's FW: FW: of a client's complaint, planned by the real pipeline
+    plan = planned("outlook_fw_fw_en.eml")
+    assert plan.original is not None and len(plan.original.chain) >= 2
+    raw = (CHAINS / "outlook_fw_fw_en.eml").read_bytes()
+    inbound = store.get_inbound(store.add_inbound(raw, mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id)
+    assert inbound is not None
+    # When the worker's translation files it (as Anna of this world: the store's ids, not the test directory's)
+    outcome = outcome_of(plan, inbound)
+    assert outcome.write is not None and outcome.write.message is not None
+    message = outcome.write.message
+    assert message.chain == tuple(chain_level_json(level) for level in plan.original.chain)
+    anna = world.users[ANNA.email]
+    message = dataclasses.replace(message, submitter_user_id=anna, participants=(), links=(), new_leads=(), codes=())
+    result = store.apply_plan(inbound.id, PlanWrite(status="linked", reason="test", message=message))
+    assert result.message_id is not None
+
+    # Then the store keeps every level, and the message page shows them in order
+    detail = store.get_message(world.viewer(store, ADA.email), result.message_id)
+    assert detail is not None and detail.chain == message.chain
+    page = client_for(ADA.email).get(f"/messages/{result.message_id}").text
+    assert "Forward chain" in page
+    subjects = [level["subject"] for level in message.chain if level["subject"]]
+    positions = [page.index(html_escape(subject)) for subject in subjects]
+    assert positions == sorted(positions)

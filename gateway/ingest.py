@@ -1,0 +1,168 @@
+"""Intake from outside SMTP: ``POST /api/ingest`` and ``mailassist ingest``. The same durable commit as the
+gateway's (``gateway.intake.commit``: blob fsync'd, receipt committed, then the queue woken), the same trust
+record on the receipt, and the receipt's source (``api``, ``file``) recorded beside it.
+
+Who submitted the message is vouched for by whoever hands it in, not read from the message: an ``ingest`` token
+is its user's own credential (proof ``api``), like a personal assistant address; ``mailassist ingest --as USER`` is
+the operator's word (proof ``file``). What the message says may name anyone; it is filed for that user only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from gateway import policy
+from gateway.admission import trust_of
+from gateway.intake import Accepted, Arrival, IntakeStore, commit
+from gateway.outbox import InlineOutbox
+from gateway.trust import Accept, Refuse
+from linker.errors import LinkerError
+from linker.explain import check_email
+from linker.submitter import normalize_address
+from store import InboundView, StoreError
+
+log = structlog.get_logger("gateway")
+
+#: The sources a receipt may record besides ``smtp`` and ``imap:NAME``.
+API = "api"
+FILE = "file"
+
+
+class IngestStore(IntakeStore, Protocol):
+    """What ingest needs of the store beyond the gateway's intake."""
+
+    def find_inbound_copy(self, sha256: str, submitter: str) -> InboundView | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    """Who hands a message in, and so who submitted it: a user's address, the proof recorded (``api``,
+    ``file``) and what vouched, for people (``ingest token 'crm-sync'``)."""
+
+    user: str
+    proof: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """A message that is in: its receipt id, and whether it was a copy of one this user already handed in."""
+
+    inbound_id: str
+    sha256: str
+    submitter: str
+    duplicate: bool = False
+
+
+#: One message's answer: in (new or duplicate), or the refusal SMTP would have answered.
+Outcome = Ingested | Refuse
+
+
+def not_an_email(reason: str) -> Refuse:
+    """The 554 for bytes that do not read as an email (what ``explain`` also refuses)."""
+    return Refuse(f"554 5.6.0 Not an email: {reason.removeprefix('not an email: ')}", "not_an_email")
+
+
+def unknown_user(address: str) -> Refuse:
+    """The 550 for a voucher naming no registered user."""
+    return Refuse(
+        f"550 5.7.1 {address} is not a registered user: the assistant files mail only for its CRM users",
+        "unknown_submitter",
+    )
+
+
+class Ingestor:
+    """``ingest(raw, source=…, voucher=…)`` → ``Ingested`` once its receipt is committed, or the ``Refuse`` SMTP
+    would answer. Blocking (database, fsync): call it on a thread. Raises ``StoreError`` when the store fails (the
+    caller's 451 / 503: nothing was taken)."""
+
+    def __init__(
+        self,
+        store: IngestStore,
+        *,
+        enqueue: Callable[[Sequence[str]], None],
+        max_size: int,
+        store_timeout: float = 30.0,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.max_size = max_size
+        self.store_timeout = store_timeout
+        self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-ingest")
+
+    def submitter(self, address: str) -> str | None:
+        """The primary address of the user ``address`` belongs to (by primary address or alias), or ``None``."""
+        key = normalize_address(address)
+        user = self.store.find_users_by_addresses([key]).get(key)
+        email = getattr(user, "email", None)
+        return str(email) if email is not None else None
+
+    def ingest(
+        self,
+        raw: bytes,
+        *,
+        source: str,
+        voucher: Voucher,
+        mail_from: str = "",
+        rcpt_tos: Iterable[str] = (),
+    ) -> Outcome:
+        """Take one message, as SMTP would with the voucher's proof."""
+        if len(raw) > self.max_size:
+            return Refuse(policy.too_big(self.max_size), "too_big")
+        try:
+            check_email(raw)
+        except LinkerError as exc:
+            return not_an_email(str(exc))
+        user = self.submitter(voucher.user)
+        if user is None:
+            return unknown_user(voucher.user)
+        copy = self.store.find_inbound_copy(hashlib.sha256(raw).hexdigest(), user)
+        if copy is not None:
+            return Ingested(copy.id, copy.sha256, user, duplicate=True)
+        accepted = Accept(user, voucher.proof, voucher.proof, voucher.proof, voucher.detail)
+        arrival = Arrival(
+            raw,
+            mail_from,
+            list(rcpt_tos),
+            None,
+            None,
+            time.monotonic() + self.store_timeout,
+            trust_of(accepted, None),
+            voucher.proof,
+            source,
+        )
+        outbox = InlineOutbox(self.enqueue)
+        (outcome,) = commit(self.store, [arrival], self.executor, outbox)
+        # After the commit: a broker that is down costs a wake-up (the sweeper re-sends), never the receipt.
+        outbox.flush()
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, StoreError):
+                raise outcome
+            raise StoreError(f"{type(outcome).__name__}: {outcome}") from outcome
+        # A back-fill says what it took in its summary: one line per message only for the API.
+        (log.debug if source == FILE else log.info)(
+            "ingest accepted",
+            inbound_id=outcome.inbound_id,
+            source=source,
+            size=outcome.size,
+            sha256=outcome.sha256[:16],
+            submitter=outcome.submitter,
+            proof=voucher.proof,
+        )
+        return _ingested(outcome)
+
+    def close(self) -> None:
+        """Stop the blob thread."""
+        self.executor.shutdown(wait=False)
+
+
+def _ingested(accepted: Accepted) -> Ingested:
+    return Ingested(accepted.inbound_id, accepted.sha256, accepted.submitter)

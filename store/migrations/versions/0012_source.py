@@ -1,0 +1,28 @@
+"""Where each receipt came from
+
+- ``inbound.source``: ``smtp`` (the gateway), ``imap:<source name>`` (a mailbox poller), ``api``
+  (``POST /api/ingest``) or ``file`` (``mailassist ingest``). Every receipt from before this revision came by SMTP,
+  so existing rows get ``smtp``.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-04 22:35:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("inbound", sa.Column("source", sa.String(length=100), nullable=False, server_default="smtp"))
+
+
+def downgrade() -> None:
+    op.drop_column("inbound", "source")

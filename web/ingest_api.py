@@ -1,0 +1,126 @@
+"""``POST /api/ingest``: one raw email (``Content-Type: message/rfc822``) handed in with an ``ingest`` token, taken
+by the same durable intake as SMTP and answered with the same policy decision, as JSON.
+
+The token is its user's own credential (proof ``api``, like a personal assistant address): the message is filed
+for that user whatever its headers say. Session cookies never write (DESIGN.md invariant 7): only a bearer token
+reaches this route (``web.auth``). What takes the message is given to ``create_app`` (``IngestFn``, built in
+``mailassist.build``), so ``web`` still imports nothing but ``store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from store import StoreError
+from web.auth import require_user
+
+#: How long a client should wait before retrying while the store is down.
+RETRY_AFTER_SECONDS = 60
+#: What SMTP answers when storage fails: the sender keeps the message and retries.
+TEMPORARY_FAILURE = "451 4.3.0 Temporary storage failure, please try again later"
+MEDIA_TYPE = "message/rfc822"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestAnswer:
+    """What the intake answered: the receipt (``inbound_id``; ``duplicate`` when this user had handed in these
+    exact bytes before, and that receipt is the answer), or the SMTP ``reply`` that refuses it."""
+
+    inbound_id: str | None
+    reply: str
+    submitter: str | None = None
+    proof: str | None = None
+    duplicate: bool = False
+
+
+#: Take ``raw`` for the user with this primary address; raises ``StoreError`` when the store is down.
+IngestFn = Callable[[bytes, str], IngestAnswer]
+
+
+class BodyTooLargeError(Exception):
+    """The body is over the limit."""
+
+
+def _error(status: int, error: str, **extra: object) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return JSONResponse({"error": error, **extra}, status_code=status, headers=headers)
+
+
+def too_big_reply(limit: int) -> str:
+    """SMTP's 552 for a message over ``smtp.max_message_size``."""
+    return f"552 5.3.4 Message too big for system: the limit is {limit} bytes"
+
+
+def split_reply(reply: str) -> dict[str, str]:
+    """``550 5.7.1 text`` → ``{"code": "550", "enhanced": "5.7.1", "reason": "text"}``."""
+    code, _, rest = reply.partition(" ")
+    enhanced, _, reason = rest.partition(" ")
+    if not (enhanced[:1].isdigit() and enhanced.count(".") == 2):
+        enhanced, reason = "", rest
+    return {"code": code, "enhanced": enhanced, "reason": reason}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to be over ``limit`` bytes (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ingest_routes(ingest: IngestFn | None, *, max_size: int) -> list[Route]:
+    """``POST /api/ingest``; without ``ingest`` (no intake wired) it answers 503."""
+
+    async def post(request: Request) -> Response:
+        user = require_user(request)
+        if "authorization" not in request.headers:
+            # The gate lets no session write under /api/; this route never relies on that alone.
+            return _error(401, "writes take an API token with the 'ingest' scope, never a session")
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != MEDIA_TYPE:
+            return _error(415, f"send the raw message as Content-Type: {MEDIA_TYPE}")
+        try:
+            raw = await read_body(request, max_size)
+        except BodyTooLargeError:
+            reply = too_big_reply(max_size)
+            return _error(413, "message too big", limit=max_size, reply=reply, **split_reply(reply))
+        except ClientDisconnect:
+            return _error(400, "the body did not arrive")
+        if ingest is None:
+            return _error(503, "ingest is not available in this process", reply=TEMPORARY_FAILURE)
+        try:
+            answer = await run_in_threadpool(ingest, raw, user.email)
+        except StoreError as exc:
+            return _error(503, f"storage unavailable: {exc}", reply=TEMPORARY_FAILURE, **split_reply(TEMPORARY_FAILURE))
+        if answer.inbound_id is None:
+            parts = split_reply(answer.reply)
+            status = 503 if answer.reply.startswith("4") else 422
+            return _error(status, parts["reason"], reply=answer.reply, **parts)
+        body = {
+            "receipt": answer.inbound_id,
+            "status": "duplicate" if answer.duplicate else "queued",
+            "duplicate": answer.duplicate,
+            "submitter": answer.submitter,
+            "proof": answer.proof,
+            "source": "api",
+            "reply": answer.reply,
+        }
+        return JSONResponse(body, status_code=200 if answer.duplicate else 202, headers=NO_STORE)
+
+    return [Route("/api/ingest", post, methods=["POST"], name="api_ingest")]
