@@ -371,10 +371,14 @@ class _RSAKey(dict[str, int]):
     def verify(self, digest: Any, signature: bytes) -> bool:
         """dkimpy's ``RSASSA_PKCS1_v1_5_verify`` for this key: whether ``signature`` is an RSASSA-PKCS1-v1_5
         signature of the hash object ``digest``. What OpenSSL would judge differently (a signature not exactly
-        the modulus's length or not below it: dkimpy reads any length as a number; another hash) goes to dkimpy."""
+        the modulus's length: dkimpy reads any length as a number; another hash) goes to dkimpy."""
         algorithm = _PREHASHED.get(str(digest.name).lower())
-        if algorithm is None or len(signature) != self.size or int.from_bytes(signature, "big") >= self["modulus"]:
+        if algorithm is None or len(signature) != self.size:
             return bool(_DKIMPY_RSA_VERIFY(digest, signature, self))
+        if int.from_bytes(signature, "big") >= self["modulus"]:
+            # RFC 8017 §5.2.2: a signature representative out of range is invalid. (dkimpy's arithmetic would reduce
+            # it modulo n first, and so accept s + n for a valid s: a forgery of sorts that no signer makes.)
+            return False
         try:
             self.public.verify(signature, digest.digest(), padding.PKCS1v15(), Prehashed(algorithm))
         except InvalidSignature:

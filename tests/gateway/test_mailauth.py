@@ -868,3 +868,30 @@ def test_a_key_lookup_that_timed_out_inside_dkimpy_is_temperror_not_permerror() 
 
     check = mailauth._dkim_error(dkim.ValidationError("body hash mismatch (got x)"), Answered(), "example.com", "s")  # type: ignore[arg-type]
     assert (check.result, check.detail) == ("fail", "body hash mismatch")
+
+
+def test_a_signature_not_below_the_modulus_is_invalid_though_dkimpy_would_reduce_it() -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from gateway import mailauth
+
+    for _ in range(50):  # a key whose modulus leaves room for s + n in 256 bytes
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        numbers = private.public_key().public_numbers()
+        digest = hashlib.sha256(b"From: anna@example.com")
+        signature = private.sign(digest.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        shifted = int.from_bytes(signature, "big") + numbers.n
+        if shifted < 1 << 2048:
+            break
+    else:
+        pytest.fail("no key left room for s + n")  # 50 tries: about 2e-11
+    key = mailauth._RSAKey({"modulus": numbers.n, "publicExponent": numbers.e}, private.public_key())
+    forged = shifted.to_bytes(256, "big")
+
+    assert key.verify(digest, signature) is True
+    assert key.verify(digest, forged) is False  # RFC 8017 §5.2.2: out of range
+    assert mailauth._DKIMPY_RSA_VERIFY(digest, forged, dict(key)) is True  # what dkimpy alone would have said
