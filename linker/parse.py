@@ -133,8 +133,11 @@ _FIELD = re.compile(rb"[^\n]*\n(?:[ \t][^\n]*\n)*|[^\n]+$")
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message with flanker, or with the stdlib when flanker raises; ``UnreadableMessageError`` if neither."""
     _check_readable(raw)
-    raw, dropped = bound_header_fields(raw)
-    raw, escaped = _escape_false_delimiters(raw)
+    # Both bounds below look for the declared boundaries (a scan of the whole message): once, unless the first one
+    # cut header fields (which may have declared some).
+    boundaries = _declared_boundaries(raw) if raw.count(b"\n") > MAX_HEADER_FIELDS else set()
+    raw, dropped = bound_header_fields(raw, boundaries)
+    raw, escaped = _escape_false_delimiters(raw, _declared_boundaries(raw) if dropped else boundaries)
     context = _Context(raw)
     lib = _flanker()  # outside the try: a flanker that cannot be imported is our bug, not the message's
     try:
@@ -163,14 +166,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
     return _assemble(reading, context)
 
 
-def _escape_false_delimiters(raw: bytes) -> tuple[bytes, int]:
+def _escape_false_delimiters(raw: bytes, declared: set[bytes]) -> tuple[bytes, int]:
     """``raw`` with a space before each line that starts with ``--`` but no declared boundary, when there are more
     than ``MAX_DASH_LINES`` such lines; and how many. flanker's scanner takes every ``--`` line for a boundary
     candidate (~3.5 µs each: 4 million took 14 s), and the stdlib compares every line with the boundaries
-    (20 MB of short lines: 3 s). Ordinary mail has a few (signatures, delimiters): it is never touched."""
+    (20 MB of short lines: 3 s). Ordinary mail has a few (signatures, delimiters): it is never touched.
+    ``declared``: ``_declared_boundaries(raw)``."""
     if raw.count(b"\n--") <= MAX_DASH_LINES:
         return raw, 0
-    boundaries = sorted(_declared_boundaries(raw), key=len, reverse=True)
+    boundaries = sorted(declared, key=len, reverse=True)
     if not boundaries:  # no part to find: every such line is text
         return raw.replace(b"\n--", b"\n --"), raw.count(b"\n--")
     # The delimiter lines are few and found fast (a literal search); the rest is bytes.replace between them.
@@ -190,20 +194,20 @@ def _declared_boundaries(raw: bytes) -> set[bytes]:
     return {quoted or bare for quoted, bare in _BOUNDARY_PARAM.findall(raw)[:MAX_PARTS]}
 
 
-def bound_header_fields(raw: bytes) -> tuple[bytes, int]:
+def bound_header_fields(raw: bytes, declared: set[bytes] | None = None) -> tuple[bytes, int]:
     """``raw`` with each header block cut to ``MAX_HEADER_FIELDS`` fields (plus the ones the linker reads), and how
     many fields were dropped. One linear pass, and none at all for a message with fewer lines than the bound.
 
     A header block starts the message and follows each delimiter line: ``--`` and a boundary that a
     ``Content-Type`` in the message declares (a block is only touched when more than ``MAX_HEADER_FIELDS``
-    field-like lines follow it).
+    field-like lines follow it). ``declared``: ``_declared_boundaries(raw)``, when the caller has it already.
     """
     if raw.count(b"\n", 0, len(raw)) <= MAX_HEADER_FIELDS:
         return raw, 0
     out: list[bytes] = []
     kept_to = 0  # raw[:kept_to] is settled: copied to ``out`` or dropped
     dropped = 0
-    for start in _block_starts(raw, _declared_boundaries(raw)):
+    for start in _block_starts(raw, _declared_boundaries(raw) if declared is None else declared):
         if start < kept_to:
             continue  # inside a block already read: each byte is looked at once
         long_block = _LONG_HEADER_BLOCK.match(raw, start)
