@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dramatiq
 import pytest
 from sqlalchemy import event
 
@@ -155,3 +156,19 @@ def dns_server(dns_server_session: Any) -> Any:
     """The local DNS server (``tests.dnsserver.LocalDNS``) with an empty zone, answering, and no queries noted."""
     dns_server_session.reset()
     return dns_server_session
+
+
+@pytest.fixture
+def worker_for() -> Iterator[Callable[[dramatiq.Broker], dramatiq.Worker]]:
+    """``worker_for(broker)``: a started dramatiq worker on ``broker`` (2 threads), stopped after the test."""
+    workers: list[dramatiq.Worker] = []
+
+    def start(broker: dramatiq.Broker) -> dramatiq.Worker:
+        w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+        w.start()
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.stop()

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import dramatiq
 import pytest
 import structlog
 from dramatiq.brokers.stub import StubBroker
@@ -40,21 +39,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
-
-
-@pytest.fixture
-def worker_for() -> Iterator[Callable[[dramatiq.Broker], dramatiq.Worker]]:
-    workers: list[dramatiq.Worker] = []
-
-    def start(broker: dramatiq.Broker) -> dramatiq.Worker:
-        w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
-        w.start()
-        workers.append(w)
-        return w
-
-    yield start
-    for w in workers:
-        w.stop()
 
 
 def test_processes_a_queued_receipt_once(store: Store) -> None:

@@ -4,13 +4,12 @@ worker (in-process broker, and real Redis)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import dramatiq
-import pytest
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
 
@@ -19,21 +18,6 @@ from mailassist.queue import Sweeper, pipelined_sends, send_all
 from store import Store
 from store.models import Inbound, utcnow
 from tests.linker.test_tasks import FAST, add, wait_for
-
-
-@pytest.fixture
-def worker_for() -> Iterator[Callable[[dramatiq.Broker], dramatiq.Worker]]:
-    workers: list[dramatiq.Worker] = []
-
-    def start(broker: dramatiq.Broker) -> dramatiq.Worker:
-        w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
-        w.start()
-        workers.append(w)
-        return w
-
-    yield start
-    for w in workers:
-        w.stop()
 
 
 def _age(store: Store, inbound_ids: list[str], seconds: float) -> None:
