@@ -22,6 +22,7 @@ from store import RelinkResult, RelinkScope, Store, StoreError
 from store.errors import EntryInUseError, ImportConflictError
 from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 from web.auth import AUTH_VIA_KEY
+from web.bodies import BodyTooLargeError, read_body
 
 #: The scope a token needs for every route here (``mailassist token create --scope directory:write``).
 SCOPE = "directory:write"
@@ -51,10 +52,6 @@ class DirectoryRules:
     free_mail_domains: Collection[str] = ()
 
 
-class _BodyTooLargeError(Exception):
-    """The request body is larger than a route takes."""
-
-
 def _error(status: int, error: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, **extra}, status_code=status)
 
@@ -82,20 +79,6 @@ RELINK_COUNTS = (
 def relink_json(result: RelinkResult) -> dict[str, int]:
     """A relink's counts, as every write here answers them."""
     return {name: int(getattr(result, name)) for name in RELINK_COUNTS}
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    size = int(request.headers.get("content-length") or 0)
-    if size > limit:
-        raise _BodyTooLargeError
-    chunks: list[bytes] = []
-    read = 0
-    async for chunk in request.stream():
-        read += len(chunk)
-        if read > limit:
-            raise _BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _load_json(data: bytes) -> object:
@@ -172,8 +155,8 @@ class DirectoryApi:
             return found
         kind, rules = found
         try:
-            body = await _read_body(request, MAX_ROW_BYTES)
-        except _BodyTooLargeError:
+            body = await read_body(request, MAX_ROW_BYTES)
+        except BodyTooLargeError:
             return _error(413, f"a row is at most {MAX_ROW_BYTES} bytes")
         try:
             key = rules.natural_key(kind, request.path_params["key"])
@@ -199,8 +182,8 @@ class DirectoryApi:
         if media_type not in NDJSON_TYPES:
             return _error(415, f"expected Content-Type {NDJSON_TYPES[0]}: one JSON object per line")
         try:
-            body = await _read_body(request, MAX_BULK_BYTES)
-        except _BodyTooLargeError:
+            body = await read_body(request, MAX_BULK_BYTES)
+        except BodyTooLargeError:
             return _error(413, f"a bulk request is at most {MAX_BULK_BYTES} bytes; split it")
         rows: list[Any] = []
         problems: list[tuple[int, str]] = []

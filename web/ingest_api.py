@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from store import StoreError
 from web.auth import require_user
+from web.bodies import BodyTooLargeError, read_body
 
 #: How long a client should wait before retrying while the store is down.
 RETRY_AFTER_SECONDS = 60
@@ -44,10 +45,6 @@ class IngestAnswer:
 IngestFn = Callable[[bytes, str], IngestAnswer]
 
 
-class BodyTooLargeError(Exception):
-    """The body is over the limit."""
-
-
 def _error(status: int, error: str, **extra: object) -> JSONResponse:
     headers = dict(NO_STORE)
     if status == 503:
@@ -67,21 +64,6 @@ def split_reply(reply: str) -> dict[str, str]:
     if not (enhanced[:1].isdigit() and enhanced.count(".") == 2):
         enhanced, reason = "", rest
     return {"code": code, "enhanced": enhanced, "reason": reason}
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to be over ``limit`` bytes (never buffered past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ingest_routes(ingest: IngestFn | None, *, max_size: int) -> list[Route]:
