@@ -12,7 +12,6 @@ import binascii
 import codecs
 import functools
 import hashlib
-import itertools
 import logging
 import quopri
 import re
@@ -34,66 +33,29 @@ from linker import budget
 from linker.encoded_words import decode_encoded_words, has_undecodable_words
 from linker.errors import UnreadableMessageError
 from linker.model import Attachment, Mailbox, ParsedMessage
+from linker.rawbounds import (
+    ADDRESS_HEADERS,
+    DIRECT_BODY_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_PARTS,
+    Elided,
+    bound_header_fields,
+    declared_boundaries,
+    delimiter_lines,
+    escape_false_delimiters,
+    is_single_part,
+    skeleton,
+    split_head,
+)
 
-#: Headers holding address lists.
-ADDRESS_HEADERS = frozenset({"from", "sender", "to", "cc", "reply-to"})
 #: What undeclared 8-bit text is read as when it is not UTF-8. Our people write Polish, Czech and Romanian:
 #: cp1250 reads all three, where latin-1 would turn ą, ś, ź into ¹, œ, Ÿ.
 LEGACY_CHARSET = "cp1250"
 #: MIME nesting deeper than this is an attack, not a message: the parts below are dropped (and recorded).
 MAX_DEPTH = 50
-#: flanker stops at 5,000 parts; the stdlib would go on at ~0.5 ms a part. Past this many, neither reads it.
-MAX_PARTS = 10_000
-#: Lines starting with ``--`` that are read as they are; past this many, those that are no declared boundary get a
-#: space in front (``_escape_false_delimiters``).
-MAX_DASH_LINES = 50_000
-#: Messages bigger than this that are one part (no multipart, no attached message) have only their header read by
-#: flanker; the body is the bytes after it.
-DIRECT_BODY_BYTES = 1 << 20
 #: Characters of one header value decoded (RFC 2047 words) for the linker; the rest is dropped there (the raw
 #: message keeps it). flanker's decoder is quadratic in a value's length: 4 MB of encoded words took 20 s.
 MAX_HEADER_DECODE = 64 * 1024
-#: Header fields read per header block (the message's own, and each MIME part's). Past this many, only fields the
-#: linker reads are kept (the first few of each name); the rest are dropped there and the raw message keeps them.
-#: flanker reads a field in ~15 µs: 200k fields took 3.6 s. Real mail has tens; a long Exchange trace, a few hundred.
-MAX_HEADER_FIELDS = 1_000
-#: Names kept past ``MAX_HEADER_FIELDS`` (lower case), at most ``KEPT_PER_NAME`` of each.
-KEPT_HEADER_FIELDS = frozenset(
-    {
-        *ADDRESS_HEADERS,
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "in-reply-to",
-        "references",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "content-disposition",
-        "content-id",
-        "auto-submitted",
-        "precedence",
-        "list-id",
-        "list-unsubscribe",
-        "return-path",
-        "delivered-to",
-        "x-original-to",
-        "x-forwarded-to",
-        "x-forwarded-for",
-        "x-ms-exchange-inbox-rules-loop",
-        "x-autoreply",
-        "x-autorespond",
-        "x-auto-response-suppress",
-        "resent-from",
-        "resent-sender",
-        "resent-to",
-        "resent-cc",
-        "resent-date",
-        "resent-message-id",
-    }
-)
-KEPT_PER_NAME = 5
 #: Characters of an HTML body read for its text (and for inline forwards); the rest is ignored there, and the
 #: message keeps all of it. 1 Mi characters is hundreds of pages of mail.
 MAX_HTML_CHARS = 1 << 20
@@ -116,15 +78,6 @@ _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:+-]+)""", re.I
 _COMMENT_NAME = re.compile(r"^[^\s()<>\"]+@[^\s()<>\"]+\s*\(([^()]*)\)\s*$")
 _GROUP_LABEL = re.compile(r'^\s*[^"<>@,;:()]*:\s*')
 _ASCII_PROBE = b"From: a+b~c@d.e\r\n=?\t"
-_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""", re.IGNORECASE)
-#: ``MAX_HEADER_FIELDS`` + 1 lines in a row that start a field or fold one: a block worth cutting (lines, not fields:
-#: a cheap first test). Body text after a ``--`` line (a signature) breaks the run at its first line of prose.
-_LONG_HEADER_BLOCK = re.compile(rb"(?:(?:[!-9;-~]+[ \t]*:|[ \t])[^\n]*\n){%d}" % (MAX_HEADER_FIELDS + 1))
-_BLANK_LINE = re.compile(rb"\n\r?\n")
-#: A header block that declares parts: a multipart or an enclosed message (folding allowed after the colon).
-_CONTAINER_TYPE = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
-#: One field: its first line and its folded continuation lines (or a stray line that is neither).
-_FIELD = re.compile(rb"[^\n]*\n(?:[ \t][^\n]*\n)*|[^\n]+$")
 
 
 # ---- public API --------------------------------------------------------------------------------------------------
@@ -135,9 +88,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     _check_readable(raw)
     # Both bounds below look for the declared boundaries (a scan of the whole message): once, unless the first one
     # cut header fields (which may have declared some).
-    boundaries = _declared_boundaries(raw) if raw.count(b"\n") > MAX_HEADER_FIELDS else set()
+    boundaries = declared_boundaries(raw) if raw.count(b"\n") > MAX_HEADER_FIELDS else set()
     raw, dropped = bound_header_fields(raw, boundaries)
-    raw, escaped = _escape_false_delimiters(raw, _declared_boundaries(raw) if dropped else boundaries)
+    raw, escaped = escape_false_delimiters(raw, declared_boundaries(raw) if dropped else boundaries)
     context = _Context(raw)
     lib = _flanker()  # outside the try: a flanker that cannot be imported is our bug, not the message's
     try:
@@ -164,91 +117,6 @@ def parse_message(raw: bytes) -> ParsedMessage:
             " (the raw message keeps them)"
         )
     return _assemble(reading, context)
-
-
-def _escape_false_delimiters(raw: bytes, declared: set[bytes]) -> tuple[bytes, int]:
-    """``raw`` with a space before each line that starts with ``--`` but no declared boundary, when there are more
-    than ``MAX_DASH_LINES`` such lines; and how many. flanker's scanner takes every ``--`` line for a boundary
-    candidate (~3.5 µs each: 4 million took 14 s), and the stdlib compares every line with the boundaries
-    (20 MB of short lines: 3 s). Ordinary mail has a few (signatures, delimiters): it is never touched.
-    ``declared``: ``_declared_boundaries(raw)``."""
-    if raw.count(b"\n--") <= MAX_DASH_LINES:
-        return raw, 0
-    boundaries = sorted(declared, key=len, reverse=True)
-    if not boundaries:  # no part to find: every such line is text
-        return raw.replace(b"\n--", b"\n --"), raw.count(b"\n--")
-    # The delimiter lines are few and found fast (a literal search); the rest is bytes.replace between them.
-    alternatives = b"|".join(map(re.escape, boundaries))
-    delimiters = [found.start() for found in re.finditer(rb"\n--(?:" + alternatives + rb")", raw)]
-    pieces: list[bytes] = []
-    previous = 0
-    for at in delimiters:
-        pieces += (raw[previous:at].replace(b"\n--", b"\n --"), b"\n--")
-        previous = at + 3
-    pieces.append(raw[previous:].replace(b"\n--", b"\n --"))
-    return b"".join(pieces), raw.count(b"\n--") - len(delimiters)
-
-
-def _declared_boundaries(raw: bytes) -> set[bytes]:
-    """Every ``boundary`` parameter the message declares (at most ``MAX_PARTS``), as written."""
-    return {quoted or bare for quoted, bare in _BOUNDARY_PARAM.findall(raw)[:MAX_PARTS]}
-
-
-def bound_header_fields(raw: bytes, declared: set[bytes] | None = None) -> tuple[bytes, int]:
-    """``raw`` with each header block cut to ``MAX_HEADER_FIELDS`` fields (plus the ones the linker reads), and how
-    many fields were dropped. One linear pass, and none at all for a message with fewer lines than the bound.
-
-    A header block starts the message and follows each delimiter line: ``--`` and a boundary that a
-    ``Content-Type`` in the message declares (a block is only touched when more than ``MAX_HEADER_FIELDS``
-    field-like lines follow it). ``declared``: ``_declared_boundaries(raw)``, when the caller has it already.
-    """
-    if raw.count(b"\n", 0, len(raw)) <= MAX_HEADER_FIELDS:
-        return raw, 0
-    out: list[bytes] = []
-    kept_to = 0  # raw[:kept_to] is settled: copied to ``out`` or dropped
-    dropped = 0
-    for start in _block_starts(raw, _declared_boundaries(raw) if declared is None else declared):
-        if start < kept_to:
-            continue  # inside a block already read: each byte is looked at once
-        long_block = _LONG_HEADER_BLOCK.match(raw, start)
-        if long_block is None:
-            continue
-        end = _header_block_end(raw, start)
-        block, count = _cut_header_block(raw[start:end])
-        out += (raw[kept_to:start], block)
-        kept_to = end
-        dropped += count
-    if not dropped:
-        return raw, 0
-    out.append(raw[kept_to:])
-    return b"".join(out), dropped
-
-
-def _block_starts(raw: bytes, boundaries: set[bytes]) -> Iterator[int]:
-    yield 0
-    if not boundaries:
-        return
-    alternatives = b"|".join(map(re.escape, sorted(boundaries, key=len, reverse=True)))
-    for line in re.finditer(rb"^--(?:" + alternatives + rb")[^\n]*\n", raw, re.MULTILINE):
-        yield line.end()
-
-
-def _header_block_end(raw: bytes, start: int) -> int:
-    """Where the block's blank line starts (or the end of ``raw``)."""
-    blank = _BLANK_LINE.search(raw, start)
-    return len(raw) if blank is None else blank.start() + 1
-
-
-def _cut_header_block(block: bytes) -> tuple[bytes, int]:
-    fields = _FIELD.findall(block)
-    kept = fields[:MAX_HEADER_FIELDS]
-    seen: dict[bytes, int] = defaultdict(int)
-    for one in fields[MAX_HEADER_FIELDS:]:
-        name = one.split(b":", 1)[0].strip().lower()
-        if name.decode("latin-1") in KEPT_HEADER_FIELDS and seen[name] < KEPT_PER_NAME:
-            seen[name] += 1
-            kept.append(one)
-    return b"".join(kept), len(fields) - len(kept)
 
 
 #: Header values whose mailboxes are remembered: the same people write and are written to again and again, and
@@ -386,6 +254,8 @@ class _Context:
         self.utf8 = _is_utf8(raw)
         self.linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
         self._legacy: str | None = None
+        #: Part bodies flanker was not given (``rawbounds.skeleton``), put back as each part is read.
+        self.elided = Elided()
 
     @property
     def legacy(self) -> str:
@@ -414,33 +284,21 @@ def _looks_like_text(sample: bytes) -> bool:
     return controls <= len(sample) // 20
 
 
-def _delimiter_lines(raw: bytes) -> int:
-    """Lines that start a MIME part: ``--`` and a boundary some ``Content-Type`` in the message declares (other
-    lines that start with ``--`` are text). An upper bound, in linear time, without parsing the message."""
-    if raw.count(b"\n--") <= MAX_PARTS:
-        return raw.count(b"\n--")
-    boundaries = _declared_boundaries(raw)
-    if not boundaries:
-        return 0
-    line = re.compile(rb"\n--(?:" + b"|".join(map(re.escape, sorted(boundaries, key=len, reverse=True))) + rb")")
-    return sum(1 for _ in itertools.islice(line.finditer(raw), MAX_PARTS + 1))
-
-
 def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
     # flanker reads text. Given bytes that are not UTF-8 it guesses one charset for the whole message (chardet) and
     # ignores the parts' own: Polish cp1250 came back as "Zażó³ĉ". So decode reversibly here and re-read each
     # part's bytes with its declared charset.
     body: bytes | None = None
-    message = None
+    text = context.raw
     if len(context.raw) > DIRECT_BODY_BYTES:
-        # flanker's scanner reads a whole message looking for parts (~35 ns a byte: 0.8 s for 24 MB); a message
-        # that has none needs only its header read, and its body is the bytes after it.
-        head, blank, rest = _split_head(context.raw)
-        if blank and not _CONTAINER_TYPE.search(head):
-            message = lib.mime.from_string((head + blank).decode(context.codec, "surrogateescape"))
-            body = rest
-    if message is None:
-        message = lib.mime.from_string(context.raw.decode(context.codec, "surrogateescape"))
+        # flanker's scanner reads every byte of a message looking for parts (0.8 s for 24 MB): a message that has
+        # none needs only its header read (its body is the bytes after it), and a multipart only its structure.
+        head, blank, rest = split_head(context.raw)
+        if blank and is_single_part(head):
+            text, body = head + blank, rest
+        else:
+            text, context.elided = skeleton(context.raw, declared_boundaries(context.raw))
+    message = lib.mime.from_string(text.decode(context.codec, "surrogateescape"))
     reading = _Reading([], defaultdict(list), _Part("text/plain"), "flanker")
     for name, value in message.headers.iteritems(raw=True):
         budget.check()
@@ -454,14 +312,6 @@ def _read_with_flanker(context: _Context, lib: _Flanker) -> _Reading:
         reading.headers.append((name, _clean(_unfold(str(decoded)))))
     reading.root = _flanker_part(message, context, reading.defects, 0, body=body)
     return reading
-
-
-def _split_head(raw: bytes) -> tuple[bytes, bytes, bytes]:
-    """The header block, the blank line after it, and the body; ``b""`` for the blank line when there is none."""
-    found = _BLANK_LINE.search(raw)
-    if found is None:
-        return raw, b"", b""
-    return raw[: found.start() + 1], raw[found.start() + 1 : found.end()], raw[found.end() :]
 
 
 def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int, *, body: bytes | None = None) -> _Part:
@@ -485,7 +335,7 @@ def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int, 
     encoding = str(part.content_encoding.value or "").lower()
     # The part's own text, as sent: flanker's decoded bodies lose the bytes (and the charset) of text parts.
     if body is None:
-        body = str(part._container.read_body()).encode(context.codec, "surrogateescape")
+        body = context.elided.restore(str(part._container.read_body()).encode(context.codec, "surrogateescape"))
     data = _transfer_decode(body, encoding, defects)
     if content_type.is_message_container():
         node.message = data
@@ -495,7 +345,7 @@ def _flanker_part(part: Any, context: _Context, defects: list[str], depth: int, 
 
 
 def _read_with_email(context: _Context) -> _Reading:
-    if _delimiter_lines(context.raw) > MAX_PARTS:
+    if delimiter_lines(context.raw) > MAX_PARTS:
         raise ValueError(f"more than {MAX_PARTS} MIME parts")
     message = message_from_bytes(context.raw, policy=policy.default)
     reading = _Reading([], defaultdict(list), _Part("text/plain"), "email")

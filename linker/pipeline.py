@@ -74,11 +74,19 @@ def _recipients(original: Original) -> str:
 
 
 def _letters(text: str | None) -> str:
-    """Letters and digits only: whitespace, quoting marks and re-wrapped lines differ between clients."""
-    return _NOT_LETTERS.sub("", (text or "").casefold())
+    """Letters and digits only (``\\w``): whitespace, quoting marks and re-wrapped lines differ between clients.
+
+    ASCII characters that are no letter are dropped from the UTF-8 bytes first, by one ``bytes.translate``; the
+    regular expression then only sees what is left, when that is not ASCII. One ``re.sub`` over the whole text
+    made a replacement per run of punctuation: megabytes of short quoted lines took a second."""
+    folded = (text or "").casefold().encode("utf-8", "surrogatepass").translate(None, _ASCII_NOT_LETTERS)
+    letters = folded.decode("utf-8", "surrogatepass")
+    return letters if letters.isascii() else _NOT_LETTERS.sub("", letters)
 
 
 _NOT_LETTERS = re.compile(r"\W+")
+#: The ASCII characters ``\\W`` matches: all but letters, digits and ``_``.
+_ASCII_NOT_LETTERS = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
 
 
 def _first_letters(text: str | None, count: int) -> str:

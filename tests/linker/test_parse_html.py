@@ -161,7 +161,7 @@ def test_a_mime_part_with_a_flood_of_fields_keeps_its_content_type() -> None:
 
 
 def test_ordinary_mail_and_long_prose_after_a_signature_are_never_cut() -> None:
-    from linker.parse import MAX_HEADER_FIELDS, bound_header_fields
+    from linker.rawbounds import MAX_HEADER_FIELDS, bound_header_fields
 
     ordinary = ("From: a@acme.test\r\nTo: b@crm.test\r\nSubject: hi\r\n" + _noise(200) + "\r\nhi\r\n").encode()
     prose = "".join(f"Line {i} of the minutes, nothing more\r\n" for i in range(2 * MAX_HEADER_FIELDS))
@@ -175,7 +175,8 @@ def test_ordinary_mail_and_long_prose_after_a_signature_are_never_cut() -> None:
 
 
 def test_many_lines_that_look_like_delimiters_are_read_as_text_in_linear_time() -> None:
-    from linker.parse import MAX_DASH_LINES, parse_message
+    from linker.parse import parse_message
+    from linker.rawbounds import MAX_DASH_LINES
 
     dashes = "--x\r\n" * (MAX_DASH_LINES + 10)
     single = ("From: a@acme.test\r\nTo: b@crm.test\r\nSubject: log\r\n\r\nstart\r\n" + dashes + "end\r\n").encode()
