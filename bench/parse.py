@@ -39,13 +39,13 @@ Reader = Callable[[bytes], ParsedMessage]
 
 def with_flanker(raw: bytes) -> ParsedMessage:
     """The flanker reader, with no stdlib fallback."""
-    context = parse._Context(raw)
-    return parse._assemble(parse._read_with_flanker(context, parse._flanker()), context)
+    context = parse.Context(raw)
+    return parse._assemble(parse._read_with_flanker(context, parse.load_flanker()), context)
 
 
 def with_email(raw: bytes) -> ParsedMessage:
     """The stdlib reader, as used when flanker fails."""
-    context = parse._Context(raw)
+    context = parse.Context(raw)
     return parse._assemble(parse._read_with_email(context), context)
 
 

@@ -14,7 +14,7 @@ import functools
 import re
 
 #: Characters of one value decoded; the rest is dropped (callers keep the raw message). Mirrors
-#: ``linker.parse.MAX_HEADER_DECODE``.
+#: ``linker.charsets.MAX_HEADER_DECODE``.
 MAX_DECODE = 64 * 1024
 
 #: One word: charset, encoding and text, printable ASCII without ``?`` (and so without white space).

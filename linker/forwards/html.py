@@ -2,7 +2,7 @@
 
 Block elements and ``<br>`` become line breaks, one per block (Outlook's ``MsoNormal`` paragraphs and Gmail's
 ``<div>`` lines are lines, not paragraphs), ``<hr>`` becomes Outlook's underscore rule, ``<blockquote>`` becomes
-``> `` quoting, and scripts, styles and the head are dropped. The HTML is read by ``linker.parse.walk_html``
+``> `` quoting, and scripts, styles and the head are dropped. The HTML is read by ``linker.htmlwalk.walk_html``
 (lexbor, in bounded work: the first ``MAX_HTML_CHARS``), never by the stdlib's ``html.parser``, which is
 quadratic on unclosed tags and comments (CVE-2025-6069).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from linker.parse import END, START, TEXT, walk_html
+from linker.htmlwalk import END, START, TEXT, walk_html
 
 #: Elements that start and end a line.
 BLOCKS = frozenset(

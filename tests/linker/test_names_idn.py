@@ -117,7 +117,7 @@ def test_names_are_decoded_by_the_stdlib_reader_too() -> None:
     raw = (NAMES_IDN / "python_emailmessage_cs.eml").read_bytes()
 
     # When only the fallback reads it
-    reading = parse._read_with_email(parse._Context(raw))
+    reading = parse._read_with_email(parse.Context(raw))
 
     # Then its names are decoded all the same
     assert reading.mailboxes["from"] == [Mailbox("Jan Novák", "jan.novak@stavby-novak.test")]

@@ -29,7 +29,7 @@ def load(name: str) -> ParsedMessage:
 
 def read_with_email(raw: bytes) -> ParsedMessage:
     """The stdlib reading of ``raw``, as if flanker had failed."""
-    context = parse._Context(raw)
+    context = parse.Context(raw)
     return parse._assemble(parse._read_with_email(context), context)
 
 
@@ -390,7 +390,7 @@ def test_flanker_chokes_on_a_rewritten_boundary_and_the_stdlib_reads_it() -> Non
     raw = (FIXTURES / "broken_boundary.eml").read_bytes()
     # Given a message flanker itself cannot read
     with pytest.raises(Exception, match="without starting boundary"):
-        parse._flanker().mime.from_string(raw.decode())
+        parse.load_flanker().mime.from_string(raw.decode())
 
     message = parse_message(raw)
 

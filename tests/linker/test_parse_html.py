@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from linker import parse
-from linker.parse import END, MAX_HTML_CHARS, MAX_HTML_NODES, START, TEXT, parse_message, walk_html
+from linker import htmlwalk, parse
+from linker.htmlwalk import END, MAX_HTML_CHARS, MAX_HTML_NODES, START, TEXT, walk_html
+from linker.parse import parse_message
 
 # Hostile HTML bodies: the stdlib's html.parser is quadratic on the first four (CVE-2025-6069), HTML tree builders
 # (lexbor's, html5ever's) on deep nesting and on unclosed formatting tags cloned into every paragraph.
@@ -36,11 +37,11 @@ def test_pieces_carry_open_elements_over(monkeypatch: pytest.MonkeyPatch) -> Non
     # Given a body cut into pieces of three tags, inside a blockquote and a pre
     html = "<blockquote><p>a</p><p>b<pre>c\n  d<b>e</b>\nf</pre>g</p><p>h</p></blockquote><p>after</p>"
     whole = [(kind, value) for kind, value, _ in walk_html(html)]
-    monkeypatch.setattr(parse, "HTML_PIECE_TAGS", 3)
+    monkeypatch.setattr(htmlwalk, "HTML_PIECE_TAGS", 3)
     # when it is walked piece by piece
     cut = [(kind, value) for kind, value, _ in walk_html(html)]
     # then the events are the same as for the whole: no wrapper, start or end twice
-    assert len(list(parse._html_pieces(html))) == 3
+    assert len(list(htmlwalk._html_pieces(html))) == 3
     assert cut == whole
 
 
@@ -83,13 +84,14 @@ def test_fallback_converter_on_ordinary_html() -> None:
         "<html><head><title>t</title><style>p{}</style></head><body><p>Dear Jan,</p><div>line<br>two</div>"
         "<script>x()</script><table><tr><td>a</td><td>b</td></tr></table><p>Tom&nbsp;&amp;&nbsp;Jerry</p></body></html>"
     )
-    assert parse._simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
+    assert parse.simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
 
 
 def test_a_huge_encoded_header_is_decoded_only_up_to_the_cap() -> None:
     import base64
 
-    from linker.parse import MAX_HEADER_DECODE, parse_message
+    from linker.charsets import MAX_HEADER_DECODE
+    from linker.parse import parse_message
 
     word = "=?utf-8?b?" + base64.b64encode("Zażółć ".encode()).decode() + "?= "
     raw = (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from linker import parse
+from linker import htmlwalk
 from linker.forwards.html import html_to_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -26,7 +26,7 @@ HOSTILE = {
 def test_hostile_html_becomes_text(name: str) -> None:
     text = html_to_text(HOSTILE[name])
     assert isinstance(text, str)
-    assert len(text) <= parse.MAX_HTML_CHARS * 4  # "> " quoting at most doubles a line; never unbounded
+    assert len(text) <= htmlwalk.MAX_HTML_CHARS * 4  # "> " quoting at most doubles a line; never unbounded
 
 
 def test_deep_nesting_keeps_its_text() -> None:
@@ -40,19 +40,19 @@ def test_a_long_line_of_inline_tags_stays_one_line() -> None:
 def test_formatting_clones_stop_at_the_node_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a walk that counts the nodes the builder sees
     seen = 0
-    walk = parse.walk_html
+    walk = htmlwalk.walk_html
 
     def counting(html: str):  # type: ignore[no-untyped-def]
         nonlocal seen
         for event in walk(html):
-            seen += event[0] != parse.END
+            seen += event[0] != htmlwalk.END
             yield event
 
     monkeypatch.setattr("linker.forwards.html.walk_html", counting)
     # when 74 KB that a tree builder turns into 12 million elements is read
     html_to_text(HOSTILE["formatting_clones"])
     # then the walk stops at the budget
-    assert 0 < seen <= parse.MAX_HTML_NODES
+    assert 0 < seen <= htmlwalk.MAX_HTML_NODES
 
 
 ORDINARY = sorted(p for p in FIXTURES.glob("**/*.html") if p.parent.name != "hostile")
@@ -66,5 +66,5 @@ def test_there_is_ordinary_html() -> None:
 def test_ordinary_html_reads_the_same_in_small_pieces(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     html = path.read_text()
     whole = html_to_text(html)
-    monkeypatch.setattr(parse, "HTML_PIECE_TAGS", 7)
+    monkeypatch.setattr(htmlwalk, "HTML_PIECE_TAGS", 7)
     assert html_to_text(html) == whole
