@@ -81,43 +81,7 @@ clean: ## Remove var/ (database and blobs), the virtual environment and tool cac
 
 # ---- a first test mail ---------------------------------------------------------------------------------------
 
-# Sends one BCC-style mail as Anna Nowak to the gateway named by $(CONFIG) and prints every SMTP reply.
-define DEMO_MAIL_PY
-import smtplib, sys
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from mailassist.config import load_config
-
-config = load_config(sys.argv[1])
-host, _, port = config.smtp.listen.rpartition(":")
-host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "::") else host.strip("[]")
-sender, assistant = "anna.nowak@example.com", config.assistant.addresses[0]
-
-msg = EmailMessage()
-msg["From"] = "Anna Nowak <" + sender + ">"
-msg["To"] = "Tomasz Wiśniewski <t.wisniewski@acme-logistics.example.pl>"
-msg["Subject"] = "Offer OP-123"
-msg["Date"] = formatdate(localtime=True)
-msg["Message-ID"] = make_msgid(domain="example.com")
-msg.set_content("Dear Tomasz,\n\nplease find our offer for the fleet renewal below.\n\nBest regards,\nAnna\n")
-
-try:
-    smtp = smtplib.SMTP(host, int(port), timeout=30)
-except OSError as exc:
-    sys.exit(f"cannot connect to {host}:{port} ({exc}); is the gateway running? Start it with: make run")
-with smtp:
-    print("EHLO ->", smtp.ehlo()[0])
-    for step, reply in (("MAIL FROM", smtp.mail(sender)), ("RCPT TO", smtp.rcpt(assistant))):
-        print(f"{step} -> {reply[0]} {reply[1].decode()}")
-        if reply[0] >= 400:
-            sys.exit(1)
-    code, text = smtp.data(msg.as_bytes())
-    print(f"DATA -> {code} {text.decode()}")
-    sys.exit(0 if code == 250 else 1)
-endef
-export DEMO_MAIL_PY
-
 demo-mail: $(STAMP) ## Import examples/users.csv and send one mail to the running gateway
 	$(BIN)/mailassist --config $(CONFIG) import users examples/users.csv
-	@$(BIN)/python -c "$$DEMO_MAIL_PY" $(CONFIG)
+	$(BIN)/python examples/demo_mail.py $(CONFIG)
 	$(BIN)/mailassist --config $(CONFIG) queue --limit 5
