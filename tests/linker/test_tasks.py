@@ -158,10 +158,11 @@ def test_failure_after_the_last_attempt_marks_failed_with_the_error(sqlite_store
 
     broker = StubBroker()
     actor = build_actor(broker, Processor(sqlite_store, FAST, broken))
-    worker_for(broker)
+    worker = worker_for(broker)
     actor.send(inbound_id)
-    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "failed")
-    time.sleep(0.3)  # no further attempts after failed
+    # Every attempt, retries included, has run once the queue (and its delay queue) is empty and the worker idle
+    broker.join(actor.queue_name, timeout=10_000, fail_fast=True)
+    worker.join()
     row = sqlite_store.get_inbound(inbound_id)
     assert row is not None
     assert row.attempts == FAST.max_attempts == len(calls)
@@ -209,12 +210,12 @@ def test_unreadable_mail_fails_once_with_its_reason_and_the_worker_goes_on(
 
     broker = StubBroker()
     actor = build_actor(broker, Processor(sqlite_store, FAST, counted))
-    worker_for(broker)
-    # When both are sent
+    worker = worker_for(broker)
+    # When both are sent, and every attempt (a retry that must not come included) has run
     actor.send(unreadable)
     actor.send(readable)
-    wait_for(lambda: all((r := sqlite_store.get_inbound(i)) and r.status != "queued" for i in (unreadable, readable)))
-    time.sleep(0.3)  # room for a retry that must not come
+    broker.join(actor.queue_name, timeout=10_000, fail_fast=True)
+    worker.join()
     # Then the unreadable one failed after ONE attempt, with the parser's reason, and its raw bytes are kept
     row = sqlite_store.get_inbound(unreadable)
     assert row is not None
@@ -260,10 +261,10 @@ def test_every_log_line_about_a_message_carries_its_inbound_id(
 
     broker = StubBroker()
     actor = build_actor(broker, Processor(sqlite_store, FAST, flaky))
-    worker_for(broker)
+    worker = worker_for(broker)
     actor.send(inbound_id)
-    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
-    time.sleep(0.1)
+    broker.join(actor.queue_name, timeout=10_000, fail_fast=True)
+    worker.join()
     events = [json.loads(line) for line in json_log.getvalue().splitlines()]
     about_message = [e for e in events if e["event"].startswith(("inbound", "Retrying message"))]
     assert {e["event"] for e in about_message} >= {
