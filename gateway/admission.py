@@ -158,7 +158,7 @@ class Admission:
         if not users:
             return None
         evidence = Evidence(peer_ip=ip, trace=trace)
-        # CPU only (~0.3 ms): cheaper here than the hop to a thread and its fight with the event loop for the GIL.
+        # CPU only, and short: cheaper here than the hop to a thread and its fight with the event loop for the GIL.
         results = self.authenticator.check(
             raw,
             ip=ip,

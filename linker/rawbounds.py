@@ -17,7 +17,7 @@ from collections.abc import Iterator
 #: Headers holding address lists.
 ADDRESS_HEADERS = frozenset({"from", "sender", "to", "cc", "reply-to"})
 
-#: flanker stops at 5,000 parts; the stdlib would go on at ~0.5 ms a part. Past this many, neither reads it.
+#: flanker stops at 5,000 parts; the stdlib would go on, slowly, part by part. Past this many, neither reads it.
 MAX_PARTS = 10_000
 #: Lines starting with ``--`` that are read as they are; past this many, those that are no declared boundary get a
 #: space in front (``escape_false_delimiters``).

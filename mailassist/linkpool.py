@@ -14,8 +14,8 @@ and a child that died can be replaced at any moment. Each child opens its own st
 
 Each child is a ``gateway.child.Child``: a worker thread sends it a receipt id and reads the answer itself
 (``None``, or the exception ``process`` raised), one call at a time; a second thread per child waits for its
-turn, so the next id is ready when the child finishes one. No executor: its manager and feeder threads cost the
-worker process about 0.35 ms of CPU per message, handing each id and result over twice (``bench/RESULTS.md``).
+turn, so the next id is ready when the child finishes one. No executor: its manager and feeder threads hand each
+id and result over twice, CPU the worker process spends on every message (``bench/RESULTS.md``).
 
 A child ends with the process that uses it, however that one ended: ``multiprocessing`` alone would keep the
 children (and so the fork server, which they keep alive) running for ever after a SIGKILL or an out of memory kill

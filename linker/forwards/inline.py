@@ -38,7 +38,7 @@ _WINDOW = 60
 #: Lines of a forwarded message searched for the next level (``strict``): its forwarder's note is above it.
 STRICT_SCAN_LINES = 2_000
 #: Lines searched for the first quoted message at the top: a note, or a reply, above a forward is never this long,
-#: and each line costs ~20 µs (4 million short lines took 40 s).
+#: and every line searched is matched against each client's forms (4 million short lines took 40 s).
 SCAN_LINES = 10_000
 
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
