@@ -8,20 +8,29 @@ attachments. Everything is generated from a seed, so two runs send the same byte
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import math
 import os
 import platform
 import random
+import secrets
 import sqlite3
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where a benchmark on PostgreSQL creates (and drops) its databases.
+PG_ADMIN_URL = os.environ.get("MAILASSIST_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ASSISTANT = "assistant@crm.example.com"
 ORG_DOMAIN = "example.com"
 #: Record code prefix → type, as in the config the servers run with.
@@ -120,6 +129,47 @@ def check(condition: bool, what: str) -> None:
     """Raise ``SanityError(what)`` unless ``condition``."""
     if not condition:
         raise SanityError(what)
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """Run a benchmark's ``main`` as a script: output line-buffered (progress shows when piped too), and a failed
+    sanity check one line on stderr and exit 1."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        sys.exit(main())
+    except SanityError as exc:
+        print(f"sanity check failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"mailassist_bench_{secrets.token_hex(5)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scratch_store(folder: Path, *, pg: bool) -> Iterator[Store]:
+    """A fresh, migrated store (SQLite in ``folder``, or a new PostgreSQL database), closed and dropped afterwards;
+    blobs go under ``folder``."""
+    from store import Store
+
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(pg_database()) if pg else f"sqlite:///{folder}/mailassist.db"
+        store = Store(url, folder / "blobs")
+        stack.callback(store.close)
+        store.open(upgrade=True)
+        yield store
 
 
 # --- a synthetic directory ----------------------------------------------------------------------------------

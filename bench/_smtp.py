@@ -22,12 +22,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import pg_database
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Registered in every benchmark database (from ``examples/users.csv``).
 SENDER = "anna.nowak@example.com"
 ASSISTANT = "assistant@crm.example.com"
 #: Server URL under which each PostgreSQL run creates (and drops) its own database.
-PG_ADMIN_URL = os.environ.get("MAILASSIST_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: ``mailassist smtp`` needs a real broker; a database number of its own keeps the wake-ups it sends (nobody
 #: consumes them here) away from other users of the Redis server, and is emptied after each run.
 REDIS_URL = os.environ.get("MAILASSIST_BENCH_REDIS", "redis://127.0.0.1:6379/11")
@@ -340,22 +341,6 @@ def mailassist(config: Path, *args: str, check: bool = True) -> subprocess.Compl
         timeout=120,
         env={k: v for k, v in os.environ.items() if k != "MAILASSIST_CONFIG"},
     )
-
-
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
-    import psycopg
-
-    name = f"mailassist_bench_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _empty_redis_queue() -> None:

@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,8 +33,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ASSISTANT, CODES, ORG_DOMAIN, Directory, Person, SanityError, check, machine, make_mail, percentile
-from sqlalchemy import create_engine, event, text
+from _common import (
+    ASSISTANT,
+    CODES,
+    ORG_DOMAIN,
+    Directory,
+    Person,
+    check,
+    machine,
+    make_mail,
+    percentile,
+    run_main,
+    scratch_store,
+)
+from sqlalchemy import event, text
 
 from linker.model import ParsedMessage
 from linker.parse import parse_message
@@ -44,7 +55,6 @@ from linker.settings import LinkerSettings
 from linker.tasks import outcome_of
 from store import InboundView, Store
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 #: Tables that grow with the business: a full scan of any of them in a lookup fails the run.
 BIG_TABLES = (
     "clients",
@@ -198,24 +208,9 @@ class StatementCounter:
 @contextlib.contextmanager
 def database(n: int, *, pg: bool, workdir: Path) -> Iterator[Store]:
     """A fresh, migrated store holding an N-row directory; dropped afterwards."""
-    folder = workdir / str(n)
-    name = f"mailassist_bench_dir_{n}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if pg else None
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}" if pg else f"sqlite:///{folder}/mailassist.db"
-    store = Store(url, folder / "blobs")
-    try:
-        store.open(upgrade=True)
+    with scratch_store(workdir / str(n), pg=pg) as store:
         (load_postgres if pg else load_sqlite)(store, n)
         yield store
-    finally:
-        store.close()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def link_one(
@@ -374,9 +369,4 @@ def report(measured: list[Size], *, pg: bool) -> None:
 
 
 if __name__ == "__main__":
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped too
-    try:
-        sys.exit(main())
-    except SanityError as exc:
-        print(f"sanity check failed: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -46,13 +46,13 @@ from _common import (
     ASSISTANT,
     Directory,
     Mail,
-    SanityError,
     check,
     config_sections,
     machine,
     make_directory,
     make_mail,
     percentile,
+    run_main,
     write_config,
 )
 from _load import Sent, blast, free_port, paced, run_cli, running
@@ -346,9 +346,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped too
-    try:
-        sys.exit(main())
-    except SanityError as exc:
-        print(f"sanity check failed: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

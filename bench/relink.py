@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import click
-from _common import SanityError, check, machine, postgres_version
-from sqlalchemy import create_engine, func, insert, select, text
+from _common import check, machine, postgres_version, run_main, scratch_store
+from sqlalchemy import func, insert, select, text
 
 from mailassist import importer
 from store import Store
@@ -47,7 +47,6 @@ from store.models import Inbound, Link, Message, MessageCode, Participant, User,
 from store.relink import BATCH
 from store.views import RecordRow
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 #: Rows per bulk INSERT while seeding.
 SEED_CHUNK = 5000
 #: Codes of mail that no import resolves: far above the imported ones.
@@ -184,23 +183,8 @@ def seed(store: Store, history: int, records: int, per_code: int) -> None:
 @contextlib.contextmanager
 def database(history: int, *, pg: bool, workdir: Path) -> Iterator[Store]:
     """A fresh, migrated store; dropped afterwards."""
-    name = f"mailassist_bench_relink_{history}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if pg else None
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    folder = workdir / name
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}" if pg else f"sqlite:///{folder}/mailassist.db"
-    store = Store(url, folder / "blobs")
-    try:
-        store.open(upgrade=True)
+    with scratch_store(workdir / f"relink_{history}_{uuid.uuid4().hex[:8]}", pg=pg) as store:
         yield store
-    finally:
-        store.close()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool, workdir: Path) -> Result:
@@ -306,9 +290,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped too
-    try:
-        sys.exit(main())
-    except SanityError as exc:
-        print(f"sanity check failed: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
