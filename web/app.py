@@ -42,9 +42,10 @@ from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pages import page_routes
 
-#: The default policy: our own styles and images only, no scripts, forms post back here, never framed.
+#: The default policy: our own scripts, styles and images only (no inline ones), forms post back here, never framed.
 DEFAULT_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
 #: Added to every response that does not set the header itself; a route overrides one by setting it (the
 #: sanitized email document for the message page's iframe sets its own CSP and frame options).

@@ -23,8 +23,8 @@ T = TypeVar("T")
 
 #: The default policy (``web.app.DEFAULT_CSP``) plus our own frames: the message page embeds the sanitized body.
 MESSAGE_PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; frame-src 'self'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; frame-src 'self'"
 )
 
 

@@ -88,3 +88,32 @@ def test_tab_from_the_top_reaches_the_search_box_and_enter_submits(page: Page, b
     expect(page).to_have_url(re.compile(rf"/messages\?(.*&)?q={SEARCH_WORD}(&|$)"))
     expect(page.locator("table.messages tbody tr")).to_have_count(1)
     expect(page.get_by_role("link", name=SEARCH_SUBJECT)).to_be_visible()
+
+
+def test_j_and_k_move_through_a_list_and_enter_opens_the_row(page: Page, world: World) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page)
+    page.goto("/messages")
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() >= 3
+    # j selects the first row, j again the second, k back to the first: its first link has the focus
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    expect(rows.nth(1)).not_to_have_class(re.compile(r"\bselected\b"))
+    first_link = rows.nth(0).locator("a[href]").first
+    expect(first_link).to_be_focused()
+    href = first_link.get_attribute("href")
+    # and Enter opens it
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(re.escape(href or "") + "$"))
+    # Typed into the search box, j is a letter, not a move
+    page.goto("/messages")
+    search = page.get_by_role("searchbox").first
+    search.focus()
+    page.keyboard.press("j")
+    expect(search).to_have_value("j")
+    assert page.locator("table.list tbody tr.selected").count() == 0
