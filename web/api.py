@@ -36,14 +36,14 @@ from store import (
 )
 from store.views import STATUSES
 from web.auth import AuthRequiredError, require_user
-from web.filters import MAX_ID, FilterError, parse_limit, parse_list_query
+from web.filters import parse_list_query
+from web.headers import NO_STORE
 from web.openapi import openapi_schema
+from web.params import MAX_ID, FilterError, parse_after, parse_limit, parse_status
 
 #: Page sizes of the lists that are not message lists (``/api/inbound``, ``/api/leads``).
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-#: Data responses are per user: never kept by a shared cache or the browser's.
-NO_STORE = {"Cache-Control": "no-store"}
 #: Which ``MessageFilter`` field each entity's history narrows.
 HISTORY_FIELDS = {"clients": "client_id", "contacts": "contact_id", "leads": "lead_id", "records": "record_id"}
 
@@ -323,16 +323,14 @@ class Api:
         viewer = await self.viewer(request)
         if viewer.role != "all":
             raise NotFoundError
-        status = request.query_params.get("status", "").strip().lower() or None
-        if status is not None and status not in STATUSES:
-            raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
+        status = parse_status(request.query_params, STATUSES)
         rows = await run_in_threadpool(self.store.list_inbound, status=status, limit=_limit(request.query_params))
         return _json({"items": [inbound_json(v) for v in rows]})
 
     async def leads(self, request: Request) -> Response:
         """``GET /api/leads``."""
         viewer = await self.viewer(request)
-        after = request.query_params.get("after", "").strip() or None
+        after = parse_after(request.query_params)
         page = await run_in_threadpool(self.store.list_leads, viewer, after=after, limit=_limit(request.query_params))
         return _json({"items": [lead_json(lead) for lead in page.items], "next": page.next})
 

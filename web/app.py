@@ -38,26 +38,15 @@ from web.auth import (
     required_scope,
 )
 from web.directory_api import DirectoryRules, directory_routes
+from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pages import page_routes
 
-#: The default policy: our own styles and images only, no scripts, forms post back here, never framed.
-DEFAULT_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-#: Added to every response that does not set the header itself; a route overrides one by setting it (the
-#: sanitized email document for the message page's iframe sets its own CSP and frame options).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": DEFAULT_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 #: Added as well to every response on a path behind the login (not ``web.auth.is_public``): pages, the API,
 #: downloads and the CSV hold one user's view of the mail, which no browser or shared cache may keep. Static files
 #: and the login page keep their caching.
-PRIVATE_HEADERS = {"Cache-Control": "no-store"}
+PRIVATE_HEADERS = NO_STORE
 #: A path segment of more digits than this is answered 404 before routing: no id is that long (ids are 32-bit), and
 #: Starlette's ``{id:int}`` would fail converting it (Python's ``int()`` refuses more than 4300 digits). Longer than
 #: any real ``Content-ID`` (a header line is at most 998 characters), so ``/cid/`` paths of digits still route.
@@ -66,11 +55,6 @@ MAX_PATH_DIGITS = 1000
 WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST", "/api/ingest": "POST"}
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-
-
-def hsts_headers(max_age: int) -> dict[str, str]:
-    """``Strict-Transport-Security`` for ``max_age`` seconds; none for 0. Browsers heed it over HTTPS only."""
-    return {"Strict-Transport-Security": f"max-age={max_age}"} if max_age > 0 else {}
 
 
 class SecurityHeadersMiddleware:

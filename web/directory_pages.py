@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
-from web.pagekit import PageKit, valid_id
+from web.pagekit import PageKit
+from web.params import parse_after, valid_id
 
 #: Messages per page of an entity's timeline.
 TIMELINE_LIMIT = 50
@@ -32,10 +33,6 @@ TIMELINES: dict[str, Callable[[int], MessageFilter]] = {
     "lead": lambda i: MessageFilter(lead_id=i),
     "record": lambda i: MessageFilter(record_id=i),
 }
-
-
-def _after(request: Request) -> str | None:
-    return request.query_params.get("after", "").strip() or None
 
 
 def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
@@ -61,7 +58,7 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
             entity_id: int = request.path_params["entity_id"]
             if not valid_id(entity_id):
                 return kit.not_found(request)
-            after = _after(request)
+            after = parse_after(request.query_params)
 
             def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
                 entity = get(viewer, entity_id)

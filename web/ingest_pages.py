@@ -22,16 +22,16 @@ from store.ingest import MAX_REASON_FILTER
 from store.views import IngestRow
 from web.auth import require_user
 from web.downloads import content_disposition
-from web.filters import FilterError, parse_limit
+from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head
 from web.pagekit import PageKit
+from web.params import FilterError, limit_param, parse_limit, parse_status
 
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
 INBOUND_LIMIT = 100
 MAX_INBOUND_LIMIT = 1000
 #: What an inbound id can look like (``store.ids``: 18 Crockford base32 digits; older ids were hex).
 _RECEIPT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
-DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +45,12 @@ class LogQuery:
 def inbound_params(params: Mapping[str, str]) -> LogQuery:
     """The ingest log's ``status`` (one of ``STATUSES``, or none), ``reason`` (contained in the reason or error,
     any case) and ``limit``; ``FilterError`` for a bad value."""
-    status = params.get("status", "").strip().lower() or None
-    if status is not None and status not in STATUSES:
-        raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
+    status = parse_status(params, STATUSES)
     reason = params.get("reason", "").strip() or None
     if reason is not None and len(reason) > MAX_REASON_FILTER:
         raise FilterError("reason", f"at most {MAX_REASON_FILTER} characters")
     limit = parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
-    return LogQuery(status, reason, limit, params.get("limit", "").strip() or None)
+    return LogQuery(status, reason, limit, limit_param(params))
 
 
 def log_url(query: LogQuery, **changes: str | None) -> str:

@@ -28,29 +28,24 @@ from store import (
     UserRef,
     Viewer,
 )
-from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
+from store.safehtml import IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
 from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
 from web.export import csv_lines
-from web.filters import DIRECTIONS, FILTER_PARAMS, FilterError, filter_query, parse_filter, parse_list_query
-from web.pagekit import MESSAGE_PAGE_CSP, PageKit, valid_id
+from web.filters import DIRECTIONS, FILTER_PARAMS, filter_query, parse_filter, parse_list_query
+from web.headers import DOWNLOAD_HEADERS, EMAIL_FRAME_HEADERS, MESSAGE_PAGE_CSP
+from web.pagekit import PageKit
+from web.params import FilterError, valid_id
 
-#: Headers of the sanitized email document: its own strict CSP, and framable by our own pages only.
-EMAIL_FRAME_HEADERS = {
-    "Content-Security-Policy": CSP_FOR_EMAIL_FRAME,
-    "X-Frame-Options": "SAMEORIGIN",
-    "X-Content-Type-Options": "nosniff",
-}
-#: Every file download: the browser must not guess a type and render it.
-DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
 #: ``cid:`` images larger than this, or past this total per message, are not inlined into the email document.
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
 MAX_INLINE_IMAGES = 8 * 1024 * 1024
 CSV_FILENAME = "messages.csv"
 
 
-#: Characters of the text body the message page shows: a 20 MB text made a 20 MB page (150 ms to render, more to
-#: lay out). The rest is in the raw message and ``/api/messages/{id}``.
+#: Characters of the text body the message page shows: a page holds the text whole, so a 20 MB text made a 20 MB
+#: page that is slow to render and to lay out, for text nobody reads on a screen. The rest is in the raw message
+#: and ``/api/messages/{id}``.
 MAX_SHOWN_TEXT = 256 * 1024
 
 

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from store import Store, StoreError
+from web.headers import NO_STORE
 
 PREFIX = "mailassist"
 #: Inbound statuses exposed as ``mailassist_messages_<status>_total``; ``queued`` is the queue depth gauge instead.
@@ -99,6 +100,6 @@ def metrics_routes(store: Store, *, clock: Callable[[], float] = time.time) -> l
         except StoreError:
             # A failed scrape (up == 0) says more than counters that look like zero.
             return PlainTextResponse("database unavailable\n", status_code=503)
-        return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+        return Response(body, headers={"Content-Type": content_type, **NO_STORE})
 
     return [Route("/metrics", metrics, methods=["GET"], name="metrics")]

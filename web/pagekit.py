@@ -17,15 +17,8 @@ from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, Viewer
 from web.auth import AuthRequiredError, require_user
-from web.filters import MAX_ID
 
 T = TypeVar("T")
-
-#: The default policy (``web.app.DEFAULT_CSP``) plus our own frames: the message page embeds the sanitized body.
-MESSAGE_PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; frame-src 'self'"
-)
 
 
 class PageKit:
@@ -68,9 +61,3 @@ class PageKit:
     def bad_request(self, request: Request, message: str) -> Response:
         """A 400 page saying what was wrong with the request."""
         return self.render(request, "bad_request.html", {"message": message}, status_code=400)
-
-
-def valid_id(value: int) -> bool:
-    """Whether a path id can name a row at all: ids above ``MAX_ID`` are answered 404 without asking the database,
-    which would fail on integers it cannot bind."""
-    return 0 < value <= MAX_ID

@@ -24,7 +24,7 @@ import web.auth
 from store import Store
 from store.models import ApiToken, utcnow
 from store.views import UserRow
-from web.app import DEFAULT_CSP, SecurityHeadersMiddleware, create_app, default_secret_path
+from web.app import SecurityHeadersMiddleware, create_app, default_secret_path
 from web.auth import (
     SESSION_COOKIE,
     Backoff,
@@ -34,6 +34,7 @@ from web.auth import (
     new_api_token,
     safe_next,
 )
+from web.headers import DEFAULT_CSP
 
 PASSWORD = "correct horse battery"
 WRONG = "Wrong email or password."
