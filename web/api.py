@@ -35,7 +35,7 @@ from store import (
     Viewer,
 )
 from store.views import STATUSES
-from web.auth import AuthRequiredError, require_user
+from web.auth.middleware import AuthRequiredError, require_user
 from web.filters import parse_list_query
 from web.headers import NO_STORE
 from web.openapi import openapi_schema
@@ -379,7 +379,7 @@ async def unknown(request: Request) -> Response:
 
 
 def api_routes(store: Store) -> list[Route]:
-    """Every ``/api/`` route but ``/api/me`` (``web.auth``), ending with a JSON 404 for the rest of ``/api/``."""
+    """Every ``/api/`` route but ``/api/me`` (``web.auth.routes``), ending with a JSON 404 for the rest of ``/api/``."""
     api = Api(store)
     routes = [
         Route("/api/schema", schema, methods=["GET"], name="api_schema"),

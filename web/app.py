@@ -1,6 +1,6 @@
-"""``create_app``: the viewer's ASGI app. Read-only, private unless a path is public (``web.auth.is_public``), and
-every response carries the security headers (private ones ``Cache-Control: no-store`` too). Pages in ``web.pages``,
-the JSON API in ``web.api``.
+"""``create_app``: the viewer's ASGI app. Read-only, private unless a path is public
+(``web.auth.middleware.is_public``), and every response carries the security headers (private ones
+``Cache-Control: no-store`` too). Pages in ``web.pages``, the JSON API in ``web.api``.
 """
 
 from __future__ import annotations
@@ -23,27 +23,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from store import Store, StoreError
 from web.addresses import breakable_address, shown_address
 from web.api import api_routes
-from web.auth import (
+from web.auth.middleware import (
     AuthGateMiddleware,
     AuthRequiredError,
-    LoginThrottle,
     SecureCookies,
     SessionsMiddleware,
     auth_required_response,
-    auth_routes,
     current_user,
     is_api,
     is_public,
     load_secret_key,
     required_scope,
 )
+from web.auth.routes import auth_routes
+from web.auth.throttle import LoginThrottle
 from web.directory_api import DirectoryRules, directory_routes
 from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pages import page_routes
 
-#: Added as well to every response on a path behind the login (not ``web.auth.is_public``): pages, the API,
+#: Added as well to every response on a path behind the login (not ``web.auth.middleware.is_public``): pages, the API,
 #: downloads and the CSV hold one user's view of the mail, which no browser or shared cache may keep. Static files
 #: and the login page keep their caching.
 PRIVATE_HEADERS = NO_STORE
@@ -199,7 +199,7 @@ def create_app(
     routes = [
         *page_routes(store, templates),
         Route("/healthz", healthz),
-        *auth_routes(store, templates, secret_key=key, throttle=login_throttle or LoginThrottle()),
+        *auth_routes(store, templates, throttle=login_throttle or LoginThrottle()),
         *ingest_routes(ingest, max_size=ingest_max_size),
         *directory_routes(store, directory),  # the import's rules; without them its routes answer 503
         *api_routes(store),  # after auth_routes: it ends with a catch-all JSON 404 for /api/

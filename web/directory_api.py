@@ -21,7 +21,7 @@ from starlette.routing import Route
 from store import RelinkResult, RelinkScope, Store, StoreError
 from store.errors import EntryInUseError, ImportConflictError
 from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
-from web.auth import AUTH_VIA_KEY
+from web.auth.middleware import AUTH_VIA_KEY
 from web.bodies import BodyTooLargeError, read_body
 
 #: The scope a token needs for every route here (``mailassist token create --scope directory:write``).

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from store import BadCursorError, LoginView, Viewer
 from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
 from store.views import IndexPage
-from web.auth import require_user
+from web.auth.middleware import require_user
 from web.pagekit import PageKit
 from web.params import FilterError, parse_limit
 

@@ -3,7 +3,7 @@ by the same durable intake as SMTP and answered with the same policy decision, a
 
 The token is its user's own credential (proof ``api``, like a personal assistant address): the message is filed
 for that user whatever its headers say. Session cookies never write (DESIGN.md invariant 7): only a bearer token
-reaches this route (``web.auth``). What takes the message is given to ``create_app`` (``IngestFn``, built in
+reaches this route (``web.auth.middleware``). What takes the message is given to ``create_app`` (``IngestFn``, built in
 ``mailassist.build``), so ``web`` still imports nothing but ``store``.
 """
 
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from store import StoreError
-from web.auth import require_user
+from web.auth.middleware import require_user
 from web.bodies import BodyTooLargeError, read_body
 from web.headers import NO_STORE
 

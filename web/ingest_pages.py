@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from store import STATUSES, BlobNotFoundError, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
 from store.views import IngestRow
-from web.auth import require_user
+from web.auth.middleware import require_user
 from web.downloads import content_disposition
 from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head

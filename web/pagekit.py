@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, Viewer
-from web.auth import AuthRequiredError, require_user
+from web.auth.middleware import AuthRequiredError, require_user
 
 T = TypeVar("T")
 
