@@ -7,7 +7,7 @@ so a timeline shows only what the viewer may see.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,8 +25,7 @@ TIMELINE_LIMIT = 50
 #: Unresolved codes the codes page lists, latest mail first.
 CODES_LIMIT = 500
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-#: The filter of each directory page's timeline, by the ``/messages`` parameter that gives the same list.
+#: The filter of each directory page's timeline, by its kind: the ``/messages`` parameter that gives the same list.
 TIMELINES: dict[str, Callable[[int], MessageFilter]] = {
     "client": lambda i: MessageFilter(client_id=i),
     "contact": lambda i: MessageFilter(contact_id=i),
@@ -42,59 +41,82 @@ def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
     return f"{path}?{urlencode({**params, 'after': cursor})}"
 
 
+class DirectoryPages:
+    """The handlers; ``directory_routes`` maps them to paths."""
+
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+        self.store = kit.store
+
+    async def dashboard(self, request: Request) -> Response:
+        """``GET /``: counts by window, and (role ``all``) the latest failures."""
+        board = await self.kit.load(request, lambda user, viewer: self.store.dashboard(viewer, datetime.now(UTC)))
+        return self.kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+
+    async def codes(self, request: Request) -> Response:
+        """``GET /codes``: record codes that mail carried and no record has (yet), latest mail first."""
+        found = await self.kit.load(
+            request, lambda user, viewer: self.store.list_unresolved_codes(viewer, limit=CODES_LIMIT)
+        )
+        return self.kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
+
+    async def client(self, request: Request) -> Response:
+        """``GET /clients/{id}``."""
+        return await self.entity_page(request, "client", self.store.get_client)
+
+    async def contact(self, request: Request) -> Response:
+        """``GET /contacts/{id}``."""
+        return await self.entity_page(request, "contact", self.store.get_contact)
+
+    async def lead(self, request: Request) -> Response:
+        """``GET /leads/{id}``."""
+        return await self.entity_page(request, "lead", self.store.get_lead)
+
+    async def record(self, request: Request) -> Response:
+        """``GET /records/{id}``."""
+        return await self.entity_page(request, "record", self.store.get_record)
+
+    async def entity_page(self, request: Request, kind: str, get: Callable[[Viewer, int], object | None]) -> Response:
+        """A directory page: the entity from ``get``, and its timeline: the messages ``/messages?KIND=ID`` lists."""
+        entity_id: int = request.path_params["entity_id"]
+        if not valid_id(entity_id):
+            return self.kit.not_found(request)
+        after = parse_after(request.query_params)
+
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
+            entity = get(viewer, entity_id)
+            if entity is None:
+                return None, None, None
+            f = TIMELINES[kind](entity_id)
+            try:
+                return entity, self.store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
+            except BadCursorError as exc:
+                return entity, None, f"after: {exc}"
+
+        entity, timeline, error = await self.kit.load(request, fetch)
+        if entity is None:
+            return self.kit.not_found(request)
+        if timeline is None:
+            return self.kit.bad_request(request, error or "bad request")
+        context: dict[str, Any] = {
+            "e": entity,
+            "items": timeline.items,
+            "next_url": _page_url(request.url.path, timeline.next),
+            "first_url": request.url.path if after else None,
+            "list_url": f"/messages?{kind}={entity_id}",
+        }
+        return self.kit.render(request, f"{kind}.html", context)
+
+
 def directory_routes(kit: PageKit) -> list[BaseRoute]:
     """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
     ``/records/{id}``."""
-    store = kit.store
-
-    async def dashboard(request: Request) -> Response:
-        board = await kit.load(request, lambda user, viewer: store.dashboard(viewer, datetime.now(UTC)))
-        return kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
-
-    def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
-        """A directory page: the entity from ``get``, and its timeline: the messages ``?param=ID`` lists."""
-
-        async def page(request: Request) -> Response:
-            entity_id: int = request.path_params["entity_id"]
-            if not valid_id(entity_id):
-                return kit.not_found(request)
-            after = parse_after(request.query_params)
-
-            def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
-                entity = get(viewer, entity_id)
-                if entity is None:
-                    return None, None, None
-                f = TIMELINES[param](entity_id)
-                try:
-                    return entity, store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
-                except BadCursorError as exc:
-                    return entity, None, f"after: {exc}"
-
-            entity, timeline, error = await kit.load(request, fetch)
-            if entity is None:
-                return kit.not_found(request)
-            if timeline is None:
-                return kit.bad_request(request, error or "bad request")
-            context: dict[str, Any] = {
-                "e": entity,
-                "items": timeline.items,
-                "next_url": _page_url(request.url.path, timeline.next),
-                "first_url": request.url.path if after else None,
-                "list_url": f"/messages?{param}={entity_id}",
-            }
-            return kit.render(request, template, context)
-
-        return page
-
-    async def codes(request: Request) -> Response:
-        found = await kit.load(request, lambda user, viewer: store.list_unresolved_codes(viewer, limit=CODES_LIMIT))
-        return kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
-
+    pages = DirectoryPages(kit)
     return [
-        Route("/", dashboard, methods=["GET"]),
-        Route("/clients/{entity_id:int}", entity_page("client.html", "client", store.get_client), methods=["GET"]),
-        Route("/contacts/{entity_id:int}", entity_page("contact.html", "contact", store.get_contact), methods=["GET"]),
-        Route("/codes", codes, methods=["GET"]),
-        Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.get_lead), methods=["GET"]),
-        Route("/records/{entity_id:int}", entity_page("record.html", "record", store.get_record), methods=["GET"]),
+        Route("/", pages.dashboard, methods=["GET"]),
+        Route("/clients/{entity_id:int}", pages.client, methods=["GET"]),
+        Route("/contacts/{entity_id:int}", pages.contact, methods=["GET"]),
+        Route("/codes", pages.codes, methods=["GET"]),
+        Route("/leads/{entity_id:int}", pages.lead, methods=["GET"]),
+        Route("/records/{entity_id:int}", pages.record, methods=["GET"]),
     ]
