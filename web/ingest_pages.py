@@ -68,28 +68,29 @@ def shown_head(row: IngestRow, heads: Mapping[str, bytes]) -> Head:
     return read_head(raw) if raw is not None else Head(None, None, None)
 
 
-def ingest_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
-    store = kit.store
+class IngestPages:
+    """The handlers; ``ingest_routes`` maps them to paths. Each answers 404 to anyone but role ``all`` first."""
 
-    def admin(request: Request) -> bool:
-        return require_user(request).role == "all"
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+        self.store = kit.store
 
-    async def inbound(request: Request) -> Response:
-        if not admin(request):
-            return kit.not_found(request)
+    async def inbound(self, request: Request) -> Response:
+        """``GET /inbound``: the log, filtered, with a tab per status and its count."""
+        if not _admin(request):
+            return self.kit.not_found(request)
         try:
             query = inbound_params(request.query_params)
         except FilterError as exc:
-            return kit.bad_request(request, str(exc))
+            return self.kit.bad_request(request, str(exc))
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
-            rows = store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
+            rows = self.store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
             unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
-            heads = store.get_raw_heads(unfiled, HEAD_BYTES)
-            return [(r, shown_head(r, heads)) for r in rows], store.count_inbound_by_status()
+            heads = self.store.get_raw_heads(unfiled, HEAD_BYTES)
+            return [(r, shown_head(r, heads)) for r in rows], self.store.count_inbound_by_status()
 
-        rows, counts = await kit.load(request, fetch)
+        rows, counts = await self.kit.load(request, fetch)
         tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
         tabs += [(s, n, log_url(query, status=s), query.status == s) for s, n in counts.items()]
         context = {
@@ -103,49 +104,59 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             "statuses": STATUSES,
             "clear_reason_url": log_url(query, reason=None) if query.reason else None,
         }
-        return kit.render(request, "inbound.html", context)
+        return self.kit.render(request, "inbound.html", context)
 
-    async def receipt(request: Request) -> Response:
+    async def receipt(self, request: Request) -> Response:
+        """``GET /inbound/{id}``: one receipt in full."""
         receipt_id: str = request.path_params["receipt_id"]
-        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return kit.not_found(request)
+        if not _admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
+            return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
-            row = store.get_ingest_row(receipt_id)
+            row = self.store.get_ingest_row(receipt_id)
             if row is None:
                 return None
-            heads = store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
+            heads = self.store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
             return row, shown_head(row, heads)
 
-        found = await kit.load(request, fetch)
+        found = await self.kit.load(request, fetch)
         if found is None:
-            return kit.not_found(request)
+            return self.kit.not_found(request)
         row, head = found
         context = {"nav": "inbound", "row": row, "r": row.receipt, "head": head}
-        return kit.render(request, "receipt.html", context)
+        return self.kit.render(request, "receipt.html", context)
 
-    async def raw(request: Request) -> Response:
+    async def raw(self, request: Request) -> Response:
+        """``GET /inbound/{id}/raw.eml``: the raw bytes as received, as a download."""
         receipt_id: str = request.path_params["receipt_id"]
-        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return kit.not_found(request)
+        if not _admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
+            return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
-            found = store.get_inbound(receipt_id)
+            found = self.store.get_inbound(receipt_id)
             if found is None:
                 return None
             try:
-                return store.get_raw(found.sha256)
+                return self.store.get_raw(found.sha256)
             except BlobNotFoundError:
                 return None
 
-        data = await kit.load(request, fetch)
+        data = await self.kit.load(request, fetch)
         if data is None:
-            return kit.not_found(request)
+            return self.kit.not_found(request)
         headers = {"Content-Disposition": content_disposition(f"receipt-{receipt_id}.eml"), **DOWNLOAD_HEADERS}
         return Response(data, media_type="message/rfc822", headers=headers)
 
+
+def _admin(request: Request) -> bool:
+    return require_user(request).role == "all"
+
+
+def ingest_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
+    pages = IngestPages(kit)
     return [
-        Route("/inbound", inbound, methods=["GET"]),
-        Route("/inbound/{receipt_id}", receipt, methods=["GET"]),
-        Route("/inbound/{receipt_id}/raw.eml", raw, methods=["GET"]),
+        Route("/inbound", pages.inbound, methods=["GET"]),
+        Route("/inbound/{receipt_id}", pages.receipt, methods=["GET"]),
+        Route("/inbound/{receipt_id}/raw.eml", pages.raw, methods=["GET"]),
     ]
