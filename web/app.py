@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store import Store, StoreError
+from store import Store
 from web.addresses import breakable_address, shown_address
 from web.api import api_routes
 from web.auth.middleware import (
@@ -39,6 +38,7 @@ from web.auth.routes import auth_routes
 from web.auth.throttle import LoginThrottle
 from web.directory_api import DirectoryRules, directory_routes
 from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
+from web.health import health_routes
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pages import page_routes
@@ -180,25 +180,9 @@ def create_app(
     templates.env.filters["shown_address"] = shown_address
     templates.env.filters["addr"] = breakable_address
 
-    async def healthz(request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await run_in_threadpool(store.ping)
-            checks["db"] = "ok"
-        except StoreError as exc:
-            checks["db"] = f"error: {exc}"
-        if broker_check is not None:
-            try:
-                await run_in_threadpool(broker_check)
-                checks["broker"] = "ok"
-            except Exception as exc:
-                checks["broker"] = f"error: {exc.__class__.__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
-
     routes = [
         *page_routes(store, templates),
-        Route("/healthz", healthz),
+        *health_routes(store, broker_check),
         *auth_routes(store, templates, throttle=login_throttle or LoginThrottle()),
         *ingest_routes(ingest, max_size=ingest_max_size),
         *directory_routes(store, directory),  # the import's rules; without them its routes answer 503
