@@ -7,7 +7,7 @@ so a timeline shows only what the viewer may see.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
 from web.pagekit import PageKit
 from web.params import parse_after, valid_id
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Messages per page of an entity's timeline.
 TIMELINE_LIMIT = 50
@@ -60,21 +62,20 @@ class DirectoryPages:
         )
         return self.kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
 
-    async def client(self, request: Request) -> Response:
-        """``GET /clients/{id}``."""
-        return await self.entity_page(request, "client", self.store.get_client)
+    def entity(self, kind: str) -> Endpoint:
+        """The page handler of one kind of directory entity (``client``, ``contact``…)."""
+        verbs: dict[str, Callable[[Viewer, int], object | None]] = {
+            "client": self.store.get_client,
+            "contact": self.store.get_contact,
+            "lead": self.store.get_lead,
+            "record": self.store.get_record,
+        }
+        get = verbs[kind]
 
-    async def contact(self, request: Request) -> Response:
-        """``GET /contacts/{id}``."""
-        return await self.entity_page(request, "contact", self.store.get_contact)
+        async def page(request: Request) -> Response:
+            return await self.entity_page(request, kind, get)
 
-    async def lead(self, request: Request) -> Response:
-        """``GET /leads/{id}``."""
-        return await self.entity_page(request, "lead", self.store.get_lead)
-
-    async def record(self, request: Request) -> Response:
-        """``GET /records/{id}``."""
-        return await self.entity_page(request, "record", self.store.get_record)
+        return page
 
     async def entity_page(self, request: Request, kind: str, get: Callable[[Viewer, int], object | None]) -> Response:
         """A directory page: the entity from ``get``, and its timeline: the messages ``/messages?KIND=ID`` lists."""
@@ -112,11 +113,10 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
     """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
     ``/records/{id}``."""
     pages = DirectoryPages(kit)
-    return [
+    routes: list[BaseRoute] = [
         Route("/", pages.dashboard, methods=["GET"]),
-        Route("/clients/{entity_id:int}", pages.client, methods=["GET"]),
-        Route("/contacts/{entity_id:int}", pages.contact, methods=["GET"]),
         Route("/codes", pages.codes, methods=["GET"]),
-        Route("/leads/{entity_id:int}", pages.lead, methods=["GET"]),
-        Route("/records/{entity_id:int}", pages.record, methods=["GET"]),
     ]
+    for kind in TIMELINES:
+        routes.append(Route(f"/{kind}s/{{entity_id:int}}", pages.entity(kind), methods=["GET"]))
+    return routes
