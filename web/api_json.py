@@ -89,13 +89,20 @@ def participant_json(p: ParticipantView) -> dict[str, Any]:
     return {**fields_of(p, "role", "address", "name", "internal"), "match": match}
 
 
-def receipt_json(r: ReceiptView) -> dict[str, Any]:
-    """One receipt of a message: how it arrived, who submitted it and what vouched for them."""
+def envelope_json(r: ReceiptView | InboundView) -> dict[str, Any]:
+    """A receipt's id and SMTP envelope, as the message's receipts and the ingest log both show them."""
     return {
         "id": r.id,
         "received_at": r.received_at.isoformat(),
         "mail_from": r.mail_from,
         "rcpt_tos": list(r.rcpt_tos),
+    }
+
+
+def receipt_json(r: ReceiptView) -> dict[str, Any]:
+    """One receipt of a message: how it arrived, who submitted it and what vouched for them."""
+    return {
+        **envelope_json(r),
         **fields_of(r, "status", "reason", "sender_user", "submitter", "proof", "source"),
         "auth": auth_json(r.auth),
     }
@@ -130,10 +137,7 @@ def message_json(m: MessageDetail, viewer: Viewer) -> dict[str, Any]:
 def inbound_json(v: InboundView) -> dict[str, Any]:
     """One receipt of the ingest log."""
     return {
-        "id": v.id,
-        "received_at": v.received_at.isoformat(),
-        "mail_from": v.mail_from,
-        "rcpt_tos": list(v.rcpt_tos),
+        **envelope_json(v),
         **fields_of(v, "peer", "helo", "size", "sha256", "status", "attempts", "last_error", "reason"),
         "updated_at": v.updated_at.isoformat(),
         "processed_at": _when(v.processed_at),
