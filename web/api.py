@@ -1,8 +1,9 @@
 """The JSON API under ``/api/``: the viewer's lists and details as JSON, for bearer tokens (and sessions).
 
 Handlers read parameters, call one store verb with the caller's ``Viewer`` and answer JSON, so the API shows
-exactly what the pages show. Errors are JSON too: 400 names the bad parameter, 404 is the same for a missing and
-an invisible object, 503 when the database is down. ``web.openapi`` describes every route here.
+exactly what the pages show. Handlers raise, and ``web.errors`` answers in JSON: 400 names the bad parameter, 404
+is the same for a missing and an invisible object, 503 when the database is down. ``web.openapi`` describes every
+route here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from store import (
-    BadCursorError,
-    Store,
-    StoreError,
-    Viewer,
-)
+from store import Store, Viewer
 from store.views import STATUSES
 from web.api_json import (
     client_json,
@@ -34,11 +30,12 @@ from web.api_json import (
     message_json,
     record_json,
 )
-from web.auth.middleware import AuthRequiredError, require_user
+from web.auth.middleware import require_user
+from web.errors import AuthRequiredError, NotFoundError
 from web.filters import parse_list_query
 from web.headers import NO_STORE
 from web.openapi import openapi_schema
-from web.params import MAX_ID, FilterError, parse_after, parse_limit, parse_status
+from web.params import parse_after, parse_limit, parse_status, path_id
 
 #: Page sizes of the lists that are not message lists (``/api/inbound``, ``/api/leads``).
 DEFAULT_LIMIT = 50
@@ -49,10 +46,6 @@ HISTORY_FIELDS = {"clients": "client_id", "contacts": "contact_id", "leads": "le
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class NotFoundError(Exception):
-    """Answered ``404 {"error": "not found"}``: for missing and invisible objects alike."""
-
-
 # --- parameters -------------------------------------------------------------------------------------------------
 
 
@@ -60,39 +53,8 @@ def _limit(params: Mapping[str, str]) -> int:
     return parse_limit(params, DEFAULT_LIMIT, MAX_LIMIT)
 
 
-def _path_id(request: Request) -> int:
-    value = request.path_params["id"]
-    assert isinstance(value, int)  # the route's ``{id:int}`` converter
-    if value > MAX_ID:
-        raise NotFoundError
-    return value
-
-
-def _json(data: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status_code, headers=NO_STORE)
-
-
-def not_found() -> JSONResponse:
-    """The one 404 body, so a guessed id tells nothing."""
-    return _json({"error": "not found"}, 404)
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Turns the API's errors into JSON answers: bad parameters, cursors, missing objects, a database that is down."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except FilterError as exc:
-            return _json({"error": str(exc), "param": exc.param}, 400)
-        except BadCursorError as exc:
-            return _json({"error": str(exc), "param": "after"}, 400)
-        except NotFoundError:
-            return not_found()
-        except StoreError:
-            return _json({"error": "database unavailable"}, 503)
-
-    return endpoint
+def _json(data: Any) -> JSONResponse:
+    return JSONResponse(data, headers=NO_STORE)
 
 
 # --- routes -------------------------------------------------------------------------------------------------------
@@ -127,7 +89,7 @@ class Api:
     async def message(self, request: Request) -> Response:
         """``GET /api/messages/{id}``."""
         viewer = await self.viewer(request)
-        found = await run_in_threadpool(self.store.get_message, viewer, _path_id(request))
+        found = await run_in_threadpool(self.store.get_message, viewer, path_id(request, "id"))
         if found is None:
             raise NotFoundError
         return _json(message_json(found, viewer))
@@ -167,14 +129,14 @@ class Api:
 
         async def detail(request: Request) -> Response:
             viewer = await self.viewer(request)
-            found = await run_in_threadpool(verb, viewer, _path_id(request))
+            found = await run_in_threadpool(verb, viewer, path_id(request, "id"))
             if found is None:
                 raise NotFoundError
             return _json(shape(found))
 
         async def history(request: Request) -> Response:
             viewer = await self.viewer(request)
-            entity_id = _path_id(request)
+            entity_id = path_id(request, "id")
             if await run_in_threadpool(verb, viewer, entity_id) is None:
                 raise NotFoundError
             return await self.page(viewer, request, **{HISTORY_FIELDS[kind]: entity_id})
@@ -189,7 +151,7 @@ async def schema(request: Request) -> Response:
 
 async def unknown(request: Request) -> Response:
     """Any other path under ``/api/``."""
-    return not_found()
+    raise NotFoundError
 
 
 def api_routes(store: Store) -> list[Route]:
@@ -197,18 +159,16 @@ def api_routes(store: Store) -> list[Route]:
     api = Api(store)
     routes = [
         Route("/api/schema", schema, methods=["GET"], name="api_schema"),
-        Route("/api/messages", _guarded(api.messages), methods=["GET"], name="api_messages"),
-        Route("/api/messages/{id:int}", _guarded(api.message), methods=["GET"], name="api_message"),
-        Route("/api/inbound", _guarded(api.inbound), methods=["GET"], name="api_inbound"),
-        Route("/api/leads", _guarded(api.leads), methods=["GET"], name="api_leads"),
-        Route("/api/dashboard", _guarded(api.dashboard), methods=["GET"], name="api_dashboard"),
+        Route("/api/messages", api.messages, methods=["GET"], name="api_messages"),
+        Route("/api/messages/{id:int}", api.message, methods=["GET"], name="api_message"),
+        Route("/api/inbound", api.inbound, methods=["GET"], name="api_inbound"),
+        Route("/api/leads", api.leads, methods=["GET"], name="api_leads"),
+        Route("/api/dashboard", api.dashboard, methods=["GET"], name="api_dashboard"),
     ]
     for kind in HISTORY_FIELDS:
         detail, history = api.entity(kind)
-        routes.append(Route(f"/api/{kind}/{{id:int}}", _guarded(detail), methods=["GET"], name=f"api_{kind}_one"))
-        routes.append(
-            Route(f"/api/{kind}/{{id:int}}/history", _guarded(history), methods=["GET"], name=f"api_{kind}_history")
-        )
+        routes.append(Route(f"/api/{kind}/{{id:int}}", detail, methods=["GET"], name=f"api_{kind}_one"))
+        routes.append(Route(f"/api/{kind}/{{id:int}}/history", history, methods=["GET"], name=f"api_{kind}_history"))
     # Last: any other path under /api/ is a JSON 404, not the HTML one.
     routes.append(Route("/api/{rest:path}", unknown, methods=["GET"], name="api_not_found"))
     return routes

@@ -19,17 +19,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store import Store
+from store import Store, StoreError
 from web.addresses import breakable_address, shown_address
 from web.api import api_routes
 from web.auth.middleware import (
     AuthGateMiddleware,
-    AuthRequiredError,
     SecureCookies,
     SessionsMiddleware,
     auth_required_response,
     current_user,
-    is_api,
     is_public,
     load_secret_key,
     required_scope,
@@ -37,10 +35,12 @@ from web.auth.middleware import (
 from web.auth.routes import auth_routes
 from web.auth.throttle import LoginThrottle
 from web.directory_api import DirectoryRules, directory_routes
+from web.errors import AuthRequiredError, ErrorAnswers, WebError, is_api
 from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
 from web.health import health_routes
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
+from web.pagekit import PageKit
 from web.pages import page_routes
 
 #: Added as well to every response on a path behind the login (not ``web.auth.middleware.is_public``): pages, the API,
@@ -180,8 +180,10 @@ def create_app(
     templates.env.filters["shown_address"] = shown_address
     templates.env.filters["addr"] = breakable_address
 
+    kit = PageKit(store, templates)
+    errors = ErrorAnswers(kit.refuse)
     routes = [
-        *page_routes(store, templates),
+        *page_routes(kit),
         *health_routes(store, broker_check),
         *auth_routes(store, templates, throttle=login_throttle or LoginThrottle()),
         *ingest_routes(ingest, max_size=ingest_max_size),
@@ -200,6 +202,7 @@ def create_app(
     return ViewerApp(
         routes=routes,
         middleware=middleware,
-        exception_handlers={AuthRequiredError: auth_required_response},
+        # Every refusal a route raises, answered in one place (``web.errors``); the login's own first.
+        exception_handlers={AuthRequiredError: auth_required_response, WebError: errors, StoreError: errors},
         security_headers={**SECURITY_HEADERS, **hsts_headers(hsts_max_age)},
     )

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
+from store import LoginView, MessageFilter, MessagePage, Viewer
 from web.pagekit import PageKit
-from web.params import parse_after, valid_id
+from web.params import parse_after, path_id
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -79,26 +79,17 @@ class DirectoryPages:
 
     async def entity_page(self, request: Request, kind: str, get: Callable[[Viewer, int], object | None]) -> Response:
         """A directory page: the entity from ``get``, and its timeline: the messages ``/messages?KIND=ID`` lists."""
-        entity_id: int = request.path_params["entity_id"]
-        if not valid_id(entity_id):
-            return self.kit.not_found(request)
+        entity_id = path_id(request, "entity_id")
         after = parse_after(request.query_params)
 
-        def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[object, MessagePage] | None:
             entity = get(viewer, entity_id)
             if entity is None:
-                return None, None, None
+                return None
             f = TIMELINES[kind](entity_id)
-            try:
-                return entity, self.store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
-            except BadCursorError as exc:
-                return entity, None, f"after: {exc}"
+            return entity, self.store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT)
 
-        entity, timeline, error = await self.kit.load(request, fetch)
-        if entity is None:
-            return self.kit.not_found(request)
-        if timeline is None:
-            return self.kit.bad_request(request, error or "bad request")
+        entity, timeline = await self.kit.find(request, fetch)
         context: dict[str, Any] = {
             "e": entity,
             "items": timeline.items,

@@ -26,7 +26,8 @@ from urllib.parse import urlencode
 
 from store import MessageFilter
 from store.views import KINDS
-from web.params import MAX_ID, FilterError, parse_after, parse_choice, parse_limit, whole_number
+from web.errors import FilterError
+from web.params import MAX_ID, parse_after, parse_choice, parse_limit, whole_number
 
 DIRECTIONS = ("incoming", "outgoing")
 DEFAULT_LIMIT = 50

@@ -19,8 +19,9 @@ from store import BadCursorError, LoginView, Viewer
 from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
 from store.views import IndexPage
 from web.auth.middleware import require_user
+from web.errors import FilterError
 from web.pagekit import PageKit
-from web.params import FilterError, parse_limit
+from web.params import parse_limit
 
 #: Entries per page unless ``limit`` says otherwise.
 INDEX_LIMIT = 50

@@ -20,10 +20,9 @@ from starlette.routing import Route
 from store import StoreError
 from web.auth.middleware import require_user
 from web.bodies import BodyTooLargeError, read_body
+from web.errors import RETRY_AFTER_SECONDS
 from web.headers import NO_STORE
 
-#: How long a client should wait before retrying while the store is down.
-RETRY_AFTER_SECONDS = 60
 #: What SMTP answers when storage fails: the sender keeps the message and retries.
 TEMPORARY_FAILURE = "451 4.3.0 Temporary storage failure, please try again later"
 MEDIA_TYPE = "message/rfc822"

@@ -17,15 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import STATUSES, BlobNotFoundError, LoginView, Viewer
+from store import STATUSES, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
 from store.views import IngestRow
 from web.auth.middleware import require_user
 from web.downloads import content_disposition
+from web.errors import FilterError, NotFoundError
 from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head
 from web.pagekit import PageKit
-from web.params import FilterError, limit_param, parse_limit, parse_status
+from web.params import limit_param, parse_limit, parse_status
 
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
 INBOUND_LIMIT = 100
@@ -77,12 +78,8 @@ class IngestPages:
 
     async def inbound(self, request: Request) -> Response:
         """``GET /inbound``: the log, filtered, with a tab per status and its count."""
-        if not _admin(request):
-            return self.kit.not_found(request)
-        try:
-            query = inbound_params(request.query_params)
-        except FilterError as exc:
-            return self.kit.bad_request(request, str(exc))
+        _admin_only(request)
+        query = inbound_params(request.query_params)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
             rows = self.store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
@@ -108,9 +105,7 @@ class IngestPages:
 
     async def receipt(self, request: Request) -> Response:
         """``GET /inbound/{id}``: one receipt in full."""
-        receipt_id: str = request.path_params["receipt_id"]
-        if not _admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return self.kit.not_found(request)
+        receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
             row = self.store.get_ingest_row(receipt_id)
@@ -119,37 +114,36 @@ class IngestPages:
             heads = self.store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
             return row, shown_head(row, heads)
 
-        found = await self.kit.load(request, fetch)
-        if found is None:
-            return self.kit.not_found(request)
-        row, head = found
+        row, head = await self.kit.find(request, fetch)
         context = {"nav": "inbound", "row": row, "r": row.receipt, "head": head}
         return self.kit.render(request, "receipt.html", context)
 
     async def raw(self, request: Request) -> Response:
         """``GET /inbound/{id}/raw.eml``: the raw bytes as received, as a download."""
-        receipt_id: str = request.path_params["receipt_id"]
-        if not _admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return self.kit.not_found(request)
+        receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
             found = self.store.get_inbound(receipt_id)
-            if found is None:
-                return None
-            try:
-                return self.store.get_raw(found.sha256)
-            except BlobNotFoundError:
-                return None
+            return self.store.get_raw(found.sha256) if found is not None else None
 
-        data = await self.kit.load(request, fetch)
-        if data is None:
-            return self.kit.not_found(request)
+        data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(f"receipt-{receipt_id}.eml"), **DOWNLOAD_HEADERS}
         return Response(data, media_type="message/rfc822", headers=headers)
 
 
-def _admin(request: Request) -> bool:
-    return require_user(request).role == "all"
+def _admin_only(request: Request) -> None:
+    """``NotFoundError`` for anyone but role ``all``: for them the log does not exist."""
+    if require_user(request).role != "all":
+        raise NotFoundError
+
+
+def _receipt_id(request: Request) -> str:
+    """The path's receipt id, once the user may see the log; ``NotFoundError`` for what can be no receipt id."""
+    _admin_only(request)
+    receipt_id: str = request.path_params["receipt_id"]
+    if not _RECEIPT_ID.fullmatch(receipt_id):
+        raise NotFoundError
+    return receipt_id
 
 
 def ingest_routes(kit: PageKit) -> list[BaseRoute]:

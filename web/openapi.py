@@ -76,6 +76,10 @@ RESPONSES: dict[str, Schema] = {
         "description": "No such object, or one the caller may not see: the two read the same",
         "content": {"application/json": {"schema": ref("Error")}},
     },
+    "Unavailable": {
+        "description": "The database is down: retry after Retry-After seconds",
+        "content": {"application/json": {"schema": ref("Error")}},
+    },
 }
 
 
@@ -89,6 +93,7 @@ def _get(
     responses: dict[str, Schema] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": ref(schema)}}},
         "401": {"$ref": "#/components/responses/Unauthorized"},
+        "503": {"$ref": "#/components/responses/Unavailable"},
     }
     if bad_request:
         responses["400"] = {"$ref": "#/components/responses/BadRequest"}

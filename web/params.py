@@ -1,30 +1,35 @@
 """Query and path parameters every handler reads the same way: ids, page sizes, statuses and cursors.
 
-A bad value raises ``FilterError`` naming the parameter: pages show it in a 400, the API answers 400 with it. Every
-value is checked here, before the store sees it, so a value the database could not bind is never the database's
-error.
+A bad value raises ``FilterError`` naming the parameter (``web.errors`` answers it with a 400 saying so), and a path
+id that can name no row ``NotFoundError``. Every value is checked here, before the store sees it, so a value the
+database could not bind is never the database's error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from starlette.requests import Request
+
+from web.errors import FilterError, NotFoundError
+
 #: Ids are 32-bit in the database (PostgreSQL ``integer``): a larger one names nothing, and cannot be bound.
 MAX_ID = 2**31 - 1
-
-
-class FilterError(ValueError):
-    """A query parameter with a value we cannot use; ``param`` names it."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
 
 
 def valid_id(value: int) -> bool:
     """Whether a path id can name a row at all: ids above ``MAX_ID`` are answered 404 without asking the database,
     which would fail on integers it cannot bind."""
     return 0 < value <= MAX_ID
+
+
+def path_id(request: Request, name: str) -> int:
+    """The path parameter ``name`` (a route's ``{name:int}``); ``NotFoundError`` when it can name no row."""
+    value = request.path_params[name]
+    assert isinstance(value, int)  # the route's ``{name:int}`` converter
+    if not valid_id(value):
+        raise NotFoundError
+    return value
 
 
 def whole_number(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:

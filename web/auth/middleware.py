@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from store import LoginView, Store, StoreError, TokenGrant
 from web.auth.passwords import hash_api_token
+from web.errors import UNAVAILABLE, AuthRequiredError, is_api, json_refusal
 
 SESSION_COOKIE = "mailassist_session"
 #: A session ends this long after login, whatever the activity (the cookie's signature carries its age); logout
@@ -41,10 +42,6 @@ _PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz", "/metrics", "/api/sc
 _PUBLIC_PREFIXES = ("/static/",)
 
 SecureCookies = Literal["auto", "always", "never"]
-
-
-class AuthRequiredError(Exception):
-    """Raised by ``require_user`` when nobody is logged in; answered with a login redirect or a 401 for the API."""
 
 
 # --- the session signing key -------------------------------------------------------------------------------------
@@ -105,11 +102,6 @@ class SessionsMiddleware:
 def is_public(path: str) -> bool:
     """Whether ``path`` is served without a login: the login itself, health, metrics and static files."""
     return path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
-
-
-def is_api(path: str) -> bool:
-    """Whether ``path`` is part of the JSON API (bearer tokens, JSON errors)."""
-    return path == "/api" or path.startswith("/api/")
 
 
 def current_user(request: Request) -> LoginView | None:
@@ -180,7 +172,7 @@ class AuthGateMiddleware:
         try:
             user, refusal = await self._authenticate(request)
         except StoreError:
-            refusal = JSONResponse({"error": "database unavailable"}, status_code=503, headers={"Retry-After": "60"})
+            refusal = json_refusal(UNAVAILABLE)
         if user is None or refusal is not None:
             await (refusal or unauthenticated_response(request))(scope, receive, send)
             return
