@@ -31,7 +31,7 @@ from store import (
 from store.safehtml import IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
 from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
-from web.errors import FilterError
+from web.errors import FilterError, refusal
 from web.export import csv_lines
 from web.filters import DIRECTIONS, FILTER_PARAMS, filter_query, parse_filter, parse_list_query
 from web.headers import DOWNLOAD_HEADERS, EMAIL_FRAME_HEADERS, MESSAGE_PAGE_CSP
@@ -119,7 +119,11 @@ class MessagePages:
         self.store = kit.store
 
     async def messages(self, request: Request) -> Response:
-        """``GET /messages``: the filtered list, newest first, a keyset page at a time; a bad filter is a 400."""
+        """``GET /messages``: the filtered list, newest first, a keyset page at a time; a bad filter is a 400.
+
+        The one page that answers a bad parameter itself: the 400 is this page, its form filled in as sent and the
+        message (``web.errors.refusal``'s) beside it, so the reader can correct the filter where they wrote it.
+        """
         params = request.query_params
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
@@ -127,10 +131,10 @@ class MessagePages:
             try:
                 query = parse_list_query(params)
                 page = self.store.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
-            except FilterError as exc:
-                return users, None, str(exc)
-            except BadCursorError as exc:
-                return users, None, f"after: {exc}"
+            except (FilterError, BadCursorError) as exc:
+                answer = refusal(exc)
+                assert answer is not None
+                return users, None, answer.message
             return users, page, None
 
         users, page, error = await self.kit.load(request, fetch)

@@ -17,7 +17,7 @@ from tests.store.test_queries import USERS, World, build_world
 from web.app import create_app
 from web.auth.passwords import hash_password
 
-#: The password ``set_passwords`` gives (long enough for ``web.auth.check_new_password``).
+#: The password ``set_passwords`` gives (long enough for ``web.auth.passwords.check_new_password``).
 PASSWORD = "correct horse battery staple"
 
 LoginFn = Callable[..., None]
