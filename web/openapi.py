@@ -63,23 +63,16 @@ MESSAGE_LIST_PARAMS = (
     "limit",
 )
 
+
+def _json(description: str, schema: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
 RESPONSES: dict[str, Schema] = {
-    "BadRequest": {
-        "description": "A bad parameter value or cursor; `param` names it",
-        "content": {"application/json": {"schema": ref("Error")}},
-    },
-    "Unauthorized": {
-        "description": "No token, or an invalid or revoked one",
-        "content": {"application/json": {"schema": ref("Error")}},
-    },
-    "NotFound": {
-        "description": "No such object, or one the caller may not see: the two read the same",
-        "content": {"application/json": {"schema": ref("Error")}},
-    },
-    "Unavailable": {
-        "description": "The database is down: retry after Retry-After seconds",
-        "content": {"application/json": {"schema": ref("Error")}},
-    },
+    "BadRequest": _json("A bad parameter value or cursor; `param` names it", "Error"),
+    "Unauthorized": _json("No token, or an invalid or revoked one", "Error"),
+    "NotFound": _json("No such object, or one the caller may not see: the two read the same", "Error"),
+    "Unavailable": _json("The database is down: retry after Retry-After seconds", "Error"),
 }
 
 
@@ -242,10 +235,6 @@ DIRECTORY_PARAMETERS: dict[str, Schema] = {
     },
     "force": _query("force", "true (or 1): delete even what filed mail or other entries refer to", {"type": "boolean"}),
 }
-
-
-def _json(description: str, schema: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
 
 
 def _write(summary: str, ok: Schema, *extra: tuple[str, Schema]) -> Schema:
