@@ -53,7 +53,7 @@ from store import Store
 from store.safehtml import sanitize_email_html
 from store.views import UserRow
 from web.app import create_app
-from web.auth import hash_password
+from web.auth.passwords import hash_password
 
 #: The issue's budgets: linker CPU per message, and sanitizer CPU per page (its share of the 100 ms page).
 LINKER_BUDGET = 2.0

@@ -225,7 +225,7 @@ class _Rows:
 
 def seed_viewer(store: Store, *, clients: int = 10_000, messages: int = 100_000, seed: int = 7) -> Seeded:
     """Bulk-load the directory and mail into an opened, migrated, empty ``store``; return what it holds."""
-    from web.auth import hash_password
+    from web.auth.passwords import hash_password
 
     sqlite = store.is_sqlite
     rows = _Rows(clients, messages, seed, sqlite=sqlite)

@@ -592,7 +592,7 @@ def _read_new_password() -> str:
 @friendly
 def user_set_password(state: _State, email: str) -> None:
     """Set the web viewer password of the user EMAIL (asked twice; read as two lines when stdin is not a terminal)."""
-    from web.auth import PasswordPolicyError, check_new_password, hash_password  # noqa: PLC0415
+    from web.auth.passwords import PasswordPolicyError, check_new_password, hash_password  # noqa: PLC0415
 
     with _store(state) as store:
         if store.get_login(email) is None:
@@ -672,7 +672,7 @@ def token_create(
 
     Unless it is a service token, setting the user's password revokes it.
     """
-    from web.auth import TOKEN_SCOPES, hash_api_token, new_api_token  # noqa: PLC0415
+    from web.auth.passwords import TOKEN_SCOPES, hash_api_token, new_api_token  # noqa: PLC0415
 
     wanted = sorted({s.strip().lower() for s in scopes}) or ["read"]
     unknown = [s for s in wanted if s not in TOKEN_SCOPES]

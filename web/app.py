@@ -1,6 +1,6 @@
-"""``create_app``: the viewer's ASGI app. Read-only, private unless a path is public (``web.auth.is_public``), and
-every response carries the security headers (private ones ``Cache-Control: no-store`` too). Pages in ``web.pages``,
-the JSON API in ``web.api``.
+"""``create_app``: the viewer's ASGI app. Read-only, private unless a path is public
+(``web.auth.middleware.is_public``), and every response carries the security headers (private ones
+``Cache-Control: no-store`` too). Pages in ``web.pages``, the JSON API in ``web.api``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,42 +22,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from store import Store, StoreError
 from web.addresses import breakable_address, shown_address
 from web.api import api_routes
-from web.auth import (
+from web.auth.middleware import (
     AuthGateMiddleware,
-    AuthRequiredError,
-    LoginThrottle,
     SecureCookies,
     SessionsMiddleware,
     auth_required_response,
-    auth_routes,
     current_user,
-    is_api,
     is_public,
     load_secret_key,
     required_scope,
 )
+from web.auth.routes import auth_routes
+from web.auth.throttle import LoginThrottle
 from web.directory_api import DirectoryRules, directory_routes
+from web.errors import AuthRequiredError, ErrorAnswers, WebError, is_api
+from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
+from web.health import health_routes
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
+from web.pagekit import PageKit
 from web.pages import page_routes
 
-#: The default policy: our own scripts, styles and images only (no inline ones), forms post back here, never framed.
-DEFAULT_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-#: Added to every response that does not set the header itself; a route overrides one by setting it (the
-#: sanitized email document for the message page's iframe sets its own CSP and frame options).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": DEFAULT_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-#: Added as well to every response on a path behind the login (not ``web.auth.is_public``): pages, the API,
+#: Added as well to every response on a path behind the login (not ``web.auth.middleware.is_public``): pages, the API,
 #: downloads and the CSV hold one user's view of the mail, which no browser or shared cache may keep. Static files
 #: and the login page keep their caching.
-PRIVATE_HEADERS = {"Cache-Control": "no-store"}
+PRIVATE_HEADERS = NO_STORE
 #: A path segment of more digits than this is answered 404 before routing: no id is that long (ids are 32-bit), and
 #: Starlette's ``{id:int}`` would fail converting it (Python's ``int()`` refuses more than 4300 digits). Longer than
 #: any real ``Content-ID`` (a header line is at most 998 characters), so ``/cid/`` paths of digits still route.
@@ -67,11 +55,6 @@ MAX_PATH_DIGITS = 1000
 WRITE_PATHS = {"/login": "GET, HEAD, POST", "/logout": "POST", "/api/ingest": "POST"}
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-
-
-def hsts_headers(max_age: int) -> dict[str, str]:
-    """``Strict-Transport-Security`` for ``max_age`` seconds; none for 0. Browsers heed it over HTTPS only."""
-    return {"Strict-Transport-Security": f"max-age={max_age}"} if max_age > 0 else {}
 
 
 class SecurityHeadersMiddleware:
@@ -197,26 +180,12 @@ def create_app(
     templates.env.filters["shown_address"] = shown_address
     templates.env.filters["addr"] = breakable_address
 
-    async def healthz(request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await run_in_threadpool(store.ping)
-            checks["db"] = "ok"
-        except StoreError as exc:
-            checks["db"] = f"error: {exc}"
-        if broker_check is not None:
-            try:
-                await run_in_threadpool(broker_check)
-                checks["broker"] = "ok"
-            except Exception as exc:
-                checks["broker"] = f"error: {exc.__class__.__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
-
+    kit = PageKit(store, templates)
+    errors = ErrorAnswers(kit.refuse)
     routes = [
-        *page_routes(store, templates),
-        Route("/healthz", healthz),
-        *auth_routes(store, templates, secret_key=key, throttle=login_throttle or LoginThrottle()),
+        *page_routes(kit),
+        *health_routes(store, broker_check),
+        *auth_routes(store, templates, throttle=login_throttle or LoginThrottle()),
         *ingest_routes(ingest, max_size=ingest_max_size),
         *directory_routes(store, directory),  # the import's rules; without them its routes answer 503
         *api_routes(store),  # after auth_routes: it ends with a catch-all JSON 404 for /api/
@@ -233,6 +202,7 @@ def create_app(
     return ViewerApp(
         routes=routes,
         middleware=middleware,
-        exception_handlers={AuthRequiredError: auth_required_response},
+        # Every refusal a route raises, answered in one place (``web.errors``); the login's own first.
+        exception_handlers={AuthRequiredError: auth_required_response, WebError: errors, StoreError: errors},
         security_headers={**SECURITY_HEADERS, **hsts_headers(hsts_max_age)},
     )

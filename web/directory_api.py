@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from store import RelinkResult, RelinkScope, Store, StoreError
+from store import RelinkResult, RelinkScope, Store
 from store.errors import EntryInUseError, ImportConflictError
 from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
-from web.auth import AUTH_VIA_KEY
+from web.auth.middleware import AUTH_VIA_KEY
 from web.bodies import BodyTooLargeError, read_body
+from web.errors import FilterError, NotFoundError, RefusedError
 
 #: The scope a token needs for every route here (``mailassist token create --scope directory:write``).
 SCOPE = "directory:write"
@@ -118,16 +119,16 @@ class DirectoryApi:
             return RelinkResult()
         return self.store.relink(scope, free_mail_domains=self.rules.free_mail_domains)
 
-    def _refusal(self, request: Request) -> tuple[str, DirectoryRules] | Response:
-        """The path's kind and the rules, or the answer that ends the request (wrong kind, a session, no rules)."""
+    def _target(self, request: Request) -> tuple[str, DirectoryRules]:
+        """The path's kind and the rules; refused for a session, a kind that is none, or no rules."""
         kind = request.path_params["kind"]
         if request.scope.get(AUTH_VIA_KEY) != "token":
             # The auth gate refuses sessions already; this route never trusts that alone.
-            return _error(403, f"directory writes take an API token with the '{SCOPE}' scope, not a session")
+            raise RefusedError(403, f"directory writes take an API token with the '{SCOPE}' scope, not a session")
         if kind not in KINDS:
-            return _error(404, "not found")
+            raise NotFoundError
         if self.rules is None:
-            return _error(503, "directory sync is not configured in this process")
+            raise RefusedError(503, "directory sync is not configured in this process")
         return kind, self.rules
 
     async def _applied(self, kind: str, rows: Sequence[Any], key: str | None = None) -> Response:
@@ -135,8 +136,6 @@ class DirectoryApi:
             result, relinked = await run_in_threadpool(self._apply, kind, rows)
         except ImportConflictError as exc:
             return _problems(exc.problems)
-        except StoreError:
-            return _error(503, "database unavailable")
         body = {
             "kind": kind,
             "key": key,
@@ -150,10 +149,7 @@ class DirectoryApi:
 
     async def put(self, request: Request) -> Response:
         """Create or update one entry, found by the key in the path; the body is one row as a JSON object."""
-        found = self._refusal(request)
-        if isinstance(found, Response):
-            return found
-        kind, rules = found
+        kind, rules = self._target(request)
         try:
             body = await read_body(request, MAX_ROW_BYTES)
         except BodyTooLargeError:
@@ -174,10 +170,7 @@ class DirectoryApi:
 
     async def bulk(self, request: Request) -> Response:
         """Create or update many entries: one JSON object per line (JSON Lines), all or nothing."""
-        found = self._refusal(request)
-        if isinstance(found, Response):
-            return found
-        kind, rules = found
+        kind, rules = self._target(request)
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media_type not in NDJSON_TYPES:
             return _error(415, f"expected Content-Type {NDJSON_TYPES[0]}: one JSON object per line")
@@ -202,30 +195,22 @@ class DirectoryApi:
 
     async def delete(self, request: Request) -> Response:
         """Delete one entry; refused (409) while filed mail or other entries refer to it, unless ``?force=true``."""
-        found = self._refusal(request)
-        if isinstance(found, Response):
-            return found
-        kind, rules = found
+        kind, rules = self._target(request)
         force_value = request.query_params.get("force", "false").lower()
         if force_value not in ("true", "false", "1", "0"):
-            return _error(400, "force: expected true or false", param="force")
+            raise FilterError("force", "expected true or false")
         try:
             key = rules.natural_key(kind, request.path_params["key"])
         except ValueError:
-            return _error(404, "not found")
+            raise NotFoundError from None
         try:
             result = await run_in_threadpool(self.store.delete_entry, kind, key, force=force_value in ("true", "1"))
         except EntryInUseError as exc:
             hint = "; add ?force=true to delete it anyway" if exc.forceable else "; a user that mail refers to stays"
             return _error(409, f"'{key}' is referred to by {exc}{hint}", references=exc.references)
-        except StoreError:
-            return _error(503, "database unavailable")
         if result is None:
-            return _error(404, "not found")
-        try:
-            relinked = await run_in_threadpool(self._relink, RelinkScope(addresses=result.addresses))
-        except StoreError:
-            return _error(503, "database unavailable")
+            raise NotFoundError
+        relinked = await run_in_threadpool(self._relink, RelinkScope(addresses=result.addresses))
         return JSONResponse(
             {
                 "kind": kind,

@@ -16,26 +16,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
-from web.pagekit import PageKit, valid_id
+from store import LoginView, MessageFilter, MessagePage, Viewer
+from web.pagekit import PageKit
+from web.params import parse_after, path_id
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Messages per page of an entity's timeline.
 TIMELINE_LIMIT = 50
 #: Unresolved codes the codes page lists, latest mail first.
 CODES_LIMIT = 500
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-#: The filter of each directory page's timeline, by the ``/messages`` parameter that gives the same list.
+#: The filter of each directory page's timeline, by its kind: the ``/messages`` parameter that gives the same list.
 TIMELINES: dict[str, Callable[[int], MessageFilter]] = {
     "client": lambda i: MessageFilter(client_id=i),
     "contact": lambda i: MessageFilter(contact_id=i),
     "lead": lambda i: MessageFilter(lead_id=i),
     "record": lambda i: MessageFilter(record_id=i),
 }
-
-
-def _after(request: Request) -> str | None:
-    return request.query_params.get("after", "").strip() or None
 
 
 def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
@@ -45,59 +43,71 @@ def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
     return f"{path}?{urlencode({**params, 'after': cursor})}"
 
 
-def directory_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
-    ``/records/{id}``."""
-    store = kit.store
+class DirectoryPages:
+    """The handlers; ``directory_routes`` maps them to paths."""
 
-    async def dashboard(request: Request) -> Response:
-        board = await kit.load(request, lambda user, viewer: store.dashboard(viewer, datetime.now(UTC)))
-        return kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+        self.store = kit.store
 
-    def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
-        """A directory page: the entity from ``get``, and its timeline: the messages ``?param=ID`` lists."""
+    async def dashboard(self, request: Request) -> Response:
+        """``GET /``: counts by window, and (role ``all``) the latest failures."""
+        board = await self.kit.load(request, lambda user, viewer: self.store.dashboard(viewer, datetime.now(UTC)))
+        return self.kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+
+    async def codes(self, request: Request) -> Response:
+        """``GET /codes``: record codes that mail carried and no record has (yet), latest mail first."""
+        found = await self.kit.load(
+            request, lambda user, viewer: self.store.list_unresolved_codes(viewer, limit=CODES_LIMIT)
+        )
+        return self.kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
+
+    def entity(self, kind: str) -> Endpoint:
+        """The page handler of one kind of directory entity (``client``, ``contact``…)."""
+        verbs: dict[str, Callable[[Viewer, int], object | None]] = {
+            "client": self.store.get_client,
+            "contact": self.store.get_contact,
+            "lead": self.store.get_lead,
+            "record": self.store.get_record,
+        }
+        get = verbs[kind]
 
         async def page(request: Request) -> Response:
-            entity_id: int = request.path_params["entity_id"]
-            if not valid_id(entity_id):
-                return kit.not_found(request)
-            after = _after(request)
-
-            def fetch(user: LoginView, viewer: Viewer) -> tuple[object | None, MessagePage | None, str | None]:
-                entity = get(viewer, entity_id)
-                if entity is None:
-                    return None, None, None
-                f = TIMELINES[param](entity_id)
-                try:
-                    return entity, store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
-                except BadCursorError as exc:
-                    return entity, None, f"after: {exc}"
-
-            entity, timeline, error = await kit.load(request, fetch)
-            if entity is None:
-                return kit.not_found(request)
-            if timeline is None:
-                return kit.bad_request(request, error or "bad request")
-            context: dict[str, Any] = {
-                "e": entity,
-                "items": timeline.items,
-                "next_url": _page_url(request.url.path, timeline.next),
-                "first_url": request.url.path if after else None,
-                "list_url": f"/messages?{param}={entity_id}",
-            }
-            return kit.render(request, template, context)
+            return await self.entity_page(request, kind, get)
 
         return page
 
-    async def codes(request: Request) -> Response:
-        found = await kit.load(request, lambda user, viewer: store.list_unresolved_codes(viewer, limit=CODES_LIMIT))
-        return kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
+    async def entity_page(self, request: Request, kind: str, get: Callable[[Viewer, int], object | None]) -> Response:
+        """A directory page: the entity from ``get``, and its timeline: the messages ``/messages?KIND=ID`` lists."""
+        entity_id = path_id(request, "entity_id")
+        after = parse_after(request.query_params)
 
-    return [
-        Route("/", dashboard, methods=["GET"]),
-        Route("/clients/{entity_id:int}", entity_page("client.html", "client", store.get_client), methods=["GET"]),
-        Route("/contacts/{entity_id:int}", entity_page("contact.html", "contact", store.get_contact), methods=["GET"]),
-        Route("/codes", codes, methods=["GET"]),
-        Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.get_lead), methods=["GET"]),
-        Route("/records/{entity_id:int}", entity_page("record.html", "record", store.get_record), methods=["GET"]),
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[object, MessagePage] | None:
+            entity = get(viewer, entity_id)
+            if entity is None:
+                return None
+            f = TIMELINES[kind](entity_id)
+            return entity, self.store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT)
+
+        entity, timeline = await self.kit.find(request, fetch)
+        context: dict[str, Any] = {
+            "e": entity,
+            "items": timeline.items,
+            "next_url": _page_url(request.url.path, timeline.next),
+            "first_url": request.url.path if after else None,
+            "list_url": f"/messages?{kind}={entity_id}",
+        }
+        return self.kit.render(request, f"{kind}.html", context)
+
+
+def directory_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
+    ``/records/{id}``."""
+    pages = DirectoryPages(kit)
+    routes: list[BaseRoute] = [
+        Route("/", pages.dashboard, methods=["GET"]),
+        Route("/codes", pages.codes, methods=["GET"]),
     ]
+    for kind in TIMELINES:
+        routes.append(Route(f"/{kind}s/{{entity_id:int}}", pages.entity(kind), methods=["GET"]))
+    return routes

@@ -26,12 +26,12 @@ from urllib.parse import urlencode
 
 from store import MessageFilter
 from store.views import KINDS
+from web.errors import FilterError
+from web.params import MAX_ID, parse_after, parse_choice, parse_limit, whole_number
 
 DIRECTIONS = ("incoming", "outgoing")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-#: Ids are 32-bit in the database (PostgreSQL ``integer``): a larger one names nothing, and cannot be bound.
-MAX_ID = 2**31 - 1
 #: The days a date filter may name, as written (before its offset). One day inside Python's datetime range at each
 #: end: any UTC offset (under 24 hours) still converts to UTC, and the day after an inclusive ``to`` exists.
 EARLIEST_DAY = date(1, 1, 2)
@@ -52,14 +52,6 @@ FILTER_PARAMS = ("q", "direction", "kind", *ID_PARAMS, "from", "to", "unmatched"
 _CODE = re.compile(r"[A-Z][A-Z0-9]*-[0-9]+")
 
 
-class FilterError(ValueError):
-    """A query parameter with a value we cannot use; ``param`` names it."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-
-
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """A parsed message-list request: the filter, and where the page starts."""
@@ -67,33 +59,6 @@ class ListQuery:
     filter: MessageFilter
     after: str | None
     limit: int
-
-
-def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
-    value = params.get(name, "").strip().lower()
-    if not value:
-        return None
-    if value not in allowed:
-        raise FilterError(name, f"must be one of {', '.join(allowed)}, not {value[:40]!r}")
-    return value
-
-
-def whole_number(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
-    """The parameter ``name`` as a whole number from ``low`` to ``high``; ``None`` when blank; else ``FilterError``."""
-    value = params.get(name, "").strip()
-    if not value:
-        return None
-    # The length check first: int() refuses (ValueError) more than 4300 digits, and a longer number is out of range.
-    digits = value.lstrip("0") or "0"
-    if not (value.isascii() and value.isdigit() and len(digits) <= len(str(high)) and low <= int(digits) <= high):
-        raise FilterError(name, f"must be a whole number from {low} to {high}, not {value[:40]!r}")
-    return int(digits)
-
-
-def parse_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
-    """The page size ``limit``: 1 to ``maximum``, ``default`` when blank; ``FilterError`` for anything else."""
-    limit = whole_number(params, "limit", 1, maximum)
-    return default if limit is None else limit
 
 
 def _id(params: Mapping[str, str], name: str) -> int | None:
@@ -146,8 +111,8 @@ def parse_filter(params: Mapping[str, str]) -> MessageFilter:
     ids = {field: _id(params, param) for param, field in ID_PARAMS.items()}
     return MessageFilter(
         q=q,
-        direction=_choice(params, "direction", DIRECTIONS),
-        kind=_choice(params, "kind", KINDS),
+        direction=parse_choice(params, "direction", DIRECTIONS),
+        kind=parse_choice(params, "kind", KINDS),
         date_from=date_from,
         date_to=date_to,
         unmatched=_flag(params, "unmatched"),
@@ -163,7 +128,7 @@ def parse_filter(params: Mapping[str, str]) -> MessageFilter:
 def parse_list_query(params: Mapping[str, str], *, default_limit: int = DEFAULT_LIMIT) -> ListQuery:
     """The filter plus the paging parameters ``after`` and ``limit``."""
     limit = parse_limit(params, default_limit, MAX_LIMIT)
-    return ListQuery(parse_filter(params), params.get("after", "").strip() or None, limit)
+    return ListQuery(parse_filter(params), parse_after(params), limit)
 
 
 def filter_params(params: Mapping[str, str]) -> dict[str, str]:

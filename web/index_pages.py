@@ -18,9 +18,10 @@ from starlette.routing import BaseRoute, Route
 from store import BadCursorError, LoginView, Viewer
 from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
 from store.views import IndexPage
-from web.auth import require_user
-from web.filters import FilterError, parse_limit
+from web.auth.middleware import require_user
+from web.errors import FilterError
 from web.pagekit import PageKit
+from web.params import parse_limit
 
 #: Entries per page unless ``limit`` says otherwise.
 INDEX_LIMIT = 50
@@ -65,11 +66,15 @@ def _url(path: str, query: IndexQuery, **more: str | None) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def index_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/clients``, ``/contacts``, ``/leads``, ``/records``, ``/users``."""
-    store = kit.store
+class IndexPages:
+    """The handlers; ``index_routes`` maps them to paths."""
 
-    def index_page(index: str, *, admins_only: bool = False) -> Endpoint:
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+
+    def index_page(self, index: str, *, admins_only: bool = False) -> Endpoint:
+        """The handler of one index (``clients``, ``contacts``…); ``admins_only`` for role ``all`` only."""
+        kit, store = self.kit, self.kit.store
         path = f"/{index}"
 
         async def page(request: Request) -> Response:
@@ -114,10 +119,14 @@ def index_routes(kit: PageKit) -> list[BaseRoute]:
 
         return page
 
+
+def index_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/clients``, ``/contacts``, ``/leads``, ``/records``, ``/users``."""
+    pages = IndexPages(kit)
     return [
-        Route("/clients", index_page("clients"), methods=["GET"]),
-        Route("/contacts", index_page("contacts"), methods=["GET"]),
-        Route("/leads", index_page("leads"), methods=["GET"]),
-        Route("/records", index_page("records"), methods=["GET"]),
-        Route("/users", index_page("users", admins_only=True), methods=["GET"]),
+        Route("/clients", pages.index_page("clients"), methods=["GET"]),
+        Route("/contacts", pages.index_page("contacts"), methods=["GET"]),
+        Route("/leads", pages.index_page("leads"), methods=["GET"]),
+        Route("/records", pages.index_page("records"), methods=["GET"]),
+        Route("/users", pages.index_page("users", admins_only=True), methods=["GET"]),
     ]

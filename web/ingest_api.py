@@ -3,7 +3,7 @@ by the same durable intake as SMTP and answered with the same policy decision, a
 
 The token is its user's own credential (proof ``api``, like a personal assistant address): the message is filed
 for that user whatever its headers say. Session cookies never write (DESIGN.md invariant 7): only a bearer token
-reaches this route (``web.auth``). What takes the message is given to ``create_app`` (``IngestFn``, built in
+reaches this route (``web.auth.middleware``). What takes the message is given to ``create_app`` (``IngestFn``, built in
 ``mailassist.build``), so ``web`` still imports nothing but ``store``.
 """
 
@@ -18,15 +18,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from store import StoreError
-from web.auth import require_user
+from web.auth.middleware import require_user
 from web.bodies import BodyTooLargeError, read_body
+from web.errors import RETRY_AFTER_SECONDS
+from web.headers import NO_STORE
 
-#: How long a client should wait before retrying while the store is down.
-RETRY_AFTER_SECONDS = 60
 #: What SMTP answers when storage fails: the sender keeps the message and retries.
 TEMPORARY_FAILURE = "451 4.3.0 Temporary storage failure, please try again later"
 MEDIA_TYPE = "message/rfc822"
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +65,16 @@ def split_reply(reply: str) -> dict[str, str]:
     return {"code": code, "enhanced": enhanced, "reason": reason}
 
 
-def ingest_routes(ingest: IngestFn | None, *, max_size: int) -> list[Route]:
-    """``POST /api/ingest``; without ``ingest`` (no intake wired) it answers 503."""
+class IngestApi:
+    """The handler over the intake (``None``: none wired, the route answers 503); ``ingest_routes`` gives it its
+    path."""
 
-    async def post(request: Request) -> Response:
+    def __init__(self, ingest: IngestFn | None, max_size: int) -> None:
+        self.ingest = ingest
+        self.max_size = max_size
+
+    async def post(self, request: Request) -> Response:
+        """``POST /api/ingest``: the raw message in, the intake's decision out (202 new, 200 duplicate)."""
         user = require_user(request)
         if "authorization" not in request.headers:
             # The gate lets no session write under /api/; this route never relies on that alone.
@@ -78,31 +83,40 @@ def ingest_routes(ingest: IngestFn | None, *, max_size: int) -> list[Route]:
         if media_type != MEDIA_TYPE:
             return _error(415, f"send the raw message as Content-Type: {MEDIA_TYPE}")
         try:
-            raw = await read_body(request, max_size)
+            raw = await read_body(request, self.max_size)
         except BodyTooLargeError:
-            reply = too_big_reply(max_size)
-            return _error(413, "message too big", limit=max_size, reply=reply, **split_reply(reply))
+            reply = too_big_reply(self.max_size)
+            return _error(413, "message too big", limit=self.max_size, reply=reply, **split_reply(reply))
         except ClientDisconnect:
             return _error(400, "the body did not arrive")
-        if ingest is None:
+        if self.ingest is None:
             return _error(503, "ingest is not available in this process", reply=TEMPORARY_FAILURE)
         try:
-            answer = await run_in_threadpool(ingest, raw, user.email)
+            answer = await run_in_threadpool(self.ingest, raw, user.email)
         except StoreError as exc:
             return _error(503, f"storage unavailable: {exc}", reply=TEMPORARY_FAILURE, **split_reply(TEMPORARY_FAILURE))
-        if answer.inbound_id is None:
-            parts = split_reply(answer.reply)
-            status = 503 if answer.reply.startswith("4") else 422
-            return _error(status, parts["reason"], reply=answer.reply, **parts)
-        body = {
-            "receipt": answer.inbound_id,
-            "status": "duplicate" if answer.duplicate else "queued",
-            "duplicate": answer.duplicate,
-            "submitter": answer.submitter,
-            "proof": answer.proof,
-            "source": "api",
-            "reply": answer.reply,
-        }
-        return JSONResponse(body, status_code=200 if answer.duplicate else 202, headers=NO_STORE)
+        return _answer(answer)
 
-    return [Route("/api/ingest", post, methods=["POST"], name="api_ingest")]
+
+def _answer(answer: IngestAnswer) -> Response:
+    """The intake's decision as JSON: the receipt, or the SMTP reply that refused the message."""
+    if answer.inbound_id is None:
+        parts = split_reply(answer.reply)
+        status = 503 if answer.reply.startswith("4") else 422
+        return _error(status, parts["reason"], reply=answer.reply, **parts)
+    body = {
+        "receipt": answer.inbound_id,
+        "status": "duplicate" if answer.duplicate else "queued",
+        "duplicate": answer.duplicate,
+        "submitter": answer.submitter,
+        "proof": answer.proof,
+        "source": "api",
+        "reply": answer.reply,
+    }
+    return JSONResponse(body, status_code=200 if answer.duplicate else 202, headers=NO_STORE)
+
+
+def ingest_routes(ingest: IngestFn | None, *, max_size: int) -> list[Route]:
+    """``POST /api/ingest``; without ``ingest`` (no intake wired) it answers 503."""
+    api = IngestApi(ingest, max_size)
+    return [Route("/api/ingest", api.post, methods=["POST"], name="api_ingest")]

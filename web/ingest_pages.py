@@ -17,21 +17,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import STATUSES, BlobNotFoundError, LoginView, Viewer
+from store import STATUSES, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
 from store.views import IngestRow
-from web.auth import require_user
+from web.auth.middleware import require_user
 from web.downloads import content_disposition
-from web.filters import FilterError, parse_limit
+from web.errors import FilterError, NotFoundError
+from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head
 from web.pagekit import PageKit
+from web.params import limit_param, parse_limit, parse_status
 
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
 INBOUND_LIMIT = 100
 MAX_INBOUND_LIMIT = 1000
 #: What an inbound id can look like (``store.ids``: 18 Crockford base32 digits; older ids were hex).
 _RECEIPT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
-DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +46,12 @@ class LogQuery:
 def inbound_params(params: Mapping[str, str]) -> LogQuery:
     """The ingest log's ``status`` (one of ``STATUSES``, or none), ``reason`` (contained in the reason or error,
     any case) and ``limit``; ``FilterError`` for a bad value."""
-    status = params.get("status", "").strip().lower() or None
-    if status is not None and status not in STATUSES:
-        raise FilterError("status", f"must be one of {', '.join(STATUSES)}, not {status[:40]!r}")
+    status = parse_status(params, STATUSES)
     reason = params.get("reason", "").strip() or None
     if reason is not None and len(reason) > MAX_REASON_FILTER:
         raise FilterError("reason", f"at most {MAX_REASON_FILTER} characters")
     limit = parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
-    return LogQuery(status, reason, limit, params.get("limit", "").strip() or None)
+    return LogQuery(status, reason, limit, limit_param(params))
 
 
 def log_url(query: LogQuery, **changes: str | None) -> str:
@@ -70,28 +69,25 @@ def shown_head(row: IngestRow, heads: Mapping[str, bytes]) -> Head:
     return read_head(raw) if raw is not None else Head(None, None, None)
 
 
-def ingest_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
-    store = kit.store
+class IngestPages:
+    """The handlers; ``ingest_routes`` maps them to paths. Each answers 404 to anyone but role ``all`` first."""
 
-    def admin(request: Request) -> bool:
-        return require_user(request).role == "all"
+    def __init__(self, kit: PageKit) -> None:
+        self.kit = kit
+        self.store = kit.store
 
-    async def inbound(request: Request) -> Response:
-        if not admin(request):
-            return kit.not_found(request)
-        try:
-            query = inbound_params(request.query_params)
-        except FilterError as exc:
-            return kit.bad_request(request, str(exc))
+    async def inbound(self, request: Request) -> Response:
+        """``GET /inbound``: the log, filtered, with a tab per status and its count."""
+        _admin_only(request)
+        query = inbound_params(request.query_params)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
-            rows = store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
+            rows = self.store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
             unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
-            heads = store.get_raw_heads(unfiled, HEAD_BYTES)
-            return [(r, shown_head(r, heads)) for r in rows], store.count_inbound_by_status()
+            heads = self.store.get_raw_heads(unfiled, HEAD_BYTES)
+            return [(r, shown_head(r, heads)) for r in rows], self.store.count_inbound_by_status()
 
-        rows, counts = await kit.load(request, fetch)
+        rows, counts = await self.kit.load(request, fetch)
         tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
         tabs += [(s, n, log_url(query, status=s), query.status == s) for s, n in counts.items()]
         context = {
@@ -105,49 +101,56 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             "statuses": STATUSES,
             "clear_reason_url": log_url(query, reason=None) if query.reason else None,
         }
-        return kit.render(request, "inbound.html", context)
+        return self.kit.render(request, "inbound.html", context)
 
-    async def receipt(request: Request) -> Response:
-        receipt_id: str = request.path_params["receipt_id"]
-        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return kit.not_found(request)
+    async def receipt(self, request: Request) -> Response:
+        """``GET /inbound/{id}``: one receipt in full."""
+        receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
-            row = store.get_ingest_row(receipt_id)
+            row = self.store.get_ingest_row(receipt_id)
             if row is None:
                 return None
-            heads = store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
+            heads = self.store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
             return row, shown_head(row, heads)
 
-        found = await kit.load(request, fetch)
-        if found is None:
-            return kit.not_found(request)
-        row, head = found
+        row, head = await self.kit.find(request, fetch)
         context = {"nav": "inbound", "row": row, "r": row.receipt, "head": head}
-        return kit.render(request, "receipt.html", context)
+        return self.kit.render(request, "receipt.html", context)
 
-    async def raw(request: Request) -> Response:
-        receipt_id: str = request.path_params["receipt_id"]
-        if not admin(request) or not _RECEIPT_ID.fullmatch(receipt_id):
-            return kit.not_found(request)
+    async def raw(self, request: Request) -> Response:
+        """``GET /inbound/{id}/raw.eml``: the raw bytes as received, as a download."""
+        receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
-            found = store.get_inbound(receipt_id)
-            if found is None:
-                return None
-            try:
-                return store.get_raw(found.sha256)
-            except BlobNotFoundError:
-                return None
+            found = self.store.get_inbound(receipt_id)
+            return self.store.get_raw(found.sha256) if found is not None else None
 
-        data = await kit.load(request, fetch)
-        if data is None:
-            return kit.not_found(request)
+        data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(f"receipt-{receipt_id}.eml"), **DOWNLOAD_HEADERS}
         return Response(data, media_type="message/rfc822", headers=headers)
 
+
+def _admin_only(request: Request) -> None:
+    """``NotFoundError`` for anyone but role ``all``: for them the log does not exist."""
+    if require_user(request).role != "all":
+        raise NotFoundError
+
+
+def _receipt_id(request: Request) -> str:
+    """The path's receipt id, once the user may see the log; ``NotFoundError`` for what can be no receipt id."""
+    _admin_only(request)
+    receipt_id: str = request.path_params["receipt_id"]
+    if not _RECEIPT_ID.fullmatch(receipt_id):
+        raise NotFoundError
+    return receipt_id
+
+
+def ingest_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
+    pages = IngestPages(kit)
     return [
-        Route("/inbound", inbound, methods=["GET"]),
-        Route("/inbound/{receipt_id}", receipt, methods=["GET"]),
-        Route("/inbound/{receipt_id}/raw.eml", raw, methods=["GET"]),
+        Route("/inbound", pages.inbound, methods=["GET"]),
+        Route("/inbound/{receipt_id}", pages.receipt, methods=["GET"]),
+        Route("/inbound/{receipt_id}/raw.eml", pages.raw, methods=["GET"]),
     ]

@@ -28,29 +28,25 @@ from store import (
     UserRef,
     Viewer,
 )
-from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
+from store.safehtml import IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
 from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
+from web.errors import FilterError, refusal
 from web.export import csv_lines
-from web.filters import DIRECTIONS, FILTER_PARAMS, FilterError, filter_query, parse_filter, parse_list_query
-from web.pagekit import MESSAGE_PAGE_CSP, PageKit, valid_id
+from web.filters import DIRECTIONS, FILTER_PARAMS, filter_query, parse_filter, parse_list_query
+from web.headers import DOWNLOAD_HEADERS, EMAIL_FRAME_HEADERS, MESSAGE_PAGE_CSP
+from web.pagekit import PageKit
+from web.params import path_id
 
-#: Headers of the sanitized email document: its own strict CSP, and framable by our own pages only.
-EMAIL_FRAME_HEADERS = {
-    "Content-Security-Policy": CSP_FOR_EMAIL_FRAME,
-    "X-Frame-Options": "SAMEORIGIN",
-    "X-Content-Type-Options": "nosniff",
-}
-#: Every file download: the browser must not guess a type and render it.
-DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}
 #: ``cid:`` images larger than this, or past this total per message, are not inlined into the email document.
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
 MAX_INLINE_IMAGES = 8 * 1024 * 1024
 CSV_FILENAME = "messages.csv"
 
 
-#: Characters of the text body the message page shows: a 20 MB text made a 20 MB page (150 ms to render, more to
-#: lay out). The rest is in the raw message and ``/api/messages/{id}``.
+#: Characters of the text body the message page shows: a page holds the text whole, so a 20 MB text made a 20 MB
+#: page that is slow to render and to lay out, for text nobody reads on a screen. The rest is in the raw message
+#: and ``/api/messages/{id}``.
 MAX_SHOWN_TEXT = 256 * 1024
 
 
@@ -123,7 +119,11 @@ class MessagePages:
         self.store = kit.store
 
     async def messages(self, request: Request) -> Response:
-        """``GET /messages``: the filtered list, newest first, a keyset page at a time; a bad filter is a 400."""
+        """``GET /messages``: the filtered list, newest first, a keyset page at a time; a bad filter is a 400.
+
+        The one page that answers a bad parameter itself: the 400 is this page, its form filled in as sent and the
+        message (``web.errors.refusal``'s) beside it, so the reader can correct the filter where they wrote it.
+        """
         params = request.query_params
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
@@ -131,10 +131,10 @@ class MessagePages:
             try:
                 query = parse_list_query(params)
                 page = self.store.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
-            except FilterError as exc:
-                return users, None, str(exc)
-            except BadCursorError as exc:
-                return users, None, f"after: {exc}"
+            except (FilterError, BadCursorError) as exc:
+                answer = refusal(exc)
+                assert answer is not None
+                return users, None, answer.message
             return users, page, None
 
         users, page, error = await self.kit.load(request, fetch)
@@ -162,10 +162,7 @@ class MessagePages:
         Every parameter is checked, and the first page read, before the status line goes out: a bad request is a
         400 and a failing database an error page, not a 200 whose body stops short.
         """
-        try:
-            f = parse_filter(request.query_params)
-        except FilterError as exc:
-            return self.kit.bad_request(request, str(exc))
+        f = parse_filter(request.query_params)
 
         def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
             rows = self.store.iter_messages(viewer, f)
@@ -179,17 +176,13 @@ class MessagePages:
 
     async def message(self, request: Request) -> Response:
         """``GET /messages/{id}``: the message in full; its HTML body comes from ``message_html`` in an iframe."""
-        message_id: int = request.path_params["message_id"]
-        if not valid_id(message_id):
-            return self.kit.not_found(request)
+        message_id = path_id(request, "message_id")
 
-        def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail | None, SanitizedHtml | None]:
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail, SanitizedHtml | None] | None:
             detail = self.store.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
-            return detail, safe_body(detail) if detail is not None else None
+            return (detail, safe_body(detail)) if detail is not None else None
 
-        detail, body = await self.kit.load(request, fetch)
-        if detail is None:
-            return self.kit.not_found(request)
+        detail, body = await self.kit.find(request, fetch)
         attachments = [(a, attachment_filename(a.filename, a.content_type, a.id)) for a in detail.attachments]
         context = {
             "text": detail.body_text,
@@ -205,9 +198,7 @@ class MessagePages:
 
     async def message_html(self, request: Request) -> Response:
         """``GET /messages/{id}/html``: the sanitized body, under its own CSP, framable by our pages only."""
-        message_id: int = request.path_params["message_id"]
-        if not valid_id(message_id):
-            return self.kit.not_found(request)
+        message_id = path_id(request, "message_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> str | None:
             detail = self.store.get_message(viewer, message_id, text_limit=0)
@@ -215,31 +206,21 @@ class MessagePages:
                 return None
             return framed_body(detail, inline_images(self.store, detail))
 
-        document = await self.kit.load(request, fetch)
-        if document is None:
-            return self.kit.not_found(request)
+        document = await self.kit.find(request, fetch)
         return HTMLResponse(document, headers=EMAIL_FRAME_HEADERS)
 
     async def message_cid(self, request: Request) -> Response:
         """``GET /messages/{id}/cid/{content-id}``: an inline image; any other type downloads."""
-        message_id: int = request.path_params["message_id"]
+        message_id = path_id(request, "message_id")
         content_id: str = request.path_params["content_id"]
-        if not valid_id(message_id):
-            return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, int, bytes] | None:
             ref = self.store.find_attachment_by_cid(viewer, message_id, content_id)
             if ref is None:
                 return None
-            try:
-                return ref.content_type, ref.id, self.store.get_blob(ref.sha256)
-            except BlobNotFoundError:
-                return None
+            return ref.content_type, ref.id, self.store.get_blob(ref.sha256)
 
-        found = await self.kit.load(request, fetch)
-        if found is None:
-            return self.kit.not_found(request)
-        content_type, attachment_id, data = found
+        content_type, attachment_id, data = await self.kit.find(request, fetch)
         if is_inline_image(content_type):
             return Response(data, media_type=base_type(content_type), headers=DOWNLOAD_HEADERS)
         name = attachment_filename(None, content_type, attachment_id)
@@ -248,48 +229,30 @@ class MessagePages:
 
     async def attachment(self, request: Request) -> Response:
         """``GET /messages/{id}/attachments/{aid}``: the attachment, always as a download."""
-        message_id: int = request.path_params["message_id"]
-        attachment_id: int = request.path_params["attachment_id"]
-        if not (valid_id(message_id) and valid_id(attachment_id)):
-            return self.kit.not_found(request)
+        message_id, attachment_id = path_id(request, "message_id"), path_id(request, "attachment_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, bytes] | None:
             ref = self.store.get_attachment(viewer, message_id, attachment_id)
             if ref is None:
                 return None
-            try:
-                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.get_blob(ref.sha256)
-            except BlobNotFoundError:
-                return None
+            return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.get_blob(ref.sha256)
 
-        found = await self.kit.load(request, fetch)
-        if found is None:
-            return self.kit.not_found(request)
-        name, data = found
+        name, data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(name), **DOWNLOAD_HEADERS}
         return Response(data, media_type="application/octet-stream", headers=headers)
 
     async def raw(self, request: Request) -> Response:
         """``GET /messages/{id}/raw.eml``: the source as received, for role ``all`` only."""
-        message_id: int = request.path_params["message_id"]
-        if not valid_id(message_id):
-            return self.kit.not_found(request)
+        message_id = path_id(request, "message_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
             # The raw source is for role ``all`` only; anyone else gets the page that does not exist.
             if user.role != "all":
                 return None
             detail = self.store.get_message(viewer, message_id)
-            if detail is None:
-                return None
-            try:
-                return self.store.get_raw(detail.raw_sha256)
-            except BlobNotFoundError:
-                return None
+            return self.store.get_raw(detail.raw_sha256) if detail is not None else None
 
-        data = await self.kit.load(request, fetch)
-        if data is None:
-            return self.kit.not_found(request)
+        data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(f"message-{message_id}.eml"), **DOWNLOAD_HEADERS}
         return Response(data, media_type="message/rfc822", headers=headers)
 

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from store import Store, StoreError
+from web.headers import NO_STORE
 
 PREFIX = "mailassist"
 #: Inbound statuses exposed as ``mailassist_messages_<status>_total``; ``queued`` is the queue depth gauge instead.
@@ -87,18 +88,25 @@ class StoreCollector:
         )
 
 
-def metrics_routes(store: Store, *, clock: Callable[[], float] = time.time) -> list[Route]:
-    """``GET /metrics`` in the Prometheus text format (or OpenMetrics, when the scraper asks for it)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock=clock))
+class MetricsApi:
+    """The handler over one registry holding a ``StoreCollector``; ``metrics_routes`` gives it its path."""
 
-    async def metrics(request: Request) -> Response:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(store, clock=clock))
+
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: a scrape, in the encoding the scraper asks for."""
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         try:
-            body = await run_in_threadpool(encode, registry)
+            body = await run_in_threadpool(encode, self.registry)
         except StoreError:
             # A failed scrape (up == 0) says more than counters that look like zero.
             return PlainTextResponse("database unavailable\n", status_code=503)
-        return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+        return Response(body, headers={"Content-Type": content_type, **NO_STORE})
 
-    return [Route("/metrics", metrics, methods=["GET"], name="metrics")]
+
+def metrics_routes(store: Store, *, clock: Callable[[], float] = time.time) -> list[Route]:
+    """``GET /metrics`` in the Prometheus text format (or OpenMetrics, when the scraper asks for it)."""
+    api = MetricsApi(store, clock=clock)
+    return [Route("/metrics", api.metrics, methods=["GET"], name="metrics")]

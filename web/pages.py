@@ -2,17 +2,13 @@
 (``web.message_pages``), the dashboard and directory pages (``web.directory_pages``), the directory indexes
 (``web.index_pages``) and the ingest log with its receipts (``web.ingest_pages``).
 
-A handler reads its parameters, asks the store in one thread-pool hop (the store is synchronous), then renders a
-template, a 404 or a 400. Visibility is the store's job: a message the viewer may not see comes back as ``None``
-and is answered exactly like one that does not exist.
+Each module is a class of thin handlers and a function with its route table; what they share is ``web.pagekit``.
 """
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
-from starlette.templating import Jinja2Templates
 
-from store import Store
 from web.directory_pages import directory_routes
 from web.index_pages import index_routes
 from web.ingest_pages import ingest_routes
@@ -20,7 +16,6 @@ from web.message_pages import message_routes
 from web.pagekit import PageKit
 
 
-def page_routes(store: Store, templates: Jinja2Templates) -> list[BaseRoute]:
+def page_routes(kit: PageKit) -> list[BaseRoute]:
     """Every HTML page of the viewer: dashboard, messages (with CSV export and downloads), directory, ingest log."""
-    kit = PageKit(store, templates)
     return [*message_routes(kit), *directory_routes(kit), *index_routes(kit), *ingest_routes(kit)]

@@ -25,7 +25,7 @@ from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
 from store.views import ClientRow, ContactRow, UserRow
 from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
 from web.app import create_app
-from web.auth import hash_password
+from web.auth.passwords import hash_password
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Dialog, Page, Playwright, Request, Response, Route

@@ -65,7 +65,7 @@ def test_each_index_page_opens_without_console_errors_or_csp_violations(
 
 def test_the_check_catches_a_csp_violation(page: Page, base_url: str, world: World) -> None:
     # Given a page on the test server's origin, under the viewer's CSP, with an inline style and script
-    from web.app import DEFAULT_CSP
+    from web.headers import DEFAULT_CSP
 
     errors = _errors(page)
     page.route(

@@ -126,7 +126,7 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
     from starlette.testclient import TestClient
 
     from web.app import create_app
-    from web.auth import hash_api_token, new_api_token
+    from web.auth.passwords import hash_api_token, new_api_token
 
     # Given Anna (Sales PL) and Bogdan (Sales CZ), each seeing only their own mail
     store.apply_users(

@@ -19,7 +19,7 @@ from mailassist.config import Config, ConfigError, load_config
 from mailassist.runtime import build_web_app, web_server_config
 from store import Store
 from web.app import default_secret_path
-from web.auth import SESSION_COOKIE, SESSION_MAX_AGE
+from web.auth.middleware import SESSION_COOKIE, SESSION_MAX_AGE
 
 #: A key as ``openssl rand -hex 32`` would make one.
 KEY = "0123456789abcdef" * 4

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mailassist.cli import cli
 from store import Store
 from store.models import ApiToken
-from web.auth import verify_password
+from web.auth.passwords import verify_password
 
 PASSWORD = "correct horse battery"
 

@@ -11,13 +11,13 @@ import pytest
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-import web.auth
+import web.auth.passwords
 from store import Store
 from tests.store.test_queries import USERS, World, build_world
 from web.app import create_app
-from web.auth import hash_password
+from web.auth.passwords import hash_password
 
-#: The password ``set_passwords`` gives (long enough for ``web.auth.check_new_password``).
+#: The password ``set_passwords`` gives (long enough for ``web.auth.passwords.check_new_password``).
 PASSWORD = "correct horse battery staple"
 
 LoginFn = Callable[..., None]
@@ -54,7 +54,7 @@ def login() -> LoginFn:
 @pytest.fixture
 def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash and verify passwords with ``FAST_HASHER`` for this test (the login code is unchanged otherwise)."""
-    monkeypatch.setattr(web.auth, "_HASHER", FAST_HASHER)
+    monkeypatch.setattr(web.auth.passwords, "_HASHER", FAST_HASHER)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from store import Store
 from tests.store.test_queries import ADA, ANNA, EVA, JAN, LEAD, PAWEL, PDF, SOLO, USERS, VISIBLE, World, build_world
 from web.app import create_app
-from web.auth import hash_api_token, new_api_token
+from web.auth.passwords import hash_api_token, new_api_token
 
 NOT_FOUND = {"error": "not found"}
 

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from store import Store
 from tests.store.test_queries import ADA, ANNA, PAWEL, World, build_world
 from web.app import create_app
-from web.auth import hash_api_token, new_api_token
+from web.auth.passwords import hash_api_token, new_api_token
 from web.filters import FILTER_PARAMS
 from web.openapi import openapi_schema
 

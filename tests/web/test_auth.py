@@ -20,20 +20,17 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-import web.auth
+import web.auth.middleware
+import web.auth.routes
 from store import Store
 from store.models import ApiToken, utcnow
 from store.views import UserRow
-from web.app import DEFAULT_CSP, SecurityHeadersMiddleware, create_app, default_secret_path
-from web.auth import (
-    SESSION_COOKIE,
-    Backoff,
-    LoginThrottle,
-    hash_api_token,
-    hash_password,
-    new_api_token,
-    safe_next,
-)
+from web.app import SecurityHeadersMiddleware, create_app, default_secret_path
+from web.auth.middleware import SESSION_COOKIE
+from web.auth.passwords import hash_api_token, hash_password, new_api_token
+from web.auth.routes import safe_next
+from web.auth.throttle import Backoff, LoginThrottle
+from web.headers import DEFAULT_CSP
 
 PASSWORD = "correct horse battery"
 WRONG = "Wrong email or password."
@@ -139,13 +136,13 @@ def test_secure_cookies_can_be_forced(store: Store, setting: str, secure: bool) 
 
 def test_wrong_password_and_unknown_email_get_the_same_401(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     verified: list[str] = []
-    real = web.auth.verify_password
+    real = web.auth.routes.verify_password
 
     def counting(password_hash: str, password: str) -> bool:
         verified.append(password_hash)
         return real(password_hash, password)
 
-    monkeypatch.setattr(web.auth, "verify_password", counting)
+    monkeypatch.setattr(web.auth.routes, "verify_password", counting)
     wrong = _login(client, password="not the password")
     unknown = _login(client, email="nobody@example.com")
     no_password = _login(client, email="piotr@example.com")
@@ -517,9 +514,9 @@ def test_a_token_without_the_read_scope_is_403(client: TestClient, store: Store)
 
 
 def test_reads_need_read_and_undeclared_writes_need_a_scope_no_token_has() -> None:
-    assert web.auth.required_scope("GET", "/api/messages") == "read"
-    assert web.auth.required_scope("HEAD", "/api/leads/3") == "read"
-    assert web.auth.required_scope("POST", "/api/messages") is None
+    assert web.auth.middleware.required_scope("GET", "/api/messages") == "read"
+    assert web.auth.middleware.required_scope("HEAD", "/api/leads/3") == "read"
+    assert web.auth.middleware.required_scope("POST", "/api/messages") is None
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from tests.store.test_relink import ANNA, email, links
 from tests.web.conftest import log_in, set_passwords
 from tests.web.test_api_schema import SCHEMA, errors, resolve
 from web.app import create_app
-from web.auth import hash_api_token, new_api_token
+from web.auth.passwords import hash_api_token, new_api_token
 from web.directory_api import DirectoryRules
 
 RULES = DirectoryRules(

@@ -22,8 +22,10 @@ from tests.store.test_queries import ADA, ANNA, World
 from tests.web.conftest import log_in
 from tests.web.test_pages_downloads import file_html
 from web.app import create_app
+from web.errors import FilterError
 from web.export import CSV_COLUMNS
-from web.filters import FILTER_PARAMS, MAX_ID, FilterError, parse_filter, parse_list_query
+from web.filters import FILTER_PARAMS, parse_filter, parse_list_query
+from web.params import MAX_ID
 
 ClientFor = Callable[[str | None], TestClient]
 

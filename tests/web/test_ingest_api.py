@@ -22,7 +22,7 @@ from tests.conftest import FIXTURES
 from tests.web.conftest import log_in, set_passwords
 from tests.web.test_api_schema import SCHEMA, errors
 from web.app import create_app
-from web.auth import hash_api_token, new_api_token
+from web.auth.passwords import hash_api_token, new_api_token
 
 ANNA = "anna.nowak@example.com"
 OFFER = (FIXTURES / "ingest" / "offer_to_acme.eml").read_bytes()

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from store import MessageFilter, Store
 from tests.store.test_queries import ADA, ANNA, DEAL, EVA, JAN, LEAD, PAWEL, PIOTR, SOLO, VISIBLE, World
-from web.app import DEFAULT_CSP
-from web.pagekit import MAX_ID, MESSAGE_PAGE_CSP
+from web.headers import DEFAULT_CSP, MESSAGE_PAGE_CSP
+from web.params import MAX_ID
 
 ClientFor = Callable[[str | None], TestClient]
 

@@ -24,7 +24,7 @@ from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, sanitize_email_h
 from tests.store.test_queries import ADA, ANNA, LOGO, PAWEL, PDF, World, blob, day, person
 from tests.web.test_pages import OWN_SCRIPT
 from web.downloads import ascii_filename, attachment_filename, content_disposition, safe_filename
-from web.pagekit import MESSAGE_PAGE_CSP
+from web.headers import MESSAGE_PAGE_CSP
 
 ClientFor = Callable[[str | None], TestClient]
 HTML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "html"
