@@ -453,25 +453,20 @@ class Poller:
     def _take(
         self, client: Client, folder: str, batch: list[int], *, too_big: set[int], voucher: Voucher, tally: PollTally
     ) -> int:
-        """Commit each message of ``batch`` to the intake, in UID order; how many were new receipts. A message
-        gone meanwhile (expunged) is skipped. ``StoreError`` propagates: the batch's UIDs are not recorded."""
+        """Commit the messages of ``batch`` to the intake in one group commit (one transaction); how many were new
+        receipts. A message gone meanwhile (expunged) is skipped. ``StoreError`` propagates: the batch's UIDs are
+        not recorded, so it is fetched again (and what did commit is then a duplicate)."""
         m = self.mailbox
         wanted = [uid for uid in batch if uid not in too_big]
         fetched = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
+        for uid in sorted(too_big):
+            tally.refused += 1
+            self.log.warning("IMAP message too big; not taken", folder=folder, uid=uid, max_size=self.ingestor.max_size)
+        done = [uid for uid in wanted if fetched.get(uid, {}).get(b"BODY[]") is not None]  # else expunged since
+        raws = [bytes(fetched[uid][b"BODY[]"]) for uid in done]
+        outcomes = self.ingestor.ingest_many(raws, source=m.source, voucher=voucher) if raws else []
         new = 0
-        done: list[int] = []
-        for uid in batch:
-            if uid in too_big:
-                tally.refused += 1
-                self.log.warning(
-                    "IMAP message too big; not taken", folder=folder, uid=uid, max_size=self.ingestor.max_size
-                )
-                continue
-            raw = fetched.get(uid, {}).get(b"BODY[]")
-            if raw is None:
-                continue  # expunged since the search
-            outcome = self.ingestor.ingest(bytes(raw), source=m.source, voucher=voucher)
-            done.append(uid)
+        for uid, outcome in zip(done, outcomes, strict=True):
             if isinstance(outcome, Ingested):
                 if outcome.duplicate:
                     tally.duplicates += 1
