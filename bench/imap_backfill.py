@@ -201,8 +201,9 @@ def main() -> int:
     raws = [m.raw for m in mails]
     print(f"machine: {machine()}")
     print(
-        f"messages: {count}, {sum(map(len, raws)) / count / 1024:.1f} KiB on average; SQLite stores, fsync per commit"
+        f"messages: {count}, {sum(map(len, raws)) / count / 1024:.1f} KiB on average; SQLite stores (synchronous=FULL)"
     )
+    print(f"load average before: {_load()}")
 
     work = Path(tempfile.mkdtemp(prefix="mailassist-bench-imap-"))
     server = Dovecot(binary)
