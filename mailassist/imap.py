@@ -631,7 +631,9 @@ class Pollers:
         try:
             poller.run(self._stop)
         except Exception as exc:  # a bug: say so, never take the process down
-            poller.log.error("IMAP poller stopped", error=f"{type(exc).__name__}: {exc}")
+            poller.log.error(
+                "IMAP poller stopped", error=_scrub(f"{type(exc).__name__}: {exc}", poller.mailbox.password)
+            )
         finally:
             poller.ingestor.close()
 
