@@ -115,49 +115,86 @@ class Ingestor:
         rcpt_tos: Iterable[str] = (),
     ) -> Outcome:
         """Take one message, as SMTP would with the voucher's proof."""
-        if len(raw) > self.max_size:
-            return Refuse(policy.too_big(self.max_size), "too_big")
-        try:
-            check_email(raw)
-        except LinkerError as exc:
-            return not_an_email(str(exc))
+        (outcome,) = self.ingest_many([raw], source=source, voucher=voucher, mail_from=mail_from, rcpt_tos=rcpt_tos)
+        return outcome
+
+    def ingest_many(
+        self,
+        raws: Sequence[bytes],
+        *,
+        source: str,
+        voucher: Voucher,
+        mail_from: str = "",
+        rcpt_tos: Iterable[str] = (),
+    ) -> list[Outcome]:
+        """Take several messages of one voucher in ONE group commit (one transaction, one fsync: an IMAP back-fill's
+        batch), each refused, found a duplicate or committed as ``ingest`` would. Raises ``StoreError`` when the
+        commit fails: then none of them, or (one bad row) not all of them, were taken."""
+        outcomes: list[Outcome | None] = [None] * len(raws)
         user = self.submitter(voucher.user)
-        if user is None:
-            return unknown_user(voucher.user)
-        copy = self.store.find_inbound_copy(hashlib.sha256(raw).hexdigest(), user)
-        if copy is not None:
-            return Ingested(copy.id, copy.sha256, user, duplicate=True)
-        accepted = Accept(user, voucher.proof, voucher.proof, voucher.proof, voucher.detail)
-        arrival = Arrival(
-            raw,
-            mail_from,
-            list(rcpt_tos),
-            None,
-            None,
-            time.monotonic() + self.store_timeout,
-            trust_of(accepted, None),
-            voucher.proof,
-            source,
-        )
+        #: sha256 → index of the first message of the batch with those bytes: a later one is its duplicate.
+        first: dict[str, int] = {}
+        arrivals: list[tuple[int, Arrival]] = []
+        deadline = time.monotonic() + self.store_timeout
+        trust = trust_of(Accept(user or "", voucher.proof, voucher.proof, voucher.proof, voucher.detail), None)
+        for i, raw in enumerate(raws):
+            if len(raw) > self.max_size:
+                outcomes[i] = Refuse(policy.too_big(self.max_size), "too_big")
+                continue
+            try:
+                check_email(raw)
+            except LinkerError as exc:
+                outcomes[i] = not_an_email(str(exc))
+                continue
+            if user is None:
+                outcomes[i] = unknown_user(voucher.user)
+                continue
+            sha256 = hashlib.sha256(raw).hexdigest()
+            if sha256 in first:
+                continue  # filled in below, once the first copy has its receipt
+            first[sha256] = i
+            copy = self.store.find_inbound_copy(sha256, user)
+            if copy is not None:
+                outcomes[i] = Ingested(copy.id, copy.sha256, user, duplicate=True)
+                continue
+            arrival = Arrival(raw, mail_from, list(rcpt_tos), None, None, deadline, trust, voucher.proof, source)
+            arrivals.append((i, arrival))
+        if arrivals:
+            self._commit(arrivals, outcomes, source=source, proof=voucher.proof)
+        for i, raw in enumerate(raws):
+            if outcomes[i] is None:  # a repeat, within the batch, of a message taken above
+                taken = outcomes[first[hashlib.sha256(raw).hexdigest()]]
+                assert isinstance(taken, Ingested)
+                outcomes[i] = Ingested(taken.inbound_id, taken.sha256, taken.submitter, duplicate=True)
+        return [o for o in outcomes if o is not None]
+
+    def _commit(
+        self, arrivals: list[tuple[int, Arrival]], outcomes: list[Outcome | None], *, source: str, proof: str
+    ) -> None:
         outbox = InlineOutbox(self.enqueue)
-        (outcome,) = commit(self.store, [arrival], self.executor, outbox)
+        committed = commit(self.store, [a for _, a in arrivals], self.executor, outbox)
         # After the commit: a broker that is down costs a wake-up (the sweeper re-sends), never the receipt.
         outbox.flush()
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, StoreError):
-                raise outcome
-            raise StoreError(f"{type(outcome).__name__}: {outcome}") from outcome
-        # A back-fill says what it took in its summary: one line per message only for the API.
-        (log.debug if source == FILE else log.info)(
-            "ingest accepted",
-            inbound_id=outcome.inbound_id,
-            source=source,
-            size=outcome.size,
-            sha256=outcome.sha256[:16],
-            submitter=outcome.submitter,
-            proof=voucher.proof,
-        )
-        return _ingested(outcome)
+        failed: BaseException | None = None
+        for (i, _), outcome in zip(arrivals, committed, strict=True):
+            if isinstance(outcome, BaseException):
+                failed = failed or outcome
+                continue
+            # A back-fill says what it took in its summary: one line per message only for the API.
+            (log.info if source == API else log.debug)(
+                "ingest accepted",
+                inbound_id=outcome.inbound_id,
+                source=source,
+                size=outcome.size,
+                sha256=outcome.sha256[:16],
+                submitter=outcome.submitter,
+                proof=proof,
+            )
+            outcomes[i] = _ingested(outcome)
+        if failed is not None:
+            if isinstance(failed, StoreError):
+                raise failed
+            raise StoreError(f"{type(failed).__name__}: {failed}") from failed
 
     def close(self) -> None:
         """Stop the blob thread."""

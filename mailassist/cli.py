@@ -134,8 +134,9 @@ def _run_parts(state: _State, **parts: bool) -> None:
 @click.pass_obj
 @friendly
 def serve(state: _State) -> None:
-    """Run SMTP, the worker and the web viewer in one process (the embedded mode)."""
-    _run_parts(state, smtp=True, worker=True, web=True)
+    """Run SMTP, the worker, the web viewer and the IMAP pollers ([[sources.imap]]) in one process (the embedded
+    mode)."""
+    _run_parts(state, smtp=True, worker=True, web=True, poller=True)
 
 
 @cli.command()
@@ -143,7 +144,7 @@ def serve(state: _State) -> None:
 @friendly
 def smtp(state: _State) -> None:
     """Run only the SMTP gateway (needs a redis queue.broker)."""
-    _run_parts(state, smtp=True, worker=False, web=False)
+    _run_parts(state, smtp=True, worker=False, web=False, poller=False)
 
 
 @cli.command()
@@ -151,7 +152,7 @@ def smtp(state: _State) -> None:
 @friendly
 def worker(state: _State) -> None:
     """Run only queue workers and the sweeper (needs a redis queue.broker)."""
-    _run_parts(state, smtp=False, worker=True, web=False)
+    _run_parts(state, smtp=False, worker=True, web=False, poller=False)
 
 
 @cli.command()
@@ -159,7 +160,88 @@ def worker(state: _State) -> None:
 @friendly
 def web(state: _State) -> None:
     """Run only the web viewer."""
-    _run_parts(state, smtp=False, worker=False, web=True)
+    _run_parts(state, smtp=False, worker=False, web=True, poller=False)
+
+
+@cli.command()
+@click.pass_obj
+@friendly
+def poller(state: _State) -> None:
+    """Run only the IMAP pollers of [[sources.imap]] (needs a redis queue.broker). Run as many as you like: a
+    lease in the store keeps two pollers from polling the same mailbox."""
+    if not state.config.sources.imap:
+        _fail("no [[sources.imap]] block in the config: there is nothing to poll", 2)
+    _run_parts(state, smtp=False, worker=False, web=False, poller=True)
+
+
+def _source_row(source: Any, found: Any, now: datetime) -> dict[str, Any]:
+    """One source for ``mailassist sources``: its config (``None``: no longer configured) and its store row."""
+    row: dict[str, Any] = {"name": found.name if found is not None else source.name}
+    if source is not None:
+        row["kind"] = "personal" if source.user is not None else "group"
+        row["owner"] = source.user if source.user is not None else f"{source.team} (for {source.submitter})"
+        row["server"] = f"{source.login}@{source.host}:{source.server_port}"
+    else:
+        row.update(kind=None, owner=None, server=None)
+    state = found.state if found is not None else "new"
+    if found is not None and state in ("polling", "waiting", "backoff") and not found.leased(now):
+        state = "stale"  # its poller died or lost the store: whoever takes the lease next goes on
+    row.update(
+        state=state,
+        configured=source is not None,
+        poller=found.lease_owner if found is not None and found.leased(now) else None,
+        last_poll=found.last_poll_at.isoformat() if found is not None and found.last_poll_at else None,
+        last_ok=found.last_ok_at.isoformat() if found is not None and found.last_ok_at else None,
+        next_poll=found.next_poll_at.isoformat() if found is not None and found.next_poll_at else None,
+        failures=found.failures if found is not None else 0,
+        messages_taken=found.messages_taken if found is not None else 0,
+        last_error=found.last_error if found is not None else None,
+        last_error_at=found.last_error_at.isoformat() if found is not None and found.last_error_at else None,
+        folders=[
+            {"folder": f.folder, "uidvalidity": f.uidvalidity, "last_uid": f.last_uid,
+             "messages_taken": f.messages_taken, "resets": f.resets}
+            for f in (found.folders if found is not None else ())
+        ],
+    )  # fmt: skip
+    return row
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+@friendly
+def sources(state: _State, as_json: bool) -> None:
+    """The mailbox sources ([[sources.imap]]): each one's state, last poll, messages taken and last error, then
+    its folders (UIDVALIDITY and the last UID taken)."""
+    configured = {s.name: s for s in state.config.sources.imap}
+    with _store(state) as store:
+        found = {s.name: s for s in store.list_source_states()}
+    now = datetime.now(UTC)
+    names = [*configured, *sorted(n for n in found if n not in configured)]
+    rows = [_source_row(configured.get(n), found.get(n), now) for n in names]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No mailbox sources: add a [[sources.imap]] block to the config (see config.example.toml).")
+        return
+    width = max(len("NAME"), *(len(r["name"]) for r in rows))
+    click.echo(f"{'NAME':<{width}}  {'KIND':<8}  {'STATE':<8}  {'LAST POLL (UTC)':<16}  {'TAKEN':>7}  OWNER / SERVER")
+    for r in rows:
+        last_poll = _when(datetime.fromisoformat(r["last_poll"])) if r["last_poll"] else "never"
+        who = f"{r['owner']}  {r['server']}" if r["configured"] else "(no longer configured)"
+        click.echo(
+            f"{r['name']:<{width}}  {r['kind'] or '-':<8}  {r['state']:<8}  {last_poll:<16}  "
+            f"{r['messages_taken']:>7}  {who}"
+        )
+        if r["last_error"] and (r["failures"] or r["state"] in ("backoff", "stale")):
+            retry = f"; next try {_when(datetime.fromisoformat(r['next_poll']))}" if r["state"] == "backoff" else ""
+            click.echo(f"{'':<{width}}  last error ({r['failures']} in a row{retry}): {r['last_error']}")
+        for f in r["folders"]:
+            click.echo(
+                f"{'':<{width}}  {f['folder']}: uidvalidity {f['uidvalidity']}, last uid {f['last_uid']}, "
+                f"{f['messages_taken']} taken" + (f", started over {f['resets']}x" if f["resets"] else "")
+            )
 
 
 def _queue_row(view: InboundView) -> dict[str, Any]:

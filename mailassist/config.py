@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -324,6 +326,114 @@ class WebhookConfig(_Section):
         return self
 
 
+#: A ``[[sources.imap]]`` name: it is also the receipts' source, ``imap:NAME``.
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Keys whose value is never echoed back in a config error.
+_SECRET_KEYS = frozenset({"password", "secret", "secret_key"})
+
+
+class ImapSourceConfig(_Section):
+    """A ``[[sources.imap]]`` block: one mailbox polled over IMAP, personal (``user``) or a team's (``team``)."""
+
+    #: Unique; the receipts' source is ``imap:NAME`` (``mailassist sources`` shows it).
+    name: str = Field(min_length=1, max_length=64)
+    host: str = Field(min_length=1)
+    #: 0: the usual port of ``tls`` (993 for ``implicit``, 143 otherwise).
+    port: int = Field(default=0, ge=0, lt=65536)
+    #: ``implicit`` (TLS from the first byte, port 993), ``starttls`` (plain, then STARTTLS before login, port 143),
+    #: or ``none`` (no TLS at all: only to a loopback host, where the password never leaves the machine).
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    #: PEM file of the CA certificates to trust for this server instead of the system's (a private CA). Relative to
+    #: the config file.
+    tls_ca_file: str = ""
+    #: The IMAP user name.
+    login: str = Field(min_length=1)
+    #: The password (an app password for Gmail); or ``password_file``, a file holding it (relative to the config
+    #: file), read at each connection.
+    password: SecretStr = Field(default=SecretStr(""), repr=False)
+    password_file: str = ""
+    #: The folders to take mail from, each on its own; Sent too for mail sent from another client.
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    #: Back-fill: messages the server received on or after this date (``2024-01-01``); none given: every message.
+    fetch_since: date | None = None
+    #: Seconds between polls (with IDLE, the longest wait for mail to the first folder is the time IDLE takes).
+    poll_interval: float = Field(default=60, gt=0, le=24 * 3600)
+    #: Wait for new mail to the first folder with IDLE (RFC 2177) where the server offers it.
+    idle: bool = True
+    #: After a message is taken: flag it \Seen (off: the mailbox is left exactly as it was).
+    mark_seen: bool = False
+    #: After a message is taken: move it to this folder (empty: never). Nothing is ever deleted.
+    move_to: str = ""
+    #: Seconds a connection, or one answer of the server, may take.
+    timeout: float = Field(default=60, gt=0, le=600)
+    #: After a failed poll, wait this long, doubling with each failure in a row, at most ``max_backoff``.
+    min_backoff: float = Field(default=5, gt=0)
+    max_backoff: float = Field(default=900, gt=0)
+    #: A personal mailbox: the directory user whose mail this is (their submissions, proof ``imap:personal``).
+    user: Address | None = None
+    #: A group mailbox (support@…): the team it belongs to, and ``submitter``, the user of that team its mail is
+    #: filed for (proof ``imap:group``). Everyone who sees that team's mail sees it.
+    team: str | None = Field(default=None, min_length=1)
+    submitter: Address | None = None
+
+    @field_validator("fetch_since", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "2024-01-01" as well as the TOML date 2024-01-01
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date such as 2024-01-01, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ImapSourceConfig:
+        where = f"IMAP source {self.name!r}"
+        if not _SOURCE_NAME.match(self.name):
+            raise ValueError(f"{where}: name must be letters, digits, '.', '_' or '-' (at most 64)")
+        if self.tls == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f'{where}: tls = "none" sends the password in clear, so it is allowed only to a loopback host '
+                f'(localhost, 127.0.0.1, ::1), not {self.host!r}; use tls = "implicit" (port 993) or "starttls"'
+            )
+        if self.tls_ca_file and self.tls == "none":
+            raise ValueError(f'{where}: tls_ca_file needs tls = "implicit" or "starttls"')
+        if bool(self.password.get_secret_value()) == bool(self.password_file):
+            raise ValueError(f"{where}: give exactly one of password and password_file")
+        if len(set(self.folders)) != len(self.folders) or not all(f.strip() for f in self.folders):
+            raise ValueError(f"{where}: folders must be distinct, non-empty names")
+        if self.move_to and self.move_to in self.folders:
+            raise ValueError(f"{where}: move_to must be a folder that is not polled")
+        if self.min_backoff > self.max_backoff:
+            raise ValueError(f"{where}: min_backoff must not exceed max_backoff")
+        if (self.user is None) == (self.team is None):
+            raise ValueError(
+                f'{where}: say whose mailbox it is: user = "ADDRESS" (a personal mailbox) or team = "TEAM" with '
+                'submitter = "ADDRESS" (a group mailbox)'
+            )
+        if self.team is not None and self.submitter is None:
+            raise ValueError(
+                f"{where}: a group mailbox (team) needs submitter, a user of that team its mail is filed for"
+            )
+        if self.user is not None and self.submitter is not None:
+            raise ValueError(f"{where}: submitter is for a group mailbox (team); a personal one's is its user")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The receipts' source."""
+        return f"imap:{self.name}"
+
+    @property
+    def server_port(self) -> int:
+        """``port``, or the usual one for ``tls``."""
+        return self.port or (993 if self.tls == "implicit" else 143)
+
+
+class SourcesConfig(_Section):
+    imap: list[ImapSourceConfig] = Field(default_factory=list)
+
+
 class CodePrefixConfig(_Section):
     """``[codes.OP]``: a prefix's record type, and how its codes may be written (``OP = "deal"`` is the short form)."""
 
@@ -343,6 +453,7 @@ class Config(_Section):
     linker: LinkerConfig = Field(default_factory=LinkerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
     #: ``OP = "deal"`` is read as ``[codes.OP] type = "deal"`` (hyphen only).
     codes: dict[str, CodePrefixConfig] = Field(default_factory=dict)
     #: The directory the file was read from; relative paths in the file resolve against it.
@@ -409,8 +520,12 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of the list the previous part named
+            continue
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        if getattr(annotation, "__origin__", None) is list:  # [[webhooks]], [[sources.imap]]
+            annotation = annotation.__args__[0]  # type: ignore[union-attr]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
@@ -428,7 +543,9 @@ def format_errors(source: str, error: ValidationError) -> str:
             msg = f"unknown key; allowed here: {allowed}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and err["type"] not in {"missing", "value_error"} and not isinstance(err["input"], dict):
+            secret = bool(loc) and loc[-1] in _SECRET_KEYS
+            shown = "input" in err and err["type"] not in {"missing", "value_error"} and not secret
+            if shown and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
         lines.append(f"{source}: {where}: {msg}")
     return "\n".join(lines)
@@ -450,6 +567,12 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path 
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"{source}: webhooks[{i}]: webhook {name!r}: another [[webhooks]] block has this name")
+    names = [s.name for s in config.sources.imap]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(
+                f"{source}: sources.imap[{i}]: IMAP source {name!r}: another [[sources.imap]] block has this name"
+            )
     if base_dir is not None:
         config = config.model_copy(update={"base_dir": base_dir})
     return config

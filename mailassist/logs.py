@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 #: Libraries whose INFO chatter is not ours to print.
-_QUIET = ("aiosmtpd", "mail.log", "dramatiq", "uvicorn.access", "alembic", "sqlalchemy", "redis")
+_QUIET = ("aiosmtpd", "mail.log", "dramatiq", "uvicorn.access", "alembic", "sqlalchemy", "redis", "imapclient")
 
 
 def configure_logging(level: str = "info", fmt: str = "text", stream: Any = None) -> None:

@@ -1,7 +1,8 @@
-"""Wiring: build the store, queue, gateway and web from a ``Config`` and run them until SIGTERM or SIGINT.
+"""Wiring: build the store, queue, gateway, web and IMAP pollers from a ``Config`` and run them until SIGTERM or
+SIGINT.
 
-``serve`` runs everything in one process (the embedded mode); ``smtp``, ``worker`` and ``web`` run one part
-each for scale-out. Nothing is built at import time.
+``serve`` runs everything in one process (the embedded mode); ``smtp``, ``worker``, ``web`` and ``poller`` run one
+part each for scale-out. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from mailassist.build import (
     split_listen,
 )
 from mailassist.config import Config
+from mailassist.imap import Mailbox, Pollers, mailboxes
 from mailassist.queue import Queue
 from store import Store
 from web.app import create_app
@@ -48,7 +50,7 @@ log = structlog.get_logger("mailassist")
 
 
 class MemoryBrokerError(Exception):
-    """``smtp`` or ``worker`` alone cannot share an in-process queue."""
+    """``smtp``, ``worker`` or ``poller`` alone cannot share an in-process queue."""
 
 
 class _QuietServer(uvicorn.Server):
@@ -142,20 +144,21 @@ def _announce(text: str) -> None:
     print(text, flush=True)
 
 
-async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
+async def _run(config: Config, *, smtp: bool, worker: bool, web: bool, poller: bool = False) -> None:
+    # Read before anything starts: a tls_ca_file that cannot be loaded is a config error, not a poller's.
+    boxes = mailboxes(config) if poller else []
     # On this thread, before anything is served: the storage process forks from a process with no other thread
     # alive (a thread of asyncio.to_thread's executor would outlive the call).
     store = open_store(config)
     queue = Queue(config, store)
-    if queue.in_memory and (smtp or worker) and not (smtp and worker):
-        raise MemoryBrokerError(
-            "queue.broker = 'memory' works only inside 'mailassist serve'; "
-            "set queue.broker to a redis URL to run smtp, worker and web as separate processes"
-        )
+    if queue.in_memory and (smtp or bool(boxes)) != worker:
+        store.close()
+        raise _memory_broker_error()
     # One thread per DATA slot: each writes (and fsyncs) its blob while the group commit runs.
     intake_threads = max(INTAKE_THREADS, config.smtp.max_concurrent_data)
     executor = ThreadPoolExecutor(max_workers=intake_threads, thread_name_prefix="intake")
     gateway: GatewayServer | None = None
+    pollers: Pollers | None = None
     web_server: _QuietServer | None = None
     web_task: asyncio.Task[None] | None = None
     try:
@@ -179,22 +182,23 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
         if worker:
             # After the SMTP gateway: its storage process forks from a process with no worker threads yet.
             queue.start_worker()
+        if boxes:
+            # After the SMTP gateway too (the fork).
+            pollers = _start_pollers(config, store, queue, boxes)
         if web:
-            # Bound here, not by uvicorn, so a busy port is an OSError with one clear line, not sys.exit(3).
-            web_socket = _bind(config.web.listen)
             web_server = _web_server(config, store, None if queue.in_memory else queue.check, queue.send_all)
-            web_task = asyncio.create_task(web_server.serve(sockets=[web_socket]))
-            while not web_server.started:
-                if web_task.done():
-                    await web_task
-                    raise OSError(f"web viewer could not start on {config.web.listen}")
-                await asyncio.sleep(0.02)
+            web_task = await _start_web(web_server, config.web.listen)
             parts.append(f"web viewer on http://{config.web.listen}/")
         if worker:
             parts.append(f"worker ({config.queue.broker} queue, {queue.threads} threads)")
+        if boxes:
+            parts.append(f"IMAP pollers for {', '.join(b.source for b in boxes)}")
         _announce("mailassist: " + ", ".join(parts) + f"; store {_redact(store.url)}")
         await _wait_for_signal()
     finally:
+        if pollers is not None:
+            # First: a poller finishes the message it holds while the store and the queue are still there.
+            await asyncio.to_thread(pollers.stop)
         if gateway is not None:
             await gateway.stop()
         if web_server is not None and web_task is not None:
@@ -206,6 +210,33 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool) -> None:
         log.info("stopped")
 
 
+async def _start_web(server: _QuietServer, listen: str) -> asyncio.Task[None]:
+    """Serve the viewer on ``listen``; the task, once it has started."""
+    # Bound here, not by uvicorn, so a busy port is an OSError with one clear line, not sys.exit(3).
+    task = asyncio.create_task(server.serve(sockets=[_bind(listen)]))
+    while not server.started:
+        if task.done():
+            await task
+            raise OSError(f"web viewer could not start on {listen}")
+        await asyncio.sleep(0.02)
+    return task
+
+
+def _memory_broker_error() -> MemoryBrokerError:
+    """In-memory, whoever puts mail in (SMTP, the pollers) must be in the process whose worker takes it out."""
+    return MemoryBrokerError(
+        "queue.broker = 'memory' works only inside 'mailassist serve'; "
+        "set queue.broker to a redis URL to run smtp, worker, poller and web as separate processes"
+    )
+
+
+def _start_pollers(config: Config, store: Store, queue: Queue, boxes: Sequence[Mailbox]) -> Pollers:
+    """A thread per mailbox, each handing its mail to an intake of its own that wakes ``queue``'s workers."""
+    pollers = Pollers(store, boxes, lambda: make_ingestor(config, store, queue.send_all))
+    pollers.start()
+    return pollers
+
+
 def _redact(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
@@ -215,9 +246,9 @@ def _redact(url: str) -> str:
     return url
 
 
-def run(config: Config, *, smtp: bool = True, worker: bool = True, web: bool = True) -> None:
-    """Run the selected parts until a signal arrives."""
-    asyncio.run(_run(config, smtp=smtp, worker=worker, web=web))
+def run(config: Config, *, smtp: bool = True, worker: bool = True, web: bool = True, poller: bool = True) -> None:
+    """Run the selected parts until a signal arrives (``poller``: the ``[[sources.imap]]`` pollers, if any)."""
+    asyncio.run(_run(config, smtp=smtp, worker=worker, web=web, poller=poller))
     _exit_past_stuck_threads(config.smtp.store_timeout)
 
 

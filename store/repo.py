@@ -34,6 +34,7 @@ from store.queries import QueryVerbs
 from store.refile import list_shared_messages, refile_message, rekey_message
 from store.relink import BATCH, Progress, count_relink, relink
 from store.repair import RepairResult, repair_addresses, repair_names
+from store.sources import SourceVerbs
 from store.views import FINAL_STATUSES, STATUSES, ApplyResult, InboundView, PlanWrite, RelinkResult, RelinkScope
 from store.webhooks import Outbox, WebhookVerbs, add_deliveries
 
@@ -172,7 +173,7 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs, WebhookVerbs):
+class Store(DirectoryVerbs, AuthVerbs, QueryVerbs, MetricsVerbs, WebhookVerbs, SourceVerbs):
     """Database plus blob directory, opened once per process."""
 
     def __init__(

@@ -139,7 +139,8 @@ SCHEMAS: dict[str, Schema] = {
                 {
                     "type": "string",
                     "description": "What proved the submitter: secret-address, trusted-relay, dkim, spf, arc, "
-                    "postmaster, api (an ingest token), file (mailassist ingest --as)",
+                    "postmaster, api (an ingest token), file (mailassist ingest --as), imap:personal or imap:group "
+                    "(an IMAP mailbox source)",
                 }
             ),
             "source": {

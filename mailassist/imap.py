@@ -1,0 +1,645 @@
+"""IMAP mailbox sources (``[[sources.imap]]``): a poller per mailbox takes its new mail into the intake.
+
+Each message goes through the same durable intake as ``mailassist ingest`` (``gateway.ingest.Ingestor``): blob
+fsync'd, receipt committed with its submitter and proof, source ``imap:NAME``, the worker woken. Only then is its
+UID recorded (``store.sources``), so a poller killed in between fetches the message again and the intake's dedupe
+(the same bytes from the same submitter) absorbs the copy. A folder whose UIDVALIDITY changed is taken again from
+the start (or from ``fetch_since``), dedupe absorbing the repeats.
+
+Whose mail it is:
+
+- a **personal** mailbox (``user = ADDRESS``): the user's own submissions, proof ``imap:personal``, as if they had
+  BCC'd each message to the assistant;
+- a **group** mailbox (``team = TEAM``, ``submitter = ADDRESS``): a shared box such as support@. A receipt's
+  submitter is always a registered user (the linker files mail *for* a user, and a team viewer sees the mail its
+  members submitted), so a group mailbox names the member its mail is filed for, who must belong to the team:
+  the receipt says ``submitter = ADDRESS``, proof ``imap:group``, and the team in its detail. Everyone who sees
+  that team's mail sees it.
+
+The mailbox is never changed unless ``mark_seen`` or ``move_to`` says so: folders are opened read-only (EXAMINE)
+and bodies read with ``BODY.PEEK[]``; nothing is ever deleted. Credentials are never logged, never put in an
+error, and not shown by any ``repr``. A poll that fails (server down, login refused, a store error) is recorded
+on the source (``mailassist sources``) and retried after an exponential back-off with a cap; other sources go on.
+
+Two pollers never poll one mailbox: each takes the source's lease in the store before it polls, renews it while
+it works or waits, and every progress it records is conditional on holding it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from gateway.ingest import Ingested, Ingestor, Voucher
+from mailassist.config import Config, ConfigError, ImapSourceConfig
+from store import StoreError
+from store.models import utcnow
+
+log = structlog.get_logger("mailassist.imap")
+
+#: imapclient logs every command and answer at DEBUG (message bodies included): never ours to print.
+logging.getLogger("imapclient").setLevel(logging.WARNING)
+
+#: The receipts' proof: a personal mailbox's user, or the member a group mailbox's mail is filed for.
+PROOF_PERSONAL = "imap:personal"
+PROOF_GROUP = "imap:group"
+#: Seconds a poller holds its source's lease; it renews it every third of that while it works or waits.
+LEASE_SECONDS = 120.0
+#: Messages fetched in one FETCH, and at most this many bytes of them (sizes are asked first).
+FETCH_BATCH = 100
+FETCH_BYTES = 32 * 1024 * 1024
+#: UIDs whose sizes are asked in one FETCH.
+SIZE_BATCH = 1000
+#: RFC 2177: a client re-issues IDLE at least every 29 minutes; we do it every 25.
+IDLE_MAX = 25 * 60.0
+#: Seconds between looks at the stop flag (and the lease) while waiting or in IDLE.
+WAIT_SLICE = 1.0
+#: Untagged answers in IDLE that mean the folder changed: a poll follows.
+_IDLE_WAKE = frozenset({b"EXISTS", b"RECENT"})
+
+
+class SourceError(Exception):
+    """A source's poll failed in a way worth one clear line (``mailassist sources``): never holding a password."""
+
+
+class LeaseLostError(SourceError):
+    """Another poller took the source: this one stops polling it until it can take it back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """A ``[[sources.imap]]`` block as the poller uses it. Its password is read when it connects (a
+    ``password_file`` at each connection, so a fixed file needs no restart), and is in no ``repr``."""
+
+    name: str
+    host: str
+    port: int
+    tls: str
+    login: str
+    folders: tuple[str, ...] = ("INBOX",)
+    fetch_since: date | None = None
+    poll_interval: float = 60.0
+    idle: bool = True
+    mark_seen: bool = False
+    move_to: str = ""
+    timeout: float = 60.0
+    min_backoff: float = 5.0
+    max_backoff: float = 900.0
+    #: A personal mailbox's user; or a group mailbox's team and the member its mail is filed for.
+    user: str | None = None
+    team: str | None = None
+    submitter: str | None = None
+    password: str = field(default="", repr=False)
+    password_file: Path | None = None
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """The receipts' source: ``imap:NAME``."""
+        return f"imap:{self.name}"
+
+    @property
+    def where(self) -> str:
+        """``login@host:port``, for people (never the password)."""
+        return f"{self.login}@{self.host}:{self.port}"
+
+    @property
+    def readonly(self) -> bool:
+        """Whether folders are opened with EXAMINE: nothing about the mailbox changes."""
+        return not (self.mark_seen or self.move_to)
+
+    def read_password(self) -> str:
+        """The password, from the config or its file (``SourceError`` when the file cannot be read or is empty)."""
+        if self.password_file is None:
+            return self.password
+        try:
+            password = self.password_file.read_text(encoding="utf-8").strip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise SourceError(f"cannot read password_file {self.password_file}: {reason}") from None
+        if not password:
+            raise SourceError(f"password_file {self.password_file} is empty")
+        return password
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before the next try after ``failures`` failed polls in a row: doubling, capped."""
+        return float(min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1)))
+
+
+def mailbox_of(config: Config, source: ImapSourceConfig) -> Mailbox:
+    """One ``[[sources.imap]]`` block as a ``Mailbox``; a ``tls_ca_file`` that cannot be loaded is a ``ConfigError``."""
+    context = None
+    if source.tls != "none":
+        cafile = config.resolve(source.tls_ca_file) if source.tls_ca_file else None
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"sources.imap: IMAP source {source.name!r}: tls_ca_file {cafile}: {reason}") from None
+    return Mailbox(
+        name=source.name,
+        host=source.host,
+        port=source.server_port,
+        tls=source.tls,
+        login=source.login,
+        folders=tuple(source.folders),
+        fetch_since=source.fetch_since,
+        poll_interval=source.poll_interval,
+        idle=source.idle,
+        mark_seen=source.mark_seen,
+        move_to=source.move_to,
+        timeout=source.timeout,
+        min_backoff=source.min_backoff,
+        max_backoff=source.max_backoff,
+        user=source.user,
+        team=source.team,
+        submitter=source.submitter,
+        password=source.password.get_secret_value(),
+        password_file=config.resolve(source.password_file) if source.password_file else None,
+        ssl_context=context,
+    )
+
+
+def mailboxes(config: Config) -> list[Mailbox]:
+    """Every configured ``[[sources.imap]]`` mailbox."""
+    return [mailbox_of(config, s) for s in config.sources.imap]
+
+
+def new_owner() -> str:
+    """This poller's name in a lease: host, process and a random part (two pollers in one process differ too)."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _scrub(text: str, password: str) -> str:
+    """``text`` with the password blanked out, should a server or library ever echo it."""
+    return text.replace(password, "***") if password else text
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc) or type(exc).__name__
+    return text.removeprefix("b'").removesuffix("'") if text.startswith("b'") else text
+
+
+# --- the IMAP connection -------------------------------------------------------------------------------------------
+
+
+class Client(Protocol):
+    """What a poller asks of an IMAP connection (``IMAPClient``'s methods; a test may stand in)."""
+
+    def capabilities(self) -> tuple[bytes, ...]: ...
+    def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]: ...
+    def search(self, criteria: Any = "ALL", charset: str | None = None) -> list[int]: ...
+    def fetch(self, messages: Any, data: Any, modifiers: Any = None) -> dict[int, dict[bytes, Any]]: ...
+    def add_flags(self, messages: Any, flags: Any, silent: bool = False) -> Any: ...
+    def move(self, messages: Any, folder: str) -> Any: ...
+    def noop(self) -> Any: ...
+    def idle(self) -> None: ...
+    def idle_check(self, timeout: float | None = None) -> list[Any]: ...
+    def idle_done(self) -> Any: ...
+    def logout(self) -> Any: ...
+    def shutdown(self) -> None: ...
+
+
+#: Opens a logged-in connection to a mailbox, or raises ``SourceError``.
+Connect = Callable[[Mailbox], Client]
+
+
+def connect(mailbox: Mailbox) -> Client:
+    """A logged-in ``IMAPClient`` for ``mailbox``: implicit TLS, STARTTLS before login, or (loopback only) none.
+    ``SourceError`` says what went wrong, without the password."""
+    password = mailbox.read_password()
+    where = mailbox.where
+    try:
+        client = IMAPClient(
+            mailbox.host,
+            port=mailbox.port,
+            ssl=mailbox.tls == "implicit",
+            ssl_context=mailbox.ssl_context,
+            timeout=mailbox.timeout,
+        )
+    except (OSError, IMAPClientError) as exc:
+        raise SourceError(f"cannot connect to {mailbox.host}:{mailbox.port}: {_describe(exc)}") from None
+    try:
+        if mailbox.tls == "starttls":
+            client.starttls(mailbox.ssl_context)
+        client.login(mailbox.login, password)
+    except LoginError as exc:
+        _close(client)
+        said = _scrub(_describe(exc), password)
+        raise SourceError(f"login refused for {where} (check login and password): {said}") from None
+    except (OSError, IMAPClientError) as exc:
+        _close(client)
+        step = "STARTTLS" if mailbox.tls == "starttls" else "login"
+        raise SourceError(f"{step} failed for {where}: {_scrub(_describe(exc), password)}") from None
+    opened: Client = client
+    return opened
+
+
+def _close(client: Client | IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except Exception:
+        with contextlib.suppress(Exception):  # already gone
+            client.shutdown()
+
+
+# --- one poller ----------------------------------------------------------------------------------------------------
+
+
+class PollStore(Protocol):
+    """What a poller needs of the store (``store.sources.SourceVerbs``)."""
+
+    def claim_source(self, name: str, owner: str, *, lease: float) -> bool: ...
+    def release_source(self, name: str, owner: str) -> bool: ...
+    def start_folder(self, name: str, folder: str, uidvalidity: int, owner: str) -> Any: ...
+    def record_folder_progress(
+        self, name: str, folder: str, owner: str, *, uidvalidity: int, last_uid: int, taken: int = 0
+    ) -> bool: ...
+    def record_source_poll(
+        self, name: str, owner: str, *, state: str, error: str | None = None, next_poll_at: Any = None,
+        finished: bool = False,
+    ) -> bool: ...  # fmt: skip
+
+
+@dataclass(slots=True)
+class PollTally:
+    """What one poll took: new receipts, duplicates (taken before), refused (not an email, too big)."""
+
+    new: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    resets: list[str] = field(default_factory=list)
+
+    @property
+    def seen(self) -> int:
+        return self.new + self.duplicates + self.refused
+
+
+class Poller:
+    """Polls one mailbox: ``poll()`` once (tests, the bench), or ``run(stop)`` on a thread until ``stop`` is set:
+    poll, wait (IDLE on the first folder where the server offers it, else sleep) ``poll_interval``, again; after a
+    failure, back off."""
+
+    def __init__(
+        self,
+        store: PollStore,
+        mailbox: Mailbox,
+        ingestor: Ingestor,
+        *,
+        owner: str | None = None,
+        connect: Connect = connect,
+        lease: float = LEASE_SECONDS,
+    ) -> None:
+        self.store = store
+        self.mailbox = mailbox
+        self.ingestor = ingestor
+        self.owner = owner or new_owner()
+        self.connect = connect
+        self.lease = lease
+        self.client: Client | None = None
+        self.failures = 0
+        self._renewed = 0.0
+        self.log = log.bind(source=mailbox.name)
+
+    # -- the lease
+
+    def claim(self) -> bool:
+        """Take or renew the source's lease."""
+        taken = self.store.claim_source(self.mailbox.name, self.owner, lease=self.lease)
+        if taken:
+            self._renewed = time.monotonic()
+        return taken
+
+    def _renew_if_due(self) -> None:
+        if time.monotonic() - self._renewed >= self.lease / 3 and not self.claim():
+            raise LeaseLostError(f"another poller took source {self.mailbox.name!r}")
+
+    # -- whose mail it is
+
+    def voucher(self) -> Voucher:
+        """Who submitted this mailbox's mail, read from the directory now (``SourceError`` if no longer valid)."""
+        m = self.mailbox
+        if m.user is not None:
+            user = self.ingestor.submitter(m.user)
+            if user is None:
+                raise SourceError(f"user {m.user} is not a registered user ('mailassist import users' first)")
+            return Voucher(user, PROOF_PERSONAL, f"personal IMAP mailbox {m.name!r} ({m.where}) of {user}")
+        assert m.team is not None and m.submitter is not None
+        found = self.ingestor.store.find_users_by_addresses([m.submitter.lower()]).get(m.submitter.lower())
+        if found is None:
+            raise SourceError(f"submitter {m.submitter} is not a registered user ('mailassist import users' first)")
+        team = getattr(found, "team", None)
+        if team is None or str(team).casefold() != m.team.casefold():
+            raise SourceError(
+                f"submitter {m.submitter} is not a member of team {m.team!r} (their team: {team or 'none'})"
+            )
+        email = str(getattr(found, "email", m.submitter))
+        return Voucher(email, PROOF_GROUP, f"group IMAP mailbox {m.name!r} ({m.where}) of team {team!r}, for {email}")
+
+    # -- polling
+
+    def _connected(self) -> Client:
+        """The open connection, checked with NOOP (a server may have closed it while we waited), or a new one."""
+        if self.client is not None:
+            try:
+                self.client.noop()
+                return self.client
+            except Exception:
+                self.drop()
+        self.client = self.connect(self.mailbox)
+        return self.client
+
+    def drop(self) -> None:
+        """Close the connection (after an error, or on stop)."""
+        client, self.client = self.client, None
+        _close(client)
+
+    def poll(self) -> PollTally:
+        """One poll of every folder, under the lease (taken here when not held). Raises ``SourceError`` (the
+        server, the login, the directory), ``LeaseLostError`` or ``StoreError``; what was committed stays."""
+        if not self.claim():
+            raise LeaseLostError(f"another poller holds source {self.mailbox.name!r}")
+        self.store.record_source_poll(self.mailbox.name, self.owner, state="polling")
+        voucher = self.voucher()
+        client = self._connected()
+        tally = PollTally()
+        for folder in self.mailbox.folders:
+            self._poll_folder(client, folder, voucher, tally)
+        return tally
+
+    def _poll_folder(self, client: Client, folder: str, voucher: Voucher, tally: PollTally) -> None:
+        m = self.mailbox
+        try:
+            info = client.select_folder(folder, readonly=m.readonly)
+        except IMAPClientError as exc:
+            raise SourceError(f"cannot open folder {folder!r}: {_describe(exc)}") from None
+        uidvalidity = int(info.get(b"UIDVALIDITY", 0))
+        if not uidvalidity:
+            raise SourceError(f"folder {folder!r}: the server gave no UIDVALIDITY")
+        state = self.store.start_folder(m.name, folder, uidvalidity, self.owner)
+        if state is None:
+            raise LeaseLostError(f"another poller took source {m.name!r}")
+        if state.reset and state.resets:
+            tally.resets.append(folder)
+            self.log.warning(
+                "IMAP folder's UIDVALIDITY changed: taking it again from the start (duplicates are absorbed)",
+                folder=folder,
+                uidvalidity=uidvalidity,
+            )
+        criteria: list[Any] = ["UID", f"{state.last_uid + 1}:*"]
+        if m.fetch_since is not None:
+            criteria += ["SINCE", m.fetch_since]
+        # "n:*" always matches the last message, even below n: keep only the new UIDs.
+        uids = sorted(u for u in client.search(criteria) if u > state.last_uid)
+        if not uids:
+            return
+        self.log.info("IMAP folder has new messages", folder=folder, count=len(uids), after_uid=state.last_uid)
+        for batch, too_big in self._batches(client, uids):
+            self._renew_if_due()
+            taken = self._take(client, folder, batch, too_big=too_big, voucher=voucher, tally=tally)
+            if not self.store.record_folder_progress(
+                m.name, folder, self.owner, uidvalidity=uidvalidity, last_uid=batch[-1], taken=taken
+            ):
+                raise LeaseLostError(f"another poller took source {m.name!r}, or folder {folder!r} was reset")
+
+    def _batches(self, client: Client, uids: Sequence[int]) -> Iterator[tuple[list[int], set[int]]]:
+        """``uids`` in batches of at most ``FETCH_BATCH`` messages and ``FETCH_BYTES`` bytes, with the UIDs of
+        messages too big to take (never fetched)."""
+        limit = self.ingestor.max_size
+        for start in range(0, len(uids), SIZE_BATCH):
+            chunk = list(uids[start : start + SIZE_BATCH])
+            sizes = {
+                uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in client.fetch(chunk, ["RFC822.SIZE"]).items()
+            }
+            batch: list[int] = []
+            too_big: set[int] = set()
+            total = 0
+            for uid in chunk:
+                size = sizes.get(uid, 0)
+                if batch and (len(batch) >= FETCH_BATCH or total + size > FETCH_BYTES):
+                    yield batch, too_big
+                    batch, too_big, total = [], set(), 0
+                batch.append(uid)
+                if size > limit:
+                    too_big.add(uid)
+                else:
+                    total += size
+            if batch:
+                yield batch, too_big
+
+    def _take(
+        self, client: Client, folder: str, batch: list[int], *, too_big: set[int], voucher: Voucher, tally: PollTally
+    ) -> int:
+        """Commit the messages of ``batch`` to the intake in one group commit (one transaction); how many were new
+        receipts. A message gone meanwhile (expunged) is skipped. ``StoreError`` propagates: the batch's UIDs are
+        not recorded, so it is fetched again (and what did commit is then a duplicate)."""
+        m = self.mailbox
+        wanted = [uid for uid in batch if uid not in too_big]
+        fetched = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
+        for uid in sorted(too_big):
+            tally.refused += 1
+            self.log.warning("IMAP message too big; not taken", folder=folder, uid=uid, max_size=self.ingestor.max_size)
+        done = [uid for uid in wanted if fetched.get(uid, {}).get(b"BODY[]") is not None]  # else expunged since
+        raws = [bytes(fetched[uid][b"BODY[]"]) for uid in done]
+        outcomes = self.ingestor.ingest_many(raws, source=m.source, voucher=voucher) if raws else []
+        new = 0
+        for uid, outcome in zip(done, outcomes, strict=True):
+            if isinstance(outcome, Ingested):
+                if outcome.duplicate:
+                    tally.duplicates += 1
+                else:
+                    tally.new += 1
+                    new += 1
+            else:
+                tally.refused += 1
+                self.log.warning("IMAP message not taken", folder=folder, uid=uid, reply=outcome.reply)
+        if done and not m.readonly:
+            self._after_taking(client, done)
+        return new
+
+    def _after_taking(self, client: Client, uids: list[int]) -> None:
+        """``mark_seen`` and ``move_to``, once the messages are committed (before their UIDs are recorded: a crash
+        in between finds them flagged or moved, and dedupe absorbs whatever is fetched again)."""
+        m = self.mailbox
+        try:
+            if m.mark_seen:
+                client.add_flags(uids, [b"\\Seen"], silent=True)
+            if m.move_to:
+                if b"MOVE" not in client.capabilities():
+                    raise SourceError(f"move_to {m.move_to!r}: the server has no MOVE (RFC 6851)")
+                client.move(uids, m.move_to)
+        except IMAPClientError as exc:
+            raise SourceError(f"cannot {'move' if m.move_to else 'flag'} taken messages: {_describe(exc)}") from None
+
+    # -- the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set; on the way out, close the connection and give the lease up."""
+        try:
+            while not stop.is_set():
+                self._cycle(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection and give the lease up (the source is ``stopped`` until a poller takes it)."""
+        self.drop()
+        try:
+            self.store.release_source(self.mailbox.name, self.owner)
+        except Exception as exc:  # the store is down: the lease runs out by itself
+            self.log.warning("cannot release the IMAP source's lease", error=_describe(exc))
+
+    def _cycle(self, stop: threading.Event) -> None:
+        """One poll and the wait after it; a failure is recorded and backed off from, never raised."""
+        m = self.mailbox
+        try:
+            tally = self.poll()
+        except LeaseLostError as exc:
+            # Another poller has it: look again in a while (it may stop, or die and let its lease run out).
+            self.drop()
+            self.log.debug("IMAP source held by another poller", reason=str(exc))
+            stop.wait(self.lease / 3)
+            return
+        except Exception as exc:
+            self.drop()
+            self.failures += 1
+            delay = m.backoff(self.failures)
+            error = self._error_text(exc)
+            self.log.warning(
+                "IMAP poll failed; will retry", error=error, retry_in=round(delay, 1), failures=self.failures
+            )
+            self._record(state="backoff", error=error, next_poll_at=utcnow() + timedelta(seconds=delay), finished=True)
+            self._quietly_wait(stop, delay, idle=False)
+            return
+        self.failures = 0
+        if tally.seen:
+            self.log.info("IMAP poll took mail", new=tally.new, duplicates=tally.duplicates, refused=tally.refused)
+        self._record(state="waiting", next_poll_at=utcnow() + timedelta(seconds=m.poll_interval), finished=True)
+        self._quietly_wait(stop, m.poll_interval, idle=m.idle)
+
+    def _quietly_wait(self, stop: threading.Event, seconds: float, *, idle: bool) -> None:
+        """``_wait``; whatever ends it early (the connection died in IDLE, the lease or the store is lost) is for
+        the next poll to find out."""
+        try:
+            self._wait(stop, seconds, idle=idle)
+        except Exception as exc:
+            self.log.info("IMAP wait ended early", error=_describe(exc))
+            self.drop()
+
+    def _error_text(self, exc: BaseException) -> str:
+        if isinstance(exc, SourceError):
+            text = str(exc)
+        elif isinstance(exc, StoreError):
+            text = f"store: {exc}"
+        else:
+            text = f"{type(exc).__name__}: {_describe(exc)}"
+        return _scrub(text, self.mailbox.password)
+
+    def _record(self, **values: Any) -> None:
+        try:
+            self.store.record_source_poll(self.mailbox.name, self.owner, **values)
+        except Exception as exc:  # the store is down: the next poll says so
+            self.log.warning("cannot record the IMAP source's state", error=_describe(exc))
+
+    def _wait(self, stop: threading.Event, seconds: float, *, idle: bool) -> None:
+        """Wait ``seconds`` (renewing the lease), or less: until ``stop``, or (``idle``, on the first folder)
+        until the server says new mail arrived."""
+        deadline = time.monotonic() + seconds
+        client = self.client
+        if idle and client is not None and b"IDLE" in client.capabilities():
+            self._idle(client, stop, deadline)
+            return
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop.wait(min(left, WAIT_SLICE, self.lease / 3))
+            self._renew_if_due()
+
+    def _idle(self, client: Client, stop: threading.Event, deadline: float) -> None:
+        client.select_folder(self.mailbox.folders[0], readonly=True)
+        client.idle()
+        started = time.monotonic()
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= deadline or now - started >= IDLE_MAX:
+                    return
+                answers = client.idle_check(timeout=min(WAIT_SLICE, deadline - now))
+                if any(isinstance(a, tuple) and len(a) > 1 and a[1] in _IDLE_WAKE for a in answers):
+                    self.log.debug("IMAP IDLE: new mail", folder=self.mailbox.folders[0])
+                    return
+                self._renew_if_due()
+        finally:
+            client.idle_done()
+
+
+# --- every poller of a process -------------------------------------------------------------------------------------
+
+
+class Pollers:
+    """One thread per mailbox, each running its ``Poller`` until ``stop``."""
+
+    def __init__(
+        self,
+        store: PollStore,
+        mailboxes: Sequence[Mailbox],
+        make_ingestor: Callable[[], Ingestor],
+        *,
+        connect: Connect = connect,
+        lease: float = LEASE_SECONDS,
+    ) -> None:
+        owner = new_owner()
+        self.pollers = [
+            Poller(store, m, make_ingestor(), owner=f"{owner}:{m.name}"[:200], connect=connect, lease=lease)
+            for m in mailboxes
+        ]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start a thread per mailbox."""
+        for poller in self.pollers:
+            thread = threading.Thread(target=self._run, args=(poller,), name=f"imap-{poller.mailbox.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, poller: Poller) -> None:
+        try:
+            poller.run(self._stop)
+        except Exception as exc:  # a bug: say so, never take the process down
+            poller.log.error(
+                "IMAP poller stopped", error=_scrub(f"{type(exc).__name__}: {exc}", poller.mailbox.password)
+            )
+        finally:
+            poller.ingestor.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every poller: each finishes the message it holds, closes its connection and gives its lease up."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
