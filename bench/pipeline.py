@@ -113,11 +113,11 @@ def baseline(directory: Directory, mails: Sequence[Mail], workdir: Path) -> tupl
         processor = make_processor(load_config(config_path), store)  # what the actor runs
         start, cpu = time.perf_counter(), time.process_time()
         for mail in mails:
-            inbound = store.add_inbound(mail.raw, mail_from=mail.mail_from, rcpt_tos=[ASSISTANT])
+            inbound = store.receipts.add_inbound(mail.raw, mail_from=mail.mail_from, rcpt_tos=[ASSISTANT])
             processor.process(inbound.id)
         seconds = time.perf_counter() - start
         cpu_ms = (time.process_time() - cpu) / len(mails) * 1000
-        counts = store.count_inbound_by_status()
+        counts = store.receipts.count_inbound_by_status()
     finally:
         store.close()
     check(counts["linked"] == len(mails), f"baseline: {counts} for {len(mails)} messages")

@@ -209,12 +209,12 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
         seed(store, history, records, per_code)
         print(f"  {backend}: seeded {history:>7,} messages in {time.perf_counter() - started:5.1f} s", flush=True)
         rows = [RecordRow(line=i + 2, code=f"OP-{i + 1}", type="deal", title=f"Deal {i + 1}") for i in range(records)]
-        imported = store.apply_records(rows)
+        imported = store.directory.apply_records(rows)
         check(imported.created == records, f"{imported.created} of {records} records created")
 
         # What `mailassist import records` does next: relink the import's scope, with a progress bar
         scope = importer.relink_scope(rows)
-        total = store.count_relink(scope)
+        total = store.filing.count_relink(scope)
         batches = 0
 
         def tick(rows_done: int) -> None:
@@ -228,7 +228,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
             click.progressbar(length=total, label="  relink", file=sys.stderr, hidden=not shown) as bar,
         ):
             started = time.perf_counter()
-            result = store.relink(scope, free_mail_domains=(), progress=tick)
+            result = store.filing.relink(scope, free_mail_domains=(), progress=tick)
             seconds = time.perf_counter() - started
         affected = records * per_code
         check(result.codes_resolved == affected, f"{result.codes_resolved} of {affected} codes resolved")
@@ -236,7 +236,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
         check(total == affected, f"the progress bar's length is {total}, not {affected}")
 
         started = time.perf_counter()
-        whole = store.relink(free_mail_domains=())
+        whole = store.filing.relink(free_mail_domains=())
         whole_seconds = time.perf_counter() - started
         check(whole.links_added == 0, f"a whole relink after the import still added {whole.links_added} links")
         with store.engine.connect() as conn:

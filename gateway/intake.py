@@ -24,7 +24,7 @@ from gateway.storage import StorageProcess, StorageProcessError
 from linker.submitter import Candidate
 from store import InboundView, StoreError, StoreUnavailableError, Trust
 from store.metrics import RejectionKey
-from store.repo import StagedInbound
+from store.staged import StagedInbound
 
 log = structlog.get_logger("gateway")
 
@@ -33,15 +33,11 @@ log = structlog.get_logger("gateway")
 INTAKE_THREADS = 8
 
 
-class IntakeStore(Protocol):
-    """What the gateway needs from the store."""
+class ReceiptWriter(Protocol):
+    """The receipts verbs the intake uses (``store.receipts``)."""
 
     #: Messages up to this size commit their bytes in the database (nothing to write to disk before the commit).
     inline_max: int
-
-    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
-
-    def find_user_by_assistant_token(self, token_hash: str) -> object | None: ...
 
     def stage_inbound(
         self,
@@ -58,9 +54,39 @@ class IntakeStore(Protocol):
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
 
-    def add_rejections(self, counts: Mapping[RejectionKey, int]) -> None:
-        """Count SMTP refusals for ``/metrics``."""
-        ...
+
+class UserLookup(Protocol):
+    """The directory lookup the intake uses (``store.directory``)."""
+
+    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
+
+
+class AssistantTokens(Protocol):
+    """The secret-address lookup the intake uses (``store.auth``)."""
+
+    def find_user_by_assistant_token(self, token_hash: str) -> object | None: ...
+
+
+class RejectionCounter(Protocol):
+    """Where SMTP refusals are counted for ``/metrics`` (``store.metrics``)."""
+
+    def add_rejections(self, counts: Mapping[RejectionKey, int]) -> None: ...
+
+
+class IntakeStore(Protocol):
+    """What the gateway needs from the store: four of its groups, and a fresh start in a forked child."""
+
+    @property
+    def receipts(self) -> ReceiptWriter: ...
+
+    @property
+    def directory(self) -> UserLookup: ...
+
+    @property
+    def auth(self) -> AssistantTokens: ...
+
+    @property
+    def metrics(self) -> RejectionCounter: ...
 
     def after_fork(self) -> None:
         """In a forked storage process: connections of its own."""
@@ -119,7 +145,7 @@ def stage(store: IntakeStore, a: Arrival) -> Staged:
     """The blob's bytes, fsync'd, and the receipt with its trust verdict."""
     if time.monotonic() > a.deadline:
         raise StoreUnavailableError("storage busy: waited too long for the group commit")
-    staged = store.stage_inbound(
+    staged = store.receipts.stage_inbound(
         a.raw,
         mail_from=a.mail_from,
         rcpt_tos=a.rcpt_tos,
@@ -154,7 +180,7 @@ def commit(
     def staged_one(item: Item) -> Staged | BaseException:
         return item if isinstance(item, Staged) else _outcome(lambda a: stage(store, a), item)
 
-    inline_max = store.inline_max
+    inline_max = store.receipts.inline_max
     if len(items) == 1 or all(isinstance(i, Staged) or len(i.raw) <= inline_max for i in items):
         # Nothing to write to disk (small messages commit in the database): handing them to threads would
         # cost more than staging them here
@@ -162,7 +188,7 @@ def commit(
     else:
         staged = list(executor.map(staged_one, items))
     ready = [s for s in staged if isinstance(s, Staged)]
-    committed = iter(store.add_inbound_batch([s.staged for s in ready]) if ready else ())
+    committed = iter(store.receipts.add_inbound_batch([s.staged for s in ready]) if ready else ())
     outcomes: list[Accepted | BaseException] = []
     for s in staged:
         if not isinstance(s, Staged):
@@ -249,7 +275,7 @@ class ProcessStorage:
         self.process.start()
 
     async def store(self, batch: Sequence[Item]) -> Outcomes:
-        inline_max = self.repo.inline_max
+        inline_max = self.repo.receipts.inline_max
         items: list[Item | BaseException] = list(batch)
         big = {i: a for i, a in enumerate(batch) if isinstance(a, Arrival) and len(a.raw) > inline_max}
         if big:

@@ -8,17 +8,13 @@ Inside ``reading()`` a thread's lookups share one connection and transaction (on
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     Connection,
-    Engine,
     Executable,
     Integer,
     String,
@@ -30,11 +26,10 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
+from store.database import Database
 from store.deletes import delete_entry
-from store.errors import StoreUnavailableError, describe_db_error
 from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
 from store.models import (
     Client,
@@ -172,58 +167,19 @@ def _record_ref(row: Any) -> RecordRef:
     return RecordRef(id=rid, code=code, type=type_, title=title, client_id=client_id, client_name=client_name)
 
 
-class DirectoryVerbs:
-    """Mixed into ``store.Store``, which provides ``engine`` and ``_run``."""
+class Directory:
+    """The directory: batched lookups (the linker's, several per message) and its imports and deletes."""
 
-    engine: Engine
-
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
-        raise NotImplementedError
-
-    @property
-    def _reader(self) -> threading.local:
-        local: threading.local | None = self.__dict__.get("_directory_reader")
-        if local is None:
-            local = self.__dict__.setdefault("_directory_reader", threading.local())
-        return local
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Serve this thread's reads (lookups, receipts, inline blobs) from one connection and one read transaction
-        until the block ends: a checkout costs a pool ping and a rollback, more than a small query."""
-        reader = self._reader
-        if getattr(reader, "conn", None) is not None:
-            yield
-            return
-        try:
-            conn = self.engine.connect()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
-        reader.conn = conn
-        try:
-            yield
-        finally:
-            reader.conn = None
-            with contextlib.suppress(SQLAlchemyError):
-                conn.close()  # rolls back the read transaction
-
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        """``fn`` on this thread's ``reading`` connection, or on one of its own; database errors wrapped."""
-        conn: Connection | None = getattr(self._reader, "conn", None)
-        try:
-            if conn is not None:
-                return fn(conn)
-            with self.engine.connect() as own:
-                return fn(own)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def _lookup(self, stmt: Executable, keys: list[str]) -> list[Any]:
         """Every row of ``stmt`` for each chunk of ``keys``; no query for no keys."""
         if not keys:
             return []
-        return self._read(lambda conn: [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})])
+        return self._db.read(
+            lambda conn: [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
+        )
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, UserRef]:
         """Map each given address (lower-cased) that belongs to a user, by primary email or alias, to the user."""
@@ -274,7 +230,7 @@ class DirectoryVerbs:
                 out += conn.execute(_PEOPLE, {"keys": chunk, "domains": domains})
             return out
 
-        for kind, key, id_, text1, text2, ref in self._read(rows):
+        for kind, key, id_, text1, text2, ref in self._db.read(rows):
             if kind == "contact":
                 people.contacts[key] = ContactRef(id=id_, name=text1, client_id=ref, client_name=text2)
             elif kind == "client":
@@ -313,13 +269,13 @@ class DirectoryVerbs:
 
         return [
             ThreadLinkRef(message_id=mid, message_id_header=header, entity_type=kind, entity_id=eid, label=label or "")
-            for mid, header, kind, eid, label in self._read(rows)
+            for mid, header, kind, eid, label in self._db.read(rows)
         ]
 
     def find_message_by_dedupe_key(self, key: str) -> int | None:
         """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""
         stmt = select(Message.id).where(Message.dedupe_key == key)
-        return self._run(lambda session: session.scalar(stmt))
+        return self._db.run(lambda session: session.scalar(stmt))
 
     def apply_users(self, rows: Sequence[UserRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update users by email, with their teams; aliases become the row's. All rows or none."""
@@ -340,7 +296,7 @@ class DirectoryVerbs:
     def delete_entry(self, kind: str, key: str, *, force: bool = False) -> DeleteResult | None:
         """Delete one user, client, contact or record by natural key (``store.deletes``); ``None``: no such entry.
         Raises ``EntryInUseError`` when something refers to it and ``force`` is not given (or cannot help)."""
-        return self._run(lambda session: delete_entry(session, kind, key, force=force))
+        return self._db.run(lambda session: delete_entry(session, kind, key, force=force))
 
     def _import(self, fn: Callable[[Session], ImportResult], dry_run: bool) -> ImportResult:
-        return run_import(self._run, fn, dry_run)
+        return run_import(self._db.run, fn, dry_run)

@@ -395,7 +395,7 @@ class AuthGateMiddleware:
             if scheme.lower() != "bearer" or not token.strip():
                 return None, unauthenticated_response(request, "expected 'Authorization: Bearer TOKEN'")
             grant: TokenGrant | None = await run_in_threadpool(
-                self.store.find_token_user, hash_api_token(token.strip())
+                self.store.auth.find_token_user, hash_api_token(token.strip())
             )
             if grant is None:
                 return None, unauthenticated_response(request, "invalid, expired or revoked token")
@@ -413,7 +413,7 @@ class AuthGateMiddleware:
         uid, generation = session.get("uid"), session.get("gen")
         if not isinstance(uid, int) or not isinstance(generation, int):
             return None
-        user = await run_in_threadpool(self.store.get_login_by_id, uid)
+        user = await run_in_threadpool(self.store.auth.get_login_by_id, uid)
         if user is None or user.password_hash is None or user.session_generation != generation:
             # The user is gone, has no password any more, logged out or has a new password since this session began.
             session.pop("uid", None)
@@ -524,7 +524,7 @@ def auth_routes(store: Store, templates: Jinja2Templates, *, secret_key: str, th
         if wait is not None:
             error = f"Too many failed logins. Try again in {_duration(wait)}."
             return form(request, 429, email=email, next_path=next_path, error=error, headers={"Retry-After": str(wait)})
-        user = await run_in_threadpool(store.get_login, email) if email else None
+        user = await run_in_threadpool(store.auth.get_login, email) if email else None
         if not await run_in_threadpool(verify, user, fields.get("password", "")) or user is None:
             throttle.add_failure(email, address)
             return form(request, 401, email=email, next_path=next_path, error="Wrong email or password.")
@@ -534,7 +534,7 @@ def auth_routes(store: Store, templates: Jinja2Templates, *, secret_key: str, th
         if needs_rehash(password_hash):
             stronger = await run_in_threadpool(hash_password, fields.get("password", ""))
             # The same password, stronger: not a password change, so the user's other sessions and tokens stay.
-            await run_in_threadpool(store.mark_password_rehashed, user.id, password_hash, stronger)
+            await run_in_threadpool(store.auth.mark_password_rehashed, user.id, password_hash, stronger)
         request.session.clear()
         request.session.update(uid=user.id, gen=user.session_generation, csrf=secrets.token_urlsafe(32))
         return RedirectResponse(next_path, status_code=303)
@@ -548,7 +548,7 @@ def auth_routes(store: Store, templates: Jinja2Templates, *, secret_key: str, th
         if isinstance(uid, int) and isinstance(generation, int):
             # Ends this user's sessions everywhere: a copied cookie must not outlive the logout.
             try:
-                await run_in_threadpool(store.end_sessions, uid, generation)
+                await run_in_threadpool(store.auth.end_sessions, uid, generation)
             except StoreError:
                 message = "Logging out failed: the database is unavailable. Please try again."
                 return Response(message, status_code=503, media_type="text/plain")

@@ -104,10 +104,10 @@ class DirectoryApi:
         """Apply ``rows`` all or nothing, then re-file the mail they affect. Raises ``ImportConflictError``."""
         assert self.rules is not None
         verbs: dict[str, Callable[[Sequence[Any]], ImportResult]] = {
-            "users": self.store.apply_users,
-            "clients": self.store.apply_clients,
-            "contacts": self.store.apply_contacts,
-            "records": self.store.apply_records,
+            "users": self.store.directory.apply_users,
+            "clients": self.store.directory.apply_clients,
+            "contacts": self.store.directory.apply_contacts,
+            "records": self.store.directory.apply_records,
         }
         result = verbs[kind](rows)
         return result, self._relink(self.rules.relink_scope(rows))
@@ -116,7 +116,7 @@ class DirectoryApi:
         assert self.rules is not None
         if not scope:
             return RelinkResult()
-        return self.store.relink(scope, free_mail_domains=self.rules.free_mail_domains)
+        return self.store.filing.relink(scope, free_mail_domains=self.rules.free_mail_domains)
 
     def _refusal(self, request: Request) -> tuple[str, DirectoryRules] | Response:
         """The path's kind and the rules, or the answer that ends the request (wrong kind, a session, no rules)."""
@@ -214,7 +214,9 @@ class DirectoryApi:
         except ValueError:
             return _error(404, "not found")
         try:
-            result = await run_in_threadpool(self.store.delete_entry, kind, key, force=force_value in ("true", "1"))
+            result = await run_in_threadpool(
+                self.store.directory.delete_entry, kind, key, force=force_value in ("true", "1")
+            )
         except EntryInUseError as exc:
             hint = "; add ?force=true to delete it anyway" if exc.forceable else "; a user that mail refers to stays"
             return _error(409, f"'{key}' is referred to by {exc}{hint}", references=exc.references)

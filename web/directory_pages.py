@@ -51,7 +51,7 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
     store = kit.store
 
     async def dashboard(request: Request) -> Response:
-        board = await kit.load(request, lambda user, viewer: store.dashboard(viewer, datetime.now(UTC)))
+        board = await kit.load(request, lambda user, viewer: store.queries.dashboard(viewer, datetime.now(UTC)))
         return kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
 
     def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
@@ -69,7 +69,7 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
                     return None, None, None
                 f = TIMELINES[param](entity_id)
                 try:
-                    return entity, store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
+                    return entity, store.queries.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT), None
                 except BadCursorError as exc:
                     return entity, None, f"after: {exc}"
 
@@ -90,14 +90,24 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
         return page
 
     async def codes(request: Request) -> Response:
-        found = await kit.load(request, lambda user, viewer: store.list_unresolved_codes(viewer, limit=CODES_LIMIT))
+        found = await kit.load(
+            request, lambda user, viewer: store.queries.list_unresolved_codes(viewer, limit=CODES_LIMIT)
+        )
         return kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
 
     return [
         Route("/", dashboard, methods=["GET"]),
-        Route("/clients/{entity_id:int}", entity_page("client.html", "client", store.get_client), methods=["GET"]),
-        Route("/contacts/{entity_id:int}", entity_page("contact.html", "contact", store.get_contact), methods=["GET"]),
+        Route(
+            "/clients/{entity_id:int}", entity_page("client.html", "client", store.queries.get_client), methods=["GET"]
+        ),
+        Route(
+            "/contacts/{entity_id:int}",
+            entity_page("contact.html", "contact", store.queries.get_contact),
+            methods=["GET"],
+        ),
         Route("/codes", codes, methods=["GET"]),
-        Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.get_lead), methods=["GET"]),
-        Route("/records/{entity_id:int}", entity_page("record.html", "record", store.get_record), methods=["GET"]),
+        Route("/leads/{entity_id:int}", entity_page("lead.html", "lead", store.queries.get_lead), methods=["GET"]),
+        Route(
+            "/records/{entity_id:int}", entity_page("record.html", "record", store.queries.get_record), methods=["GET"]
+        ),
     ]

@@ -83,7 +83,7 @@ def index_routes(kit: PageKit) -> list[BaseRoute]:
 
             def fetch(user: LoginView, viewer: Viewer) -> IndexPage | str:
                 try:
-                    return store.list_index(
+                    return store.queries.list_index(
                         viewer, index, q=query.q, sort=query.sort, after=query.after, limit=query.limit
                     )
                 except BadCursorError as exc:

@@ -86,10 +86,10 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             return kit.bad_request(request, str(exc))
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
-            rows = store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
+            rows = store.queries.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
             unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
-            heads = store.get_raw_heads(unfiled, HEAD_BYTES)
-            return [(r, shown_head(r, heads)) for r in rows], store.count_inbound_by_status()
+            heads = store.content.get_raw_heads(unfiled, HEAD_BYTES)
+            return [(r, shown_head(r, heads)) for r in rows], store.receipts.count_inbound_by_status()
 
         rows, counts = await kit.load(request, fetch)
         tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
@@ -113,10 +113,10 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             return kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
-            row = store.get_ingest_row(receipt_id)
+            row = store.queries.get_ingest_row(receipt_id)
             if row is None:
                 return None
-            heads = store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
+            heads = store.content.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
             return row, shown_head(row, heads)
 
         found = await kit.load(request, fetch)
@@ -132,11 +132,11 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             return kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
-            found = store.get_inbound(receipt_id)
+            found = store.receipts.get_inbound(receipt_id)
             if found is None:
                 return None
             try:
-                return store.get_raw(found.sha256)
+                return store.content.get_raw(found.sha256)
             except BlobNotFoundError:
                 return None
 

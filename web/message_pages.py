@@ -86,7 +86,7 @@ def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
         if not a.content_id or not is_inline_image(a.content_type) or a.size > min(MAX_INLINE_IMAGE, budget):
             continue
         try:
-            data = store.get_blob(a.sha256)
+            data = store.content.get_blob(a.sha256)
         except BlobNotFoundError:
             continue
         budget -= len(data)
@@ -127,10 +127,10 @@ class MessagePages:
         params = request.query_params
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
-            users = self.store.list_users()
+            users = self.store.queries.list_users()
             try:
                 query = parse_list_query(params)
-                page = self.store.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
+                page = self.store.queries.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
             except FilterError as exc:
                 return users, None, str(exc)
             except BadCursorError as exc:
@@ -168,7 +168,7 @@ class MessagePages:
             return self.kit.bad_request(request, str(exc))
 
         def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
-            rows = self.store.iter_messages(viewer, f)
+            rows = self.store.queries.iter_messages(viewer, f)
             first = next(rows, None)
             return rows if first is None else chain((first,), rows)
 
@@ -184,7 +184,7 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail | None, SanitizedHtml | None]:
-            detail = self.store.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
+            detail = self.store.queries.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
             return detail, safe_body(detail) if detail is not None else None
 
         detail, body = await self.kit.load(request, fetch)
@@ -210,7 +210,7 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> str | None:
-            detail = self.store.get_message(viewer, message_id, text_limit=0)
+            detail = self.store.queries.get_message(viewer, message_id, text_limit=0)
             if detail is None:
                 return None
             return framed_body(detail, inline_images(self.store, detail))
@@ -228,11 +228,11 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, int, bytes] | None:
-            ref = self.store.find_attachment_by_cid(viewer, message_id, content_id)
+            ref = self.store.queries.find_attachment_by_cid(viewer, message_id, content_id)
             if ref is None:
                 return None
             try:
-                return ref.content_type, ref.id, self.store.get_blob(ref.sha256)
+                return ref.content_type, ref.id, self.store.content.get_blob(ref.sha256)
             except BlobNotFoundError:
                 return None
 
@@ -254,11 +254,13 @@ class MessagePages:
             return self.kit.not_found(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, bytes] | None:
-            ref = self.store.get_attachment(viewer, message_id, attachment_id)
+            ref = self.store.queries.get_attachment(viewer, message_id, attachment_id)
             if ref is None:
                 return None
             try:
-                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.get_blob(ref.sha256)
+                return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.content.get_blob(
+                    ref.sha256
+                )
             except BlobNotFoundError:
                 return None
 
@@ -279,11 +281,11 @@ class MessagePages:
             # The raw source is for role ``all`` only; anyone else gets the page that does not exist.
             if user.role != "all":
                 return None
-            detail = self.store.get_message(viewer, message_id)
+            detail = self.store.queries.get_message(viewer, message_id)
             if detail is None:
                 return None
             try:
-                return self.store.get_raw(detail.raw_sha256)
+                return self.store.content.get_raw(detail.raw_sha256)
             except BlobNotFoundError:
                 return None
 

@@ -27,9 +27,9 @@ OFFER = RecordRow(line=3, code="OF-7", type="offer", title="Spare parts")
 
 @pytest.fixture
 def directory(store: Store) -> Store:
-    store.apply_clients([ACME, SKODA])
-    store.apply_contacts([PIOTR, PETRA, LONER])
-    store.apply_records([DEAL, OFFER])
+    store.directory.apply_clients([ACME, SKODA])
+    store.directory.apply_contacts([PIOTR, PETRA, LONER])
+    store.directory.apply_records([DEAL, OFFER])
     return store
 
 
@@ -42,7 +42,7 @@ def statements(store: Store) -> AbstractContextManager[list[tuple[str, Any]]]:
 
 def client_id(store: Store, name: str) -> int:
     domain = {ACME.name: "acme-logistics.pl", SKODA.name: "skodadily.cz"}[name]
-    return store.find_clients_by_domains([domain])[domain].id
+    return store.directory.find_clients_by_domains([domain])[domain].id
 
 
 def add_lead(store: Store, address: str, *, name: str | None = None, converted: int | None = None) -> int:
@@ -84,7 +84,7 @@ def add_message(
 
 
 def test_contacts_by_address_with_their_client(directory: Store) -> None:
-    found = directory.find_contacts_by_addresses(
+    found = directory.directory.find_contacts_by_addresses(
         ["PZ@gmail.com", "petra@skodadily.cz", "freelancer@seznam.cz", "biuro@acme-logistics.pl", "nobody@x.test"]
     )
 
@@ -95,17 +95,21 @@ def test_contacts_by_address_with_their_client(directory: Store) -> None:
     )
     assert found["petra@skodadily.cz"].client_name == SKODA.name
     assert (found["freelancer@seznam.cz"].client_id, found["freelancer@seznam.cz"].client_name) == (None, None)
-    assert directory.find_contacts_by_addresses([]) == {}
+    assert directory.directory.find_contacts_by_addresses([]) == {}
 
 
 def test_client_by_one_of_its_own_addresses_only(directory: Store) -> None:
-    found = directory.find_client_emails(["biuro@acme-logistics.pl", "piotr@acme-logistics.pl", "petra@skodadily.cz"])
+    found = directory.directory.find_client_emails(
+        ["biuro@acme-logistics.pl", "piotr@acme-logistics.pl", "petra@skodadily.cz"]
+    )
 
     assert found == {"biuro@acme-logistics.pl": EntityRef(id=client_id(directory, ACME.name), label=ACME.name)}
 
 
 def test_clients_by_domain(directory: Store) -> None:
-    found = directory.find_clients_by_domains(["acme-logistics.pl", "xn--dly-xla.cz", "gmail.com", "logistics.pl"])
+    found = directory.directory.find_clients_by_domains(
+        ["acme-logistics.pl", "xn--dly-xla.cz", "gmail.com", "logistics.pl"]
+    )
 
     assert found == {
         "acme-logistics.pl": EntityRef(id=client_id(directory, ACME.name), label=ACME.name),
@@ -115,11 +119,11 @@ def test_clients_by_domain(directory: Store) -> None:
 
 def test_leads_by_address_converted_or_not(directory: Store) -> None:
     open_lead = add_lead(directory, "nowak@gmail.com", name="Jan Nowak")
-    contact = directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
+    contact = directory.directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
     converted = add_lead(directory, "pz@gmail.com", converted=contact)
     add_lead(directory, "other@gmail.com")
 
-    found = directory.find_leads_by_addresses(["nowak@gmail.com", "pz@gmail.com", "piotr@acme-logistics.pl"])
+    found = directory.directory.find_leads_by_addresses(["nowak@gmail.com", "pz@gmail.com", "piotr@acme-logistics.pl"])
 
     assert found == {
         "nowak@gmail.com": LeadRef(
@@ -132,7 +136,7 @@ def test_leads_by_address_converted_or_not(directory: Store) -> None:
 
 
 def test_people_in_one_query_as_the_four_lookups_find_them(directory: Store) -> None:
-    contact = directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
+    contact = directory.directory.find_contacts_by_addresses(["pz@gmail.com"])["pz@gmail.com"].id
     add_lead(directory, "nowak@gmail.com", name="Jan Nowak")
     add_lead(directory, "pz@gmail.com", converted=contact)
     # Given a message's addresses: contacts, a client's own address, leads, a client's domain, unknowns
@@ -146,18 +150,18 @@ def test_people_in_one_query_as_the_four_lookups_find_them(directory: Store) -> 
     ]
     # When the linker asks about them all at once
     with statements(directory) as seen:
-        people = directory.find_people(addresses)
+        people = directory.directory.find_people(addresses)
     # Then it gets what each lookup alone would say, from one query
     assert len(seen) == 1
     lowered = [a.lower() for a in addresses]
-    assert people.contacts == directory.find_contacts_by_addresses(lowered)
+    assert people.contacts == directory.directory.find_contacts_by_addresses(lowered)
     assert set(people.contacts) == {"pz@gmail.com", "petra@skodadily.cz"}
-    assert people.client_emails == directory.find_client_emails(lowered)
+    assert people.client_emails == directory.directory.find_client_emails(lowered)
     assert set(people.client_emails) == {"biuro@acme-logistics.pl"}
-    assert people.leads == directory.find_leads_by_addresses(lowered)
+    assert people.leads == directory.directory.find_leads_by_addresses(lowered)
     assert set(people.leads) == {"nowak@gmail.com", "pz@gmail.com"}
     domains = {a.rpartition("@")[2] for a in lowered}
-    assert people.client_domains == directory.find_clients_by_domains(domains)
+    assert people.client_domains == directory.directory.find_clients_by_domains(domains)
     assert set(people.client_domains) == {"skodadily.cz", "acme-logistics.pl", "xn--dly-xla.cz"}
 
 
@@ -166,18 +170,18 @@ def test_people_one_query_per_500_addresses(store: Store) -> None:
     mixed = [k for i in range(300) for k in (keys["contacts"][i], keys["leads"][i])] + keys["client_emails"][300:400]
 
     with statements(store) as seen:
-        people = store.find_people(mixed)
+        people = store.directory.find_people(mixed)
     assert len(seen) == 2
     assert (len(people.contacts), len(people.leads), len(people.client_emails)) == (300, 300, 100)
     assert len(people.client_domains) == 400  # c0-c399.test: the contacts' and client addresses' domains
 
     with statements(store) as seen:
-        store.find_people([])
+        store.directory.find_people([])
     assert seen == []
 
 
 def test_records_by_code_upper_cased(directory: Store) -> None:
-    found = directory.find_records_by_codes(["op-123", "OF-7", "OP-999"])
+    found = directory.directory.find_records_by_codes(["op-123", "OF-7", "OP-999"])
 
     assert set(found) == {"OP-123", "OF-7"}
     deal = found["OP-123"]
@@ -193,9 +197,9 @@ def test_records_by_code_upper_cased(directory: Store) -> None:
 
 
 def test_thread_links_come_from_filed_messages_only(directory: Store) -> None:
-    directory.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
-    admin = directory.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
-    codes = directory.find_records_by_codes(["OP-123", "OF-7"])
+    directory.directory.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
+    admin = directory.directory.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
+    codes = directory.directory.find_records_by_codes(["OP-123", "OF-7"])
     deal, offer = codes["OP-123"], codes["OF-7"]
     acme = client_id(directory, ACME.name)
     first = add_message(directory, "first@acme-logistics.pl", records=(deal.id,), clients=(acme,))
@@ -208,7 +212,7 @@ def test_thread_links_come_from_filed_messages_only(directory: Store) -> None:
             values = {"message_id": lead_only, "entity_type": kind, "entity_id": offer.id, "reason": "new-lead"}
             session.execute(insert(Link).values(values))
 
-    found = directory.find_thread_links(
+    found = directory.directory.find_thread_links(
         ["first@acme-logistics.pl", "second@acme-logistics.pl", "gone@x.test"], user_id=admin, limit=50
     )
     assert [(f.message_id, f.message_id_header, f.entity_type, f.entity_id, f.label) for f in found] == [
@@ -219,18 +223,20 @@ def test_thread_links_come_from_filed_messages_only(directory: Store) -> None:
     ]
     assert (
         len(
-            directory.find_thread_links(["first@acme-logistics.pl", "second@acme-logistics.pl"], user_id=admin, limit=3)
+            directory.directory.find_thread_links(
+                ["first@acme-logistics.pl", "second@acme-logistics.pl"], user_id=admin, limit=3
+            )
         )
         == 3
     )
-    assert directory.find_thread_links(["lead-only@x.test", "unknown@x.test"], user_id=admin, limit=50) == []
-    assert directory.find_thread_links([], user_id=admin, limit=50) == []
+    assert directory.directory.find_thread_links(["lead-only@x.test", "unknown@x.test"], user_id=admin, limit=50) == []
+    assert directory.directory.find_thread_links([], user_id=admin, limit=50) == []
     # An unknown user sees nothing, so inherits nothing
-    assert directory.find_thread_links(["first@acme-logistics.pl"], user_id=admin + 100, limit=50) == []
+    assert directory.directory.find_thread_links(["first@acme-logistics.pl"], user_id=admin + 100, limit=50) == []
 
 
 def test_thread_links_only_from_messages_the_user_may_see(directory: Store) -> None:
-    directory.apply_users(
+    directory.directory.apply_users(
         [
             UserRow(line=2, email="anna@example.com", name="Anna", team="PL", role="own", aliases=("a.n@example.com",)),
             UserRow(line=3, email="ola@example.com", name="Ola", team="PL", role="team"),
@@ -238,7 +244,7 @@ def test_thread_links_only_from_messages_the_user_may_see(directory: Store) -> N
             UserRow(line=5, email="eva@example.com", name="Eva", team="CZ", role="team"),
         ]
     )
-    users = directory.find_users_by_addresses(
+    users = directory.directory.find_users_by_addresses(
         ["anna@example.com", "ola@example.com", "petr@example.com", "eva@example.com"]
     )
     anna, ola, petr, eva = (users[f"{n}@example.com"].id for n in ("anna", "ola", "petr", "eva"))
@@ -251,7 +257,7 @@ def test_thread_links_only_from_messages_the_user_may_see(directory: Store) -> N
     keys = ["submitted@x.test", "received@x.test", "quoted@x.test"]
 
     def seen(user_id: int) -> set[int]:
-        return {f.message_id for f in directory.find_thread_links(keys, user_id=user_id, limit=50)}
+        return {f.message_id for f in directory.directory.find_thread_links(keys, user_id=user_id, limit=50)}
 
     assert seen(anna) == {submitted, received}  # her own
     assert seen(ola) == {submitted, received}  # her team's
@@ -263,18 +269,18 @@ def test_message_by_dedupe_key(directory: Store) -> None:
     mid = add_message(directory, "<a@x.test>")
     add_message(directory, None, key="sha256:" + "1" * 64)
 
-    assert directory.find_message_by_dedupe_key("<a@x.test>") == mid
-    assert directory.find_message_by_dedupe_key("<b@x.test>") is None
+    assert directory.directory.find_message_by_dedupe_key("<a@x.test>") == mid
+    assert directory.directory.find_message_by_dedupe_key("<b@x.test>") is None
 
 
 # --- query counts: one per call (per 500 keys), whatever the number of keys and rows ---------------------------
 
 LOOKUPS: dict[str, Callable[[Store, list[str]], object]] = {
-    "contacts": lambda s, keys: s.find_contacts_by_addresses(keys),
-    "client_emails": lambda s, keys: s.find_client_emails(keys),
-    "leads": lambda s, keys: s.find_leads_by_addresses(keys),
-    "domains": lambda s, keys: s.find_clients_by_domains(keys),
-    "records": lambda s, keys: s.find_records_by_codes(keys),
+    "contacts": lambda s, keys: s.directory.find_contacts_by_addresses(keys),
+    "client_emails": lambda s, keys: s.directory.find_client_emails(keys),
+    "leads": lambda s, keys: s.directory.find_leads_by_addresses(keys),
+    "domains": lambda s, keys: s.directory.find_clients_by_domains(keys),
+    "records": lambda s, keys: s.directory.find_records_by_codes(keys),
 }
 
 
@@ -293,14 +299,14 @@ def many(store: Store, n: int) -> dict[str, list[str]]:
     clients = [
         ClientRow(line=i, name=f"Client {i}", domains=(f"c{i}.test",), emails=(f"office@c{i}.test",)) for i in range(n)
     ]
-    store.apply_clients(clients)
-    store.apply_contacts(
+    store.directory.apply_clients(clients)
+    store.directory.apply_contacts(
         [ContactRow(line=i, name=f"P {i}", emails=(f"p{i}@c{i}.test",), client=f"Client {i}") for i in range(n)]
     )
-    store.apply_records(
+    store.directory.apply_records(
         [RecordRow(line=i, code=f"OP-{i}", type="deal", title="t", client=f"Client {i}") for i in range(n)]
     )
-    records = store.find_records_by_codes([f"OP-{i}" for i in range(n)])
+    records = store.directory.find_records_by_codes([f"OP-{i}" for i in range(n)])
     with Session(store.engine) as session, session.begin():
         session.execute(insert(Lead), [{"address": f"lead{i}@l.test"} for i in range(n)])
         session.execute(
@@ -365,7 +371,7 @@ def test_no_keys_no_query(store: Store) -> None:
             lookup(store, [])
         assert seen == [], name
     with statements(store) as seen:
-        store.find_message_by_dedupe_key("<a@x>")
+        store.directory.find_message_by_dedupe_key("<a@x>")
     assert len(seen) == 1
 
 
@@ -387,7 +393,7 @@ def test_lookups_use_their_key_index_on_postgres(pg_url: str, tmp_path: Path) ->
             assert KEY_INDEX[name] in plan, (name, plan)
             assert "Seq Scan" not in plan, (name, plan)
         with statements(store) as seen:
-            store.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
+            store.directory.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
         ((statement, parameters),) = seen
         with store.engine.connect() as conn:
             plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
@@ -413,16 +419,16 @@ def test_lookups_use_their_key_index_on_sqlite(sqlite_store: Store) -> None:
         assert not [line for line in plan if line.startswith("SCAN")], (name, plan)
         assert plan[-1 if name == "thread" else 0].startswith("SEARCH"), (name, plan)
     with statements(store) as seen:
-        store.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
+        store.directory.find_people([keys["contacts"][0], keys["client_emails"][1], keys["leads"][2]])
     ((statement, parameters),) = seen
     with store.engine.connect() as conn:
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
     assert not [line for line in plan if line.startswith("SCAN")], plan
     assert len([line for line in plan if line.startswith("SEARCH") and "USING" in line]) >= 4, plan
-    store.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
-    admin = store.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
+    store.directory.apply_users([UserRow(line=2, email="admin@example.com", name="Admin", team=None, role="all")])
+    admin = store.directory.find_users_by_addresses(["admin@example.com"])["admin@example.com"].id
     with statements(store) as seen:
-        assert len(store.find_thread_links(["<m1@x>", "<m2@x>"], user_id=admin, limit=50)) == 2
+        assert len(store.directory.find_thread_links(["<m1@x>", "<m2@x>"], user_id=admin, limit=50)) == 2
     # One query for the user's role, team and addresses, one for the links
     (_viewer, (statement, parameters)) = seen
     with store.engine.connect() as conn:
@@ -439,9 +445,9 @@ def checkouts(store: Store) -> AbstractContextManager[list[Any]]:
 def test_lookups_inside_reading_share_one_connection(directory: Store) -> None:
     def ask() -> tuple[object, ...]:
         return (
-            directory.find_contacts_by_addresses(["piotr@acme-logistics.pl"]),
-            directory.find_clients_by_domains(["skodadily.cz"]),
-            directory.find_records_by_codes(["OP-123"]),
+            directory.directory.find_contacts_by_addresses(["piotr@acme-logistics.pl"]),
+            directory.directory.find_clients_by_domains(["skodadily.cz"]),
+            directory.directory.find_records_by_codes(["OP-123"]),
         )
 
     # Given lookups one message makes, outside reading(): one checkout each
@@ -457,5 +463,5 @@ def test_lookups_inside_reading_share_one_connection(directory: Store) -> None:
     assert found == expected == found_nested
     # And the connection goes back: the next lookup checks out a fresh one
     with checkouts(directory) as after:
-        assert directory.find_records_by_codes(["OP-123"]) == expected[2]
+        assert directory.directory.find_records_by_codes(["OP-123"]) == expected[2]
     assert len(after) == 1
