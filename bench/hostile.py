@@ -51,7 +51,7 @@ from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.logs import configure_logging
 from store import Store
 from store.safehtml import sanitize_email_html
-from store.views import UserRow
+from store.shapes import UserRow
 from web.app import create_app
 from web.auth import hash_password
 

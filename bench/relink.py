@@ -45,7 +45,7 @@ from mailassist import importer
 from store import Store
 from store.models import Inbound, Link, Message, MessageCode, Participant, User, UserAddress
 from store.relink import BATCH
-from store.views import RecordRow
+from store.shapes import RecordRow
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 #: Rows per bulk INSERT while seeding.

@@ -25,15 +25,7 @@ from linker.model import LinkPlan
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
 from store import ApplyResult, InboundView, Store
-from store.views import (
-    AttachmentWrite,
-    CodeWrite,
-    LeadWrite,
-    LinkWrite,
-    MessageWrite,
-    ParticipantWrite,
-    PlanWrite,
-)
+from store.shapes import AttachmentWrite, CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite
 from store.webhooks import DeliveryWrite, Outbox
 
 log = structlog.get_logger("linker")

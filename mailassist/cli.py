@@ -19,7 +19,7 @@ from mailassist.config import Config, ConfigError, load_config
 from mailassist.logs import configure_logging
 from store import STATUSES, InboundView, Store, StoreError
 from store.errors import ImportConflictError
-from store.views import ImportResult, RelinkScope
+from store.shapes import ImportResult, RelinkScope
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from linker.addresses import normalize_domain as canonical_domain
 from linker.encoded_words import decode_encoded_words
 from store import Store
-from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
+from store.shapes import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
 
 R = TypeVar("R")
 

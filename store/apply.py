@@ -25,7 +25,7 @@ from store.imports import _chunks
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
-from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
+from store.shapes import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
 
 log = structlog.get_logger("store")
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from store.database import Database
 from store.models import ApiToken, Team, User, utcnow
-from store.views import LoginView, TokenGrant, TokenView, UserRef
+from store.shapes import LoginView, TokenGrant, TokenView, UserRef
 
 T = TypeVar("T")
 

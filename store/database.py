@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import db
+from store.db import make_engine
 from store.errors import StoreUnavailableError, describe_db_error
 
 T = TypeVar("T")
@@ -35,13 +35,13 @@ class Database:
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine: Engine = db.make_engine(url, connect_timeout=connect_timeout)
+        self.engine: Engine = make_engine(url, connect_timeout=connect_timeout)
         #: Where linking results are written (``Filing.apply_plan``). A lost one is redone (its receipt is still
         #: ``queued``, and the sweeper re-sends it), so its commit need not wait for the disk: on SQLite a second
         #: pool whose connections do not fsync each commit (the file's own fsync'd commits, the intake's, carry
         #: them to disk too); on PostgreSQL the same pool, with an asynchronous commit per transaction.
         self.linking_engine: Engine = (
-            db.make_engine(url, connect_timeout=connect_timeout, durable=False)
+            make_engine(url, connect_timeout=connect_timeout, durable=False)
             if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:")
             else self.engine
         )

@@ -34,7 +34,7 @@ from store.models import (
     User,
     UserAddress,
 )
-from store.views import DeleteResult
+from store.shapes import DeleteResult
 
 #: The kinds ``delete_entry`` knows, as the import names them.
 DELETABLE = ("users", "clients", "contacts", "records")

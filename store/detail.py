@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, defer
 
 from store.labels import with_labels
 from store.models import Attachment, Inbound, Message, MessageCode, Participant, User, UserAddress
+from store.page_shapes import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
 from store.timeline import link_chips
-from store.views import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
 from store.visibility import visible
 
 _ATTACHMENT = select(

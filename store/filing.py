@@ -12,7 +12,7 @@ from store.database import Database
 from store.refile import list_shared_messages, refile_message, rekey_message
 from store.relink import BATCH, Progress, count_relink, relink
 from store.repair import RepairResult, repair_addresses, repair_names
-from store.views import ApplyResult, PlanWrite, RelinkResult, RelinkScope
+from store.shapes import ApplyResult, PlanWrite, RelinkResult, RelinkScope
 from store.webhooks import Outbox, add_deliveries
 
 

@@ -29,7 +29,7 @@ from store.models import (
     UserAddress,
     utcnow,
 )
-from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.shapes import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 
 T = TypeVar("T")
 

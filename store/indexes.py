@@ -41,7 +41,8 @@ from store.models import (
     UserAddress,
     UTCDateTime,
 )
-from store.views import EntityRef, IndexPage, IndexRow, Viewer
+from store.page_shapes import IndexPage, IndexRow, Viewer
+from store.shapes import EntityRef
 from store.visibility import lead_visible, visible, visible_id
 
 _Select = Select[*tuple[Any, ...]]

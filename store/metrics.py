@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from store.database import Database
 from store.models import Inbound, Message, SmtpRejection
-from store.views import STATUSES
+from store.shapes import STATUSES
 
 T = TypeVar("T")
 

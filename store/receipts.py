@@ -19,8 +19,8 @@ from store.database import Database
 from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
 from store.models import Inbound, InlineBlob, utcnow
+from store.shapes import FINAL_STATUSES, STATUSES, InboundView
 from store.staged import StagedInbound, Trust, clip, receipt_view
-from store.views import FINAL_STATUSES, STATUSES, InboundView
 from store.webhooks import Outbox, add_deliveries
 
 #: ``last_error`` is cut to this many characters; the full traceback goes to the log.

@@ -46,7 +46,7 @@ from store.models import (
     Record,
     utcnow,
 )
-from store.views import RelinkResult, RelinkScope
+from store.shapes import RelinkResult, RelinkScope
 
 T = TypeVar("T")
 

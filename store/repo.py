@@ -12,13 +12,14 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Engine, select
 
-from store import db
 from store.auth import Auth
 from store.blobs import BlobStore
 from store.content import Content
 from store.database import Database
-from store.directory import Directory
+from store.db import check_schema
+from store.db import upgrade as migrate
 from store.filing import Filing
+from store.lookups import Directory
 from store.metrics import Metrics
 from store.queries import Queries
 from store.receipts import Receipts
@@ -89,9 +90,9 @@ class Store:
         try:
             self.blobs.open()
             if upgrade if upgrade is not None else self.is_sqlite:
-                db.upgrade(self.engine)
+                migrate(self.engine)
             else:
-                db.check_schema(self.engine)
+                check_schema(self.engine)
         except BaseException:
             self.close()
             raise

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from store.models import Inbound
-from store.views import InboundView
+from store.shapes import InboundView
 
 
 def receipt_view(row: Inbound | Row[Any]) -> InboundView:

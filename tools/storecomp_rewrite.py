@@ -35,11 +35,15 @@ from pathlib import Path
 RECEIVERS = ("store", "_store", "sqlite_store", "pg_store", "repo")
 
 #: Old module → new module, for every store module that was renamed.
-MODULE_RENAMES: dict[str, str] = {}
+MODULE_RENAMES: dict[str, str] = {
+    "store.entities": "store.entry_details",
+    "store.directory": "store.lookups",
+}
 
 #: A module that was split: old module → the modules its names now live in (searched in this order).
 SPLIT_MODULES: dict[str, tuple[str, ...]] = {
     "store.repo": ("store.repo", "store.staged"),
+    "store.views": ("store.shapes", "store.page_shapes"),
 }
 
 #: Verbs that were on ``Store`` before and are gone (no group has them): reported, never rewritten.
@@ -65,6 +69,8 @@ def _group_verbs(root: Path) -> dict[str, str]:
         if not (isinstance(target, ast.Attribute) and isinstance(func, ast.Name) and func.id in modules):
             continue
         module = modules[func.id]
+        if not (root / (module.replace(".", "/") + ".py")).exists():
+            module = MODULE_RENAMES.get(module, module)  # run on a tree whose imports are not rewritten yet
         if module in ("store.blobs", "store.database"):
             continue
         tree = ast.parse((root / (module.replace(".", "/") + ".py")).read_text())
@@ -91,7 +97,7 @@ def _defined_names(root: Path, module: str) -> set[str]:
 _FROM_IMPORT = re.compile(r"^(?P<indent>[ \t]*)from (?P<module>[\w.]+) import (?P<names>\([^)]*\)|[^\n]*)", re.M)
 
 
-def _rewrite_imports(text: str, root: Path) -> str:
+def _rewrite_imports(text: str, root: Path, groups: set[str]) -> str:
     def one(m: re.Match[str]) -> str:
         module = m.group("module")
         if module in MODULE_RENAMES:
@@ -113,8 +119,11 @@ def _rewrite_imports(text: str, root: Path) -> str:
 
     text = _FROM_IMPORT.sub(one, text)
     for old, new in MODULE_RENAMES.items():
-        text = re.sub(rf"(?<![\w.]){re.escape(old)}(?=[.\s\"'])", new, text)
         text = re.sub(rf"^(\s*)import {re.escape(old)}$", rf"\1import {new}", text, flags=re.M)
+        if old.rpartition(".")[2] in groups:
+            # ``store.directory`` is also ``a_store.directory``, the group: only imports are certain to be the module.
+            continue
+        text = re.sub(rf"(?<![\w.]){re.escape(old)}(?=[.\s\"'])", new, text)
     for old, targets in SPLIT_MODULES.items():
         for line in re.findall(rf"^.*(?<![\w.]){re.escape(old)}\b(?! import).*$", text, flags=re.M):
             print(f"check: {old} (split into {', '.join(targets)}): {line.strip()}", file=sys.stderr)
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
             text = file.read_text()
-            new = _rewrite_calls(_rewrite_imports(text, root), verbs, receivers)
+            new = _rewrite_calls(_rewrite_imports(text, root, set(verbs.values())), verbs, receivers)
             _report_removed(file, new)
             if new != text:
                 file.write_text(new)

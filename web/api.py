@@ -34,7 +34,7 @@ from store import (
     StoreError,
     Viewer,
 )
-from store.views import STATUSES
+from store.shapes import STATUSES
 from web.auth import AuthRequiredError, require_user
 from web.filters import MAX_ID, FilterError, parse_limit, parse_list_query
 from web.openapi import openapi_schema

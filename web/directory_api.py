@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from store import RelinkResult, RelinkScope, Store, StoreError
 from store.errors import EntryInUseError, ImportConflictError
-from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 from web.auth import AUTH_VIA_KEY
 from web.bodies import BodyTooLargeError, read_body
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from store import BadCursorError, LoginView, Viewer
 from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
-from store.views import IndexPage
+from store.page_shapes import IndexPage
 from web.auth import require_user
 from web.filters import FilterError, parse_limit
 from web.pagekit import PageKit

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from store import STATUSES, BlobNotFoundError, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
-from store.views import IngestRow
+from store.page_shapes import IngestRow
 from web.auth import require_user
 from web.downloads import content_disposition
 from web.filters import FilterError, parse_limit

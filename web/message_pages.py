@@ -28,8 +28,8 @@ from store import (
     UserRef,
     Viewer,
 )
+from store.page_shapes import KINDS
 from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
-from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
 from web.export import csv_lines
 from web.filters import DIRECTIONS, FILTER_PARAMS, FilterError, filter_query, parse_filter, parse_list_query

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
 from web.app import create_app
 from web.auth import hash_password

@@ -13,7 +13,7 @@ from linker.settings import LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from store import Store
 from store.models import Inbound, Lead, Link, Message
-from store.views import ClientRow, ContactRow, MessageWrite, PlanWrite, UserRow
+from store.shapes import ClientRow, ContactRow, MessageWrite, PlanWrite, UserRow
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"

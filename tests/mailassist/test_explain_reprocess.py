@@ -16,7 +16,7 @@ from mailassist.cli import cli
 from mailassist.config import load_config
 from store import Store
 from store.models import Inbound, Lead, Link, Message
-from store.views import ContactRow
+from store.shapes import ContactRow
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"

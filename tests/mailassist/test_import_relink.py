@@ -13,7 +13,7 @@ from mailassist.cli import cli
 from mailassist.config import load_config
 from store import Store
 from store.models import Link, MessageCode, Participant
-from store.views import RecordRow
+from store.shapes import RecordRow
 from tests.conftest import FIXTURES
 
 #: Anna's BCC of the offer OP-123 to two people at Acme (who become leads), and her offer "OP 456" to a billing

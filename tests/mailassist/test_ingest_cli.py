@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from mailassist.cli import cli
 from store import Store, Trust
-from store.views import UserRow
+from store.shapes import UserRow
 from tests.conftest import FIXTURES
 
 INGEST = FIXTURES / "ingest"

@@ -17,7 +17,7 @@ from mailassist.build import linker_settings, make_processor
 from mailassist.config import load_config
 from store import Store, Trust
 from store.models import Client, Contact, Inbound, Lead, Link, Record
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import FIXTURES
 
 THREADS = FIXTURES / "threads"

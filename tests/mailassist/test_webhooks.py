@@ -29,7 +29,7 @@ from mailassist.config import ConfigError, load_config, parse_config
 from mailassist.webhooks import Deliverer, Endpoint, Notifier, signed_headers, webhook_endpoints
 from store import InboundView, PlanWrite, Store, Trust
 from store.models import Inbound
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 from store.webhooks import DeliveryWrite
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

@@ -32,7 +32,7 @@ from store import (
 )
 from store import apply as apply_module
 from store.models import Attachment, Base, Inbound, Lead, Link, Message, MessageCode, Participant
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import engine_events
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team="PL", role="all")

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from store import LoginView, Store, StoreError
 from store.models import ApiToken, utcnow
-from store.views import UserRow
+from store.shapes import UserRow
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from store import Store
 from store.errors import ImportConflictError
 from store.models import Base, Client, ClientDomain, ClientEmail, Contact, ContactEmail, Record, Team, User, UserAddress
-from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 
 ANNA = UserRow(
     line=2,

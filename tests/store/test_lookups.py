@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from store import ContactRef, EntityRef, LeadRef, RecordRef, Store
 from store.models import Lead, Link, Message, Participant
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import engine_events
 
 ACME = ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.pl",), emails=("biuro@acme-logistics.pl",))

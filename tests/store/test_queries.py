@@ -27,7 +27,7 @@ from store import (
     Trust,
     Viewer,
 )
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 
 ADA = UserRow(line=2, email="ada@crm.example.com", name="Ada Admin", team="PL", role="all")
 ANNA = UserRow(3, "anna@crm.example.com", "Anna Nowak", "PL", "team", aliases=("anna.nowak@crm.example.com",))

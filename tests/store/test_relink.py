@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from store import CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
 from store.models import Lead, Link, MessageCode, Participant
-from store.views import ClientRow, ContactRow, RecordRow, RelinkScope, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, RelinkScope, UserRow
 from tests.conftest import sql_statements
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")

@@ -9,7 +9,7 @@ from linker.addresses import normalize_address, normalize_domain
 from linker.encoded_words import decode_encoded_words
 from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
 from store.models import ClientDomain, Contact, ContactEmail, Lead, Message, Participant
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
 ZABKA = "xn--abka-99a.test"

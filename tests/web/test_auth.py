@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 import web.auth
 from store import Store
 from store.models import ApiToken, utcnow
-from store.views import UserRow
+from store.shapes import UserRow
 from web.app import DEFAULT_CSP, SecurityHeadersMiddleware, create_app, default_secret_path
 from web.auth import (
     SESSION_COOKIE,

@@ -16,8 +16,8 @@ from linker.settings import LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.build import api_ingest
 from store import InboundView, Store, StoreError, StoreUnavailableError
+from store.shapes import ClientRow, ContactRow, UserRow
 from store.staged import StagedInbound
-from store.views import ClientRow, ContactRow, UserRow
 from tests.conftest import FIXTURES
 from tests.web.conftest import log_in, set_passwords
 from tests.web.test_api_schema import SCHEMA, errors

@@ -1,9 +1,11 @@
-"""Directory verbs: users, clients, contacts, leads and records, looked up in bulk by key and imported in bulk.
+"""The directory's lookups: users, clients, contacts, leads and records looked up in bulk by key (most of this
+module), with the ``Directory`` group that serves them and imports and deletes entries (``store.imports``,
+``store.deletes``).
 
 Every lookup is one indexed query per call (one per 500 keys), whatever the number of keys or rows. The lookup
 statements are built once, with an expanding ``IN`` parameter, and run on a plain connection: the linker asks
 several per message, so SQLAlchemy's per-statement construction and ORM overhead would cost more than the queries.
-Inside ``reading()`` a thread's lookups share one connection and transaction (one checkout, no BEGIN each).
+Inside ``Database.reading()`` a thread's lookups share one connection and transaction (one checkout, no BEGIN each).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from store.models import (
     User,
     UserAddress,
 )
-from store.views import (
+from store.page_shapes import Viewer
+from store.shapes import (
     ClientRow,
     ContactRef,
     ContactRow,
@@ -59,7 +62,6 @@ from store.views import (
     ThreadLinkRef,
     UserRef,
     UserRow,
-    Viewer,
 )
 from store.visibility import visible
 
