@@ -190,7 +190,7 @@ class Processor:
                     return
                 try:
                     outcome = self.pipeline(
-                        inbound, raw if raw is not None else self.store.content.get_raw(inbound.sha256)
+                        inbound, raw if raw is not None else self.store.content.get_blob(inbound.sha256)
                     )
                 except Exception as exc:
                     self._failed(inbound, exc)

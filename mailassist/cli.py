@@ -426,7 +426,7 @@ def _receipt_input(store: Store | None, inbound_id: str) -> tuple[bytes, Any, An
     if found is None:
         raise LookupError(f"no receipt {inbound_id}")
     inbound, raw = found
-    raw = raw if raw is not None else store.content.get_raw(inbound.sha256)
+    raw = raw if raw is not None else store.content.get_blob(inbound.sha256)
     envelope = Envelope(inbound.mail_from, inbound.rcpt_tos, inbound.submitter, inbound.proof)
     auth = (
         None
@@ -518,7 +518,7 @@ def _split_merged(store: Store, processor: Any) -> None:
             if found is None:
                 continue
             inbound, raw = found
-            outcome = processor.pipeline(inbound, raw if raw is not None else store.content.get_raw(inbound.sha256))
+            outcome = processor.pipeline(inbound, raw if raw is not None else store.content.get_blob(inbound.sha256))
             message = outcome.write.message if outcome.write is not None else None
             keys.add((message.dedupe_key, message.content_key) if message is not None else None)
         if len(keys) > 1:

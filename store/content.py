@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import bindparam, select
 
 from store.blobs import BlobStore
@@ -12,7 +10,6 @@ from store.ingest import inline_heads
 from store.models import InlineBlob
 
 _INLINE_BLOB = select(InlineBlob.data).where(InlineBlob.sha256 == bindparam("sha256"))
-_HAS_INLINE_BLOB = select(InlineBlob.sha256).where(InlineBlob.sha256 == bindparam("sha256"))
 
 
 class Content:
@@ -22,23 +19,11 @@ class Content:
         self._db = database
         self._blobs = blobs
 
-    def get_raw(self, sha256: str) -> bytes:
-        """Return the raw message bytes stored under ``sha256``."""
-        return self.get_blob(sha256)
-
     def get_blob(self, sha256: str) -> bytes:
         """Return a blob's bytes (a raw message or an attachment), from the database or the blob directory;
         raise ``BlobNotFoundError`` when neither has it."""
-        data = self._inline_blob(_INLINE_BLOB, sha256)
+        data = self._db.read(lambda conn: conn.scalar(_INLINE_BLOB, {"sha256": sha256}))
         return bytes(data) if data is not None else self._blobs.get(sha256)
-
-    def has_blob(self, sha256: str) -> bool:
-        """Whether a blob with this hash is stored (in the database or as a file)."""
-        return self._inline_blob(_HAS_INLINE_BLOB, sha256) is not None or self._blobs.exists(sha256)
-
-    def _inline_blob(self, query: Any, sha256: str) -> Any:
-        """``query``'s one value for this hash in ``inline_blobs``, or ``None``."""
-        return self._db.read(lambda conn: conn.scalar(query, {"sha256": sha256}))
 
     def get_raw_heads(self, sha256s: list[str], size: int) -> dict[str, bytes]:
         """The first ``size`` bytes of each of these raw messages that is stored (a missing one is left out)."""

@@ -83,25 +83,6 @@ _USERS = (
     .outerjoin(Team, User.team_id == Team.id)
     .where(UserAddress.address.in_(_KEYS))
 )
-_CONTACTS = (
-    select(ContactEmail.address, Contact.id, Contact.name, Contact.client_id, Client.name)
-    .join(Contact, ContactEmail.contact_id == Contact.id)
-    .outerjoin(Client, Contact.client_id == Client.id)
-    .where(ContactEmail.address.in_(_KEYS))
-)
-_CLIENT_EMAILS = (
-    select(ClientEmail.address, Client.id, Client.name)
-    .join(Client, ClientEmail.client_id == Client.id)
-    .where(ClientEmail.address.in_(_KEYS))
-)
-_LEADS = select(Lead.id, Lead.address, Lead.name, Lead.company, Lead.converted_contact_id).where(
-    Lead.address.in_(_KEYS)
-)
-_CLIENT_DOMAINS = (
-    select(ClientDomain.domain, Client.id, Client.name)
-    .join(Client, ClientDomain.client_id == Client.id)
-    .where(ClientDomain.domain.in_(_KEYS))
-)
 _RECORDS = _RECORD.where(Record.code.in_(_KEYS))
 
 # Everything ``find_people`` asks, in one statement: each branch is one of the lookups above, its columns laid out
@@ -191,35 +172,9 @@ class Directory:
             for address, uid, email, name, role, team in rows
         }
 
-    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> dict[str, ContactRef]:
-        """Map each given address (lower-cased) that belongs to a contact to the contact and its client."""
-        rows = self._lookup(_CONTACTS, _addresses(addresses))
-        return {
-            address: ContactRef(id=cid, name=name, client_id=client_id, client_name=client_name)
-            for address, cid, name, client_id, client_name in rows
-        }
-
-    def find_client_emails(self, addresses: Iterable[str]) -> dict[str, EntityRef]:
-        """Map each given address (lower-cased) that is one of a client's own addresses to the client."""
-        rows = self._lookup(_CLIENT_EMAILS, _addresses(addresses))
-        return {address: EntityRef(id=cid, label=name) for address, cid, name in rows}
-
-    def find_leads_by_addresses(self, addresses: Iterable[str]) -> dict[str, LeadRef]:
-        """Map each given address (lower-cased) that has a lead, converted or not, to the lead."""
-        rows = self._lookup(_LEADS, _addresses(addresses))
-        return {
-            address: LeadRef(id=lid, address=address, name=name, company=company, converted_contact_id=converted)
-            for lid, address, name, company, converted in rows
-        }
-
-    def find_clients_by_domains(self, domains: Iterable[str]) -> dict[str, EntityRef]:
-        """Map each given domain (lower-cased) that belongs to a client to the client."""
-        rows = self._lookup(_CLIENT_DOMAINS, sorted({d.strip().lower() for d in domains if d}))
-        return {domain: EntityRef(id=cid, label=name) for domain, cid, name in rows}
-
     def find_people(self, addresses: Iterable[str]) -> PeopleRefs:
         """Contacts, client addresses and leads for the given addresses (lower-cased), and clients for their
-        domains, as the four ``find_*`` methods would map them, in one query (one per 500 addresses)."""
+        domains, each by its lower-cased address (a domain: by itself), in one query (one per 500 addresses)."""
         people = PeopleRefs(contacts={}, client_emails={}, leads={}, client_domains={})
         keys = _addresses(addresses)
         if not keys:
@@ -273,11 +228,6 @@ class Directory:
             ThreadLinkRef(message_id=mid, message_id_header=header, entity_type=kind, entity_id=eid, label=label or "")
             for mid, header, kind, eid, label in self._db.read(rows)
         ]
-
-    def find_message_by_dedupe_key(self, key: str) -> int | None:
-        """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""
-        stmt = select(Message.id).where(Message.dedupe_key == key)
-        return self._db.run(lambda session: session.scalar(stmt))
 
     def apply_users(self, rows: Sequence[UserRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update users by email, with their teams; aliases become the row's. All rows or none."""

@@ -197,7 +197,8 @@ class Receipts:
 
     def get_inbound_with_raw(self, inbound_id: str) -> tuple[InboundView, bytes | None] | None:
         """One receipt and, while it is ``queued``, its raw bytes if the database holds them (``None``: they are a
-        file, or the receipt is done; ``get_raw`` reads either). One query for what the worker asks per message."""
+        file, or the receipt is done; ``Content.get_blob`` reads either). One query for what the worker asks per
+        message."""
         row = self._db.read(lambda conn: conn.execute(_QUEUED_INBOUND, {"inbound_id": inbound_id}).one_or_none())
         if row is None:
             return None

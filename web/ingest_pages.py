@@ -136,7 +136,7 @@ def ingest_routes(kit: PageKit) -> list[BaseRoute]:
             if found is None:
                 return None
             try:
-                return store.content.get_raw(found.sha256)
+                return store.content.get_blob(found.sha256)
             except BlobNotFoundError:
                 return None
 

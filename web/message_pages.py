@@ -285,7 +285,7 @@ class MessagePages:
             if detail is None:
                 return None
             try:
-                return self.store.content.get_raw(detail.raw_sha256)
+                return self.store.content.get_blob(detail.raw_sha256)
             except BlobNotFoundError:
                 return None
 

@@ -121,7 +121,7 @@ def seed(store: Store) -> World:
     store.directory.apply_clients([ClientRow(2, CLIENT, domains=("acme-logistics.pl",))])
     store.directory.apply_contacts([ContactRow(2, "Piotr Wiśniewski", ("piotr@acme-logistics.pl",), client=CLIENT)])
     anna = store.directory.find_users_by_addresses([EMAIL])[EMAIL].id
-    piotr = store.directory.find_contacts_by_addresses(["piotr@acme-logistics.pl"])["piotr@acme-logistics.pl"]
+    piotr = store.directory.find_people(["piotr@acme-logistics.pl"]).contacts["piotr@acme-logistics.pl"]
     assert piotr.client_id is not None
 
     def message(key: str, subject: str, text: str, html: str | None, day: int) -> MessageWrite:

@@ -166,7 +166,7 @@ def test_starttls_then_mail_is_accepted_and_stored_intact(
     assert code == 250, text
     row = sqlite_store.receipts.get_inbound(text.decode().rsplit(" ", 1)[1])
     assert row is not None and row.peer is not None and row.peer.startswith("127.0.0.1:")
-    assert sqlite_store.content.get_raw(row.sha256) == raw
+    assert sqlite_store.content.get_blob(row.sha256) == raw
 
 
 def test_session_bookkeeping_and_the_data_timeout_work_over_tls(

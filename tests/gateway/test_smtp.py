@@ -76,7 +76,7 @@ def test_accepts_mail_for_the_assistant_and_stores_it_before_250(store: Store, r
     assert row.mail_from == USER
     assert row.rcpt_tos == (ASSISTANT,)
     assert row.size == len(raw)
-    assert store.content.get_raw(row.sha256) == raw
+    assert store.content.get_blob(row.sha256) == raw
     assert row.peer is not None and row.peer.startswith("127.0.0.1:")
     # And the queue was woken for it
     deadline = time.monotonic() + 5
@@ -402,7 +402,7 @@ def test_concurrent_sessions_share_a_group_commit_and_all_get_250(store: Store, 
     assert {v.id for v in store.receipts.list_inbound()} == ids
     for inbound_id in ids:
         row = store.receipts.get_inbound(inbound_id)
-        assert row is not None and store.content.get_raw(row.sha256) is not None
+        assert row is not None and store.content.get_blob(row.sha256) is not None
     # And all that arrived during the first commit went in together, in one second batch
     assert sum(gathering.batches) == 6
     assert len(gathering.batches) <= 2

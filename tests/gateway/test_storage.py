@@ -202,7 +202,7 @@ def test_the_gateway_stores_in_its_storage_process_then_on_threads_once_it_is_lo
     for raw, text in ((small, reply), (big, big_reply)):
         row = sqlite_store.receipts.get_inbound(queued_id(text))
         assert row is not None and row.status == "queued"
-        assert sqlite_store.content.get_raw(row.sha256) == raw
+        assert sqlite_store.content.get_blob(row.sha256) == raw
     assert sqlite_store.blobs.exists(sqlite_store.receipts.get_inbound(queued_id(big_reply)).sha256)  # type: ignore[union-attr]
     # The child died while idle: the next message is stored on threads here, and still gets its 250
     os.kill(child, signal.SIGKILL)

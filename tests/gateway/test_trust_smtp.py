@@ -356,5 +356,5 @@ def test_smuggling_payloads_still_make_exactly_one_message(users: Store, run_gat
     assert replies[0].startswith(b"250"), replies
     assert replies[1].startswith(b"221"), replies
     (receipt,) = users.receipts.list_inbound()
-    raw = users.content.get_raw(receipt.sha256)
+    raw = users.content.get_blob(receipt.sha256)
     assert b"Subject: smuggled" in raw  # kept as the first message's text, never a message of its own

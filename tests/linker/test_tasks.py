@@ -227,7 +227,7 @@ def test_unreadable_mail_fails_once_with_its_reason_and_the_worker_goes_on(
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, error)
     assert row.processed_at is not None
     assert calls.count(unreadable) == 1
-    assert sqlite_store.content.get_raw(row.sha256) == raw
+    assert sqlite_store.content.get_blob(row.sha256) == raw
     # And the worker went on to the next receipt (no user: refused, for its own reason)
     after = sqlite_store.receipts.get_inbound(readable)
     assert after is not None

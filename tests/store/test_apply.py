@@ -34,6 +34,7 @@ from store import apply as apply_module
 from store.models import Attachment, Base, Inbound, Lead, Link, Message, MessageCode, Participant
 from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import engine_events
+from tests.support import has_blob, message_by_dedupe_key
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team="PL", role="all")
 JAN = UserRow(line=3, email="jan@crm.example.com", name="Jan Novák", team="CZ", role="team")
@@ -62,7 +63,7 @@ def ids(store: Store) -> Ids:
     store.directory.apply_contacts([PIOTR])
     store.directory.apply_records([DEAL])
     users = store.directory.find_users_by_addresses([ANNA.email, JAN.email])
-    piotr = store.directory.find_contacts_by_addresses(["piotr@acme-logistics.pl"])["piotr@acme-logistics.pl"]
+    piotr = store.directory.find_people(["piotr@acme-logistics.pl"]).contacts["piotr@acme-logistics.pl"]
     assert piotr.client_id is not None
     deal = store.directory.find_records_by_codes(["OP-123"])["OP-123"].id
     return Ids(users[ANNA.email].id, users[JAN.email].id, piotr.client_id, piotr.id, deal)
@@ -153,7 +154,7 @@ def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None
         applied=True, message_id=result.message_id, message_created=True, leads_created=(LEAD,), links_added=4
     )
     mid = result.message_id
-    assert mid is not None and store.directory.find_message_by_dedupe_key(KEY) == mid
+    assert mid is not None and message_by_dedupe_key(store, KEY) == mid
     status, reason, message_id, processed_at = inbound_row(store, receipt)
     assert (status, reason, message_id) == ("linked", "3 links", mid)
     assert processed_at is not None
@@ -164,7 +165,7 @@ def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None
         assert (message.subject, message.kind, message.direction) == ("OP-123 offer", "bcc", "outgoing")
         assert message.date == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
         assert message.submitter_user_id == ids.anna
-    (lead,) = store.directory.find_leads_by_addresses([LEAD]).values()
+    (lead,) = store.directory.find_people([LEAD]).leads.values()
     assert rows(store, Lead.address, Lead.name, Lead.owner_user_id, Lead.first_message_id) == [
         (LEAD, "Jan Nowak", ids.anna, mid)
     ]
@@ -199,7 +200,7 @@ def test_attachments_over_the_inline_limit_are_files(store: Store, ids: Ids) -> 
     logo, pdf = hashlib.sha256(LOGO).hexdigest(), hashlib.sha256(PDF).hexdigest()
     assert not store.blobs.exists(logo) and store.blobs.exists(pdf)
     assert (store.content.get_blob(logo), store.content.get_blob(pdf)) == (LOGO, PDF)
-    assert store.content.has_blob(logo) and store.content.has_blob(pdf) and not store.content.has_blob("0" * 64)
+    assert has_blob(store, logo) and has_blob(store, pdf) and not has_blob(store, "0" * 64)
 
 
 def test_applying_a_receipt_twice_changes_nothing(store: Store, ids: Ids) -> None:
@@ -306,7 +307,7 @@ def test_a_lead_is_shared_by_every_email_from_its_address(store: Store, ids: Ids
     assert (first.leads_created, second.leads_created) == ((LEAD,), ())
     assert second.message_created
     assert rows(store, Lead.address, Lead.owner_user_id, Lead.first_message_id) == [(LEAD, ids.anna, first.message_id)]
-    (lead_id,) = [lead.id for lead in store.directory.find_leads_by_addresses([LEAD]).values()]
+    (lead_id,) = [lead.id for lead in store.directory.find_people([LEAD]).leads.values()]
     assert rows(store, Link.message_id).count((second.message_id,)) == 4
     assert (second.message_id, "lead", lead_id) in rows(store, Link.message_id, Link.entity_type, Link.entity_id)
 
@@ -533,4 +534,4 @@ def test_attachments_are_fsynced_then_their_directories_once(
     assert synced[: len(files)] == ["file", "file"]
     assert synced.count("dir") == 5
     for a in bcc(ids).attachments:
-        assert store.content.get_raw(a.sha256) == a.data
+        assert store.content.get_blob(a.sha256) == a.data

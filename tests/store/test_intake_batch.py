@@ -8,6 +8,7 @@ from typing import Any
 
 from store import InboundView, Store, StoreError
 from store.staged import StagedInbound
+from tests.support import has_blob
 
 
 def _stage(store: Store, n: int, **kw: Any) -> list[StagedInbound]:
@@ -29,7 +30,7 @@ def test_a_batch_commits_every_receipt_in_one_go(store: Store) -> None:
     assert [o.id for o in outcomes if isinstance(o, InboundView)] == [s.id for s in staged]
     assert {v.id for v in store.receipts.list_inbound()} == {s.id for s in staged}
     for s in staged:
-        assert store.content.get_raw(s.sha256) == f"message 5-{staged.index(s)}".encode()
+        assert store.content.get_blob(s.sha256) == f"message 5-{staged.index(s)}".encode()
 
 
 def test_a_caller_that_gave_up_gets_no_receipt_and_the_others_commit(store: Store) -> None:
@@ -64,7 +65,7 @@ def test_database_down_fails_the_whole_batch_and_writes_nothing(sqlite_store: St
             conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
     assert all(isinstance(o, StoreError) for o in outcomes)
     assert sqlite_store.receipts.list_inbound() == []
-    assert not any(sqlite_store.content.has_blob(s.sha256) for s in staged)
+    assert not any(has_blob(sqlite_store, s.sha256) for s in staged)
 
 
 def test_blob_directory_sync_failure_fails_the_batch(sqlite_store: Store) -> None:
@@ -98,12 +99,12 @@ def test_small_messages_commit_with_their_row_and_large_ones_are_files(store: St
     assert (staged[0].dirs, staged[0].inline) == (frozenset(), small)
     assert staged[1].dirs and staged[1].inline is None
     assert not store.blobs.exists(staged[0].sha256) and store.blobs.path_for(staged[1].sha256).read_bytes() == large
-    assert not store.content.has_blob(staged[0].sha256), "nothing of the small one exists before the commit"
+    assert not has_blob(store, staged[0].sha256), "nothing of the small one exists before the commit"
     # And the commit stores the small one's bytes with its row, found by hash like a file
     store.receipts.add_inbound_batch(staged)
-    assert (store.content.get_raw(staged[0].sha256), store.content.get_raw(staged[1].sha256)) == (small, large)
+    assert (store.content.get_blob(staged[0].sha256), store.content.get_blob(staged[1].sha256)) == (small, large)
     assert not store.blobs.exists(staged[0].sha256)
     # The same bytes again (an SMTP retry) make a second receipt over the one stored copy
     again = store.receipts.stage_inbound(small, mail_from="a@example.com", rcpt_tos=["b@x.test"])
     assert isinstance(store.receipts.add_inbound_batch([again])[0], InboundView)
-    assert store.content.get_raw(again.sha256) == small
+    assert store.content.get_blob(again.sha256) == small

@@ -140,9 +140,7 @@ def build_world(store: Store) -> World:
     store.directory.apply_contacts([PIOTR, KAREL, WOLF])
     store.directory.apply_records([DEAL, WAREHOUSE])
     users = {email: ref.id for email, ref in store.directory.find_users_by_addresses([u.email for u in USERS]).items()}
-    contacts = store.directory.find_contacts_by_addresses(
-        ["piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"]
-    )
+    contacts = store.directory.find_people(["piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"]).contacts
     piotr, karel, wolf = (contacts[a].id for a in ("piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"))
     acme, beta = contacts["piotr@acme-logistics.pl"].client_id, contacts["karel@beta.cz"].client_id
     assert acme is not None and beta is not None
@@ -268,7 +266,7 @@ def build_world(store: Store) -> World:
     m["solo"] = file_message(
         store, submitter=solo, key="<9@crm>", subject="Solo", date=day(1), participants=(person("from", SOLO.email),)
     )
-    (lead,) = store.directory.find_leads_by_addresses([LEAD]).values()
+    (lead,) = store.directory.find_people([LEAD]).leads.values()
     return World(users, acme, beta, piotr, karel, wolf, deal, warehouse, lead.id, m)
 
 
@@ -484,7 +482,7 @@ def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, wo
 def test_a_converted_lead_names_its_contact(store: Store, world: World) -> None:
     store.directory.apply_contacts([ContactRow(9, "Jan Nowak", (LEAD,), client=ACME.name)])
     store.filing.relink(free_mail_domains=())
-    contact = store.directory.find_contacts_by_addresses([LEAD])[LEAD]
+    contact = store.directory.find_people([LEAD]).contacts[LEAD]
 
     (lead,) = store.queries.list_leads(world.viewer(store, ADA.email)).items
 

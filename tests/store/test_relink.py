@@ -27,7 +27,7 @@ def email(
 ) -> int:
     """File one BCC from Anna to ``to``; with ``lead``, ``to`` becomes (or is) that lead's address."""
     anna = store.directory.find_users_by_addresses([ANNA.email])[ANNA.email].id
-    existing = store.directory.find_leads_by_addresses([to]).get(to)
+    existing = store.directory.find_people([to]).leads.get(to)
     match = ("lead", existing.id, "lead") if existing else (None, None, None)
     lead_links: tuple[LinkWrite, ...] = ()
     new_leads: tuple[LeadWrite, ...] = ()
@@ -77,18 +77,18 @@ def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int
 
 
 def contact_id(store: Store, address: str) -> tuple[int, int | None]:
-    ref = store.directory.find_contacts_by_addresses([address])[address]
+    ref = store.directory.find_people([address]).contacts[address]
     return ref.id, ref.client_id
 
 
 def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None:
     store.directory.apply_users([ANNA])
     store.directory.apply_clients([ACME])
-    acme = store.directory.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
     # Given mail to an unknown address: it made a lead, was linked to it again, and once only mentioned it
     first = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak", links=(LinkWrite("client", "code", entity_id=acme),))
     second = email(store, "<2@x>", to=NOWAK, lead="Jan Nowak")
-    (lead,) = store.directory.find_leads_by_addresses([NOWAK]).values()
+    (lead,) = store.directory.find_people([NOWAK]).leads.values()
     third = email(store, "<3@x>", to="someone@else.test")
     with Session(store.engine) as session, session.begin():
         # The third message has the address only as a participant, with no link to the lead.
@@ -109,7 +109,7 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
     assert result == RelinkResult(leads_converted=1, contact_links=3, client_links=2)
     assert links(store) == before | expected
     assert links(store, reason="address") >= expected
-    refreshed = store.directory.find_leads_by_addresses([NOWAK, "other@gmail.com"])
+    refreshed = store.directory.find_people([NOWAK, "other@gmail.com"]).leads
     assert refreshed[NOWAK].id == lead.id
     assert refreshed[NOWAK].converted_contact_id == contact
     assert refreshed["other@gmail.com"].converted_contact_id is None
@@ -181,7 +181,7 @@ BILLING = "faktury@hurtownia-lodz.pl"
 def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> None:
     store.directory.apply_users([ANNA])
     store.directory.apply_clients([ACME])
-    acme = store.directory.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
     # Given filed mail where an address matched nothing and made no lead (an ignore rule's, say), twice
     first = email(store, "<1@x>", to=BILLING)
     second = email(store, "<2@x>", to="biuro@hurtownia-lodz.pl")
@@ -222,7 +222,7 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
         matched: ("client", acme, "client-domain"),
         ignored: (None, None, None),
     }
-    assert store.directory.find_leads_by_addresses([BILLING]) == {}
+    assert store.directory.find_people([BILLING]).leads == {}
 
     # And a second run finds nothing to do
     assert relink(store) == RelinkResult()
@@ -321,7 +321,7 @@ def test_a_scope_relinks_only_what_the_import_changed(store: Store) -> None:
     second = email(store, "<2@x>", to="b@other.test", codes=("OP-2",))
     store.directory.apply_records([RecordRow(2, "OP-1", "deal", "One"), RecordRow(3, "OP-2", "deal", "Two")])
     store.directory.apply_clients([ACME])
-    acme = store.directory.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
 
     # When only OP-1 is in scope: OP-2 and the client's domain wait
     assert store.filing.count_relink(RelinkScope(codes=("OP-1",))) == 1
@@ -347,7 +347,7 @@ def test_unmatched_participants_match_client_addresses_and_domains_never_free_ma
     store.directory.apply_clients(
         [ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl", "gmail.com"), emails=("biuro@gmail.com",))]
     )
-    client = store.directory.find_clients_by_domains(["hurtownia-lodz.pl"])["hurtownia-lodz.pl"].id
+    client = store.directory.find_people(["someone@hurtownia-lodz.pl"]).client_domains["hurtownia-lodz.pl"].id
 
     result = relink(store)
 

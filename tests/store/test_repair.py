@@ -79,8 +79,8 @@ def test_names_and_idn_addresses_are_repaired_and_duplicate_leads_converted(stor
         lead = session.scalars(select(Lead)).one()
         assert lead.name == "Zofia Wiśniewska" and lead.converted_contact_id is not None
     assert relinked.leads_converted == 1
-    assert store.directory.find_clients_by_domains([ZABKA])
-    assert store.directory.find_contacts_by_addresses([f"zofia@{ZABKA}"])
+    assert store.directory.find_people([f"someone@{d}" for d in [ZABKA]]).client_domains
+    assert store.directory.find_people([f"zofia@{ZABKA}"]).contacts
 
     # And a second run finds nothing to do
     assert store.filing.repair_names(decode_encoded_words) == 0

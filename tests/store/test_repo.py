@@ -50,10 +50,10 @@ def test_the_worker_reads_a_queued_receipt_with_its_bytes_in_one_query(store: St
         found = store.receipts.get_inbound_with_raw(small_id)
     assert len(seen) == 1
     assert found == (store.receipts.get_inbound(small_id), small)
-    # Bytes kept as a file: the receipt, and get_raw reads the file
+    # Bytes kept as a file: the receipt, and get_blob reads the file
     found = store.receipts.get_inbound_with_raw(big_id)
     assert found is not None and found[1] is None
-    assert store.content.get_raw(found[0].sha256) == big
+    assert store.content.get_blob(found[0].sha256) == big
     # A receipt no longer queued: no bytes read; an unknown id: nothing
     store.receipts.mark_processed(small_id, "linked")
     assert store.receipts.get_inbound_with_raw(small_id) == (store.receipts.get_inbound(small_id), None)

@@ -315,7 +315,7 @@ def test_delete_a_contact_unmatches_its_mail_and_refiles_it(api: Api) -> None:
     # Given mail to jan@acme.pl filed on the contact Jan, and a client owning acme.pl
     api.put("clients/Acme", {"domains": ["acme.pl"]})
     api.put("contacts/jan@acme.pl", {"name": "Jan"})
-    contact = api.store.directory.find_contacts_by_addresses(["jan@acme.pl"])["jan@acme.pl"].id
+    contact = api.store.directory.find_people(["jan@acme.pl"]).contacts["jan@acme.pl"].id
     message = email(api.store, "<e@x>", to="jan@acme.pl", links=(LinkWrite("contact", "address", entity_id=contact),))
     assert api.delete("contacts/jan@acme.pl").status_code == 409
     # When it is deleted with force
