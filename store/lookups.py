@@ -30,9 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from store.bulk import chunks, run_import
 from store.database import Database
 from store.deletes import delete_entry
-from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
+from store.imports import import_clients, import_contacts, import_records, import_users
 from store.models import (
     Client,
     ClientDomain,
@@ -161,7 +162,7 @@ class Directory:
         if not keys:
             return []
         return self._db.read(
-            lambda conn: [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
+            lambda conn: [row for chunk in chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
         )
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, UserRef]:
@@ -182,7 +183,7 @@ class Directory:
 
         def rows(conn: Connection) -> list[Any]:
             out: list[Any] = []
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 domains = sorted({key.rpartition("@")[2] for key in chunk})
                 out += conn.execute(_PEOPLE, {"keys": chunk, "domains": domains})
             return out
@@ -220,7 +221,7 @@ class Directory:
             viewer = Viewer(user_id=user_id, role=role, team_id=team_id, addresses=addresses)
             stmt = _THREAD_LINKS.where(visible(viewer)).limit(limit)
             out: list[Any] = []
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 out += conn.execute(stmt, {"keys": chunk})
             return out[:limit]
 

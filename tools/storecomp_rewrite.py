@@ -44,6 +44,23 @@ MODULE_RENAMES: dict[str, str] = {
 SPLIT_MODULES: dict[str, tuple[str, ...]] = {
     "store.repo": ("store.repo", "store.staged"),
     "store.views": ("store.shapes", "store.page_shapes"),
+    "store.imports": ("store.imports", "store.bulk"),
+    "store.indexes": ("store.indexes", "store.index_kinds"),
+}
+
+#: Names that were renamed when they moved (they were private): imported under the new name, as the old one, so
+#: the importing module's body need not change.
+RENAMED_NAMES: dict[tuple[str, str], str] = {
+    ("store.imports", "_chunks"): "chunks",
+    ("store.imports", "_load"): "chunked",
+    ("store.imports", "_ClientNames"): "ClientNames",
+    ("store.imports", "_Problems"): "Problems",
+    ("store.imports", "_sync_children"): "sync_children",
+    ("store.imports", "_insert"): "insert_rows",
+    ("store.imports", "_update"): "update_rows",
+    ("store.imports", "_owners"): "owners_of",
+    ("store.imports", "_describe"): "labeller",
+    ("store.imports", "_DryRun"): "DryRun",
 }
 
 #: Verbs only tests called, gone from the store: ``.verb(ARGS)`` becomes this (``{args}``: ARGS as written), when
@@ -129,8 +146,12 @@ def _rewrite_imports(text: str, root: Path, groups: set[str]) -> str:
         raw = m.group("names").strip("()")
         names = [n.strip() for n in raw.replace("\n", " ").split(",") if n.strip()]
         by_module: dict[str, list[str]] = {}
-        for name in names:
-            base = name.split(" as ")[0].strip()
+        for written in names:
+            name, base = written, written.split(" as ")[0].strip()
+            if (module, base) in RENAMED_NAMES:
+                alias = written.split(" as ")[1].strip() if " as " in written else base
+                base = RENAMED_NAMES[module, base]
+                name = f"{base} as {alias}"
             home = next((t for t in SPLIT_MODULES[module] if base in _defined_names(root, t)), None)
             if home is None:
                 print(f"check: {name} from {module}: defined in none of {SPLIT_MODULES[module]}", file=sys.stderr)

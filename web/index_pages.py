@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from store import BadCursorError, LoginView, Viewer
-from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
+from store.index_kinds import SORTS
+from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY
 from store.page_shapes import IndexPage
 from web.auth import require_user
 from web.filters import FilterError, parse_limit

@@ -9,7 +9,7 @@ import pytest
 
 from store import BadCursorError, Store
 from store.cursors import encode_sort_cursor
-from store.indexes import SORTS
+from store.index_kinds import SORTS
 from store.page_shapes import IndexRow
 from tests.store.test_queries import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, build_world, day
 
