@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Unpack
 
 import structlog
 
@@ -23,8 +23,10 @@ from gateway.outbox import InlineOutbox, Outbox
 from gateway.storage import StorageProcess, StorageProcessError
 from linker.submitter import Candidate
 from store import InboundView, StoreError, StoreUnavailableError, Trust
-from store.metrics import RejectionKey
-from store.staged import StagedInbound
+from store.auth import Auth
+from store.lookups import Directory
+from store.metrics import Metrics
+from store.staged import Envelope, StagedInbound
 
 log = structlog.get_logger("gateway")
 
@@ -39,54 +41,21 @@ class ReceiptWriter(Protocol):
     #: Messages up to this size commit their bytes in the database (nothing to write to disk before the commit).
     inline_max: int
 
-    def stage_inbound(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None,
-        helo: str | None,
-        deadline: float | None,
-        trust: Trust | None,
-        source: str = ...,
-    ) -> StagedInbound: ...
+    def stage_inbound(self, raw: bytes, **envelope: Unpack[Envelope]) -> StagedInbound: ...
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
 
 
-class UserLookup(Protocol):
-    """The directory lookup the intake uses (``store.directory``)."""
-
-    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
-
-
-class AssistantTokens(Protocol):
-    """The secret-address lookup the intake uses (``store.auth``)."""
-
-    def find_user_by_assistant_token(self, token_hash: str) -> object | None: ...
-
-
-class RejectionCounter(Protocol):
-    """Where SMTP refusals are counted for ``/metrics`` (``store.metrics``)."""
-
-    def add_rejections(self, counts: Mapping[RejectionKey, int]) -> None: ...
-
-
 class IntakeStore(Protocol):
-    """What the gateway needs from the store: four of its groups, and a fresh start in a forked child."""
+    """What the gateway needs from the store: its receipts (a protocol, so that tests can wrap them), the directory's
+    user lookup, assistant addresses and refusal counts, and connections of its own in a forked child."""
+
+    directory: Directory
+    auth: Auth
+    metrics: Metrics
 
     @property
     def receipts(self) -> ReceiptWriter: ...
-
-    @property
-    def directory(self) -> UserLookup: ...
-
-    @property
-    def auth(self) -> AssistantTokens: ...
-
-    @property
-    def metrics(self) -> RejectionCounter: ...
 
     def after_fork(self) -> None:
         """In a forked storage process: connections of its own."""

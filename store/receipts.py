@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -20,7 +20,7 @@ from store.errors import StoreError, StoreUnavailableError, describe_db_error
 from store.ids import new_inbound_id
 from store.models import Inbound, InlineBlob, utcnow
 from store.shapes import FINAL_STATUSES, STATUSES, InboundView
-from store.staged import StagedInbound, Trust, clip, receipt_view
+from store.staged import Envelope, StagedInbound, clip, receipt_view
 from store.webhooks import Outbox, add_deliveries
 
 #: ``last_error`` is cut to this many characters; the full traceback goes to the log.
@@ -60,50 +60,18 @@ class Receipts:
         #: Blobs up to this size live in the database (``InlineBlob``), larger ones as files; 0: all files.
         self.inline_max = inline_max
 
-    def add_inbound(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None = None,
-        helo: str | None = None,
-        deadline: float | None = None,
-        trust: Trust | None = None,
-        source: str = "smtp",
-    ) -> InboundView:
+    def add_inbound(self, raw: bytes, **envelope: Unpack[Envelope]) -> InboundView:
         """Make ``raw`` durable and commit a ``queued`` receipt for it. Raises ``StoreError`` on any failure.
 
         ``deadline`` (``time.monotonic()``) is checked just before the commit: a caller that has given up
         waiting (and told the client 451) gets a rollback rather than a receipt nobody was told about.
         """
-        staged = self.stage_inbound(
-            raw,
-            mail_from=mail_from,
-            rcpt_tos=rcpt_tos,
-            peer=peer,
-            helo=helo,
-            deadline=deadline,
-            trust=trust,
-            source=source,
-        )
-        (outcome,) = self.add_inbound_batch([staged])
+        (outcome,) = self.add_inbound_batch([self.stage_inbound(raw, **envelope)])
         if isinstance(outcome, StoreError):
             raise outcome
         return outcome
 
-    def stage_inbound(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None = None,
-        helo: str | None = None,
-        deadline: float | None = None,
-        trust: Trust | None = None,
-        source: str = "smtp",
-    ) -> StagedInbound:
+    def stage_inbound(self, raw: bytes, **envelope: Unpack[Envelope]) -> StagedInbound:
         """First half of ``add_inbound``: write the blob (its bytes fsync'd) and prepare the receipt, but commit
         nothing. ``add_inbound_batch`` finishes many of these with one directory sync pass and one transaction.
         A message of up to ``inline_max`` bytes is not written here: its bytes commit with its row."""
@@ -116,18 +84,18 @@ class Receipts:
         return StagedInbound(
             id=new_inbound_id(),
             received_at=now,
-            mail_from=mail_from,
-            rcpt_tos=tuple(rcpt_tos),
+            mail_from=envelope["mail_from"],
+            rcpt_tos=tuple(envelope["rcpt_tos"]),
             # What a client says in HELO has no length limit we can rely on: keep what the columns hold.
-            peer=clip(peer, Inbound.peer),
-            helo=clip(helo, Inbound.helo),
+            peer=clip(envelope.get("peer"), Inbound.peer),
+            helo=clip(envelope.get("helo"), Inbound.helo),
             size=len(raw),
             sha256=sha256,
             dirs=dirs,
-            deadline=deadline,
+            deadline=envelope.get("deadline"),
             inline=inline,
-            trust=trust,
-            source=clip(source, Inbound.source) or "smtp",
+            trust=envelope.get("trust"),
+            source=clip(envelope.get("source", "smtp"), Inbound.source) or "smtp",
         )
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:

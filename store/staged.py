@@ -5,38 +5,21 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict
 
-from sqlalchemy import Row
-
-from store.models import Inbound
 from store.shapes import InboundView
 
+#: The columns a receipt's view is read from, as named on ``Inbound`` and its rows.
+_VIEW_FIELDS = tuple(f.name for f in fields(InboundView) if f.name != "rcpt_tos")
 
-def receipt_view(row: Inbound | Row[Any]) -> InboundView:
-    return InboundView(
-        id=row.id,
-        received_at=row.received_at,
-        mail_from=row.mail_from,
-        rcpt_tos=tuple(row.rcpt_tos),
-        peer=row.peer,
-        helo=row.helo,
-        size=row.size,
-        sha256=row.sha256,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        reason=row.reason,
-        updated_at=row.updated_at,
-        processed_at=row.processed_at,
-        submitter=row.submitter,
-        proof=row.proof,
-        auth=row.auth,
-        source=row.source,
-    )
+
+def receipt_view(row: Any) -> InboundView:
+    """A committed receipt as callers see it, from an ``Inbound``, a Core row or anything with its columns."""
+    return InboundView(rcpt_tos=tuple(row.rcpt_tos), **{name: getattr(row, name) for name in _VIEW_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +29,28 @@ class Trust:
     submitter: str
     proof: str
     auth: dict[str, Any] | None = None
+
+
+class Envelope(TypedDict, total=False):
+    """How a message came, as ``Receipts.add_inbound`` and ``stage_inbound`` take it (keyword arguments)."""
+
+    mail_from: Required[str]
+    rcpt_tos: Required[Sequence[str]]
+    peer: str | None
+    helo: str | None
+    #: ``time.monotonic()`` past which the caller has given up; ``None``: never.
+    deadline: float | None
+    #: What the gateway proved about the message.
+    trust: Trust | None
+    #: Where it came from (``smtp``, ``api``, ``file``, ``imap:NAME``).
+    source: str
+
+
+class _Committed:
+    """Attribute access to a receipt's column values, as ``receipt_view`` reads a row."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,26 +102,7 @@ class StagedInbound:
 
     def view(self) -> InboundView:
         """The receipt as committed."""
-        return InboundView(
-            id=self.id,
-            received_at=self.received_at,
-            mail_from=self.mail_from,
-            rcpt_tos=self.rcpt_tos,
-            peer=self.peer,
-            helo=self.helo,
-            size=self.size,
-            sha256=self.sha256,
-            status="queued",
-            attempts=0,
-            last_error=None,
-            reason=None,
-            updated_at=self.received_at,
-            processed_at=None,
-            submitter=self.trust.submitter if self.trust else None,
-            proof=self.trust.proof if self.trust else None,
-            auth=self.trust.auth if self.trust else None,
-            source=self.source,
-        )
+        return receipt_view(_Committed(**self.row(), last_error=None, reason=None, processed_at=None))
 
 
 def clip(value: str | None, column: Any) -> str | None:

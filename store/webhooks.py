@@ -4,7 +4,7 @@ outcome it reports, then sent (at least once) by a delivery thread that leases e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -109,24 +109,12 @@ def add_deliveries(session: Session, deliveries: Sequence[DeliveryWrite]) -> Non
     session.connection().execute(insert(WebhookDelivery), rows)
 
 
+#: The columns a delivery's view is read from.
+_VIEW_FIELDS = tuple(f.name for f in fields(DeliveryView))
+
+
 def _view(row: WebhookDelivery) -> DeliveryView:
-    return DeliveryView(
-        id=row.id,
-        event_id=row.event_id,
-        endpoint=row.endpoint,
-        url=row.url,
-        event=row.event,
-        inbound_id=row.inbound_id,
-        payload=row.payload,
-        status=row.status,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        lease_until=row.lease_until,
-        last_error=row.last_error,
-        last_status=row.last_status,
-        sent_at=row.sent_at,
-    )
+    return DeliveryView(**{name: getattr(row, name) for name in _VIEW_FIELDS})
 
 
 def _due(now: datetime) -> Any:
