@@ -15,7 +15,7 @@ paced open-loop at half that rate, and the p50/p99 of accept → linked (``proce
 database) and of first byte → linked.
 
 The baseline, in the same run: the bare work per message in this one process, with no SMTP, queue or second
-process: ``Store.add_inbound`` then the actor's ``Processor.process`` (parse, plan, apply; built by
+process: ``Store.receipts.add_inbound`` then the actor's ``Processor.process`` (parse, plan, apply; built by
 ``mailassist.build.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
 server overlaps work (two cores, several processes).
 

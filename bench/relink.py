@@ -2,12 +2,12 @@
 
 Each size gets a fresh database holding H filed messages (a receipt, a submitter link, an external participant that
 matched nothing, and one record code no record had when the mail arrived), bulk-loaded. Then N records are imported
-(``Store.apply_records``, as ``mailassist import records`` does) whose codes appear in K messages each, and the
-import's relink runs (``Store.relink`` with the import's scope, batches of ``store.relink.BATCH`` rows, a progress bar
-on a terminal). The N x K affected messages are the same at every size; only the history around them grows. So the
-baseline is the smallest history, in the same run, and the headline is the relink time at the largest size over it:
-flat (about 1x) means the cost follows what the import changed, not the size of the history. A whole relink
-(``mailassist reprocess --relink``, no scope) is timed afterwards, for comparison.
+(``Store.directory.apply_records``, as ``mailassist import records`` does) whose codes appear in K messages each,
+and the import's relink runs (``Store.filing.relink`` with the import's scope, batches of ``store.relink.BATCH``
+rows, a progress bar on a terminal). The N x K affected messages are the same at every size; only the history around
+them grows. So the baseline is the smallest history, in the same run, and the headline is the relink time at the
+largest size over it: flat (about 1x) means the cost follows what the import changed, not the size of the history. A
+whole relink (``mailassist reprocess --relink``, no scope) is timed afterwards, for comparison.
 
 Reported per size: relink seconds, affected messages per second, transactions (batches), and the peak resident
 memory above the level before the relink (sampled every 5 ms from ``/proc``).

@@ -31,8 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: The last part of a dotted name that holds a ``Store`` in this code base.
-RECEIVERS = ("store", "_store", "sqlite_store", "pg_store", "repo")
+#: The last part of a dotted name that holds a ``Store`` in this code base (``Store``: the class, in docstrings).
+RECEIVERS = ("store", "_store", "sqlite_store", "pg_store", "repo", "Store")
 
 #: Old module → new module, for every store module that was renamed.
 MODULE_RENAMES: dict[str, str] = {
@@ -173,6 +173,11 @@ def _rewrite_imports(text: str, root: Path, groups: set[str]) -> str:
     return text
 
 
+#: Modules of the ``store`` package named like a verb (``relink``, ``dashboard``): ``store.NAME`` not followed by a
+#: call is the module.
+_STORE_MODULES = frozenset(p.stem for p in (Path(__file__).resolve().parent.parent / "store").glob("*.py"))
+
+
 def _rewrite_calls(text: str, verbs: dict[str, str], receivers: tuple[str, ...]) -> str:
     names = "|".join(sorted(map(re.escape, verbs), key=len, reverse=True))
     groups = set(verbs.values())
@@ -181,12 +186,18 @@ def _rewrite_calls(text: str, verbs: dict[str, str], receivers: tuple[str, ...])
     recv = "|".join(rf"(?<![\w.]){re.escape(r)}" if r in groups else rf"(?<!\w){re.escape(r)}" for r in receivers)
     # A receiver (not part of a longer name), a verb, then a call, or the end of a bound-method reference. Never on
     # an import line, and never followed by a dot (``store.relink.BATCH`` is the module).
-    pattern = re.compile(rf"(?P<recv>{recv})\.(?P<verb>{names})(?=\(|[,)\]\s}}]|$)", re.M)
+    pattern = re.compile(rf"(?P<recv>{recv})\.(?P<verb>{names})(?=\(|[,)\]\s}}`:]|$)", re.M)
 
     def one(m: re.Match[str]) -> str:
         line_start = text.rfind("\n", 0, m.start()) + 1
         line = text[line_start : text.find("\n", m.end()) if "\n" in text[m.end() :] else len(text)]
-        if re.match(r"\s*(from|import)\s", line) or line[: m.start() - line_start].count('"') % 2 == 1:
+        called = text[m.end() : m.end() + 1] == "("
+        if not called and m.group("recv") == "store" and m.group("verb") in _STORE_MODULES:
+            return m.group(0)  # ``store.relink``: the module, not the verb
+        if (
+            re.match(r"\s*(from|import)\s", line)
+            or line[: m.start() - line_start].replace('"""', "").count('"') % 2 == 1
+        ):
             return m.group(0)
         return f"{m.group('recv')}.{verbs[m.group('verb')]}.{m.group('verb')}"
 

@@ -27,7 +27,8 @@ FINAL = ("linked", "ignored", "failed")
 
 
 class StoreCollector:
-    """A Prometheus collector over ``store.metrics_snapshot()``; ``clock`` gives the time for the oldest queued age."""
+    """A Prometheus collector over ``store.metrics.metrics_snapshot()``; ``clock`` gives the time for the oldest
+    queued age."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store

@@ -1,4 +1,4 @@
-"""``Store.list_users``: the submitter choices of the viewer's message filters."""
+"""``Store.queries.list_users``: the submitter choices of the viewer's message filters."""
 
 from __future__ import annotations
 
