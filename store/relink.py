@@ -55,7 +55,7 @@ BATCH = 1000
 
 
 class Runner(Protocol):
-    """Runs a function in one transaction (``Store._run``)."""
+    """Runs a function in one transaction (``Database.run``)."""
 
     def __call__(self, fn: Callable[[Session], T]) -> T: ...
 
