@@ -221,11 +221,11 @@ def link_one(
     start = time.perf_counter()
     envelope = Envelope(inbound.mail_from, inbound.rcpt_tos)
     with size.store.reading():  # as the actor does: one connection for the message's lookups
-        plan = plan_message(parsed, envelope=envelope, settings=settings, directory=size.store)
+        plan = plan_message(parsed, envelope=envelope, settings=settings, directory=size.store.directory)
     outcome = outcome_of(plan, inbound)
     check(outcome.write is not None and outcome.status == "linked", f"{inbound.id}: {outcome.status} {outcome.reason}")
     assert outcome.write is not None
-    result = size.store.apply_plan(inbound.id, outcome.write)
+    result = size.store.filing.apply_plan(inbound.id, outcome.write)
     size.seconds.append(time.perf_counter() - start)
     size.statements.append(counter.count - before)
     check(result.applied, f"{inbound.id} was not applied")
@@ -311,7 +311,9 @@ def main() -> int:
                 start = time.perf_counter()
                 store = stack.enter_context(database(n, pg=args.pg, workdir=workdir))
                 size = Size(n, store)
-                size.inbound = [store.add_inbound(m.raw, mail_from=m.mail_from, rcpt_tos=[ASSISTANT]) for m in mails]
+                size.inbound = [
+                    store.receipts.add_inbound(m.raw, mail_from=m.mail_from, rcpt_tos=[ASSISTANT]) for m in mails
+                ]
                 measured.append(size)
                 print(f"  loaded {n:>9,} rows per table in {time.perf_counter() - start:5.1f} s")
             counters = [StatementCounter(size) for size in measured]

@@ -51,7 +51,7 @@ from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.logs import configure_logging
 from store import Store
 from store.safehtml import sanitize_email_html
-from store.views import UserRow
+from store.shapes import UserRow
 from web.app import create_app
 from web.auth.passwords import hash_password
 
@@ -246,12 +246,12 @@ class Viewer:
     def __init__(self, root: Path) -> None:
         self.store = Store(f"sqlite:///{root / 'bench.db'}", root / "blobs")
         self.store.open()
-        self.store.apply_users([UserRow(2, VIEWER, "Anna Nowak", None, "all")])
-        self.store.set_password_hash(VIEWER, hash_password(PASSWORD))
+        self.store.directory.apply_users([UserRow(2, VIEWER, "Anna Nowak", None, "all")])
+        self.store.auth.set_password_hash(VIEWER, hash_password(PASSWORD))
         settings = LinkerSettings.build(
             assistant_addresses=[ASSISTANT], organization_domains=["example.com"], cpu_limit=None
         )
-        self.processor = Processor(self.store, QueueSettings(), linker_pipeline(settings, self.store))
+        self.processor = Processor(self.store, QueueSettings(), linker_pipeline(settings, self.store.directory))
         self.client = TestClient(create_app(self.store, secret_key="bench-secret-" + "k" * 40), follow_redirects=False)
         token = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get("/login").text)
         assert token is not None
@@ -262,7 +262,7 @@ class Viewer:
 
     def file(self, raw: bytes) -> tuple[float, int | None]:
         """File ``raw`` as the worker would: its CPU seconds, and the message id (None: not filed)."""
-        inbound = self.store.add_inbound(raw, mail_from=VIEWER, rcpt_tos=[ASSISTANT])
+        inbound = self.store.receipts.add_inbound(raw, mail_from=VIEWER, rcpt_tos=[ASSISTANT])
         filing = cpu(lambda: self.processor.process(inbound.id))
         with self.store.engine.connect() as conn:
             filed = conn.execute(text("SELECT message_id FROM inbound WHERE id = :id"), {"id": inbound.id}).scalar()

@@ -49,7 +49,7 @@ from mailassist.config import Config, parse_config
 from mailassist.imap import PROOF_PERSONAL, Poller, mailbox_of
 from mailassist.logs import configure_logging
 from store import InboundView, Store
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.mailassist.dovecot import Dovecot, dovecot_binary
 
 LOGIN, PASSWORD = "bench", "bench-imap-password"
@@ -99,15 +99,17 @@ def _store(path: Path, directory: Directory) -> Store:
     """A fresh SQLite store holding the directory (users, clients, contacts, deals)."""
     store = Store(f"sqlite:///{path / 'm.db'}", path / "blobs")
     store.open(upgrade=True)
-    store.apply_users([UserRow(i + 2, u.address, u.name, "Sales", "team") for i, u in enumerate(directory.users)])
-    store.apply_clients([ClientRow(i + 2, n, (d,), (e,)) for i, (n, d, e) in enumerate(directory.clients)])
-    store.apply_contacts(
+    store.directory.apply_users(
+        [UserRow(i + 2, u.address, u.name, "Sales", "team") for i, u in enumerate(directory.users)]
+    )
+    store.directory.apply_clients([ClientRow(i + 2, n, (d,), (e,)) for i, (n, d, e) in enumerate(directory.clients)])
+    store.directory.apply_contacts(
         [
             ContactRow(i + 2, p.name, (p.address,), directory.clients[c][0])
             for i, (p, c) in enumerate(directory.contacts)
         ]
     )
-    store.apply_records(
+    store.directory.apply_records(
         [
             RecordRow(i + 2, code, "deal", f"Deal {code}", directory.clients[c][0])
             for i, (code, c) in enumerate(directory.records)
@@ -133,7 +135,10 @@ def write_mbox(path: Path, raws: list[bytes]) -> None:
 def _contents(store: Store, receipts: list[InboundView]) -> set[str]:
     """The SHA-256 of each receipt's message with LF line ends and no trailing ones: IMAP hands out CRLF, an mbox
     holds LF."""
-    return {hashlib.sha256(store.get_raw(r.sha256).replace(b"\r\n", b"\n").rstrip(b"\n")).hexdigest() for r in receipts}
+    return {
+        hashlib.sha256(store.content.get_blob(r.sha256).replace(b"\r\n", b"\n").rstrip(b"\n")).hexdigest()
+        for r in receipts
+    }
 
 
 def run_imap(work: Path, config: Config, directory: Directory, *, file_them: bool) -> tuple[Run, set[str]]:
@@ -144,7 +149,7 @@ def run_imap(work: Path, config: Config, directory: Directory, *, file_them: boo
         started = time.perf_counter()
         tally = poller.poll()
         seconds = time.perf_counter() - started
-        receipts = store.list_inbound(limit=1_000_000)
+        receipts = store.receipts.list_inbound(limit=1_000_000)
         check(tally.refused == 0 and tally.duplicates == 0, f"imap: refused {tally.refused}, dupes {tally.duplicates}")
         check({(r.source, r.proof) for r in receipts} == {("imap:bench", PROOF_PERSONAL)}, "imap: source and proof")
         check(poller.poll().seen == 0, "imap: a second poll took messages again")
@@ -152,7 +157,7 @@ def run_imap(work: Path, config: Config, directory: Directory, *, file_them: boo
             processor = make_processor(config, store)
             for r in receipts:
                 processor.process_now(r.id)
-            statuses = {r.status for r in store.list_inbound(limit=1_000_000)}
+            statuses = {r.status for r in store.receipts.list_inbound(limit=1_000_000)}
             check(statuses == {"linked"}, f"imap: not every receipt filed: {statuses}")
         return Run("imap", tally.new, seconds), _contents(store, receipts)
     finally:
@@ -175,7 +180,7 @@ def run_file(work: Path, mbox: Path, directory: Directory, user: str) -> tuple[R
             check(isinstance(outcome, Ingested) and not outcome.duplicate, f"file: {item.label}: {outcome}")
             taken += 1
         seconds = time.perf_counter() - started
-        receipts = store.list_inbound(limit=1_000_000)
+        receipts = store.receipts.list_inbound(limit=1_000_000)
         return Run("file", taken, seconds), _contents(store, receipts)
     finally:
         ingestor.close()

@@ -15,7 +15,7 @@ paced open-loop at half that rate, and the p50/p99 of accept → linked (``proce
 database) and of first byte → linked.
 
 The baseline, in the same run: the bare work per message in this one process, with no SMTP, queue or second
-process: ``Store.add_inbound`` then the actor's ``Processor.process`` (parse, plan, apply; built by
+process: ``Store.receipts.add_inbound`` then the actor's ``Processor.process`` (parse, plan, apply; built by
 ``mailassist.build.make_processor``) on a SQLite file, one message after the other. Ratios above 1 mean the
 server overlaps work (two cores, several processes).
 
@@ -113,11 +113,11 @@ def baseline(directory: Directory, mails: Sequence[Mail], workdir: Path) -> tupl
         processor = make_processor(load_config(config_path), store)  # what the actor runs
         start, cpu = time.perf_counter(), time.process_time()
         for mail in mails:
-            inbound = store.add_inbound(mail.raw, mail_from=mail.mail_from, rcpt_tos=[ASSISTANT])
+            inbound = store.receipts.add_inbound(mail.raw, mail_from=mail.mail_from, rcpt_tos=[ASSISTANT])
             processor.process(inbound.id)
         seconds = time.perf_counter() - start
         cpu_ms = (time.process_time() - cpu) / len(mails) * 1000
-        counts = store.count_inbound_by_status()
+        counts = store.receipts.count_inbound_by_status()
     finally:
         store.close()
     check(counts["linked"] == len(mails), f"baseline: {counts} for {len(mails)} messages")

@@ -2,12 +2,12 @@
 
 Each size gets a fresh database holding H filed messages (a receipt, a submitter link, an external participant that
 matched nothing, and one record code no record had when the mail arrived), bulk-loaded. Then N records are imported
-(``Store.apply_records``, as ``mailassist import records`` does) whose codes appear in K messages each, and the
-import's relink runs (``Store.relink`` with the import's scope, batches of ``store.relink.BATCH`` rows, a progress bar
-on a terminal). The N x K affected messages are the same at every size; only the history around them grows. So the
-baseline is the smallest history, in the same run, and the headline is the relink time at the largest size over it:
-flat (about 1x) means the cost follows what the import changed, not the size of the history. A whole relink
-(``mailassist reprocess --relink``, no scope) is timed afterwards, for comparison.
+(``Store.directory.apply_records``, as ``mailassist import records`` does) whose codes appear in K messages each,
+and the import's relink runs (``Store.filing.relink`` with the import's scope, batches of ``store.relink.BATCH``
+rows, a progress bar on a terminal). The N x K affected messages are the same at every size; only the history around
+them grows. So the baseline is the smallest history, in the same run, and the headline is the relink time at the
+largest size over it: flat (about 1x) means the cost follows what the import changed, not the size of the history. A
+whole relink (``mailassist reprocess --relink``, no scope) is timed afterwards, for comparison.
 
 Reported per size: relink seconds, affected messages per second, transactions (batches), and the peak resident
 memory above the level before the relink (sampled every 5 ms from ``/proc``).
@@ -45,7 +45,7 @@ from mailassist import importer
 from store import Store
 from store.models import Inbound, Link, Message, MessageCode, Participant, User, UserAddress
 from store.relink import BATCH
-from store.views import RecordRow
+from store.shapes import RecordRow
 
 #: Rows per bulk INSERT while seeding.
 SEED_CHUNK = 5000
@@ -193,12 +193,12 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
         seed(store, history, records, per_code)
         print(f"  {backend}: seeded {history:>7,} messages in {time.perf_counter() - started:5.1f} s", flush=True)
         rows = [RecordRow(line=i + 2, code=f"OP-{i + 1}", type="deal", title=f"Deal {i + 1}") for i in range(records)]
-        imported = store.apply_records(rows)
+        imported = store.directory.apply_records(rows)
         check(imported.created == records, f"{imported.created} of {records} records created")
 
         # What `mailassist import records` does next: relink the import's scope, with a progress bar
         scope = importer.relink_scope(rows)
-        total = store.count_relink(scope)
+        total = store.filing.count_relink(scope)
         batches = 0
 
         def tick(rows_done: int) -> None:
@@ -212,7 +212,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
             click.progressbar(length=total, label="  relink", file=sys.stderr, hidden=not shown) as bar,
         ):
             started = time.perf_counter()
-            result = store.relink(scope, free_mail_domains=(), progress=tick)
+            result = store.filing.relink(scope, free_mail_domains=(), progress=tick)
             seconds = time.perf_counter() - started
         affected = records * per_code
         check(result.codes_resolved == affected, f"{result.codes_resolved} of {affected} codes resolved")
@@ -220,7 +220,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
         check(total == affected, f"the progress bar's length is {total}, not {affected}")
 
         started = time.perf_counter()
-        whole = store.relink(free_mail_domains=())
+        whole = store.filing.relink(free_mail_domains=())
         whole_seconds = time.perf_counter() - started
         check(whole.links_added == 0, f"a whole relink after the import still added {whole.links_added} links")
         with store.engine.connect() as conn:

@@ -251,7 +251,7 @@ def seed_viewer(store: Store, *, clients: int = 10_000, messages: int = 100_000,
         raw.close()
     hashed = hash_password(SEEDED_PASSWORD)
     for email in (ADMIN, TEAM_USER, OWN_USER):
-        assert store.set_password_hash(email, hashed), email
+        assert store.auth.set_password_hash(email, hashed), email
     return Seeded(
         clients=clients,
         contacts=2 * clients,

@@ -58,12 +58,12 @@ class GatewayHandler:
         self.executor = executor
         self.max_recipients = max_recipients
         self.store_timeout = store_timeout
-        self.users = UserCache(intake.find_users_by_addresses, ttl=user_cache_seconds)
+        self.users = UserCache(intake.directory.find_users_by_addresses, ttl=user_cache_seconds)
         # Who submitted each message, and what proves it (DESIGN.md invariant 8), before anything is stored.
         self.admission = Admission(
             recipients=recipients,
             users=self.users,
-            find_token_user=intake.find_user_by_assistant_token,
+            find_token_user=intake.auth.find_user_by_assistant_token,
             authenticator=authenticator,
             settings=trust or AdmissionSettings(TrustSettings()),
         )
@@ -71,7 +71,7 @@ class GatewayHandler:
             intake, executor=executor, enqueue=enqueue, storage_process=storage_process, store_timeout=store_timeout
         )
         # Refused mail leaves no inbound row: /metrics counts refusals, written in batches on the storage threads.
-        self._rejections = RejectionTally(intake.add_rejections, executor.submit)
+        self._rejections = RejectionTally(intake.metrics.add_rejections, executor.submit)
 
     def __dir__(self) -> list[str]:
         return protocol_names(type(self))

@@ -20,7 +20,7 @@ import structlog
 
 from gateway import policy
 from gateway.admission import trust_of
-from gateway.intake import Accepted, Arrival, IntakeStore, commit
+from gateway.intake import Accepted, Arrival, IntakeStore, ReceiptWriter, commit
 from gateway.outbox import InlineOutbox
 from gateway.trust import Accept, Refuse
 from linker.errors import LinkerError
@@ -35,10 +35,17 @@ API = "api"
 FILE = "file"
 
 
+class IngestReceipts(ReceiptWriter, Protocol):
+    """The receipts verbs ingest needs beyond the gateway's."""
+
+    def find_inbound_copy(self, sha256: str, submitter: str) -> InboundView | None: ...
+
+
 class IngestStore(IntakeStore, Protocol):
     """What ingest needs of the store beyond the gateway's intake."""
 
-    def find_inbound_copy(self, sha256: str, submitter: str) -> InboundView | None: ...
+    @property
+    def receipts(self) -> IngestReceipts: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ class Ingestor:
     def submitter(self, address: str) -> str | None:
         """The primary address of the user ``address`` belongs to (by primary address or alias), or ``None``."""
         key = normalize_address(address)
-        user = self.store.find_users_by_addresses([key]).get(key)
+        user = self.store.directory.find_users_by_addresses([key]).get(key)
         email = getattr(user, "email", None)
         return str(email) if email is not None else None
 
@@ -153,7 +160,7 @@ class Ingestor:
             if sha256 in first:
                 continue  # filled in below, once the first copy has its receipt
             first[sha256] = i
-            copy = self.store.find_inbound_copy(sha256, user)
+            copy = self.store.receipts.find_inbound_copy(sha256, user)
             if copy is not None:
                 outcomes[i] = Ingested(copy.id, copy.sha256, user, duplicate=True)
                 continue

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Unpack
 
 import structlog
 
@@ -23,8 +23,10 @@ from gateway.outbox import InlineOutbox, Outbox
 from gateway.storage import StorageProcess, StorageProcessError
 from linker.submitter import Candidate
 from store import InboundView, StoreError, StoreUnavailableError, Trust
-from store.metrics import RejectionKey
-from store.repo import StagedInbound
+from store.auth import Auth
+from store.lookups import Directory
+from store.metrics import Metrics
+from store.staged import Envelope, StagedInbound
 
 log = structlog.get_logger("gateway")
 
@@ -33,34 +35,27 @@ log = structlog.get_logger("gateway")
 INTAKE_THREADS = 8
 
 
-class IntakeStore(Protocol):
-    """What the gateway needs from the store."""
+class ReceiptWriter(Protocol):
+    """The receipts verbs the intake uses (``store.receipts``)."""
 
     #: Messages up to this size commit their bytes in the database (nothing to write to disk before the commit).
     inline_max: int
 
-    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]: ...
-
-    def find_user_by_assistant_token(self, token_hash: str) -> object | None: ...
-
-    def stage_inbound(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None,
-        helo: str | None,
-        deadline: float | None,
-        trust: Trust | None,
-        source: str = ...,
-    ) -> StagedInbound: ...
+    def stage_inbound(self, raw: bytes, **envelope: Unpack[Envelope]) -> StagedInbound: ...
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]: ...
 
-    def add_rejections(self, counts: Mapping[RejectionKey, int]) -> None:
-        """Count SMTP refusals for ``/metrics``."""
-        ...
+
+class IntakeStore(Protocol):
+    """What the gateway needs from the store: its receipts (a protocol, so that tests can wrap them), the directory's
+    user lookup, assistant addresses and refusal counts, and connections of its own in a forked child."""
+
+    directory: Directory
+    auth: Auth
+    metrics: Metrics
+
+    @property
+    def receipts(self) -> ReceiptWriter: ...
 
     def after_fork(self) -> None:
         """In a forked storage process: connections of its own."""
@@ -119,7 +114,7 @@ def stage(store: IntakeStore, a: Arrival) -> Staged:
     """The blob's bytes, fsync'd, and the receipt with its trust verdict."""
     if time.monotonic() > a.deadline:
         raise StoreUnavailableError("storage busy: waited too long for the group commit")
-    staged = store.stage_inbound(
+    staged = store.receipts.stage_inbound(
         a.raw,
         mail_from=a.mail_from,
         rcpt_tos=a.rcpt_tos,
@@ -154,7 +149,7 @@ def commit(
     def staged_one(item: Item) -> Staged | BaseException:
         return item if isinstance(item, Staged) else _outcome(lambda a: stage(store, a), item)
 
-    inline_max = store.inline_max
+    inline_max = store.receipts.inline_max
     if len(items) == 1 or all(isinstance(i, Staged) or len(i.raw) <= inline_max for i in items):
         # Nothing to write to disk (small messages commit in the database): handing them to threads would
         # cost more than staging them here
@@ -162,7 +157,7 @@ def commit(
     else:
         staged = list(executor.map(staged_one, items))
     ready = [s for s in staged if isinstance(s, Staged)]
-    committed = iter(store.add_inbound_batch([s.staged for s in ready]) if ready else ())
+    committed = iter(store.receipts.add_inbound_batch([s.staged for s in ready]) if ready else ())
     outcomes: list[Accepted | BaseException] = []
     for s in staged:
         if not isinstance(s, Staged):
@@ -249,7 +244,7 @@ class ProcessStorage:
         self.process.start()
 
     async def store(self, batch: Sequence[Item]) -> Outcomes:
-        inline_max = self.repo.inline_max
+        inline_max = self.repo.receipts.inline_max
         items: list[Item | BaseException] = list(batch)
         big = {i: a for i, a in enumerate(batch) if isinstance(a, Arrival) and len(a.raw) > inline_max}
         if big:

@@ -25,15 +25,7 @@ from linker.model import LinkPlan
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
 from store import ApplyResult, InboundView, Store
-from store.views import (
-    AttachmentWrite,
-    CodeWrite,
-    LeadWrite,
-    LinkWrite,
-    MessageWrite,
-    ParticipantWrite,
-    PlanWrite,
-)
+from store.shapes import AttachmentWrite, CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite
 from store.webhooks import DeliveryWrite, Outbox
 
 log = structlog.get_logger("linker")
@@ -188,7 +180,7 @@ class Processor:
         with structlog.contextvars.bound_contextvars(inbound_id=inbound_id):
             # The receipt, its raw bytes and the pipeline's lookups on one connection (the pipeline writes nothing).
             with self.store.reading():
-                found = self.store.get_inbound_with_raw(inbound_id)
+                found = self.store.receipts.get_inbound_with_raw(inbound_id)
                 if found is None:
                     log.warning("inbound not found; dropping queue message")
                     return
@@ -197,7 +189,9 @@ class Processor:
                     log.info("inbound already processed", status=inbound.status)
                     return
                 try:
-                    outcome = self.pipeline(inbound, raw if raw is not None else self.store.get_raw(inbound.sha256))
+                    outcome = self.pipeline(
+                        inbound, raw if raw is not None else self.store.content.get_blob(inbound.sha256)
+                    )
                 except Exception as exc:
                     self._failed(inbound, exc)
                     return
@@ -208,9 +202,9 @@ class Processor:
                     return
                 outbox = self._outbox(inbound, outcome)
                 if outcome.write is not None:
-                    changed = self.store.apply_plan(inbound_id, outcome.write, outbox=outbox).applied
+                    changed = self.store.filing.apply_plan(inbound_id, outcome.write, outbox=outbox).applied
                 else:
-                    changed = self.store.mark_processed(
+                    changed = self.store.receipts.mark_processed(
                         inbound_id, outcome.status, reason=outcome.reason, outbox=outbox
                     )
             except Exception as exc:
@@ -248,13 +242,13 @@ class Processor:
         self, inbound: InboundView, error: str, summary: dict[str, object], plan: LinkPlan | None = None
     ) -> None:
         outbox = self._outbox(inbound, Outcome("failed", error, plan=plan))
-        if self.store.mark_attempt_failed(inbound.id, error, max_attempts=1, outbox=outbox) == "failed":
+        if self.store.receipts.mark_attempt_failed(inbound.id, error, max_attempts=1, outbox=outbox) == "failed":
             log.error("inbound failed", error=error, attempts=inbound.attempts + 1, **summary)
 
     def _record_failure(self, inbound: InboundView, exc: Exception) -> None:
         error = "".join(traceback.format_exception_only(exc)).strip()
         outbox = self._outbox(inbound, Outcome("failed", error))
-        status = self.store.mark_attempt_failed(
+        status = self.store.receipts.mark_attempt_failed(
             inbound.id, error, max_attempts=self.settings.max_attempts, outbox=outbox
         )
         if status == "queued":

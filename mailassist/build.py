@@ -22,7 +22,6 @@ from gateway.ingest import API, Ingested, Ingestor, Voucher
 from gateway.mailauth import Authenticator, Resolver
 from gateway.server import GatewaySettings
 from gateway.trust import TrustSettings
-from linker.directory import Directory, MemoryDirectory
 from linker.settings import IgnoreRule, LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.config import Config, ConfigError
@@ -81,12 +80,12 @@ def linker_settings(config: Config) -> LinkerSettings:
 
 
 @contextmanager
-def open_directory(config: Config) -> Iterator[Directory]:
-    """The configured store as a read-only directory, or an empty one when there is no database yet."""
+def open_existing_store(config: Config) -> Iterator[Store | None]:
+    """The configured store, schema checked, to read from; ``None`` when there is no database yet."""
     url = config.store_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         log.warning("no database yet; matching against an empty directory", store=url)
-        yield MemoryDirectory()
+        yield None
         return
     store = Store(url, config.resolve(config.store.blob_dir))
     try:
@@ -100,7 +99,7 @@ def make_processor(config: Config, store: Store) -> Processor:
     """The actor's work: the real pipeline over the store's directory."""
     from mailassist.webhooks import Notifier, webhook_endpoints  # noqa: PLC0415 - it imports linker.tasks too
 
-    pipeline = linker_pipeline(linker_settings(config), store)
+    pipeline = linker_pipeline(linker_settings(config), store.directory)
     endpoints = webhook_endpoints(config)
     return Processor(store, queue_settings(config), pipeline, Notifier(endpoints) if endpoints else None)
 

@@ -19,7 +19,7 @@ from mailassist.config import Config, ConfigError, load_config
 from mailassist.logs import configure_logging
 from store import STATUSES, InboundView, Store, StoreError
 from store.errors import ImportConflictError
-from store.views import ImportResult, RelinkScope
+from store.shapes import ImportResult, RelinkScope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -215,7 +215,7 @@ def sources(state: _State, as_json: bool) -> None:
     its folders (UIDVALIDITY and the last UID taken)."""
     configured = {s.name: s for s in state.config.sources.imap}
     with _store(state) as store:
-        found = {s.name: s for s in store.list_source_states()}
+        found = {s.name: s for s in store.sources.list_source_states()}
     now = datetime.now(UTC)
     names = [*configured, *sorted(n for n in found if n not in configured)]
     rows = [_source_row(configured.get(n), found.get(n), now) for n in names]
@@ -273,7 +273,7 @@ def _queue_row(view: InboundView) -> dict[str, Any]:
 def queue(state: _State, status: str | None, limit: int, as_json: bool) -> None:
     """Show the ingest log, newest first (like Postfix's mailq)."""
     with _store(state) as store:
-        rows = store.list_inbound(status=status, limit=limit)
+        rows = store.receipts.list_inbound(status=status, limit=limit)
     if as_json:
         click.echo(json.dumps([_queue_row(r) for r in rows], indent=2))
         return
@@ -365,11 +365,11 @@ def _relink(state: _State, store: Store, scope: RelinkScope | None) -> None:
     from mailassist.build import linker_settings  # noqa: PLC0415
 
     progress = progress_stream()
-    total = store.count_relink(scope)
+    total = store.filing.count_relink(scope)
     hidden = progress is None or total <= PROGRESS_ROWS
     free_mail = linker_settings(state.config).free_mail_domains
     with click.progressbar(length=total, label="Relinking", file=progress or sys.stderr, hidden=hidden) as bar:
-        result = store.relink(scope, free_mail_domains=free_mail, progress=bar.update)
+        result = store.filing.relink(scope, free_mail_domains=free_mail, progress=bar.update)
     click.echo(importer.relink_summary(result))
 
 
@@ -453,10 +453,11 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
     """Print the linker's plan for .eml FILES (or receipts --id ID) as JSON, storing nothing (JSON Lines for
     several). The "auth" key holds the DKIM, SPF, DMARC and ARC results: a receipt's as the gateway recorded them,
     a file's with --auth."""
+    from linker.directory import MemoryDirectory  # noqa: PLC0415
     from linker.errors import LinkerError  # noqa: PLC0415
     from linker.explain import check_email, explain_message  # noqa: PLC0415
     from linker.pipeline import Envelope  # noqa: PLC0415
-    from mailassist.build import linker_settings, make_authenticator, open_directory  # noqa: PLC0415
+    from mailassist.build import linker_settings, make_authenticator, open_existing_store  # noqa: PLC0415
 
     if not files and not ids:
         raise click.UsageError("give .eml FILES to explain, or --id ID for a stored receipt")
@@ -476,9 +477,10 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
         jobs.append(({"file": str(path)}, read_file))
     count = len(files) + len(ids)
     failures = 0
-    with open_directory(state.config) as directory:
+    with open_existing_store(state.config) as store:
+        directory = store.directory if store is not None else MemoryDirectory()
         for inbound_id in ids:
-            jobs.append(({"id": inbound_id}, functools.partial(_receipt_input, directory, inbound_id)))
+            jobs.append(({"id": inbound_id}, functools.partial(_receipt_input, store, inbound_id)))
         for label, read in jobs:
             try:
                 raw, envelope, auth, receipt = read()
@@ -495,18 +497,18 @@ def explain(state: _State, files: tuple[Path, ...], ids: tuple[str, ...], check_
         sys.exit(1)
 
 
-def _receipt_input(directory: object, inbound_id: str) -> tuple[bytes, Any, Any, dict[str, Any]]:
+def _receipt_input(store: Store | None, inbound_id: str) -> tuple[bytes, Any, Any, dict[str, Any]]:
     """A stored receipt's raw bytes, its envelope as the linker sees it, its recorded auth results, and its
     ``source`` (``smtp``, ``api``, ``file``, ``imap:NAME``)."""
     from linker.pipeline import Envelope  # noqa: PLC0415
 
-    if not isinstance(directory, Store):
+    if store is None:
         raise LookupError(f"no receipt {inbound_id}: there is no database yet")
-    found = directory.get_inbound_with_raw(inbound_id)
+    found = store.receipts.get_inbound_with_raw(inbound_id)
     if found is None:
         raise LookupError(f"no receipt {inbound_id}")
     inbound, raw = found
-    raw = raw if raw is not None else directory.get_raw(inbound.sha256)
+    raw = raw if raw is not None else store.content.get_blob(inbound.sha256)
     envelope = Envelope(inbound.mail_from, inbound.rcpt_tos, inbound.submitter, inbound.proof)
     auth = (
         None
@@ -552,18 +554,18 @@ def reprocess(  # noqa: PLR0917 - click passes every option
             _renormalize(store)
         targets = list(ids)
         if all_failed:
-            targets += [v.id for v in store.list_inbound(status="failed", limit=1_000_000)]
+            targets += [v.id for v in store.receipts.list_inbound(status="failed", limit=1_000_000)]
         processor = make_processor(state.config, store)
         for inbound_id in dict.fromkeys(targets):
-            row = store.get_inbound(inbound_id)
+            row = store.receipts.get_inbound(inbound_id)
             if row is None:
                 click.echo(f"{inbound_id}: no such receipt", err=True)
                 continue
             if row.status == "failed":
-                store.mark_requeued(inbound_id)
+                store.receipts.mark_requeued(inbound_id)
             if row.status in ("failed", "queued"):
                 processor.process_now(inbound_id)
-            after = store.get_inbound(inbound_id)
+            after = store.receipts.get_inbound(inbound_id)
             assert after is not None
             note = after.last_error if after.status == "failed" else after.reason
             click.echo(f"{inbound_id}: {row.status} -> {after.status}" + (f" ({note})" if note else ""))
@@ -578,8 +580,8 @@ def _renormalize(store: Store) -> None:
     from linker.addresses import normalize_address, normalize_domain  # noqa: PLC0415
     from linker.encoded_words import decode_encoded_words  # noqa: PLC0415
 
-    names = store.repair_names(decode_encoded_words)
-    result = store.repair_addresses(normalize_address, normalize_domain)
+    names = store.filing.repair_names(decode_encoded_words)
+    result = store.filing.repair_addresses(normalize_address, normalize_domain)
     for taken in result.taken:
         click.echo(f"left as it is, its matching form is taken: {taken}", err=True)
     click.echo(
@@ -591,23 +593,23 @@ def _split_merged(store: Store, processor: Any) -> None:
     """``reprocess --split-merged``: each email filed from several receipts is planned again receipt by receipt;
     when their dedupe keys differ it merged different emails, and is refiled (``store.refile``)."""
     split = rekeyed = 0
-    for message_id, receipts in store.list_shared_messages().items():
+    for message_id, receipts in store.filing.list_shared_messages().items():
         keys: set[tuple[str, str | None] | None] = set()
         for inbound_id in receipts:
-            found = store.get_inbound_with_raw(inbound_id)
+            found = store.receipts.get_inbound_with_raw(inbound_id)
             if found is None:
                 continue
             inbound, raw = found
-            outcome = processor.pipeline(inbound, raw if raw is not None else store.get_raw(inbound.sha256))
+            outcome = processor.pipeline(inbound, raw if raw is not None else store.content.get_blob(inbound.sha256))
             message = outcome.write.message if outcome.write is not None else None
             keys.add((message.dedupe_key, message.content_key) if message is not None else None)
         if len(keys) > 1:
-            for inbound_id in store.refile_message(message_id):
+            for inbound_id in store.filing.refile_message(message_id):
                 processor.process_now(inbound_id)
             split += 1
             click.echo(f"message {message_id}: {len(receipts)} receipts were not one email; refiled")
         elif len(keys) == 1 and (key := next(iter(keys))) is not None:
-            rekeyed += store.rekey_message(message_id, *key)
+            rekeyed += store.filing.rekey_message(message_id, *key)
     click.echo(f"split-merged: {split} emails refiled from their receipts, {rekeyed} given today's keys")
 
 
@@ -677,14 +679,14 @@ def user_set_password(state: _State, email: str) -> None:
     from web.auth.passwords import PasswordPolicyError, check_new_password, hash_password  # noqa: PLC0415
 
     with _store(state) as store:
-        if store.get_login(email) is None:
+        if store.auth.get_login(email) is None:
             _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
         password = _read_new_password()
         try:
             check_new_password(password)
         except PasswordPolicyError as exc:
             _fail(f"{exc}; nothing was changed")
-        if not store.set_password_hash(email, hash_password(password)):
+        if not store.auth.set_password_hash(email, hash_password(password)):
             _fail(f"no user with the email {email}")
     click.echo(
         f"Password set for {email.strip().lower()}; the user's sessions are logged out and API tokens other than "
@@ -706,17 +708,17 @@ def user_address(state: _State, email: str, rotate: bool) -> None:
     from gateway.policy import RecipientPolicy, hash_address_token, new_address_token  # noqa: PLC0415
 
     with _store(state) as store:
-        login = store.get_login(email)
+        login = store.auth.get_login(email)
         if login is None:
             _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
         assert login is not None
-        if store.has_assistant_token(login.email) and not rotate:
+        if store.auth.has_assistant_token(login.email) and not rotate:
             _fail(
                 f"{login.email} already has a personal assistant address; only its hash is kept, so it cannot be "
                 "shown again. Use --rotate to replace it (the old one stops working at once)."
             )
         token = new_address_token()
-        if not store.set_assistant_token_hash(login.email, hash_address_token(token)):
+        if not store.auth.set_assistant_token_hash(login.email, hash_address_token(token)):
             _fail(f"no user with the email {email}")
     click.echo(RecipientPolicy(state.config.assistant.addresses).personal_address(token))
     what = "Replaced: the previous address no longer works." if rotate else "Keep it private: it proves who sent."
@@ -762,12 +764,12 @@ def token_create(
         _fail(f"unknown scope {', '.join(map(repr, unknown))}: expected {', '.join(TOKEN_SCOPES)}")
     expires_at = datetime.now(UTC) + timedelta(days=expires_in) if expires_in is not None else None
     with _store(state) as store:
-        login = store.get_login(email)
+        login = store.auth.get_login(email)
         if login is None:
             _fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
         assert login is not None
         secret = new_api_token()
-        token_id = store.add_api_token(
+        token_id = store.auth.add_api_token(
             login.id, name.strip(), hash_api_token(secret), scopes=wanted, expires_at=expires_at, service=service
         )
     click.echo(secret)
@@ -791,7 +793,7 @@ def _when(moment: datetime | None) -> str:
 def token_list(state: _State, email: str | None) -> None:
     """List API tokens (every user's, or EMAIL's), revoked ones too; never the tokens themselves."""
     with _store(state) as store:
-        rows = store.list_api_tokens(email)
+        rows = store.auth.list_api_tokens(email)
     if not rows:
         click.echo("No API tokens." if email is None else f"No API tokens for {email}.")
         return
@@ -816,7 +818,7 @@ def token_list(state: _State, email: str | None) -> None:
 def token_revoke(state: _State, token_id: int) -> None:
     """Revoke the API token ID for good (see 'token list')."""
     with _store(state) as store:
-        if not store.revoke_api_token(token_id):
+        if not store.auth.revoke_api_token(token_id):
             _fail(f"no active API token with id {token_id}")
     click.echo(f"Token {token_id} revoked.")
 
@@ -854,8 +856,10 @@ def webhooks(  # noqa: PLR0917 - click passes every option
         return
     state: _State = ctx.obj
     with _store(state) as store:
-        rows = store.list_deliveries(status="failed" if only_failed else status, endpoint=endpoint, limit=limit)
-        counts = store.count_deliveries()
+        rows = store.webhooks.list_deliveries(
+            status="failed" if only_failed else status, endpoint=endpoint, limit=limit
+        )
+        counts = store.webhooks.count_deliveries()
     if as_json:
         click.echo(json.dumps([_delivery_row(d) for d in rows], indent=2))
         return
@@ -883,7 +887,7 @@ def webhooks(  # noqa: PLR0917 - click passes every option
 def webhooks_retry(state: _State, delivery_id: int) -> None:
     """Send the delivery ID again (a failed one, or one waiting for its next try): due now, attempts from 0."""
     with _store(state) as store:
-        if not store.retry_delivery(delivery_id):
+        if not store.webhooks.retry_delivery(delivery_id):
             _fail(f"no failed or pending webhook delivery with id {delivery_id}")
     click.echo(f"Delivery {delivery_id} queued again; a running worker (or serve) sends it within a second or so.")
 

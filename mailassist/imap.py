@@ -49,6 +49,7 @@ from gateway.ingest import Ingested, Ingestor, Voucher
 from mailassist.config import Config, ConfigError, ImapSourceConfig
 from store import StoreError
 from store.models import utcnow
+from store.sources import Sources
 
 log = structlog.get_logger("mailassist.imap")
 
@@ -270,18 +271,10 @@ def _close(client: Client | IMAPClient | None) -> None:
 
 
 class PollStore(Protocol):
-    """What a poller needs of the store (``store.sources.SourceVerbs``)."""
+    """What a poller needs of the store: its mailbox sources' verbs (``store.sources``)."""
 
-    def claim_source(self, name: str, owner: str, *, lease: float) -> bool: ...
-    def release_source(self, name: str, owner: str) -> bool: ...
-    def start_folder(self, name: str, folder: str, uidvalidity: int, owner: str) -> Any: ...
-    def record_folder_progress(
-        self, name: str, folder: str, owner: str, *, uidvalidity: int, last_uid: int, taken: int = 0
-    ) -> bool: ...
-    def record_source_poll(
-        self, name: str, owner: str, *, state: str, error: str | None = None, next_poll_at: Any = None,
-        finished: bool = False,
-    ) -> bool: ...  # fmt: skip
+    @property
+    def sources(self) -> Sources: ...
 
 
 @dataclass(slots=True)
@@ -328,7 +321,7 @@ class Poller:
 
     def claim(self) -> bool:
         """Take or renew the source's lease."""
-        taken = self.store.claim_source(self.mailbox.name, self.owner, lease=self.lease)
+        taken = self.store.sources.claim_source(self.mailbox.name, self.owner, lease=self.lease)
         if taken:
             self._renewed = time.monotonic()
         return taken
@@ -348,7 +341,7 @@ class Poller:
                 raise SourceError(f"user {m.user} is not a registered user ('mailassist import users' first)")
             return Voucher(user, PROOF_PERSONAL, f"personal IMAP mailbox {m.name!r} ({m.where}) of {user}")
         assert m.team is not None and m.submitter is not None
-        found = self.ingestor.store.find_users_by_addresses([m.submitter.lower()]).get(m.submitter.lower())
+        found = self.ingestor.store.directory.find_users_by_addresses([m.submitter.lower()]).get(m.submitter.lower())
         if found is None:
             raise SourceError(f"submitter {m.submitter} is not a registered user ('mailassist import users' first)")
         team = getattr(found, "team", None)
@@ -382,7 +375,7 @@ class Poller:
         server, the login, the directory), ``LeaseLostError`` or ``StoreError``; what was committed stays."""
         if not self.claim():
             raise LeaseLostError(f"another poller holds source {self.mailbox.name!r}")
-        self.store.record_source_poll(self.mailbox.name, self.owner, state="polling")
+        self.store.sources.record_source_poll(self.mailbox.name, self.owner, state="polling")
         voucher = self.voucher()
         client = self._connected()
         tally = PollTally()
@@ -399,7 +392,7 @@ class Poller:
         uidvalidity = int(info.get(b"UIDVALIDITY", 0))
         if not uidvalidity:
             raise SourceError(f"folder {folder!r}: the server gave no UIDVALIDITY")
-        state = self.store.start_folder(m.name, folder, uidvalidity, self.owner)
+        state = self.store.sources.start_folder(m.name, folder, uidvalidity, self.owner)
         if state is None:
             raise LeaseLostError(f"another poller took source {m.name!r}")
         if state.reset and state.resets:
@@ -420,7 +413,7 @@ class Poller:
         for batch, too_big in self._batches(client, uids):
             self._renew_if_due()
             taken = self._take(client, folder, batch, too_big=too_big, voucher=voucher, tally=tally)
-            if not self.store.record_folder_progress(
+            if not self.store.sources.record_folder_progress(
                 m.name, folder, self.owner, uidvalidity=uidvalidity, last_uid=batch[-1], taken=taken
             ):
                 raise LeaseLostError(f"another poller took source {m.name!r}, or folder {folder!r} was reset")
@@ -508,7 +501,7 @@ class Poller:
         """Close the connection and give the lease up (the source is ``stopped`` until a poller takes it)."""
         self.drop()
         try:
-            self.store.release_source(self.mailbox.name, self.owner)
+            self.store.sources.release_source(self.mailbox.name, self.owner)
         except Exception as exc:  # the store is down: the lease runs out by itself
             self.log.warning("cannot release the IMAP source's lease", error=_describe(exc))
 
@@ -560,7 +553,7 @@ class Poller:
 
     def _record(self, **values: Any) -> None:
         try:
-            self.store.record_source_poll(self.mailbox.name, self.owner, **values)
+            self.store.sources.record_source_poll(self.mailbox.name, self.owner, **values)
         except Exception as exc:  # the store is down: the next poll says so
             self.log.warning("cannot record the IMAP source's state", error=_describe(exc))
 

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from linker.addresses import normalize_domain as canonical_domain
 from linker.encoded_words import decode_encoded_words
 from store import Store
-from store.views import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
+from store.shapes import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
 
 R = TypeVar("R")
 
@@ -179,16 +179,22 @@ class Kind(Generic[R]):
 #: Every importable kind, by the name the command line uses.
 KINDS: dict[str, Kind[Any]] = {
     "users": Kind(
-        "users", ("email", "name", "team", "role", "aliases"), user_row, lambda s, r, d: s.apply_users(r, dry_run=d)
+        "users",
+        ("email", "name", "team", "role", "aliases"),
+        user_row,
+        lambda s, r, d: s.directory.apply_users(r, dry_run=d),
     ),
     "clients": Kind(
-        "clients", ("name", "domains", "emails"), client_row, lambda s, r, d: s.apply_clients(r, dry_run=d)
+        "clients", ("name", "domains", "emails"), client_row, lambda s, r, d: s.directory.apply_clients(r, dry_run=d)
     ),
     "contacts": Kind(
-        "contacts", ("name", "emails", "client"), contact_row, lambda s, r, d: s.apply_contacts(r, dry_run=d)
+        "contacts", ("name", "emails", "client"), contact_row, lambda s, r, d: s.directory.apply_contacts(r, dry_run=d)
     ),
     "records": Kind(
-        "records", ("code", "type", "title", "client"), record_row, lambda s, r, d: s.apply_records(r, dry_run=d)
+        "records",
+        ("code", "type", "title", "client"),
+        record_row,
+        lambda s, r, d: s.directory.apply_records(r, dry_run=d),
     ),
 }
 

@@ -185,7 +185,7 @@ class Sweeper:
     def sweep(self, *, grace: float | None = None) -> int:
         """One pass; returns how many receipts were re-sent. Broker errors end the pass quietly."""
         grace = self.settings.sweep_grace if grace is None else grace
-        ids = self.store.list_stale_queued(older_than=utcnow() - timedelta(seconds=grace))
+        ids = self.store.receipts.list_stale_queued(older_than=utcnow() - timedelta(seconds=grace))
         sent: list[str] = []
         try:
             for inbound_id in ids:
@@ -196,7 +196,7 @@ class Sweeper:
                 "sweeper cannot reach the queue; will try again", error=f"{type(exc).__name__}: {exc}", pending=len(ids)
             )
         finally:
-            self.store.touch_inbound(sent)
+            self.store.receipts.touch_inbound(sent)
         for inbound_id in sent:
             log.info("sweeper re-sent", inbound_id=inbound_id)
         return len(sent)

@@ -304,7 +304,7 @@ class Deliverer:
             retry_at = None
             if delivery.attempts < endpoint.max_attempts:
                 retry_at = datetime.now(UTC) + timedelta(seconds=endpoint.backoff(delivery.attempts))
-            new = self.store.mark_delivery_attempt_failed(
+            new = self.store.webhooks.mark_delivery_attempt_failed(
                 delivery.id, error, http_status=http_status, retry_at=retry_at
             )
             if new == "failed":
@@ -312,13 +312,15 @@ class Deliverer:
             else:
                 bound.warning("webhook attempt failed; will retry", error=error, retry_at=retry_at)
             return new
-        self.store.mark_delivery_sent(delivery.id, http_status=status)
+        self.store.webhooks.mark_delivery_sent(delivery.id, http_status=status)
         bound.info("webhook delivered", http_status=status)
         return "sent"
 
     def claim(self, endpoint: Endpoint, limit: int) -> list[DeliveryView]:
         """Lease up to ``limit`` due deliveries of ``endpoint``."""
-        return self.store.claim_deliveries(endpoint.name, limit=limit, lease=endpoint.timeout + self.lease_margin)
+        return self.store.webhooks.claim_deliveries(
+            endpoint.name, limit=limit, lease=endpoint.timeout + self.lease_margin
+        )
 
     def run_once(self) -> int:
         """Send every due delivery now, on this thread (tests, ``mailassist webhooks``); how many were attempted."""

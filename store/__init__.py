@@ -1,6 +1,8 @@
 """Persistence: SQLAlchemy models, Alembic migrations, raw-message blobs, and the repository verbs.
 
-``store`` imports nothing else of ours. Callers use ``Store`` and the views; ORM objects stay inside.
+``store`` imports nothing else of ours. Callers use a ``Store``, whose verbs are in groups (``store.receipts``,
+``store.content``, ``store.filing``, ``store.directory``, ``store.auth``, ``store.queries``, ``store.metrics``,
+``store.webhooks``), and the store's types (``store.shapes``, ``store.page_shapes``); ORM objects stay inside.
 """
 
 from __future__ import annotations
@@ -8,47 +10,50 @@ from __future__ import annotations
 from store.cursors import BadCursorError
 from store.errors import BlobNotFoundError, PlanError, SchemaError, StoreError, StoreUnavailableError
 from store.metrics import MetricsSnapshot, RejectionTally
-from store.repo import Store, Trust
-from store.views import (
-    FINAL_STATUSES,
-    STATUSES,
-    ApplyResult,
+from store.page_shapes import (
     AttachmentRef,
-    AttachmentWrite,
     ClientDetail,
     CodeView,
-    CodeWrite,
     ContactDetail,
-    ContactRef,
     Dashboard,
-    EntityRef,
-    InboundView,
     LeadDetail,
     LeadPage,
-    LeadRef,
-    LeadWrite,
     LinkChip,
-    LinkWrite,
-    LoginView,
     MessageDetail,
     MessageFilter,
     MessagePage,
     MessageRow,
-    MessageWrite,
     ParticipantView,
+    ReceiptView,
+    UnresolvedCode,
+    Viewer,
+)
+from store.repo import Store
+from store.shapes import (
+    FINAL_STATUSES,
+    STATUSES,
+    ApplyResult,
+    AttachmentWrite,
+    CodeWrite,
+    ContactRef,
+    EntityRef,
+    InboundView,
+    LeadRef,
+    LeadWrite,
+    LinkWrite,
+    LoginView,
+    MessageWrite,
     ParticipantWrite,
     PeopleRefs,
     PlanWrite,
-    ReceiptView,
     RecordRef,
     RelinkResult,
     RelinkScope,
     TokenGrant,
     TokenView,
-    UnresolvedCode,
     UserRef,
-    Viewer,
 )
+from store.staged import Trust
 
 __all__ = [
     "FINAL_STATUSES",

@@ -20,12 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.blobs import BlobStore
+from store.bulk import chunks
 from store.errors import PlanError
-from store.imports import _chunks
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
-from store.views import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
+from store.shapes import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
 
 log = structlog.get_logger("store")
 
@@ -185,7 +185,7 @@ def add_links(session: Session, rows: list[dict[str, Any]]) -> int:
         return 0
     conn = session.connection()
     stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]
-    return sum(len(conn.execute(stmt, chunk).all()) for chunk in _chunks(rows))
+    return sum(len(conn.execute(stmt, chunk).all()) for chunk in chunks(rows))
 
 
 def _claim(conn: Connection, inbound_id: str, now: datetime) -> bool:
@@ -320,7 +320,7 @@ def _existing_leads(conn: Connection, addresses: list[str]) -> dict[str, int]:
     """Lead ids by address, for those of ``addresses`` that have a lead already."""
     return {
         address: lead_id
-        for chunk in _chunks(addresses)
+        for chunk in chunks(addresses)
         for address, lead_id in conn.execute(_LEADS_BY_ADDRESS, {"keys": chunk})
     }
 

@@ -6,15 +6,16 @@ The store never sees a password or a token: callers hash them (``web.auth``) and
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.database import Database
 from store.models import ApiToken, Team, User, utcnow
-from store.views import LoginView, TokenGrant, TokenView, UserRef
+from store.shapes import LoginView, TokenGrant, TokenView, UserRef
 
 T = TypeVar("T")
 
@@ -37,22 +38,21 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class AuthVerbs:
-    """Mixed into ``store.Store``, which provides ``_run``."""
+class Auth:
+    """Logins, sessions, assistant addresses and API tokens, by their hashes."""
 
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
-        raise NotImplementedError
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def get_login(self, email: str) -> LoginView | None:
         """The user whose primary email is ``email`` (case-insensitive), with its password hash, or ``None``."""
         stmt = _LOGIN.where(User.email == email.strip().lower())
-        return self._run(lambda session: _one_login(session, stmt))
+        return self._db.run(lambda session: _one_login(session, stmt))
 
     def get_login_by_id(self, user_id: int) -> LoginView | None:
         """The user with this id, with its password hash (a session names its user by id), or ``None``."""
         stmt = _LOGIN.where(User.id == user_id)
-        return self._run(lambda session: _one_login(session, stmt))
+        return self._db.run(lambda session: _one_login(session, stmt))
 
     def set_password_hash(self, email: str, password_hash: str) -> bool:
         """Set a new password hash for the user with this primary email, ending the user's sessions and revoking
@@ -76,7 +76,7 @@ class AuthVerbs:
             session.execute(revoke)
             return True
 
-        return self._run(change)
+        return self._db.run(change)
 
     def mark_password_rehashed(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         """Replace a hash by a stronger one of the same password; sessions and tokens stay. False when the hash is no
@@ -86,7 +86,7 @@ class AuthVerbs:
             .where(User.id == user_id, User.password_hash == old_hash)
             .values(password_hash=new_hash, updated_at=utcnow())
         )
-        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+        return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def end_sessions(self, user_id: int, generation: int) -> bool:
         """End every session of the user issued under ``generation`` (all of them while it is the current one);
@@ -96,7 +96,7 @@ class AuthVerbs:
             .where(User.id == user_id, User.session_generation == generation)
             .values(session_generation=User.session_generation + 1)
         )
-        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+        return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def set_assistant_token_hash(self, email: str, token_hash: str | None) -> bool:
         """Replace the hash of the secret address token of the user with this primary email (``None``: revoke it);
@@ -106,12 +106,12 @@ class AuthVerbs:
             .where(User.email == email.strip().lower())
             .values(assistant_token_hash=token_hash, updated_at=utcnow())
         )
-        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+        return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def has_assistant_token(self, email: str) -> bool:
         """Whether the user with this primary email has a secret assistant address."""
         stmt = select(User.assistant_token_hash).where(User.email == email.strip().lower())
-        return self._run(lambda session: session.scalar(stmt) is not None)
+        return self._db.run(lambda session: session.scalar(stmt) is not None)
 
     def find_user_by_assistant_token(self, token_hash: str) -> UserRef | None:
         """The user whose secret address token hashes to ``token_hash``, or ``None``. The hash found is compared
@@ -121,7 +121,7 @@ class AuthVerbs:
             .outerjoin(Team, User.team_id == Team.id)
             .where(User.assistant_token_hash == token_hash)
         )
-        row = self._run(lambda session: session.execute(stmt).one_or_none())
+        row = self._db.run(lambda session: session.execute(stmt).one_or_none())
         if row is None or not hmac.compare_digest(str(row[5]), token_hash):
             return None
         uid, email, name, role, team, _hash = row
@@ -156,7 +156,7 @@ class AuthVerbs:
             session.flush()
             return row.id
 
-        return self._run(insert)
+        return self._db.run(insert)
 
     def find_token_user(self, token_hash: str) -> TokenGrant | None:
         """The user owning the unrevoked, unexpired token with this hash and the token's scopes, or ``None``; notes
@@ -183,7 +183,7 @@ class AuthVerbs:
                 session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
             return TokenGrant(user=_login(user), scopes=frozenset(scopes.split()))
 
-        return self._run(find)
+        return self._db.run(find)
 
     def list_api_tokens(self, email: str | None = None) -> list[TokenView]:
         """Every token, revoked ones included, oldest first; only one user's when ``email`` is given."""
@@ -201,7 +201,7 @@ class AuthVerbs:
         if email is not None:
             stmt = stmt.where(User.email == email.strip().lower())
         stmt = stmt.order_by(ApiToken.id)
-        return self._run(
+        return self._db.run(
             lambda session: [
                 TokenView(
                     id=tid,
@@ -223,7 +223,7 @@ class AuthVerbs:
         stmt = (
             update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
         )
-        return self._run(lambda session: _rowcount(session.execute(stmt)) == 1)
+        return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
 
 def _one_login(session: Session, stmt: Executable) -> LoginView | None:

@@ -9,7 +9,8 @@ from sqlalchemy import ColumnElement, case, distinct, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from store.models import Inbound, Lead, Message, MessageCode, UTCDateTime
-from store.views import KINDS, STATUSES, Dashboard, UnresolvedCode, Viewer
+from store.page_shapes import KINDS, Dashboard, UnresolvedCode, Viewer
+from store.shapes import STATUSES
 from store.visibility import lead_visible, visible
 
 DAY = timedelta(hours=24)

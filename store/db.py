@@ -50,7 +50,7 @@ def make_engine(url: str, *, connect_timeout: float = 5.0, durable: bool = True)
 
     ``durable=False`` (SQLite only): commits are not fsync'd (``synchronous=NORMAL``). They stay atomic and the
     database consistent, but the last ones may be undone by a power loss: only for writes that are redone when
-    lost (``Store.apply_plan``), never for a receipt behind a 250."""
+    lost (``Store.filing.apply_plan``), never for a receipt behind a 250."""
     if url.startswith("sqlite"):
         _create_sqlite_file(make_url(url))
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.errors import EntryInUseError
-from store.imports import _ClientNames
+from store.imports import ClientNames
 from store.models import (
     ApiToken,
     Client,
@@ -34,7 +34,7 @@ from store.models import (
     User,
     UserAddress,
 )
-from store.views import DeleteResult
+from store.shapes import DeleteResult
 
 #: The kinds ``delete_entry`` knows, as the import names them.
 DELETABLE = ("users", "clients", "contacts", "records")
@@ -92,7 +92,7 @@ def _delete_user(session: Session, email: str) -> DeleteResult | None:
 
 
 def _delete_client(session: Session, name: str, force: bool) -> DeleteResult | None:
-    client_id = _ClientNames(session).get(name)
+    client_id = ClientNames(session).get(name)
     if client_id is None:
         return None
     used = _in_use(

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, defer
 
 from store.labels import with_labels
 from store.models import Attachment, Inbound, Message, MessageCode, Participant, User, UserAddress
+from store.page_shapes import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
 from store.timeline import link_chips
-from store.views import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
 from store.visibility import visible
 
 _ATTACHMENT = select(
@@ -117,16 +117,7 @@ def get_message(
     if found is None:
         return None
     m, submitter = found
-    if text_limit is None:
-        body_text, body_html = m.body_text, m.body_html
-        text_length = len(body_text or "")
-    else:
-        shown = select(
-            func.substr(Message.body_text, 1, text_limit),
-            func.coalesce(func.length(Message.body_text), 0),
-            case((Message.body_html_safe.is_(None), Message.body_html), else_=None),
-        ).where(Message.id == m.id)
-        body_text, text_length, body_html = session.execute(shown).one()
+    body_text, text_length, body_html = _bodies(session, m, text_limit)
     attachments = session.execute(_ATTACHMENT.where(Attachment.message_id == m.id).order_by(Attachment.id))
     return MessageDetail(
         id=m.id,
@@ -155,6 +146,20 @@ def get_message(
         attachments=tuple(map(_attachment, attachments)),
         chain=tuple(m.chain or ()),
     )
+
+
+def _bodies(session: Session, m: Message, text_limit: int | None) -> tuple[str | None, int, str | None]:
+    """The text body (its first ``text_limit`` characters, when given), its full length, and the HTML body (with
+    ``text_limit``: only when no sanitized copy was kept)."""
+    if text_limit is None:
+        return m.body_text, len(m.body_text or ""), m.body_html
+    shown = select(
+        func.substr(Message.body_text, 1, text_limit),
+        func.coalesce(func.length(Message.body_text), 0),
+        case((Message.body_html_safe.is_(None), Message.body_html), else_=None),
+    ).where(Message.id == m.id)
+    text, length, html = session.execute(shown).one()
+    return text, int(length), html
 
 
 def _one_attachment(

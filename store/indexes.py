@@ -8,13 +8,12 @@ by count or last contact, every entry matching the search is counted, in the one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, type_coerce, union
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from store.cursors import (
     BadCursorError,
@@ -26,8 +25,8 @@ from store.cursors import (
     encode_sort_cursor,
 )
 from store.errors import StoreError
+from store.index_kinds import KINDS, SORTS, AnySelect, IndexKind
 from store.models import (
-    Client,
     ClientDomain,
     ClientEmail,
     Contact,
@@ -36,15 +35,12 @@ from store.models import (
     Link,
     Message,
     Record,
-    Team,
-    User,
     UserAddress,
     UTCDateTime,
 )
-from store.views import EntityRef, IndexPage, IndexRow, Viewer
-from store.visibility import lead_visible, visible, visible_id
-
-_Select = Select[*tuple[Any, ...]]
+from store.page_shapes import IndexPage, IndexRow, Viewer
+from store.shapes import EntityRef
+from store.visibility import lead_visible, visible
 
 #: The most rows one page holds.
 MAX_INDEX_PAGE = 200
@@ -52,134 +48,9 @@ MAX_INDEX_PAGE = 200
 MAX_INDEX_QUERY = 200
 #: Addresses and domains shown per entry.
 MAX_SHOWN_ADDRESSES = 5
-#: Which sorts each index offers, the first its default.
-SORTS = {
-    "clients": ("name", "count", "last"),
-    "contacts": ("name", "count", "last"),
-    "leads": ("new", "name", "count", "last"),
-    "records": ("name", "count", "last"),
-    "users": ("name", "count", "last"),
-}
 
 
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """What differs between the indexes: the table, what its name is, how it is searched, its rows' extras."""
-
-    table: Any
-    name: Any
-    search: Callable[[str], ColumnElement[bool]]
-    columns: Callable[[], list[Any]]
-    joins: Callable[[_Select], _Select]
-
-
-def _pattern(q: str) -> str:
-    """``q`` as a case-insensitive LIKE pattern for "contains" (``\\`` escapes ``%`` and ``_``)."""
-    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _like(column: Any, q: str) -> ColumnElement[bool]:
-    return func.lower(column).like(_pattern(q), escape="\\")
-
-
-def _address_like(column: Any, q: str) -> ColumnElement[bool]:
-    # Addresses and domains are stored lower-case: equality is their unique index, "contains" a scan of one table.
-    return or_(column == q.lower(), column.like(_pattern(q), escape="\\"))
-
-
-def _clients() -> _Kind:
-    def search(q: str) -> ColumnElement[bool]:
-        return or_(
-            _like(Client.name, q),
-            Client.id.in_(select(ClientEmail.client_id).where(_address_like(ClientEmail.address, q))),
-            Client.id.in_(select(ClientDomain.client_id).where(_address_like(ClientDomain.domain, q))),
-        )
-
-    return _Kind(Client, Client.name, search, lambda: [], lambda s: s)
-
-
-def _contacts() -> _Kind:
-    client = aliased(Client)
-
-    def search(q: str) -> ColumnElement[bool]:
-        emails = select(ContactEmail.contact_id).where(_address_like(ContactEmail.address, q))
-        return or_(_like(Contact.name, q), Contact.id.in_(emails))
-
-    return _Kind(
-        Contact,
-        Contact.name,
-        search,
-        lambda: [client.id, client.name],
-        lambda s: s.outerjoin(client, client.id == Contact.client_id),
-    )
-
-
-def _leads(viewer: Viewer) -> _Kind:
-    owner, contact = aliased(User), aliased(Contact)
-
-    def search(q: str) -> ColumnElement[bool]:
-        return or_(_like(Lead.name, q), _address_like(Lead.address, q), _like(Lead.company, q))
-
-    return _Kind(
-        Lead,
-        func.coalesce(Lead.name, Lead.address),
-        search,
-        lambda: [
-            owner.id,
-            owner.name,
-            Lead.address,
-            Lead.company,
-            Lead.created_at,
-            visible_id(viewer, Lead.first_message_id),
-            contact.id,
-            contact.name,
-        ],
-        lambda s: s.outerjoin(owner, owner.id == Lead.owner_user_id).outerjoin(
-            contact, contact.id == Lead.converted_contact_id
-        ),
-    )
-
-
-def _records() -> _Kind:
-    client = aliased(Client)
-
-    def search(q: str) -> ColumnElement[bool]:
-        return or_(Record.code == q.upper(), _like(Record.code, q), _like(Record.title, q))
-
-    return _Kind(
-        Record,
-        Record.code,
-        search,
-        lambda: [client.id, client.name, Record.title, Record.type],
-        lambda s: s.outerjoin(client, client.id == Record.client_id),
-    )
-
-
-def _users() -> _Kind:
-    def search(q: str) -> ColumnElement[bool]:
-        aliases = select(UserAddress.user_id).where(_address_like(UserAddress.address, q))
-        return or_(_like(User.name, q), _address_like(User.email, q), User.id.in_(aliases))
-
-    return _Kind(
-        User,
-        User.name,
-        search,
-        lambda: [User.email, User.role, Team.name],
-        lambda s: s.outerjoin(Team, Team.id == User.team_id),
-    )
-
-
-KINDS: dict[str, Callable[[Viewer], _Kind]] = {
-    "clients": lambda viewer: _clients(),
-    "contacts": lambda viewer: _contacts(),
-    "leads": _leads,
-    "records": lambda viewer: _records(),
-    "users": lambda viewer: _users(),
-}
-
-
-def _pairs(index: str, ids: _Select | Sequence[int] | None) -> _Select:
+def _pairs(index: str, ids: AnySelect | Sequence[int] | None) -> AnySelect:
     """(entity id, message id) for every message linked to an entity of this index, among ``ids`` when given.
 
     A client's mail is its own, its contacts' and its records' (as its timeline, ``MessageFilter.client_id``); a
@@ -189,7 +60,7 @@ def _pairs(index: str, ids: _Select | Sequence[int] | None) -> _Select:
     def among(column: Any) -> list[ColumnElement[bool]]:
         return [] if ids is None else [column.in_(ids if isinstance(ids, Select) else list(ids))]
 
-    def linked(entity_type: str) -> _Select:
+    def linked(entity_type: str) -> AnySelect:
         return select(Link.entity_id.label("key"), Link.message_id.label("message_id")).where(
             Link.entity_type == entity_type, *among(Link.entity_id)
         )
@@ -212,7 +83,7 @@ def _pairs(index: str, ids: _Select | Sequence[int] | None) -> _Select:
     return linked(index[:-1]).subquery()  # type: ignore[return-value]
 
 
-def _counts(viewer: Viewer, index: str, ids: _Select | Sequence[int] | None, *, dates: bool = True) -> Any:
+def _counts(viewer: Viewer, index: str, ids: AnySelect | Sequence[int] | None, *, dates: bool = True) -> Any:
     """Per entity id (``key``): how many visible messages are linked to it (``n``) and, with ``dates``, the latest
     one's date (``last``). Without ``dates`` only the links are read (and, for a viewer who may not see all mail,
     the ids of what it may see), not the messages: what sorting by count needs of every entry."""
@@ -283,7 +154,7 @@ def _page_by_name(
     session: Session,
     viewer: Viewer,
     index: str,
-    kind: _Kind,
+    kind: IndexKind,
     *,
     where: list[ColumnElement[bool]],
     sort: str,
@@ -313,7 +184,7 @@ def _page_by_mail(
     session: Session,
     viewer: Viewer,
     index: str,
-    kind: _Kind,
+    kind: IndexKind,
     *,
     where: list[ColumnElement[bool]],
     sort: str,
@@ -362,7 +233,7 @@ def _addresses(session: Session, index: str, ids: list[int]) -> tuple[dict[int, 
     domains: dict[int, list[str]] = {}
     if not ids:
         return addresses, domains
-    queries: list[tuple[_Select, dict[int, list[str]]]] = []
+    queries: list[tuple[AnySelect, dict[int, list[str]]]] = []
     if index == "clients":
         queries.append(
             (select(ClientEmail.client_id, ClientEmail.address).where(ClientEmail.client_id.in_(ids)), addresses)

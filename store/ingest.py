@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Inbound, InlineBlob, Message
-from store.views import InboundView, IngestRow
+from store.page_shapes import IngestRow
+from store.shapes import InboundView
 
 #: Characters of a reason filter beyond this are not searched for.
 MAX_REASON_FILTER = 200

@@ -19,8 +19,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from store.database import Database
 from store.models import Inbound, Message, SmtpRejection
-from store.views import STATUSES
+from store.shapes import STATUSES
 
 T = TypeVar("T")
 
@@ -127,21 +128,20 @@ _COLLISIONS = (
 )
 
 
-class MetricsVerbs:
-    """Mixed into ``store.Store``, which provides ``_run``."""
+class Metrics:
+    """The counters behind ``/metrics``."""
 
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
-        raise NotImplementedError
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def add_rejections(self, counts: Mapping[RejectionKey, int], *, day: date | None = None) -> None:
         """Count SMTP refusals (reply code, or code and reason → how many) for ``day`` (default: today, UTC)."""
         when = day if day is not None else datetime.now(UTC).date()
-        self._run(lambda session: add_rejections(session, counts, when))
+        self._db.run(lambda session: add_rejections(session, counts, when))
 
     def metrics_snapshot(self) -> MetricsSnapshot:
         """The counts ``/metrics`` exposes."""
-        return self._run(metrics_snapshot)
+        return self._db.run(metrics_snapshot)
 
 
 class RejectionTally:

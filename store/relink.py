@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, exists, fun
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from store.apply import add_links
-from store.imports import CHUNK, _chunks, _load
+from store.bulk import CHUNK, chunked, chunks
 from store.models import (
     Base,
     ClientDomain,
@@ -46,7 +46,7 @@ from store.models import (
     Record,
     utcnow,
 )
-from store.views import RelinkResult, RelinkScope
+from store.shapes import RelinkResult, RelinkScope
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ BATCH = 1000
 
 
 class Runner(Protocol):
-    """Runs a function in one transaction (``Store._run``)."""
+    """Runs a function in one transaction (``Database.run``)."""
 
     def __call__(self, fn: Callable[[Session], T]) -> T: ...
 
@@ -79,7 +79,7 @@ def _key_chunks(keys: Collection[str] | None) -> Iterator[list[str] | None]:
     if keys is None:
         yield None
     else:
-        yield from _chunks(sorted(set(keys)))
+        yield from chunks(sorted(set(keys)))
 
 
 def _count(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
@@ -353,12 +353,12 @@ def _directory(session: Session, addresses: set[str], free_mail: frozenset[str])
     lead_addresses = select(Lead.address)
     domains = select(ClientDomain.domain, ClientDomain.client_id)
     by_contact = {
-        a: (c, cl) for a, c, cl in _load(session, lambda k: contacts.where(ContactEmail.address.in_(k)), addresses)
+        a: (c, cl) for a, c, cl in chunked(session, lambda k: contacts.where(ContactEmail.address.in_(k)), addresses)
     }
-    by_email = dict(_load(session, lambda k: emails.where(ClientEmail.address.in_(k)), addresses))
-    leads = {a for (a,) in _load(session, lambda k: lead_addresses.where(Lead.address.in_(k)), addresses)}
+    by_email = dict(chunked(session, lambda k: emails.where(ClientEmail.address.in_(k)), addresses))
+    leads = {a for (a,) in chunked(session, lambda k: lead_addresses.where(Lead.address.in_(k)), addresses)}
     wanted = {a.rpartition("@")[2] for a in addresses} - free_mail
-    by_domain = dict(_load(session, lambda k: domains.where(ClientDomain.domain.in_(k)), sorted(wanted)))
+    by_domain = dict(chunked(session, lambda k: domains.where(ClientDomain.domain.in_(k)), sorted(wanted)))
     found: dict[str, _Found] = {}
     for address in addresses:
         if address in by_contact:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from store.imports import _chunks
+from store.bulk import chunks
 from store.models import (
     ClientDomain,
     ClientEmail,
@@ -130,7 +130,7 @@ def _rows(session: Session, column: Column, where: ColumnElement[bool]) -> dict[
 
 
 def _existing(session: Session, column: Column, values: Iterable[str]) -> list[str]:
-    return [v for chunk in _chunks(sorted(values)) for v in session.scalars(select(column).where(column.in_(chunk)))]
+    return [v for chunk in chunks(sorted(values)) for v in session.scalars(select(column).where(column.in_(chunk)))]
 
 
 def _write(session: Session, column: Column, values: dict[Any, str]) -> int:

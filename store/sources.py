@@ -13,7 +13,6 @@ holding it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, and_, or_, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from store.database import Database
 from store.models import Base, UTCDateTime, utcnow
 
 #: What a source is doing, as its poller last said: ``new`` (never polled), ``polling``, ``waiting`` (polled; waits,
@@ -153,10 +153,11 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-class SourceVerbs:
-    """The mailbox sources' verbs, mixed into ``Store``. Self-contained: they need only ``_run``."""
+class Sources:
+    """The mailbox sources' verbs: leases, folder progress (UIDVALIDITY, last UID) and poll state."""
 
-    _run: Callable[..., Any]
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def claim_source(self, name: str, owner: str, *, lease: float) -> bool:
         """Take (or renew) the lease on source ``name`` for ``lease`` seconds: True when ``owner`` holds it now.
@@ -173,7 +174,7 @@ class SourceVerbs:
             )
             return _rowcount(result) == 1
 
-        taken: bool = self._run(claim)
+        taken: bool = self._db.run(claim)
         return taken
 
     def release_source(self, name: str, owner: str) -> bool:
@@ -184,7 +185,7 @@ class SourceVerbs:
             .where(MailSource.name == name, MailSource.lease_owner == owner)
             .values(lease_owner=None, lease_until=None, state="stopped", next_poll_at=None, updated_at=now)
         )
-        released: bool = self._run(lambda s: _rowcount(s.execute(stmt)) == 1)
+        released: bool = self._db.run(lambda s: _rowcount(s.execute(stmt)) == 1)
         return released
 
     def start_folder(self, name: str, folder: str, uidvalidity: int, owner: str) -> FolderState | None:
@@ -216,7 +217,7 @@ class SourceVerbs:
             session.flush()
             return _folder_view(row, reset=True)
 
-        found: FolderState | None = self._run(start)
+        found: FolderState | None = self._db.run(start)
         return found
 
     def record_folder_progress(
@@ -244,7 +245,7 @@ class SourceVerbs:
                 )
             return True
 
-        recorded: bool = self._run(record)
+        recorded: bool = self._db.run(record)
         return recorded
 
     def record_source_poll(
@@ -271,7 +272,7 @@ class SourceVerbs:
             else:
                 values.update(last_error=error[:MAX_SOURCE_ERROR], last_error_at=now, failures=MailSource.failures + 1)
         stmt = update(MailSource).where(MailSource.name == name, _held_by(owner, now)).values(**values)
-        recorded: bool = self._run(lambda s: _rowcount(s.execute(stmt)) == 1)
+        recorded: bool = self._db.run(lambda s: _rowcount(s.execute(stmt)) == 1)
         return recorded
 
     def get_source_state(self, name: str) -> SourceStateView | None:
@@ -293,5 +294,5 @@ class SourceVerbs:
                 by_source.setdefault(row.source, []).append(_folder_view(row))
             return [_source_view(row, tuple(by_source.get(row.name, ()))) for row in session.scalars(sources)]
 
-        found: list[SourceStateView] = self._run(read)
+        found: list[SourceStateView] = self._db.run(read)
         return found

@@ -16,8 +16,8 @@ from store.cursors import before, decode_cursor, encode_cursor
 from store.errors import StoreError
 from store.labels import chip_order, with_labels
 from store.models import Contact, Inbound, Link, Message, MessageCode, Record, User
+from store.page_shapes import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.search import matches
-from store.views import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.visibility import visible, visible_id
 
 #: The most rows one page holds; a larger ``limit`` is cut to this.

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, false, select, true, union
 from sqlalchemy.orm import InstrumentedAttribute
 
 from store.models import Lead, Link, Message, Participant, User, UserAddress
-from store.views import Viewer
+from store.page_shapes import Viewer
 
 #: Participant roles that make a message someone's: From, To and Cc.
 PARTICIPANT_ROLES = ("from", "to", "cc")

@@ -4,13 +4,14 @@ outcome it reports, then sent (at least once) by a delivery thread that leases e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Index, Integer, String, Text, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from store.database import Database
 from store.models import Base, UTCDateTime, utcnow
 
 T = TypeVar("T")
@@ -108,24 +109,12 @@ def add_deliveries(session: Session, deliveries: Sequence[DeliveryWrite]) -> Non
     session.connection().execute(insert(WebhookDelivery), rows)
 
 
+#: The columns a delivery's view is read from.
+_VIEW_FIELDS = tuple(f.name for f in fields(DeliveryView))
+
+
 def _view(row: WebhookDelivery) -> DeliveryView:
-    return DeliveryView(
-        id=row.id,
-        event_id=row.event_id,
-        endpoint=row.endpoint,
-        url=row.url,
-        event=row.event,
-        inbound_id=row.inbound_id,
-        payload=row.payload,
-        status=row.status,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        lease_until=row.lease_until,
-        last_error=row.last_error,
-        last_status=row.last_status,
-        sent_at=row.sent_at,
-    )
+    return DeliveryView(**{name: getattr(row, name) for name in _VIEW_FIELDS})
 
 
 def _due(now: datetime) -> Any:
@@ -136,10 +125,11 @@ def _due(now: datetime) -> Any:
     )
 
 
-class WebhookVerbs:
-    """The outbox's verbs, mixed into ``Store``."""
+class Webhooks:
+    """The outbox's verbs: deliveries claimed, marked, retried and listed."""
 
-    _run: Callable[..., Any]
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def claim_deliveries(self, endpoint: str, *, limit: int, lease: float) -> list[DeliveryView]:
         """Lease up to ``limit`` due deliveries of ``endpoint`` for ``lease`` seconds and count the attempt; each
@@ -165,7 +155,7 @@ class WebhookVerbs:
             rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(taken))).all()
             return sorted((_view(r) for r in rows), key=lambda v: (v.next_attempt_at, v.id))
 
-        result: list[DeliveryView] = self._run(claim)
+        result: list[DeliveryView] = self._db.run(claim)
         return result
 
     def mark_delivery_sent(self, delivery_id: int, *, http_status: int) -> None:
@@ -176,7 +166,7 @@ class WebhookVerbs:
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
             .values(status="sent", sent_at=now, lease_until=None, last_status=http_status, last_error=None)
         )
-        self._run(lambda s: s.execute(stmt))
+        self._db.run(lambda s: s.execute(stmt))
 
     def mark_delivery_attempt_failed(
         self, delivery_id: int, error: str, *, http_status: int | None, retry_at: datetime | None
@@ -197,7 +187,7 @@ class WebhookVerbs:
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
             .values(**values)
         )
-        changed: bool = self._run(lambda s: int(getattr(s.execute(stmt), "rowcount", 0)) == 1)
+        changed: bool = self._db.run(lambda s: int(getattr(s.execute(stmt), "rowcount", 0)) == 1)
         return status if changed else None
 
     def retry_delivery(self, delivery_id: int) -> bool:
@@ -208,7 +198,7 @@ class WebhookVerbs:
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status.in_(("failed", "pending")))
             .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
         )
-        changed: bool = self._run(lambda s: int(getattr(s.execute(stmt), "rowcount", 0)) == 1)
+        changed: bool = self._db.run(lambda s: int(getattr(s.execute(stmt), "rowcount", 0)) == 1)
         return changed
 
     def get_delivery(self, delivery_id: int) -> DeliveryView | None:
@@ -218,7 +208,7 @@ class WebhookVerbs:
             row = session.get(WebhookDelivery, delivery_id)
             return _view(row) if row is not None else None
 
-        found: DeliveryView | None = self._run(get)
+        found: DeliveryView | None = self._db.run(get)
         return found
 
     def list_deliveries(
@@ -230,7 +220,7 @@ class WebhookVerbs:
             stmt = stmt.where(WebhookDelivery.status == status)
         if endpoint is not None:
             stmt = stmt.where(WebhookDelivery.endpoint == endpoint)
-        rows: list[DeliveryView] = self._run(lambda s: [_view(r) for r in s.scalars(stmt)])
+        rows: list[DeliveryView] = self._db.run(lambda s: [_view(r) for r in s.scalars(stmt)])
         return rows
 
     def count_deliveries(self) -> dict[tuple[str, str], int]:
@@ -238,7 +228,7 @@ class WebhookVerbs:
         stmt = select(WebhookDelivery.endpoint, WebhookDelivery.status, func.count()).group_by(
             WebhookDelivery.endpoint, WebhookDelivery.status
         )
-        counts: dict[tuple[str, str], int] = self._run(
+        counts: dict[tuple[str, str], int] = self._db.run(
             lambda s: {(endpoint, status): n for endpoint, status, n in s.execute(stmt)}
         )
         return counts

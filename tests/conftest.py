@@ -39,7 +39,7 @@ def engine_events(store: Store, name: str, pick: Callable[..., T]) -> Iterator[l
     def note(*args: Any) -> None:
         seen.append(pick(*args))
 
-    engines = {store.engine, store.linking_engine}
+    engines = {store.engine, store.database.linking_engine}
     for engine in engines:
         event.listen(engine, name, note)
     try:

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import Store
-from store.models import User, UserAddress
+from store import BlobNotFoundError, Store
+from store.models import Message, User, UserAddress
 from tests.conftest import ROOT
 
 ASSISTANT = "assistant@crm.example.com"
@@ -295,3 +296,20 @@ def send_queued(port: int, raw: bytes, **kwargs: Any) -> str:
     reply = send(port, raw, **kwargs)
     assert reply.queued_id is not None, f"expected '250 ... queued as ID', got {reply.code} {reply.text}"
     return reply.queued_id
+
+
+def has_blob(store: Store, sha256: str) -> bool:
+    """Whether a blob with this hash is stored, in the database or as a file (the store reads it or says it is not
+    there)."""
+    try:
+        store.content.get_blob(sha256)
+    except BlobNotFoundError:
+        return False
+    return True
+
+
+def message_by_dedupe_key(store: Store, key: str) -> int | None:
+    """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""
+    with store.engine.connect() as conn:
+        found: int | None = conn.scalar(select(Message.id).where(Message.dedupe_key == key))
+    return found

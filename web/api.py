@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from store import Store, Viewer
-from store.views import STATUSES
+from store.shapes import STATUSES
 from web.api_json import (
     client_json,
     contact_json,
@@ -69,7 +69,7 @@ class Api:
     async def viewer(self, request: Request) -> Viewer:
         """The caller as a ``Viewer``; 401 when the user was deleted since the token or session was checked."""
         user = require_user(request)
-        viewer = await run_in_threadpool(self.store.get_viewer, user.id)
+        viewer = await run_in_threadpool(self.store.queries.get_viewer, user.id)
         if viewer is None:
             raise AuthRequiredError
         return viewer
@@ -79,7 +79,9 @@ class Api:
         query = parse_list_query(request.query_params)
         changes: dict[str, Any] = narrow
         f = dataclasses.replace(query.filter, **changes)
-        page = await run_in_threadpool(self.store.list_messages, viewer, f, after=query.after, limit=query.limit)
+        page = await run_in_threadpool(
+            self.store.queries.list_messages, viewer, f, after=query.after, limit=query.limit
+        )
         return _json({"items": [message_item(row) for row in page.items], "next": page.next})
 
     async def messages(self, request: Request) -> Response:
@@ -89,7 +91,7 @@ class Api:
     async def message(self, request: Request) -> Response:
         """``GET /api/messages/{id}``."""
         viewer = await self.viewer(request)
-        found = await run_in_threadpool(self.store.get_message, viewer, path_id(request, "id"))
+        found = await run_in_threadpool(self.store.queries.get_message, viewer, path_id(request, "id"))
         if found is None:
             raise NotFoundError
         return _json(message_json(found, viewer))
@@ -100,30 +102,34 @@ class Api:
         if viewer.role != "all":
             raise NotFoundError
         status = parse_status(request.query_params, STATUSES)
-        rows = await run_in_threadpool(self.store.list_inbound, status=status, limit=_limit(request.query_params))
+        rows = await run_in_threadpool(
+            self.store.receipts.list_inbound, status=status, limit=_limit(request.query_params)
+        )
         return _json({"items": [inbound_json(v) for v in rows]})
 
     async def leads(self, request: Request) -> Response:
         """``GET /api/leads``."""
         viewer = await self.viewer(request)
         after = parse_after(request.query_params)
-        page = await run_in_threadpool(self.store.list_leads, viewer, after=after, limit=_limit(request.query_params))
+        page = await run_in_threadpool(
+            self.store.queries.list_leads, viewer, after=after, limit=_limit(request.query_params)
+        )
         return _json({"items": [lead_json(lead) for lead in page.items], "next": page.next})
 
     async def dashboard(self, request: Request) -> Response:
         """``GET /api/dashboard``."""
         viewer = await self.viewer(request)
         now = datetime.now(UTC)
-        counts = await run_in_threadpool(self.store.dashboard, viewer, now)
+        counts = await run_in_threadpool(self.store.queries.dashboard, viewer, now)
         return _json(dashboard_json(counts, now))
 
     def entity(self, kind: str) -> tuple[Handler, Handler]:
         """The detail and history handlers of one kind of directory entity (``clients``, ``contacts``…)."""
         verbs: dict[str, tuple[Callable[[Viewer, int], Any], Callable[[Any], dict[str, Any]]]] = {
-            "clients": (self.store.get_client, client_json),
-            "contacts": (self.store.get_contact, contact_json),
-            "leads": (self.store.get_lead, lead_json),
-            "records": (self.store.get_record, record_json),
+            "clients": (self.store.queries.get_client, client_json),
+            "contacts": (self.store.queries.get_contact, contact_json),
+            "leads": (self.store.queries.get_lead, lead_json),
+            "records": (self.store.queries.get_record, record_json),
         }
         verb, shape = verbs[kind]
 

@@ -24,7 +24,7 @@ from store import (
     RecordRef,
     Viewer,
 )
-from store.views import ParticipantView, ReceiptView
+from store.page_shapes import ParticipantView, ReceiptView
 
 
 def fields_of(view: object, *names: str, prefix: str = "") -> dict[str, Any]:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from store import RelinkResult, RelinkScope, Store
 from store.errors import EntryInUseError, ImportConflictError
-from store.views import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, ImportResult, RecordRow, UserRow
 from web.auth.middleware import AUTH_VIA_KEY
 from web.bodies import BodyTooLargeError, read_body
 from web.errors import FilterError, NotFoundError, RefusedError
@@ -105,10 +105,10 @@ class DirectoryApi:
         """Apply ``rows`` all or nothing, then re-file the mail they affect. Raises ``ImportConflictError``."""
         assert self.rules is not None
         verbs: dict[str, Callable[[Sequence[Any]], ImportResult]] = {
-            "users": self.store.apply_users,
-            "clients": self.store.apply_clients,
-            "contacts": self.store.apply_contacts,
-            "records": self.store.apply_records,
+            "users": self.store.directory.apply_users,
+            "clients": self.store.directory.apply_clients,
+            "contacts": self.store.directory.apply_contacts,
+            "records": self.store.directory.apply_records,
         }
         result = verbs[kind](rows)
         return result, self._relink(self.rules.relink_scope(rows))
@@ -117,7 +117,7 @@ class DirectoryApi:
         assert self.rules is not None
         if not scope:
             return RelinkResult()
-        return self.store.relink(scope, free_mail_domains=self.rules.free_mail_domains)
+        return self.store.filing.relink(scope, free_mail_domains=self.rules.free_mail_domains)
 
     def _target(self, request: Request) -> tuple[str, DirectoryRules]:
         """The path's kind and the rules; refused for a session, a kind that is none, or no rules."""
@@ -204,7 +204,9 @@ class DirectoryApi:
         except ValueError:
             raise NotFoundError from None
         try:
-            result = await run_in_threadpool(self.store.delete_entry, kind, key, force=force_value in ("true", "1"))
+            result = await run_in_threadpool(
+                self.store.directory.delete_entry, kind, key, force=force_value in ("true", "1")
+            )
         except EntryInUseError as exc:
             hint = "; add ?force=true to delete it anyway" if exc.forceable else "; a user that mail refers to stays"
             return _error(409, f"'{key}' is referred to by {exc}{hint}", references=exc.references)

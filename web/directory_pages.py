@@ -52,23 +52,25 @@ class DirectoryPages:
 
     async def dashboard(self, request: Request) -> Response:
         """``GET /``: counts by window, and (role ``all``) the latest failures."""
-        board = await self.kit.load(request, lambda user, viewer: self.store.dashboard(viewer, datetime.now(UTC)))
+        board = await self.kit.load(
+            request, lambda user, viewer: self.store.queries.dashboard(viewer, datetime.now(UTC))
+        )
         return self.kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
 
     async def codes(self, request: Request) -> Response:
         """``GET /codes``: record codes that mail carried and no record has (yet), latest mail first."""
         found = await self.kit.load(
-            request, lambda user, viewer: self.store.list_unresolved_codes(viewer, limit=CODES_LIMIT)
+            request, lambda user, viewer: self.store.queries.list_unresolved_codes(viewer, limit=CODES_LIMIT)
         )
         return self.kit.render(request, "codes.html", {"nav": "dashboard", "codes": found, "limit": CODES_LIMIT})
 
     def entity(self, kind: str) -> Endpoint:
         """The page handler of one kind of directory entity (``client``, ``contact``…)."""
         verbs: dict[str, Callable[[Viewer, int], object | None]] = {
-            "client": self.store.get_client,
-            "contact": self.store.get_contact,
-            "lead": self.store.get_lead,
-            "record": self.store.get_record,
+            "client": self.store.queries.get_client,
+            "contact": self.store.queries.get_contact,
+            "lead": self.store.queries.get_lead,
+            "record": self.store.queries.get_record,
         }
         get = verbs[kind]
 
@@ -87,7 +89,7 @@ class DirectoryPages:
             if entity is None:
                 return None
             f = TIMELINES[kind](entity_id)
-            return entity, self.store.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT)
+            return entity, self.store.queries.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT)
 
         entity, timeline = await self.kit.find(request, fetch)
         context: dict[str, Any] = {

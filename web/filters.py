@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from store import MessageFilter
-from store.views import KINDS
+from store.page_shapes import KINDS
 from web.errors import FilterError
 from web.params import MAX_ID, parse_after, parse_choice, parse_limit, whole_number
 

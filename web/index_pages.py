@@ -16,8 +16,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from store import BadCursorError, LoginView, Viewer
-from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY, SORTS
-from store.views import IndexPage
+from store.index_kinds import SORTS
+from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY
+from store.page_shapes import IndexPage
 from web.auth.middleware import require_user
 from web.errors import FilterError
 from web.pagekit import PageKit
@@ -88,7 +89,7 @@ class IndexPages:
 
             def fetch(user: LoginView, viewer: Viewer) -> IndexPage | str:
                 try:
-                    return store.list_index(
+                    return store.queries.list_index(
                         viewer, index, q=query.q, sort=query.sort, after=query.after, limit=query.limit
                     )
                 except BadCursorError as exc:

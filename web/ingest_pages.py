@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from store import STATUSES, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
-from store.views import IngestRow
+from store.page_shapes import IngestRow
 from web.auth.middleware import require_user
 from web.downloads import content_disposition
 from web.errors import FilterError, NotFoundError
@@ -82,10 +82,10 @@ class IngestPages:
         query = inbound_params(request.query_params)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
-            rows = self.store.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
+            rows = self.store.queries.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
             unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
-            heads = self.store.get_raw_heads(unfiled, HEAD_BYTES)
-            return [(r, shown_head(r, heads)) for r in rows], self.store.count_inbound_by_status()
+            heads = self.store.content.get_raw_heads(unfiled, HEAD_BYTES)
+            return [(r, shown_head(r, heads)) for r in rows], self.store.receipts.count_inbound_by_status()
 
         rows, counts = await self.kit.load(request, fetch)
         tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
@@ -108,10 +108,10 @@ class IngestPages:
         receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[IngestRow, Head] | None:
-            row = self.store.get_ingest_row(receipt_id)
+            row = self.store.queries.get_ingest_row(receipt_id)
             if row is None:
                 return None
-            heads = self.store.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
+            heads = self.store.content.get_raw_heads([row.receipt.sha256], HEAD_BYTES) if row.message_id is None else {}
             return row, shown_head(row, heads)
 
         row, head = await self.kit.find(request, fetch)
@@ -123,8 +123,8 @@ class IngestPages:
         receipt_id = _receipt_id(request)
 
         def fetch(user: LoginView, viewer: Viewer) -> bytes | None:
-            found = self.store.get_inbound(receipt_id)
-            return self.store.get_raw(found.sha256) if found is not None else None
+            found = self.store.receipts.get_inbound(receipt_id)
+            return self.store.content.get_blob(found.sha256) if found is not None else None
 
         data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(f"receipt-{receipt_id}.eml"), **DOWNLOAD_HEADERS}

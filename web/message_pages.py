@@ -28,8 +28,8 @@ from store import (
     UserRef,
     Viewer,
 )
+from store.page_shapes import KINDS
 from store.safehtml import IFRAME_SANDBOX, SanitizedHtml, resolve_cids, sanitize_for_storage
-from store.views import KINDS
 from web.downloads import attachment_filename, base_type, content_disposition, is_inline_image
 from web.errors import FilterError, refusal
 from web.export import csv_lines
@@ -82,7 +82,7 @@ def inline_images(store: Store, detail: MessageDetail) -> dict[str, str]:
         if not a.content_id or not is_inline_image(a.content_type) or a.size > min(MAX_INLINE_IMAGE, budget):
             continue
         try:
-            data = store.get_blob(a.sha256)
+            data = store.content.get_blob(a.sha256)
         except BlobNotFoundError:
             continue
         budget -= len(data)
@@ -127,10 +127,10 @@ class MessagePages:
         params = request.query_params
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
-            users = self.store.list_users()
+            users = self.store.queries.list_users()
             try:
                 query = parse_list_query(params)
-                page = self.store.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
+                page = self.store.queries.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
             except (FilterError, BadCursorError) as exc:
                 answer = refusal(exc)
                 assert answer is not None
@@ -165,7 +165,7 @@ class MessagePages:
         f = parse_filter(request.query_params)
 
         def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
-            rows = self.store.iter_messages(viewer, f)
+            rows = self.store.queries.iter_messages(viewer, f)
             first = next(rows, None)
             return rows if first is None else chain((first,), rows)
 
@@ -179,7 +179,7 @@ class MessagePages:
         message_id = path_id(request, "message_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[MessageDetail, SanitizedHtml | None] | None:
-            detail = self.store.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
+            detail = self.store.queries.get_message(viewer, message_id, text_limit=MAX_SHOWN_TEXT)
             return (detail, safe_body(detail)) if detail is not None else None
 
         detail, body = await self.kit.find(request, fetch)
@@ -201,7 +201,7 @@ class MessagePages:
         message_id = path_id(request, "message_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> str | None:
-            detail = self.store.get_message(viewer, message_id, text_limit=0)
+            detail = self.store.queries.get_message(viewer, message_id, text_limit=0)
             if detail is None:
                 return None
             return framed_body(detail, inline_images(self.store, detail))
@@ -215,10 +215,10 @@ class MessagePages:
         content_id: str = request.path_params["content_id"]
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, int, bytes] | None:
-            ref = self.store.find_attachment_by_cid(viewer, message_id, content_id)
+            ref = self.store.queries.find_attachment_by_cid(viewer, message_id, content_id)
             if ref is None:
                 return None
-            return ref.content_type, ref.id, self.store.get_blob(ref.sha256)
+            return ref.content_type, ref.id, self.store.content.get_blob(ref.sha256)
 
         content_type, attachment_id, data = await self.kit.find(request, fetch)
         if is_inline_image(content_type):
@@ -232,10 +232,10 @@ class MessagePages:
         message_id, attachment_id = path_id(request, "message_id"), path_id(request, "attachment_id")
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[str, bytes] | None:
-            ref = self.store.get_attachment(viewer, message_id, attachment_id)
+            ref = self.store.queries.get_attachment(viewer, message_id, attachment_id)
             if ref is None:
                 return None
-            return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.get_blob(ref.sha256)
+            return attachment_filename(ref.filename, ref.content_type, ref.id), self.store.content.get_blob(ref.sha256)
 
         name, data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(name), **DOWNLOAD_HEADERS}
@@ -249,8 +249,8 @@ class MessagePages:
             # The raw source is for role ``all`` only; anyone else gets the page that does not exist.
             if user.role != "all":
                 return None
-            detail = self.store.get_message(viewer, message_id)
-            return self.store.get_raw(detail.raw_sha256) if detail is not None else None
+            detail = self.store.queries.get_message(viewer, message_id)
+            return self.store.content.get_blob(detail.raw_sha256) if detail is not None else None
 
         data = await self.kit.find(request, fetch)
         headers = {"Content-Disposition": content_disposition(f"message-{message_id}.eml"), **DOWNLOAD_HEADERS}

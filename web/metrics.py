@@ -1,9 +1,9 @@
 """``GET /metrics``: Prometheus counters and gauges, read from the database at scrape time.
 
 The smtp, worker and web processes may be separate, so nothing is counted in this process's memory: every scrape
-reads ``store.metrics_snapshot()`` (three aggregate queries). Counters follow the inbound rows, so a receipt that
-``mailassist reprocess`` moves from ``failed`` back to ``queued`` lowers ``..._failed_total``: Prometheus reads
-that as a counter reset, which ``rate()`` tolerates.
+reads ``store.metrics.metrics_snapshot()`` (three aggregate queries). Counters follow the inbound rows, so a receipt
+that ``mailassist reprocess`` moves from ``failed`` back to ``queued`` lowers ``..._failed_total``: Prometheus
+reads that as a counter reset, which ``rate()`` tolerates.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ FINAL = ("linked", "ignored", "failed")
 
 
 class StoreCollector:
-    """A Prometheus collector over ``store.metrics_snapshot()``; ``clock`` gives the time for the oldest queued age."""
+    """A Prometheus collector over ``store.metrics.metrics_snapshot()``; ``clock`` gives the time for the oldest
+    queued age."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -40,7 +41,7 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Metric]:
         """The metrics, from one snapshot. Raises ``StoreError`` when the database is unreachable."""
-        snapshot = self.store.metrics_snapshot()
+        snapshot = self.store.metrics.metrics_snapshot()
         inbound = snapshot.inbound
         yield CounterMetricFamily(
             f"{PREFIX}_messages_accepted",

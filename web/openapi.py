@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from store.views import KINDS, STATUSES
+from store.page_shapes import KINDS
+from store.shapes import STATUSES
 from web.directory_api import KINDS as DIRECTORY_KINDS
 from web.directory_api import RELINK_COUNTS
 from web.directory_api import SCOPE as DIRECTORY_SCOPE

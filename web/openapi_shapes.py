@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.views import KINDS, STATUSES
+from store.page_shapes import KINDS
+from store.shapes import STATUSES
 from web.filters import DIRECTIONS
 
 Schema = dict[str, Any]

@@ -31,7 +31,7 @@ class PageKit:
 
     def viewer_of(self, user: LoginView) -> Viewer:
         """The store's viewer for a logged-in user (sync; call inside ``load``). A user deleted meanwhile logs out."""
-        viewer = self.store.get_viewer(user.id)
+        viewer = self.store.queries.get_viewer(user.id)
         if viewer is None:
             raise AuthRequiredError
         return viewer

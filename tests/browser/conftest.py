@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
 from web.app import create_app
 from web.auth.passwords import hash_password
@@ -105,8 +105,10 @@ class World:
 
 
 def _file(store: Store, key: str, message: MessageWrite) -> int:
-    receipt = store.add_inbound(key.encode(), mail_from=EMAIL, rcpt_tos=["assistant@crm.example.com"]).id
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=f"submitted by {EMAIL}", message=message))
+    receipt = store.receipts.add_inbound(key.encode(), mail_from=EMAIL, rcpt_tos=["assistant@crm.example.com"]).id
+    result = store.filing.apply_plan(
+        receipt, PlanWrite(status="linked", reason=f"submitted by {EMAIL}", message=message)
+    )
     assert result.message_id is not None
     return result.message_id
 
@@ -114,12 +116,12 @@ def _file(store: Store, key: str, message: MessageWrite) -> int:
 def seed(store: Store) -> World:
     """Anna (role ``all``, with a password), client Acme with contact Piotr, and emails to Piotr: one plain, the
     others with hostile HTML bodies."""
-    store.apply_users([UserRow(line=2, email=EMAIL, name="Anna Nowak", team="Sales", role="all")])
-    assert store.set_password_hash(EMAIL, hash_password(PASSWORD))
-    store.apply_clients([ClientRow(2, CLIENT, domains=("acme-logistics.pl",))])
-    store.apply_contacts([ContactRow(2, "Piotr Wiśniewski", ("piotr@acme-logistics.pl",), client=CLIENT)])
-    anna = store.find_users_by_addresses([EMAIL])[EMAIL].id
-    piotr = store.find_contacts_by_addresses(["piotr@acme-logistics.pl"])["piotr@acme-logistics.pl"]
+    store.directory.apply_users([UserRow(line=2, email=EMAIL, name="Anna Nowak", team="Sales", role="all")])
+    assert store.auth.set_password_hash(EMAIL, hash_password(PASSWORD))
+    store.directory.apply_clients([ClientRow(2, CLIENT, domains=("acme-logistics.pl",))])
+    store.directory.apply_contacts([ContactRow(2, "Piotr Wiśniewski", ("piotr@acme-logistics.pl",), client=CLIENT)])
+    anna = store.directory.find_users_by_addresses([EMAIL])[EMAIL].id
+    piotr = store.directory.find_people(["piotr@acme-logistics.pl"]).contacts["piotr@acme-logistics.pl"]
     assert piotr.client_id is not None
 
     def message(key: str, subject: str, text: str, html: str | None, day: int) -> MessageWrite:

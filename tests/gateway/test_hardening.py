@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from store import InboundView, Store, StoreError
 from store.models import User, UserAddress
-from store.repo import StagedInbound
+from store.staged import StagedInbound
 from tests.gateway.conftest import ASSISTANT, Running
 
 USER = "anna.nowak@example.com"
@@ -164,9 +164,9 @@ def test_starttls_then_mail_is_accepted_and_stored_intact(
         assert c.rcpt(ASSISTANT)[0] == 250
         code, text = c.data(raw)
     assert code == 250, text
-    row = sqlite_store.get_inbound(text.decode().rsplit(" ", 1)[1])
+    row = sqlite_store.receipts.get_inbound(text.decode().rsplit(" ", 1)[1])
     assert row is not None and row.peer is not None and row.peer.startswith("127.0.0.1:")
-    assert sqlite_store.get_raw(row.sha256) == raw
+    assert sqlite_store.content.get_blob(row.sha256) == raw
 
 
 def test_session_bookkeeping_and_the_data_timeout_work_over_tls(
@@ -200,7 +200,7 @@ def test_session_bookkeeping_and_the_data_timeout_work_over_tls(
         plain.close()
     assert wait_for(lambda: not gw.server.sessions)
     assert gw.server.peers.connections("127.0.0.1") == 0
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 def test_require_tls_refuses_mail_before_starttls_with_530(
@@ -252,7 +252,7 @@ def test_stalled_data_is_cut_off_by_the_inactivity_timeout(
     assert reply.startswith("421 4.4.2 ") and "Timeout" in reply
     assert 0.6 <= waited < 3  # the second write put the deadline off
     assert reasons(seen) == ["data_timeout"]
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
     assert wait_for(lambda: not gw.server.sessions and gw.server._in_data == 0)
 
 
@@ -477,13 +477,13 @@ def test_messages_per_minute_per_host_are_capped_at_mail(
 # Stopping
 
 
-class _HeldStore:
-    """The store, but a DATA command is held inside storage until ``release`` is set."""
+class _HeldReceipts:
+    """The receipts group, but a DATA command is held inside storage until ``release`` is set."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Any, entered: threading.Event, release: threading.Event) -> None:
         self.inner = inner
-        self.entered = threading.Event()
-        self.release = threading.Event()
+        self.entered = entered
+        self.release = release
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -492,6 +492,19 @@ class _HeldStore:
         self.entered.set()
         assert self.release.wait(10)
         return self.inner.add_inbound_batch(batch)
+
+
+class _HeldStore:
+    """The store, but a DATA command is held inside storage until ``release`` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.receipts = _HeldReceipts(inner.receipts, self.entered, self.release)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def test_open_connections_get_421_432_for_new_mail_once_stop_begins(
@@ -533,7 +546,7 @@ def test_open_connections_get_421_432_for_new_mail_once_stop_begins(
         held.release.set()
         for raw in (in_data, idle, midway):
             raw.close()
-    assert len(sqlite_store.list_inbound()) == 1
+    assert len(sqlite_store.receipts.list_inbound()) == 1
 
 
 def test_a_data_still_waiting_for_its_slot_when_stop_begins_gets_421_432(
@@ -592,7 +605,7 @@ def test_oversize_mail_gets_552_534_at_mail_and_at_the_end_of_data(
         assert c.noop()[0] == 250
         assert c.mail(USER)[0] == 250
     assert reasons(seen) == ["oversize", "oversize"]
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 def test_a_client_that_vanishes_mid_data_frees_its_slots(sqlite_store: Store, run_gateway: Any) -> None:

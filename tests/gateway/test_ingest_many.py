@@ -9,7 +9,7 @@ import pytest
 from gateway.ingest import Ingested, Ingestor, Voucher
 from gateway.trust import Refuse
 from store import Store, StoreUnavailableError
-from store.views import UserRow
+from store.shapes import UserRow
 from tests.conftest import sql_statements
 
 ANNA = "anna.nowak@example.com"
@@ -27,7 +27,7 @@ def message(n: int) -> bytes:
 
 @pytest.fixture
 def ingestor(sqlite_store: Store) -> Ingestor:
-    sqlite_store.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
+    sqlite_store.directory.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
     woken: list[str] = []
     made = Ingestor(sqlite_store, enqueue=woken.extend, max_size=4096)
     made.woken = woken  # type: ignore[attr-defined]
@@ -51,7 +51,7 @@ def test_a_batch_commits_in_one_transaction_with_each_message_answered(ingestor:
     # The same bytes twice in one batch: one receipt, the second a duplicate of it; and one taken before
     assert isinstance(repeat, Ingested) and repeat.duplicate and repeat.inbound_id == first.inbound_id
     assert isinstance(earlier, Ingested) and earlier.duplicate and earlier.inbound_id == taken_before.inbound_id
-    assert len(sqlite_store.list_inbound()) == 3
+    assert len(sqlite_store.receipts.list_inbound()) == 3
     assert sum(1 for s in seen if s.lstrip().upper().startswith("INSERT INTO INBOUND")) == 1
     assert ingestor.woken == [taken_before.inbound_id, first.inbound_id, second.inbound_id]  # type: ignore[attr-defined]
 
@@ -65,6 +65,6 @@ def test_a_failed_commit_raises(ingestor: Ingestor, sqlite_store: Store, monkeyp
     def down(batch: object) -> list[StoreUnavailableError]:
         return [StoreUnavailableError("database is locked")] * len(batch)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlite_store, "add_inbound_batch", down)
+    monkeypatch.setattr(sqlite_store.receipts, "add_inbound_batch", down)
     with pytest.raises(StoreUnavailableError, match="database is locked"):
         ingestor.ingest_many([message(1), message(2)], source="imap:t", voucher=Voucher(ANNA, "file", "t"))

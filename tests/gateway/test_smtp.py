@@ -9,7 +9,7 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from store import InboundView, Store, StoreError, StoreUnavailableError
 from store.models import User, UserAddress
-from store.repo import StagedInbound
+from store.staged import StagedInbound
 from tests.gateway.conftest import ASSISTANT, Running
 
 USER = "anna.nowak@example.com"
@@ -70,13 +70,13 @@ def test_accepts_mail_for_the_assistant_and_stores_it_before_250(store: Store, r
     assert code == 250
     assert text.startswith("2.0.0 Ok: queued as ")
     inbound_id = text.rsplit(" ", 1)[1]
-    row = store.get_inbound(inbound_id)
+    row = store.receipts.get_inbound(inbound_id)
     assert row is not None
     assert row.status == "queued"
     assert row.mail_from == USER
     assert row.rcpt_tos == (ASSISTANT,)
     assert row.size == len(raw)
-    assert store.get_raw(row.sha256) == raw
+    assert store.content.get_blob(row.sha256) == raw
     assert row.peer is not None and row.peer.startswith("127.0.0.1:")
     # And the queue was woken for it
     deadline = time.monotonic() + 5
@@ -110,7 +110,7 @@ def test_relay_is_refused(sqlite_store: Store, run_gateway: Any, rcpt: str) -> N
     code, text = send(gw, message(), rcpts=[rcpt])
     # 553 is aiosmtpd's own refusal of a malformed address, before our policy runs
     assert (code, text[:6]) in {(550, "5.1.1 "), (553, "5.1.3 ")}
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 def test_oversize_message_gets_552_and_nothing_is_stored(sqlite_store: Store, run_gateway: Any) -> None:
@@ -124,7 +124,7 @@ def test_oversize_message_gets_552_and_nothing_is_stored(sqlite_store: Store, ru
         c.rset()
     code, _ = send(gw, message(body=("x" * 70 + "\r\n") * 80))
     assert code == 552
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 def test_unknown_sender_not_addressed_to_a_user_gets_550_571(sqlite_store: Store, run_gateway: Any) -> None:
@@ -136,7 +136,7 @@ def test_unknown_sender_not_addressed_to_a_user_gets_550_571(sqlite_store: Store
     assert text.startswith("5.7.1 ")
     assert "spammer@bulk.test" in text
     assert "not a registered user" in text
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 @pytest.mark.parametrize(
@@ -211,26 +211,25 @@ def test_session_time_limit_closes_with_421(sqlite_store: Store, run_gateway: An
 
 
 class _Wrapped:
-    """The store as the gateway sees it (``gateway.intake.IntakeStore``); subclasses change one step."""
+    """The store as the gateway sees it (``gateway.intake.IntakeStore``), with itself as the receipts group:
+    subclasses change one step of the intake."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.inline_max = inner.inline_max
+        self.directory = inner.directory
+        self.auth = inner.auth
+        self.metrics = inner.metrics
 
-    def find_users_by_addresses(self, addresses: Iterable[str]) -> Mapping[str, object]:
-        return self.inner.find_users_by_addresses(addresses)
-
-    def find_user_by_assistant_token(self, token_hash: str) -> object | None:
-        return self.inner.find_user_by_assistant_token(token_hash)
+    @property
+    def receipts(self) -> _Wrapped:
+        return self
 
     def stage_inbound(self, raw: bytes, **kw: Any) -> StagedInbound:
-        return self.inner.stage_inbound(raw, **kw)
+        return self.inner.receipts.stage_inbound(raw, **kw)
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]:
-        return self.inner.add_inbound_batch(batch)
-
-    def add_rejections(self, counts: Mapping[Any, int]) -> None:
-        self.inner.add_rejections(counts)
+        return self.inner.receipts.add_inbound_batch(batch)
 
     def after_fork(self) -> None:
         self.inner.after_fork()
@@ -260,7 +259,7 @@ def test_real_blob_write_failure_gets_451_and_no_row(sqlite_store: Store, run_ga
     (sqlite_store.blobs.root / digest[:2]).write_bytes(b"in the way")
     code, text = send(gw, raw)
     assert (code, text[:5]) == (451, "4.3.0")
-    assert sqlite_store.list_inbound() == []
+    assert sqlite_store.receipts.list_inbound() == []
 
 
 def test_database_failure_gets_451_and_no_row(store: Store, run_gateway: Any) -> None:
@@ -273,7 +272,7 @@ def test_database_failure_gets_451_and_no_row(store: Store, run_gateway: Any) ->
     assert (code, text[:5]) == (451, "4.3.0")
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
-    assert store.list_inbound() == []
+    assert store.receipts.list_inbound() == []
 
 
 class _HeldStore(_Wrapped):
@@ -288,7 +287,7 @@ class _HeldStore(_Wrapped):
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> list[InboundView | StoreError]:
         self.entered.set()
         assert self.release.wait(10)
-        outcomes = self.inner.add_inbound_batch(batch)
+        outcomes = self.inner.receipts.add_inbound_batch(batch)
         self.committed += [o.id for o in outcomes if isinstance(o, InboundView)]
         return outcomes
 
@@ -324,7 +323,7 @@ def test_hung_store_gets_451_and_the_late_write_is_rolled_back(store: Store, run
     held.release.set()
     time.sleep(0.3)
     assert held.committed == []
-    assert store.list_inbound() == []
+    assert store.receipts.list_inbound() == []
 
 
 def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_store: Store, run_gateway: Any) -> None:
@@ -349,7 +348,7 @@ def test_stop_lets_data_in_flight_finish_and_refuses_new_connections(sqlite_stor
     sender.join(10)
     stopping.result(10)
     assert replies and replies[0][0] == 250
-    assert sqlite_store.get_inbound(replies[0][1].rsplit(" ", 1)[1]) is not None
+    assert sqlite_store.receipts.get_inbound(replies[0][1].rsplit(" ", 1)[1]) is not None
 
 
 def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway: Any) -> None:
@@ -361,7 +360,7 @@ def test_broker_failure_does_not_affect_the_250(sqlite_store: Store, run_gateway
     gw = run_gateway(sqlite_store, enqueue=broken)
     code, text = send(gw, message())
     assert code == 250
-    row = sqlite_store.get_inbound(text.rsplit(" ", 1)[1])
+    row = sqlite_store.receipts.get_inbound(text.rsplit(" ", 1)[1])
     assert row is not None and row.status == "queued"
 
 
@@ -400,10 +399,10 @@ def test_concurrent_sessions_share_a_group_commit_and_all_get_250(store: Store, 
     assert [code for code, _ in replies] == [250] * 6
     ids = {text.rsplit(" ", 1)[1] for _, text in replies}
     assert len(ids) == 6
-    assert {v.id for v in store.list_inbound()} == ids
+    assert {v.id for v in store.receipts.list_inbound()} == ids
     for inbound_id in ids:
-        row = store.get_inbound(inbound_id)
-        assert row is not None and store.get_raw(row.sha256) is not None
+        row = store.receipts.get_inbound(inbound_id)
+        assert row is not None and store.content.get_blob(row.sha256) is not None
     # And all that arrived during the first commit went in together, in one second batch
     assert sum(gathering.batches) == 6
     assert len(gathering.batches) <= 2
@@ -423,7 +422,7 @@ def test_a_failing_batch_gives_451_to_each_session_and_writes_no_row(store: Stor
         with store.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
     assert [(code, text[:5]) for code, text in replies] == [(451, "4.3.0")] * 4
-    assert store.list_inbound() == []
+    assert store.receipts.list_inbound() == []
 
 
 def test_data_beyond_max_concurrent_data_waits_for_a_slot(sqlite_store: Store, run_gateway: Any) -> None:

@@ -200,17 +200,17 @@ def test_the_gateway_stores_in_its_storage_process_then_on_threads_once_it_is_lo
     code, big_reply = send(running, big)
     assert code == 250
     for raw, text in ((small, reply), (big, big_reply)):
-        row = sqlite_store.get_inbound(queued_id(text))
+        row = sqlite_store.receipts.get_inbound(queued_id(text))
         assert row is not None and row.status == "queued"
-        assert sqlite_store.get_raw(row.sha256) == raw
-    assert sqlite_store.blobs.exists(sqlite_store.get_inbound(queued_id(big_reply)).sha256)  # type: ignore[union-attr]
+        assert sqlite_store.content.get_blob(row.sha256) == raw
+    assert sqlite_store.blobs.exists(sqlite_store.receipts.get_inbound(queued_id(big_reply)).sha256)  # type: ignore[union-attr]
     # The child died while idle: the next message is stored on threads here, and still gets its 250
     os.kill(child, signal.SIGKILL)
     time.sleep(0.2)
     code, after = send(running, message())
     assert code == 250
     assert isinstance(running.server.handler.intake.storage, ThreadStorage)
-    row = sqlite_store.get_inbound(queued_id(after))
+    row = sqlite_store.receipts.get_inbound(queued_id(after))
     assert row is not None and row.status == "queued"
     # A stop waits for the last wake-ups; each was sent by the process that committed it
     running.stop()
@@ -224,14 +224,14 @@ def test_the_gateway_answers_451_when_its_storage_process_dies_mid_batch(
 ) -> None:
     add_user(sqlite_store, USER)
     # The child dies in the middle of a commit (as on an out-of-memory kill): nothing was committed
-    real = sqlite_store.add_inbound_batch
-    monkeypatch.setattr(sqlite_store, "add_inbound_batch", lambda batch: os._exit(9))
+    real = sqlite_store.receipts.add_inbound_batch
+    monkeypatch.setattr(sqlite_store.receipts, "add_inbound_batch", lambda batch: os._exit(9))
     running = run_gateway(sqlite_store, enqueue=enqueue_to(tmp_path / "sent"), storage_process=True)
-    monkeypatch.setattr(sqlite_store, "add_inbound_batch", real)  # the SMTP process's own store works
+    monkeypatch.setattr(sqlite_store.receipts, "add_inbound_batch", real)  # the SMTP process's own store works
     code, reply = send(running, message())
     assert code == 451, reply
-    assert sqlite_store.count_inbound_by_status().get("queued", 0) == 0
+    assert sqlite_store.receipts.count_inbound_by_status().get("queued", 0) == 0
     # The sender's retry is stored on threads
     code, reply = send(running, message())
     assert code == 250, reply
-    assert sqlite_store.count_inbound_by_status()["queued"] == 1
+    assert sqlite_store.receipts.count_inbound_by_status()["queued"] == 1

@@ -237,7 +237,7 @@ def test_unreachable_database_answers_451_and_writes_nothing(tmp_path: Path, pg_
         for inbound_id, raw in sent.items():
             size, sha256, status = rows[inbound_id]
             assert (size, sha256, status) == (len(raw), hashlib.sha256(raw).hexdigest(), "linked")
-            assert store.get_raw(sha256) == raw
+            assert store.content.get_blob(sha256) == raw
     finally:
         store.close()
     refused_hashes = {hashlib.sha256(raw).hexdigest() for raw in refused}

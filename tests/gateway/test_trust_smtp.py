@@ -53,7 +53,7 @@ def gateway(users: Store, dns: LocalDNS, run_gateway: Any) -> Iterator[Any]:
 
 
 def refusals(store: Store) -> dict[tuple[str, str], int]:
-    store_counts: dict[tuple[str, str], int] = store.metrics_snapshot().rejections_by_reason
+    store_counts: dict[tuple[str, str], int] = store.metrics.metrics_snapshot().rejections_by_reason
     return store_counts
 
 
@@ -109,7 +109,7 @@ def test_each_forged_form_is_refused_with_its_reason_and_nothing_is_stored(
     reply_code, text = send(gateway, raw, sender=mail_from)
 
     assert f"{reply_code} {text[:5]}" == code, text
-    assert users.list_inbound() == []
+    assert users.receipts.list_inbound() == []
     gateway.stop()  # the refusal counts are written on the way out at the latest
     assert wait_for_count(users, (code, reason))
 
@@ -154,7 +154,7 @@ def test_a_dkim_signature_aligned_with_our_domain_proves_a_bcc(gateway: Any, use
     code, text = send(gateway, raw, sender=ANNA)
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "dkim")
     assert receipt.auth is not None and receipt.auth["detail"] == "dkim pass d=example.com s=mail2026"
     dkim = [c for c in receipt.auth["checks"] if c["method"] == "dkim"]
@@ -179,7 +179,7 @@ def test_spf_aligned_with_our_domain_proves_a_bcc(gateway: Any, users: Store, dn
     code, text = send(gateway, mail(ANNA), sender=ANNA)
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "spf")
 
 
@@ -193,7 +193,7 @@ def test_arc_through_our_own_forwarder_proves_a_redirect(gateway: Any, users: St
     code, text = send(gateway, forwarded, sender="SRS0=ab=KC=acme-logistics.pl=t.wisniewski@example.com")
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "arc")
 
 
@@ -209,7 +209,7 @@ def test_an_exchange_redirect_of_bcc_mail_is_accepted_on_its_provider_s_seal(
     code, text = send(gateway, sealed, sender="bounces+SRS=x@example.com")
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "arc")
     assert receipt.auth is not None and receipt.auth["via"] == "X-MS-Exchange-Inbox-Rules-Loop"
 
@@ -233,23 +233,23 @@ def test_a_trace_header_added_to_a_provider_sealed_message_is_refused(
     for forged in (above, below, last):
         code, text = send(gateway, forged, sender="attacker@evil.onmicrosoft.com")
         assert (code, text[:5]) == (550, "5.7.1"), text
-    assert users.list_inbound() == []
+    assert users.receipts.list_inbound() == []
 
 
 def test_a_secret_address_proves_the_user_whatever_from_says_and_rotation_ends_it_at_once(
     gateway: Any, users: Store
 ) -> None:
     token = new_address_token()
-    users.set_assistant_token_hash(ANNA, hash_address_token(token))
+    users.auth.set_assistant_token_hash(ANNA, hash_address_token(token))
     personal = f"assistant+{token}@crm.example.com"
 
     code, text = send(gateway, mail(CONTACT, "x@acme.test"), sender="someone@elsewhere.test", rcpts=[personal])
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "secret-address")
     # When Anna rotates it, the old address is refused at RCPT, before any DATA
-    users.set_assistant_token_hash(ANNA, hash_address_token(new_address_token()))
+    users.auth.set_assistant_token_hash(ANNA, hash_address_token(new_address_token()))
     code, text = send(gateway, mail(CONTACT, "x@acme.test"), sender="someone@elsewhere.test", rcpts=[personal])
     assert (code, text[:5]) == (550, "5.1.1")
     assert "personal assistant address is not valid" in text
@@ -264,7 +264,7 @@ def test_dns_down_is_451_so_the_sender_retries(gateway: Any, users: Store, dns: 
     code, text = send(gateway, mail(ANNA), sender=ANNA)
 
     assert (code, text[:5]) == (451, "4.7.0"), text
-    assert users.list_inbound() == []
+    assert users.receipts.list_inbound() == []
 
 
 def test_a_trusted_relay_is_the_organisation_s_own(users: Store, run_gateway: Any) -> None:
@@ -274,7 +274,7 @@ def test_a_trusted_relay_is_the_organisation_s_own(users: Store, run_gateway: An
     code, text = send(gw, mail(ANNA), sender=ANNA)
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "trusted-relay")
 
 
@@ -292,7 +292,7 @@ def test_a_trusted_relay_s_authentication_results_decide_and_nobody_else_s(
 
     assert send(gw, passed.encode() + mail(ANNA), sender=ANNA)[0] == 250
     assert send(gw, failed.encode() + mail(ANNA), sender=ANNA)[0] == 550
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.proof, receipt.auth and receipt.auth["source"]) == ("dkim", "relay")
 
 
@@ -302,7 +302,7 @@ def test_authentication_results_from_an_untrusted_peer_are_ignored(gateway: Any,
     code, _text = send(gateway, forged, sender=ANNA)
 
     assert code == 550
-    assert users.list_inbound() == []
+    assert users.receipts.list_inbound() == []
 
 
 def test_postmaster_is_always_accepted_and_kept(gateway: Any, users: Store) -> None:
@@ -311,7 +311,7 @@ def test_postmaster_is_always_accepted_and_kept(gateway: Any, users: Store) -> N
     )
 
     assert code == 250, text
-    (receipt,) = users.list_inbound()
+    (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == ("postmaster", "postmaster")
 
 
@@ -355,6 +355,6 @@ def test_smuggling_payloads_still_make_exactly_one_message(users: Store, run_gat
         replies = [reader.readline() for _ in range(2)]
     assert replies[0].startswith(b"250"), replies
     assert replies[1].startswith(b"221"), replies
-    (receipt,) = users.list_inbound()
-    raw = users.get_raw(receipt.sha256)
+    (receipt,) = users.receipts.list_inbound()
+    raw = users.content.get_blob(receipt.sha256)
     assert b"Subject: smuggled" in raw  # kept as the first message's text, never a message of its own

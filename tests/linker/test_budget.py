@@ -66,12 +66,14 @@ def test_a_budget_ends_with_its_block_and_check_is_free_outside_one() -> None:
 
 
 def test_a_message_over_its_budget_fails_once_with_the_reason(sqlite_store: Store) -> None:
-    inbound = sqlite_store.add_inbound(MANY_PARTS, mail_from="anna.nowak@example.com", rcpt_tos=ENVELOPE.rcpt_tos)
+    inbound = sqlite_store.receipts.add_inbound(
+        MANY_PARTS, mail_from="anna.nowak@example.com", rcpt_tos=ENVELOPE.rcpt_tos
+    )
     processor = Processor(sqlite_store, FAST, linker_pipeline(settings(0.001), DIRECTORY))
 
     processor.process(inbound.id)  # no dramatiq.Retry: the message is at fault, not the worker
 
-    row = sqlite_store.get_inbound(inbound.id)
+    row = sqlite_store.receipts.get_inbound(inbound.id)
     assert row is not None
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error == "CpuLimitExceeded: linking used more than its CPU limit of 0.001 s"

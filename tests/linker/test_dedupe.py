@@ -13,7 +13,7 @@ from linker.settings import LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from store import Store
 from store.models import Inbound, Lead, Link, Message
-from store.views import ClientRow, ContactRow, MessageWrite, PlanWrite, UserRow
+from store.shapes import ClientRow, ContactRow, MessageWrite, PlanWrite, UserRow
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"
@@ -26,21 +26,25 @@ def _original(body: str, date: datetime | None, message_id: str | None = None) -
 
 
 def test_attached_and_inline_copies_are_one_message(store: Store) -> None:
-    store.apply_users(
+    store.directory.apply_users(
         [
             UserRow(2, "anna.nowak@example.com", "Anna Nowak", None, "all"),
             UserRow(3, "piotr.zielinski@example.com", "Piotr Zieliński", None, "all"),
         ]
     )
-    store.apply_clients([ClientRow(2, "Acme Logistics", ("acme-logistics.pl",), ())])
-    store.apply_contacts([ContactRow(2, "Jan Kowalski", ("jan.kowalski@acme-logistics.pl",), "Acme Logistics")])
-    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store))
+    store.directory.apply_clients([ClientRow(2, "Acme Logistics", ("acme-logistics.pl",), ())])
+    store.directory.apply_contacts(
+        [ContactRow(2, "Jan Kowalski", ("jan.kowalski@acme-logistics.pl",), "Acme Logistics")]
+    )
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
     ids = []
     for name, sender in [
         ("same_claim_attached_by_piotr.eml", "piotr.zielinski@example.com"),
         ("same_claim_inline_by_anna.eml", "anna.nowak@example.com"),
     ]:
-        inbound = store.add_inbound((E2E / name).read_bytes(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
+        inbound = store.receipts.add_inbound(
+            (E2E / name).read_bytes(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"]
+        )
         processor.process_now(inbound.id)
         ids.append(inbound.id)
     with Session(store.engine) as s:
@@ -116,8 +120,8 @@ def test_same_content_merges_only_within_the_date_window(store: Store) -> None:
         ("sha:two", base + timedelta(hours=2)),
         ("sha:three", base + timedelta(hours=30)),
     ]:
-        inbound = store.add_inbound(key.encode(), mail_from="", rcpt_tos=["x@y.z"])
-        results.append(store.apply_plan(inbound.id, _write(key, date)))
+        inbound = store.receipts.add_inbound(key.encode(), mail_from="", rcpt_tos=["x@y.z"])
+        results.append(store.filing.apply_plan(inbound.id, _write(key, date)))
     assert [r.message_created for r in results] == [True, False, True]
     assert results[0].message_id == results[1].message_id != results[2].message_id
 
@@ -129,14 +133,14 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
     from web.auth.passwords import hash_api_token, new_api_token
 
     # Given Anna (Sales PL) and Bogdan (Sales CZ), each seeing only their own mail
-    store.apply_users(
+    store.directory.apply_users(
         [
             UserRow(2, "anna.nowak@example.com", "Anna Nowak", "Sales PL", "own"),
             UserRow(3, "bogdan.novak@example.com", "Bogdan Novák", "Sales CZ", "own"),
         ]
     )
-    anna, bogdan = (store.get_login(e).id for e in ("anna.nowak@example.com", "bogdan.novak@example.com"))  # type: ignore[union-attr]
-    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store))
+    anna, bogdan = (store.auth.get_login(e).id for e in ("anna.nowak@example.com", "bogdan.novak@example.com"))  # type: ignore[union-attr]
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
     pricing = (
         "From: Anna Nowak <anna.nowak@example.com>\r\nTo: John Miller <john@acme.test>\r\n"
         "Subject: OP-999 confidential pricing\r\nMessage-ID: <X-7731@mail.example.com>\r\n"
@@ -150,7 +154,7 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
     )
     ids = []
     for raw, sender in ((pricing, "anna.nowak@example.com"), (reuse, "bogdan.novak@example.com")):
-        inbound = store.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
+        inbound = store.receipts.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
         processor.process_now(inbound.id)
         ids.append(inbound.id)
 
@@ -165,7 +169,7 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
     # And Bogdan's API sees his own email, and nothing of Anna's
     tokens = {uid: new_api_token() for uid in (anna, bogdan)}
     for uid, token in tokens.items():
-        store.add_api_token(uid, "tests", hash_api_token(token))
+        store.auth.add_api_token(uid, "tests", hash_api_token(token))
     with TestClient(create_app(store, secret_key="k" * 32)) as client:
 
         def get(message_id: int, uid: int) -> int:
@@ -174,20 +178,22 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
 
         assert (get(annas, bogdan), get(bogdans, bogdan), get(annas, anna)) == (404, 200, 200)
     # And the reuse is counted for /metrics
-    assert store.metrics_snapshot().message_id_collisions == 1
+    assert store.metrics.metrics_snapshot().message_id_collisions == 1
 
 
 def test_one_template_sent_to_two_clients_stays_two_emails(store: Store) -> None:
-    store.apply_users([UserRow(2, "anna.nowak@example.com", "Anna Nowak", None, "all")])
-    store.apply_clients([ClientRow(2, "Acme", ("acme.test",), ()), ClientRow(3, "Globex", ("globex.ro",), ())])
-    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store))
+    store.directory.apply_users([UserRow(2, "anna.nowak@example.com", "Anna Nowak", None, "all")])
+    store.directory.apply_clients(
+        [ClientRow(2, "Acme", ("acme.test",), ()), ClientRow(3, "Globex", ("globex.ro",), ())]
+    )
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
     body = "Dear client, please find attached our offer for the fleet renewal in 2027. Kind regards, Anna Nowak"
     for n, to in enumerate(("John <john@acme.test>", "Greta <greta@globex.ro>")):
         raw = (
             f"From: Anna Nowak <anna.nowak@example.com>\r\nTo: {to}\r\nSubject: Fleet offer\r\n"
             f"Message-ID: <tpl-{n}@mail.example.com>\r\nDate: Mon, 16 Nov 2026 09:0{n}:00 +0100\r\n\r\n{body}\r\n"
         )
-        inbound = store.add_inbound(
+        inbound = store.receipts.add_inbound(
             raw.encode(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
         )
         processor.process_now(inbound.id)

@@ -26,7 +26,7 @@ FAST = QueueSettings(max_attempts=3, min_backoff=0.01, max_backoff=0.05, sweep_i
 
 def add(store: Store, n: int = 1) -> list[str]:
     return [
-        store.add_inbound(
+        store.receipts.add_inbound(
             f"Subject: {i}\r\n\r\nbody {i}\r\n".encode(), mail_from="a@example.com", rcpt_tos=["x@y.z"]
         ).id
         for i in range(n)
@@ -53,7 +53,7 @@ def test_processes_a_queued_receipt_once(store: Store) -> None:
     processor = Processor(store, FAST, pipeline)
     processor.process(inbound_id)
     processor.process(inbound_id)  # a duplicate wake-up
-    row = store.get_inbound(inbound_id)
+    row = store.receipts.get_inbound(inbound_id)
     assert row is not None
     assert (row.status, row.reason) == ("linked", "test")
     assert row.processed_at is not None
@@ -86,20 +86,20 @@ def test_the_real_pipeline_looks_up_inside_the_processors_reading_scope(sqlite_s
     # Then its lookups ran inside one scope (no user: the message is refused, as without a scope)
     assert scopes[0] == "open" and scopes[-1] == "close" and scopes.count("open") == 1, scopes
     assert "lookup" in scopes and "lookup outside" not in scopes
-    row = sqlite_store.get_inbound(inbound_id)
+    row = sqlite_store.receipts.get_inbound(inbound_id)
     assert row is not None and row.status == "failed"
 
 
 def test_a_message_reads_on_one_connection_and_writes_on_another(store: Store) -> None:
     (inbound_id,) = add(store)
     checkouts: list[str] = []
-    for engine in {store.engine, store.linking_engine}:
+    for engine in {store.engine, store.database.linking_engine}:
         event.listen(engine, "checkout", lambda *_: checkouts.append("checkout"))
 
     def pipeline(inbound: InboundView, raw: bytes) -> Outcome:
         checkouts.append("pipeline")
         # The store's lookups from inside the pipeline reuse the processor's read connection.
-        assert store.find_users_by_addresses(["a@example.com"]) == {}
+        assert store.directory.find_users_by_addresses(["a@example.com"]) == {}
         return Outcome("linked", "test")
 
     # When a receipt is processed
@@ -107,22 +107,22 @@ def test_a_message_reads_on_one_connection_and_writes_on_another(store: Store) -
     # Then the receipt, its raw bytes and the lookups took one pool checkout, the final write one more
     # (each checkout costs a ping and a rollback: on PostgreSQL, more than a small query)
     assert checkouts == ["checkout", "pipeline", "checkout"], checkouts
-    row = store.get_inbound(inbound_id)
+    row = store.receipts.get_inbound(inbound_id)
     assert row is not None and row.status == "linked"
 
 
 def test_mark_processed_is_conditional(store: Store) -> None:
     (inbound_id,) = add(store)
-    assert store.mark_processed(inbound_id, "linked") is True
-    assert store.mark_processed(inbound_id, "ignored", reason="late") is False
-    row = store.get_inbound(inbound_id)
+    assert store.receipts.mark_processed(inbound_id, "linked") is True
+    assert store.receipts.mark_processed(inbound_id, "ignored", reason="late") is False
+    row = store.receipts.get_inbound(inbound_id)
     assert row is not None and row.status == "linked"
 
 
 def test_ignored_outcome_keeps_its_reason(sqlite_store: Store) -> None:
     (inbound_id,) = add(sqlite_store)
     Processor(sqlite_store, FAST, lambda i, r: Outcome("ignored", "rule newsletters")).process(inbound_id)
-    row = sqlite_store.get_inbound(inbound_id)
+    row = sqlite_store.receipts.get_inbound(inbound_id)
     assert row is not None and (row.status, row.reason) == ("ignored", "rule newsletters")
 
 
@@ -140,8 +140,8 @@ def test_transient_failure_retries_with_backoff_then_succeeds(sqlite_store: Stor
     actor = build_actor(broker, Processor(sqlite_store, FAST, flaky))
     worker_for(broker)
     actor.send(inbound_id)
-    wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
-    row = sqlite_store.get_inbound(inbound_id)
+    wait_for(lambda: (r := sqlite_store.receipts.get_inbound(inbound_id)) is not None and r.status == "linked")
+    row = sqlite_store.receipts.get_inbound(inbound_id)
     assert row is not None
     assert row.attempts == 1
     assert row.last_error == "TimeoutError: directory lookup timed out"
@@ -163,13 +163,13 @@ def test_failure_after_the_last_attempt_marks_failed_with_the_error(sqlite_store
     # Every attempt, retries included, has run once the queue (and its delay queue) is empty and the worker idle
     broker.join(actor.queue_name, timeout=10_000, fail_fast=True)
     worker.join()
-    row = sqlite_store.get_inbound(inbound_id)
+    row = sqlite_store.receipts.get_inbound(inbound_id)
     assert row is not None
     assert row.attempts == FAST.max_attempts == len(calls)
     assert row.last_error == "ValueError: cannot decode header"
     # A failed receipt can be put back for reprocessing
-    assert sqlite_store.mark_requeued(inbound_id)
-    row = sqlite_store.get_inbound(inbound_id)
+    assert sqlite_store.receipts.mark_requeued(inbound_id)
+    row = sqlite_store.receipts.get_inbound(inbound_id)
     assert row is not None and (row.status, row.attempts) == ("queued", 0)
 
 
@@ -199,7 +199,9 @@ def test_unreadable_mail_fails_once_with_its_reason_and_the_worker_goes_on(
     sqlite_store: Store, worker_for: Callable, raw: bytes, error: str
 ) -> None:
     # Given an unreadable receipt and a readable one after it, on a worker running the real pipeline
-    unreadable = sqlite_store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.test"]).id
+    unreadable = sqlite_store.receipts.add_inbound(
+        raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.test"]
+    ).id
     (readable,) = add(sqlite_store)
     real = linker_pipeline(LinkerSettings.build(), MemoryDirectory())
     calls: list[str] = []
@@ -217,14 +219,14 @@ def test_unreadable_mail_fails_once_with_its_reason_and_the_worker_goes_on(
     broker.join(actor.queue_name, timeout=10_000, fail_fast=True)
     worker.join()
     # Then the unreadable one failed after ONE attempt, with the parser's reason, and its raw bytes are kept
-    row = sqlite_store.get_inbound(unreadable)
+    row = sqlite_store.receipts.get_inbound(unreadable)
     assert row is not None
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, error)
     assert row.processed_at is not None
     assert calls.count(unreadable) == 1
-    assert sqlite_store.get_raw(row.sha256) == raw
+    assert sqlite_store.content.get_blob(row.sha256) == raw
     # And the worker went on to the next receipt (no user: refused, for its own reason)
-    after = sqlite_store.get_inbound(readable)
+    after = sqlite_store.receipts.get_inbound(readable)
     assert after is not None
     assert (after.status, after.last_error) == ("failed", "no registered user sent or received this message")
     assert calls.count(readable) == 1

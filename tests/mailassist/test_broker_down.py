@@ -95,7 +95,7 @@ def _setup(tmp_path: Path) -> tuple[Path, str, Path, int, int]:
 def _statuses(url: str, blob_dir: Path) -> dict[str, str]:
     store = Store(url, blob_dir)
     try:
-        return {r.id: r.status for r in store.list_inbound(limit=10_000)}
+        return {r.id: r.status for r in store.receipts.list_inbound(limit=10_000)}
     finally:
         store.close()
 

@@ -18,6 +18,7 @@ from tests.support import (
     USER,
     Child,
     Reply,
+    has_blob,
     linked_counts,
     make_message,
     queue_rows,
@@ -162,14 +163,14 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
         row = rows[inbound_id]
         assert row["sha256"] == sha_of[n]
         assert row["size"] == len(messages[n])
-        assert store.get_raw(row["sha256"]) == messages[n]
+        assert store.content.get_blob(row["sha256"]) == messages[n]
     # Rows beyond the 250'd ones may exist (stored, but the 250 died with the process); they must be whole too
     extra = rows.keys() - set(accepted.values())
     assert len(extra) <= len(sender.unanswered)
     unanswered_hashes = {sha_of[n] for n in sender.unanswered}
     for inbound_id in extra:
         assert rows[inbound_id]["sha256"] in unanswered_hashes
-        assert store.has_blob(rows[inbound_id]["sha256"])
+        assert has_blob(store, rows[inbound_id]["sha256"])
     store.close()
 
     # And every receipt ended linked, processed exactly once across both processes
@@ -198,7 +199,7 @@ def test_sigkill_mid_stream_loses_nothing_and_processes_each_receipt_once(tmp_pa
 def _rows(url: str, blob_dir: Path) -> dict[str, str]:
     store = Store(url, blob_dir)
     try:
-        return {r.id: r.status for r in store.list_inbound(limit=10_000)}
+        return {r.id: r.status for r in store.receipts.list_inbound(limit=10_000)}
     finally:
         store.close()
 

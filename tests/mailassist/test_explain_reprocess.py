@@ -16,7 +16,7 @@ from mailassist.cli import cli
 from mailassist.config import load_config
 from store import Store
 from store.models import Inbound, Lead, Link, Message
-from store.views import ContactRow
+from store.shapes import ContactRow
 from tests.conftest import FIXTURES
 
 E2E = FIXTURES / "e2e"
@@ -61,7 +61,7 @@ def test_explain_one_file_prints_the_plan_and_stores_nothing(tmp_path: Path) -> 
     assert plan["new_leads"] == []
     store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
     try:
-        assert store.list_inbound() == []
+        assert store.receipts.list_inbound() == []
         with Session(store.engine) as s:
             assert s.scalar(select(func.count()).select_from(Message)) == 0
     finally:
@@ -126,10 +126,12 @@ def test_reprocess_failed_after_the_missing_user_is_imported(tmp_path: Path) -> 
     store.open()
     try:
         raw = (E2E / "bcc_outgoing_pl.eml").read_bytes()
-        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        inbound = store.receipts.add_inbound(
+            raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
         # Given a receipt that failed because its user was deleted from the directory before processing
         make_processor(load_config(config), store).process_now(inbound.id)
-        failed = store.get_inbound(inbound.id)
+        failed = store.receipts.get_inbound(inbound.id)
         assert failed is not None and failed.status == "failed"
         assert failed.last_error == "no registered user sent or received this message"
         # When the user is imported and the failed receipts are reprocessed
@@ -137,7 +139,7 @@ def test_reprocess_failed_after_the_missing_user_is_imported(tmp_path: Path) -> 
         result = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--failed"])
         assert result.exit_code == 0, result.output
         assert f"{inbound.id}: failed -> linked" in result.output
-        linked = store.get_inbound(inbound.id)
+        linked = store.receipts.get_inbound(inbound.id)
         assert linked is not None and linked.status == "linked"
     finally:
         store.close()
@@ -151,7 +153,9 @@ def test_relink_attaches_lead_history_to_a_new_contact_once(tmp_path: Path) -> N
     try:
         processor = make_processor(load_config(config), store)
         raw = (E2E / "new_lead_cz_1.eml").read_bytes()
-        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        inbound = store.receipts.add_inbound(
+            raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
         processor.process_now(inbound.id)
         with Session(store.engine) as s:
             assert s.scalars(select(Lead.address)).all() == ["petra.svobodova@novyklient.cz"]
@@ -192,9 +196,13 @@ def test_renormalize_then_relink_merges_a_lead_into_a_contact_imported_in_unicod
     store.open()
     try:
         # Given a contact an older import kept in Unicode, and mail naming her as A-labels: a duplicate lead
-        store.apply_contacts([ContactRow(line=2, name="Zofia Wiśniewska", emails=("zofia.wisniewska@żabka.test",))])
+        store.directory.apply_contacts(
+            [ContactRow(line=2, name="Zofia Wiśniewska", emails=("zofia.wisniewska@żabka.test",))]
+        )
         raw = (FIXTURES / "linker" / "names_idn" / "python_emailmessage_cs.eml").read_bytes()
-        inbound = store.add_inbound(raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        inbound = store.receipts.add_inbound(
+            raw, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
         make_processor(load_config(config), store).process_now(inbound.id)
         zofia = "zofia.wisniewska@xn--abka-99a.test"
         with Session(store.engine) as s:
@@ -226,7 +234,7 @@ def test_explain_a_receipt_uses_the_submitter_the_gateway_proved_and_shows_its_a
         # A client's mail, from a forwarding rule, that Anna's personal address proved (From is not her)
         raw = (E2E / "new_lead_cz_1.eml").read_bytes()
         auth = {"route": "secret-address", "via": "secret-address", "detail": "personal address"}
-        inbound = store.add_inbound(
+        inbound = store.receipts.add_inbound(
             raw,
             mail_from="someone@elsewhere.test",
             rcpt_tos=["assistant+abcdefghijklmnopqrstuvwx@crm.example.com"],
@@ -276,17 +284,21 @@ def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path
             b"From: bogdan.novak@example.com\r\nTo: mallory@evil.test\r\nSubject: x\r\n"
             b"Message-ID: <X-1@example.com>\r\n\r\nx\r\n"
         )
-        first = store.add_inbound(pricing, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        first = store.receipts.add_inbound(
+            pricing, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
         processor.process_now(first.id)
         # Given Bogdan's copy merged into Anna's email, as the old rule (Message-ID alone) did
-        second = store.add_inbound(reuse, mail_from="bogdan.novak@example.com", rcpt_tos=["assistant@crm.example.com"])
+        second = store.receipts.add_inbound(
+            reuse, mail_from="bogdan.novak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
         plan = processor.pipeline(second, reuse).write
         with Session(store.engine) as s:
             annas = s.get(Inbound, first.id).message_id  # type: ignore[union-attr]
             old_key = s.get(Message, annas).dedupe_key  # type: ignore[union-attr]
         assert plan is not None and plan.message is not None
         merged = dataclasses.replace(plan, message=dataclasses.replace(plan.message, dedupe_key=old_key))
-        assert store.apply_plan(second.id, merged).message_id == annas
+        assert store.filing.apply_plan(second.id, merged).message_id == annas
     finally:
         store.close()
 

@@ -30,7 +30,7 @@ from mailassist.imap import (
     mailbox_of,
 )
 from store import Store
-from store.views import UserRow
+from store.shapes import UserRow
 from tests.mailassist.dovecot import Dovecot
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "con
 
 @pytest.fixture
 def store(sqlite_store: Store) -> Store:
-    sqlite_store.apply_users(
+    sqlite_store.directory.apply_users(
         [
             UserRow(2, ANNA, "Anna Nowak", "Sales", "team"),
             UserRow(3, BOB, "Bob Support", "Support", "team"),
@@ -139,12 +139,13 @@ def running(p: Poller) -> Iterator[threading.Thread]:
 
 
 def receipts(store: Store) -> list[Any]:
-    return store.list_inbound(limit=1000, newest_first=False)
+    return store.receipts.list_inbound(limit=1000, newest_first=False)
 
 
 def subjects(store: Store) -> list[str]:
     return sorted(
-        store.get_raw(r.sha256).split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode() for r in receipts(store)
+        store.content.get_blob(r.sha256).split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        for r in receipts(store)
     )
 
 
@@ -172,7 +173,7 @@ def test_back_fill_takes_the_messages_received_since_the_date_as_the_users_submi
     }
     assert "personal IMAP mailbox 'anna'" in receipts(store)[0].auth["detail"]
     # The folders' progress is recorded, and the mailbox is left exactly as it was (nothing flagged \Seen)
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     assert state.messages_taken == 3
     assert {f.folder: f.last_uid for f in state.folders} == {"INBOX": 3, "Sent": 1}
@@ -189,10 +190,12 @@ def test_new_mail_is_taken_while_the_poller_runs(store: Store, server: Dovecot, 
     p = poller(store, mailbox(server, tmp_path))
     with running(p):
         wait_until(lambda: len(receipts(store)) == 1, what="the first message")
-        wait_until(lambda: (s := store.get_source_state("anna")) is not None and s.state == "waiting", what="waiting")
+        wait_until(
+            lambda: (s := store.sources.get_source_state("anna")) is not None and s.state == "waiting", what="waiting"
+        )
         server.deliver("anna", message(2), message(3))
         wait_until(lambda: len(receipts(store)) == 3, what="the new messages")
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     # Stopped: the lease is given up
     assert (state.state, state.lease_owner, state.messages_taken, state.failures) == ("stopped", None, 3, 0)
@@ -205,7 +208,9 @@ def test_idle_wakes_the_poller_when_mail_arrives(store: Store, server: Dovecot, 
     p = poller(store, mailbox(server, tmp_path, idle=True, poll_interval=600))
     with running(p):
         wait_until(lambda: len(receipts(store)) == 1, what="the first message")
-        wait_until(lambda: (s := store.get_source_state("anna")) is not None and s.state == "waiting", what="waiting")
+        wait_until(
+            lambda: (s := store.sources.get_source_state("anna")) is not None and s.state == "waiting", what="waiting"
+        )
         time.sleep(0.3)  # in IDLE by now
         # When a message arrives, it is taken within seconds, not at the next poll
         started = time.monotonic()
@@ -236,7 +241,7 @@ def test_a_uidvalidity_change_takes_the_folder_again_and_dedupe_absorbs_the_repe
     # Then the folder is taken again from the start: the two it had are duplicates, only the new one is new
     assert (tally.new, tally.duplicates, tally.resets) == (1, 2, ["Archive"])
     assert len(receipts(store)) == 3
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     (folder,) = state.folders
     assert (folder.uidvalidity, folder.last_uid, folder.resets) == (server.uidvalidity("anna", "Archive"), 3, 1)
@@ -265,7 +270,7 @@ def test_a_restart_between_the_commit_and_the_uid_fetches_the_message_again_and_
         crashing.poll()
     # The message was committed; its UID was not recorded
     assert len(receipts(store)) == 1
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     assert state.folders[0].last_uid == 0
 
@@ -279,7 +284,7 @@ def test_a_restart_between_the_commit_and_the_uid_fetches_the_message_again_and_
     # It fetches the message again, and dedupe absorbs it: one receipt
     assert (tally.new, tally.duplicates) == (0, 1)
     assert len(receipts(store)) == 1
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     assert state.folders[0].last_uid == 1
 
@@ -315,12 +320,14 @@ def test_a_wrong_password_is_a_clear_error_of_its_source_only_and_never_shown(
     pollers.start()
     try:
         wait_until(lambda: len(receipts(store)) == 1, what="the good source's message")
-        wait_until(lambda: (s := store.get_source_state("anna")) is not None and s.failures >= 2, what="failures")
+        wait_until(
+            lambda: (s := store.sources.get_source_state("anna")) is not None and s.failures >= 2, what="failures"
+        )
     finally:
         pollers.stop()
 
     assert subjects(store) == ["support question"]
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     assert state.last_error is not None
     assert state.last_error.startswith(f"login refused for anna@127.0.0.1:{server.port} (check login and password)")
@@ -346,8 +353,10 @@ def test_a_server_that_is_down_is_backed_off_from_and_polled_again_when_it_is_ba
     assert (box.backoff(1), box.backoff(2), box.backoff(3), box.backoff(10)) == (0.1, 0.2, 0.3, 0.3)
     p = poller(store, box)
     with running(p):
-        wait_until(lambda: (s := store.get_source_state("anna")) is not None and s.failures >= 3, what="failures")
-        state = store.get_source_state("anna")
+        wait_until(
+            lambda: (s := store.sources.get_source_state("anna")) is not None and s.failures >= 3, what="failures"
+        )
+        state = store.sources.get_source_state("anna")
         assert state is not None
         assert state.state == "backoff"
         assert state.next_poll_at is not None
@@ -357,7 +366,9 @@ def test_a_server_that_is_down_is_backed_off_from_and_polled_again_when_it_is_ba
         server.start()
         server.deliver("anna", message(1))
         wait_until(lambda: len(receipts(store)) == 1, what="the message after the server came back")
-        wait_until(lambda: (s := store.get_source_state("anna")) is not None and s.failures == 0, what="recovery")
+        wait_until(
+            lambda: (s := store.sources.get_source_state("anna")) is not None and s.failures == 0, what="recovery"
+        )
 
 
 def test_a_password_file_is_read_at_each_connection(store: Store, server: Dovecot, tmp_path: Path) -> None:
@@ -436,7 +447,7 @@ def test_a_message_too_big_is_skipped_without_fetching_it(store: Store, server: 
     tally = poller(store, mailbox(server, tmp_path)).poll()
     assert (tally.new, tally.refused) == (1, 1)
     assert subjects(store) == ["small"]
-    state = store.get_source_state("anna")
+    state = store.sources.get_source_state("anna")
     assert state is not None
     assert state.folders[0].last_uid == 2
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from mailassist.cli import cli
 from store import Store
 from store.models import utcnow
-from store.views import UserRow
+from store.shapes import UserRow
 from tests.mailassist.dovecot import Dovecot
 from tests.mailassist.test_imap import ANNA, ANNA_PASSWORD, BOB, SUPPORT_PASSWORD, message
 from tests.support import queue_rows, run_cli, running, wait_until
@@ -64,7 +64,7 @@ def seed(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
     store.open(upgrade=True)
     try:
-        store.apply_users(
+        store.directory.apply_users(
             [UserRow(2, ANNA, "Anna Nowak", "Sales", "all"), UserRow(3, BOB, "Bob Support", "Support", "team")]
         )
     finally:
@@ -81,7 +81,7 @@ def receipts(tmp_path: Path) -> list[Any]:
     """Every receipt, read beside the running process (quicker than ``mailassist queue`` in a child)."""
     store = opened(tmp_path)
     try:
-        return store.list_inbound(limit=1000)
+        return store.receipts.list_inbound(limit=1000)
     finally:
         store.close()
 
@@ -98,17 +98,17 @@ def test_sources_lists_each_source_with_its_state_and_last_error(tmp_path: Path)
     store = opened(tmp_path)
     try:
         # anna polled fine; support failed twice and waits; "old" is no longer configured
-        assert store.claim_source("anna", "host:1:a", lease=60)
-        assert store.start_folder("anna", "INBOX", 77, "host:1:a") is not None
-        assert store.record_folder_progress("anna", "INBOX", "host:1:a", uidvalidity=77, last_uid=12, taken=12)
-        assert store.record_source_poll("anna", "host:1:a", state="waiting", finished=True)
-        assert store.claim_source("support", "host:1:b", lease=60)
+        assert store.sources.claim_source("anna", "host:1:a", lease=60)
+        assert store.sources.start_folder("anna", "INBOX", 77, "host:1:a") is not None
+        assert store.sources.record_folder_progress("anna", "INBOX", "host:1:a", uidvalidity=77, last_uid=12, taken=12)
+        assert store.sources.record_source_poll("anna", "host:1:a", state="waiting", finished=True)
+        assert store.sources.claim_source("support", "host:1:b", lease=60)
         for _ in range(2):
-            store.record_source_poll(
+            store.sources.record_source_poll(
                 "support", "host:1:b", state="backoff", error="login refused for support@127.0.0.1:1143",
                 next_poll_at=utcnow() + timedelta(seconds=30), finished=True,
             )  # fmt: skip
-        assert store.claim_source("old", "host:1:c", lease=60)
+        assert store.sources.claim_source("old", "host:1:c", lease=60)
     finally:
         store.close()
 

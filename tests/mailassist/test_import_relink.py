@@ -13,7 +13,7 @@ from mailassist.cli import cli
 from mailassist.config import load_config
 from store import Store
 from store.models import Link, MessageCode, Participant
-from store.views import RecordRow
+from store.shapes import RecordRow
 from tests.conftest import FIXTURES
 
 #: Anna's BCC of the offer OP-123 to two people at Acme (who become leads), and her offer "OP 456" to a billing
@@ -59,11 +59,11 @@ def test_imports_file_the_mail_that_was_waiting_for_them(tmp_path: Path) -> None
         # Given two messages filed before their records and the billing client were imported
         processor = make_processor(load_config(config), store)
         for path in MAIL:
-            receipt = store.add_inbound(
+            receipt = store.receipts.add_inbound(
                 path.read_bytes(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
             )
             processor.process_now(receipt.id)
-            assert (store.get_inbound(receipt.id) or receipt).status == "linked"
+            assert (store.receipts.get_inbound(receipt.id) or receipt).status == "linked"
         with Session(store.engine) as s:
             codes = {c: r for c, r in s.execute(select(MessageCode.code, MessageCode.record_id))}
         assert codes == {"OP-123": None, "OP-456": None}  # "OP 456" is stored in its canonical form
@@ -120,12 +120,12 @@ def test_an_import_relinks_only_its_own_keys(tmp_path: Path) -> None:
     store.open()
     try:
         processor = make_processor(load_config(config), store)
-        receipt = store.add_inbound(
+        receipt = store.receipts.add_inbound(
             MAIL[0].read_bytes(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
         )
         processor.process_now(receipt.id)
         # Given OP-123 imported without relinking (as by an older version): its mail is still unresolved
-        store.apply_records([RecordRow(line=2, code="OP-123", type="deal", title="Fleet")])
+        store.directory.apply_records([RecordRow(line=2, code="OP-123", type="deal", title="Fleet")])
         # When another record is imported, the relink looks at that record's code only
         other = _import(config, tmp_path, "records", "code,type,title,client\nOP-9,deal,Other,\n")
         assert other[1] == NOTHING

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from mailassist.cli import cli
 from store import Store, Trust
-from store.views import UserRow
+from store.shapes import UserRow
 from tests.conftest import FIXTURES
 
 INGEST = FIXTURES / "ingest"
@@ -27,7 +27,7 @@ def config(tmp_path: Path) -> Iterator[str]:
     )
     store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
     store.open(upgrade=True)
-    store.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all", aliases=("anna@example.com",))])
+    store.directory.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all", aliases=("anna@example.com",))])
     store.close()
     yield str(path)
 
@@ -66,7 +66,7 @@ def test_an_export_is_taken_with_new_duplicates_and_refusals_counted(config: str
     store = Store(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "blobs")
     store.open()
     try:
-        receipts = store.list_inbound(limit=100, newest_first=False)
+        receipts = store.receipts.list_inbound(limit=100, newest_first=False)
     finally:
         store.close()
     assert len(receipts) == 5
@@ -86,10 +86,10 @@ def test_the_same_export_twice_is_all_duplicates(config: str, opened: Store) -> 
 
     assert again.exit_code == 0, again.output
     assert again.stdout.strip() == "ingest: 4 messages: 0 new, 4 duplicates, 0 refused"
-    assert len(opened.list_inbound()) == 3
+    assert len(opened.receipts.list_inbound()) == 3
 
     # And explain --id says where a receipt came from
-    (receipt, *_rest) = opened.list_inbound()
+    (receipt, *_rest) = opened.receipts.list_inbound()
     explained = CliRunner().invoke(cli, ["--config", config, "explain", "--id", receipt.id])
     assert explained.exit_code == 0, explained.output
     assert json.loads(explained.stdout)["source"] == "file"
@@ -99,13 +99,13 @@ def test_the_same_export_twice_is_all_duplicates(config: str, opened: Store) -> 
 
 def test_a_message_smtp_took_already_is_a_duplicate(config: str, opened: Store) -> None:
     raw = (INGEST / "offer_to_acme.eml").read_bytes()
-    opened.add_inbound(raw, mail_from=ANNA, rcpt_tos=["assistant@crm.example.com"], trust=Trust(ANNA, "dkim"))
+    opened.receipts.add_inbound(raw, mail_from=ANNA, rcpt_tos=["assistant@crm.example.com"], trust=Trust(ANNA, "dkim"))
 
     result = ingest(config, str(INGEST / "offer_to_acme.eml"), "--as", ANNA)
 
     assert result.exit_code == 0, result.output
     assert "0 new, 1 duplicate" in result.stdout
-    assert [r.source for r in opened.list_inbound()] == ["smtp"]
+    assert [r.source for r in opened.receipts.list_inbound()] == ["smtp"]
 
 
 def test_a_missing_file_is_one_line_and_the_run_goes_on(config: str) -> None:
@@ -123,4 +123,4 @@ def test_only_a_registered_user_can_be_vouched_for(config: str, opened: Store) -
     assert result.output.strip() == (
         "mailassist: ingest --as mallory@example.com: not a registered user ('mailassist import users' first)"
     )
-    assert opened.list_inbound() == []
+    assert opened.receipts.list_inbound() == []

@@ -31,7 +31,7 @@ def test_sweeper_resends_only_stale_queued_rows(store: Store) -> None:
     old = add(store, 3)
     fresh = add(store, 1)
     done = add(store, 1)
-    store.mark_processed(done[0], "linked")
+    store.receipts.mark_processed(done[0], "linked")
     _age(store, old + done, 3600)
     sent: list[str] = []
     sweeper = Sweeper(store, sent.append, FAST)
@@ -67,7 +67,7 @@ def test_sweeper_thread_recovers_a_lost_queue_message(sqlite_store: Store, worke
     sweeper = Sweeper(sqlite_store, actor.send, QueueSettings(sweep_interval=0.05, sweep_grace=0.2))
     sweeper.start()
     try:
-        wait_for(lambda: (r := sqlite_store.get_inbound(inbound_id)) is not None and r.status == "linked")
+        wait_for(lambda: (r := sqlite_store.receipts.get_inbound(inbound_id)) is not None and r.status == "linked")
     finally:
         sweeper.stop()
 
@@ -83,7 +83,7 @@ def test_redis_round_trip(sqlite_store: Store, redis_available: None, worker_for
         ids = add(sqlite_store, 5)
         for inbound_id in ids:
             actor.send(inbound_id)
-        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 5)
+        wait_for(lambda: sqlite_store.receipts.count_inbound_by_status()["linked"] == 5)
     finally:
         broker.flush_all()
         broker.close()
@@ -122,12 +122,12 @@ def test_redis_sends_of_a_batch_go_in_one_round_trip(
         ids = add(sqlite_store, 5)
         send_all(actor, ids)
         assert carried == [5]
-        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 5)
+        wait_for(lambda: sqlite_store.receipts.count_inbound_by_status()["linked"] == 5)
         # One id alone is sent straight away
         (one,) = add(sqlite_store)
         send_all(actor, [one])
         assert carried == [5]
-        wait_for(lambda: sqlite_store.count_inbound_by_status()["linked"] == 6)
+        wait_for(lambda: sqlite_store.receipts.count_inbound_by_status()["linked"] == 6)
     finally:
         broker.flush_all()
         broker.close()

@@ -22,9 +22,9 @@ def _setup(tmp_path: Path) -> tuple[Path, Store]:
 def test_queue_json_lists_receipts_with_status_and_error(tmp_path: Path) -> None:
     config, store = _setup(tmp_path)
     try:
-        a = store.add_inbound(b"one", mail_from="anna@example.com", rcpt_tos=["assistant@crm.example.com"])
-        b = store.add_inbound(b"two!", mail_from="", rcpt_tos=["assistant@crm.example.com"])
-        store.mark_attempt_failed(b.id, "ValueError: bad", max_attempts=1)
+        a = store.receipts.add_inbound(b"one", mail_from="anna@example.com", rcpt_tos=["assistant@crm.example.com"])
+        b = store.receipts.add_inbound(b"two!", mail_from="", rcpt_tos=["assistant@crm.example.com"])
+        store.receipts.mark_attempt_failed(b.id, "ValueError: bad", max_attempts=1)
     finally:
         store.close()
     result = CliRunner().invoke(cli, ["--config", str(config), "queue", "--json"])

@@ -71,7 +71,7 @@ def test_smtp_stores_in_a_child_process_when_configured(
         assert children == [] and started == []
     store = Store(url, blob_dir)
     try:
-        row = store.get_inbound(queued)
+        row = store.receipts.get_inbound(queued)
     finally:
         store.close()
     assert row is not None and row.status == "queued"

@@ -17,7 +17,7 @@ from mailassist.build import linker_settings, make_processor
 from mailassist.config import load_config
 from store import Store, Trust
 from store.models import Client, Contact, Inbound, Lead, Link, Record
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import FIXTURES
 
 THREADS = FIXTURES / "threads"
@@ -41,7 +41,7 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def crm(store: Store) -> Store:
-    store.apply_users(
+    store.directory.apply_users(
         [
             # Anna and Ioana sell in Poland (Ioana sees her team's mail); Petr in Czechia, and sees only his own.
             UserRow(line=2, email=ANNA, name="Anna Nowak", team="Sales Poland", role="own"),
@@ -49,13 +49,13 @@ def crm(store: Store) -> Store:
             UserRow(line=4, email=PETR, name="Petr Svoboda", team="Sales Czech", role="own"),
         ]
     )
-    store.apply_clients(
+    store.directory.apply_clients(
         [
             ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.test",)),
             ClientRow(line=3, name="Globex", domains=("globex.example",)),
         ]
     )
-    store.apply_contacts(
+    store.directory.apply_contacts(
         [
             ContactRow(
                 line=2, name="Jan Kowalski", emails=("jan.kowalski@acme-logistics.test",), client="Acme Logistics"
@@ -63,14 +63,16 @@ def crm(store: Store) -> Store:
             ContactRow(line=3, name="Ion Popescu", emails=("ion.popescu@globex.example",), client="Globex"),
         ]
     )
-    store.apply_records([RecordRow(line=2, code="OP-123", type="deal", title="Fleet renewal", client="Acme Logistics")])
+    store.directory.apply_records(
+        [RecordRow(line=2, code="OP-123", type="deal", title="Fleet renewal", client="Acme Logistics")]
+    )
     return store
 
 
 def _file(store: Store, config: Path, name: str, submitter: str) -> int:
     """File a fixture as ``submitter`` sent it (proven by their personal address); the message's id."""
     raw = (THREADS / name).read_bytes()
-    inbound = store.add_inbound(
+    inbound = store.receipts.add_inbound(
         raw, mail_from=submitter, rcpt_tos=[ASSISTANT], trust=Trust(submitter, "secret-address")
     )
     make_processor(load_config(config), store).process_now(inbound.id)
@@ -99,7 +101,7 @@ def _links(store: Store, message_id: int) -> set[tuple[str, str, str]]:
 def _explain(store: Store, config: Path, name: str, submitter: str) -> dict[str, Any]:
     settings = linker_settings(load_config(config))
     envelope = Envelope(submitter, (ASSISTANT,), submitter, "secret-address")
-    return explain_message((THREADS / name).read_bytes(), settings, directory=store, envelope=envelope)
+    return explain_message((THREADS / name).read_bytes(), settings, directory=store.directory, envelope=envelope)
 
 
 def test_a_reply_from_a_private_address_lands_on_the_client_of_the_thread(crm: Store, config: Path) -> None:
@@ -124,9 +126,9 @@ def test_a_reply_from_a_private_address_lands_on_the_client_of_the_thread(crm: S
         }
     assert sources == {offer}
     # which the message page shows to whoever may see that message
-    viewer = crm.get_viewer(crm.find_users_by_addresses([ANNA])[ANNA].id)
+    viewer = crm.queries.get_viewer(crm.directory.find_users_by_addresses([ANNA])[ANNA].id)
     assert viewer is not None
-    detail = crm.get_message(viewer, reply)
+    detail = crm.queries.get_message(viewer, reply)
     assert detail is not None
     assert {c.from_message_id for c in detail.links if c.reason == "thread"} == {offer}
     thread = [k for k in plan["links"] if k["reason"] == "thread"]

@@ -46,7 +46,7 @@ def _store(config: str) -> Store:
 def _password_hash(config: str, email: str) -> str | None:
     store = _store(config)
     try:
-        login = store.get_login(email)
+        login = store.auth.get_login(email)
         assert login is not None
         return login.password_hash
     finally:
@@ -107,7 +107,7 @@ def test_token_create_prints_the_token_once_and_stores_only_its_hash(config: str
         with store.engine.connect() as conn:
             hashes = list(conn.execute(select(ApiToken.token_hash, ApiToken.name)))
         assert hashes == [(hashlib.sha256(token.encode()).hexdigest(), "laptop")]
-        grant = store.find_token_user(hashes[0][0])
+        grant = store.auth.find_token_user(hashes[0][0])
         assert grant is not None and grant.user.email == "anna@example.com"
         assert grant.scopes == frozenset({"read"})
     finally:
@@ -170,7 +170,7 @@ def test_token_create_takes_scopes_an_expiry_and_service(config: str) -> None:
 
     store = _store(config)
     try:
-        (listed,) = store.list_api_tokens()
+        (listed,) = store.auth.list_api_tokens()
     finally:
         store.close()
     assert listed.scopes == ("ingest", "read") and listed.service
@@ -208,7 +208,7 @@ def test_set_password_revokes_tokens_but_not_service_tokens(config: str) -> None
 
     store = _store(config)
     try:
-        tokens = {t.name: t for t in store.list_api_tokens()}
+        tokens = {t.name: t for t in store.auth.list_api_tokens()}
     finally:
         store.close()
     assert tokens["laptop"].revoked_at is not None
@@ -226,7 +226,7 @@ def test_user_address_prints_a_personal_address_once_and_rotate_replaces_it(conf
     assert (base, domain, len(token)) == ("assistant", "crm.example.com", 24)
     store = _store(config)
     try:
-        found = store.find_user_by_assistant_token(hash_address_token(token))
+        found = store.auth.find_user_by_assistant_token(hash_address_token(token))
         assert found is not None and found.email == "anna@example.com"
     finally:
         store.close()
@@ -240,8 +240,8 @@ def test_user_address_prints_a_personal_address_once_and_rotate_replaces_it(conf
     assert new_token != token
     store = _store(config)
     try:
-        assert store.find_user_by_assistant_token(hash_address_token(token)) is None
-        assert store.find_user_by_assistant_token(hash_address_token(new_token)) is not None
+        assert store.auth.find_user_by_assistant_token(hash_address_token(token)) is None
+        assert store.auth.find_user_by_assistant_token(hash_address_token(new_token)) is not None
     finally:
         store.close()
 

@@ -29,7 +29,7 @@ from mailassist.config import ConfigError, load_config, parse_config
 from mailassist.webhooks import Deliverer, Endpoint, Notifier, signed_headers, webhook_endpoints
 from store import InboundView, PlanWrite, Store, Trust
 from store.models import Inbound
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 from store.webhooks import DeliveryWrite
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -102,12 +102,12 @@ def endpoint(url: str, name: str = "crm", events: tuple[str, ...] = ("message.fi
 
 
 def queue_delivery(store: Store, ep: Endpoint, event: str = "message.filed", event_id: str = "msg_1") -> int:
-    (inbound_id,) = [store.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from=ANNA, rcpt_tos=[ASSISTANT]).id]
+    (inbound_id,) = [store.receipts.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from=ANNA, rcpt_tos=[ASSISTANT]).id]
     body = json.dumps({"type": event, "version": 1, "id": event_id, "data": {"receipt_id": inbound_id}})
-    store.mark_processed(
+    store.receipts.mark_processed(
         inbound_id, "linked", outbox=lambda _: [DeliveryWrite(event_id, ep.name, ep.url, event, body, inbound_id)]
     )
-    (row,) = store.list_deliveries(endpoint=ep.name, limit=1)
+    (row,) = store.webhooks.list_deliveries(endpoint=ep.name, limit=1)
     return row.id
 
 
@@ -196,9 +196,9 @@ def _block(name: str, url: str, events: list[str], extra: str = "") -> str:
 
 
 def _crm(store: Store) -> Store:
-    store.apply_users([UserRow(line=2, email=ANNA, name="Anna Nowak", team="Sales Poland", role="own")])
-    store.apply_clients([ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.test",))])
-    store.apply_contacts(
+    store.directory.apply_users([UserRow(line=2, email=ANNA, name="Anna Nowak", team="Sales Poland", role="own")])
+    store.directory.apply_clients([ClientRow(line=2, name="Acme Logistics", domains=("acme-logistics.test",))])
+    store.directory.apply_contacts(
         [ContactRow(line=2, name="Jan Kowalski", emails=("jan.kowalski@acme-logistics.test",), client="Acme Logistics")]
     )
     return store
@@ -223,19 +223,21 @@ def test_a_filed_message_reaches_each_subscribed_endpoint_signed(
         )
     )
     _crm(store)
-    inbound = store.add_inbound(OFFER, mail_from=ANNA, rcpt_tos=[ASSISTANT], trust=Trust(ANNA, "secret-address"))
+    inbound = store.receipts.add_inbound(
+        OFFER, mail_from=ANNA, rcpt_tos=[ASSISTANT], trust=Trust(ANNA, "secret-address")
+    )
     # When Anna's offer to Jan (a contact) and Ewa (nobody yet) is filed
     make_processor(config, store).process_now(inbound.id)
-    assert store.get_inbound(inbound.id).status == "linked"  # type: ignore[union-attr]
+    assert store.receipts.get_inbound(inbound.id).status == "linked"  # type: ignore[union-attr]
     # Then the outcome's transaction queued one delivery per event and subscribed endpoint, and none for "audit"
-    rows = store.list_deliveries()
+    rows = store.webhooks.list_deliveries()
     assert sorted((d.endpoint, d.event, d.status) for d in rows) == [
         ("crm", "lead.created", "pending"),
         ("crm", "message.filed", "pending"),
     ]
     # And once delivered, each request verifies with the Standard Webhooks library, its id the event's id
     assert Deliverer(store, webhook_endpoints(config)).run_once() == 2
-    assert {d.status for d in store.list_deliveries()} == {"sent"}
+    assert {d.status for d in store.webhooks.list_deliveries()} == {"sent"}
     assert len(receiver.requests) == 2
     for headers, body in receiver.requests:
         event = Webhook(SECRET).verify(body, headers)
@@ -263,7 +265,9 @@ def test_a_filed_message_reaches_each_subscribed_endpoint_signed(
 def test_ignored_and_failed_outcomes_make_their_events(sqlite_store: Store) -> None:
     ep = endpoint("http://127.0.0.1:9/", events=("message.ignored", "message.failed"))
     ids = [
-        sqlite_store.add_inbound(f"Subject: {i}\r\n\r\nx\r\n".encode(), mail_from=ANNA, rcpt_tos=[ASSISTANT]).id
+        sqlite_store.receipts.add_inbound(
+            f"Subject: {i}\r\n\r\nx\r\n".encode(), mail_from=ANNA, rcpt_tos=[ASSISTANT]
+        ).id
         for i in range(3)
     ]
     outcomes = {ids[0]: Outcome("ignored", "rule newsletters"), ids[1]: Outcome("failed", "no submitter")}
@@ -276,7 +280,7 @@ def test_ignored_and_failed_outcomes_make_their_events(sqlite_store: Store) -> N
     processor = Processor(sqlite_store, FAST, pipeline, Notifier([ep]))
     for inbound_id in ids:
         processor.process_now(inbound_id)
-    got = {(d.inbound_id, d.event): json.loads(d.payload)["data"] for d in sqlite_store.list_deliveries()}
+    got = {(d.inbound_id, d.event): json.loads(d.payload)["data"] for d in sqlite_store.webhooks.list_deliveries()}
     assert set(got) == {(ids[0], "message.ignored"), (ids[1], "message.failed"), (ids[2], "message.failed")}
     assert got[ids[0], "message.ignored"]["reason"] == "rule newsletters"
     assert got[ids[1], "message.failed"]["reason"] == "no submitter"
@@ -285,22 +289,22 @@ def test_ignored_and_failed_outcomes_make_their_events(sqlite_store: Store) -> N
 
 def test_deliveries_commit_with_the_outcome_or_not_at_all(store: Store) -> None:
     ep = endpoint("http://127.0.0.1:9/")
-    inbound_id = store.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from=ANNA, rcpt_tos=[ASSISTANT]).id
+    inbound_id = store.receipts.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from=ANNA, rcpt_tos=[ASSISTANT]).id
 
     def broken(_: object) -> list[DeliveryWrite]:
         raise RuntimeError("outbox broke")
 
     # When writing the deliveries fails, the outcome is not recorded either
     with pytest.raises(RuntimeError):
-        store.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=broken)
-    assert store.get_inbound(inbound_id).status == "queued"  # type: ignore[union-attr]
-    assert store.list_deliveries() == []
+        store.filing.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=broken)
+    assert store.receipts.get_inbound(inbound_id).status == "queued"  # type: ignore[union-attr]
+    assert store.webhooks.list_deliveries() == []
     # And a receipt already processed makes no second delivery
     write = DeliveryWrite("msg_a", ep.name, ep.url, "message.ignored", "{}", inbound_id)
-    assert store.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=lambda _: [write]).applied
-    assert not store.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=lambda _: [write]).applied
-    assert not store.mark_processed(inbound_id, "ignored", outbox=lambda _: [write])
-    assert [d.event_id for d in store.list_deliveries()] == ["msg_a"]
+    assert store.filing.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=lambda _: [write]).applied
+    assert not store.filing.apply_plan(inbound_id, PlanWrite("ignored", "rule"), outbox=lambda _: [write]).applied
+    assert not store.receipts.mark_processed(inbound_id, "ignored", outbox=lambda _: [write])
+    assert [d.event_id for d in store.webhooks.list_deliveries()] == ["msg_a"]
 
 
 # --- delivery -----------------------------------------------------------------------------------------------------
@@ -313,10 +317,10 @@ def test_a_500_is_retried_with_backoff_and_the_same_webhook_id(sqlite_store: Sto
     deliverer = Deliverer(sqlite_store, [ep], poll_interval=0.05)
     deliverer.start()
     try:
-        wait_for(lambda: sqlite_store.get_delivery(delivery_id).status == "sent")  # type: ignore[union-attr]
+        wait_for(lambda: sqlite_store.webhooks.get_delivery(delivery_id).status == "sent")  # type: ignore[union-attr]
     finally:
         deliverer.stop()
-    row = sqlite_store.get_delivery(delivery_id)
+    row = sqlite_store.webhooks.get_delivery(delivery_id)
     assert row is not None and (row.attempts, row.last_status) == (2, 200)
     first, second = receiver.requests
     assert first[0]["webhook-id"] == second[0]["webhook-id"] == "msg_1"
@@ -339,7 +343,7 @@ def test_after_max_attempts_a_delivery_fails_and_can_be_retried_from_the_cli(
         deliverer.run_once()
         time.sleep(0.05)
         deliverer.run_once()
-        row = store.get_delivery(delivery_id)
+        row = store.webhooks.get_delivery(delivery_id)
         assert row is not None and (row.status, row.attempts, row.last_status) == ("failed", 2, 500)
         assert row.last_error == "HTTP 500 Internal Server Error: nope"
 
@@ -356,7 +360,7 @@ def test_after_max_attempts_a_delivery_fails_and_can_be_retried_from_the_cli(
         retried = CliRunner().invoke(cli, ["--config", str(config), "webhooks", "retry", str(delivery_id)])
         assert retried.exit_code == 0, retried.output
         assert Deliverer(store, [ep]).run_once() == 1
-        assert store.get_delivery(delivery_id).status == "sent"  # type: ignore[union-attr]
+        assert store.webhooks.get_delivery(delivery_id).status == "sent"  # type: ignore[union-attr]
         again = CliRunner().invoke(cli, ["--config", str(config), "webhooks", "retry", str(delivery_id)])
         assert again.exit_code == 1
         assert f"no failed or pending webhook delivery with id {delivery_id}" in again.output
@@ -377,7 +381,7 @@ def test_a_delivery_left_in_flight_is_sent_again_when_its_lease_expires(
     assert other.run_once() == 0
     time.sleep(0.4)
     assert other.run_once() == 1
-    row = sqlite_store.get_delivery(delivery_id)
+    row = sqlite_store.webhooks.get_delivery(delivery_id)
     assert row is not None and (row.status, row.attempts) == ("sent", 2)
     assert [h["webhook-id"] for h, _ in receiver.requests] == ["msg_1"]
 
@@ -412,13 +416,13 @@ def test_no_loss_when_the_delivering_process_is_killed_mid_delivery(tmp_path: Pa
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             proc.wait(10)
-        row = store.get_delivery(delivery_id)
+        row = store.webhooks.get_delivery(delivery_id)
         assert row is not None and (row.status, row.attempts) == ("pending", 1) and row.lease_until is not None
         # Then a surviving sender delivers it once the lease has expired
         survivor = Deliverer(store, [ep], lease_margin=0, poll_interval=0.05)
         survivor.start()
         try:
-            wait_for(lambda: store.get_delivery(delivery_id).status == "sent")  # type: ignore[union-attr]
+            wait_for(lambda: store.webhooks.get_delivery(delivery_id).status == "sent")  # type: ignore[union-attr]
         finally:
             survivor.stop()
         assert [h["webhook-id"] for h, _ in receiver.requests] == ["msg_1", "msg_1"]
@@ -439,7 +443,7 @@ def test_a_hanging_receiver_holds_only_its_own_endpoint(sqlite_store: Store, rec
         deliverer.start()
         try:
             # While one request hangs at "slow" (its one slot taken), every "fast" delivery goes through
-            wait_for(lambda: all(sqlite_store.get_delivery(i).status == "sent" for i in fast_ids))  # type: ignore[union-attr]
+            wait_for(lambda: all(sqlite_store.webhooks.get_delivery(i).status == "sent" for i in fast_ids))  # type: ignore[union-attr]
             assert len(slow_receiver.requests) == 1
         finally:
             deliverer.stop()
@@ -454,7 +458,7 @@ def test_an_attempt_is_cut_off_at_its_timeout(sqlite_store: Store, receiver: Rec
     started = time.monotonic()
     Deliverer(sqlite_store, [ep]).run_once()
     assert time.monotonic() - started < 2
-    row = sqlite_store.get_delivery(delivery_id)
+    row = sqlite_store.webhooks.get_delivery(delivery_id)
     assert row is not None and (row.status, row.attempts, row.last_status) == ("pending", 1, None)
     assert row.last_error == "timed out after 0.3 s"
     assert row.next_attempt_at > datetime.now(UTC)

@@ -32,8 +32,9 @@ from store import (
 )
 from store import apply as apply_module
 from store.models import Attachment, Base, Inbound, Lead, Link, Message, MessageCode, Participant
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 from tests.conftest import engine_events
+from tests.support import has_blob, message_by_dedupe_key
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team="PL", role="all")
 JAN = UserRow(line=3, email="jan@crm.example.com", name="Jan Novák", team="CZ", role="team")
@@ -57,19 +58,19 @@ class Ids:
 
 @pytest.fixture
 def ids(store: Store) -> Ids:
-    store.apply_users([ANNA, JAN])
-    store.apply_clients([ACME])
-    store.apply_contacts([PIOTR])
-    store.apply_records([DEAL])
-    users = store.find_users_by_addresses([ANNA.email, JAN.email])
-    piotr = store.find_contacts_by_addresses(["piotr@acme-logistics.pl"])["piotr@acme-logistics.pl"]
+    store.directory.apply_users([ANNA, JAN])
+    store.directory.apply_clients([ACME])
+    store.directory.apply_contacts([PIOTR])
+    store.directory.apply_records([DEAL])
+    users = store.directory.find_users_by_addresses([ANNA.email, JAN.email])
+    piotr = store.directory.find_people(["piotr@acme-logistics.pl"]).contacts["piotr@acme-logistics.pl"]
     assert piotr.client_id is not None
-    deal = store.find_records_by_codes(["OP-123"])["OP-123"].id
+    deal = store.directory.find_records_by_codes(["OP-123"])["OP-123"].id
     return Ids(users[ANNA.email].id, users[JAN.email].id, piotr.client_id, piotr.id, deal)
 
 
 def inbound(store: Store, raw: bytes = b"Subject: x\r\n\r\nbody\r\n") -> str:
-    return store.add_inbound(raw, mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
+    return store.receipts.add_inbound(raw, mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
 
 
 def attachment(data: bytes, filename: str | None, content_type: str, *, inline: bool = False) -> AttachmentWrite:
@@ -147,24 +148,24 @@ def nothing_filed(store: Store) -> bool:
 def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None:
     receipt = inbound(store)
 
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason="3 links", message=bcc(ids)))
+    result = store.filing.apply_plan(receipt, PlanWrite(status="linked", reason="3 links", message=bcc(ids)))
 
     assert result == ApplyResult(
         applied=True, message_id=result.message_id, message_created=True, leads_created=(LEAD,), links_added=4
     )
     mid = result.message_id
-    assert mid is not None and store.find_message_by_dedupe_key(KEY) == mid
+    assert mid is not None and message_by_dedupe_key(store, KEY) == mid
     status, reason, message_id, processed_at = inbound_row(store, receipt)
     assert (status, reason, message_id) == ("linked", "3 links", mid)
     assert processed_at is not None
-    assert store.get_inbound(receipt).status == "linked"  # type: ignore[union-attr]
+    assert store.receipts.get_inbound(receipt).status == "linked"  # type: ignore[union-attr]
     with Session(store.engine) as session:
         message = session.get(Message, mid)
         assert message is not None
         assert (message.subject, message.kind, message.direction) == ("OP-123 offer", "bcc", "outgoing")
         assert message.date == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
         assert message.submitter_user_id == ids.anna
-    (lead,) = store.find_leads_by_addresses([LEAD]).values()
+    (lead,) = store.directory.find_people([LEAD]).leads.values()
     assert rows(store, Lead.address, Lead.name, Lead.owner_user_id, Lead.first_message_id) == [
         (LEAD, "Jan Nowak", ids.anna, mid)
     ]
@@ -186,8 +187,8 @@ def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None
         (None, len(LOGO), hashlib.sha256(LOGO).hexdigest(), True),
         ("offer.pdf", len(PDF), hashlib.sha256(PDF).hexdigest(), False),
     ]
-    assert store.get_blob(hashlib.sha256(PDF).hexdigest()) == PDF
-    assert store.get_blob(hashlib.sha256(LOGO).hexdigest()) == LOGO
+    assert store.content.get_blob(hashlib.sha256(PDF).hexdigest()) == PDF
+    assert store.content.get_blob(hashlib.sha256(LOGO).hexdigest()) == LOGO
     # Small attachments commit with the plan, in the database: no file, no fsync of their own
     assert not store.blobs.exists(hashlib.sha256(LOGO).hexdigest())
 
@@ -195,18 +196,18 @@ def test_apply_files_the_message_with_everything(store: Store, ids: Ids) -> None
 def test_attachments_over_the_inline_limit_are_files(store: Store, ids: Ids) -> None:
     store.inline_max = len(LOGO)
     receipt = inbound(store)
-    store.apply_plan(receipt, PlanWrite(status="linked", reason="3 links", message=bcc(ids)))
+    store.filing.apply_plan(receipt, PlanWrite(status="linked", reason="3 links", message=bcc(ids)))
     logo, pdf = hashlib.sha256(LOGO).hexdigest(), hashlib.sha256(PDF).hexdigest()
     assert not store.blobs.exists(logo) and store.blobs.exists(pdf)
-    assert (store.get_blob(logo), store.get_blob(pdf)) == (LOGO, PDF)
-    assert store.has_blob(logo) and store.has_blob(pdf) and not store.has_blob("0" * 64)
+    assert (store.content.get_blob(logo), store.content.get_blob(pdf)) == (LOGO, PDF)
+    assert has_blob(store, logo) and has_blob(store, pdf) and not has_blob(store, "0" * 64)
 
 
 def test_applying_a_receipt_twice_changes_nothing(store: Store, ids: Ids) -> None:
     receipt = inbound(store)
-    first = store.apply_plan(receipt, linked(bcc(ids)))
+    first = store.filing.apply_plan(receipt, linked(bcc(ids)))
 
-    again = store.apply_plan(receipt, linked(bcc(ids, lead="someone.else@gmail.com")))
+    again = store.filing.apply_plan(receipt, linked(bcc(ids, lead="someone.else@gmail.com")))
 
     assert again == ApplyResult(
         applied=False, message_id=first.message_id, message_created=False, leads_created=(), links_added=0
@@ -215,7 +216,7 @@ def test_applying_a_receipt_twice_changes_nothing(store: Store, ids: Ids) -> Non
 
 
 def test_an_unknown_receipt_is_not_applied(store: Store, ids: Ids) -> None:
-    result = store.apply_plan("NO-SUCH-RECEIPT", linked(bcc(ids)))
+    result = store.filing.apply_plan("NO-SUCH-RECEIPT", linked(bcc(ids)))
 
     assert (result.applied, result.message_id) == (False, None)
     assert nothing_filed(store)
@@ -225,7 +226,7 @@ def test_an_unknown_receipt_is_not_applied(store: Store, ids: Ids) -> None:
 def test_a_plan_without_message_only_closes_the_receipt(store: Store, status: str, reason: str) -> None:
     receipt = inbound(store)
 
-    result = store.apply_plan(receipt, PlanWrite(status=status, reason=reason, message=None))
+    result = store.filing.apply_plan(receipt, PlanWrite(status=status, reason=reason, message=None))
 
     assert result == ApplyResult(applied=True, message_id=None, message_created=False, leads_created=(), links_added=0)
     status_now, reason_now, message_id, processed_at = inbound_row(store, receipt)
@@ -251,12 +252,12 @@ def test_a_plan_commits_without_waiting_for_the_disk_and_a_receipt_waits(store: 
         engine_events(store, "commit", lambda conn: conn.engine) as commits,
         engine_events(store, "before_cursor_execute", lambda *args: args[2]) as statements,
     ):
-        store.apply_plan(receipt, linked(bcc(ids)))
+        store.filing.apply_plan(receipt, linked(bcc(ids)))
     assert inbound_row(store, receipt)[0] == "linked"
     if store.is_sqlite:
         # Then on SQLite it commits on the pool that does not fsync each commit; receipts use the one that does
-        assert commits == [store.linking_engine] and store.linking_engine is not store.engine
-        assert (_durability(store, store.linking_engine), _durability(store, store.engine)) == ("1", "2")
+        assert commits == [store.database.linking_engine] and store.database.linking_engine is not store.engine
+        assert (_durability(store, store.database.linking_engine), _durability(store, store.engine)) == ("1", "2")
     else:
         # On PostgreSQL, with an asynchronous commit for this transaction only
         assert statements[0] == "SET LOCAL synchronous_commit TO OFF", statements[:3]
@@ -269,7 +270,7 @@ def test_a_plan_commits_without_waiting_for_the_disk_and_a_receipt_waits(store: 
 def test_second_receipt_of_an_email_unions_links_and_reuses_leads(store: Store, ids: Ids) -> None:
     # Given Anna's BCC is filed
     bcc_receipt, forward_receipt = inbound(store), inbound(store, b"forwarded")
-    first = store.apply_plan(bcc_receipt, linked(bcc(ids)))
+    first = store.filing.apply_plan(bcc_receipt, linked(bcc(ids)))
     # When Jan forwards the same email: other participants, one new link, and the same "new" lead
     forward = dataclasses.replace(
         bcc(ids, submitter=ids.jan),
@@ -283,7 +284,7 @@ def test_second_receipt_of_an_email_unions_links_and_reuses_leads(store: Store, 
         codes=(),
         attachments=(),
     )
-    second = store.apply_plan(forward_receipt, linked(forward))
+    second = store.filing.apply_plan(forward_receipt, linked(forward))
 
     # Then there is one message, written once, with the links of both receipts and one lead
     assert second == ApplyResult(
@@ -299,14 +300,14 @@ def test_second_receipt_of_an_email_unions_links_and_reuses_leads(store: Store, 
 
 
 def test_a_lead_is_shared_by_every_email_from_its_address(store: Store, ids: Ids) -> None:
-    first = store.apply_plan(inbound(store), linked(bcc(ids, key="<one@x>")))
+    first = store.filing.apply_plan(inbound(store), linked(bcc(ids, key="<one@x>")))
 
-    second = store.apply_plan(inbound(store), linked(bcc(ids, key="<two@x>", submitter=ids.jan)))
+    second = store.filing.apply_plan(inbound(store), linked(bcc(ids, key="<two@x>", submitter=ids.jan)))
 
     assert (first.leads_created, second.leads_created) == ((LEAD,), ())
     assert second.message_created
     assert rows(store, Lead.address, Lead.owner_user_id, Lead.first_message_id) == [(LEAD, ids.anna, first.message_id)]
-    (lead_id,) = [lead.id for lead in store.find_leads_by_addresses([LEAD]).values()]
+    (lead_id,) = [lead.id for lead in store.directory.find_people([LEAD]).leads.values()]
     assert rows(store, Link.message_id).count((second.message_id,)) == 4
     assert (second.message_id, "lead", lead_id) in rows(store, Link.message_id, Link.entity_type, Link.entity_id)
 
@@ -321,7 +322,7 @@ def savepoint_rollbacks(store: Store) -> AbstractContextManager[list[str]]:
 def test_a_message_created_meanwhile_is_used_when_the_insert_is_skipped(
     store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = store.apply_plan(inbound(store), linked(bcc(ids)))
+    first = store.filing.apply_plan(inbound(store), linked(bcc(ids)))
     # Given a worker that looked for the message before the other one committed it
     real = apply_module._find_message
     calls: list[str] = []
@@ -338,7 +339,7 @@ def test_a_message_created_meanwhile_is_used_when_the_insert_is_skipped(
     monkeypatch.setattr(apply_module, "_find_message", real_after_the_insert)
     late = dataclasses.replace(bcc(ids), links=(LinkWrite("user", "submitter", entity_id=ids.jan),))
     with savepoint_rollbacks(store) as rolled_back:
-        result = store.apply_plan(inbound(store), linked(late))
+        result = store.filing.apply_plan(inbound(store), linked(late))
 
     # Then ON CONFLICT DO NOTHING skipped the insert (no error, nothing to roll back) and the winner's row is used
     assert (calls, rolled_back) == ([f"looked for {late.dedupe_key}", f"found {late.dedupe_key}"], [])
@@ -349,11 +350,11 @@ def test_a_message_created_meanwhile_is_used_when_the_insert_is_skipped(
 def test_a_lead_created_meanwhile_is_used_when_the_insert_is_skipped(
     store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = store.apply_plan(inbound(store), linked(bcc(ids, key="<one@x>")))
+    first = store.filing.apply_plan(inbound(store), linked(bcc(ids, key="<one@x>")))
     # Given a worker that looked for the lead before the other one committed it
     monkeypatch.setattr(apply_module, "_existing_leads", lambda *_args: {})
     with savepoint_rollbacks(store) as rolled_back:
-        second = store.apply_plan(inbound(store), linked(bcc(ids, key="<two@x>")))
+        second = store.filing.apply_plan(inbound(store), linked(bcc(ids, key="<two@x>")))
 
     # Then ON CONFLICT DO NOTHING skipped the insert (no error, nothing to roll back) and the existing lead is used
     assert rolled_back == []
@@ -409,7 +410,9 @@ def test_two_receipts_of_one_email_at_once_make_one_message(store: Store, ids: I
         links=(LinkWrite("user", "submitter", entity_id=ids.jan), LinkWrite("lead", "new-lead", lead_address=LEAD)),
     )
     with savepoint_rollbacks(store) as rolled_back, meeting_before(store, "INSERT INTO messages"):
-        results = together(lambda: store.apply_plan(a, linked(bcc(ids))), lambda: store.apply_plan(b, linked(forward)))
+        results = together(
+            lambda: store.filing.apply_plan(a, linked(bcc(ids))), lambda: store.filing.apply_plan(b, linked(forward))
+        )
 
     # Then one created the message and the other used it; links are the union; one lead
     assert sorted(r.message_created for r in results) == [False, True]
@@ -429,8 +432,8 @@ def test_two_emails_from_one_new_address_at_once_make_one_lead(store: Store, ids
     a, b = inbound(store), inbound(store, b"other")
     with savepoint_rollbacks(store) as rolled_back, meeting_before(store, "INSERT INTO leads"):
         results = together(
-            lambda: store.apply_plan(a, linked(bcc(ids, key="<one@x>"))),
-            lambda: store.apply_plan(b, linked(bcc(ids, key="<two@x>"))),
+            lambda: store.filing.apply_plan(a, linked(bcc(ids, key="<one@x>"))),
+            lambda: store.filing.apply_plan(b, linked(bcc(ids, key="<two@x>"))),
         )
 
     assert all(r.message_created for r in results)
@@ -445,7 +448,7 @@ def test_two_emails_from_one_new_address_at_once_make_one_lead(store: Store, ids
 def test_one_receipt_processed_by_two_workers_at_once_is_applied_once(store: Store, ids: Ids) -> None:
     receipt = inbound(store)
 
-    results = together(*[lambda: store.apply_plan(receipt, linked(bcc(ids)))] * 2)
+    results = together(*[lambda: store.filing.apply_plan(receipt, linked(bcc(ids)))] * 2)
 
     assert sorted(r.applied for r in results) == [False, True]
     assert (count(store, Message), count(store, Lead), count(store, Link)) == (1, 1, 4)
@@ -460,12 +463,12 @@ def test_a_database_error_mid_apply_leaves_nothing(store: Store, ids: Ids) -> No
     broken = dataclasses.replace(bcc(ids), codes=(CodeWrite("OP-999", 999_999),))
 
     with pytest.raises(StoreUnavailableError):
-        store.apply_plan(receipt, linked(broken))
+        store.filing.apply_plan(receipt, linked(broken))
 
     assert nothing_filed(store)
     assert inbound_row(store, receipt)[:3] == ("queued", None, None)
     # And a retry with a sound plan succeeds
-    assert store.apply_plan(receipt, linked(bcc(ids))).applied
+    assert store.filing.apply_plan(receipt, linked(bcc(ids))).applied
 
 
 def test_a_failure_after_the_leads_leaves_nothing(store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -476,7 +479,7 @@ def test_a_failure_after_the_leads_leaves_nothing(store: Store, ids: Ids, monkey
 
     monkeypatch.setattr(apply_module, "_links", fail)
     with pytest.raises(RuntimeError):
-        store.apply_plan(receipt, linked(bcc(ids)))
+        store.filing.apply_plan(receipt, linked(bcc(ids)))
 
     assert nothing_filed(store)
     assert inbound_row(store, receipt)[0] == "queued"
@@ -486,7 +489,7 @@ def test_a_plan_must_end_in_a_final_status(store: Store) -> None:
     receipt = inbound(store)
 
     with pytest.raises(PlanError, match="not a final status"):
-        store.apply_plan(receipt, PlanWrite(status="queued", reason=None))
+        store.filing.apply_plan(receipt, PlanWrite(status="queued", reason=None))
 
     assert inbound_row(store, receipt)[0] == "queued"
 
@@ -502,10 +505,10 @@ def test_malformed_links_and_attachments_are_refused_before_any_write(store: Sto
     ]
     for link in bad_links:
         with pytest.raises(PlanError):
-            store.apply_plan(receipt, linked(dataclasses.replace(good, links=(link,))))
+            store.filing.apply_plan(receipt, linked(dataclasses.replace(good, links=(link,))))
     wrong_hash = dataclasses.replace(good.attachments[0], sha256="0" * 64)
     with pytest.raises(PlanError, match="sha256"):
-        store.apply_plan(receipt, linked(dataclasses.replace(good, attachments=(wrong_hash,))))
+        store.filing.apply_plan(receipt, linked(dataclasses.replace(good, attachments=(wrong_hash,))))
 
     assert nothing_filed(store)
     assert inbound_row(store, receipt)[0] == "queued"
@@ -524,11 +527,11 @@ def test_attachments_are_fsynced_then_their_directories_once(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
-    store.apply_plan(receipt, linked(bcc(ids)))
+    store.filing.apply_plan(receipt, linked(bcc(ids)))
     files = [kind for kind in synced if kind == "file"]
     # Given two attachments: each file synced, then each directory of theirs once (two leaves, two fan-outs,
     # one root), not the chain again per file
     assert synced[: len(files)] == ["file", "file"]
     assert synced.count("dir") == 5
     for a in bcc(ids).attachments:
-        assert store.get_raw(a.sha256) == a.data
+        assert store.content.get_blob(a.sha256) == a.data

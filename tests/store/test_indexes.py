@@ -9,8 +9,8 @@ import pytest
 
 from store import BadCursorError, Store
 from store.cursors import encode_sort_cursor
-from store.indexes import SORTS
-from store.views import IndexRow
+from store.index_kinds import SORTS
+from store.page_shapes import IndexRow
 from tests.store.test_queries import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, build_world, day
 
 #: The mail of each entry, by message name: a client's own, its contacts' and its records'.
@@ -32,7 +32,7 @@ def everything(store: Store, world: World, email: str, index: str, **kw: object)
     rows: list[IndexRow] = []
     after = None
     while True:
-        page = store.list_index(viewer, index, after=after, limit=1, **kw)  # type: ignore[arg-type]
+        page = store.queries.list_index(viewer, index, after=after, limit=1, **kw)  # type: ignore[arg-type]
         rows += page.items
         if page.next is None:
             return rows
@@ -52,7 +52,7 @@ def test_counts_and_last_contact_cover_only_visible_mail(store: Store, world: Wo
         "records": {world.deal: RECORD_MAIL["deal"], world.warehouse: RECORD_MAIL["warehouse"]},
     }
     for index, mail in expected.items():
-        page = store.list_index(world.viewer(store, email), index, sort="name")
+        page = store.queries.list_index(world.viewer(store, email), index, sort="name")
         got = {row.id: (row.messages, row.last) for row in page.items}
         for entity_id, names in mail.items():
             visible = names & seen
@@ -61,7 +61,7 @@ def test_counts_and_last_contact_cover_only_visible_mail(store: Store, world: Wo
 
 
 def test_users_count_what_each_submitted(store: Store, world: World) -> None:
-    page = store.list_index(world.viewer(store, ADA.email), "users", sort="count")
+    page = store.queries.list_index(world.viewer(store, ADA.email), "users", sort="count")
     counts = {row.note: row.messages for row in page.items}
     # Anna submitted three; Paweł two and the second receipt of "twice"; Jan "beta" and "twice"
     assert counts[ANNA.email] == 3 and counts[PAWEL.email] == 3 and counts[JAN.email] == 2
@@ -72,7 +72,7 @@ def test_users_count_what_each_submitted(store: Store, world: World) -> None:
 @pytest.mark.parametrize("index", ["clients", "contacts", "leads", "records", "users"])
 def test_every_sort_pages_through_every_entry_once_in_order(store: Store, world: World, index: str) -> None:
     for sort in SORTS[index]:
-        one_page = store.list_index(world.viewer(store, ADA.email), index, sort=sort, limit=200).items
+        one_page = store.queries.list_index(world.viewer(store, ADA.email), index, sort=sort, limit=200).items
         walked = everything(store, world, ADA.email, index, sort=sort)
         assert [r.id for r in walked] == [r.id for r in one_page], sort
         assert len({r.id for r in walked}) == len(walked)
@@ -88,8 +88,8 @@ def test_every_sort_pages_through_every_entry_once_in_order(store: Store, world:
 
 def test_sorted_by_count_a_viewer_sees_its_own_order(store: Store, world: World) -> None:
     # Ada sees Acme's three emails and Beta's two; Jan none of Acme's
-    ada = store.list_index(world.viewer(store, ADA.email), "clients", sort="count").items
-    jan = store.list_index(world.viewer(store, JAN.email), "clients", sort="count").items
+    ada = store.queries.list_index(world.viewer(store, ADA.email), "clients", sort="count").items
+    jan = store.queries.list_index(world.viewer(store, JAN.email), "clients", sort="count").items
     assert [(r.id, r.messages) for r in ada] == [(world.acme, 3), (world.beta, 2)]
     assert [(r.id, r.messages) for r in jan] == [(world.beta, 2), (world.acme, 0)]
 
@@ -98,7 +98,7 @@ def test_search_by_name_address_domain_and_code_ignores_case(store: Store, world
     viewer = world.viewer(store, ADA.email)
 
     def found(index: str, q: str) -> set[int]:
-        return {r.id for r in store.list_index(viewer, index, q=q, sort="name").items}
+        return {r.id for r in store.queries.list_index(viewer, index, q=q, sort="name").items}
 
     assert found("clients", "ACME") == {world.acme}
     assert found("clients", "Biuro@Acme-Logistics.pl") == {world.acme}
@@ -116,14 +116,14 @@ def test_search_by_name_address_domain_and_code_ignores_case(store: Store, world
 
 def test_a_lead_index_shows_only_leads_the_viewer_may_see(store: Store, world: World) -> None:
     # The lead came from Anna's mail with Jan in Cc: Paweł sees neither it nor its mail
-    assert store.list_index(world.viewer(store, PAWEL.email), "leads", sort="count").items == ()
-    (jan,) = store.list_index(world.viewer(store, JAN.email), "leads", sort="count").items
+    assert store.queries.list_index(world.viewer(store, PAWEL.email), "leads", sort="count").items == ()
+    (jan,) = store.queries.list_index(world.viewer(store, JAN.email), "leads", sort="count").items
     assert (jan.id, jan.messages, jan.first_message_id) == (world.lead, 1, world.m["cc_jan"])
 
 
 def test_bad_cursors_are_refused(store: Store, world: World) -> None:
     viewer = world.viewer(store, ADA.email)
-    page = store.list_index(viewer, "clients", sort="name", limit=1)
+    page = store.queries.list_index(viewer, "clients", sort="name", limit=1)
     assert page.next is not None
     forged = [
         "not a cursor!",
@@ -135,6 +135,6 @@ def test_bad_cursors_are_refused(store: Store, world: World) -> None:
     ]
     for cursor in forged:
         with pytest.raises(BadCursorError):
-            store.list_index(viewer, "clients", sort="name", after=cursor)
+            store.queries.list_index(viewer, "clients", sort="name", after=cursor)
     with pytest.raises(BadCursorError):
-        store.list_index(viewer, "clients", sort="count", after=page.next)
+        store.queries.list_index(viewer, "clients", sort="count", after=page.next)

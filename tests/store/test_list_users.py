@@ -1,4 +1,4 @@
-"""``Store.list_users``: the submitter choices of the viewer's message filters."""
+"""``Store.queries.list_users``: the submitter choices of the viewer's message filters."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from tests.store.test_queries import ADA, ANNA, EVA, JAN, PAWEL, SOLO, USERS
 
 
 def test_lists_every_user_by_name_with_role_and_team(store: Store) -> None:
-    assert store.list_users() == []
-    store.apply_users(list(USERS))
+    assert store.queries.list_users() == []
+    store.directory.apply_users(list(USERS))
 
-    got = store.list_users()
+    got = store.queries.list_users()
 
     assert [u.name for u in got] == sorted(u.name for u in USERS)
     by_email = {u.email: u for u in got}

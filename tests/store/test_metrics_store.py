@@ -19,17 +19,19 @@ def seed_inbound(store: Store, **statuses: int) -> list[str]:
     ids: list[str] = []
     for status, n in statuses.items():
         for _ in range(n):
-            inbound_id = store.add_inbound(f"{status} {len(ids)}".encode(), mail_from="a@x.test", rcpt_tos=["b@x"]).id
+            inbound_id = store.receipts.add_inbound(
+                f"{status} {len(ids)}".encode(), mail_from="a@x.test", rcpt_tos=["b@x"]
+            ).id
             ids.append(inbound_id)
             if status == "failed":
-                assert store.mark_attempt_failed(inbound_id, "boom", max_attempts=1) == "failed"
+                assert store.receipts.mark_attempt_failed(inbound_id, "boom", max_attempts=1) == "failed"
             elif status != "queued":
-                assert store.mark_processed(inbound_id, status, reason="test")
+                assert store.receipts.mark_processed(inbound_id, status, reason="test")
     return ids
 
 
 def test_an_empty_store_counts_zero(store: Store) -> None:
-    snapshot = store.metrics_snapshot()
+    snapshot = store.metrics.metrics_snapshot()
     assert snapshot.inbound == {"queued": 0, "linked": 0, "ignored": 0, "failed": 0}
     assert snapshot.rejections == {}
     assert snapshot.oldest_queued_at is None
@@ -37,10 +39,10 @@ def test_an_empty_store_counts_zero(store: Store) -> None:
 
 def test_snapshot_counts_receipts_by_status_and_the_oldest_queued(store: Store) -> None:
     ids = seed_inbound(store, linked=3, queued=2, ignored=1, failed=2)
-    first_queued = store.get_inbound(ids[3])
+    first_queued = store.receipts.get_inbound(ids[3])
     assert first_queued is not None and first_queued.status == "queued"
 
-    snapshot = store.metrics_snapshot()
+    snapshot = store.metrics.metrics_snapshot()
 
     assert snapshot.inbound == {"queued": 2, "linked": 3, "ignored": 1, "failed": 2}
     assert snapshot.oldest_queued_at == first_queued.received_at
@@ -49,17 +51,17 @@ def test_snapshot_counts_receipts_by_status_and_the_oldest_queued(store: Store) 
 
 def test_rejections_add_up_per_day_and_code(store: Store) -> None:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    store.add_rejections({"550 5.1.1": 2}, day=yesterday)
-    store.add_rejections({"550 5.1.1": 1, "452 4.5.3": 1})
-    store.add_rejections({"550 5.1.1": 4, "550 5.7.1": 0})  # zero counts write nothing
-    store.add_rejections({})
+    store.metrics.add_rejections({"550 5.1.1": 2}, day=yesterday)
+    store.metrics.add_rejections({"550 5.1.1": 1, "452 4.5.3": 1})
+    store.metrics.add_rejections({"550 5.1.1": 4, "550 5.7.1": 0})  # zero counts write nothing
+    store.metrics.add_rejections({})
 
-    assert store.metrics_snapshot().rejections == {"550 5.1.1": 7, "452 4.5.3": 1}
+    assert store.metrics.metrics_snapshot().rejections == {"550 5.1.1": 7, "452 4.5.3": 1}
 
 
 def test_rejection_rows_are_one_per_day_and_code(store: Store) -> None:
     for _ in range(3):
-        store.add_rejections({"550 5.1.1": 1}, day=date(2026, 3, 1))
+        store.metrics.add_rejections({"550 5.1.1": 1}, day=date(2026, 3, 1))
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT day, code, count FROM smtp_rejections").all()
     assert [(str(day)[:10], code, count) for day, code, count in rows] == [("2026-03-01", "550 5.1.1", 3)]
@@ -162,17 +164,17 @@ def test_without_a_writer_nothing_is_counted() -> None:
 
 def test_the_tally_writes_through_the_store(store: Store) -> None:
     with ThreadPoolExecutor(1) as pool:
-        tally = RejectionTally(store.add_rejections, pool.submit)
+        tally = RejectionTally(store.metrics.add_rejections, pool.submit)
         for _ in range(3):
             tally.add("550 5.1.1 <x@y>: rejected")
-    assert store.metrics_snapshot().rejections == {"550 5.1.1": 3}
+    assert store.metrics.metrics_snapshot().rejections == {"550 5.1.1": 3}
 
 
 def test_rejections_are_counted_per_reason_as_well_as_per_code(store: Store) -> None:
-    store.add_rejections({("550 5.7.1", "not_aligned"): 2, ("550 5.7.1", "redirect_unproven"): 1})
-    store.add_rejections({("550 5.7.1", "not_aligned"): 1, "550 5.1.1": 1})
+    store.metrics.add_rejections({("550 5.7.1", "not_aligned"): 2, ("550 5.7.1", "redirect_unproven"): 1})
+    store.metrics.add_rejections({("550 5.7.1", "not_aligned"): 1, "550 5.1.1": 1})
 
-    snapshot = store.metrics_snapshot()
+    snapshot = store.metrics.metrics_snapshot()
 
     assert snapshot.rejections == {"550 5.7.1": 4, "550 5.1.1": 1}
     assert snapshot.rejections_by_reason == {

@@ -27,7 +27,7 @@ from store import (
     Trust,
     Viewer,
 )
-from store.views import ClientRow, ContactRow, RecordRow, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 
 ADA = UserRow(line=2, email="ada@crm.example.com", name="Ada Admin", team="PL", role="all")
 ANNA = UserRow(3, "anna@crm.example.com", "Anna Nowak", "PL", "team", aliases=("anna.nowak@crm.example.com",))
@@ -82,7 +82,9 @@ def file_message(
 ) -> int:
     """File one email through a receipt from ``submitter`` (address, user id); returns the message id."""
     address, user_id = submitter
-    receipt = store.add_inbound(key.encode(), mail_from=address, rcpt_tos=["assistant@crm.example.com"], trust=trust).id
+    receipt = store.receipts.add_inbound(
+        key.encode(), mail_from=address, rcpt_tos=["assistant@crm.example.com"], trust=trust
+    ).id
     from_address, from_name = sender if sender else (address, None)
     message = MessageWrite(
         dedupe_key=key,
@@ -102,7 +104,9 @@ def file_message(
         links=(LinkWrite("user", "submitter", entity_id=user_id), *links),
         **more,  # type: ignore[arg-type]
     )
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=f"submitted by {address}", message=message))
+    result = store.filing.apply_plan(
+        receipt, PlanWrite(status="linked", reason=f"submitted by {address}", message=message)
+    )
     assert result.message_id is not None
     return result.message_id
 
@@ -121,7 +125,7 @@ class World:
     m: dict[str, int]
 
     def viewer(self, store: Store, email: str) -> Viewer:
-        found = store.get_viewer(self.users[email])
+        found = store.queries.get_viewer(self.users[email])
         assert found is not None
         return found
 
@@ -131,16 +135,16 @@ class World:
 
 def build_world(store: Store) -> World:
     """Two teams, two clients, and nine emails whose visibility differs per viewer."""
-    store.apply_users(list(USERS))
-    store.apply_clients([ACME, BETA])
-    store.apply_contacts([PIOTR, KAREL, WOLF])
-    store.apply_records([DEAL, WAREHOUSE])
-    users = {email: ref.id for email, ref in store.find_users_by_addresses([u.email for u in USERS]).items()}
-    contacts = store.find_contacts_by_addresses(["piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"])
+    store.directory.apply_users(list(USERS))
+    store.directory.apply_clients([ACME, BETA])
+    store.directory.apply_contacts([PIOTR, KAREL, WOLF])
+    store.directory.apply_records([DEAL, WAREHOUSE])
+    users = {email: ref.id for email, ref in store.directory.find_users_by_addresses([u.email for u in USERS]).items()}
+    contacts = store.directory.find_people(["piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"]).contacts
     piotr, karel, wolf = (contacts[a].id for a in ("piotr@acme-logistics.pl", "karel@beta.cz", "wolf@example.org"))
     acme, beta = contacts["piotr@acme-logistics.pl"].client_id, contacts["karel@beta.cz"].client_id
     assert acme is not None and beta is not None
-    records = store.find_records_by_codes(["OP-123", "OP-200"])
+    records = store.directory.find_records_by_codes(["OP-123", "OP-200"])
     deal, warehouse = records["OP-123"].id, records["OP-200"].id
     anna, pawel, jan, eva, solo = ((u.email, users[u.email]) for u in (ANNA, PAWEL, JAN, EVA, SOLO))
     m: dict[str, int] = {}
@@ -262,7 +266,7 @@ def build_world(store: Store) -> World:
     m["solo"] = file_message(
         store, submitter=solo, key="<9@crm>", subject="Solo", date=day(1), participants=(person("from", SOLO.email),)
     )
-    (lead,) = store.find_leads_by_addresses([LEAD]).values()
+    (lead,) = store.directory.find_people([LEAD]).leads.values()
     return World(users, acme, beta, piotr, karel, wolf, deal, warehouse, lead.id, m)
 
 
@@ -272,7 +276,7 @@ def world(store: Store) -> World:
 
 
 def listed(store: Store, viewer: Viewer, f: MessageFilter | None = None) -> set[int]:
-    rows = list(store.iter_messages(viewer, f or MessageFilter()))
+    rows = list(store.queries.iter_messages(viewer, f or MessageFilter()))
     ids = [row.id for row in rows]
     assert len(ids) == len(set(ids))
     return set(ids)
@@ -307,7 +311,7 @@ def test_guessed_ids_of_invisible_messages_read_as_missing(store: Store, world: 
     viewer = world.viewer(store, email)
     guesses = range(-1, max(world.m.values()) + 5)
 
-    found = {i for i in guesses if store.get_message(viewer, i) is not None}
+    found = {i for i in guesses if store.queries.get_message(viewer, i) is not None}
 
     assert found == world.ids(*VISIBLE[email])
 
@@ -317,15 +321,15 @@ def test_viewer_carries_role_team_and_own_addresses(store: Store, world: World) 
     assert (anna.role, anna.addresses) == ("team", (ANNA.aliases[0], ANNA.email))
     assert anna.team_id is not None and anna.team_id == world.viewer(store, PAWEL.email).team_id
     assert world.viewer(store, SOLO.email).team_id is None
-    assert store.get_viewer(10_000) is None
+    assert store.queries.get_viewer(10_000) is None
 
 
 def test_an_unknown_role_sees_nothing(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
     stranger = dataclasses.replace(ada, role="superuser")
     assert listed(store, stranger) == set()
-    assert store.get_message(stranger, world.m["to_piotr"]) is None
-    assert store.dashboard(stranger, datetime.now(UTC)).messages_7d["bcc"] == 0
+    assert store.queries.get_message(stranger, world.m["to_piotr"]) is None
+    assert store.queries.dashboard(stranger, datetime.now(UTC)).messages_7d["bcc"] == 0
 
 
 def test_own_addresses_come_from_the_viewer(store: Store, world: World) -> None:
@@ -349,7 +353,7 @@ def test_filters_narrow_within_visibility(store: Store, world: World) -> None:
 def test_message_detail_has_everything_the_page_shows(store: Store, world: World) -> None:
     anna = world.viewer(store, ANNA.email)
 
-    got = store.get_message(anna, world.m["to_piotr"])
+    got = store.queries.get_message(anna, world.m["to_piotr"])
 
     assert got is not None
     assert (got.subject, got.date, got.kind, got.direction) == ("Oferta flotowa", day(2), "bcc", "outgoing")
@@ -381,18 +385,18 @@ def test_message_detail_has_everything_the_page_shows(store: Store, world: World
         ("offer.pdf", "application/pdf", len(PDF), False, None),
         (None, "image/png", len(LOGO), True, "<logo@acme>"),
     ]
-    assert store.get_blob(got.attachments[0].sha256) == PDF
+    assert store.content.get_blob(got.attachments[0].sha256) == PDF
 
 
 def test_codes_show_resolved_and_unresolved(store: Store, world: World) -> None:
-    got = store.get_message(world.viewer(store, JAN.email), world.m["beta"])
+    got = store.queries.get_message(world.viewer(store, JAN.email), world.m["beta"])
     assert got is not None
     assert got.codes == (CodeView("OP-200", world.warehouse), CodeView("XX-9", None))
     assert [chip.label for chip in got.links] == [BETA.name, KAREL.name, "OP-200", JAN.name]
 
 
 def test_every_receipt_of_an_email_is_listed(store: Store, world: World) -> None:
-    got = store.get_message(world.viewer(store, ADA.email), world.m["twice"])
+    got = store.queries.get_message(world.viewer(store, ADA.email), world.m["twice"])
     assert got is not None
     assert [(r.mail_from, r.sender_user, r.status) for r in got.receipts] == [
         (JAN.email, JAN.name, "linked"),
@@ -403,20 +407,20 @@ def test_every_receipt_of_an_email_is_listed(store: Store, world: World) -> None
 
 def test_attachments_only_through_a_visible_message(store: Store, world: World) -> None:
     anna, pawel = world.viewer(store, ANNA.email), world.viewer(store, PAWEL.email)
-    detail = store.get_message(anna, world.m["to_piotr"])
+    detail = store.queries.get_message(anna, world.m["to_piotr"])
     assert detail is not None
     pdf, logo = detail.attachments
 
-    assert store.get_attachment(anna, world.m["to_piotr"], pdf.id) == pdf
-    assert store.get_attachment(pawel, world.m["to_piotr"], pdf.id) is None
-    assert store.get_attachment(anna, world.m["deal"], pdf.id) is None  # another message's attachment
-    assert store.get_attachment(anna, world.m["to_piotr"], 10_000) is None
+    assert store.queries.get_attachment(anna, world.m["to_piotr"], pdf.id) == pdf
+    assert store.queries.get_attachment(pawel, world.m["to_piotr"], pdf.id) is None
+    assert store.queries.get_attachment(anna, world.m["deal"], pdf.id) is None  # another message's attachment
+    assert store.queries.get_attachment(anna, world.m["to_piotr"], 10_000) is None
     for cid in ("logo@acme", "<logo@acme>", "logo%40acme"):
-        assert store.find_attachment_by_cid(anna, world.m["to_piotr"], cid) == logo
-    assert store.find_attachment_by_cid(pawel, world.m["to_piotr"], "logo@acme") is None
-    assert store.find_attachment_by_cid(anna, world.m["deal"], "logo@acme") is None
-    assert store.find_attachment_by_cid(anna, world.m["to_piotr"], "other@acme") is None
-    assert store.find_attachment_by_cid(anna, world.m["to_piotr"], "<>") is None
+        assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], cid) == logo
+    assert store.queries.find_attachment_by_cid(pawel, world.m["to_piotr"], "logo@acme") is None
+    assert store.queries.find_attachment_by_cid(anna, world.m["deal"], "logo@acme") is None
+    assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], "other@acme") is None
+    assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], "<>") is None
 
 
 # --- directory pages -----------------------------------------------------------------------------------------------
@@ -425,9 +429,9 @@ def test_attachments_only_through_a_visible_message(store: Store, world: World) 
 def test_client_contact_and_record_pages(store: Store, world: World) -> None:
     jan = world.viewer(store, JAN.email)  # the directory is not secret: any viewer sees it
 
-    client = store.get_client(jan, world.acme)
-    contact = store.get_contact(jan, world.piotr)
-    record = store.get_record(jan, world.deal)
+    client = store.queries.get_client(jan, world.acme)
+    contact = store.queries.get_contact(jan, world.piotr)
+    record = store.queries.get_record(jan, world.deal)
 
     assert client is not None and contact is not None and record is not None
     assert (client.name, client.domains, client.emails) == (ACME.name, ACME.domains, ACME.emails)
@@ -439,23 +443,23 @@ def test_client_contact_and_record_pages(store: Store, world: World) -> None:
         PIOTR.emails,
     )
     assert (record.code, record.type, record.client_id) == ("OP-123", "deal", world.acme)
-    lone = store.get_contact(jan, world.wolf)
+    lone = store.queries.get_contact(jan, world.wolf)
     assert lone is not None and lone.client is None
-    assert store.get_client(jan, 10_000) is None
-    assert store.get_contact(jan, 10_000) is None
-    assert store.get_record(jan, 10_000) is None
+    assert store.queries.get_client(jan, 10_000) is None
+    assert store.queries.get_contact(jan, 10_000) is None
+    assert store.queries.get_record(jan, 10_000) is None
 
 
 def test_a_lead_shows_its_first_message_only_to_who_may_see_it(store: Store, world: World) -> None:
     ada, jan = (world.viewer(store, e) for e in (ADA.email, JAN.email))
 
-    lead = store.get_lead(ada, world.lead)
+    lead = store.queries.get_lead(ada, world.lead)
 
     assert lead is not None
     assert (lead.address, lead.name, lead.owner, lead.converted_contact) == (LEAD, "Jan Nowak", ANNA.name, None)
     assert lead.first_message_id == world.m["cc_jan"]
-    assert store.get_lead(jan, world.lead).first_message_id == world.m["cc_jan"]  # type: ignore[union-attr]
-    assert store.get_lead(ada, 10_000) is None
+    assert store.queries.get_lead(jan, world.lead).first_message_id == world.m["cc_jan"]  # type: ignore[union-attr]
+    assert store.queries.get_lead(ada, 10_000) is None
 
 
 def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, world: World) -> None:
@@ -463,9 +467,9 @@ def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, wo
     viewers = {email: world.viewer(store, email) for email in (ADA.email, ANNA.email, PAWEL.email, JAN.email)}
     viewers |= {email: world.viewer(store, email) for email in (EVA.email, SOLO.email)}
 
-    seen = {email: store.get_lead(viewer, world.lead) is not None for email, viewer in viewers.items()}
-    listed = {email: [lead.id for lead in store.list_leads(viewer).items] for email, viewer in viewers.items()}
-    counted = {email: store.dashboard(viewer, datetime.now(UTC)).leads_7d for email, viewer in viewers.items()}
+    seen = {email: store.queries.get_lead(viewer, world.lead) is not None for email, viewer in viewers.items()}
+    listed = {email: [lead.id for lead in store.queries.list_leads(viewer).items] for email, viewer in viewers.items()}
+    counted = {email: store.queries.dashboard(viewer, datetime.now(UTC)).leads_7d for email, viewer in viewers.items()}
 
     # Admin; the owner; Jan, in Cc; Eva, through Jan's team; not Paweł, nor Solo (a team role without a team)
     expected = {ADA.email: True, ANNA.email: True, JAN.email: True, EVA.email: True}
@@ -476,11 +480,11 @@ def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, wo
 
 
 def test_a_converted_lead_names_its_contact(store: Store, world: World) -> None:
-    store.apply_contacts([ContactRow(9, "Jan Nowak", (LEAD,), client=ACME.name)])
-    store.relink(free_mail_domains=())
-    contact = store.find_contacts_by_addresses([LEAD])[LEAD]
+    store.directory.apply_contacts([ContactRow(9, "Jan Nowak", (LEAD,), client=ACME.name)])
+    store.filing.relink(free_mail_domains=())
+    contact = store.directory.find_people([LEAD]).contacts[LEAD]
 
-    (lead,) = store.list_leads(world.viewer(store, ADA.email)).items
+    (lead,) = store.queries.list_leads(world.viewer(store, ADA.email)).items
 
     assert lead.converted_contact == EntityRef(contact.id, "Jan Nowak")
     assert lead.converted_at is not None

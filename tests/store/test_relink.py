@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from store import CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, RelinkResult, Store
 from store.models import Lead, Link, MessageCode, Participant
-from store.views import ClientRow, ContactRow, RecordRow, RelinkScope, UserRow
+from store.shapes import ClientRow, ContactRow, RecordRow, RelinkScope, UserRow
 from tests.conftest import sql_statements
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
@@ -26,8 +26,8 @@ def email(
     codes: tuple[str, ...] = (),
 ) -> int:
     """File one BCC from Anna to ``to``; with ``lead``, ``to`` becomes (or is) that lead's address."""
-    anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
-    existing = store.find_leads_by_addresses([to]).get(to)
+    anna = store.directory.find_users_by_addresses([ANNA.email])[ANNA.email].id
+    existing = store.directory.find_people([to]).leads.get(to)
     match = ("lead", existing.id, "lead") if existing else (None, None, None)
     lead_links: tuple[LinkWrite, ...] = ()
     new_leads: tuple[LeadWrite, ...] = ()
@@ -58,14 +58,14 @@ def email(
         new_leads=new_leads,
         codes=tuple(CodeWrite(code, None) for code in codes),
     )
-    receipt = store.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
-    result = store.apply_plan(receipt, PlanWrite(status=status, reason=None, message=message))
+    receipt = store.receipts.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
+    result = store.filing.apply_plan(receipt, PlanWrite(status=status, reason=None, message=message))
     assert result.message_id is not None
     return result.message_id
 
 
 def relink(store: Store) -> RelinkResult:
-    return store.relink(free_mail_domains=("gmail.com",))
+    return store.filing.relink(free_mail_domains=("gmail.com",))
 
 
 def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int]]:
@@ -77,18 +77,18 @@ def links(store: Store, *, reason: str | None = None) -> set[tuple[int, str, int
 
 
 def contact_id(store: Store, address: str) -> tuple[int, int | None]:
-    ref = store.find_contacts_by_addresses([address])[address]
+    ref = store.directory.find_people([address]).contacts[address]
     return ref.id, ref.client_id
 
 
 def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None:
-    store.apply_users([ANNA])
-    store.apply_clients([ACME])
-    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    store.directory.apply_users([ANNA])
+    store.directory.apply_clients([ACME])
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
     # Given mail to an unknown address: it made a lead, was linked to it again, and once only mentioned it
     first = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak", links=(LinkWrite("client", "code", entity_id=acme),))
     second = email(store, "<2@x>", to=NOWAK, lead="Jan Nowak")
-    (lead,) = store.find_leads_by_addresses([NOWAK]).values()
+    (lead,) = store.directory.find_people([NOWAK]).leads.values()
     third = email(store, "<3@x>", to="someone@else.test")
     with Session(store.engine) as session, session.begin():
         # The third message has the address only as a participant, with no link to the lead.
@@ -97,7 +97,7 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
     before = links(store)
 
     # When an import makes the address a contact of Acme, and we re-link
-    store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name)])
+    store.directory.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name)])
     contact, client = contact_id(store, NOWAK)
     assert client == acme
     result = relink(store)
@@ -109,7 +109,7 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
     assert result == RelinkResult(leads_converted=1, contact_links=3, client_links=2)
     assert links(store) == before | expected
     assert links(store, reason="address") >= expected
-    refreshed = store.find_leads_by_addresses([NOWAK, "other@gmail.com"])
+    refreshed = store.directory.find_people([NOWAK, "other@gmail.com"]).leads
     assert refreshed[NOWAK].id == lead.id
     assert refreshed[NOWAK].converted_contact_id == contact
     assert refreshed["other@gmail.com"].converted_contact_id is None
@@ -132,9 +132,9 @@ def test_a_lead_that_became_a_contact_has_its_mail_refiled(store: Store) -> None
 
 
 def test_a_contact_without_client_gets_only_contact_links(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     message = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
-    store.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=("jan@work.test", NOWAK))])
+    store.directory.apply_contacts([ContactRow(line=2, name="Jan Nowak", emails=("jan@work.test", NOWAK))])
     contact, _ = contact_id(store, NOWAK)
 
     assert relink(store) == RelinkResult(leads_converted=1, contact_links=1)
@@ -143,21 +143,21 @@ def test_a_contact_without_client_gets_only_contact_links(store: Store) -> None:
 
 
 def test_nothing_to_relink_without_matching_leads(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
-    store.apply_contacts([ContactRow(line=2, name="Someone", emails=("someone@else.test",))])
+    store.directory.apply_contacts([ContactRow(line=2, name="Someone", emails=("someone@else.test",))])
 
     assert relink(store) == RelinkResult()
 
 
 def test_relink_costs_the_same_queries_for_few_or_many_messages(store: Store) -> None:
-    store.apply_users([ANNA])
-    store.apply_clients([ACME])
+    store.directory.apply_users([ANNA])
+    store.directory.apply_clients([ACME])
 
     def relink_once(address: str, messages: int) -> list[str]:
         for i in range(messages):
             email(store, f"<{address}-{i}@x>", to=address, lead="Lead")
-        store.apply_contacts([ContactRow(line=2, name=address, emails=(address,), client=ACME.name)])
+        store.directory.apply_contacts([ContactRow(line=2, name=address, emails=(address,), client=ACME.name)])
         with sql_statements(store) as seen:
             result = relink(store)
         assert result == RelinkResult(leads_converted=1, contact_links=messages, client_links=messages)
@@ -179,9 +179,9 @@ BILLING = "faktury@hurtownia-lodz.pl"
 
 
 def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> None:
-    store.apply_users([ANNA])
-    store.apply_clients([ACME])
-    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    store.directory.apply_users([ANNA])
+    store.directory.apply_clients([ACME])
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
     # Given filed mail where an address matched nothing and made no lead (an ignore rule's, say), twice
     first = email(store, "<1@x>", to=BILLING)
     second = email(store, "<2@x>", to="biuro@hurtownia-lodz.pl")
@@ -205,7 +205,7 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
     before = links(store)
 
     # When an import makes the address a contact of Acme, and we re-link
-    store.apply_contacts([ContactRow(line=2, name="Dział faktur", emails=(BILLING,), client=ACME.name)])
+    store.directory.apply_contacts([ContactRow(line=2, name="Dział faktur", emails=(BILLING,), client=ACME.name)])
     contact, client = contact_id(store, BILLING)
     assert client == acme
     result = relink(store)
@@ -222,7 +222,7 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
         matched: ("client", acme, "client-domain"),
         ignored: (None, None, None),
     }
-    assert store.find_leads_by_addresses([BILLING]) == {}
+    assert store.directory.find_people([BILLING]).leads == {}
 
     # And a second run finds nothing to do
     assert relink(store) == RelinkResult()
@@ -230,23 +230,23 @@ def test_unmatched_history_of_a_new_contact_is_filed_under_it(store: Store) -> N
 
 
 def test_internal_participants_are_never_filed_under_a_contact(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     message = email(store, "<1@x>", to="someone@else.test")
     with Session(store.engine) as session, session.begin():
         session.add(Participant(message_id=message, role="cc", address="team@crm.example.com", internal=True))
-    store.apply_contacts([ContactRow(line=2, name="Team", emails=("team@crm.example.com",))])
+    store.directory.apply_contacts([ContactRow(line=2, name="Team", emails=("team@crm.example.com",))])
 
     assert relink(store) == RelinkResult()
     assert participant_matches(store, "team@crm.example.com") == {message: (None, None, None)}
 
 
 def test_relinking_leads_and_unmatched_history_twice_changes_nothing_the_second_time(store: Store) -> None:
-    store.apply_users([ANNA])
-    store.apply_clients([ACME])
+    store.directory.apply_users([ANNA])
+    store.directory.apply_clients([ACME])
     # Given a lead's mail and unmatched history, for two addresses one import makes contacts
     lead_mail = email(store, "<1@x>", to=NOWAK, lead="Jan Nowak")
     history = email(store, "<2@x>", to=BILLING)
-    store.apply_contacts(
+    store.directory.apply_contacts(
         [
             ContactRow(line=2, name="Jan Nowak", emails=(NOWAK,), client=ACME.name),
             ContactRow(line=3, name="Dział faktur", emails=(BILLING,)),
@@ -280,21 +280,23 @@ def code_rows(store: Store) -> dict[tuple[int, str], int | None]:
 
 
 def record_id(store: Store, code: str) -> int:
-    return store.find_records_by_codes([code])[code].id
+    return store.directory.find_records_by_codes([code])[code].id
 
 
 def test_codes_filed_before_their_record_are_resolved_in_batches(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     # Given five filed messages naming OP-1 before it was imported, one naming OP-2, and an ignored one naming OP-1
     early = [email(store, f"<{i}@x>", to="someone@else.test", codes=("OP-1",)) for i in range(5)]
     other = email(store, "<other@x>", to="someone@else.test", codes=("OP-2", "ZZ-9"))
     ignored = email(store, "<ignored@x>", to="someone@else.test", codes=("OP-1",), status="ignored")
     # When OP-1 and OP-2 are imported, and the history relinked two rows at a time
-    store.apply_records([RecordRow(line=2, code="OP-1", type="deal", title="Fleet"), RecordRow(3, "OP-2", "deal", "X")])
+    store.directory.apply_records(
+        [RecordRow(line=2, code="OP-1", type="deal", title="Fleet"), RecordRow(3, "OP-2", "deal", "X")]
+    )
     op1, op2 = record_id(store, "OP-1"), record_id(store, "OP-2")
     ticks: list[int] = []
-    total = store.count_relink()
-    result = store.relink(free_mail_domains=(), batch=2, progress=ticks.append)
+    total = store.filing.count_relink()
+    result = store.filing.relink(free_mail_domains=(), batch=2, progress=ticks.append)
 
     # Then every filed message is linked to its record, reason "code", and its code resolved
     assert result == RelinkResult(codes_resolved=6, record_links=6)
@@ -309,43 +311,43 @@ def test_codes_filed_before_their_record_are_resolved_in_batches(store: Store) -
     assert ticks == [2, 2, 2, 0] * 2
 
     # And a second run finds nothing to do
-    assert store.relink(free_mail_domains=(), batch=2) == RelinkResult()
-    assert store.count_relink() == 6  # the unmatched participants, still looked at
+    assert store.filing.relink(free_mail_domains=(), batch=2) == RelinkResult()
+    assert store.filing.count_relink() == 6  # the unmatched participants, still looked at
 
 
 def test_a_scope_relinks_only_what_the_import_changed(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     first = email(store, "<1@x>", to="a@acme-logistics.pl", codes=("OP-1",))
     second = email(store, "<2@x>", to="b@other.test", codes=("OP-2",))
-    store.apply_records([RecordRow(2, "OP-1", "deal", "One"), RecordRow(3, "OP-2", "deal", "Two")])
-    store.apply_clients([ACME])
-    acme = store.find_clients_by_domains(["acme-logistics.pl"])["acme-logistics.pl"].id
+    store.directory.apply_records([RecordRow(2, "OP-1", "deal", "One"), RecordRow(3, "OP-2", "deal", "Two")])
+    store.directory.apply_clients([ACME])
+    acme = store.directory.find_people(["someone@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
 
     # When only OP-1 is in scope: OP-2 and the client's domain wait
-    assert store.count_relink(RelinkScope(codes=("OP-1",))) == 1
-    assert store.relink(RelinkScope(codes=("OP-1",)), free_mail_domains=()) == RelinkResult(
+    assert store.filing.count_relink(RelinkScope(codes=("OP-1",))) == 1
+    assert store.filing.relink(RelinkScope(codes=("OP-1",)), free_mail_domains=()) == RelinkResult(
         codes_resolved=1, record_links=1
     )
     assert links(store, reason="code") == {(first, "record", record_id(store, "OP-1"))}
     # When the client's domain is in scope: its participant now matches it, reason "domain"
     scope = RelinkScope(domains=("acme-logistics.pl",))
-    assert store.relink(scope, free_mail_domains=()) == RelinkResult(participants_matched=1, client_links=1)
+    assert store.filing.relink(scope, free_mail_domains=()) == RelinkResult(participants_matched=1, client_links=1)
     assert links(store, reason="domain") == {(first, "client", acme)}
     assert participant_matches(store, "a@acme-logistics.pl") == {first: ("client", acme, "client-domain")}
     # And the rest comes with a whole relink
-    assert store.relink(free_mail_domains=()) == RelinkResult(codes_resolved=1, record_links=1)
+    assert store.filing.relink(free_mail_domains=()) == RelinkResult(codes_resolved=1, record_links=1)
     assert (second, "record", record_id(store, "OP-2")) in links(store)
 
 
 def test_unmatched_participants_match_client_addresses_and_domains_never_free_mail(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     by_email = email(store, "<1@x>", to="biuro@gmail.com")
     by_domain = email(store, "<2@x>", to="jan@hurtownia-lodz.pl")
     free = email(store, "<3@x>", to="someone@gmail.com")
-    store.apply_clients(
+    store.directory.apply_clients(
         [ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl", "gmail.com"), emails=("biuro@gmail.com",))]
     )
-    client = store.find_clients_by_domains(["hurtownia-lodz.pl"])["hurtownia-lodz.pl"].id
+    client = store.directory.find_people(["someone@hurtownia-lodz.pl"]).client_domains["hurtownia-lodz.pl"].id
 
     result = relink(store)
 
@@ -361,11 +363,11 @@ def test_unmatched_participants_match_client_addresses_and_domains_never_free_ma
 
 
 def test_an_address_that_is_a_lead_is_not_filed_by_its_domain(store: Store) -> None:
-    store.apply_users([ANNA])
+    store.directory.apply_users([ANNA])
     # Given unmatched history of an address that became a lead later (the lead's own mail is linked to it)
     history = email(store, "<1@x>", to="jan@hurtownia-lodz.pl")
     email(store, "<2@x>", to="jan@hurtownia-lodz.pl", lead="Jan")
-    store.apply_clients([ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl",))])
+    store.directory.apply_clients([ClientRow(line=2, name="Hurtownia", domains=("hurtownia-lodz.pl",))])
 
     # Then the linker would file it on the lead, not the client's domain: relink leaves it
     assert relink(store) == RelinkResult()

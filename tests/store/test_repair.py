@@ -9,7 +9,7 @@ from linker.addresses import normalize_address, normalize_domain
 from linker.encoded_words import decode_encoded_words
 from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
 from store.models import ClientDomain, Contact, ContactEmail, Lead, Message, Participant
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
 
 ANNA = UserRow(line=2, email="anna@crm.example.com", name="Anna Nowak", team=None, role="all")
 ZABKA = "xn--abka-99a.test"
@@ -18,7 +18,7 @@ ZABKA = "xn--abka-99a.test"
 def file_old_message(store: Store) -> int:
     """Mail as an older version filed it: an undecoded name, the sender in Unicode, a lead made for a contact
     whose address the import kept in Unicode."""
-    anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
+    anna = store.directory.find_users_by_addresses([ANNA.email])[ANNA.email].id
     zofia = f"zofia@{ZABKA}"
     message = MessageWrite(
         dedupe_key="mid:old-1",
@@ -42,23 +42,27 @@ def file_old_message(store: Store) -> int:
         links=(LinkWrite("lead", "new-lead", lead_address=zofia),),
         new_leads=(LeadWrite(zofia, "Zofia =?utf-8?q?Wi=C5=9Bniewska?=", "Żabka", anna),),
     )
-    receipt = store.add_inbound(b"raw", mail_from="jan@xn--abka-99a.test", rcpt_tos=["assistant@crm.example.com"]).id
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason=None, message=message))
+    receipt = store.receipts.add_inbound(
+        b"raw", mail_from="jan@xn--abka-99a.test", rcpt_tos=["assistant@crm.example.com"]
+    ).id
+    result = store.filing.apply_plan(receipt, PlanWrite(status="linked", reason=None, message=message))
     assert result.message_id is not None
     return result.message_id
 
 
 def test_names_and_idn_addresses_are_repaired_and_duplicate_leads_converted(store: Store) -> None:
     # Given a directory imported in Unicode and mail filed before names and domains had one form
-    store.apply_users([ANNA])
-    store.apply_clients([ClientRow(line=2, name="Żabka", domains=("żabka.test",))])
-    store.apply_contacts([ContactRow(line=2, name="Zofia Wiśniewska", emails=("zofia@żabka.test",), client="Żabka")])
+    store.directory.apply_users([ANNA])
+    store.directory.apply_clients([ClientRow(line=2, name="Żabka", domains=("żabka.test",))])
+    store.directory.apply_contacts(
+        [ContactRow(line=2, name="Zofia Wiśniewska", emails=("zofia@żabka.test",), client="Żabka")]
+    )
     message_id = file_old_message(store)
 
     # When the repair runs, then the relink
-    decoded = store.repair_names(decode_encoded_words)
-    result = store.repair_addresses(normalize_address, normalize_domain)
-    relinked = store.relink(free_mail_domains=())
+    decoded = store.filing.repair_names(decode_encoded_words)
+    result = store.filing.repair_addresses(normalize_address, normalize_domain)
+    relinked = store.filing.relink(free_mail_domains=())
 
     # Then names are decoded, addresses and domains are in A-label form, and the duplicate lead is converted
     assert decoded == 5  # two participants, the lead, the sender's name, the subject
@@ -75,24 +79,24 @@ def test_names_and_idn_addresses_are_repaired_and_duplicate_leads_converted(stor
         lead = session.scalars(select(Lead)).one()
         assert lead.name == "Zofia Wiśniewska" and lead.converted_contact_id is not None
     assert relinked.leads_converted == 1
-    assert store.find_clients_by_domains([ZABKA])
-    assert store.find_contacts_by_addresses([f"zofia@{ZABKA}"])
+    assert store.directory.find_people([f"someone@{d}" for d in [ZABKA]]).client_domains
+    assert store.directory.find_people([f"zofia@{ZABKA}"]).contacts
 
     # And a second run finds nothing to do
-    assert store.repair_names(decode_encoded_words) == 0
-    assert store.repair_addresses(normalize_address, normalize_domain).changed == 0
+    assert store.filing.repair_names(decode_encoded_words) == 0
+    assert store.filing.repair_addresses(normalize_address, normalize_domain).changed == 0
 
 
 def test_an_address_whose_matching_form_is_taken_is_left_and_listed(store: Store) -> None:
     # Given the same person imported twice, once in each form, as two contacts
-    store.apply_contacts(
+    store.directory.apply_contacts(
         [
             ContactRow(line=2, name="Ola", emails=("ola@żabka.test",)),
             ContactRow(line=3, name="Ola W.", emails=(f"ola@{ZABKA}",)),
         ]
     )
 
-    result = store.repair_addresses(normalize_address, normalize_domain)
+    result = store.filing.repair_addresses(normalize_address, normalize_domain)
 
     assert result.changed == 0
     assert result.taken == [f"contact_emails.address: ola@żabka.test -> ola@{ZABKA}"]

@@ -29,62 +29,65 @@ def test_migrations_match_the_models(store: Store) -> None:
 
 
 def test_inbound_round_trip(store: Store) -> None:
-    view = store.add_inbound(
+    view = store.receipts.add_inbound(
         b"Subject: x\r\n\r\nbody\r\n", mail_from="a@example.com", rcpt_tos=["b@x.test", "c@x.test"], peer="1.2.3.4:5"
     )
-    got = store.get_inbound(view.id)
+    got = store.receipts.get_inbound(view.id)
     assert got == view
     assert got.rcpt_tos == ("b@x.test", "c@x.test")
     assert got.received_at.tzinfo is not None
-    assert store.get_inbound("NOPE") is None
+    assert store.receipts.get_inbound("NOPE") is None
 
 
 def test_the_worker_reads_a_queued_receipt_with_its_bytes_in_one_query(store: Store) -> None:
     small = b"Subject: small\r\n\r\nbody\r\n"
     big = b"Subject: big\r\n\r\n" + b"x" * (store.inline_max + 1)
-    small_id = store.add_inbound(small, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
-    big_id = store.add_inbound(big, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
+    small_id = store.receipts.add_inbound(small, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
+    big_id = store.receipts.add_inbound(big, mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
 
     # A queued receipt whose bytes the database holds: both, from one statement
     with engine_events(store, "before_cursor_execute", lambda *args: args[2]) as seen:
-        found = store.get_inbound_with_raw(small_id)
+        found = store.receipts.get_inbound_with_raw(small_id)
     assert len(seen) == 1
-    assert found == (store.get_inbound(small_id), small)
-    # Bytes kept as a file: the receipt, and get_raw reads the file
-    found = store.get_inbound_with_raw(big_id)
+    assert found == (store.receipts.get_inbound(small_id), small)
+    # Bytes kept as a file: the receipt, and get_blob reads the file
+    found = store.receipts.get_inbound_with_raw(big_id)
     assert found is not None and found[1] is None
-    assert store.get_raw(found[0].sha256) == big
+    assert store.content.get_blob(found[0].sha256) == big
     # A receipt no longer queued: no bytes read; an unknown id: nothing
-    store.mark_processed(small_id, "linked")
-    assert store.get_inbound_with_raw(small_id) == (store.get_inbound(small_id), None)
-    assert store.get_inbound_with_raw("NOPE") is None
+    store.receipts.mark_processed(small_id, "linked")
+    assert store.receipts.get_inbound_with_raw(small_id) == (store.receipts.get_inbound(small_id), None)
+    assert store.receipts.get_inbound_with_raw("NOPE") is None
 
 
 def test_list_inbound_newest_first_with_status_filter(store: Store) -> None:
-    ids = [store.add_inbound(f"n{i}".encode(), mail_from="a@example.com", rcpt_tos=["b@x.test"]).id for i in range(3)]
-    store.mark_processed(ids[0], "linked")
-    assert [v.id for v in store.list_inbound()] == ids[::-1]
-    assert [v.id for v in store.list_inbound(status="queued")] == ids[:0:-1]
-    assert [v.id for v in store.list_inbound(status="linked")] == [ids[0]]
-    assert len(store.list_inbound(limit=1)) == 1
-    assert store.count_inbound_by_status() == {"queued": 2, "linked": 1, "ignored": 0, "failed": 0}
+    ids = [
+        store.receipts.add_inbound(f"n{i}".encode(), mail_from="a@example.com", rcpt_tos=["b@x.test"]).id
+        for i in range(3)
+    ]
+    store.receipts.mark_processed(ids[0], "linked")
+    assert [v.id for v in store.receipts.list_inbound()] == ids[::-1]
+    assert [v.id for v in store.receipts.list_inbound(status="queued")] == ids[:0:-1]
+    assert [v.id for v in store.receipts.list_inbound(status="linked")] == [ids[0]]
+    assert len(store.receipts.list_inbound(limit=1)) == 1
+    assert store.receipts.count_inbound_by_status() == {"queued": 2, "linked": 1, "ignored": 0, "failed": 0}
     with pytest.raises(StoreError, match="unknown status"):
-        store.list_inbound(status="bogus")
+        store.receipts.list_inbound(status="bogus")
 
 
 def test_attempts_count_up_to_failed(store: Store) -> None:
-    inbound_id = store.add_inbound(b"x", mail_from="", rcpt_tos=["b@x.test"]).id
-    assert store.mark_attempt_failed(inbound_id, "boom 1", max_attempts=2) == "queued"
-    assert store.mark_attempt_failed(inbound_id, "boom 2" * 2000, max_attempts=2) == "failed"
-    assert store.mark_attempt_failed(inbound_id, "late", max_attempts=2) is None
-    row = store.get_inbound(inbound_id)
+    inbound_id = store.receipts.add_inbound(b"x", mail_from="", rcpt_tos=["b@x.test"]).id
+    assert store.receipts.mark_attempt_failed(inbound_id, "boom 1", max_attempts=2) == "queued"
+    assert store.receipts.mark_attempt_failed(inbound_id, "boom 2" * 2000, max_attempts=2) == "failed"
+    assert store.receipts.mark_attempt_failed(inbound_id, "late", max_attempts=2) is None
+    row = store.receipts.get_inbound(inbound_id)
     assert row is not None
     assert (row.status, row.attempts) == ("failed", 2)
     assert row.last_error is not None and len(row.last_error) == 4000
 
 
 def test_ids_are_unique_and_sortable(sqlite_store: Store) -> None:
-    ids = [sqlite_store.add_inbound(b"same", mail_from="", rcpt_tos=["b@x.test"]).id for _ in range(50)]
+    ids = [sqlite_store.receipts.add_inbound(b"same", mail_from="", rcpt_tos=["b@x.test"]).id for _ in range(50)]
     assert len(set(ids)) == 50
     assert all(len(i) == 18 and i.isalnum() and i.isupper() for i in ids)
 
@@ -160,14 +163,14 @@ def test_sqlite_search_rows_survive_the_move_from_triggers_to_the_writer(tmp_pat
 
 def test_an_overlong_helo_is_cut_to_fit_not_refused(store: Store) -> None:
     # A client may say anything in HELO; PostgreSQL refuses a value longer than its column.
-    view = store.add_inbound(
+    view = store.receipts.add_inbound(
         b"Subject: x\r\n\r\nbody\r\n",
         mail_from="a@b.example",
         rcpt_tos=["c@d.example"],
         helo="h" * 5000,
         peer="p" * 500,
     )
-    assert store.get_inbound(view.id) is not None
+    assert store.receipts.get_inbound(view.id) is not None
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

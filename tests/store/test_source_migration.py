@@ -37,11 +37,11 @@ def test_existing_receipts_become_smtp_and_new_ones_keep_theirs(
     store = Store(url, tmp_path / "blobs")
     store.open()
     try:
-        new = store.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from="", rcpt_tos=[], source="api")
+        new = store.receipts.add_inbound(b"Subject: x\r\n\r\nbody\r\n", mail_from="", rcpt_tos=[], source="api")
         # Then the old receipt came by SMTP, and a new one records where it came from
-        assert store.get_inbound("OLD").source == "smtp"  # type: ignore[union-attr]
-        assert store.get_inbound(new.id).source == "api"  # type: ignore[union-attr]
-        assert store.add_inbound(b"y", mail_from="", rcpt_tos=[]).source == "smtp"
+        assert store.receipts.get_inbound("OLD").source == "smtp"  # type: ignore[union-attr]
+        assert store.receipts.get_inbound(new.id).source == "api"  # type: ignore[union-attr]
+        assert store.receipts.add_inbound(b"y", mail_from="", rcpt_tos=[]).source == "smtp"
     finally:
         store.close()
     # And the downgrade drops the column again

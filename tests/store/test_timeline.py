@@ -19,7 +19,7 @@ def world(store: Store) -> World:
 
 
 def ids(store: Store, viewer: Viewer, **filters: Any) -> set[int]:
-    return {row.id for row in store.iter_messages(viewer, MessageFilter(**filters))}
+    return {row.id for row in store.queries.iter_messages(viewer, MessageFilter(**filters))}
 
 
 # --- filters -----------------------------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def test_date_range_is_from_inclusive_to_exclusive(store: Store, world: World) -
     # Without a Date header, the filing time counts: "unmatched" was filed just now.
     assert ids(store, ada, date_from=day(9)) == world.ids("unmatched")
     with pytest.raises(StoreError, match="timezone-aware"):
-        store.list_messages(ada, MessageFilter(date_from=datetime(2026, 3, 1)))
+        store.queries.list_messages(ada, MessageFilter(date_from=datetime(2026, 3, 1)))
 
 
 def test_a_client_timeline_includes_its_contacts_and_records_mail(store: Store, world: World) -> None:
@@ -78,7 +78,7 @@ def test_filters_combine(store: Store, world: World) -> None:
 
 def test_rows_carry_submitter_and_chips(store: Store, world: World) -> None:
     anna = world.viewer(store, ANNA.email)
-    (row,) = store.list_messages(anna, MessageFilter(record_id=world.deal)).items
+    (row,) = store.queries.list_messages(anna, MessageFilter(record_id=world.deal)).items
     assert (row.subject, row.date, row.submitter, row.from_address) == (
         "OP-123 harmonogram",
         day(3),
@@ -98,7 +98,7 @@ def walk(store: Store, viewer: Viewer, f: MessageFilter, limit: int) -> list[int
     seen: list[int] = []
     after: str | None = None
     while True:
-        page = store.list_messages(viewer, f, after=after, limit=limit)
+        page = store.queries.list_messages(viewer, f, after=after, limit=limit)
         assert len(page.items) <= limit
         seen += [row.id for row in page.items]
         if page.next is None:
@@ -116,7 +116,7 @@ def test_pages_are_newest_first_without_gaps_or_duplicates(store: Store, world: 
         for i in range(7)
     ]
     file_message(store, submitter=(ADA.email, world.users[ADA.email]), key="<nodate@x>", subject="x", date=None)
-    full = [row for row in store.list_messages(ada, MessageFilter(), limit=500).items]
+    full = [row for row in store.queries.list_messages(ada, MessageFilter(), limit=500).items]
     keys = [(row.date, row.id) for row in full]
     assert keys == sorted(keys, reverse=True)
     assert [row.id for row in full if row.date == day(5)] == sorted([*same, world.m["beta"]], reverse=True)
@@ -128,7 +128,7 @@ def test_pages_are_newest_first_without_gaps_or_duplicates(store: Store, world: 
 def test_new_mail_between_pages_does_not_shift_them(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
     everything = walk(store, ada, MessageFilter(), 500)
-    first = store.list_messages(ada, MessageFilter(), limit=3)
+    first = store.queries.list_messages(ada, MessageFilter(), limit=3)
 
     file_message(store, submitter=(ADA.email, world.users[ADA.email]), key="<late@x>", subject="late", date=None)
     rest = walk_from(store, ada, first.next)
@@ -139,7 +139,7 @@ def test_new_mail_between_pages_does_not_shift_them(store: Store, world: World) 
 def walk_from(store: Store, viewer: Viewer, after: str | None) -> list[int]:
     seen: list[int] = []
     while after is not None:
-        page = store.list_messages(viewer, MessageFilter(), after=after, limit=2)
+        page = store.queries.list_messages(viewer, MessageFilter(), after=after, limit=2)
         seen += [row.id for row in page.items]
         after = page.next
     return seen
@@ -147,9 +147,9 @@ def walk_from(store: Store, viewer: Viewer, after: str | None) -> list[int]:
 
 def test_last_page_has_no_next(store: Store, world: World) -> None:
     pawel = world.viewer(store, PAWEL.email)
-    page = store.list_messages(pawel, MessageFilter(), limit=3)
+    page = store.queries.list_messages(pawel, MessageFilter(), limit=3)
     assert (len(page.items), page.next) == (3, None)
-    empty = store.list_messages(pawel, MessageFilter(kind="forward"))
+    empty = store.queries.list_messages(pawel, MessageFilter(kind="forward"))
     assert (empty.items, empty.next) == ((), None)
 
 
@@ -175,15 +175,15 @@ def _b64(text: str) -> str:
 )
 def test_a_bad_cursor_is_refused(store: Store, world: World, cursor: str) -> None:
     with pytest.raises(BadCursorError):
-        store.list_messages(world.viewer(store, ADA.email), MessageFilter(), after=cursor)
+        store.queries.list_messages(world.viewer(store, ADA.email), MessageFilter(), after=cursor)
 
 
 def test_cursors_belong_to_their_list(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
-    messages = store.list_messages(ada, MessageFilter(), limit=1).next
+    messages = store.queries.list_messages(ada, MessageFilter(), limit=1).next
     assert messages is not None
     with pytest.raises(BadCursorError):
-        store.list_leads(ada, after=messages)
+        store.queries.list_leads(ada, after=messages)
     assert issubclass(BadCursorError, StoreError)
 
 
@@ -200,12 +200,12 @@ def test_leads_page_newest_first(store: Store, world: World) -> None:
         links=tuple(LinkWrite("lead", "new-lead", lead_address=a) for a in more),
         new_leads=tuple(__import__("store").LeadWrite(a, None, None, None) for a in more),
     )
-    everything = store.list_leads(ada, limit=500).items
+    everything = store.queries.list_leads(ada, limit=500).items
     assert [lead.id for lead in everything] == sorted((lead.id for lead in everything), reverse=True)
     pages: list[int] = []
     after = None
     while True:
-        page = store.list_leads(ada, after=after, limit=2)
+        page = store.queries.list_leads(ada, after=after, limit=2)
         pages += [lead.id for lead in page.items]
         if page.next is None:
             break
@@ -253,9 +253,9 @@ def test_search_finds_mail_by_its_participants(store: Store, world: World) -> No
 
 def test_iter_messages_streams_every_row_in_order(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
-    expected = [row.id for row in store.list_messages(ada, MessageFilter(), limit=500).items]
-    assert [row.id for row in store.iter_messages(ada, MessageFilter(), batch=2)] == expected
-    assert [row.id for row in store.iter_messages(ada, MessageFilter(q="nothing-like-this"))] == []
+    expected = [row.id for row in store.queries.list_messages(ada, MessageFilter(), limit=500).items]
+    assert [row.id for row in store.queries.iter_messages(ada, MessageFilter(), batch=2)] == expected
+    assert [row.id for row in store.queries.iter_messages(ada, MessageFilter(q="nothing-like-this"))] == []
 
 
 # --- query counts ---------------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def fill(store: Store, world: World, n: int) -> None:
 
 def queries_for_a_page(store: Store, viewer: Viewer, f: MessageFilter) -> tuple[int, int]:
     with sql_statements(store) as statements:
-        page = store.list_messages(viewer, f, limit=300)
+        page = store.queries.list_messages(viewer, f, limit=300)
     return len(statements), len(page.items)
 
 
@@ -326,11 +326,11 @@ def test_message_detail_costs_the_same_queries_whatever_its_size(store: Store, w
         links=tuple(LinkWrite("contact", "address", entity_id=c) for c in (world.piotr, world.karel, world.wolf)),
     )
     with sql_statements(store) as small:
-        assert store.get_message(ada, world.m["solo"]) is not None
+        assert store.queries.get_message(ada, world.m["solo"]) is not None
     with sql_statements(store) as large:
-        got = store.get_message(ada, big)
+        got = store.queries.get_message(ada, big)
     assert got is not None and len(got.participants) == 40
     assert len(small) == len(large)
     with sql_statements(store) as missing:
-        assert store.get_message(ada, 10_000) is None
+        assert store.queries.get_message(ada, 10_000) is None
     assert len(missing) == 1

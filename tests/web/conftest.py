@@ -31,7 +31,7 @@ def set_passwords(store: Store, emails: Iterable[str], password: str = PASSWORD)
     """Give each of these existing users ``password`` (hashed once, with ``web.auth``'s current hasher)."""
     hashed = hash_password(password)
     for email in emails:
-        assert store.set_password_hash(email, hashed), f"no user {email}"
+        assert store.auth.set_password_hash(email, hashed), f"no user {email}"
 
 
 def log_in(client: TestClient, email: str, password: str = PASSWORD) -> None:

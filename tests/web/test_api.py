@@ -66,7 +66,7 @@ def api(store: Store, world: World) -> Iterator[Caller]:
     tokens = {}
     for user in USERS:
         tokens[user.email] = new_api_token()
-        store.add_api_token(world.users[user.email], "tests", hash_api_token(tokens[user.email]))
+        store.auth.add_api_token(world.users[user.email], "tests", hash_api_token(tokens[user.email]))
     with TestClient(create_app(store, secret_key="k" * 32), follow_redirects=False) as client:
         yield Caller(client, tokens)
 
@@ -86,8 +86,8 @@ def test_a_token_is_needed_and_a_revoked_one_no_longer_works(store: Store, world
         assert response.headers["content-type"] == "application/json"
         assert "error" in response.json()
         assert response.headers["www-authenticate"].startswith("Bearer")
-    (token,) = store.list_api_tokens(ADA.email)
-    assert store.revoke_api_token(token.id)
+    (token,) = store.auth.list_api_tokens(ADA.email)
+    assert store.auth.revoke_api_token(token.id)
     revoked = api.get("/api/messages")
     assert revoked.status_code == 401
     assert revoked.json() == forged.json()

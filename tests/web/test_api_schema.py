@@ -182,7 +182,7 @@ def client(sqlite_store: Store, world: World) -> Iterator[tuple[TestClient, dict
     tokens = {}
     for email in (ADA.email, ANNA.email, PAWEL.email):
         tokens[email] = new_api_token()
-        sqlite_store.add_api_token(world.users[email], "tests", hash_api_token(tokens[email]))
+        sqlite_store.auth.add_api_token(world.users[email], "tests", hash_api_token(tokens[email]))
     with TestClient(create_app(sqlite_store, secret_key="k" * 32)) as c:
         yield c, tokens
 

@@ -24,7 +24,7 @@ import web.auth.middleware
 import web.auth.routes
 from store import Store
 from store.models import ApiToken, utcnow
-from store.views import UserRow
+from store.shapes import UserRow
 from web.app import SecurityHeadersMiddleware, create_app, default_secret_path
 from web.auth.middleware import SESSION_COOKIE
 from web.auth.passwords import hash_api_token, hash_password, new_api_token
@@ -49,7 +49,7 @@ class Clock:
 @pytest.fixture
 def store(sqlite_store: Store) -> Store:
     """A store with Anna (role team, with a password), the boss (role all, with a password) and Piotr (none)."""
-    sqlite_store.apply_users(
+    sqlite_store.directory.apply_users(
         [
             UserRow(line=2, email="anna@example.com", name="Anna Nowak", team="Sales PL", role="team"),
             UserRow(line=3, email="boss@example.com", name="Boss", team=None, role="all"),
@@ -57,8 +57,8 @@ def store(sqlite_store: Store) -> Store:
         ]
     )
     hashed = hash_password(PASSWORD)
-    assert sqlite_store.set_password_hash("anna@example.com", hashed)
-    assert sqlite_store.set_password_hash("boss@example.com", hashed)
+    assert sqlite_store.auth.set_password_hash("anna@example.com", hashed)
+    assert sqlite_store.auth.set_password_hash("boss@example.com", hashed)
     return sqlite_store
 
 
@@ -399,15 +399,15 @@ def test_logout_needs_the_csrf_token(client: TestClient) -> None:
 
 def test_a_new_password_ends_sessions_and_revokes_all_but_service_tokens(client: TestClient, store: Store) -> None:
     # Given Anna logged in, with an ordinary token and a service token
-    anna = store.get_login("anna@example.com")
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     laptop, service = new_api_token(), new_api_token()
-    store.add_api_token(anna.id, "laptop", hash_api_token(laptop))
-    store.add_api_token(anna.id, "crm sync", hash_api_token(service), service=True)
+    store.auth.add_api_token(anna.id, "laptop", hash_api_token(laptop))
+    store.auth.add_api_token(anna.id, "crm sync", hash_api_token(service), service=True)
     _login(client)
     assert client.get("/").status_code == 200
     # When her password is changed
-    store.set_password_hash("anna@example.com", hash_password("another long password"))
+    store.auth.set_password_hash("anna@example.com", hash_password("another long password"))
     # Then her session is over, the ordinary token is revoked, and the service token still reads the API
     assert client.get("/").status_code == 303
     client.cookies.clear()
@@ -419,7 +419,7 @@ def test_a_forged_cookie_is_anonymous(client: TestClient, store: Store) -> None:
     _login(client)
     payload, timestamp, signature = client.cookies[SESSION_COOKIE].split(".")
     session = json.loads(base64.b64decode(payload))
-    boss = store.get_login("boss@example.com")
+    boss = store.auth.get_login("boss@example.com")
     assert boss is not None
     # Given Anna's signed session with the boss's user id put in it
     session["uid"] = boss.id
@@ -431,15 +431,15 @@ def test_a_forged_cookie_is_anonymous(client: TestClient, store: Store) -> None:
 
 def test_an_outdated_hash_is_upgraded_at_login(client: TestClient, store: Store) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
-    store.set_password_hash("anna@example.com", weak)
-    anna = store.get_login("anna@example.com")
+    store.auth.set_password_hash("anna@example.com", weak)
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     token = new_api_token()
-    store.add_api_token(anna.id, "laptop", hash_api_token(token))
+    store.auth.add_api_token(anna.id, "laptop", hash_api_token(token))
     with TestClient(create_app(store), follow_redirects=False) as earlier:
         _login(earlier)  # Given a session from before the upgrade
         assert _login(client).status_code == 303
-        login = store.get_login("anna@example.com")
+        login = store.auth.get_login("anna@example.com")
         assert login is not None and login.password_hash != weak
         assert login.password_hash is not None and "m=65536" in login.password_hash
         assert client.get("/").status_code == 200  # the session follows the new hash
@@ -460,10 +460,10 @@ def test_only_role_all_sees_the_ingest_counts(client: TestClient) -> None:
 
 
 def test_a_bearer_token_reads_the_api(client: TestClient, store: Store) -> None:
-    anna = store.get_login("anna@example.com")
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     token = new_api_token()
-    token_id = store.add_api_token(anna.id, "test", hash_api_token(token))
+    token_id = store.auth.add_api_token(anna.id, "test", hash_api_token(token))
 
     me = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
@@ -479,7 +479,7 @@ def test_a_bearer_token_reads_the_api(client: TestClient, store: Store) -> None:
     assert stored == [hash_api_token(token)]
     assert token not in stored[0]
 
-    store.revoke_api_token(token_id)
+    store.auth.revoke_api_token(token_id)
     revoked = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 401
     assert revoked.json() == {"error": "invalid, expired or revoked token"}
@@ -487,11 +487,11 @@ def test_a_bearer_token_reads_the_api(client: TestClient, store: Store) -> None:
 
 
 def test_an_expired_token_is_401(client: TestClient, store: Store) -> None:
-    anna = store.get_login("anna@example.com")
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     expired, current = new_api_token(), new_api_token()
-    store.add_api_token(anna.id, "old", hash_api_token(expired), expires_at=utcnow() - timedelta(seconds=1))
-    store.add_api_token(anna.id, "new", hash_api_token(current), expires_at=utcnow() + timedelta(days=1))
+    store.auth.add_api_token(anna.id, "old", hash_api_token(expired), expires_at=utcnow() - timedelta(seconds=1))
+    store.auth.add_api_token(anna.id, "new", hash_api_token(current), expires_at=utcnow() + timedelta(days=1))
 
     response = client.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
@@ -500,11 +500,11 @@ def test_an_expired_token_is_401(client: TestClient, store: Store) -> None:
 
 
 def test_a_token_without_the_read_scope_is_403(client: TestClient, store: Store) -> None:
-    anna = store.get_login("anna@example.com")
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     ingest, both = new_api_token(), new_api_token()
-    store.add_api_token(anna.id, "mail intake", hash_api_token(ingest), scopes=["ingest"])
-    store.add_api_token(anna.id, "all", hash_api_token(both), scopes=["ingest", "read"])
+    store.auth.add_api_token(anna.id, "mail intake", hash_api_token(ingest), scopes=["ingest"])
+    store.auth.add_api_token(anna.id, "all", hash_api_token(both), scopes=["ingest", "read"])
 
     response = client.get("/api/messages", headers={"Authorization": f"Bearer {ingest}"})
     assert response.status_code == 403
@@ -542,10 +542,10 @@ def test_a_session_also_reads_the_api(client: TestClient) -> None:
 
 
 def test_bearer_tokens_do_not_open_html_pages(client: TestClient, store: Store) -> None:
-    anna = store.get_login("anna@example.com")
+    anna = store.auth.get_login("anna@example.com")
     assert anna is not None
     token = new_api_token()
-    store.add_api_token(anna.id, "test", hash_api_token(token))
+    store.auth.add_api_token(anna.id, "test", hash_api_token(token))
     assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 303
 
 

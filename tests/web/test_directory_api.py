@@ -37,11 +37,11 @@ class Api:
     def __init__(self, store: Store, client: TestClient) -> None:
         self.store = store
         self.client = client
-        anna = store.find_users_by_addresses([ANNA.email])[ANNA.email].id
+        anna = store.directory.find_users_by_addresses([ANNA.email])[ANNA.email].id
         self.tokens = {}
         for scope in ("directory:write", "read"):
             self.tokens[scope] = new_api_token()
-            store.add_api_token(anna, scope, hash_api_token(self.tokens[scope]), scopes=[scope])
+            store.auth.add_api_token(anna, scope, hash_api_token(self.tokens[scope]), scopes=[scope])
 
     def auth(self, scope: str = "directory:write") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[scope]}"}
@@ -59,7 +59,7 @@ class Api:
 
 @pytest.fixture
 def api(sqlite_store: Store) -> Iterator[Api]:
-    sqlite_store.apply_users([ANNA])
+    sqlite_store.directory.apply_users([ANNA])
     app = create_app(sqlite_store, secret_key="k" * 32, directory=RULES)
     with TestClient(app, follow_redirects=False) as client:
         yield Api(sqlite_store, client)
@@ -315,7 +315,7 @@ def test_delete_a_contact_unmatches_its_mail_and_refiles_it(api: Api) -> None:
     # Given mail to jan@acme.pl filed on the contact Jan, and a client owning acme.pl
     api.put("clients/Acme", {"domains": ["acme.pl"]})
     api.put("contacts/jan@acme.pl", {"name": "Jan"})
-    contact = api.store.find_contacts_by_addresses(["jan@acme.pl"])["jan@acme.pl"].id
+    contact = api.store.directory.find_people(["jan@acme.pl"]).contacts["jan@acme.pl"].id
     message = email(api.store, "<e@x>", to="jan@acme.pl", links=(LinkWrite("contact", "address", entity_id=contact),))
     assert api.delete("contacts/jan@acme.pl").status_code == 409
     # When it is deleted with force
@@ -375,7 +375,7 @@ def test_a_logged_in_browser_can_never_write(api: Api, fast_passwords: None) -> 
 
 
 def test_without_the_import_rules_the_routes_answer_503(sqlite_store: Store) -> None:
-    sqlite_store.apply_users([ANNA])
+    sqlite_store.directory.apply_users([ANNA])
     with TestClient(create_app(sqlite_store, secret_key="k" * 32)) as client:
         api = Api(sqlite_store, client)
         assert api.put("clients/Acme", {}).status_code == 503

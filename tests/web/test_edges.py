@@ -213,7 +213,7 @@ def test_a_csv_export_whose_first_page_fails_is_an_error_not_a_short_200(
     app = create_app(store, secret_key="test-secret-key-" + "x" * 32)
     with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as client:
         log_in(client, ANNA.email)
-        monkeypatch.setattr(store, "list_messages", failing)
+        monkeypatch.setattr(store.queries, "list_messages", failing)
 
         # When the CSV is asked for
         response = client.get("/messages.csv")

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from store import BadCursorError, BlobNotFoundError, Store, StoreUnavailableError
-from store.views import UserRow
+from store.shapes import UserRow
 from web.app import create_app
 from web.auth.passwords import hash_api_token, new_api_token
 from web.errors import (
@@ -103,10 +103,10 @@ def test_the_api_over_a_database_that_goes_down_is_a_503_to_retry(
     sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a token of a user who may read
-    sqlite_store.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
-    (anna,) = sqlite_store.find_users_by_addresses([ANNA]).values()
+    sqlite_store.directory.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
+    (anna,) = sqlite_store.directory.find_users_by_addresses([ANNA]).values()
     token = new_api_token()
-    sqlite_store.add_api_token(anna.id, "read", hash_api_token(token))
+    sqlite_store.auth.add_api_token(anna.id, "read", hash_api_token(token))
     with TestClient(create_app(sqlite_store, secret_key="k" * 32)) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/messages", headers=headers).status_code == 200
@@ -115,7 +115,7 @@ def test_the_api_over_a_database_that_goes_down_is_a_503_to_retry(
         def down(*args: object, **kwargs: object) -> object:
             raise StoreUnavailableError("OperationalError: database is locked")
 
-        monkeypatch.setattr(sqlite_store, "list_messages", down)
+        monkeypatch.setattr(sqlite_store.queries, "list_messages", down)
         response = client.get("/api/messages", headers=headers)
 
     # Then the answer says so, and when to try again

@@ -96,7 +96,7 @@ def test_export_is_the_visible_part_of_the_filter(store: Store, world: World, cl
         rows = parse(client_for(email).get("/messages.csv").text)
         ids = [int(r["id"]) for r in rows]
         viewer = world.viewer(store, email)
-        assert ids == [r.id for r in store.iter_messages(viewer, MessageFilter())], email
+        assert ids == [r.id for r in store.queries.iter_messages(viewer, MessageFilter())], email
         assert set(ids) == world.ids(*VISIBLE[email]), email
 
     pawel = parse(client_for(PAWEL.email).get(f"/messages.csv?client={world.acme}&after=ignored&limit=1").text)

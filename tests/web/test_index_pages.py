@@ -116,10 +116,10 @@ IGNORED_RAW = (
 
 def _ignored(store: Store) -> str:
     trust = Trust("anna@crm.example.com", "dkim", {"detail": "dkim pass d=crm.example.com", "checks": []})
-    receipt = store.add_inbound(
+    receipt = store.receipts.add_inbound(
         IGNORED_RAW, mail_from="news@lists.example.org", rcpt_tos=["assistant@crm.example.com"], trust=trust
     )
-    assert store.mark_processed(receipt.id, "ignored", reason="List-Id header: a mailing list")
+    assert store.receipts.mark_processed(receipt.id, "ignored", reason="List-Id header: a mailing list")
     return receipt.id
 
 

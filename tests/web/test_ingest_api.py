@@ -16,8 +16,8 @@ from linker.settings import LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.build import api_ingest
 from store import InboundView, Store, StoreError, StoreUnavailableError
-from store.repo import StagedInbound
-from store.views import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, ContactRow, UserRow
+from store.staged import StagedInbound
 from tests.conftest import FIXTURES
 from tests.web.conftest import log_in, set_passwords
 from tests.web.test_api_schema import SCHEMA, errors
@@ -32,18 +32,28 @@ RFC822 = {"Content-Type": "message/rfc822"}
 SETTINGS = LinkerSettings.build(assistant_addresses=["assistant@crm.example.com"], organization_domains=["example.com"])
 
 
-class DownStore:
-    """The store, with commits failing as they do when the database is down."""
+class _DownReceipts:
+    """The receipts group, with commits failing as they do when the database is down."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.inline_max = inner.inline_max
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def add_inbound_batch(self, batch: Sequence[StagedInbound]) -> Sequence[InboundView | StoreError]:
         return [StoreUnavailableError("database unreachable: connection refused")] * len(batch)
+
+
+class DownStore:
+    """The store, with commits failing as they do when the database is down."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.receipts = _DownReceipts(inner.receipts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 @dataclass
@@ -66,14 +76,16 @@ def _app(store: Any, sent: list[str]) -> Any:
 
 @pytest.fixture
 def api(store: Store) -> Iterator[Api]:
-    store.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
-    store.apply_clients([ClientRow(2, "Acme Logistics", ("acme-logistics.pl",), ())])
-    store.apply_contacts([ContactRow(2, "Jan Kowalski", ("jan.kowalski@acme-logistics.pl",), "Acme Logistics")])
-    (anna,) = store.find_users_by_addresses([ANNA]).values()
+    store.directory.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
+    store.directory.apply_clients([ClientRow(2, "Acme Logistics", ("acme-logistics.pl",), ())])
+    store.directory.apply_contacts(
+        [ContactRow(2, "Jan Kowalski", ("jan.kowalski@acme-logistics.pl",), "Acme Logistics")]
+    )
+    (anna,) = store.directory.find_users_by_addresses([ANNA]).values()
     tokens = {}
     for name, scopes in (("ingest", ("ingest",)), ("read", ("read",)), ("both", ("read", "ingest"))):
         tokens[name] = new_api_token()
-        store.add_api_token(anna.id, name, hash_api_token(tokens[name]), scopes=scopes)
+        store.auth.add_api_token(anna.id, name, hash_api_token(tokens[name]), scopes=scopes)
     sent: list[str] = []
     with TestClient(_app(store, sent), follow_redirects=False) as client:
         yield Api(client, store, tokens, sent)
@@ -91,7 +103,7 @@ def test_a_message_is_taken_durably_and_filed_by_the_worker_with_source_api(api:
     assert response.status_code == 202, response.text
     body = response.json()
     _fits(response, "IngestAccepted")
-    receipt = api.store.get_inbound(body["receipt"])
+    receipt = api.store.receipts.get_inbound(body["receipt"])
     assert receipt is not None
     assert body == {
         "receipt": receipt.id,
@@ -106,11 +118,11 @@ def test_a_message_is_taken_durably_and_filed_by_the_worker_with_source_api(api:
     assert api.sent == [receipt.id]
 
     # When the worker processes it as it does every receipt
-    processor = Processor(api.store, QueueSettings(), linker_pipeline(SETTINGS, api.store))
+    processor = Processor(api.store, QueueSettings(), linker_pipeline(SETTINGS, api.store.directory))
     processor.process_now(receipt.id)
 
     # Then it is filed on the client, and the message's receipts say where it came from
-    after = api.store.get_inbound(receipt.id)
+    after = api.store.receipts.get_inbound(receipt.id)
     assert after is not None and after.status == "linked", after
     messages = api.client.get("/api/messages", headers={"Authorization": f"Bearer {api.tokens['both']}"}).json()
     (item,) = messages["items"]
@@ -138,7 +150,7 @@ def test_the_same_bytes_twice_are_one_receipt(api: Api) -> None:
     assert again.json()["receipt"] == first.json()["receipt"]
     assert again.json()["duplicate"] is True
     _fits(again, "IngestAccepted")
-    assert len(api.store.list_inbound()) == 1
+    assert len(api.store.receipts.list_inbound()) == 1
 
 
 def test_a_token_is_needed_with_the_ingest_scope(api: Api) -> None:
@@ -150,7 +162,7 @@ def test_a_token_is_needed_with_the_ingest_scope(api: Api) -> None:
     assert bad.status_code == 401
     assert read_only.status_code == 403
     assert "ingest" in read_only.json()["error"]
-    assert api.store.list_inbound() == []
+    assert api.store.receipts.list_inbound() == []
 
 
 def test_a_session_never_writes(api: Api, fast_passwords: None) -> None:
@@ -162,7 +174,7 @@ def test_a_session_never_writes(api: Api, fast_passwords: None) -> None:
 
     assert response.status_code == 401
     assert "never a session" in response.json()["error"]
-    assert api.store.list_inbound() == []
+    assert api.store.receipts.list_inbound() == []
 
 
 def test_too_big_is_413_with_smtps_552(api: Api) -> None:
@@ -175,7 +187,7 @@ def test_too_big_is_413_with_smtps_552(api: Api) -> None:
     assert response.json()["code"] == "552"
     assert response.json()["enhanced"] == "5.3.4"
     assert response.json()["limit"] == MAX_SIZE
-    assert api.store.list_inbound() == []
+    assert api.store.receipts.list_inbound() == []
 
 
 def test_what_smtp_would_refuse_is_422_with_its_reply(api: Api) -> None:
@@ -185,14 +197,14 @@ def test_what_smtp_would_refuse_is_422_with_its_reply(api: Api) -> None:
     _fits(response, "IngestError")
     assert (response.json()["code"], response.json()["enhanced"]) == ("554", "5.6.0")
     assert response.json()["reply"].startswith("554 5.6.0 Not an email")
-    assert api.store.list_inbound() == []
+    assert api.store.receipts.list_inbound() == []
 
 
 def test_only_message_rfc822_is_taken(api: Api) -> None:
     response = api.post(OFFER, headers={"Content-Type": "text/plain"})
 
     assert response.status_code == 415
-    assert api.store.list_inbound() == []
+    assert api.store.receipts.list_inbound() == []
 
 
 def test_a_store_that_is_down_is_503_with_retry_after(store: Store, api: Api) -> None:
@@ -207,4 +219,4 @@ def test_a_store_that_is_down_is_503_with_retry_after(store: Store, api: Api) ->
     _fits(response, "IngestError")
     assert response.json()["reply"].startswith("451 4.3.0")
     assert sent == []
-    assert store.list_inbound() == []
+    assert store.receipts.list_inbound() == []

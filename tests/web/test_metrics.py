@@ -39,7 +39,7 @@ def scrape(client: TestClient, **headers: str) -> dict[str, float]:
 
 def test_metrics_need_no_login_and_count_every_state(sqlite_store: Store) -> None:
     seed_inbound(sqlite_store, linked=3, queued=2, ignored=1, failed=4)
-    sqlite_store.add_rejections({"550 5.1.1": 2, "550 5.7.1": 1, "452 4.5.3": 5})
+    sqlite_store.metrics.add_rejections({"550 5.1.1": 2, "550 5.7.1": 1, "452 4.5.3": 5})
     client = TestClient(create_app(sqlite_store, secret_key="k" * 32))
 
     samples = scrape(client)
@@ -80,7 +80,7 @@ def test_an_empty_queue_has_no_age(sqlite_store: Store) -> None:
 
 def test_the_oldest_queued_age_is_measured_at_scrape_time(sqlite_store: Store) -> None:
     ids = seed_inbound(sqlite_store, linked=1, queued=2)
-    oldest = sqlite_store.get_inbound(ids[1])
+    oldest = sqlite_store.receipts.get_inbound(ids[1])
     assert oldest is not None
     at = oldest.received_at.timestamp() + 42.5
     app = Starlette(routes=metrics_routes(sqlite_store, clock=lambda: at))

@@ -127,7 +127,7 @@ def test_guessed_message_ids_are_404_unless_visible(store: Store, world: World, 
         shown = {i for i in guesses if client.get(f"/messages/{i}").status_code == 200}
         hidden = {client.get(f"/messages/{i}").status_code for i in guesses if i not in shown}
 
-        assert shown == {row.id for row in store.iter_messages(viewer, MessageFilter())}, email
+        assert shown == {row.id for row in store.queries.iter_messages(viewer, MessageFilter())}, email
         assert shown == world.ids(*VISIBLE[email]), email
         assert hidden == {404}, email
         assert set(listed_ids(client.get("/messages").text)) == shown, email
@@ -264,7 +264,7 @@ def test_older_links_walk_every_page_newest_first(store: Store, world: World, cl
             assert "Newest" in anna.get(url).text
         pages += 1
 
-    expected = store.iter_messages(world.viewer(store, ANNA.email), MessageFilter(direction="outgoing"))
+    expected = store.queries.iter_messages(world.viewer(store, ANNA.email), MessageFilter(direction="outgoing"))
     assert seen == [row.id for row in expected]
     assert (len(seen), pages) == (4, 2)
 
@@ -341,10 +341,12 @@ def test_missing_directory_entries_are_404(world: World, client_for: ClientFor) 
 
 
 def test_ingest_log_shows_errors_and_reasons_by_status(store: Store, world: World, client_for: ClientFor) -> None:
-    failed = store.add_inbound(b"broken", mail_from="anna@crm.example.com", rcpt_tos=["assistant@crm.example.com"])
-    assert store.mark_attempt_failed(failed.id, "ParseError: no From header", max_attempts=1) == "failed"
-    ignored = store.add_inbound(b"news", mail_from="news@example.org", rcpt_tos=["assistant@crm.example.com"])
-    assert store.mark_processed(ignored.id, "ignored", reason="List-Id header: a mailing list")
+    failed = store.receipts.add_inbound(
+        b"broken", mail_from="anna@crm.example.com", rcpt_tos=["assistant@crm.example.com"]
+    )
+    assert store.receipts.mark_attempt_failed(failed.id, "ParseError: no From header", max_attempts=1) == "failed"
+    ignored = store.receipts.add_inbound(b"news", mail_from="news@example.org", rcpt_tos=["assistant@crm.example.com"])
+    assert store.receipts.mark_processed(ignored.id, "ignored", reason="List-Id header: a mailing list")
     ada = client_for(ADA.email)
 
     everything = ada.get("/inbound").text

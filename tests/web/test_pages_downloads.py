@@ -37,7 +37,7 @@ def file_html(
 ) -> int:
     """File an email Anna sent (team PL sees it, Paweł does not) with this HTML body; returns its id."""
     anna = world.users[ANNA.email]
-    receipt = store.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
+    receipt = store.receipts.add_inbound(key.encode(), mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
     message = MessageWrite(
         dedupe_key=key,
         message_id_header=key,
@@ -56,7 +56,7 @@ def file_html(
         links=(LinkWrite("user", "submitter", entity_id=anna),),
         attachments=attachments,
     )
-    result = store.apply_plan(receipt, PlanWrite(status="linked", reason="test", message=message))
+    result = store.filing.apply_plan(receipt, PlanWrite(status="linked", reason="test", message=message))
     assert result.message_id is not None
     return result.message_id
 
@@ -332,7 +332,9 @@ def test_a_forward_chain_is_kept_when_filed_and_shown_on_the_message_page(
     plan = planned("outlook_fw_fw_en.eml")
     assert plan.original is not None and len(plan.original.chain) >= 2
     raw = (CHAINS / "outlook_fw_fw_en.eml").read_bytes()
-    inbound = store.get_inbound(store.add_inbound(raw, mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id)
+    inbound = store.receipts.get_inbound(
+        store.receipts.add_inbound(raw, mail_from=ANNA.email, rcpt_tos=["assistant@crm.example.com"]).id
+    )
     assert inbound is not None
     # When the worker's translation files it (as Anna of this world: the store's ids, not the test directory's)
     outcome = outcome_of(plan, inbound)
@@ -341,11 +343,11 @@ def test_a_forward_chain_is_kept_when_filed_and_shown_on_the_message_page(
     assert message.chain == tuple(chain_level_json(level) for level in plan.original.chain)
     anna = world.users[ANNA.email]
     message = dataclasses.replace(message, submitter_user_id=anna, participants=(), links=(), new_leads=(), codes=())
-    result = store.apply_plan(inbound.id, PlanWrite(status="linked", reason="test", message=message))
+    result = store.filing.apply_plan(inbound.id, PlanWrite(status="linked", reason="test", message=message))
     assert result.message_id is not None
 
     # Then the store keeps every level, and the message page shows them in order
-    detail = store.get_message(world.viewer(store, ADA.email), result.message_id)
+    detail = store.queries.get_message(world.viewer(store, ADA.email), result.message_id)
     assert detail is not None and detail.chain == message.chain
     page = client_for(ADA.email).get(f"/messages/{result.message_id}").text
     assert "Forward chain" in page

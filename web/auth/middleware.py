@@ -187,7 +187,7 @@ class AuthGateMiddleware:
             if scheme.lower() != "bearer" or not token.strip():
                 return None, unauthenticated_response(request, "expected 'Authorization: Bearer TOKEN'")
             grant: TokenGrant | None = await run_in_threadpool(
-                self.store.find_token_user, hash_api_token(token.strip())
+                self.store.auth.find_token_user, hash_api_token(token.strip())
             )
             if grant is None:
                 return None, unauthenticated_response(request, "invalid, expired or revoked token")
@@ -205,7 +205,7 @@ class AuthGateMiddleware:
         uid, generation = session.get("uid"), session.get("gen")
         if not isinstance(uid, int) or not isinstance(generation, int):
             return None
-        user = await run_in_threadpool(self.store.get_login_by_id, uid)
+        user = await run_in_threadpool(self.store.auth.get_login_by_id, uid)
         if user is None or user.password_hash is None or user.session_generation != generation:
             # The user is gone, has no password any more, logged out or has a new password since this session began.
             session.pop("uid", None)

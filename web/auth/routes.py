@@ -135,7 +135,7 @@ class LoginRoutes:
             error = f"Too many failed logins. Try again in {_duration(wait)}."
             headers = {"Retry-After": str(wait)}
             return self.form(request, 429, email=email, next_path=next_path, error=error, headers=headers)
-        user = await run_in_threadpool(self.store.get_login, email) if email else None
+        user = await run_in_threadpool(self.store.auth.get_login, email) if email else None
         if not await run_in_threadpool(self.verify, user, fields.get("password", "")) or user is None:
             self.throttle.add_failure(email, address)
             return self.form(request, 401, email=email, next_path=next_path, error="Wrong email or password.")
@@ -152,7 +152,7 @@ class LoginRoutes:
         if needs_rehash(password_hash):
             stronger = await run_in_threadpool(hash_password, password)
             # The same password, stronger: not a password change, so the user's other sessions and tokens stay.
-            await run_in_threadpool(self.store.mark_password_rehashed, user.id, password_hash, stronger)
+            await run_in_threadpool(self.store.auth.mark_password_rehashed, user.id, password_hash, stronger)
 
     async def logout(self, request: Request) -> Response:
         """``POST /logout``: ends the user's sessions everywhere, not just this cookie."""
@@ -164,7 +164,7 @@ class LoginRoutes:
         if isinstance(uid, int) and isinstance(generation, int):
             # Ends this user's sessions everywhere: a copied cookie must not outlive the logout.
             try:
-                await run_in_threadpool(self.store.end_sessions, uid, generation)
+                await run_in_threadpool(self.store.auth.end_sessions, uid, generation)
             except StoreError:
                 message = "Logging out failed: the database is unavailable. Please try again."
                 return Response(message, status_code=503, media_type="text/plain")

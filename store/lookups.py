@@ -1,24 +1,22 @@
-"""Directory verbs: users, clients, contacts, leads and records, looked up in bulk by key and imported in bulk.
+"""The directory's lookups: users, clients, contacts, leads and records looked up in bulk by key (most of this
+module), with the ``Directory`` group that serves them and imports and deletes entries (``store.imports``,
+``store.deletes``).
 
 Every lookup is one indexed query per call (one per 500 keys), whatever the number of keys or rows. The lookup
 statements are built once, with an expanding ``IN`` parameter, and run on a plain connection: the linker asks
 several per message, so SQLAlchemy's per-statement construction and ORM overhead would cost more than the queries.
-Inside ``reading()`` a thread's lookups share one connection and transaction (one checkout, no BEGIN each).
+Inside ``Database.reading()`` a thread's lookups share one connection and transaction (one checkout, no BEGIN each).
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     Connection,
-    Engine,
     Executable,
     Integer,
     String,
@@ -30,12 +28,12 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
+from store.bulk import chunks, run_import
+from store.database import Database
 from store.deletes import delete_entry
-from store.errors import StoreUnavailableError, describe_db_error
-from store.imports import _chunks, import_clients, import_contacts, import_records, import_users, run_import
+from store.imports import import_clients, import_contacts, import_records, import_users
 from store.models import (
     Client,
     ClientDomain,
@@ -50,7 +48,8 @@ from store.models import (
     User,
     UserAddress,
 )
-from store.views import (
+from store.page_shapes import Viewer
+from store.shapes import (
     ClientRow,
     ContactRef,
     ContactRow,
@@ -64,7 +63,6 @@ from store.views import (
     ThreadLinkRef,
     UserRef,
     UserRow,
-    Viewer,
 )
 from store.visibility import visible
 
@@ -85,25 +83,6 @@ _USERS = (
     .join(User, UserAddress.user_id == User.id)
     .outerjoin(Team, User.team_id == Team.id)
     .where(UserAddress.address.in_(_KEYS))
-)
-_CONTACTS = (
-    select(ContactEmail.address, Contact.id, Contact.name, Contact.client_id, Client.name)
-    .join(Contact, ContactEmail.contact_id == Contact.id)
-    .outerjoin(Client, Contact.client_id == Client.id)
-    .where(ContactEmail.address.in_(_KEYS))
-)
-_CLIENT_EMAILS = (
-    select(ClientEmail.address, Client.id, Client.name)
-    .join(Client, ClientEmail.client_id == Client.id)
-    .where(ClientEmail.address.in_(_KEYS))
-)
-_LEADS = select(Lead.id, Lead.address, Lead.name, Lead.company, Lead.converted_contact_id).where(
-    Lead.address.in_(_KEYS)
-)
-_CLIENT_DOMAINS = (
-    select(ClientDomain.domain, Client.id, Client.name)
-    .join(Client, ClientDomain.client_id == Client.id)
-    .where(ClientDomain.domain.in_(_KEYS))
 )
 _RECORDS = _RECORD.where(Record.code.in_(_KEYS))
 
@@ -172,58 +151,19 @@ def _record_ref(row: Any) -> RecordRef:
     return RecordRef(id=rid, code=code, type=type_, title=title, client_id=client_id, client_name=client_name)
 
 
-class DirectoryVerbs:
-    """Mixed into ``store.Store``, which provides ``engine`` and ``_run``."""
+class Directory:
+    """The directory: batched lookups (the linker's, several per message) and its imports and deletes."""
 
-    engine: Engine
-
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` in one transaction, database errors wrapped (provided by ``Store``)."""
-        raise NotImplementedError
-
-    @property
-    def _reader(self) -> threading.local:
-        local: threading.local | None = self.__dict__.get("_directory_reader")
-        if local is None:
-            local = self.__dict__.setdefault("_directory_reader", threading.local())
-        return local
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Serve this thread's reads (lookups, receipts, inline blobs) from one connection and one read transaction
-        until the block ends: a checkout costs a pool ping and a rollback, more than a small query."""
-        reader = self._reader
-        if getattr(reader, "conn", None) is not None:
-            yield
-            return
-        try:
-            conn = self.engine.connect()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
-        reader.conn = conn
-        try:
-            yield
-        finally:
-            reader.conn = None
-            with contextlib.suppress(SQLAlchemyError):
-                conn.close()  # rolls back the read transaction
-
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        """``fn`` on this thread's ``reading`` connection, or on one of its own; database errors wrapped."""
-        conn: Connection | None = getattr(self._reader, "conn", None)
-        try:
-            if conn is not None:
-                return fn(conn)
-            with self.engine.connect() as own:
-                return fn(own)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(describe_db_error(exc)) from exc
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def _lookup(self, stmt: Executable, keys: list[str]) -> list[Any]:
         """Every row of ``stmt`` for each chunk of ``keys``; no query for no keys."""
         if not keys:
             return []
-        return self._read(lambda conn: [row for chunk in _chunks(keys) for row in conn.execute(stmt, {"keys": chunk})])
+        return self._db.read(
+            lambda conn: [row for chunk in chunks(keys) for row in conn.execute(stmt, {"keys": chunk})]
+        )
 
     def find_users_by_addresses(self, addresses: Iterable[str]) -> dict[str, UserRef]:
         """Map each given address (lower-cased) that belongs to a user, by primary email or alias, to the user."""
@@ -233,35 +173,9 @@ class DirectoryVerbs:
             for address, uid, email, name, role, team in rows
         }
 
-    def find_contacts_by_addresses(self, addresses: Iterable[str]) -> dict[str, ContactRef]:
-        """Map each given address (lower-cased) that belongs to a contact to the contact and its client."""
-        rows = self._lookup(_CONTACTS, _addresses(addresses))
-        return {
-            address: ContactRef(id=cid, name=name, client_id=client_id, client_name=client_name)
-            for address, cid, name, client_id, client_name in rows
-        }
-
-    def find_client_emails(self, addresses: Iterable[str]) -> dict[str, EntityRef]:
-        """Map each given address (lower-cased) that is one of a client's own addresses to the client."""
-        rows = self._lookup(_CLIENT_EMAILS, _addresses(addresses))
-        return {address: EntityRef(id=cid, label=name) for address, cid, name in rows}
-
-    def find_leads_by_addresses(self, addresses: Iterable[str]) -> dict[str, LeadRef]:
-        """Map each given address (lower-cased) that has a lead, converted or not, to the lead."""
-        rows = self._lookup(_LEADS, _addresses(addresses))
-        return {
-            address: LeadRef(id=lid, address=address, name=name, company=company, converted_contact_id=converted)
-            for lid, address, name, company, converted in rows
-        }
-
-    def find_clients_by_domains(self, domains: Iterable[str]) -> dict[str, EntityRef]:
-        """Map each given domain (lower-cased) that belongs to a client to the client."""
-        rows = self._lookup(_CLIENT_DOMAINS, sorted({d.strip().lower() for d in domains if d}))
-        return {domain: EntityRef(id=cid, label=name) for domain, cid, name in rows}
-
     def find_people(self, addresses: Iterable[str]) -> PeopleRefs:
         """Contacts, client addresses and leads for the given addresses (lower-cased), and clients for their
-        domains, as the four ``find_*`` methods would map them, in one query (one per 500 addresses)."""
+        domains, each by its lower-cased address (a domain: by itself), in one query (one per 500 addresses)."""
         people = PeopleRefs(contacts={}, client_emails={}, leads={}, client_domains={})
         keys = _addresses(addresses)
         if not keys:
@@ -269,12 +183,12 @@ class DirectoryVerbs:
 
         def rows(conn: Connection) -> list[Any]:
             out: list[Any] = []
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 domains = sorted({key.rpartition("@")[2] for key in chunk})
                 out += conn.execute(_PEOPLE, {"keys": chunk, "domains": domains})
             return out
 
-        for kind, key, id_, text1, text2, ref in self._read(rows):
+        for kind, key, id_, text1, text2, ref in self._db.read(rows):
             if kind == "contact":
                 people.contacts[key] = ContactRef(id=id_, name=text1, client_id=ref, client_name=text2)
             elif kind == "client":
@@ -307,19 +221,14 @@ class DirectoryVerbs:
             viewer = Viewer(user_id=user_id, role=role, team_id=team_id, addresses=addresses)
             stmt = _THREAD_LINKS.where(visible(viewer)).limit(limit)
             out: list[Any] = []
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 out += conn.execute(stmt, {"keys": chunk})
             return out[:limit]
 
         return [
             ThreadLinkRef(message_id=mid, message_id_header=header, entity_type=kind, entity_id=eid, label=label or "")
-            for mid, header, kind, eid, label in self._read(rows)
+            for mid, header, kind, eid, label in self._db.read(rows)
         ]
-
-    def find_message_by_dedupe_key(self, key: str) -> int | None:
-        """The id of the message filed under ``key`` (original Message-ID or content hash), or ``None``."""
-        stmt = select(Message.id).where(Message.dedupe_key == key)
-        return self._run(lambda session: session.scalar(stmt))
 
     def apply_users(self, rows: Sequence[UserRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update users by email, with their teams; aliases become the row's. All rows or none."""
@@ -340,7 +249,7 @@ class DirectoryVerbs:
     def delete_entry(self, kind: str, key: str, *, force: bool = False) -> DeleteResult | None:
         """Delete one user, client, contact or record by natural key (``store.deletes``); ``None``: no such entry.
         Raises ``EntryInUseError`` when something refers to it and ``force`` is not given (or cannot help)."""
-        return self._run(lambda session: delete_entry(session, kind, key, force=force))
+        return self._db.run(lambda session: delete_entry(session, kind, key, force=force))
 
     def _import(self, fn: Callable[[Session], ImportResult], dry_run: bool) -> ImportResult:
-        return run_import(self._run, fn, dry_run)
+        return run_import(self._db.run, fn, dry_run)

@@ -1,4 +1,4 @@
-"""Directory pages: viewers, clients, contacts, leads and records as the web viewer shows them.
+"""Details of directory entries: viewers, clients, contacts, leads and records as the web viewer shows them.
 
 The directory is not secret: any logged-in viewer sees these details. Their mail is not: timelines go through the
 message list with the viewer, and a lead's first message id is shown only to viewers who may see that message.
@@ -23,15 +23,8 @@ from store.models import (
     User,
     UserAddress,
 )
-from store.views import (
-    ClientDetail,
-    ContactDetail,
-    EntityRef,
-    LeadDetail,
-    LeadPage,
-    RecordRef,
-    Viewer,
-)
+from store.page_shapes import ClientDetail, ContactDetail, LeadDetail, LeadPage, Viewer
+from store.shapes import EntityRef, RecordRef
 from store.visibility import lead_visible, visible_id
 
 #: The most leads one page holds.
