@@ -652,7 +652,7 @@ def counted_keys(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The key names dkimpy parses a record of; and dkimpy's pure-Python RSA, made to fail the test if used."""
     import dkim
 
-    import gateway.mailauth
+    from gateway.mailauth import keys
 
     parsed: list[bytes] = []
     evaluate = dkim.evaluate_pk
@@ -665,7 +665,7 @@ def counted_keys(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         raise AssertionError("dkimpy's pure-Python RSA was used")
 
     monkeypatch.setattr(dkim, "evaluate_pk", counting)
-    monkeypatch.setattr(gateway.mailauth, "_DKIMPY_RSA_VERIFY", pure_python)
+    monkeypatch.setattr(keys, "_DKIMPY_RSA_VERIFY", pure_python)
     return parsed
 
 
@@ -720,7 +720,7 @@ def test_the_openssl_path_agrees_with_dkimpy_on_odd_signatures(algorithm: str) -
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    from gateway.mailauth import _DKIMPY_RSA_VERIFY, _RSAKey
+    from gateway.mailauth.keys import _DKIMPY_RSA_VERIFY, _RSAKey
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     numbers = private.public_key().public_numbers()
@@ -745,6 +745,29 @@ def test_the_openssl_path_agrees_with_dkimpy_on_odd_signatures(algorithm: str) -
             expected = bool(_DKIMPY_RSA_VERIFY(digest, signature, parsed))
             assert fast.verify(digest, signature) is expected, (what, data)
     assert fast.verify(_hashed(algorithm, b"signed headers"), good) is True
+
+
+def test_dkimpys_two_names_are_wrapped_once_however_the_package_is_reached() -> None:
+    # In a fresh interpreter: dkimpy's originals first, then every way in (the package, its modules, its callers),
+    # then the key module run again as a reload would: each name is still one wrapper around dkimpy's own function
+    import subprocess
+    import sys
+
+    program = """
+import importlib, dkim
+verify, load = dkim.RSASSA_PKCS1_v1_5_verify, dkim.load_pk_from_dns
+import gateway.mailauth, gateway.mailauth.signatures, gateway.trust, gateway.admission
+from gateway.mailauth import keys
+importlib.reload(keys)
+for name, original in (("RSASSA_PKCS1_v1_5_verify", verify), ("load_pk_from_dns", load)):
+    wrapper = getattr(dkim, name)
+    assert wrapper is not original and wrapper.__module__ == "gateway.mailauth.keys", (name, wrapper)
+    assert wrapper.__wrapped__ is original, (name, wrapper.__wrapped__)
+    assert not hasattr(original, "__wrapped__"), name
+assert keys._DKIMPY_RSA_VERIFY is verify and keys._DKIMPY_LOAD_PK is load
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def _hashed(algorithm: str, data: bytes) -> object:
@@ -854,19 +877,19 @@ def test_a_key_lookup_that_timed_out_inside_dkimpy_is_temperror_not_permerror() 
     # fault, not the message's, so the sender hears 451 and retries rather than a 550
     import dkim
 
-    from gateway import mailauth
+    from gateway.mailauth import signatures
 
     class Timed:
         temporary = "DNS timeout"
 
     for raised in (dkim.DnsTimeoutError("DNS timeout"), dkim.KeyFormatError("missing public key"), ValueError("x")):
-        check = mailauth._dkim_error(raised, Timed(), "example.com", "sel")  # type: ignore[arg-type]
+        check = signatures._dkim_error(raised, Timed(), "example.com", "sel")  # type: ignore[arg-type]
         assert (check.result, check.detail) == ("temperror", "DNS timeout")
 
     class Answered:
         temporary = None
 
-    check = mailauth._dkim_error(dkim.ValidationError("body hash mismatch (got x)"), Answered(), "example.com", "s")  # type: ignore[arg-type]
+    check = signatures._dkim_error(dkim.ValidationError("body hash mismatch (got x)"), Answered(), "example.com", "s")  # type: ignore[arg-type]
     assert (check.result, check.detail) == ("fail", "body hash mismatch")
 
 
@@ -877,7 +900,7 @@ def test_a_signature_not_below_the_modulus_is_invalid_though_dkimpy_would_reduce
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-    from gateway import mailauth
+    from gateway.mailauth import keys
 
     for _ in range(50):  # a key whose modulus leaves room for s + n in 256 bytes
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -889,9 +912,9 @@ def test_a_signature_not_below_the_modulus_is_invalid_though_dkimpy_would_reduce
             break
     else:
         pytest.fail("no key left room for s + n")  # 50 tries: about 2e-11
-    key = mailauth._RSAKey({"modulus": numbers.n, "publicExponent": numbers.e}, private.public_key())
+    key = keys._RSAKey({"modulus": numbers.n, "publicExponent": numbers.e}, private.public_key())
     forged = shifted.to_bytes(256, "big")
 
     assert key.verify(digest, signature) is True
     assert key.verify(digest, forged) is False  # RFC 8017 §5.2.2: out of range
-    assert mailauth._DKIMPY_RSA_VERIFY(digest, forged, dict(key)) is True  # what dkimpy alone would have said
+    assert keys._DKIMPY_RSA_VERIFY(digest, forged, dict(key)) is True  # what dkimpy alone would have said
