@@ -16,6 +16,7 @@ from gateway.admission import Admission, AdmissionSettings, Admitted
 from gateway.commands import protocol_names
 from gateway.intake import Arrival, Intake, IntakeStore
 from gateway.mailauth import Authenticator
+from gateway.peers import peer_name
 from gateway.trust import Refuse, TrustSettings
 from gateway.users import UserCache
 from store import RejectionTally, StoreError
@@ -27,13 +28,6 @@ USER_CACHE_SECONDS = 60.0
 
 #: The attribute of an aiosmtpd ``Envelope`` holding the user a secret recipient address named (RCPT to DATA).
 SECRET_USER = "mailassist_secret_user"  # noqa: S105 - an attribute name, not a secret
-
-
-def _peer(session: Session) -> str | None:
-    peer = session.peer
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer) if peer else None
 
 
 class GatewayHandler:
@@ -106,7 +100,13 @@ class GatewayHandler:
             elif getattr(envelope, SECRET_USER, None) is None:
                 setattr(envelope, SECRET_USER, user)
         if refusal:
-            log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from, why=reason)
+            log.info(
+                "smtp rcpt refused",
+                peer=peer_name(session.peer),
+                rcpt=address,
+                mail_from=envelope.mail_from,
+                why=reason,
+            )
             self.count_refusal(refusal, reason)
             return refusal
         envelope.rcpt_tos.append(address)
@@ -115,7 +115,7 @@ class GatewayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         mail_from = envelope.mail_from or ""
-        peer = _peer(session)
+        peer = peer_name(session.peer)
         started = time.perf_counter()
         try:
             admitted = await self._admit(raw, mail_from, envelope, peer, session.host_name)
