@@ -127,24 +127,6 @@ class Ingestor:
         copy = self.store.find_inbound_copy(hashlib.sha256(raw).hexdigest(), user)
         if copy is not None:
             return Ingested(copy.id, copy.sha256, user, duplicate=True)
-        outcome = self._commit(raw, user, source=source, voucher=voucher, mail_from=mail_from, rcpt_tos=rcpt_tos)
-        # A back-fill says what it took in its summary: one line per message only for the API.
-        (log.debug if source == FILE else log.info)(
-            "ingest accepted",
-            inbound_id=outcome.inbound_id,
-            source=source,
-            size=outcome.size,
-            sha256=outcome.sha256[:16],
-            submitter=outcome.submitter,
-            proof=voucher.proof,
-        )
-        return _ingested(outcome)
-
-    def _commit(
-        self, raw: bytes, user: str, *, source: str, voucher: Voucher, mail_from: str, rcpt_tos: Iterable[str]
-    ) -> Accepted:
-        """``raw`` committed for ``user`` as the gateway commits it (blob, receipt, then the queue woken): its
-        receipt, or :class:`StoreError`."""
         accepted = Accept(user, voucher.proof, voucher.proof, voucher.proof, voucher.detail)
         arrival = Arrival(
             raw,
@@ -165,7 +147,17 @@ class Ingestor:
             if isinstance(outcome, StoreError):
                 raise outcome
             raise StoreError(f"{type(outcome).__name__}: {outcome}") from outcome
-        return outcome
+        # A back-fill says what it took in its summary: one line per message only for the API.
+        (log.debug if source == FILE else log.info)(
+            "ingest accepted",
+            inbound_id=outcome.inbound_id,
+            source=source,
+            size=outcome.size,
+            sha256=outcome.sha256[:16],
+            submitter=outcome.submitter,
+            proof=voucher.proof,
+        )
+        return _ingested(outcome)
 
     def close(self) -> None:
         """Stop the blob thread."""
