@@ -166,14 +166,8 @@ class Admission:
             return None
         evidence = Evidence(peer_ip=ip, trace=trace)
         # CPU only, and short: cheaper here than the hop to a thread and its fight with the event loop for the GIL.
-        results = auth.check(
-            raw,
-            ip=ip,
-            helo=helo,
-            mail_from=mail_from,
-            cached_only=True,
-            settled=self._settled(candidates, users, evidence),
-        )
+        settled = self._settled(candidates, users, evidence)
+        results = auth.check(raw, ip=ip, helo=helo, mail_from=mail_from, cached_only=True, settled=settled)
         if results.temporary:
             return None
         result = self._decided(candidates, users, replace(evidence, results=results), results)
