@@ -147,6 +147,13 @@ class Admission:
         block = header_block(raw)
         if len(block) > QUICK_HEADER_BYTES:
             return None
+        return self._quick_checks(self.authenticator, raw, block, mail_from=mail_from, ip=ip, helo=helo)
+
+    def _quick_checks(
+        self, auth: Authenticator, raw: bytes, block: bytes, *, mail_from: str, ip: str | None, helo: str | None
+    ) -> Admitted | None:
+        """:meth:`quick` for a message that needs the authentication checks: the verdict when the user lookups and
+        the DNS answers are all cached, else ``None``."""
         # The envelope sender first: it is the first candidate, so when it is a user and proven, that is the
         # verdict whatever the headers name, and they need not be parsed (a BCC through the company's server).
         candidates, trace = envelope_candidates(mail_from), dict[str, list[str]]()
@@ -159,14 +166,8 @@ class Admission:
             return None
         evidence = Evidence(peer_ip=ip, trace=trace)
         # CPU only, and short: cheaper here than the hop to a thread and its fight with the event loop for the GIL.
-        results = self.authenticator.check(
-            raw,
-            ip=ip,
-            helo=helo,
-            mail_from=mail_from,
-            cached_only=True,
-            settled=self._settled(candidates, users, evidence),
-        )
+        settled = self._settled(candidates, users, evidence)
+        results = auth.check(raw, ip=ip, helo=helo, mail_from=mail_from, cached_only=True, settled=settled)
         if results.temporary:
             return None
         result = self._decided(candidates, users, replace(evidence, results=results), results)

@@ -1,4 +1,4 @@
-"""Reading one DATA body into a single buffer, for ``_Session.smtp_DATA``.
+"""Reading one DATA body into a single buffer, for ``gateway.session.GatewaySession.smtp_DATA``.
 
 aiosmtpd's reader keeps one bytearray per line and then joins them: two heap blocks per 78-byte line plus the
 joined copy, about three times the message at peak. This reader appends the wire bytes to one bytearray in large

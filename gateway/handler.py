@@ -14,8 +14,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import policy
 from gateway.admission import Admission, AdmissionSettings, Admitted
 from gateway.commands import protocol_names
-from gateway.intake import Arrival, Intake, IntakeStore
+from gateway.intake import Accepted, Arrival, Intake, IntakeStore
 from gateway.mailauth import Authenticator
+from gateway.peers import peer_name
 from gateway.trust import Refuse, TrustSettings
 from gateway.users import UserCache
 from store import RejectionTally, StoreError
@@ -27,13 +28,6 @@ USER_CACHE_SECONDS = 60.0
 
 #: The attribute of an aiosmtpd ``Envelope`` holding the user a secret recipient address named (RCPT to DATA).
 SECRET_USER = "mailassist_secret_user"  # noqa: S105 - an attribute name, not a secret
-
-
-def _peer(session: Session) -> str | None:
-    peer = session.peer
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer) if peer else None
 
 
 class GatewayHandler:
@@ -106,16 +100,23 @@ class GatewayHandler:
             elif getattr(envelope, SECRET_USER, None) is None:
                 setattr(envelope, SECRET_USER, user)
         if refusal:
-            log.info("smtp rcpt refused", peer=_peer(session), rcpt=address, mail_from=envelope.mail_from, why=reason)
+            log.info(
+                "smtp rcpt refused",
+                peer=peer_name(session.peer),
+                rcpt=address,
+                mail_from=envelope.mail_from,
+                why=reason,
+            )
             self.count_refusal(refusal, reason)
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """The trust verdict on the message, then the message stored and queued: 250 only once it is durable."""
         raw = envelope.original_content or b""
         mail_from = envelope.mail_from or ""
-        peer = _peer(session)
+        peer = peer_name(session.peer)
         started = time.perf_counter()
         try:
             admitted = await self._admit(raw, mail_from, envelope, peer, session.host_name)
@@ -144,19 +145,9 @@ class GatewayHandler:
             admitted.trust,
             admitted.verdict.via,
         )
-        try:
-            # A hung database must not hang the session: past store_timeout the sender hears 451 and retries.
-            async with asyncio.timeout(self.store_timeout):
-                result = await self.intake.submit(arrival)
-        except TimeoutError:
-            log.error("smtp store timed out", peer=peer, mail_from=mail_from, size=len(raw), seconds=self.store_timeout)
-            return policy.TEMPORARY_FAILURE
-        except StoreError as exc:
-            log.error("smtp store failed", peer=peer, mail_from=mail_from, size=len(raw), error=str(exc))
-            return policy.TEMPORARY_FAILURE
-        except Exception:
-            log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=len(raw))
-            return policy.TEMPORARY_FAILURE
+        result = await self._store(arrival)
+        if isinstance(result, str):  # the 451 of a store that failed
+            return result
         log.info(
             "smtp accepted",
             inbound_id=result.inbound_id,
@@ -171,6 +162,21 @@ class GatewayHandler:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return f"250 2.0.0 Ok: queued as {result.inbound_id}"
+
+    async def _store(self, arrival: Arrival) -> Accepted | str:
+        """``arrival`` committed by the intake: its receipt, or the 451 to answer when that failed (logged)."""
+        peer, mail_from, size = arrival.peer, arrival.mail_from, len(arrival.raw)
+        try:
+            # A hung database must not hang the session: past store_timeout the sender hears 451 and retries.
+            async with asyncio.timeout(self.store_timeout):
+                return await self.intake.submit(arrival)
+        except TimeoutError:
+            log.error("smtp store timed out", peer=peer, mail_from=mail_from, size=size, seconds=self.store_timeout)
+        except StoreError as exc:
+            log.error("smtp store failed", peer=peer, mail_from=mail_from, size=size, error=str(exc))
+        except Exception:
+            log.exception("smtp intake crashed", peer=peer, mail_from=mail_from, size=size)
+        return policy.TEMPORARY_FAILURE
 
     async def _admit(
         self, raw: bytes, mail_from: str, envelope: Envelope, peer: str | None, helo: str | None

@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 #: IPv6 clients are counted by network, not by address: one host can use a whole /64 and more. 84 bits is
 #: Postfix's ``smtpd_client_ipv6_prefix_length`` default for the same counters.
@@ -36,6 +37,13 @@ class Peer:
 
 #: The share of every exempt connection (and of one already disconnected): never counted.
 UNCOUNTED = Peer(None, None)
+
+
+def peer_name(peername: Any) -> str | None:
+    """``host:port`` of a socket's peer name (aiosmtpd's ``session.peer``), as the logs name a client."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return f"{peername[0]}:{peername[1]}"
+    return str(peername) if peername else None
 
 
 def peer_key(host: str) -> str:

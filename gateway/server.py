@@ -1,76 +1,29 @@
-"""Build and run the aiosmtpd server on our own event loop, with connection, rate and time limits (server-wide and
-per client address), STARTTLS, and a clean stop."""
+"""Build and run the aiosmtpd server on our own event loop: one listening socket, the connection limits (server-wide
+and per client address) checked before a session starts (``gateway.session``), and a clean stop."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-import ssl
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiosmtpd.smtp import SMTP, syntax
 
 from gateway import policy
-from gateway.commands import parse_path, protocol_names
-from gateway.data import DataWatch, read_data
 from gateway.handler import GatewayHandler
-from gateway.peers import UNCOUNTED, Peer, PeerLimits
+from gateway.peers import PeerLimits, peer_name
+from gateway.session import GatewaySession
+from gateway.settings import GatewaySettings
+
+__all__ = ["GatewayServer", "GatewaySettings"]
 
 log = structlog.get_logger("gateway")
-
-#: Longest wait for a DATA slot before "451 4.3.2" (clients wait 2 minutes for the 354, RFC 5321 §4.5.3.2.2).
-DATA_SLOT_WAIT = 60.0
-
-#: After a hang-up, how long a connection may take to close before it is cut: a TLS close waits for the client's
-#: close_notify (asyncio allows 30 s), any close for the client to read what is still buffered.
-HANG_UP_WAIT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    """The gateway's view of ``[smtp]``; the defaults of the limits are those of ``mailassist.config.SmtpConfig``."""
-
-    host: str
-    port: int
-    hostname: str
-    max_message_size: int
-    max_connections: int
-    command_timeout: float
-    session_timeout: float
-    shutdown_grace: float
-    #: DATA commands receiving or storing at once; more wait for a slot (see ``DATA_SLOT_WAIT``).
-    max_concurrent_data: int = 8
-    #: Offered with STARTTLS when set (a server context with its certificate chain loaded).
-    tls_context: ssl.SSLContext | None = None
-    #: MAIL before STARTTLS gets "530 5.7.0" (needs ``tls_context``).
-    require_tls: bool = False
-    #: Seconds without a byte of the message, after the 354, before "421 4.4.2" and a hang-up.
-    data_timeout: float = 120.0
-    #: Least average bytes a second of a message, checked from ``min_data_rate_grace`` seconds after the 354 on
-    #: (0: not checked).
-    min_data_rate: float = 500.0
-    min_data_rate_grace: float = 10.0
-    #: Per client address (IPv6: per /84, ``gateway.peers``); 0 means no limit.
-    max_connections_per_ip: int = 20
-    max_messages_per_minute_per_ip: int = 300
-    max_data_per_ip: int = 4
-    #: Networks the per-address limits do not apply to.
-    per_ip_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-
-
-def _peer_name(peername: Any) -> str | None:
-    """``host:port`` of a socket's peer name, as the handler logs it."""
-    if isinstance(peername, tuple) and len(peername) >= 2:
-        return f"{peername[0]}:{peername[1]}"
-    return str(peername) if peername else None
 
 
 class _Door(asyncio.Protocol):
     """Every connection's first protocol. Limits per client need its address, which the protocol factory does
-    not get: here the server admits the connection (a ``_Session`` takes the transport over) or refuses it."""
+    not get: here the server admits the connection (a ``GatewaySession`` takes the transport over) or refuses it."""
 
     def __init__(self, server: GatewayServer) -> None:
         self.server = server
@@ -88,251 +41,6 @@ class _Door(asyncio.Protocol):
             session.connection_made(transport)
 
 
-class _Session(SMTP):
-    """aiosmtpd's protocol, plus registration with the server for limits and shutdown, a cheaper start, our own
-    DATA (slots, pace, one buffer), and the stop, TLS, size and rate checks at MAIL."""
-
-    def __dir__(self) -> list[str]:
-        return protocol_names(type(self))
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        # aiosmtpd's own costs ~250 us per MAIL/RCPT; ``parse_path`` gives the same answers (tests/gateway).
-        return parse_path(arg, self.local_part_limit)
-
-    def __init__(self, server: GatewayServer, *args: Any, peer: Peer = UNCOUNTED, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._gateway = server
-        #: This client's share of the per-address limits (counted until the connection is lost).
-        self._peer = peer
-        self._deadline: asyncio.TimerHandle | None = None
-        self._host: str | None = None
-        self._watch: DataWatch | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Called again by aiosmtpd after STARTTLS, with the TLS transport: registered once only.
-        first = self.transport is None
-        super().connection_made(transport)
-        if first:
-            peername = transport.get_extra_info("peername")
-            self._host = peername[0] if isinstance(peername, tuple) and peername else None
-            self._gateway.sessions.add(self)
-            self._deadline = self.loop.call_later(self._gateway.settings.session_timeout, self._expire)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        self._gateway.sessions.discard(self)
-        self._gateway.peers.disconnect(self._peer)
-        self._peer = UNCOUNTED
-        if self._deadline is not None:
-            self._deadline.cancel()
-        if self._watch is not None:
-            self._watch.close()
-        super().connection_lost(error)
-
-    def data_received(self, data: bytes) -> None:
-        if self._watch is not None:
-            self._watch.feed(len(data))
-        super().data_received(data)
-
-    def _peer_name(self) -> str | None:
-        return _peer_name(self.session.peer) if self.session else None
-
-    def _count(self, reply: str, reason: str, **fields: Any) -> None:
-        """Log and count one refusal."""
-        log.warning("smtp refused", reason=reason, reply=reply[:9], peer=self._peer_name(), **fields)
-        self._gateway.handler.count_refusal(reply, reason)
-
-    async def _refuse(self, reply: str, reason: str, *, close: bool = False, **fields: Any) -> None:
-        """Answer ``reply`` to the current command, counted, and hang up after it if ``close``."""
-        self._count(reply, reason, **fields)
-        await self.push(reply)
-        if close:
-            self._close()
-
-    @syntax("STARTTLS", when="tls_context")
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        if self._tls_protocol is not None:
-            # aiosmtpd would start a second TLS layer inside the first.
-            await self.push(policy.TLS_ACTIVE)
-            return
-        await super().smtp_STARTTLS(arg)
-
-    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
-    async def smtp_MAIL(self, arg: str | None) -> None:
-        if self._gateway.stopping:
-            await self._refuse(policy.SHUTTING_DOWN, "shutting_down", close=True)
-            return
-        if self._gateway.settings.require_tls and self._tls_protocol is None:
-            await self._refuse(policy.TLS_REQUIRED, "tls_required")
-            return
-        size = self._declared_size(arg)
-        if size is not None and self.data_size_limit and size > self.data_size_limit:
-            await self._refuse(policy.too_big(self.data_size_limit), "oversize", declared=size)
-            return
-        if not self._gateway.peers.take_message(self._peer):
-            limit = self._gateway.peers.max_messages_per_minute
-            await self._refuse(policy.too_much_mail_from(self._host or "?", limit), "peer_rate", limit=limit)
-            return
-        await super().smtp_MAIL(arg)
-
-    def _declared_size(self, arg: str | None) -> int | None:
-        """The ``SIZE=`` of a MAIL command that aiosmtpd would otherwise accept this far (its own answer to an
-        oversize one has no enhanced status code)."""
-        if not arg or "SIZE=" not in arg.upper() or self.session is None or not self.session.host_name:
-            return None
-        if self.envelope is None or self.envelope.mail_from:
-            return None
-        path = self._strip_command_keyword("FROM:", arg)
-        address, rest = self._getaddr(path) if path is not None else (None, None)
-        params = self._getparams(rest.upper().split()) if address and rest else None
-        size = params.get("SIZE") if params else None
-        return int(size) if isinstance(size, str) and size.isdigit() else None
-
-    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
-    async def smtp_RCPT(self, arg: str | None) -> None:
-        if self._gateway.stopping:
-            # A transaction not yet in DATA when the stop began is not taken: the client retries elsewhere/later.
-            await self._refuse(policy.SHUTTING_DOWN, "shutting_down", close=True)
-            return
-        await super().smtp_RCPT(arg)
-
-    @syntax("DATA")
-    async def smtp_DATA(self, arg: str) -> None:
-        if self._gateway.stopping:
-            await self._refuse(policy.SHUTTING_DOWN, "shutting_down", close=True)
-            return
-        # Counted from the DATA command to the final reply, so a stop waits for mail still arriving.
-        self._gateway.data_started()
-        try:
-            await self._data(arg)
-        finally:
-            self._gateway.data_finished()
-
-    async def _data(self, arg: str) -> None:
-        """aiosmtpd's DATA, with a bounded number at once (per client and in all) and the message read into one
-        buffer (``gateway.data``)."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return
-        assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        peer_slots = self._peer.data_slots
-        deadline = self.loop.time() + min(DATA_SLOT_WAIT, self._gateway.settings.command_timeout)
-        # This client's slot first, so that while it waits it holds none of the slots everyone shares.
-        if peer_slots is not None and not await _acquire(peer_slots, deadline):
-            limit = self._gateway.peers.max_data
-            await self._refuse(policy.too_many_at_once_from(self._host or "?", limit), "peer_data", limit=limit)
-            return
-        try:
-            if not await _acquire(self._gateway.data_slots, deadline):
-                await self._refuse(policy.TOO_BUSY, "data_busy", limit=self._gateway.settings.max_concurrent_data)
-                return
-            try:
-                if self._gateway.stopping:
-                    # The stop began while this DATA waited for its slot: no 354, it is new mail.
-                    await self._refuse(policy.SHUTTING_DOWN, "shutting_down", close=True)
-                    return
-                await self._receive()
-            finally:
-                self._gateway.data_slots.release()
-        finally:
-            if peer_slots is not None:
-                peer_slots.release()
-
-    async def _receive(self) -> None:
-        assert self.envelope is not None
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        settings = self._gateway.settings
-        # The watch bounds the transfer instead of aiosmtpd's command timeout, which would cut a large message
-        # arriving steadily (it is armed again for the reply and the next command).
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
-        watch = self._watch = DataWatch(
-            self.loop,
-            timeout=settings.data_timeout,
-            min_rate=settings.min_data_rate,
-            grace=settings.min_data_rate_grace,
-            on_stall=self._data_stalled,
-        )
-        try:
-            read = await read_data(self._reader, self.data_size_limit)
-        except asyncio.IncompleteReadError:
-            if watch.stalled is None:
-                log.info("smtp connection lost during DATA", peer=self._peer_name(), received=watch.size)
-            self._writer.close()
-            return
-        except asyncio.CancelledError:
-            self._writer.close()
-            raise
-        finally:
-            watch.close()
-            self._watch = None
-        self._reset_timeout()
-        if read.too_big:
-            self._set_post_data_state()  # type: ignore[no-untyped-call]
-            await self._refuse(policy.too_big(self.data_size_limit or 0), "oversize", received=watch.size)
-            return
-        # One object for both: with decode_data=False aiosmtpd would make them the same bytes too.
-        self.envelope.original_content = self.envelope.content = read.message  # type: ignore[assignment]
-        del read
-        status = await self._call_handler_hook("DATA")
-        # A fresh envelope drops the message before the next command, and before the slot is released.
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push(status)
-
-    def _data_stalled(self, reason: str) -> None:
-        """The ``DataWatch`` gave up on this client: say why, hang up, and end the DATA command."""
-        watch = self._watch
-        reply = policy.DATA_TIMEOUT if reason == "data_timeout" else policy.DATA_TOO_SLOW
-        received = watch.size if watch is not None else 0
-        seconds = round(watch.elapsed(), 1) if watch is not None else None
-        self._count(reply, reason, received=received, seconds=seconds)
-        self.hang_up(reply)
-        # Over TLS the close takes a while: the DATA slots are given back now, not when it is done.
-        if self._handler_coroutine is not None:
-            self._handler_coroutine.cancel()
-
-    def _expire(self) -> None:
-        log.info("smtp session time limit", peer=self._peer_name())
-        self.hang_up(policy.SESSION_TOO_LONG)
-
-    def hang_up(self, reply: str) -> None:
-        """Say ``reply`` and close, unless the transport is already gone."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(reply.encode("ascii") + b"\r\n")
-            self._close()
-
-    def _close(self) -> None:
-        """Close the connection, and cut it if it is still open ``HANG_UP_WAIT`` seconds later."""
-        if self.transport is not None:
-            self.transport.close()
-            self.loop.call_later(HANG_UP_WAIT, self._cut)
-
-    def _cut(self) -> None:
-        if self.transport is not None:  # aiosmtpd clears it once the connection is lost
-            raw = self._original_transport or self.transport  # under TLS, the TCP connection
-            assert isinstance(raw, asyncio.WriteTransport)
-            raw.abort()
-
-
-async def _acquire(slots: asyncio.Semaphore, deadline: float) -> bool:
-    """Take one of ``slots``, waiting until ``deadline`` (loop time) at most; no timer when one is free."""
-    if not slots.locked():
-        await slots.acquire()
-        return True
-    try:
-        async with asyncio.timeout_at(deadline):
-            await slots.acquire()
-    except TimeoutError:
-        return False
-    return True
-
-
 class GatewayServer:
     """One listening socket; ``start`` and ``stop`` are called on the running event loop."""
 
@@ -341,7 +49,7 @@ class GatewayServer:
             raise ValueError("require_tls needs a tls_context")
         self.handler = handler
         self.settings = settings
-        self.sessions: set[_Session] = set()
+        self.sessions: set[GatewaySession] = set()
         self.peers = PeerLimits(
             max_connections=settings.max_connections_per_ip,
             max_data=settings.max_data_per_ip,
@@ -374,7 +82,7 @@ class GatewayServer:
     def _protocol(self) -> asyncio.BaseProtocol:
         return _Door(self)
 
-    def admit(self, transport: asyncio.BaseTransport) -> _Session | None:
+    def admit(self, transport: asyncio.BaseTransport) -> GatewaySession | None:
         """A session for a new connection, or ``None`` once it is answered 421 and closed (stopping, or over the
         server's or its client's connection limit)."""
         peername = transport.get_extra_info("peername")
@@ -393,7 +101,7 @@ class GatewayServer:
             self._turn_away(transport, reply, "peer_connections", peername, limit=limit)
             return None
         try:
-            return _Session(
+            return GatewaySession(
                 self,
                 self.handler,
                 peer=peer,
@@ -413,7 +121,7 @@ class GatewayServer:
         self, transport: asyncio.BaseTransport, reply: str, reason: str, peername: Any, **fields: Any
     ) -> None:
         """Answer ``reply`` to a new connection and close it, counted."""
-        log.warning("smtp connection refused", reason=reason, reply=reply[:9], peer=_peer_name(peername), **fields)
+        log.warning("smtp connection refused", reason=reason, reply=reply[:9], peer=peer_name(peername), **fields)
         self.handler.count_refusal(reply, reason)
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(reply.encode("ascii") + b"\r\n")

@@ -1,9 +1,15 @@
 """Mail for authentication tests: build a message, DKIM-sign it as its sender would and ARC-seal it as a
-forwarder would (keys come from :meth:`tests.dnsserver.Zone.add_dkim_key`)."""
+forwarder would (keys come from :meth:`tests.dnsserver.Zone.add_dkim_key`); check one with a test's defaults."""
 
 from __future__ import annotations
 
 import dkim
+
+from gateway.mailauth import Authenticator, AuthResults, Check, Settled
+from tests.dnsserver import Zone
+
+#: The client address of the messages checked (the local DNS server's SPF records name it).
+IP = "127.0.0.1"
 
 #: A From/To/Subject message of about ``size`` bytes (``body`` repeated), CRLF line ends.
 DEFAULT_BODY = "Hello,\r\nthe offer is attached as discussed.\r\n"
@@ -57,3 +63,32 @@ def arc_seal(
     )
     assert arc_set, "dkimpy made no ARC set (no Authentication-Results for srv_id?)"
     return b"".join(arc_set) + with_results
+
+
+def forwarded(zone: Zone) -> bytes:
+    """A message signed by example.com, then sealed by a list and by a second forwarder, each as it relays."""
+    key = zone.add_dkim_key("example.com", "sel")
+    lists_key = zone.add_dkim_key("lists.example.org", "arc")
+    fwd_key = zone.add_dkim_key("forward.example.net", "seal")
+    raw = sign(message(), "example.com", "sel", key)
+    raw = arc_seal(raw, "lists.example.org", "arc", lists_key, "mx.lists.example.org", results="dkim=pass")
+    return arc_seal(raw, "forward.example.net", "seal", fwd_key, "mx.forward.example.net", results="dkim=pass")
+
+
+def check(
+    auth: Authenticator,
+    raw: bytes,
+    mail_from: str = "anna@example.com",
+    *,
+    ip: str | None = IP,
+    helo: str | None = "mail.example.com",
+    settled: Settled | None = None,
+) -> AuthResults:
+    """``auth.check`` of ``raw`` as anna@example.com's mail from :data:`IP`."""
+    return auth.check(raw, mail_from=mail_from, ip=ip, helo=helo, settled=settled)
+
+
+def one(results: AuthResults, method: str) -> Check:
+    """The one check of ``method`` (fails the test when there are several or none)."""
+    (found,) = results.of(method)
+    return found

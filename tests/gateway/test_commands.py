@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.commands import parse_path, protocol_names
 from gateway.handler import GatewayHandler
-from gateway.server import _Session
+from gateway.session import GatewaySession
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_sessions_find_the_same_commands_hooks_and_auth_as_aiosmtpd() -> None:
     loop = asyncio.new_event_loop()
     try:
         stock = SMTP(handler, loop=loop, hostname="ref.test")
-        ours = _Session(None, handler, loop=loop, hostname="ref.test")  # type: ignore[arg-type]
+        ours = GatewaySession(None, handler, loop=loop, hostname="ref.test")  # type: ignore[arg-type]
         # Then ours dispatches the same commands, AUTH mechanisms and handler hooks
         assert ours._smtp_methods.keys() == stock._smtp_methods.keys()
         assert ours._auth_methods.keys() == stock._auth_methods.keys()
@@ -115,7 +115,7 @@ def test_sessions_find_the_same_commands_hooks_and_auth_as_aiosmtpd() -> None:
 
 
 def test_protocol_names_lists_only_what_aiosmtpd_looks_up() -> None:
-    names = protocol_names(_Session)
+    names = protocol_names(GatewaySession)
     assert "smtp_DATA" in names and "auth_PLAIN" in names
     assert all(n.startswith(("smtp_", "auth_", "handle_")) for n in names)
     assert protocol_names(GatewayHandler) == ["handle_DATA", "handle_EHLO", "handle_RCPT", "handle_exception"]

@@ -389,7 +389,7 @@ def test_data_slot_of_a_busy_host_ends_in_451_471(
     refusals: Callable[[Running], list[tuple[str, str]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("gateway.server.DATA_SLOT_WAIT", 0.3)
+    monkeypatch.setattr("gateway.session.DATA_SLOT_WAIT", 0.3)
     add_user(sqlite_store)
     gw = run_gateway(sqlite_store, settings={"max_data_per_ip": 1, "min_data_rate": 0, **COUNTED})
     seen = refusals(gw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.peers import PRUNE_AT, UNCOUNTED, PeerLimits, peer_key
+from gateway.peers import PRUNE_AT, UNCOUNTED, PeerLimits, peer_key, peer_name
 
 
 class Clock:
@@ -100,3 +100,12 @@ def test_buckets_of_quiet_clients_are_pruned() -> None:
     newcomer = peers.connect("192.0.2.1")
     assert newcomer is not None and peers.take_message(newcomer)
     assert len(peers._buckets) == 1
+
+
+def test_a_peer_is_named_host_and_port_in_the_logs() -> None:
+    # aiosmtpd's session.peer is the socket's peer name: a tuple for TCP (4 items for IPv6), else whatever it was
+    assert peer_name(("203.0.113.5", 40123)) == "203.0.113.5:40123"
+    assert peer_name(("2001:db8::1", 40123, 0, 0)) == "2001:db8::1:40123"
+    assert peer_name("/run/mailassist.sock") == "/run/mailassist.sock"
+    assert peer_name(None) is None
+    assert peer_name(()) is None

@@ -456,7 +456,7 @@ def test_data_beyond_max_concurrent_data_waits_for_a_slot(sqlite_store: Store, r
 
 
 def test_data_slot_wait_ends_in_451(sqlite_store: Store, run_gateway: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gateway.server.DATA_SLOT_WAIT", 0.3)
+    monkeypatch.setattr("gateway.session.DATA_SLOT_WAIT", 0.3)
     add_user(sqlite_store, USER)
     held = _HeldStore(sqlite_store)
     gw = run_gateway(held, settings={"max_concurrent_data": 1})
