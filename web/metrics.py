@@ -82,6 +82,14 @@ class StoreCollector:
             "Emails filed apart under a Message-ID that an earlier, different email has (a reused Message-ID).",
             value=snapshot.message_id_collisions,
         )
+        deliveries = GaugeMetricFamily(
+            f"{PREFIX}_webhook_deliveries",
+            "Webhook deliveries in the outbox by endpoint and status (pending, sent, failed).",
+            labels=["endpoint", "status"],
+        )
+        for (endpoint, status), count in sorted(self.store.webhooks.count_deliveries().items()):
+            deliveries.add_metric([endpoint, status], count)
+        yield deliveries
         oldest = snapshot.oldest_queued_at
         age = max(0.0, self.clock() - oldest.timestamp()) if oldest is not None else 0.0
         yield GaugeMetricFamily(

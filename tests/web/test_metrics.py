@@ -150,3 +150,20 @@ def test_refusals_in_a_real_smtp_session_reach_the_metrics(sqlite_store: Store) 
     # And by reason
     assert samples['mailassist_smtp_refusals_total{code="550",enhanced="5.1.1",reason="unknown_recipient"}'] == 1
     assert samples['mailassist_smtp_refusals_total{code="550",enhanced="5.7.1",reason="unknown_submitter"}'] == 1
+
+
+def test_webhook_deliveries_are_counted_by_endpoint_and_status(sqlite_store: Store) -> None:
+    from tests.mailassist.test_webhooks import endpoint, queue_delivery
+
+    crm, chat = endpoint("https://crm.example/hooks"), endpoint("https://chat.example/hooks", name="chat")
+    queue_delivery(sqlite_store, crm, event_id="msg_1")
+    queue_delivery(sqlite_store, crm, event_id="msg_2")
+    sent = queue_delivery(sqlite_store, chat, event_id="msg_3")
+    sqlite_store.webhooks.mark_delivery_sent(sent, http_status=204)
+    client = TestClient(create_app(sqlite_store, secret_key="k" * 32))
+
+    samples = scrape(client)
+
+    assert samples['mailassist_webhook_deliveries{endpoint="crm",status="pending"}'] == 2
+    assert samples['mailassist_webhook_deliveries{endpoint="chat",status="sent"}'] == 1
+    assert 'mailassist_webhook_deliveries{endpoint="chat",status="pending"}' not in samples
