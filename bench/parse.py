@@ -40,13 +40,13 @@ Reader = Callable[[bytes], ParsedMessage]
 def with_flanker(raw: bytes) -> ParsedMessage:
     """The flanker reader, with no stdlib fallback."""
     context = parse.Context(raw)
-    return parse._assemble(parse._read_with_flanker(context, parse.load_flanker()), context)
+    return parse.assemble(parse._read_with_flanker(context, parse.load_flanker()), context)
 
 
 def with_email(raw: bytes) -> ParsedMessage:
     """The stdlib reader, as used when flanker fails."""
     context = parse.Context(raw)
-    return parse._assemble(parse._read_with_email(context), context)
+    return parse.assemble(parse._read_with_email(context), context)
 
 
 def generated(size: int) -> bytes:

@@ -10,23 +10,19 @@ reads them), ``charsets`` (bytes to text), ``addrlist`` (address headers), ``htm
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import Message
-from email.utils import collapse_rfc2231_value, parsedate_to_datetime
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 from linker import budget
 from linker.addrlist import email_addresses, parse_addresses
+from linker.assemble import Part, Reading, assemble, check_readable, describe, strip_id
 from linker.charsets import (
     Context,
     clean_text,
-    decode_text,
     decode_words,
     header_text,
     repair_8bit,
@@ -35,8 +31,7 @@ from linker.charsets import (
 )
 from linker.errors import UnreadableMessageError
 from linker.flankerlib import Flanker, load_flanker
-from linker.htmlwalk import simple_html_to_text
-from linker.model import Attachment, Mailbox, ParsedMessage
+from linker.model import ParsedMessage
 from linker.rawbounds import (
     ADDRESS_HEADERS,
     DIRECT_BODY_BYTES,
@@ -54,16 +49,13 @@ from linker.rawbounds import (
 #: MIME nesting deeper than this is an attack, not a message: the parts below are dropped (and recorded).
 MAX_DEPTH = 50
 
-_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
-_HEADER_START = re.compile(rb"(?:From [^\r\n]*\r?\n)?[!-9;-~]+[ \t]*:")
-
 
 # ---- public API --------------------------------------------------------------------------------------------------
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message with flanker, or with the stdlib when flanker raises; ``UnreadableMessageError`` if neither."""
-    _check_readable(raw)
+    check_readable(raw)
     # Both bounds below look for the declared boundaries (a scan of the whole message): once, unless the first one
     # cut header fields (which may have declared some).
     boundaries = declared_boundaries(raw) if raw.count(b"\n") > MAX_HEADER_FIELDS else set()
@@ -76,13 +68,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except budget.CpuLimitExceeded:
         raise
     except Exception as exc:
-        flanker_error = f"flanker: {_describe(exc)}"
+        flanker_error = f"flanker: {describe(exc)}"
         try:
             reading = _read_with_email(context)
         except budget.CpuLimitExceeded:
             raise
         except Exception as fallback_exc:
-            raise UnreadableMessageError(f"{flanker_error}; email: {_describe(fallback_exc)}") from fallback_exc
+            raise UnreadableMessageError(f"{flanker_error}; email: {describe(fallback_exc)}") from fallback_exc
         reading.defects.insert(0, flanker_error)
     if dropped:
         reading.defects.append(
@@ -94,52 +86,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
             f"{escaped} lines that start with '--' and are no MIME boundary read with a space in front"
             " (the raw message keeps them)"
         )
-    return _assemble(reading, context)
+    return assemble(reading, context)
 
 
 # ---- reading: a part tree both parsers build ---------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Part:
-    """One MIME part as either parser read it; leaves carry their transfer-decoded bytes."""
-
-    content_type: str
-    charset: str | None = None
-    disposition: str | None = None
-    filename: str | None = None
-    content_id: str | None = None
-    data: bytes = b""
-    children: list[_Part] = field(default_factory=list)
-    #: ``message/rfc822``: the enclosed message's raw bytes.
-    message: bytes | None = None
-
-
-@dataclass(slots=True)
-class _Reading:
-    headers: list[tuple[str, str]]
-    mailboxes: dict[str, list[Mailbox]]
-    root: _Part
-    parser: str
-    defects: list[str] = field(default_factory=list)
-
-
-def _check_readable(raw: bytes) -> None:
-    if not raw.strip():
-        raise UnreadableMessageError("empty message")
-    if _HEADER_START.match(raw) or _looks_like_text(raw[:4096]):
-        return
-    raise UnreadableMessageError("no header and not text")
-
-
-def _looks_like_text(sample: bytes) -> bool:
-    if b"\x00" in sample:
-        return False
-    controls = sum(1 for byte in sample if (byte < 0x20 and byte not in b"\t\r\n\f") or byte == 0x7F)
-    return controls <= len(sample) // 20
-
-
-def _read_with_flanker(context: Context, lib: Flanker) -> _Reading:
+def _read_with_flanker(context: Context, lib: Flanker) -> Reading:
     # flanker reads text. Given bytes that are not UTF-8 it guesses one charset for the whole message (chardet) and
     # ignores the parts' own: Polish cp1250 came back as "Zażó³ĉ". So decode reversibly here and re-read each
     # part's bytes with its declared charset.
@@ -154,7 +107,7 @@ def _read_with_flanker(context: Context, lib: Flanker) -> _Reading:
         else:
             text, context.elided = skeleton(context.raw, declared_boundaries(context.raw))
     message = lib.mime.from_string(text.decode(context.codec, "surrogateescape"))
-    reading = _Reading([], defaultdict(list), _Part("text/plain"), "flanker")
+    reading = Reading([], defaultdict(list), Part("text/plain"), "flanker")
     for name, value in message.headers.iteritems(raw=True):
         budget.check()
         if isinstance(value, str):
@@ -169,17 +122,17 @@ def _read_with_flanker(context: Context, lib: Flanker) -> _Reading:
     return reading
 
 
-def _flanker_part(part: Any, context: Context, defects: list[str], depth: int, *, body: bytes | None = None) -> _Part:
+def _flanker_part(part: Any, context: Context, defects: list[str], depth: int, *, body: bytes | None = None) -> Part:
     """One part as flanker read it; ``body``: the part's bytes when flanker was given its header only."""
     budget.check()
     content_type = part.content_type
     disposition = part.content_disposition.value
-    node = _Part(
+    node = Part(
         content_type=str(content_type.value).lower(),
         charset=_param(content_type.params.get("charset")),
         disposition=str(disposition).lower() if disposition else None,
         filename=_clean_filename(part.detected_file_name),
-        content_id=_strip_id(part.headers.get("Content-Id")),
+        content_id=strip_id(part.headers.get("Content-Id")),
     )
     if content_type.is_multipart():
         if depth >= MAX_DEPTH:
@@ -199,11 +152,11 @@ def _flanker_part(part: Any, context: Context, defects: list[str], depth: int, *
     return node
 
 
-def _read_with_email(context: Context) -> _Reading:
+def _read_with_email(context: Context) -> Reading:
     if delimiter_lines(context.raw) > MAX_PARTS:
         raise ValueError(f"more than {MAX_PARTS} MIME parts")
     message = message_from_bytes(context.raw, policy=policy.default)
-    reading = _Reading([], defaultdict(list), _Part("text/plain"), "email")
+    reading = Reading([], defaultdict(list), Part("text/plain"), "email")
     for name, value in message.raw_items():
         raw_value = header_text(str(value), context)
         if name.lower() in ADDRESS_HEADERS:
@@ -213,16 +166,16 @@ def _read_with_email(context: Context) -> _Reading:
     return reading
 
 
-def _email_part(part: Message, context: Context, defects: list[str], depth: int) -> _Part:
+def _email_part(part: Message, context: Context, defects: list[str], depth: int) -> Part:
     budget.check()
     content_type = part.get_content_type().lower()
     filename = part.get_filename()
-    node = _Part(
+    node = Part(
         content_type=content_type,
         charset=_param(part.get_param("charset")),
         disposition=part.get_content_disposition(),
         filename=_clean_filename(decode_words(filename) if filename else None),
-        content_id=_strip_id(header_text(str(part.get("Content-ID", "")), context)),
+        content_id=strip_id(header_text(str(part.get("Content-ID", "")), context)),
     )
     payload = part.get_payload()
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
@@ -244,7 +197,7 @@ def _email_part(part: Message, context: Context, defects: list[str], depth: int)
     return node
 
 
-def _salvage_multipart(part: Message, node: _Part, context: Context, defects: list[str], depth: int) -> _Part:
+def _salvage_multipart(part: Message, node: Part, context: Context, defects: list[str], depth: int) -> Part:
     """A multipart whose boundary is missing or wrong: use the first boundary-looking line, else read it as text."""
     data = part.get_payload(decode=True)
     body = data if isinstance(data, bytes) else b""
@@ -272,131 +225,6 @@ def _serialize(message: Any, linesep: str) -> bytes:
 # ---- putting a ParsedMessage together ----------------------------------------------------------------------------
 
 
-def _assemble(reading: _Reading, context: Context) -> ParsedMessage:
-    headers = tuple(reading.headers)
-    defects = reading.defects
-
-    def first(name: str) -> str | None:
-        return next((value for key, value in headers if key.lower() == name), None)
-
-    def every(name: str) -> list[str]:
-        return [value for key, value in headers if key.lower() == name]
-
-    texts, htmls = _bodies(reading.root, context, defects)
-    html = "\n".join(htmls) if htmls else None
-    text = "\n".join(texts) if texts else None
-    if html is not None and (text is None or not text.strip()):
-        text = _html_to_text(html, defects)
-    parts = list(_walk(reading.root))
-    sender = reading.mailboxes.get("sender") or []
-    subject = first("subject")
-    return ParsedMessage(
-        headers=headers,
-        from_=tuple(reading.mailboxes.get("from", [])),
-        sender=sender[0] if sender else None,
-        to=tuple(reading.mailboxes.get("to", [])),
-        cc=tuple(reading.mailboxes.get("cc", [])),
-        reply_to=tuple(reading.mailboxes.get("reply-to", [])),
-        date=_parse_date(first("date"), defects),
-        subject=subject.replace("\t", " ").strip() if subject is not None else None,
-        message_id=next(iter(_ids(first("message-id") or "")), None),
-        in_reply_to=tuple(_ids(" ".join(every("in-reply-to")))),
-        references=tuple(_ids(" ".join(every("references")))),
-        text=text,
-        html=html,
-        attachments=tuple(_attachment(part, html or "") for part in parts if _is_attachment(part)),
-        attached_messages=_attached_messages(parts, defects),
-        is_report=any(part.content_type == "multipart/report" for part in parts),
-        parser=reading.parser,
-        defects=tuple(dict.fromkeys(defects)),
-    )
-
-
-def _attached_messages(parts: list[_Part], defects: list[str]) -> tuple[bytes, ...]:
-    """Each enclosed message's raw bytes, but not the empty or binary ones (``parse_message`` would refuse them)."""
-    out: list[bytes] = []
-    for part in parts:
-        if part.message is None:
-            continue
-        try:
-            _check_readable(part.message)
-        except UnreadableMessageError as exc:
-            defects.append(f"attached message skipped: {exc.reason}")
-            continue
-        out.append(part.message)
-    return tuple(out)
-
-
-def _walk(root: _Part) -> Iterator[_Part]:
-    """Every part in document order; the inside of attached messages is theirs, not ours."""
-    stack = [root]
-    while stack:
-        part = stack.pop()
-        yield part
-        stack.extend(reversed(part.children))
-
-
-def _is_body(part: _Part) -> bool:
-    return (
-        part.content_type in ("text/plain", "text/html")
-        and not part.children
-        and part.message is None
-        and part.filename is None
-        and part.disposition != "attachment"
-    )
-
-
-def _is_attachment(part: _Part) -> bool:
-    return not part.content_type.startswith("multipart/") and part.message is None and not _is_body(part)
-
-
-def _bodies(part: _Part, context: Context, defects: list[str]) -> tuple[list[str], list[str]]:
-    """The text and HTML bodies under ``part``: one of each alternative, every one of mixed parts."""
-    if part.content_type.startswith("multipart/"):
-        found = [_bodies(child, context, defects) for child in part.children]
-        if part.content_type == "multipart/alternative":
-            texts = next((texts for texts, _ in found if texts), [])
-            htmls = next((htmls for _, htmls in reversed(found) if htmls), [])
-            return texts, htmls
-        return [t for texts, _ in found for t in texts], [h for _, htmls in found for h in htmls]
-    if not _is_body(part):
-        return [], []
-    text = decode_text(part.data, part.charset, context, defects)
-    return ([text], []) if part.content_type == "text/plain" else ([], [text])
-
-
-def _attachment(part: _Part, html: str) -> Attachment:
-    content_type, filename = part.content_type, part.filename
-    if content_type == "application/ms-tnef" and filename is None:
-        filename = "winmail.dat"
-    elif filename is not None and filename.lower() == "winmail.dat" and content_type == "application/octet-stream":
-        content_type = "application/ms-tnef"
-    cid = part.content_id
-    inline = cid is not None and (part.disposition != "attachment" or f"cid:{cid}".lower() in html.lower())
-    return Attachment(
-        filename=filename,
-        content_type=content_type,
-        size=len(part.data),
-        sha256=hashlib.sha256(part.data).hexdigest(),
-        content_id=cid,
-        inline=inline,
-        data=part.data,
-    )
-
-
-def _html_to_text(html: str, defects: list[str]) -> str:
-    try:
-        from linker.forwards.html import html_to_text  # noqa: PLC0415
-    except ImportError:
-        return simple_html_to_text(html)
-    try:
-        text: str = html_to_text(html)
-    except Exception as exc:  # someone else's bug must not lose the message
-        defects.append(f"html_to_text: {_describe(exc)}")
-        return simple_html_to_text(html)
-    return text
-
-
 # ---- header values -----------------------------------------------------------------------------------------------
 
 
@@ -422,39 +250,3 @@ def _clean_filename(name: Any) -> str | None:
     name = clean_text(unfold(str(name)))
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name or None
-
-
-def _strip_id(value: Any) -> str | None:
-    if not value:
-        return None
-    text = clean_text(unfold(str(value))).strip()
-    found = _ID.search(text)
-    text = found.group(1) if found else text.strip("<>").strip()
-    return text or None
-
-
-def _ids(value: str) -> list[str]:
-    """Message ids in angle brackets, in order; bare ``id@host`` words when nothing is bracketed."""
-    found = _ID.findall(value)
-    if not found:
-        found = [word.strip("<>,;") for word in value.split() if "@" in word]
-    return [clean_text(item) for item in dict.fromkeys(found) if item]
-
-
-def _parse_date(value: str | None, defects: list[str]) -> datetime | None:
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-    except (ValueError, TypeError, IndexError, OverflowError):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            defects.append(f"unreadable Date: {value[:80]!r}")
-            return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -30,7 +30,7 @@ def load(name: str) -> ParsedMessage:
 def read_with_email(raw: bytes) -> ParsedMessage:
     """The stdlib reading of ``raw``, as if flanker had failed."""
     context = parse.Context(raw)
-    return parse._assemble(parse._read_with_email(context), context)
+    return parse.assemble(parse._read_with_email(context), context)
 
 
 # ---- headers and RFC 2047 ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linker import htmlwalk, parse
+from linker import htmlwalk
 from linker.htmlwalk import END, MAX_HTML_CHARS, MAX_HTML_NODES, START, TEXT, walk_html
 from linker.parse import parse_message
 
@@ -84,7 +84,7 @@ def test_fallback_converter_on_ordinary_html() -> None:
         "<html><head><title>t</title><style>p{}</style></head><body><p>Dear Jan,</p><div>line<br>two</div>"
         "<script>x()</script><table><tr><td>a</td><td>b</td></tr></table><p>Tom&nbsp;&amp;&nbsp;Jerry</p></body></html>"
     )
-    assert parse.simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
+    assert htmlwalk.simple_html_to_text(html) == "Dear Jan,\n\nline\ntwo\n\nab\n\nTom & Jerry"
 
 
 def test_a_huge_encoded_header_is_decoded_only_up_to_the_cap() -> None:
