@@ -252,9 +252,20 @@ class CrashBeforeUidIsRecorded:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.sources = _CrashingSources(store.sources)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
+
+
+class _CrashingSources:
+    """``store.sources`` whose ``record_folder_progress`` never returns."""
+
+    def __init__(self, sources: Any) -> None:
+        self.inner = sources
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def record_folder_progress(self, *args: Any, **kwargs: Any) -> bool:
         raise KeyboardInterrupt("killed between the commit and the UID")
