@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import dashboard, detail, entities, indexes, ingest, timeline
+from store import dashboard, detail, entities, index_counts, indexes, ingest, timeline
 from store.blobs import BlobStore
 from store.models import Team, User
 from store.views import (
@@ -140,6 +140,10 @@ class QueryVerbs:
         return self._run(
             lambda session: indexes.list_index(session, viewer, index, q=q, sort=sort, after=after, limit=limit)
         )
+
+    def rebuild_index_counts(self) -> None:
+        """Count every directory entry's mail again from the links (after a bulk load that bypassed the store)."""
+        self._run(index_counts.rebuild_index_counts)
 
     def list_ingest_log(
         self, *, status: str | None = None, reason: str | None = None, limit: int = 100
