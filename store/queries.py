@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from store import dashboard, detail, entities, index_counts, indexes, ingest, timeline
 from store.blobs import BlobStore
+from store.dashboard import DashboardPanels
 from store.models import Team, User
 from store.views import (
     AttachmentRef,
@@ -131,6 +132,11 @@ class QueryVerbs:
             return counts
         failures = tuple(self.list_inbound(status="failed", limit=RECENT_FAILURES))
         return dataclasses.replace(counts, recent_failures=failures)
+
+    def dashboard_panels(self, viewer: Viewer, now: datetime) -> DashboardPanels:
+        """The dashboard's chart and lists: mail per day by kind (and, role ``all``, by outcome), refusals per
+        reason, top unresolved codes, newest leads, queue health (``store.dashboard.DashboardPanels``)."""
+        return self._run(lambda session: dashboard.dashboard_panels(session, viewer, now))
 
     def list_index(
         self, viewer: Viewer, index: str, *, q: str | None = None, sort: str, after: str | None = None, limit: int = 50

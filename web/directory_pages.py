@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from store import BadCursorError, LoginView, MessageFilter, MessagePage, Viewer
+from web.charts import stacked_bars
 from web.pagekit import PageKit, valid_id
 
 #: Messages per page of an entity's timeline.
@@ -51,8 +52,15 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
     store = kit.store
 
     async def dashboard(request: Request) -> Response:
-        board = await kit.load(request, lambda user, viewer: store.dashboard(viewer, datetime.now(UTC)))
-        return kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+        now = datetime.now(UTC)
+        board, panels = await kit.load(
+            request, lambda user, viewer: (store.dashboard(viewer, now), store.dashboard_panels(viewer, now))
+        )
+        charts = {"kinds": stacked_bars(panels.days, panels.filed_by_kind)}
+        if panels.outcomes is not None:
+            charts["outcomes"] = stacked_bars(panels.days, panels.outcomes)
+        context = {"nav": "dashboard", "d": board, "p": panels, "charts": charts}
+        return kit.render(request, "dashboard.html", context)
 
     def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
         """A directory page: the entity from ``get``, and its timeline: the messages ``?param=ID`` lists."""
