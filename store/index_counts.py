@@ -75,14 +75,10 @@ def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select 
     return linked(INDEXES[index]).subquery()
 
 
-def live_counts(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select | None, *, dates: bool) -> Any:
+def live_counts(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select | None) -> _Select:
     """Per entity id (``key``): how many of the messages (of ``visible_ids``, else all) are linked to it (``n``)
-    and, with ``dates``, the latest one's date (``last``, else NULL): counted from the links now."""
+    and the latest one's date (``last``): counted from the links now."""
     found: Any = pairs(index, ids, visible_ids)
-    if not dates:
-        return select(found.c.key, func.count().label("n"), literal(None, UTCDateTime()).label("last")).group_by(
-            found.c.key
-        )
     return (
         select(found.c.key, func.count().label("n"), func.max(SENT).label("last"))
         .join(Message, Message.id == found.c.message_id)
@@ -184,7 +180,7 @@ def recount(session: Session, keys: Iterable[Key]) -> None:
         by_index.setdefault(index, set()).add(entity_id)
     for index, id_set in sorted(by_index.items()):
         for chunk in _chunks(sorted(id_set)):
-            counted = list(session.execute(live_counts(index, chunk, None, dates=True)))
+            counted = list(session.execute(live_counts(index, chunk, None)))
             where = (IndexCount.index_name == index, IndexCount.entity_id.in_(chunk))
             session.execute(delete(IndexCount).where(*where))
             if counted:
@@ -196,7 +192,7 @@ def rebuild_index_counts(session: Session, indexes: Iterable[str] = tuple(INDEXE
     """Count every entry's mail of these indexes again, from the links, in one statement per index."""
     for index in indexes:
         session.execute(delete(IndexCount).where(IndexCount.index_name == index))
-        live = live_counts(index, None, None, dates=True).subquery()
+        live = live_counts(index, None, None).subquery()
         source = select(literal(index, IndexCount.index_name.type), live.c.key, live.c.n, live.c.last)
         session.execute(insert(IndexCount).from_select(["index_name", "entity_id", "messages", "last_at"], source))
 
