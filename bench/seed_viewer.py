@@ -9,8 +9,9 @@ failed receipts that were never filed. Everything comes from a seed: two runs lo
 
 Run as a script, it seeds a fresh store and times each page (``pages``: the dashboard, the message list, each index
 per sort with and without a search, a directory page of each kind, a message, the ingest log, ``/api/messages``)
-in-process through the real app, as an admin and as an ``own`` user, prints p50/p95 in milliseconds, and exits 1
-when a page's p95 is over ``--bound`` (100 ms, issue 19's goal)::
+in-process through the real app, as an admin and as an ``own`` user, prints the least time, p50 and p95 in
+milliseconds (the least is what to compare on a busy machine), and exits 1 when a page's p95 is over ``--bound``
+(100 ms, issue 19's goal)::
 
     python bench/seed_viewer.py [--pg] [--clients 10000] [--messages 100000] [--rounds 30] [--bound 100]
 """
@@ -326,8 +327,8 @@ def _visible_message(store: Store, email: str) -> int:
 
 def time_pages(
     store: Store, seeded: Seeded, *, rounds: int, users: tuple[str, ...] = ()
-) -> list[tuple[str, str, float, float, int]]:
-    """(user, url, p50 ms, p95 ms, status) for every page of ``pages`` as the admin and as an ``own`` user."""
+) -> list[tuple[str, str, float, float, float, int]]:
+    """(user, url, least ms, p50 ms, p95 ms, status) for every page of ``pages`` as the admin and as an ``own`` user."""
     from starlette.testclient import TestClient
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -346,7 +347,7 @@ def time_pages(
                     start = time.perf_counter()
                     status = client.get(url).status_code
                     times.append((time.perf_counter() - start) * 1000)
-                results.append((email, url, statistics.median(times), percentile(times, 95), status))
+                results.append((email, url, min(times), statistics.median(times), percentile(times, 95), status))
     return results
 
 
@@ -364,11 +365,11 @@ def main() -> int:
         seeded = seed_viewer(store, clients=args.clients, messages=args.messages)
         print(f"seeded in {time.perf_counter() - start:.1f} s: {seeded}")
         worst, over = 0.0, []
-        for email, url, p50, p95, status in time_pages(store, seeded, rounds=args.rounds):
+        for email, url, least, p50, p95, status in time_pages(store, seeded, rounds=args.rounds):
             worst = max(worst, p95)
             if p95 > args.bound:
                 over.append(f"{email} {url}")
-            print(f"{email:22} {url:40} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {status}")
+            print(f"{email:22} {url:36} min {least:6.1f}  p50 {p50:6.1f}  p95 {p95:6.1f} ms  {status}")
         print(f"worst page p95: {worst:.1f} ms ({'pg' if args.pg else 'sqlite'}); over {args.bound:g} ms: {len(over)}")
         for page in over:
             print(f"  over: {page}")
