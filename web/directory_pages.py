@@ -46,9 +46,8 @@ def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
     return f"{path}?{urlencode({**params, 'after': cursor})}"
 
 
-def directory_routes(kit: PageKit) -> list[BaseRoute]:
-    """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
-    ``/records/{id}``."""
+def dashboard_page(kit: PageKit) -> Endpoint:
+    """``/``: the counts, and the panels: mail per day drawn as SVG (``web.charts``), codes, leads, queue health."""
     store = kit.store
 
     async def dashboard(request: Request) -> Response:
@@ -61,6 +60,16 @@ def directory_routes(kit: PageKit) -> list[BaseRoute]:
             charts["outcomes"] = stacked_bars(panels.days, panels.outcomes)
         context = {"nav": "dashboard", "d": board, "p": panels, "charts": charts}
         return kit.render(request, "dashboard.html", context)
+
+    return dashboard
+
+
+def directory_routes(kit: PageKit) -> list[BaseRoute]:
+    """``/`` (dashboard), ``/codes`` (unresolved codes), ``/clients/{id}``, ``/contacts/{id}``, ``/leads/{id}``,
+    ``/records/{id}``."""
+    store = kit.store
+
+    dashboard = dashboard_page(kit)
 
     def entity_page(template: str, param: str, get: Callable[[Viewer, int], object | None]) -> Endpoint:
         """A directory page: the entity from ``get``, and its timeline: the messages ``?param=ID`` lists."""
