@@ -14,7 +14,7 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from mailassist import importer
+from mailassist import importer, message_cli
 from mailassist.config import Config, ConfigError, load_config
 from mailassist.logs import configure_logging
 from store import STATUSES, InboundView, Store, StoreError
@@ -898,6 +898,9 @@ def webhooks_secret() -> None:
     from mailassist.webhooks import new_secret  # noqa: PLC0415
 
     click.echo(new_secret())
+
+
+message_cli.register(cli, store_of=_store, friendly=friendly, fail=_fail)
 
 
 def main() -> None:

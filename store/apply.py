@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from store.blobs import BlobStore
 from store.bulk import chunks
 from store.errors import PlanError
+from store.index_counts import count_added, message_keys
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
@@ -166,7 +167,7 @@ def _file_message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | 
     if created:
         _contents(session, message_id, m)
     lead_ids, leads_created = _leads(session, message_id, m.new_leads)
-    links_added = _links(session, message_id, m.links, lead_ids)
+    links_added = _links(session, message_id, m.links, lead_ids, created=created)
     return ApplyResult(
         applied=True,
         message_id=message_id,
@@ -176,16 +177,23 @@ def _file_message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | 
     )
 
 
-def add_links(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert those links (dicts of ``links`` columns) that are not there yet; how many were added.
+def add_links(session: Session, rows: list[dict[str, Any]], *, new_message: int | None = None) -> int:
+    """Insert those links (dicts of ``links`` columns) that are not there yet; how many were added. The kept index
+    counts (``store.index_counts``) gain what the links bring. ``new_message``: the rows' message was created in
+    this transaction, so it counted nowhere before (not even under its submitter), with or without rows.
 
     ``ON CONFLICT DO NOTHING`` rather than a check first: a link a concurrent receipt adds is skipped, not an error.
     """
-    if not rows:
+    ids = {row["message_id"] for row in rows} | ({new_message} if new_message is not None else set())
+    if not ids:
         return 0
+    before = {} if new_message is not None else message_keys(session, ids, lock=True)
     conn = session.connection()
     stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]
-    return sum(len(conn.execute(stmt, chunk).all()) for chunk in chunks(rows))
+    added = sum(len(conn.execute(stmt, chunk).all()) for chunk in chunks(rows))
+    if added or new_message is not None:
+        count_added(session, before, message_keys(session, ids))
+    return added
 
 
 def _claim(conn: Connection, inbound_id: str, now: datetime) -> bool:
@@ -357,7 +365,9 @@ def _leads(session: Session, message_id: int, wanted: tuple[LeadWrite, ...]) -> 
     return ids, tuple(created)
 
 
-def _links(session: Session, message_id: int, links: tuple[LinkWrite, ...], lead_ids: dict[str, int]) -> int:
+def _links(
+    session: Session, message_id: int, links: tuple[LinkWrite, ...], lead_ids: dict[str, int], *, created: bool
+) -> int:
     """Add the plan's links that the message does not have yet (the first reason per entity wins)."""
     reasons: dict[tuple[str, int], tuple[str, int | None]] = {}
     for link in links:
@@ -376,4 +386,4 @@ def _links(session: Session, message_id: int, links: tuple[LinkWrite, ...], lead
         }
         for (kind, eid), (reason, source) in sorted(reasons.items())
     ]
-    return add_links(session, rows)
+    return add_links(session, rows, new_message=message_id if created else None)

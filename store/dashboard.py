@@ -1,14 +1,17 @@
-"""Dashboard numbers: what came in and what it became, over the last 24 hours and 7 days, in four queries."""
+"""Dashboard numbers: what came in and what it became, over the last 24 hours and 7 days, in four queries; and the
+dashboard's panels (``dashboard_panels``): mail per day by kind and by outcome, SMTP refusals per reason, the top
+unresolved codes, the newest leads and the ingest queue's health."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, distinct, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from store.models import Inbound, Lead, Message, MessageCode, UTCDateTime
+from store.models import Inbound, Lead, Message, MessageCode, SmtpRejection, UTCDateTime
 from store.page_shapes import KINDS, Dashboard, UnresolvedCode, Viewer
 from store.shapes import STATUSES
 from store.visibility import lead_visible, visible
@@ -67,5 +70,124 @@ def list_unresolved_codes(session: Session, viewer: Viewer, limit: int) -> list[
         .group_by(MessageCode.code)
         .order_by(latest.desc(), MessageCode.code)
         .limit(limit)
+    )
+    return [UnresolvedCode(code, int(count), when) for code, count, when in session.execute(stmt)]
+
+
+# --- the dashboard's panels: mail per day, refusals, top codes, newest leads, queue health ------------------------
+
+#: Days the per-day chart covers, today included.
+CHART_DAYS = 14
+#: Unresolved codes and newest leads the dashboard lists.
+TOP = 10
+#: A ``queued`` receipt untouched this long means no sweeper is re-sending it (it touches every row it re-sends).
+STALE_QUEUED = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHealth:
+    """The ingest queue now: how much waits, since when, and whether the sweeper keeps it moving."""
+
+    queued: int
+    oldest_queued: datetime | None
+    #: ``queued`` receipts untouched for ``STALE_QUEUED``: none while a sweeper runs.
+    stale: int
+    failed_24h: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewLead:
+    id: int
+    label: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardPanels:
+    """What the dashboard shows beside its counts. Per-day series are aligned with ``days`` (oldest first). Receipt
+    outcomes, refusals and queue health are for role ``all`` only (else ``None``); the rest is the viewer's mail."""
+
+    days: tuple[date, ...]
+    filed_by_kind: dict[str, tuple[int, ...]]
+    outcomes: dict[str, tuple[int, ...]] | None
+    #: SMTP refusals over the last 7 days: (reason, reply code, count), most first.
+    refusals: tuple[tuple[str, str, int], ...] | None
+    top_codes: tuple[UnresolvedCode, ...]
+    newest_leads: tuple[NewLead, ...]
+    queue: QueueHealth | None
+
+
+def _per_day(session: Session, key: Any, at: Any, days: tuple[date, ...], keys: tuple[str, ...], *where: Any) -> Any:
+    """Per value of ``key``: a count per day of ``days`` (by the UTC date of ``at``)."""
+    start = datetime.combine(days[0], time.min, tzinfo=UTC)
+    series = {k: [0] * len(days) for k in keys}
+    index = {d.isoformat(): i for i, d in enumerate(days)}
+    day = func.date(at)
+    # Grouped by day first: grouped by ``key`` first, SQLite walks the receipts' (status, updated_at) index over
+    # every receipt instead of the date's index over the last days.
+    stmt = select(day, key, func.count()).where(at >= start, *where).group_by(day, key)
+    for when, value, n in session.execute(stmt):
+        i = index.get(str(when)[:10])
+        if i is not None and value in series:
+            series[value][i] = int(n)
+    return {k: tuple(v) for k, v in series.items()}
+
+
+def _queue(session: Session, now: datetime) -> QueueHealth:
+    oldest = type_coerce(func.min(Inbound.received_at), UTCDateTime)
+    queued, oldest_at = session.execute(select(func.count(), oldest).where(Inbound.status == "queued")).one()
+    stale = session.scalar(
+        select(func.count()).where(Inbound.status == "queued", Inbound.updated_at < now - STALE_QUEUED)
+    )
+    failed = session.scalar(select(func.count()).where(Inbound.status == "failed", Inbound.updated_at > now - DAY))
+    return QueueHealth(int(queued), oldest_at, int(stale or 0), int(failed or 0))
+
+
+def dashboard_panels(session: Session, viewer: Viewer, now: datetime) -> DashboardPanels:
+    """The dashboard's chart and lists for ``viewer`` at ``now`` (see ``DashboardPanels``)."""
+    today = now.astimezone(UTC).date()
+    days = tuple(today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1))
+    filed = _per_day(session, Message.kind, Message.created_at, days, KINDS, visible(viewer))
+    admin = viewer.role == "all"
+    outcomes = _per_day(session, Inbound.status, Inbound.received_at, days, STATUSES) if admin else None
+    refusals = None
+    if admin:
+        since = today - timedelta(days=6)
+        total = func.sum(SmtpRejection.count)
+        rows = session.execute(
+            select(SmtpRejection.reason, SmtpRejection.code, total)
+            .where(SmtpRejection.day >= since)
+            .group_by(SmtpRejection.reason, SmtpRejection.code)
+            .order_by(total.desc(), SmtpRejection.reason)
+        )
+        refusals = tuple((reason, code, int(n)) for reason, code, n in rows)
+    leads = session.execute(
+        select(Lead.id, func.coalesce(Lead.name, Lead.address), Lead.created_at)
+        .where(lead_visible(viewer))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(TOP)
+    )
+    return DashboardPanels(
+        days=days,
+        filed_by_kind=filed,
+        outcomes=outcomes,
+        refusals=refusals,
+        top_codes=tuple(_top_codes(session, viewer)),
+        newest_leads=tuple(NewLead(i, label, at) for i, label, at in leads),
+        queue=_queue(session, now) if admin else None,
+    )
+
+
+def _top_codes(session: Session, viewer: Viewer) -> list[UnresolvedCode]:
+    """The unresolved codes in the most visible messages, most first."""
+    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
+    n = func.count()
+    stmt = (
+        select(MessageCode.code, n, latest)
+        .join(Message, Message.id == MessageCode.message_id)
+        .where(MessageCode.record_id.is_(None), visible(viewer))
+        .group_by(MessageCode.code)
+        .order_by(n.desc(), MessageCode.code)
+        .limit(TOP)
     )
     return [UnresolvedCode(code, int(count), when) for code, count, when in session.execute(stmt)]

@@ -4,7 +4,8 @@ An entry that anything still refers to (filed mail's links, codes or matched par
 records; a contact's converted leads) is refused with ``EntryInUseError`` unless ``force`` is given. With ``force``,
 the mail stays as it is and only what was derived from the entry goes: its links are removed, a deleted record's
 codes wait again (``message_codes.record_id`` NULL, as if it had never been imported), participants that matched it
-match nothing, and contacts, records and leads pointing at it point nowhere. A user who submitted mail, owns leads
+match nothing, and contacts, records and leads pointing at it point nowhere; the mail counted under it and its client
+(``store.index_counts``) is counted again. A user who submitted mail, owns leads
 or is matched in mail is never deleted, not even with ``force``: visibility (roles ``team`` and ``own``) rests on
 them. Revoke the user's tokens and password instead.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from store.errors import EntryInUseError
 from store.imports import ClientNames
+from store.index_counts import entry_keys, recount
 from store.models import (
     ApiToken,
     Client,
@@ -111,6 +113,7 @@ def _delete_client(session: Session, name: str, force: bool) -> DeleteResult | N
     session.execute(delete(ClientDomain).where(ClientDomain.client_id == client_id))
     session.execute(delete(ClientEmail).where(ClientEmail.client_id == client_id))
     session.execute(delete(Client).where(Client.id == client_id))
+    recount(session, [("clients", client_id)])
     return DeleteResult(links_removed=links, participants_unmatched=unmatched, detached=detached)
 
 
@@ -132,12 +135,14 @@ def _delete_contact(session: Session, address: str, force: bool) -> DeleteResult
             select(ContactEmail.address).where(ContactEmail.contact_id == contact_id).order_by(ContactEmail.address)
         )
     )
+    counted = entry_keys(session, "contact", contact_id)
     links, unmatched = _unlink(session, "contact", contact_id)
     detached = _rowcount(
         session.execute(update(Lead).where(Lead.converted_contact_id == contact_id).values(converted_contact_id=None))
     )
     session.execute(delete(ContactEmail).where(ContactEmail.contact_id == contact_id))
     session.execute(delete(Contact).where(Contact.id == contact_id))
+    recount(session, counted)
     return DeleteResult(links_removed=links, participants_unmatched=unmatched, detached=detached, addresses=addresses)
 
 
@@ -153,9 +158,11 @@ def _delete_record(session: Session, code: str, force: bool) -> DeleteResult | N
     )
     if used and not force:
         raise EntryInUseError(used)
+    counted = entry_keys(session, "record", record_id)
     links, _ = _unlink(session, "record", record_id)
     codes = session.execute(update(MessageCode).where(MessageCode.record_id == record_id).values(record_id=None))
     session.execute(delete(Record).where(Record.id == record_id))
+    recount(session, counted)
     return DeleteResult(links_removed=links, codes_unresolved=_rowcount(codes))
 
 

@@ -1,9 +1,10 @@
 """Directory indexes: clients, contacts, leads, records and users, searched, sorted and paged by keyset, each with
 the count and latest date of the mail linked to it that the viewer may see.
 
-Counts come from one grouped subquery over ``links`` joined to the visible messages, so mail the viewer may not see
-is never counted. Sorted by name, a page is read first (by the name's index) and only its rows are counted; sorted
-by count or last contact, every entry matching the search is counted, in the one query.
+Counts are ``store.index_counts``'s: kept per entry for a viewer who sees all mail, else grouped from the links of
+the messages the viewer may see, so mail the viewer may not see is never counted. Sorted by name, a page is read
+first (by the name's index) and only its rows are counted; sorted by count or last contact, every entry matching
+the search is counted, in the one query.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, type_coerce, union
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from store.cursors import (
@@ -25,16 +26,14 @@ from store.cursors import (
     encode_sort_cursor,
 )
 from store.errors import StoreError
+from store.index_counts import kept_counts, live_counts
 from store.index_kinds import KINDS, SORTS, AnySelect, IndexKind
 from store.models import (
     ClientDomain,
     ClientEmail,
-    Contact,
     ContactEmail,
     Lead,
-    Link,
     Message,
-    Record,
     UserAddress,
     UTCDateTime,
 )
@@ -50,57 +49,21 @@ MAX_INDEX_QUERY = 200
 MAX_SHOWN_ADDRESSES = 5
 
 
-def _pairs(index: str, ids: AnySelect | Sequence[int] | None) -> AnySelect:
-    """(entity id, message id) for every message linked to an entity of this index, among ``ids`` when given.
-
-    A client's mail is its own, its contacts' and its records' (as its timeline, ``MessageFilter.client_id``); a
-    user's, what it submitted (as the ``submitter`` filter). Each pair once.
-    """
-
-    def among(column: Any) -> list[ColumnElement[bool]]:
-        return [] if ids is None else [column.in_(ids if isinstance(ids, Select) else list(ids))]
-
-    def linked(entity_type: str) -> AnySelect:
-        return select(Link.entity_id.label("key"), Link.message_id.label("message_id")).where(
-            Link.entity_type == entity_type, *among(Link.entity_id)
-        )
-
-    if index == "clients":
-        return union(
-            linked("client"),
-            select(Contact.client_id, Link.message_id)
-            .join(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
-            .where(Contact.client_id.is_not(None), *among(Contact.client_id)),
-            select(Record.client_id, Link.message_id)
-            .join(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
-            .where(Record.client_id.is_not(None), *among(Record.client_id)),
-        ).subquery()  # type: ignore[return-value]
-    if index == "users":
-        submitted = select(Message.submitter_user_id, Message.id).where(
-            Message.submitter_user_id.is_not(None), *among(Message.submitter_user_id)
-        )
-        return union(linked("user"), submitted).subquery()  # type: ignore[return-value]
-    return linked(index[:-1]).subquery()  # type: ignore[return-value]
+def _visible_ids(viewer: Viewer) -> AnySelect | None:
+    """The ids of the messages ``viewer`` may see; ``None`` for every message. A CTE: a client's count reads them
+    in three branches, and both databases compute a CTE used more than once only once."""
+    if viewer.role == "all":
+        return None
+    ids = select(Message.id).where(visible(viewer)).cte("visible_ids")
+    return select(ids.c.id)
 
 
-def _counts(viewer: Viewer, index: str, ids: AnySelect | Sequence[int] | None, *, dates: bool = True) -> Any:
-    """Per entity id (``key``): how many visible messages are linked to it (``n``) and, with ``dates``, the latest
-    one's date (``last``). Without ``dates`` only the links are read (and, for a viewer who may not see all mail,
-    the ids of what it may see), not the messages: what sorting by count needs of every entry."""
-    pairs: Any = _pairs(index, ids)
-    if not dates:
-        stmt = select(pairs.c.key, func.count().label("n"))
-        if viewer.role != "all":
-            stmt = stmt.where(pairs.c.message_id.in_(select(Message.id).where(visible(viewer))))
-        return stmt.group_by(pairs.c.key).subquery()
-    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
-    return (
-        select(pairs.c.key, func.count().label("n"), latest.label("last"))
-        .join(Message, Message.id == pairs.c.message_id)
-        .where(visible(viewer))
-        .group_by(pairs.c.key)
-        .subquery()
-    )
+def _counts(viewer: Viewer, index: str, ids: AnySelect | Sequence[int] | None) -> Any:
+    """Per entity id (``key``): how many messages the viewer may see are linked to it (``n``) and the latest one's
+    date (``last``): kept ones for role ``all``, else counted live over the visible mail."""
+    if viewer.role == "all":
+        return kept_counts(index, ids).subquery()
+    return live_counts(index, ids, _visible_ids(viewer)).subquery()
 
 
 def _after_name(name: Any, row_id: Any, value: SortValue, last_id: int) -> ColumnElement[bool]:
@@ -193,10 +156,12 @@ def _page_by_mail(
 ) -> tuple[list[Any], _Found]:
     """A page by linked-mail count or last contact: every matching entry's visible mail counted, in one query."""
     table, cursor_kind = kind.table, f"{index}:{sort}"
-    matching = select(table.id).where(*where) if where else None
-    counts = _counts(viewer, index, matching, dates=sort == "last")
+    # Every entry's counts, joined to the matching ones: limiting the counts to the search's ids as well made both
+    # databases evaluate the search a second time, per counted entry.
+    # With the dates in the same query: the visible ids are computed once, not again for the page's dates.
+    counts = _counts(viewer, index, None)
     n = func.coalesce(counts.c.n, 0)
-    last = counts.c.last if sort == "last" else literal(None, UTCDateTime())
+    last = counts.c.last
     stmt = kind.joins(
         select(table.id.label("id"), kind.name.label("label"), *kind.columns(), n.label("n"), last.label("last"))
     )
@@ -210,12 +175,7 @@ def _page_by_mail(
     else:
         stmt = stmt.order_by(counts.c.last.is_(None), counts.c.last.desc(), table.id)
     rows = list(session.execute(stmt.limit(limit + 1)))
-    page = rows[:limit]
-    if sort == "last":
-        return rows, [(row, row.n, row.last) for row in page]
-    # The page's dates only: the count sort read no message.
-    lasts = {key: last for key, _, last in session.execute(select(_counts(viewer, index, [r.id for r in page])))}
-    return rows, [(row, row.n, lasts.get(row.id)) for row in page]
+    return rows, [(row, row.n, row.last) for row in rows[:limit]]
 
 
 def _next(cursor_kind: str, sort: str, row: IndexRow) -> str:

@@ -34,6 +34,7 @@ from store.bulk import chunks, run_import
 from store.database import Database
 from store.deletes import delete_entry
 from store.imports import import_clients, import_contacts, import_records, import_users
+from store.index_counts import clients_of, recount_moved
 from store.models import (
     Client,
     ClientDomain,
@@ -151,6 +152,14 @@ def _record_ref(row: Any) -> RecordRef:
     return RecordRef(id=rid, code=code, type=type_, title=title, client_id=client_id, client_name=client_name)
 
 
+def _moving(session: Session, model: type[Contact] | type[Record], run: Callable[[], ImportResult]) -> ImportResult:
+    """``run`` an import of contacts or records, then recount the clients whose mail moved with them."""
+    before = clients_of(session, model)
+    result = run()
+    recount_moved(session, model, before)
+    return result
+
+
 class Directory:
     """The directory: batched lookups (the linker's, several per message) and its imports and deletes."""
 
@@ -240,11 +249,11 @@ class Directory:
 
     def apply_contacts(self, rows: Sequence[ContactRow], *, dry_run: bool = False) -> ImportResult:
         """Create contacts, or update the one contact owning a row's addresses; emails become the row's."""
-        return self._import(lambda session: import_contacts(session, rows), dry_run)
+        return self._import(lambda session: _moving(session, Contact, lambda: import_contacts(session, rows)), dry_run)
 
     def apply_records(self, rows: Sequence[RecordRow], *, dry_run: bool = False) -> ImportResult:
         """Create or update records by code (case-insensitive, stored upper-case). All rows or none."""
-        return self._import(lambda session: import_records(session, rows), dry_run)
+        return self._import(lambda session: _moving(session, Record, lambda: import_records(session, rows)), dry_run)
 
     def delete_entry(self, kind: str, key: str, *, force: bool = False) -> DeleteResult | None:
         """Delete one user, client, contact or record by natural key (``store.deletes``); ``None``: no such entry.

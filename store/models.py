@@ -307,8 +307,23 @@ class Link(Base):
 
     __table_args__ = (
         UniqueConstraint("message_id", "entity_type", "entity_id", name="uq_links_message_entity"),
-        Index("ix_links_entity", "entity_type", "entity_id"),
+        # With the message id, an entity's mail is counted from the index alone (``store.index_counts``).
+        Index("ix_links_entity_message", "entity_type", "entity_id", "message_id"),
     )
+
+
+class IndexCount(Base):
+    """How many messages are linked to one directory entry, and the latest one's date: the counts the indexes show
+    a viewer of role ``all`` (``store.index_counts``), kept by the store whenever links are added or removed.
+
+    ``index_name`` is the index (``clients``, ``contacts``, ``leads``, ``records``, ``users``): a client counts its
+    contacts' and records' mail too, a user what it submitted. An entry with no mail has no row."""
+
+    __tablename__ = "index_counts"
+    index_name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MessageCode(Base):

@@ -12,10 +12,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from store.dashboard import dashboard_counts, list_unresolved_codes
+from store.dashboard import DashboardPanels, dashboard_counts, dashboard_panels, list_unresolved_codes
 from store.database import Database
 from store.detail import find_attachment_by_cid, get_attachment, get_message
 from store.entry_details import get_client, get_contact, get_lead, get_record, get_viewer, list_leads
+from store.index_counts import rebuild_index_counts
 from store.indexes import list_index
 from store.ingest import get_ingest_row, list_ingest_log
 from store.models import Team, User
@@ -125,6 +126,11 @@ class Queries:
         )
         return dataclasses.replace(counts, recent_failures=failures)
 
+    def dashboard_panels(self, viewer: Viewer, now: datetime) -> DashboardPanels:
+        """The dashboard's chart and lists: mail per day by kind (and, role ``all``, by outcome), refusals per
+        reason, top unresolved codes, newest leads, queue health (``store.dashboard.DashboardPanels``)."""
+        return self._db.run(lambda session: dashboard_panels(session, viewer, now))
+
     def list_index(
         self, viewer: Viewer, index: str, *, q: str | None = None, sort: str, after: str | None = None, limit: int = 50
     ) -> IndexPage:
@@ -133,6 +139,10 @@ class Queries:
         return self._db.run(
             lambda session: list_index(session, viewer, index, q=q, sort=sort, after=after, limit=limit)
         )
+
+    def rebuild_index_counts(self) -> None:
+        """Count every directory entry's mail again from the links (after a bulk load that bypassed the store)."""
+        self._db.run(rebuild_index_counts)
 
     def list_ingest_log(
         self, *, status: str | None = None, reason: str | None = None, limit: int = 100

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from store.index_counts import message_keys, recount
 from store.models import Inbound, Lead, Message, utcnow
 
 
@@ -57,7 +58,9 @@ def refile_message(session: Session, message_id: int) -> list[str]:
     )
     session.execute(update(Lead).where(Lead.first_message_id == message_id).values(first_message_id=None))
     # Participants, links, codes and attachment rows go with it (ON DELETE CASCADE); the blobs stay.
+    counted = message_keys(session, [message_id]).get(message_id, set())
     session.execute(delete(Message).where(Message.id == message_id))
+    recount(session, counted)
     return receipts
 
 

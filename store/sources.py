@@ -1,10 +1,10 @@
 """Mailbox sources (``[[sources.imap]]``): per source, who polls it (a lease) and how its last poll went; per
 (source, folder), the folder's UIDVALIDITY and the highest UID whose message is committed to the intake.
 
-The order that makes a poll safe to kill at any point: a message's receipt commits first (``Store.add_inbound``),
-its UID is recorded after (``record_folder_progress``). A crash in between fetches it again, and the intake's
-dedupe (the same bytes from the same submitter) absorbs the copy. A UIDVALIDITY other than the recorded one starts
-the folder over (``start_folder``), and dedupe absorbs the repeats again.
+The order that makes a poll safe to kill at any point: a message's receipt commits first
+(``Store.receipts.add_inbound``), its UID is recorded after (``record_folder_progress``). A crash in between
+fetches it again, and the intake's dedupe (the same bytes from the same submitter) absorbs the copy.
+A UIDVALIDITY other than the recorded one starts the folder over (``start_folder``); dedupe absorbs the repeats.
 
 Two pollers never poll the same mailbox: each takes the source's lease (``lease_owner`` and ``lease_until``) by a
 conditional update before it polls and renews it as it goes; every write of progress is conditional on still

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from store import LoginView, MessageFilter, MessagePage, Viewer
+from web.charts import stacked_bars
 from web.pagekit import PageKit
 from web.params import parse_after, path_id
 
@@ -51,11 +52,18 @@ class DirectoryPages:
         self.store = kit.store
 
     async def dashboard(self, request: Request) -> Response:
-        """``GET /``: counts by window, and (role ``all``) the latest failures."""
-        board = await self.kit.load(
-            request, lambda user, viewer: self.store.queries.dashboard(viewer, datetime.now(UTC))
+        """``GET /``: the counts by window (and, role ``all``, the latest failures), and the panels: mail per day
+        drawn as SVG (``web.charts``), codes, leads, queue health."""
+        now = datetime.now(UTC)
+        queries = self.store.queries
+        board, panels = await self.kit.load(
+            request, lambda user, viewer: (queries.dashboard(viewer, now), queries.dashboard_panels(viewer, now))
         )
-        return self.kit.render(request, "dashboard.html", {"nav": "dashboard", "d": board})
+        charts = {"kinds": stacked_bars(panels.days, panels.filed_by_kind)}
+        if panels.outcomes is not None:
+            charts["outcomes"] = stacked_bars(panels.days, panels.outcomes)
+        context = {"nav": "dashboard", "d": board, "p": panels, "charts": charts}
+        return self.kit.render(request, "dashboard.html", context)
 
     async def codes(self, request: Request) -> Response:
         """``GET /codes``: record codes that mail carried and no record has (yet), latest mail first."""

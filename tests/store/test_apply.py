@@ -474,7 +474,7 @@ def test_a_database_error_mid_apply_leaves_nothing(store: Store, ids: Ids) -> No
 def test_a_failure_after_the_leads_leaves_nothing(store: Store, ids: Ids, monkeypatch: pytest.MonkeyPatch) -> None:
     receipt = inbound(store)
 
-    def fail(*_args: Any) -> int:
+    def fail(*_args: Any, **_kwargs: Any) -> int:
         raise RuntimeError("links went wrong")
 
     monkeypatch.setattr(apply_module, "_links", fail)

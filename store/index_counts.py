@@ -1,0 +1,225 @@
+"""The mail counted per directory entry: how many messages are linked to it and the latest one's date.
+
+Two ways to the same figures. For a viewer who sees every message (role ``all``) they are read from
+``index_counts``, a row per entry with mail, which the store keeps as links come and go: counting them live means
+grouping every link of the store on each index page (a client's mail is the union of its own, its contacts' and its
+records' links, which has to be de-duplicated), hundreds of milliseconds at 100k messages. For a viewer who may see
+only some mail, the links of the messages it may see are grouped live: the visible ids are few, and the counts must
+be those of that mail only.
+
+Keeping the rows: filing and relinking only add links, so they add what a message newly brings to each entry
+(``count_added``: the message's entries before and after, +1 for each new one, under a lock on the message rows on
+PostgreSQL so that two receipts of one email count it once). Removing mail or links (refile, forced directory
+deletes) and moving a contact or record to another client recount the entries concerned from the links
+(``recount``). ``rebuild_index_counts`` recounts everything, for a bulk load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, delete, func, insert, literal, select, type_coerce, union
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import Contact, IndexCount, Link, Message, Record, UTCDateTime
+
+_Select = Select[*tuple[Any, ...]]
+#: An entry whose mail is counted: (index name, entity id).
+Key = tuple[str, int]
+#: The indexes counted, and the link type that files a message under each directly.
+INDEXES = {"clients": "client", "contacts": "contact", "leads": "lead", "records": "record", "users": "user"}
+#: Ids per statement when recounting or reading a batch of messages.
+CHUNK = 500
+
+#: When a message counts as sent: its Date header, else when it was filed (the timelines' order).
+SENT = type_coerce(func.coalesce(Message.date, Message.created_at), UTCDateTime)
+
+
+def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select | None = None) -> Any:
+    """(``key`` entity id, ``message_id``) for every message linked to an entry of this index, among ``ids`` when
+    given, among ``visible_ids`` messages when given; each pair once.
+
+    A client's mail is its own, its contacts' and its records' (as its timeline, ``MessageFilter.client_id``); a
+    user's, what it submitted (as the ``submitter`` filter)."""
+
+    def among(column: Any) -> list[Any]:
+        return [] if ids is None else [column.in_(ids if isinstance(ids, Select) else list(ids))]
+
+    seen = [] if visible_ids is None else [Link.message_id.in_(visible_ids)]
+
+    def linked(entity_type: str) -> _Select:
+        return select(Link.entity_id.label("key"), Link.message_id.label("message_id")).where(
+            Link.entity_type == entity_type, *among(Link.entity_id), *seen
+        )
+
+    if index == "clients":
+        return union(
+            linked("client"),
+            select(Contact.client_id, Link.message_id)
+            .join(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
+            .where(Contact.client_id.is_not(None), *among(Contact.client_id), *seen),
+            select(Record.client_id, Link.message_id)
+            .join(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
+            .where(Record.client_id.is_not(None), *among(Record.client_id), *seen),
+        ).subquery()
+    if index == "users":
+        submitted = select(Message.submitter_user_id, Message.id).where(
+            Message.submitter_user_id.is_not(None),
+            *among(Message.submitter_user_id),
+            *([] if visible_ids is None else [Message.id.in_(visible_ids)]),
+        )
+        return union(linked("user"), submitted).subquery()
+    return linked(INDEXES[index]).subquery()
+
+
+def live_counts(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select | None) -> _Select:
+    """Per entity id (``key``): how many of the messages (of ``visible_ids``, else all) are linked to it (``n``)
+    and the latest one's date (``last``): counted from the links now."""
+    found: Any = pairs(index, ids, visible_ids)
+    return (
+        select(found.c.key, func.count().label("n"), func.max(SENT).label("last"))
+        .join(Message, Message.id == found.c.message_id)
+        .group_by(found.c.key)
+    )
+
+
+def kept_counts(index: str, ids: _Select | Sequence[int] | None = None) -> _Select:
+    """The same columns (``key``, ``n``, ``last``) as ``live_counts`` for every message, from ``index_counts``."""
+    stmt = select(
+        IndexCount.entity_id.label("key"), IndexCount.messages.label("n"), IndexCount.last_at.label("last")
+    ).where(IndexCount.index_name == index)
+    if ids is not None:
+        stmt = stmt.where(IndexCount.entity_id.in_(ids if isinstance(ids, Select) else list(ids)))
+    return stmt
+
+
+# --- keeping the rows --------------------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
+
+
+def message_keys(session: Session, message_ids: Iterable[int], *, lock: bool = False) -> dict[int, set[Key]]:
+    """Per message: the entries its mail counts under now. ``lock``: hold its row until the transaction ends
+    (PostgreSQL), so that a concurrent filing of the same email reads the entries after this one's."""
+    ids = sorted(set(message_ids))
+    found: dict[int, set[Key]] = {}
+    for chunk in _chunks(ids):
+        if lock and session.get_bind().dialect.name == "postgresql":
+            session.execute(select(Message.id).where(Message.id.in_(chunk)).order_by(Message.id).with_for_update())
+        stmt = (
+            select(Message.id, Message.submitter_user_id, Link.entity_type, Link.entity_id, Contact.client_id)
+            .add_columns(Record.client_id)
+            .outerjoin(Link, Link.message_id == Message.id)
+            .outerjoin(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
+            .outerjoin(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
+            .where(Message.id.in_(chunk))
+        )
+        for message_id, submitter, entity_type, entity_id, contact_client, record_client in session.execute(stmt):
+            keys = found.setdefault(message_id, set())
+            if submitter is not None:
+                keys.add(("users", submitter))
+            if entity_type is not None and entity_type + "s" in INDEXES:
+                keys.add((entity_type + "s", entity_id))
+            for client in (contact_client, record_client):
+                if client is not None:
+                    keys.add(("clients", client))
+    return found
+
+
+def _sent(session: Session, message_ids: Sequence[int]) -> dict[int, datetime]:
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(message_ids):
+        found.update((m, at) for m, at in session.execute(select(Message.id, SENT).where(Message.id.in_(chunk))))
+    return found
+
+
+def _upsert(session: Session) -> Any:
+    build = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = build(IndexCount)
+    table = IndexCount.__table__.c
+    later = (stmt.excluded.last_at > table.last_at) | table.last_at.is_(None)
+    return stmt.on_conflict_do_update(
+        index_elements=["index_name", "entity_id"],
+        set_={
+            "messages": table.messages + stmt.excluded.messages,
+            "last_at": case((later, stmt.excluded.last_at), else_=table.last_at),
+        },
+    )
+
+
+def count_added(session: Session, before: dict[int, set[Key]], after: dict[int, set[Key]]) -> int:
+    """Add to the kept counts what each message brings to entries it did not count under before; how many
+    (entry, message) pairs were added. ``before``/``after``: ``message_keys`` around the links' insert."""
+    gained: dict[Key, list[int]] = {}
+    for message_id, keys in after.items():
+        for key in keys - before.get(message_id, set()):
+            gained.setdefault(key, []).append(message_id)
+    if not gained:
+        return 0
+    sent = _sent(session, sorted({m for ids in gained.values() for m in ids}))
+    rows = []
+    for (index, entity_id), ids in sorted(gained.items()):  # one order for every writer: no deadlock between two
+        dates = [sent[m] for m in ids if m in sent]
+        rows.append(
+            {"index_name": index, "entity_id": entity_id, "messages": len(ids), "last_at": max(dates, default=None)}
+        )
+    session.execute(_upsert(session), rows)
+    return sum(len(ids) for ids in gained.values())
+
+
+def recount(session: Session, keys: Iterable[Key]) -> None:
+    """Count these entries' mail again from the links (after mail or links were removed, or an entry moved)."""
+    by_index: dict[str, set[int]] = {}
+    for index, entity_id in keys:
+        by_index.setdefault(index, set()).add(entity_id)
+    for index, id_set in sorted(by_index.items()):
+        for chunk in _chunks(sorted(id_set)):
+            counted = list(session.execute(live_counts(index, chunk, None)))
+            where = (IndexCount.index_name == index, IndexCount.entity_id.in_(chunk))
+            session.execute(delete(IndexCount).where(*where))
+            if counted:
+                rows = [{"index_name": index, "entity_id": k, "messages": n, "last_at": t} for k, n, t in counted]
+                session.execute(insert(IndexCount), rows)
+
+
+def rebuild_index_counts(session: Session, indexes: Iterable[str] = tuple(INDEXES)) -> None:
+    """Count every entry's mail of these indexes again, from the links, in one statement per index."""
+    for index in indexes:
+        session.execute(delete(IndexCount).where(IndexCount.index_name == index))
+        live = live_counts(index, None, None).subquery()
+        source = select(literal(index, IndexCount.index_name.type), live.c.key, live.c.n, live.c.last)
+        session.execute(insert(IndexCount).from_select(["index_name", "entity_id", "messages", "last_at"], source))
+
+
+def entry_keys(session: Session, entity_type: str, entity_id: int) -> list[Key]:
+    """The entries whose mail includes what is linked to this one: itself, and a contact's or record's client."""
+    keys: list[Key] = [(entity_type + "s", entity_id)]
+    models: dict[str, type[Contact] | type[Record]] = {"contact": Contact, "record": Record}
+    model = models.get(entity_type)
+    if model is not None:
+        client = session.scalar(select(model.client_id).where(model.id == entity_id))
+        if client is not None:
+            keys.append(("clients", client))
+    return keys
+
+
+def clients_of(session: Session, model: type[Contact] | type[Record]) -> dict[int, int | None]:
+    """Every contact's (or record's) client id, to compare before and after an import."""
+    return {entity_id: client for entity_id, client in session.execute(select(model.id, model.client_id))}
+
+
+def recount_moved(session: Session, model: type[Contact] | type[Record], before: dict[int, int | None]) -> None:
+    """Recount the clients a contact (or record) left or joined since ``before`` (``clients_of``): their mail
+    moved with it."""
+    moved: set[Key] = set()
+    for entity_id, client in clients_of(session, model).items():
+        old = before.get(entity_id, client)
+        if old != client:
+            moved.update(("clients", c) for c in (old, client) if c is not None)
+    recount(session, moved)
