@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-import mailassist.cli
+import mailassist.cli_mail
 from mailassist.cli import cli
 from store.db import make_engine
 from tests.conftest import FIXTURES
@@ -405,7 +405,7 @@ class Terminal(io.StringIO):
 def terminal(monkeypatch: pytest.MonkeyPatch) -> Terminal:
     """Standard error as ``mailassist import`` sees it: a terminal, captured."""
     screen = Terminal()
-    monkeypatch.setattr(mailassist.cli, "progress_stream", lambda: screen)
+    monkeypatch.setattr(mailassist.cli_mail, "progress_stream", lambda: screen)
     return screen
 
 
