@@ -27,29 +27,38 @@ it works or waits, and every progress it records is conditional on holding it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import secrets
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 
 from gateway.ingest import Ingested, Ingestor, Voucher
-from mailassist.config import Config, ConfigError, ImapSourceConfig
+from mailassist.imap_mailbox import (
+    Client,
+    LeaseLostError,
+    Mailbox,
+    SourceError,
+    close_quietly,
+    connect,
+    describe,
+    mailbox_of,
+    mailboxes,
+    new_owner,
+    scrub,
+)
 from store import StoreError
 from store.models import utcnow
 from store.sources import Sources
+
+#: Names callers import from here (defined in ``mailassist.imap_mailbox``).
+__all__ = ["PROOF_GROUP", "PROOF_PERSONAL", "LeaseLostError", "Mailbox", "Poller", "Pollers", "SourceError",
+           "connect", "mailbox_of", "mailboxes"]  # fmt: skip
 
 log = structlog.get_logger("mailassist.imap")
 
@@ -74,197 +83,11 @@ WAIT_SLICE = 1.0
 _IDLE_WAKE = frozenset({b"EXISTS", b"RECENT"})
 
 
-class SourceError(Exception):
-    """A source's poll failed in a way worth one clear line (``mailassist sources``): never holding a password."""
-
-
-class LeaseLostError(SourceError):
-    """Another poller took the source: this one stops polling it until it can take it back."""
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    """A ``[[sources.imap]]`` block as the poller uses it. Its password is read when it connects (a
-    ``password_file`` at each connection, so a fixed file needs no restart), and is in no ``repr``."""
-
-    name: str
-    host: str
-    port: int
-    tls: str
-    login: str
-    folders: tuple[str, ...] = ("INBOX",)
-    fetch_since: date | None = None
-    poll_interval: float = 60.0
-    idle: bool = True
-    mark_seen: bool = False
-    move_to: str = ""
-    timeout: float = 60.0
-    min_backoff: float = 5.0
-    max_backoff: float = 900.0
-    #: A personal mailbox's user; or a group mailbox's team and the member its mail is filed for.
-    user: str | None = None
-    team: str | None = None
-    submitter: str | None = None
-    password: str = field(default="", repr=False)
-    password_file: Path | None = None
-    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def source(self) -> str:
-        """The receipts' source: ``imap:NAME``."""
-        return f"imap:{self.name}"
-
-    @property
-    def where(self) -> str:
-        """``login@host:port``, for people (never the password)."""
-        return f"{self.login}@{self.host}:{self.port}"
-
-    @property
-    def readonly(self) -> bool:
-        """Whether folders are opened with EXAMINE: nothing about the mailbox changes."""
-        return not (self.mark_seen or self.move_to)
-
-    def read_password(self) -> str:
-        """The password, from the config or its file (``SourceError`` when the file cannot be read or is empty)."""
-        if self.password_file is None:
-            return self.password
-        try:
-            password = self.password_file.read_text(encoding="utf-8").strip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise SourceError(f"cannot read password_file {self.password_file}: {reason}") from None
-        if not password:
-            raise SourceError(f"password_file {self.password_file} is empty")
-        return password
-
-    def backoff(self, failures: int) -> float:
-        """Seconds before the next try after ``failures`` failed polls in a row: doubling, capped."""
-        return float(min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1)))
-
-
-def mailbox_of(config: Config, source: ImapSourceConfig) -> Mailbox:
-    """One ``[[sources.imap]]`` block as a ``Mailbox``; a ``tls_ca_file`` that cannot be loaded is a ``ConfigError``."""
-    context = None
-    if source.tls != "none":
-        cafile = config.resolve(source.tls_ca_file) if source.tls_ca_file else None
-        try:
-            context = ssl.create_default_context(cafile=cafile)
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError(f"sources.imap: IMAP source {source.name!r}: tls_ca_file {cafile}: {reason}") from None
-    return Mailbox(
-        name=source.name,
-        host=source.host,
-        port=source.server_port,
-        tls=source.tls,
-        login=source.login,
-        folders=tuple(source.folders),
-        fetch_since=source.fetch_since,
-        poll_interval=source.poll_interval,
-        idle=source.idle,
-        mark_seen=source.mark_seen,
-        move_to=source.move_to,
-        timeout=source.timeout,
-        min_backoff=source.min_backoff,
-        max_backoff=source.max_backoff,
-        user=source.user,
-        team=source.team,
-        submitter=source.submitter,
-        password=source.password.get_secret_value(),
-        password_file=config.resolve(source.password_file) if source.password_file else None,
-        ssl_context=context,
-    )
-
-
-def mailboxes(config: Config) -> list[Mailbox]:
-    """Every configured ``[[sources.imap]]`` mailbox."""
-    return [mailbox_of(config, s) for s in config.sources.imap]
-
-
-def new_owner() -> str:
-    """This poller's name in a lease: host, process and a random part (two pollers in one process differ too)."""
-    return f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _scrub(text: str, password: str) -> str:
-    """``text`` with the password blanked out, should a server or library ever echo it."""
-    return text.replace(password, "***") if password else text
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc) or type(exc).__name__
-    return text.removeprefix("b'").removesuffix("'") if text.startswith("b'") else text
-
-
 # --- the IMAP connection -------------------------------------------------------------------------------------------
-
-
-class Client(Protocol):
-    """What a poller asks of an IMAP connection (``IMAPClient``'s methods; a test may stand in)."""
-
-    def capabilities(self) -> tuple[bytes, ...]: ...
-    def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]: ...
-    def search(self, criteria: Any = "ALL", charset: str | None = None) -> list[int]: ...
-    def fetch(self, messages: Any, data: Any, modifiers: Any = None) -> dict[int, dict[bytes, Any]]: ...
-    def add_flags(self, messages: Any, flags: Any, silent: bool = False) -> Any: ...
-    def move(self, messages: Any, folder: str) -> Any: ...
-    def noop(self) -> Any: ...
-    def idle(self) -> None: ...
-    def idle_check(self, timeout: float | None = None) -> list[Any]: ...
-    def idle_done(self) -> Any: ...
-    def logout(self) -> Any: ...
-    def shutdown(self) -> None: ...
 
 
 #: Opens a logged-in connection to a mailbox, or raises ``SourceError``.
 Connect = Callable[[Mailbox], Client]
-
-
-def connect(mailbox: Mailbox) -> Client:
-    """A logged-in ``IMAPClient`` for ``mailbox``: implicit TLS, STARTTLS before login, or (loopback only) none.
-    ``SourceError`` says what went wrong, without the password."""
-    password = mailbox.read_password()
-    where = mailbox.where
-    try:
-        client = IMAPClient(
-            mailbox.host,
-            port=mailbox.port,
-            ssl=mailbox.tls == "implicit",
-            ssl_context=mailbox.ssl_context,
-            timeout=mailbox.timeout,
-        )
-    except (OSError, IMAPClientError) as exc:
-        raise SourceError(f"cannot connect to {mailbox.host}:{mailbox.port}: {_describe(exc)}") from None
-    try:
-        if mailbox.tls == "starttls":
-            client.starttls(mailbox.ssl_context)
-        client.login(mailbox.login, password)
-    except LoginError as exc:
-        _close(client)
-        said = _scrub(_describe(exc), password)
-        raise SourceError(f"login refused for {where} (check login and password): {said}") from None
-    except (OSError, IMAPClientError) as exc:
-        _close(client)
-        step = "STARTTLS" if mailbox.tls == "starttls" else "login"
-        raise SourceError(f"{step} failed for {where}: {_scrub(_describe(exc), password)}") from None
-    opened: Client = client
-    return opened
-
-
-def _close(client: Client | IMAPClient | None) -> None:
-    if client is None:
-        return
-    try:
-        client.logout()
-    except Exception:
-        with contextlib.suppress(Exception):  # already gone
-            client.shutdown()
 
 
 # --- one poller ----------------------------------------------------------------------------------------------------
@@ -368,7 +191,7 @@ class Poller:
     def drop(self) -> None:
         """Close the connection (after an error, or on stop)."""
         client, self.client = self.client, None
-        _close(client)
+        close_quietly(client)
 
     def poll(self) -> PollTally:
         """One poll of every folder, under the lease (taken here when not held). Raises ``SourceError`` (the
@@ -388,7 +211,7 @@ class Poller:
         try:
             info = client.select_folder(folder, readonly=m.readonly)
         except IMAPClientError as exc:
-            raise SourceError(f"cannot open folder {folder!r}: {_describe(exc)}") from None
+            raise SourceError(f"cannot open folder {folder!r}: {describe(exc)}") from None
         uidvalidity = int(info.get(b"UIDVALIDITY", 0))
         if not uidvalidity:
             raise SourceError(f"folder {folder!r}: the server gave no UIDVALIDITY")
@@ -485,7 +308,7 @@ class Poller:
                     raise SourceError(f"move_to {m.move_to!r}: the server has no MOVE (RFC 6851)")
                 client.move(uids, m.move_to)
         except IMAPClientError as exc:
-            raise SourceError(f"cannot {'move' if m.move_to else 'flag'} taken messages: {_describe(exc)}") from None
+            raise SourceError(f"cannot {'move' if m.move_to else 'flag'} taken messages: {describe(exc)}") from None
 
     # -- the loop
 
@@ -503,7 +326,7 @@ class Poller:
         try:
             self.store.sources.release_source(self.mailbox.name, self.owner)
         except Exception as exc:  # the store is down: the lease runs out by itself
-            self.log.warning("cannot release the IMAP source's lease", error=_describe(exc))
+            self.log.warning("cannot release the IMAP source's lease", error=describe(exc))
 
     def _cycle(self, stop: threading.Event) -> None:
         """One poll and the wait after it; a failure is recorded and backed off from, never raised."""
@@ -539,7 +362,7 @@ class Poller:
         try:
             self._wait(stop, seconds, idle=idle)
         except Exception as exc:
-            self.log.info("IMAP wait ended early", error=_describe(exc))
+            self.log.info("IMAP wait ended early", error=describe(exc))
             self.drop()
 
     def _error_text(self, exc: BaseException) -> str:
@@ -548,14 +371,14 @@ class Poller:
         elif isinstance(exc, StoreError):
             text = f"store: {exc}"
         else:
-            text = f"{type(exc).__name__}: {_describe(exc)}"
-        return _scrub(text, self.mailbox.password)
+            text = f"{type(exc).__name__}: {describe(exc)}"
+        return scrub(text, self.mailbox.password)
 
     def _record(self, **values: Any) -> None:
         try:
             self.store.sources.record_source_poll(self.mailbox.name, self.owner, **values)
         except Exception as exc:  # the store is down: the next poll says so
-            self.log.warning("cannot record the IMAP source's state", error=_describe(exc))
+            self.log.warning("cannot record the IMAP source's state", error=describe(exc))
 
     def _wait(self, stop: threading.Event, seconds: float, *, idle: bool) -> None:
         """Wait ``seconds`` (renewing the lease), or less: until ``stop``, or (``idle``, on the first folder)
@@ -625,7 +448,7 @@ class Pollers:
             poller.run(self._stop)
         except Exception as exc:  # a bug: say so, never take the process down
             poller.log.error(
-                "IMAP poller stopped", error=_scrub(f"{type(exc).__name__}: {exc}", poller.mailbox.password)
+                "IMAP poller stopped", error=scrub(f"{type(exc).__name__}: {exc}", poller.mailbox.password)
             )
         finally:
             poller.ingestor.close()
