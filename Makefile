@@ -64,7 +64,7 @@ eval: $(STAMP) ## Run bench/forward_eval.py over $(CORPUS)
 
 # Every benchmark in --quick mode (.ci/run runs this): each script checks its own sanity (all mail linked, counts
 # right) and exits non-zero when it fails; timings are printed, never checked. Full runs: see bench/README.md.
-BENCH_SCRIPTS ?= smtp_intake auth pipeline directory parse memory hostile relink
+BENCH_SCRIPTS ?= smtp_intake auth pipeline directory parse memory hostile relink imap_backfill
 bench: $(STAMP) ## Run every bench/ script with --quick (sanity only, never timings)
 	@failed=; for script in $(BENCH_SCRIPTS); do \
 	  echo "--- bench/$$script.py --quick"; \
