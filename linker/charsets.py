@@ -46,7 +46,7 @@ class Context:
         self.linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
         self._legacy: str | None = None
         #: Part bodies flanker was not given (``rawbounds.skeleton``), put back as each part is read.
-        self.elided = Elided()
+        self.elided: Elided | None = None
 
     @property
     def legacy(self) -> str:

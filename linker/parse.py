@@ -143,7 +143,9 @@ def _flanker_part(part: Any, context: Context, defects: list[str], depth: int, *
     encoding = str(part.content_encoding.value or "").lower()
     # The part's own text, as sent: flanker's decoded bodies lose the bytes (and the charset) of text parts.
     if body is None:
-        body = context.elided.restore(str(part._container.read_body()).encode(context.codec, "surrogateescape"))
+        body = str(part._container.read_body()).encode(context.codec, "surrogateescape")
+        if context.elided is not None:
+            body = context.elided.restore(body)
     data = transfer_decode(body, encoding, defects)
     if content_type.is_message_container():
         node.message = data

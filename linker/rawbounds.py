@@ -205,6 +205,7 @@ class Elided:
     def __init__(self) -> None:
         self.prefix = b"mailassist-elided-" + secrets.token_hex(16).encode() + b"-"
         self.bodies: list[bytes] = []
+        self._token = re.compile(re.escape(self.prefix) + rb"(\d+)")
 
     def token(self, body: bytes) -> bytes:
         self.bodies.append(body)
@@ -213,8 +214,7 @@ class Elided:
     def restore(self, body: bytes) -> bytes:
         if not self.bodies or self.prefix not in body:
             return body
-        pattern = re.compile(re.escape(self.prefix) + rb"(\d+)")
-        return pattern.sub(lambda found: self.bodies[int(found[1])], body)
+        return self._token.sub(lambda found: self.bodies[int(found[1])], body)
 
 
 def skeleton(raw: bytes, declared: set[bytes]) -> tuple[bytes, Elided]:
