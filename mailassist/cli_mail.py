@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -40,21 +40,8 @@ def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
     """
     spec = importer.KINDS[kind]
     source = click.format_filename(file)
-    codes = state.config.code_types
     progress = progress_stream()
-    hidden = True
-    try:
-        text = importer.read_text(file)
-        lines = importer.count_lines(text)
-        hidden = progress is None or lines <= PROGRESS_ROWS + 1
-        steps = max(1, lines // 200)
-        label = f"Checking {source}"
-        with click.progressbar(
-            length=lines, label=label, file=progress or sys.stderr, hidden=hidden, update_min_steps=steps
-        ) as bar:
-            parsed = importer.parse(text, spec, codes=codes, on_lines=bar.update)
-    except importer.FileError as exc:
-        parsed = importer.Parsed(problems=exc.problems)
+    parsed, hidden = _check_file(file, spec, state.config.code_types, progress)
     problems = list(parsed.problems)
     result: ImportResult | None = None
     if not problems or parsed.rows:
@@ -76,6 +63,26 @@ def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
         return
     with store_of(state) as store:
         _relink(state, store, scope)
+
+
+def _check_file(
+    file: Path, spec: importer.Kind[Any], codes: Mapping[str, str], progress: TextIO | None
+) -> tuple[importer.Parsed[Any], bool]:
+    """Read and check every row of ``file`` (a progress bar on ``progress`` for a long one); what was parsed, and
+    whether the bar was hidden. A file that cannot be read is one problem and no rows."""
+    hidden = True
+    try:
+        text = importer.read_text(file)
+        lines = importer.count_lines(text)
+        hidden = progress is None or lines <= PROGRESS_ROWS + 1
+        steps = max(1, lines // 200)
+        label = f"Checking {click.format_filename(file)}"
+        with click.progressbar(
+            length=lines, label=label, file=progress or sys.stderr, hidden=hidden, update_min_steps=steps
+        ) as bar:
+            return importer.parse(text, spec, codes=codes, on_lines=bar.update), hidden
+    except importer.FileError as exc:
+        return importer.Parsed(problems=exc.problems), hidden
 
 
 def _relink(state: State, store: Store, scope: RelinkScope | None) -> None:
