@@ -114,7 +114,7 @@ class Poller:
         self.failures = 0
         self._renewed = 0.0
         self.log = log.bind(source=mailbox.name)
-        self.folders = FolderSync(store, mailbox, ingestor, self.owner, self._renew_if_due, self.log)
+        self.folder_sync = FolderSync(store, mailbox, ingestor, self.owner, self._renew_if_due, self.log)
 
     # -- the lease
 
@@ -179,7 +179,7 @@ class Poller:
         client = self._connected()
         tally = PollTally()
         for folder in self.mailbox.folders:
-            self.folders.sync(client, folder, voucher, tally)
+            self.folder_sync.sync(client, folder, voucher, tally)
         return tally
 
     # -- the loop
