@@ -233,7 +233,7 @@ def auth_alone(dns: LocalDNS, messages: Sequence[bytes]) -> tuple[float, float]:
     (as ``mailassist explain`` runs it), and the gateway's whole decision as the SMTP server makes it on its event
     loop (``Admission.quick``: the candidates, the checks with SPF skipped when an aligned DKIM pass decides, the
     verdict and the receipt's record)."""
-    from gateway.admission import Admission, AdmissionSettings, Admitted
+    from gateway.admission import Admission, AdmissionSettings, Admitted, Offer
     from gateway.mailauth import Authenticator, Resolver
     from gateway.policy import RecipientPolicy
     from gateway.trust import TrustSettings
@@ -261,10 +261,10 @@ def auth_alone(dns: LocalDNS, messages: Sequence[bytes]) -> tuple[float, float]:
         "helo": "bench.test",
         "secret_user": None,
     }
-    door.admit(messages[0], **envelope)  # fills the user cache, as the gateway's thread does for a first message
+    door.admit(Offer(messages[0], **envelope))  # fills the user cache, as the gateway's thread does for a first message
     started = time.process_time()
     for raw in messages:
-        admitted = door.quick(raw, **envelope)
+        admitted = door.quick(Offer(raw, **envelope))
         check(isinstance(admitted, Admitted), f"in-process Admission.quick: not decided on the loop: {admitted}")
     return alone, (time.process_time() - started) / len(messages) * 1000
 

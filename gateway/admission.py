@@ -17,7 +17,7 @@ from typing import Any
 from gateway.mailauth import Authenticator, AuthResults, Settled, relay_results
 from gateway.policy import RecipientPolicy, hash_address_token
 from gateway.trust import Accept, Evidence, Refuse, TrustSettings, Verdict, decide, settled_without_spf
-from gateway.users import UserCache
+from gateway.users import UserCache, email_of
 from linker.submitter import (
     POSTMASTER,
     TRACE_HEADERS,
@@ -100,62 +100,53 @@ class Admitted:
     trust: Trust
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A message as its client offers it, what ``Admission`` decides on: the bytes, the envelope, the client (its
+    ``host:port`` and HELO), and the user whose secret address is among the recipients (``None``: none)."""
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: Sequence[str]
+    peer: str | None
+    helo: str | None
+    secret_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Admission:
     """Decides, for each message, whether it is in (``Admitted``) or what to answer (``Refuse``)."""
 
-    def __init__(
-        self,
-        *,
-        recipients: RecipientPolicy,
-        users: UserCache,
-        find_token_user: Callable[[str], object | None],
-        authenticator: Authenticator | None,
-        settings: AdmissionSettings,
-    ) -> None:
-        self.recipients = recipients
-        self.users = users
-        self.find_token_user = find_token_user
-        self.authenticator = authenticator
-        self.settings = settings
+    recipients: RecipientPolicy
+    users: UserCache
+    find_token_user: Callable[[str], object | None]
+    authenticator: Authenticator | None
+    settings: AdmissionSettings
 
     def secret_user(self, token: str) -> str | None:
         """The primary email of the user whose secret address token this is, or ``None`` (a database read)."""
-        user = self.find_token_user(hash_address_token(token))
-        email = getattr(user, "email", None)
-        return str(email) if email is not None else None
+        return email_of(self.find_token_user(hash_address_token(token)))
 
-    def quick(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None,
-        helo: str | None,
-        secret_user: str | None,
-    ) -> Admitted | None:
+    def quick(self, offer: Offer) -> Admitted | None:
         """The verdict when it needs no waiting, else ``None``: then call ``admit`` on a thread. No waiting means
         a secret address, postmaster, a trusted relay naming a cached user, or the authentication checks answered
         from the DNS cache for a cached user. Never refuses: a refusal always asks the database and DNS again."""
-        ip = peer_ip(peer)
+        ip = peer_ip(offer.peer)
         relay = self.settings.is_relay(ip)
-        known = self._without_lookups(
-            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, ip=ip, relay=relay, secret_user=secret_user
-        )
+        known = self._without_lookups(offer, ip=ip, relay=relay)
         if known is not None or self.authenticator is None or relay:
             return known
-        block = header_block(raw)
+        block = header_block(offer.raw)
         if len(block) > QUICK_HEADER_BYTES:
             return None
-        return self._quick_checks(self.authenticator, raw, block, mail_from=mail_from, ip=ip, helo=helo)
+        return self._quick_checks(self.authenticator, offer, block, ip=ip)
 
-    def _quick_checks(
-        self, auth: Authenticator, raw: bytes, block: bytes, *, mail_from: str, ip: str | None, helo: str | None
-    ) -> Admitted | None:
+    def _quick_checks(self, auth: Authenticator, offer: Offer, block: bytes, *, ip: str | None) -> Admitted | None:
         """:meth:`quick` for a message that needs the authentication checks: the verdict when the user lookups and
         the DNS answers are all cached, else ``None``."""
         # The envelope sender first: it is the first candidate, so when it is a user and proven, that is the
         # verdict whatever the headers name, and they need not be parsed (a BCC through the company's server).
+        mail_from = offer.mail_from
         candidates, trace = envelope_candidates(mail_from), dict[str, list[str]]()
         users = self.users.cached(lookup_keys(candidates))
         envelope_only = bool(users)
@@ -167,7 +158,7 @@ class Admission:
         evidence = Evidence(peer_ip=ip, trace=trace)
         # CPU only, and short: cheaper here than the hop to a thread and its fight with the event loop for the GIL.
         settled = self._settled(candidates, users, evidence)
-        results = auth.check(raw, ip=ip, helo=helo, mail_from=mail_from, cached_only=True, settled=settled)
+        results = auth.check(offer.raw, ip=ip, helo=offer.helo, mail_from=mail_from, cached_only=True, settled=settled)
         if results.temporary:
             return None
         result = self._decided(candidates, users, replace(evidence, results=results), results)
@@ -181,57 +172,37 @@ class Admission:
             result = self._decided(candidates, users, replace(evidence, results=results, trace=trace), results)
         return result if isinstance(result, Admitted) else None
 
-    def _without_lookups(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        ip: str | None,
-        relay: bool,
-        secret_user: str | None,
-    ) -> Admitted | None:
+    def _without_lookups(self, offer: Offer, *, ip: str | None, relay: bool) -> Admitted | None:
         """Postmaster, a secret address, or a trusted relay naming a user the cache knows; else ``None``."""
-        if any(self.recipients.is_postmaster(r) for r in rcpt_tos):
+        if any(self.recipients.is_postmaster(r) for r in offer.rcpt_tos):
             accepted = Accept(POSTMASTER, POSTMASTER, POSTMASTER, POSTMASTER, "mail to postmaster")
             return Admitted(accepted, trust_of(accepted, None))
-        if secret_user is not None:
-            result = self._decided([], {}, Evidence(secret_user=secret_user), None)
+        if offer.secret_user is not None:
+            result = self._decided([], {}, Evidence(secret_user=offer.secret_user), None)
             return result if isinstance(result, Admitted) else None
         if self.settings.authserv_id is not None or not relay:
             return None
         evidence = Evidence(relay=True, peer_ip=ip)
         # The envelope sender first: when it is a user, the headers need not be parsed at all.
-        listed = envelope_candidates(mail_from)
+        listed = envelope_candidates(offer.mail_from)
         users = self.users.cached(lookup_keys(listed))
         if users is not None and not users:
-            listed, _trace = self._read(header_block(raw), mail_from)
+            listed, _trace = self._read(header_block(offer.raw), offer.mail_from)
             users = self.users.cached(lookup_keys(listed))
         if not users:
             return None
         result = self._decided(listed, users, evidence, None)
         return result if isinstance(result, Admitted) else None
 
-    def admit(
-        self,
-        raw: bytes,
-        *,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        peer: str | None,
-        helo: str | None,
-        secret_user: str | None,
-    ) -> Admitted | Refuse:
+    def admit(self, offer: Offer) -> Admitted | Refuse:
         """The full decision (blocking: database lookups and DNS). Run on a thread."""
-        ip = peer_ip(peer)
+        ip = peer_ip(offer.peer)
         relay = self.settings.is_relay(ip)
-        known = self._without_lookups(
-            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, ip=ip, relay=relay, secret_user=secret_user
-        )
+        known = self._without_lookups(offer, ip=ip, relay=relay)
         if known is not None:
             return known
-        block = header_block(raw)
-        candidates, trace = self._read(block, mail_from)
+        block = header_block(offer.raw)
+        candidates, trace = self._read(block, offer.mail_from)
         keys = lookup_keys(candidates)
         # Never refuse on what the cache remembers: a user imported a minute ago must not get a 550.
         users = self.users.find(keys) or self.users.find(keys, fresh=True)
@@ -245,7 +216,9 @@ class Admission:
             evidence = Evidence(peer_ip=ip, trace=trace)
             if self.authenticator is not None:
                 settled = self._settled(candidates, users, evidence)
-                results = self.authenticator.check(raw, ip=ip, helo=helo, mail_from=mail_from, settled=settled)
+                results = self.authenticator.check(
+                    offer.raw, ip=ip, helo=offer.helo, mail_from=offer.mail_from, settled=settled
+                )
             evidence = replace(evidence, results=results)
         return self._decided(candidates, users, evidence, results)
 

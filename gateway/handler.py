@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -12,7 +11,7 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import policy
-from gateway.admission import Admission, AdmissionSettings, Admitted
+from gateway.admission import Admission, AdmissionSettings, Admitted, Offer
 from gateway.commands import protocol_names
 from gateway.intake import Accepted, Arrival, Intake, IntakeStore
 from gateway.mailauth import Authenticator
@@ -182,23 +181,11 @@ class GatewayHandler:
         self, raw: bytes, mail_from: str, envelope: Envelope, peer: str | None, helo: str | None
     ) -> Admitted | Refuse:
         """The trust verdict: on the event loop when caches can answer, else on a blob thread (database, DNS)."""
-        secret_user = getattr(envelope, SECRET_USER, None)
-        rcpt_tos = list(envelope.rcpt_tos)
-        quick = self.admission.quick(
-            raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer=peer, helo=helo, secret_user=secret_user
-        )
+        offer = Offer(raw, mail_from, list(envelope.rcpt_tos), peer, helo, getattr(envelope, SECRET_USER, None))
+        quick = self.admission.quick(offer)
         if quick is not None:
             return quick
-        admit = functools.partial(
-            self.admission.admit,
-            raw,
-            mail_from=mail_from,
-            rcpt_tos=rcpt_tos,
-            peer=peer,
-            helo=helo,
-            secret_user=secret_user,
-        )
-        return await asyncio.get_running_loop().run_in_executor(self.executor, admit)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.admission.admit, offer)
 
     def start(self) -> None:
         """Start the storage process, if there is one (before serving, so it forks from a quiet process)."""

@@ -23,6 +23,7 @@ from gateway.admission import trust_of
 from gateway.intake import Accepted, Arrival, IntakeStore, ReceiptWriter, commit
 from gateway.outbox import InlineOutbox
 from gateway.trust import Accept, Refuse
+from gateway.users import email_of
 from linker.errors import LinkerError
 from linker.explain import check_email
 from linker.submitter import normalize_address
@@ -108,9 +109,7 @@ class Ingestor:
     def submitter(self, address: str) -> str | None:
         """The primary address of the user ``address`` belongs to (by primary address or alias), or ``None``."""
         key = normalize_address(address)
-        user = self.store.directory.find_users_by_addresses([key]).get(key)
-        email = getattr(user, "email", None)
-        return str(email) if email is not None else None
+        return email_of(self.store.directory.find_users_by_addresses([key]).get(key))
 
     def ingest(
         self,

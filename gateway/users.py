@@ -17,6 +17,12 @@ MAX_ENTRIES = 10_000
 _NOT_A_USER = object()
 
 
+def email_of(user: object | None) -> str | None:
+    """A directory user's primary address (``None``: no user): what the gateway records as the submitter."""
+    email = getattr(user, "email", None)
+    return str(email) if email is not None else None
+
+
 class UserCache:
     """Per-address lookup results (user or not) for ``ttl`` seconds; safe to share between threads."""
 

@@ -10,10 +10,11 @@ import click
 
 from mailassist import message_cli
 from mailassist.cli_accounts import db, token, user
-from mailassist.cli_base import Group, State, fail, friendly, store_of, when
+from mailassist.cli_base import Group, State, fail, friendly, store_of, when, with_state
 from mailassist.cli_mail import explain, import_cmd, ingest, reprocess
 from mailassist.cli_webhooks import webhooks
 from store import STATUSES, InboundView
+from web.api_json import fields_of
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,42 +37,31 @@ def _run_parts(state: State, **parts: bool) -> None:
     run(state.config, **parts)
 
 
-@cli.command()
-@click.pass_obj
-@friendly
-def serve(state: State) -> None:
-    """Run SMTP, the worker, the web viewer and the IMAP pollers ([[sources.imap]]) in one process (the embedded
-    mode)."""
-    _run_parts(state, smtp=True, worker=True, web=True, poller=True)
+#: The commands that run parts of mailassist (``poller`` is below: it checks the config first): each one's help,
+#: and the parts it runs (smtp, worker, web, the IMAP pollers).
+_RUN_COMMANDS = {
+    "serve": ("Run SMTP, the worker, the web viewer and the IMAP pollers ([[sources.imap]]) in one process (the "
+              "embedded mode).", (True, True, True, True)),
+    "smtp": ("Run only the SMTP gateway (needs a redis queue.broker).", (True, False, False, False)),
+    "worker": ("Run only queue workers and the sweeper (needs a redis queue.broker).", (False, True, False, False)),
+    "web": ("Run only the web viewer.", (False, False, True, False)),
+}  # fmt: skip
+
+
+def _run_command(name: str, help_text: str, parts: tuple[bool, bool, bool, bool]) -> click.Command:
+    """The command ``mailassist NAME``, which runs ``parts``."""
+    smtp, worker, web, poller = parts
+
+    @click.command(name, help=help_text)
+    @with_state
+    def command(state: State) -> None:
+        _run_parts(state, smtp=smtp, worker=worker, web=web, poller=poller)
+
+    return command
 
 
 @cli.command()
-@click.pass_obj
-@friendly
-def smtp(state: State) -> None:
-    """Run only the SMTP gateway (needs a redis queue.broker)."""
-    _run_parts(state, smtp=True, worker=False, web=False, poller=False)
-
-
-@cli.command()
-@click.pass_obj
-@friendly
-def worker(state: State) -> None:
-    """Run only queue workers and the sweeper (needs a redis queue.broker)."""
-    _run_parts(state, smtp=False, worker=True, web=False, poller=False)
-
-
-@cli.command()
-@click.pass_obj
-@friendly
-def web(state: State) -> None:
-    """Run only the web viewer."""
-    _run_parts(state, smtp=False, worker=False, web=True, poller=False)
-
-
-@cli.command()
-@click.pass_obj
-@friendly
+@with_state
 def poller(state: State) -> None:
     """Run only the IMAP pollers of [[sources.imap]] (needs a redis queue.broker). Run as many as you like: a
     lease in the store keeps two pollers from polling the same mailbox."""
@@ -114,8 +104,7 @@ def _source_row(source: Any, found: Any, now: datetime) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.pass_obj
-@friendly
+@with_state
 def sources(state: State, as_json: bool) -> None:
     """The mailbox sources ([[sources.imap]]): each one's state, last poll, messages taken and last error, then
     its folders (UIDVALIDITY and the last UID taken)."""
@@ -151,21 +140,13 @@ def sources(state: State, as_json: bool) -> None:
 
 
 def _queue_row(view: InboundView) -> dict[str, Any]:
+    """One receipt for ``queue --json`` (its keys in this order, which scripts may rely on)."""
     return {
-        "id": view.id,
-        "status": view.status,
+        **fields_of(view, "id", "status"),
         "received_at": view.received_at.isoformat(),
         "mail_from": view.mail_from,
         "rcpt_tos": list(view.rcpt_tos),
-        "size": view.size,
-        "sha256": view.sha256,
-        "peer": view.peer,
-        "submitter": view.submitter,
-        "proof": view.proof,
-        "source": view.source,
-        "attempts": view.attempts,
-        "last_error": view.last_error,
-        "reason": view.reason,
+        **fields_of(view, "size", "sha256", "peer", "submitter", "proof", "source", "attempts", "last_error", "reason"),
         "processed_at": view.processed_at.isoformat() if view.processed_at else None,
     }
 
@@ -174,8 +155,7 @@ def _queue_row(view: InboundView) -> dict[str, Any]:
 @click.option("--status", type=click.Choice(STATUSES), help="Only receipts in this state.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.pass_obj
-@friendly
+@with_state
 def queue(state: State, status: str | None, limit: int, as_json: bool) -> None:
     """Show the ingest log, newest first (like Postfix's mailq)."""
     with store_of(state) as store:
@@ -200,6 +180,8 @@ def queue(state: State, status: str | None, limit: int, as_json: bool) -> None:
 
 for command in (import_cmd, ingest, explain, reprocess, db, user, token, webhooks):
     cli.add_command(command)
+for name, (help_text, parts) in _RUN_COMMANDS.items():
+    cli.add_command(_run_command(name, help_text, parts))
 message_cli.register(cli, store_of=store_of, friendly=friendly, fail=fail)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import click
 
-from mailassist.cli_base import Group, State, fail, friendly, store_of, when
+from mailassist.cli_base import Group, State, fail, store_of, when, with_state
 from store import Store
 
 
@@ -16,18 +17,19 @@ def db() -> None:
     """Database schema migrations."""
 
 
+def _unopened_store(state: State) -> Store:
+    """The configured store, not opened: its schema neither checked nor migrated (``store_of`` checks it)."""
+    return Store(state.config.store_url, state.config.resolve(state.config.store.blob_dir))
+
+
 @db.command("upgrade")
-@click.pass_obj
-@friendly
+@with_state
 def db_upgrade(state: State) -> None:
     """Apply every pending Alembic migration."""
     from store.db import upgrade  # noqa: PLC0415
 
-    store = Store(state.config.store_url, state.config.resolve(state.config.store.blob_dir))
-    try:
+    with closing(_unopened_store(state)) as store:
         before, after = upgrade(store.engine)
-    finally:
-        store.close()
     if before == after:
         click.echo(f"Database already at {after}.")
     else:
@@ -35,17 +37,13 @@ def db_upgrade(state: State) -> None:
 
 
 @db.command("current")
-@click.pass_obj
-@friendly
+@with_state
 def db_current(state: State) -> None:
     """Print the schema revision and the one this version needs."""
     from store.db import current_revision, head_revision  # noqa: PLC0415
 
-    store = Store(state.config.store_url, state.config.resolve(state.config.store.blob_dir))
-    try:
+    with closing(_unopened_store(state)) as store:
         click.echo(f"current: {current_revision(store.engine) or 'empty'}\nhead:    {head_revision()}")
-    finally:
-        store.close()
 
 
 @click.group(cls=Group)
@@ -70,8 +68,7 @@ def _read_new_password() -> str:
 
 @user.command("set-password")
 @click.argument("email")
-@click.pass_obj
-@friendly
+@with_state
 def user_set_password(state: State, email: str) -> None:
     """Set the web viewer password of the user EMAIL (asked twice; read as two lines when stdin is not a terminal)."""
     from web.auth.passwords import PasswordPolicyError, check_new_password, hash_password  # noqa: PLC0415
@@ -95,8 +92,7 @@ def user_set_password(state: State, email: str) -> None:
 @user.command("address")
 @click.argument("email")
 @click.option("--rotate", is_flag=True, help="Replace the address: the old one stops working at once.")
-@click.pass_obj
-@friendly
+@with_state
 def user_address(state: State, email: str, rotate: bool) -> None:
     """Print the user EMAIL's personal assistant address: mail to it is filed as theirs, whatever From says.
 
@@ -145,8 +141,7 @@ def token() -> None:
     help="The token stops working this many days from now (default: never).",
 )
 @click.option("--service", is_flag=True, help="A service token: it survives the user's password changes.")
-@click.pass_obj
-@friendly
+@with_state
 def token_create(
     state: State, email: str, *, name: str, scopes: tuple[str, ...], expires_in: int | None, service: bool
 ) -> None:
@@ -182,8 +177,7 @@ def token_create(
 
 @token.command("list")
 @click.argument("email", required=False)
-@click.pass_obj
-@friendly
+@with_state
 def token_list(state: State, email: str | None) -> None:
     """List API tokens (every user's, or EMAIL's), revoked ones too; never the tokens themselves."""
     with store_of(state) as store:
@@ -207,8 +201,7 @@ def token_list(state: State, email: str | None) -> None:
 
 @token.command("revoke")
 @click.argument("token_id", metavar="ID", type=int)
-@click.pass_obj
-@friendly
+@with_state
 def token_revoke(state: State, token_id: int) -> None:
     """Revoke the API token ID for good (see 'token list')."""
     with store_of(state) as store:

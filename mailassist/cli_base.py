@@ -65,6 +65,12 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def with_state(fn: F) -> F:
+    """``click.pass_obj`` and ``friendly``, which every command that reads the config takes together: the command
+    gets the CLI's ``State``, and our expected errors become one line and an exit status."""
+    return click.pass_obj(friendly(fn))  # type: ignore[return-value]
+
+
 @contextmanager
 def store_of(state: State, *, upgrade: bool | None = None) -> Iterator[Store]:
     from mailassist.build import open_store  # noqa: PLC0415

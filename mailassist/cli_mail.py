@@ -6,14 +6,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from mailassist import importer
-from mailassist.cli_base import PROGRESS_ROWS, State, fail, friendly, progress_stream, store_of
+from mailassist.cli_base import PROGRESS_ROWS, State, fail, progress_stream, store_of, with_state
 from store import Store
 from store.errors import ImportConflictError
 from store.shapes import ImportResult, RelinkScope
@@ -23,8 +23,7 @@ from store.shapes import ImportResult, RelinkScope
 @click.argument("kind", type=click.Choice(list(importer.KINDS)))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every row, against the database too, and write nothing.")
-@click.pass_obj
-@friendly
+@with_state
 def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
     """Create or update users, clients, contacts or records from a UTF-8 CSV FILE: every row, or none.
 
@@ -40,21 +39,8 @@ def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
     """
     spec = importer.KINDS[kind]
     source = click.format_filename(file)
-    codes = state.config.code_types
     progress = progress_stream()
-    hidden = True
-    try:
-        text = importer.read_text(file)
-        lines = importer.count_lines(text)
-        hidden = progress is None or lines <= PROGRESS_ROWS + 1
-        steps = max(1, lines // 200)
-        label = f"Checking {source}"
-        with click.progressbar(
-            length=lines, label=label, file=progress or sys.stderr, hidden=hidden, update_min_steps=steps
-        ) as bar:
-            parsed = importer.parse(text, spec, codes=codes, on_lines=bar.update)
-    except importer.FileError as exc:
-        parsed = importer.Parsed(problems=exc.problems)
+    parsed, hidden = _check_file(file, spec, state.config.code_types, progress)
     problems = list(parsed.problems)
     result: ImportResult | None = None
     if not problems or parsed.rows:
@@ -76,6 +62,26 @@ def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
         return
     with store_of(state) as store:
         _relink(state, store, scope)
+
+
+def _check_file(
+    file: Path, spec: importer.Kind[Any], codes: Mapping[str, str], progress: TextIO | None
+) -> tuple[importer.Parsed[Any], bool]:
+    """Read and check every row of ``file`` (a progress bar on ``progress`` for a long one); what was parsed, and
+    whether the bar was hidden. A file that cannot be read is one problem and no rows."""
+    hidden = True
+    try:
+        text = importer.read_text(file)
+        lines = importer.count_lines(text)
+        hidden = progress is None or lines <= PROGRESS_ROWS + 1
+        steps = max(1, lines // 200)
+        label = f"Checking {click.format_filename(file)}"
+        with click.progressbar(
+            length=lines, label=label, file=progress or sys.stderr, hidden=hidden, update_min_steps=steps
+        ) as bar:
+            return importer.parse(text, spec, codes=codes, on_lines=bar.update), hidden
+    except importer.FileError as exc:
+        return importer.Parsed(problems=exc.problems), hidden
 
 
 def _relink(state: State, store: Store, scope: RelinkScope | None) -> None:
@@ -100,8 +106,7 @@ def _relink(state: State, store: Store, scope: RelinkScope | None) -> None:
     metavar="USER",
     help="The user whose mail this is: you vouch for it (recorded as proof 'file').",
 )
-@click.pass_obj
-@friendly
+@with_state
 def ingest(state: State, paths: tuple[Path, ...], as_user: str) -> None:
     """Back-fill history from an export: .eml files, directories of them (Maildir too) and mbox files, each
     message taken by the same intake as SMTP (source 'file') and filed by the worker.
@@ -165,8 +170,7 @@ def ingest(state: State, paths: tuple[Path, ...], as_user: str) -> None:
     is_flag=True,
     help="For FILES: check DKIM, DMARC and ARC now, over [trust] nameservers (there is no peer, so no SPF).",
 )
-@click.pass_obj
-@friendly
+@with_state
 def explain(state: State, files: tuple[Path, ...], ids: tuple[str, ...], check_auth: bool) -> None:
     """Print the linker's plan for .eml FILES (or receipts --id ID) as JSON, storing nothing (JSON Lines for
     several). The "auth" key holds the DKIM, SPF, DMARC and ARC results: a receipt's as the gateway recorded them,
@@ -257,8 +261,7 @@ def _receipt_input(store: Store | None, inbound_id: str) -> tuple[bytes, Any, An
     help="Decode RFC 2047 words still in stored names and subjects, and store IDN addresses and domains in their "
     "matching (A-label) form; with --relink, leads that were duplicates of contacts become converted.",
 )
-@click.pass_obj
-@friendly
+@with_state
 def reprocess(  # noqa: PLR0917 - click passes every option
     state: State, all_failed: bool, ids: tuple[str, ...], relink: bool, split_merged: bool, renormalize: bool
 ) -> None:

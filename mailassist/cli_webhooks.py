@@ -7,23 +7,20 @@ from typing import Any
 
 import click
 
-from mailassist.cli_base import Group, State, fail, friendly, store_of, when
+from mailassist.cli_base import Group, State, fail, friendly, store_of, when, with_state
+from web.api_json import fields_of
 
 
 def _delivery_row(d: Any) -> dict[str, Any]:
+    """One delivery for ``webhooks --json`` (its keys in this order, which scripts may rely on)."""
     return {
-        "id": d.id,
-        "endpoint": d.endpoint,
-        "event": d.event,
-        "event_id": d.event_id,
+        **fields_of(d, "id", "endpoint", "event", "event_id"),
         "receipt_id": d.inbound_id,
-        "status": d.status,
-        "attempts": d.attempts,
+        **fields_of(d, "status", "attempts"),
         "created_at": d.created_at.isoformat(),
         "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
         "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-        "last_status": d.last_status,
-        "last_error": d.last_error,
+        **fields_of(d, "last_status", "last_error"),
     }
 
 
@@ -69,8 +66,7 @@ def webhooks(  # noqa: PLR0917 - click passes every option
 
 @webhooks.command("retry")
 @click.argument("delivery_id", metavar="ID", type=int)
-@click.pass_obj
-@friendly
+@with_state
 def webhooks_retry(state: State, delivery_id: int) -> None:
     """Send the delivery ID again (a failed one, or one waiting for its next try): due now, attempts from 0."""
     with store_of(state) as store:

@@ -88,6 +88,11 @@ class Mailbox:
         return float(min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1)))
 
 
+#: ``Mailbox`` fields that are the ``[[sources.imap]]`` block's fields of the same name, as they are.
+_AS_CONFIGURED = ("name", "host", "tls", "login", "fetch_since", "poll_interval", "idle", "mark_seen", "move_to",
+                  "timeout", "min_backoff", "max_backoff", "user", "team", "submitter")  # fmt: skip
+
+
 def mailbox_of(config: Config, source: ImapSourceConfig) -> Mailbox:
     """One ``[[sources.imap]]`` block as a ``Mailbox``; a ``tls_ca_file`` that cannot be loaded is a ``ConfigError``."""
     context = None
@@ -99,23 +104,9 @@ def mailbox_of(config: Config, source: ImapSourceConfig) -> Mailbox:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ConfigError(f"sources.imap: IMAP source {source.name!r}: tls_ca_file {cafile}: {reason}") from None
     return Mailbox(
-        name=source.name,
-        host=source.host,
+        **{name: getattr(source, name) for name in _AS_CONFIGURED},
         port=source.server_port,
-        tls=source.tls,
-        login=source.login,
         folders=tuple(source.folders),
-        fetch_since=source.fetch_since,
-        poll_interval=source.poll_interval,
-        idle=source.idle,
-        mark_seen=source.mark_seen,
-        move_to=source.move_to,
-        timeout=source.timeout,
-        min_backoff=source.min_backoff,
-        max_backoff=source.max_backoff,
-        user=source.user,
-        team=source.team,
-        submitter=source.submitter,
         password=source.password.get_secret_value(),
         password_file=config.resolve(source.password_file) if source.password_file else None,
         ssl_context=context,

@@ -73,49 +73,55 @@ def _person(name: str | None, address: str | None) -> str:
     return f"{name} <{address}>" if name else address
 
 
+def _field(label: str, value: object) -> str:
+    """One line of ``show``'s text: the label and its colon in a column of 11, then the value."""
+    return f"{label + ':':<11} {value}"
+
+
 def _receipt_lines(r: InboundView) -> list[str]:
+    attempts = f", {r.attempts} attempts" if r.attempts > 1 else ""
     lines = [
-        f"Receipt:    {r.id}  ({r.status}{', ' + str(r.attempts) + ' attempts' if r.attempts > 1 else ''})",
-        f"Received:   {_when(r.received_at)} via {r.source}",
-        f"Envelope:   {r.mail_from or '<>'} -> {', '.join(r.rcpt_tos)}",
-        f"Size:       {r.size} bytes",
-        f"SHA-256:    {r.sha256}",
+        _field("Receipt", f"{r.id}  ({r.status}{attempts})"),
+        _field("Received", f"{_when(r.received_at)} via {r.source}"),
+        _field("Envelope", f"{r.mail_from or '<>'} -> {', '.join(r.rcpt_tos)}"),
+        _field("Size", f"{r.size} bytes"),
+        _field("SHA-256", r.sha256),
     ]
     if r.submitter:
-        lines.append(f"Submitter:  {r.submitter} (proved by {r.proof or 'unknown'})")
+        lines.append(_field("Submitter", f"{r.submitter} (proved by {r.proof or 'unknown'})"))
     if r.reason:
-        lines.append(f"Reason:     {r.reason}")
+        lines.append(_field("Reason", r.reason))
     if r.last_error:
-        lines.append(f"Last error: {r.last_error.splitlines()[0]}")
+        lines.append(_field("Last error", r.last_error.splitlines()[0]))
     return lines
 
 
 def _message_lines(m: MessageDetail) -> list[str]:
     lines = [
-        f"Message:    {m.id}  ({m.kind}, {m.direction})",
-        f"Subject:    {m.subject or '(no subject)'}",
-        f"Date:       {_when(m.date)}  (filed {_when(m.created_at)})",
-        f"From:       {_person(m.from_name, m.from_address)}",
+        _field("Message", f"{m.id}  ({m.kind}, {m.direction})"),
+        _field("Subject", m.subject or "(no subject)"),
+        _field("Date", f"{_when(m.date)}  (filed {_when(m.created_at)})"),
+        _field("From", _person(m.from_name, m.from_address)),
     ]
     for role in ("to", "cc"):
         people = [_person(p.name, p.address) for p in m.participants if p.role == role]
         if people:
-            lines.append(f"{role.title() + ':':<11} {', '.join(people)}")
+            lines.append(_field(role.title(), ", ".join(people)))
     lines += [
-        f"Message-ID: {m.message_id_header or '-'}",
-        f"Submitter:  {m.submitter or '-'}",
-        f"SHA-256:    {m.raw_sha256}",
-        "Links:" if m.links else "Links:      none",
+        _field("Message-ID", m.message_id_header or "-"),
+        _field("Submitter", m.submitter or "-"),
+        _field("SHA-256", m.raw_sha256),
+        "Links:" if m.links else _field("Links", "none"),
     ]
     for link in m.links:
         source = f" (from message {link.from_message_id})" if link.from_message_id is not None else ""
         lines.append(f"  {link.type:<8} {link.id:>7}  {link.label}  - {link.reason}{source}")
     if m.codes:
         codes = [f"{c.code} ({'record ' + str(c.record_id) if c.record_id else 'unresolved'})" for c in m.codes]
-        lines.append(f"Codes:      {', '.join(codes)}")
+        lines.append(_field("Codes", ", ".join(codes)))
     if m.attachments:
-        lines.append(f"Attachments: {len(m.attachments)}")
-    lines.append("Receipts:" if m.receipts else "Receipts:   none")
+        lines.append(_field("Attachments", len(m.attachments)))
+    lines.append("Receipts:" if m.receipts else _field("Receipts", "none"))
     for r in m.receipts:
         lines.append(f"  {r.id}  {_when(r.received_at)}  {r.source:<6} {r.status:<7} {r.reason or ''}".rstrip())
     return lines

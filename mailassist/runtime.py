@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 
 import structlog
 import uvicorn
@@ -144,6 +145,17 @@ def _announce(text: str) -> None:
     print(text, flush=True)
 
 
+@dataclass
+class _Running:
+    """What ``_run`` started, for its ``finally`` to stop (``None``: not started), and the announcement's parts."""
+
+    gateway: GatewayServer | None = None
+    pollers: Pollers | None = None
+    web_server: _QuietServer | None = None
+    web_task: asyncio.Task[None] | None = None
+    parts: list[str] = field(default_factory=list)
+
+
 async def _run(config: Config, *, smtp: bool, worker: bool, web: bool, poller: bool = False) -> None:
     # Read before anything starts: a tls_ca_file that cannot be loaded is a config error, not a poller's.
     boxes = mailboxes(config) if poller else []
@@ -157,57 +169,79 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool, poller: b
     # One thread per DATA slot: each writes (and fsyncs) its blob while the group commit runs.
     intake_threads = max(INTAKE_THREADS, config.smtp.max_concurrent_data)
     executor = ThreadPoolExecutor(max_workers=intake_threads, thread_name_prefix="intake")
-    gateway: GatewayServer | None = None
-    pollers: Pollers | None = None
-    web_server: _QuietServer | None = None
-    web_task: asyncio.Task[None] | None = None
+    running = _Running()
     try:
-        parts = []
-        if smtp:
-            handler = GatewayHandler(
-                intake=store,
-                recipients=RecipientPolicy(config.assistant.addresses),
-                executor=executor,
-                enqueue=queue.send_all,
-                max_recipients=config.smtp.max_recipients,
-                store_timeout=config.smtp.store_timeout,
-                # The in-process queue of `serve` must get its wake-ups in this process: storage stays on threads.
-                storage_process=config.smtp.storage_process and not queue.in_memory,
-                trust=admission_settings(config),
-                authenticator=make_authenticator(config),
-            )
-            gateway = GatewayServer(handler, gateway_settings(config))
-            host, port = await gateway.start()
-            parts.append(f"SMTP on {host}:{port}")
-        if worker:
-            # After the SMTP gateway: its storage process forks from a process with no worker threads yet.
-            queue.start_worker()
-        if boxes:
-            # After the SMTP gateway too (the fork).
-            pollers = _start_pollers(config, store, queue, boxes)
-        if web:
-            web_server = _web_server(config, store, None if queue.in_memory else queue.check, queue.send_all)
-            web_task = await _start_web(web_server, config.web.listen)
-            parts.append(f"web viewer on http://{config.web.listen}/")
-        if worker:
-            parts.append(f"worker ({config.queue.broker} queue, {queue.threads} threads)")
-        if boxes:
-            parts.append(f"IMAP pollers for {', '.join(b.source for b in boxes)}")
-        _announce("mailassist: " + ", ".join(parts) + f"; store {_redact(store.url)}")
+        await _start_parts(running, config, store, queue, executor, smtp=smtp, worker=worker, web=web, boxes=boxes)
+        _announce("mailassist: " + ", ".join(running.parts) + f"; store {_redact(store.url)}")
         await _wait_for_signal()
     finally:
-        if pollers is not None:
-            # First: a poller finishes the message it holds while the store and the queue are still there.
-            await asyncio.to_thread(pollers.stop)
-        if gateway is not None:
-            await gateway.stop()
-        if web_server is not None and web_task is not None:
-            web_server.should_exit = True
-            await web_task
-        await asyncio.to_thread(queue.stop)
+        await _stop_parts(running, queue)
         executor.shutdown(wait=False, cancel_futures=True)
         store.close()
         log.info("stopped")
+
+
+async def _start_parts(
+    running: _Running,
+    config: Config,
+    store: Store,
+    queue: Queue,
+    executor: ThreadPoolExecutor,
+    *,
+    smtp: bool,
+    worker: bool,
+    web: bool,
+    boxes: Sequence[Mailbox],
+) -> None:
+    """Start the selected parts in the order the storage process's fork needs, recording each in ``running`` as it
+    starts (so a failure stops what did)."""
+    if smtp:
+        running.gateway = GatewayServer(_gateway_handler(config, store, queue, executor), gateway_settings(config))
+        host, port = await running.gateway.start()
+        running.parts.append(f"SMTP on {host}:{port}")
+    if worker:
+        # After the SMTP gateway: its storage process forks from a process with no worker threads yet.
+        queue.start_worker()
+    if boxes:
+        # After the SMTP gateway too (the fork).
+        running.pollers = _start_pollers(config, store, queue, boxes)
+    if web:
+        running.web_server = _web_server(config, store, None if queue.in_memory else queue.check, queue.send_all)
+        running.web_task = await _start_web(running.web_server, config.web.listen)
+        running.parts.append(f"web viewer on http://{config.web.listen}/")
+    if worker:
+        running.parts.append(f"worker ({config.queue.broker} queue, {queue.threads} threads)")
+    if boxes:
+        running.parts.append(f"IMAP pollers for {', '.join(b.source for b in boxes)}")
+
+
+def _gateway_handler(config: Config, store: Store, queue: Queue, executor: ThreadPoolExecutor) -> GatewayHandler:
+    """The SMTP hooks of ``[smtp]``, storing through ``executor`` and waking ``queue``'s workers."""
+    return GatewayHandler(
+        intake=store,
+        recipients=RecipientPolicy(config.assistant.addresses),
+        executor=executor,
+        enqueue=queue.send_all,
+        max_recipients=config.smtp.max_recipients,
+        store_timeout=config.smtp.store_timeout,
+        # The in-process queue of `serve` must get its wake-ups in this process: storage stays on threads.
+        storage_process=config.smtp.storage_process and not queue.in_memory,
+        trust=admission_settings(config),
+        authenticator=make_authenticator(config),
+    )
+
+
+async def _stop_parts(running: _Running, queue: Queue) -> None:
+    """Stop what ``_start_parts`` started, and the queue: the pollers first, while the store and the queue are still
+    there for the message each holds."""
+    if running.pollers is not None:
+        await asyncio.to_thread(running.pollers.stop)
+    if running.gateway is not None:
+        await running.gateway.stop()
+    if running.web_server is not None and running.web_task is not None:
+        running.web_server.should_exit = True
+        await running.web_task
+    await asyncio.to_thread(queue.stop)
 
 
 async def _start_web(server: _QuietServer, listen: str) -> asyncio.Task[None]:

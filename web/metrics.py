@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from store import Store, StoreError
+from store import MetricsSnapshot, Store, StoreError
 from web.headers import NO_STORE
 
 PREFIX = "mailassist"
@@ -42,46 +42,8 @@ class StoreCollector:
     def collect(self) -> Iterator[Metric]:
         """The metrics, from one snapshot. Raises ``StoreError`` when the database is unreachable."""
         snapshot = self.store.metrics.metrics_snapshot()
-        inbound = snapshot.inbound
-        yield CounterMetricFamily(
-            f"{PREFIX}_messages_accepted",
-            "Mail accepted over SMTP (250): every inbound receipt, whatever became of it.",
-            value=sum(inbound.values()),
-        )
-        rejected = CounterMetricFamily(
-            f"{PREFIX}_messages_rejected",
-            "SMTP refusals by the gateway's policy (recipients and unknown submitters), by reply code.",
-            labels=["code", "enhanced"],
-        )
-        for reply, count in sorted(snapshot.rejections.items()):
-            code, _, enhanced = reply.partition(" ")
-            rejected.add_metric([code, enhanced], count)
-        yield rejected
-        by_reason = CounterMetricFamily(
-            f"{PREFIX}_smtp_refusals",
-            "SMTP refusals by reply code and reason (unknown_recipient, dkim_not_aligned, data_timeout, ...).",
-            labels=["code", "enhanced", "reason"],
-        )
-        for (reply, reason), count in sorted(snapshot.rejections_by_reason.items()):
-            code, _, enhanced = reply.partition(" ")
-            by_reason.add_metric([code, enhanced, reason or "unknown"], count)
-        yield by_reason
-        for status in FINAL:
-            yield CounterMetricFamily(
-                f"{PREFIX}_messages_{status}",
-                f"Inbound receipts the linker finished as {status}.",
-                value=inbound.get(status, 0),
-            )
-        yield GaugeMetricFamily(
-            f"{PREFIX}_queue_depth",
-            "Inbound receipts waiting for the linker (status queued).",
-            inbound.get("queued", 0),
-        )
-        yield CounterMetricFamily(
-            f"{PREFIX}_message_id_collisions",
-            "Emails filed apart under a Message-ID that an earlier, different email has (a reused Message-ID).",
-            value=snapshot.message_id_collisions,
-        )
+        yield from _smtp_metrics(snapshot)
+        yield from _receipt_metrics(snapshot)
         deliveries = GaugeMetricFamily(
             f"{PREFIX}_webhook_deliveries",
             "Webhook deliveries in the outbox by endpoint and status (pending, sent, failed).",
@@ -95,6 +57,57 @@ class StoreCollector:
         yield GaugeMetricFamily(
             f"{PREFIX}_queue_oldest_age_seconds", "Seconds the oldest queued receipt has waited (0 when none).", age
         )
+
+
+def _smtp_metrics(snapshot: MetricsSnapshot) -> Iterator[Metric]:
+    """What the gateway answered: mail accepted, and its refusals by reply code (then by code and reason)."""
+    yield CounterMetricFamily(
+        f"{PREFIX}_messages_accepted",
+        "Mail accepted over SMTP (250): every inbound receipt, whatever became of it.",
+        value=sum(snapshot.inbound.values()),
+    )
+    rejected = CounterMetricFamily(
+        f"{PREFIX}_messages_rejected",
+        "SMTP refusals by the gateway's policy (recipients and unknown submitters), by reply code.",
+        labels=["code", "enhanced"],
+    )
+    for reply, count in sorted(snapshot.rejections.items()):
+        rejected.add_metric(_reply_labels(reply), count)
+    yield rejected
+    by_reason = CounterMetricFamily(
+        f"{PREFIX}_smtp_refusals",
+        "SMTP refusals by reply code and reason (unknown_recipient, dkim_not_aligned, data_timeout, ...).",
+        labels=["code", "enhanced", "reason"],
+    )
+    for (reply, reason), count in sorted(snapshot.rejections_by_reason.items()):
+        by_reason.add_metric([*_reply_labels(reply), reason or "unknown"], count)
+    yield by_reason
+
+
+def _reply_labels(reply: str) -> list[str]:
+    """A reply such as ``550 5.1.1``'s labels: the code and the enhanced code."""
+    code, _, enhanced = reply.partition(" ")
+    return [code, enhanced]
+
+
+def _receipt_metrics(snapshot: MetricsSnapshot) -> Iterator[Metric]:
+    """What became of the receipts: finished per final status, waiting in the queue, and Message-ID collisions."""
+    for status in FINAL:
+        yield CounterMetricFamily(
+            f"{PREFIX}_messages_{status}",
+            f"Inbound receipts the linker finished as {status}.",
+            value=snapshot.inbound.get(status, 0),
+        )
+    yield GaugeMetricFamily(
+        f"{PREFIX}_queue_depth",
+        "Inbound receipts waiting for the linker (status queued).",
+        snapshot.inbound.get("queued", 0),
+    )
+    yield CounterMetricFamily(
+        f"{PREFIX}_message_id_collisions",
+        "Emails filed apart under a Message-ID that an earlier, different email has (a reused Message-ID).",
+        value=snapshot.message_id_collisions,
+    )
 
 
 class MetricsApi:

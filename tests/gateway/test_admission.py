@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.admission import QUICK_HEADER_BYTES, Admission, AdmissionSettings, Admitted, header_block, peer_ip
+from gateway.admission import (
+    QUICK_HEADER_BYTES,
+    Admission,
+    AdmissionSettings,
+    Admitted,
+    Offer,
+    header_block,
+    peer_ip,
+)
 from gateway.mailauth import AuthResults, Check, Settled
 from gateway.policy import RecipientPolicy
 from gateway.trust import Refuse, TrustSettings
@@ -67,10 +75,10 @@ KW: dict[str, Any] = {
 def test_a_cached_user_and_cached_dns_are_decided_on_the_loop_without_a_thread() -> None:
     auth = FakeAuthenticator()
     door = admission(auth)
-    assert door.quick(mail(), **KW) is None  # the user cache is cold: a thread asks the database
-    assert isinstance(door.admit(mail(), **KW), Admitted)
+    assert door.quick(Offer(mail(), **KW)) is None  # the user cache is cold: a thread asks the database
+    assert isinstance(door.admit(Offer(mail(), **KW)), Admitted)
 
-    quick = door.quick(mail(), **KW)
+    quick = door.quick(Offer(mail(), **KW))
 
     assert isinstance(quick, Admitted) and quick.verdict.proof == "dkim"
     assert auth.calls == [False, True]  # the thread's full check, then the loop's cached-only one
@@ -80,10 +88,10 @@ def test_a_cache_miss_or_a_refusal_is_never_decided_on_the_loop() -> None:
     auth = FakeAuthenticator(AuthResults((Check("dkim", "temperror", "example.com"),), "checked"))
     door = admission(auth)
     door.users.find([ANNA])
-    assert door.quick(mail(), **KW) is None
+    assert door.quick(Offer(mail(), **KW)) is None
     auth.results = AuthResults((Check("dkim", "fail", "example.com"),), "checked")
-    assert door.quick(mail(), **KW) is None
-    assert isinstance(door.admit(mail(), **KW), Refuse)
+    assert door.quick(Offer(mail(), **KW)) is None
+    assert isinstance(door.admit(Offer(mail(), **KW)), Refuse)
 
 
 def test_a_huge_header_section_is_never_checked_on_the_loop() -> None:
@@ -93,7 +101,7 @@ def test_a_huge_header_section_is_never_checked_on_the_loop() -> None:
     door.users.find([ANNA])
     folded = "X-Padding: " + "\r\n ".join(["x" * 70] * (QUICK_HEADER_BYTES // 70 + 1)) + "\r\n"
 
-    assert door.quick(mail(folded), **KW) is None
+    assert door.quick(Offer(mail(folded), **KW)) is None
     assert auth.calls == []
 
 
@@ -102,7 +110,7 @@ def test_a_trusted_relay_naming_a_cached_user_needs_no_checks_at_all() -> None:
     door = admission(auth, relays=True)
     door.users.find([ANNA])
 
-    quick = door.quick(mail(), **{**KW, "peer": "127.0.0.1:5555"})
+    quick = door.quick(Offer(mail(), **{**KW, "peer": "127.0.0.1:5555"}))
 
     assert isinstance(quick, Admitted) and quick.verdict.proof == "trusted-relay"
     assert auth.calls == []
@@ -124,8 +132,8 @@ def test_an_envelope_sender_proven_by_an_aligned_dkim_pass_settles_it_without_sp
     door = admission(auth)
     door.users.find([ANNA])
 
-    quick = door.quick(mail(), **KW)
-    full = door.admit(mail(), **KW)
+    quick = door.quick(Offer(mail(), **KW))
+    full = door.admit(Offer(mail(), **KW))
 
     assert isinstance(quick, Admitted) and isinstance(full, Admitted)
     assert quick.verdict == full.verdict
@@ -144,8 +152,8 @@ def test_a_later_user_proven_when_the_envelope_sender_is_not_gets_the_same_verdi
     door.users.find([ANNA, PIOTR])
     raw = mail().replace(b"To: jan@acme.test", f"To: {PIOTR}".encode())
 
-    quick = door.quick(raw, **KW)
-    full = door.admit(raw, **KW)
+    quick = door.quick(Offer(raw, **KW))
+    full = door.admit(Offer(raw, **KW))
 
     # Then the loop reads the headers after the envelope sender alone, and decides what the thread decides
     assert isinstance(quick, Admitted) and isinstance(full, Admitted)
@@ -161,7 +169,7 @@ def test_spf_is_evaluated_when_only_spf_proves_the_sender() -> None:
     door = admission(auth)
     door.users.find([ANNA])
 
-    quick = door.quick(mail(), **KW)
+    quick = door.quick(Offer(mail(), **KW))
 
     assert isinstance(quick, Admitted) and quick.verdict.proof == "spf"
     assert auth.settled == [None]
