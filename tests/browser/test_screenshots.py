@@ -6,8 +6,8 @@ The world is fixed (``tests.browser.screenshot_world``): seeded dates, the store
 rewritten, the viewer's clock frozen, the browser in UTC and en-US, animations and the caret off.
 
 ``UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screenshots.py`` (or ``make screenshots``) writes a
-baseline that is missing or no longer matches; without it, either fails the test, which leaves the shot and a diff
-image under ``artifacts/browser/screenshots/`` (or ``$ARTIFACTS_DIR``) and prints their paths.
+baseline that is missing or no longer matches; without it (and always in CI), either fails the test, which leaves
+the shot and a diff image under ``artifacts/browser/screenshots/`` (or ``$ARTIFACTS_DIR``) and prints their paths.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ UPDATE_HINT = "UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screensh
 
 
 def updating() -> bool:
-    """``UPDATE_SCREENSHOTS=1``: write baselines that are missing or no longer match, instead of failing."""
-    return os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    """``UPDATE_SCREENSHOTS=1``: write baselines that are missing or no longer match, instead of failing. Never in
+    CI (``CI`` set), where a missing or changed baseline must fail."""
+    return os.environ.get("UPDATE_SCREENSHOTS") == "1" and not os.environ.get("CI")
 
 
 @pytest.fixture
