@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TYPED := gateway linker store mailassist web
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail eval bench
+.PHONY: help venv run test lint typecheck pytest fmt clean demo-mail eval bench screenshots
 
 help: ## Show this list
 	@echo "Usage: make TARGET   (PYTHON=$(PYTHON) VENV=$(VENV) CONFIG=$(CONFIG))"
@@ -71,6 +71,12 @@ bench: $(STAMP) ## Run every bench/ script with --quick (sanity only, never timi
 	  $(BIN)/python bench/$$script.py --quick || failed="$$failed $$script"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "error: benchmark sanity failed:$$failed"; exit 1; fi
+
+# After a change to the pages: rewrite the baselines that no longer match (kept when within the tolerance), then
+# README's copies. Review the new images (git diff shows which changed) before committing them.
+screenshots: $(STAMP) ## Rewrite changed screenshot baselines (tests/browser/screenshots/) and README's copies (docs/)
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_screenshots.py -q
+	$(BIN)/python -m tests.browser.readme_shots
 
 fmt: $(STAMP) ## Reformat and apply safe lint fixes
 	$(BIN)/ruff format .

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from web.headers import NO_STORE, SECURITY_HEADERS, hsts_headers
 from web.health import health_routes
 from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
-from web.pagekit import PageKit
+from web.pagekit import PageKit, utc_now
 from web.pages import page_routes
 
 #: Added as well to every response on a path behind the login (not ``web.auth.middleware.is_public``): pages, the API,
@@ -167,20 +168,22 @@ def create_app(
     ingest: IngestFn | None = None,
     ingest_max_size: int = 25 * 1024 * 1024,
     directory: DirectoryRules | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Starlette:
     """Build the viewer over ``store``; ``broker_check`` raises when the queue broker is unreachable.
 
     ``secret_key`` signs session cookies (default: generated once in ``default_secret_path``); ``secure_cookies``
     marks them Secure on HTTPS requests (``auto``), always or never. ``hsts_max_age`` > 0 adds
     ``Strict-Transport-Security`` to every response (for a viewer served over HTTPS only). ``ingest`` takes what
-    ``POST /api/ingest`` receives, up to ``ingest_max_size`` bytes (``web.ingest_api``).
+    ``POST /api/ingest`` receives, up to ``ingest_max_size`` bytes (``web.ingest_api``). ``clock`` is the pages'
+    "now" (``PageKit``): tests fix it so that the dashboard renders the same every run.
     """
     key = secret_key or load_secret_key(default_secret_path(store))
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
     templates.env.filters["shown_address"] = shown_address
     templates.env.filters["addr"] = breakable_address
 
-    kit = PageKit(store, templates)
+    kit = PageKit(store, templates, clock=clock)
     errors = ErrorAnswers(kit.refuse)
     routes = [
         *page_routes(kit),

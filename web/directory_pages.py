@@ -8,7 +8,6 @@ so a timeline shows only what the viewer may see.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,7 +53,7 @@ class DirectoryPages:
     async def dashboard(self, request: Request) -> Response:
         """``GET /``: the counts by window (and, role ``all``, the latest failures), and the panels: mail per day
         drawn as SVG (``web.charts``), codes, leads, queue health."""
-        now = datetime.now(UTC)
+        now = self.kit.clock()
         queries = self.store.queries
         board, panels = await self.kit.load(
             request, lambda user, viewer: (queries.dashboard(viewer, now), queries.dashboard_panels(viewer, now))

@@ -8,6 +8,7 @@ the viewer may not see comes back as ``None`` and is answered exactly like one t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -22,12 +23,22 @@ from web.errors import AuthRequiredError, NotFoundError, Refusal
 T = TypeVar("T")
 
 
-class PageKit:
-    """The store, the templates, and the few ways a page answers: rendered, not found, or a bad request."""
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC: the viewer's clock unless ``create_app`` is given another."""
+    return datetime.now(UTC)
 
-    def __init__(self, store: Store, templates: Jinja2Templates) -> None:
+
+class PageKit:
+    """The store, the templates, the clock, and the few ways a page answers: rendered, not found, or a bad request.
+
+    ``clock`` gives "now" to the pages that count back from it (the dashboard's windows and days); tests pass a fixed
+    one so that those pages render the same every run.
+    """
+
+    def __init__(self, store: Store, templates: Jinja2Templates, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.store = store
         self.templates = templates
+        self.clock = clock
 
     def viewer_of(self, user: LoginView) -> Viewer:
         """The store's viewer for a logged-in user (sync; call inside ``load``). A user deleted meanwhile logs out."""

@@ -12,11 +12,11 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
@@ -26,6 +26,7 @@ from store.shapes import ClientRow, ContactRow, UserRow
 from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
 from web.app import create_app
 from web.auth.passwords import hash_password
+from web.pagekit import utc_now
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Dialog, Page, Playwright, Request, Response, Route
@@ -165,6 +166,24 @@ def seed(store: Store) -> World:
     return World(client=piotr.client_id, contact=piotr.id, offer=offer, hostile=hostile)
 
 
+def viewer_pages(world: World) -> dict[str, str]:
+    """Every page of the viewer behind the login, by a short name (the screenshot tests name their files after it):
+    the accessibility and screenshot tests both visit these."""
+    return {
+        "dashboard": "/",
+        "messages": "/messages",
+        "message": f"/messages/{world.offer}",
+        "clients": "/clients",
+        "client": f"/clients/{world.client}",
+        "contacts": "/contacts",
+        "contact": f"/contacts/{world.contact}",
+        "leads": "/leads",
+        "records": "/records",
+        "users": "/users",
+        "inbound": "/inbound",
+    }
+
+
 @pytest.fixture
 def browser_store(tmp_path: Path) -> Iterator[Store]:
     """An opened SQLite store (browser tests need one backend only: the pages are the same over both)."""
@@ -185,10 +204,16 @@ def world(browser_store: Store) -> World:
 
 
 @pytest.fixture
-def base_url(browser_store: Store, world: World) -> Iterator[str]:
+def app_clock() -> Callable[[], datetime]:
+    """The viewer's "now" (``create_app(clock=...)``): the real one; a test module overrides it to freeze it."""
+    return utc_now
+
+
+@pytest.fixture
+def base_url(browser_store: Store, world: World, app_clock: Callable[[], datetime]) -> Iterator[str]:
     """The viewer over the seeded store, served by uvicorn on a free 127.0.0.1 port in a background thread."""
     port = free_port()
-    app = create_app(browser_store, secret_key="browser-test-" + "k" * 32, secure_cookies="never")
+    app = create_app(browser_store, secret_key="browser-test-" + "k" * 32, secure_cookies="never", clock=app_clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
     server = uvicorn.Server(config)  # off the main thread, uvicorn leaves pytest's signal handlers alone
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -236,7 +261,15 @@ class Traffic:
 
 
 @pytest.fixture
-def context(playwright: Playwright, base_url: str, tmp_path: Path) -> Iterator[BrowserContext]:
+def context_options() -> dict[str, Any]:
+    """More options for the browser context (Playwright's ``launch_persistent_context``); a module may add some."""
+    return {}
+
+
+@pytest.fixture
+def context(
+    playwright: Playwright, base_url: str, tmp_path: Path, context_options: dict[str, Any]
+) -> Iterator[BrowserContext]:
     """A Chromium in a fresh profile under ``tmp_path``, whose requests off the test server are aborted."""
     profile = tmp_path / "chromium-profile"
     assert not profile.exists()
@@ -248,6 +281,7 @@ def context(playwright: Playwright, base_url: str, tmp_path: Path) -> Iterator[B
         base_url=base_url,
         viewport={"width": 1280, "height": 1000},
         service_workers="block",
+        **context_options,
     )
     ctx.set_default_timeout(TIMEOUT_MS)
     try:

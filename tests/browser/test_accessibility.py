@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import World, log_in
+from tests.browser.conftest import World, log_in, viewer_pages
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -16,22 +16,6 @@ pytestmark = pytest.mark.browser
 
 #: axe-core's impact levels that fail the test (the others, "minor" and "moderate", are reported only).
 FAILING = frozenset({"serious", "critical"})
-
-
-def _pages(world: World) -> list[str]:
-    return [
-        "/",
-        "/messages",
-        f"/messages/{world.offer}",
-        "/clients",
-        f"/clients/{world.client}",
-        "/contacts",
-        f"/contacts/{world.contact}",
-        "/leads",
-        "/records",
-        "/users",
-        "/inbound",
-    ]
 
 
 def _violations(page: Page) -> list[dict[str, Any]]:
@@ -56,7 +40,7 @@ def test_no_page_has_a_serious_accessibility_violation(page: Page, world: World,
     page.goto("/login")
     found = {"/login": [v for v in _violations(page) if v["impact"] in FAILING]}
     log_in(page)
-    for path in _pages(world):
+    for path in viewer_pages(world).values():
         response = page.goto(path)
         assert response is not None and response.status == 200, path
         found[path] = [v for v in _violations(page) if v["impact"] in FAILING]

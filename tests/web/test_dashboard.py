@@ -13,7 +13,9 @@ from starlette.testclient import TestClient
 from store import Store
 from store.models import Inbound
 from tests.store.test_queries import ADA, ANNA, JAN, World
+from tests.web.conftest import log_in
 from tests.web.test_pages import assert_page, listed_ids
+from web.app import create_app
 from web.charts import HEIGHT, LABEL_ROOM, stacked_bars
 
 ClientFor = Callable[[str | None], TestClient]
@@ -68,3 +70,19 @@ def test_a_stale_queued_receipt_shows_the_sweeper_is_not_keeping_up(
         conn.execute(update(Inbound).where(Inbound.id == receipt.id).values(updated_at=old))
     page = client_for(ADA.email).get("/").text
     assert "1 queued untouched for 15 minutes" in page
+
+
+def test_the_dashboard_counts_back_from_the_clock_the_app_is_given(store: Store, world: World) -> None:
+    """``create_app(clock=...)`` is the dashboard's "now": three days on, today's mail is drawn three days before the
+    chart's last day; forty days on, it is out of the chart (the screenshot tests freeze the dashboard this way)."""
+    today = datetime.now(UTC)
+    pages = {}
+    for days in (3, 40):
+        later = today + timedelta(days=days)
+        app = create_app(store, secret_key="k" * 48, clock=lambda later=later: later)
+        with TestClient(app, follow_redirects=False) as client:
+            log_in(client, ADA.email)
+            pages[days] = client.get("/").text
+    assert {day for _, day, _, _ in _RECT.findall(pages[3])} == {str(today.date())}
+    assert str((today + timedelta(days=3)).date()) in pages[3]
+    assert _RECT.findall(pages[40]) == []
