@@ -33,19 +33,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    ASSISTANT,
-    CODES,
-    ORG_DOMAIN,
-    Directory,
-    Person,
-    check,
-    machine,
-    make_mail,
-    percentile,
-    run_main,
-    scratch_store,
-)
+from _common import ASSISTANT, CODES, ORG_DOMAIN, check, machine, percentile, run_main, scratch_store
+from _mail import Directory, Person, make_mail
 from sqlalchemy import event, text
 
 from linker.model import ParsedMessage

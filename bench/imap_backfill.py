@@ -40,7 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CODES, ORG_DOMAIN, Directory, SanityError, check, machine, make_directory, make_mail
+from _common import CODES, ORG_DOMAIN, SanityError, check, machine
+from _mail import Directory, make_directory, make_mail
 
 from gateway.ingest import FILE, Ingested, Ingestor, Voucher
 from mailassist import backfill

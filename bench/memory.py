@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import process_tree
-from _smtp import Server, bare_server, mailassist_smtp, make_message, run_load, stored_ids, tempdir
+from _common import PeakSampler, process_tree
+from _smtp import Server, bare_server, mailassist_smtp, make_message, stored_ids, tempdir
+from _smtp_load import run_load
 
 MIB = 1024 * 1024
 #: The default ``smtp.max_concurrent_data``, used where the scenario does not set it.
@@ -61,27 +61,9 @@ def children_private_kib(pid: int) -> int:
     return total
 
 
-class ChildrenPeak:
-    """The largest ``children_private_kib`` seen, sampled every 10 ms on a thread (the kernel keeps no peak of it)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = children_private_kib(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> ChildrenPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, children_private_kib(self.pid))
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, children_private_kib(self.pid))
+def children_peak(pid: int) -> PeakSampler:
+    """The largest ``children_private_kib`` seen, sampled every 10 ms (the kernel keeps no peak of it)."""
+    return PeakSampler(lambda: children_private_kib(pid), 0.01, floor=children_private_kib(pid))
 
 
 def measure(server: Server, size: int, senders: int, tag: str) -> tuple[int, int, list[str]]:
@@ -92,7 +74,7 @@ def measure(server: Server, size: int, senders: int, tag: str) -> tuple[int, int
     pid = server.proc.pid
     idle = (status_kib(pid, "VmRSS") + children_private_kib(pid)) * 1024
     messages = [make_message(i, size, tag=tag) for i in range(senders)]
-    with ChildrenPeak(pid) as children:
+    with children_peak(pid) as children:
         result = asyncio.run(run_load(server.port, messages, sessions=senders, per_conn=1))
     if result.accepted != senders:
         raise SystemExit(f"{tag}: {result.accepted}/{senders} got 250; first errors: {result.errors[:3]}")

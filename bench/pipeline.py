@@ -42,20 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    ASSISTANT,
-    Directory,
-    Mail,
-    check,
-    config_sections,
-    machine,
-    make_directory,
-    make_mail,
-    percentile,
-    run_main,
-    write_config,
-)
-from _load import Sent, blast, free_port, paced, run_cli, running
+from _common import ASSISTANT, check, config_sections, free_port, machine, percentile, run_main, write_config
+from _load import Sent, blast, paced, run_cli, running
+from _mail import Directory, Mail, make_directory, make_mail
 from sqlalchemy import Engine, create_engine, text
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"

@@ -26,7 +26,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import click
-from _common import check, machine, postgres_version, run_main, scratch_store
+from _common import PeakSampler, check, machine, postgres_version, run_main, scratch_store
 from sqlalchemy import func, insert, select, text
 
 from mailassist import importer
@@ -71,27 +70,10 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class PeakRss:
-    """Samples resident memory every 5 ms while in use; ``peak`` is the highest above the level at the start."""
-
-    def __init__(self) -> None:
-        self.start = rss()
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss() - self.start)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss() - self.start)
+def peak_rss() -> PeakSampler:
+    """Resident memory sampled every 5 ms while in use; ``peak`` is the highest above the level at the start."""
+    start = rss()
+    return PeakSampler(lambda: rss() - start, 0.005)
 
 
 def code_of(i: int, records: int, per_code: int) -> str:
@@ -208,7 +190,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
 
         shown = sys.stderr.isatty()
         with (
-            PeakRss() as memory,
+            peak_rss() as memory,
             click.progressbar(length=total, label="  relink", file=sys.stderr, hidden=not shown) as bar,
         ):
             started = time.perf_counter()
