@@ -82,6 +82,58 @@ def measure(server: Server, size: int, senders: int, tag: str) -> tuple[int, int
     return idle, peak, warm.queued_ids + result.queued_ids
 
 
+def verdict(peak: int, goal: int, *, quick: bool) -> str:
+    """Whether ``peak`` met ``goal``; at 2 MiB the idle server alone exceeds the goal's 100 MiB of slack, so
+    ``--quick`` checks only that it works."""
+    if quick:
+        return "not judged in --quick, too small to mean anything"
+    return "met" if peak <= goal else "MISSED"
+
+
+def measure_bare(work: Path, n: int, size: int, limit: int) -> None:
+    """Bare aiosmtpd taking ``n`` messages at once: its idle and peak RSS."""
+    where = work / f"bare-{n}"
+    where.mkdir()
+    with bare_server(where, max_message_size=limit) as bare:
+        idle, peak, _ = measure(bare, size, n, f"bare-{n}")
+    print(
+        f"bare aiosmtpd  {n:>2} at once              idle {idle / MIB:6.1f} MiB   peak {peak / MIB:6.1f} MiB   "
+        f"(peak - idle) / in-flight {(peak - idle) / (n * size):4.2f}x",
+        flush=True,
+    )
+
+
+def measure_gateway(work: Path, s: Scenario, size: int, limit: int, *, quick: bool) -> str:
+    """``mailassist smtp`` in scenario ``s``: check every message was stored, print its figures, and return the
+    headline when this is the scenario it is about (10 at once), else an empty string."""
+    where = work / f"smtp-{s.senders}"
+    where.mkdir()
+    smtp = {"max_message_size": limit, "max_concurrent_data": s.slots}
+    with mailassist_smtp(where, "sqlite", smtp=smtp, log_level="warning") as gw:
+        idle, peak, ids = measure(gw, size, s.senders, f"smtp-{s.senders}")
+        stored = stored_ids(gw.store_url)
+    missing = set(ids) - stored
+    if len(ids) != s.senders + 1 or missing:
+        raise SystemExit(f"{s.senders} at once: {len(missing)} accepted messages are not in the database")
+    in_flight = s.in_flight * size
+    goal = 2 * in_flight + 100 * MIB
+    print(
+        f"mailassist     {s.senders:>2} at once, {s.slots:>2} slots    idle {idle / MIB:6.1f} MiB   "
+        f"peak {peak / MIB:6.1f} MiB   in-flight {in_flight / MIB:6.1f} MiB   "
+        f"peak / in-flight {peak / in_flight:4.2f}x   "
+        f"(peak - idle) / in-flight {(peak - idle) / in_flight:4.2f}x   "
+        f"goal {goal / MIB:.0f} MiB: {verdict(peak, goal, quick=quick)}",
+        flush=True,
+    )
+    if s.senders != 10:
+        return ""
+    return (
+        f"headline: peak RSS {peak / in_flight:.2f}x the in-flight bytes at 10 x {size / MIB:.0f} MiB "
+        f"({peak / MIB:.0f} MiB; goal 2x + 100 MiB = {goal / MIB:.0f} MiB: "
+        f"{verdict(peak, goal, quick=quick)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 MiB limit, for CI: checks only that it works")
@@ -95,51 +147,13 @@ def main() -> None:
         scenarios, bare_counts = [Scenario(10, 10)], (10,)
     print(f"message size {size / MIB:.1f} MiB (smtp.max_message_size = {limit / MIB:.0f} MiB)", flush=True)
 
-    def verdict(peak: int, goal: int) -> str:
-        # At 2 MiB the idle server alone exceeds the goal's 100 MiB of slack: --quick checks only that it works.
-        if args.quick:
-            return "not judged in --quick, too small to mean anything"
-        return "met" if peak <= goal else "MISSED"
-
     headline = ""
     with tempdir("bench-memory-") as tmp:
         work = Path(tmp)
         for n in bare_counts:
-            where = work / f"bare-{n}"
-            where.mkdir()
-            with bare_server(where, max_message_size=limit) as bare:
-                idle, peak, _ = measure(bare, size, n, f"bare-{n}")
-            print(
-                f"bare aiosmtpd  {n:>2} at once              idle {idle / MIB:6.1f} MiB   peak {peak / MIB:6.1f} MiB   "
-                f"(peak - idle) / in-flight {(peak - idle) / (n * size):4.2f}x",
-                flush=True,
-            )
+            measure_bare(work, n, size, limit)
         for s in scenarios:
-            where = work / f"smtp-{s.senders}"
-            where.mkdir()
-            smtp = {"max_message_size": limit, "max_concurrent_data": s.slots}
-            with mailassist_smtp(where, "sqlite", smtp=smtp, log_level="warning") as gw:
-                idle, peak, ids = measure(gw, size, s.senders, f"smtp-{s.senders}")
-                stored = stored_ids(gw.store_url)
-            missing = set(ids) - stored
-            if len(ids) != s.senders + 1 or missing:
-                raise SystemExit(f"{s.senders} at once: {len(missing)} accepted messages are not in the database")
-            in_flight = s.in_flight * size
-            goal = 2 * in_flight + 100 * MIB
-            print(
-                f"mailassist     {s.senders:>2} at once, {s.slots:>2} slots    idle {idle / MIB:6.1f} MiB   "
-                f"peak {peak / MIB:6.1f} MiB   in-flight {in_flight / MIB:6.1f} MiB   "
-                f"peak / in-flight {peak / in_flight:4.2f}x   "
-                f"(peak - idle) / in-flight {(peak - idle) / in_flight:4.2f}x   "
-                f"goal {goal / MIB:.0f} MiB: {verdict(peak, goal)}",
-                flush=True,
-            )
-            if s.senders == 10:
-                headline = (
-                    f"headline: peak RSS {peak / in_flight:.2f}x the in-flight bytes at 10 x {size / MIB:.0f} MiB "
-                    f"({peak / MIB:.0f} MiB; goal 2x + 100 MiB = {goal / MIB:.0f} MiB: "
-                    f"{verdict(peak, goal)})"
-                )
+            headline = measure_gateway(work, s, size, limit, quick=args.quick) or headline
     print(headline)
 
 
