@@ -31,6 +31,8 @@ def _ascii(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """Someone who sends or receives mail: a display name and an address."""
+
     name: str
     address: str
 
