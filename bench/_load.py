@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,16 +19,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ASSISTANT, Mail, cpu_seconds
+from _common import ASSISTANT, cpu_seconds, read_reply, stop_process
+from _mail import Mail
 
 _QUEUED = re.compile(rb"queued as (\S+)")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -67,14 +59,8 @@ class Session:
         return session
 
     async def reply(self) -> tuple[int, bytes]:
-        lines = []
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("server closed the connection")
-            lines.append(line)
-            if line[3:4] != b"-":
-                return int(line[:3]), b"".join(lines)
+        code, lines = await read_reply(self.reader)
+        return code, b"".join(lines)
 
     async def command(self, line: bytes) -> tuple[int, bytes]:
         self.writer.write(line + b"\r\n")
@@ -152,13 +138,7 @@ class Process:
         return cpu_seconds(self.proc.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, timeout)
 
 
 def mailassist(config: Path, *args: str) -> list[str]:

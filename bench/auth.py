@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,30 +32,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.dnsserver: the local DNS server
 
-import dkim
 from _common import SanityError, check, cpu_seconds, machine
-from _smtp import (
-    ASSISTANT,
-    SENDER,
-    Gateway,
-    LoadResult,
-    Server,
-    bare_server,
-    mailassist_smtp,
-    make_message,
-    run_load,
-    run_smtp_source,
-    smtp_source,
-    tempdir,
-)
+from _signed_mail import DOMAIN, KEY_NAME, sign_all, signed_zone, source_file
+from _smtp import ASSISTANT, SENDER, Gateway, Server, start_server, tempdir
+from _smtp_load import LoadResult, median_round, run_load, run_smtp_source, smtp_source
 
-from tests.dnsserver import TTL, LocalDNS, Zone
+from tests.dnsserver import TTL, LocalDNS
 
-#: Bytes of every message, its DKIM-Signature header included.
-MESSAGE_SIZE = 4096
-DOMAIN = "example.com"
-SELECTOR = "bench"
-KEY_NAME = f"{SELECTOR}._domainkey.{DOMAIN}"
 SESSIONS = 20
 #: Messages per round and server: asyncio generator (each one unique), smtp-source (one message, sent again and
 #: again); full run and --quick.
@@ -70,31 +51,6 @@ KEY_LOOKUPS_PER_TTL = 3
 #: (a), (b), (c).
 NAMES = ("bare", "auth-off", "auth-on")
 PROOFS = {"auth-off": "trusted-relay", "auth-on": "dkim"}
-
-
-# --- mail ---------------------------------------------------------------------------------------------------
-
-
-def _sign(raw: bytes, key: bytes) -> bytes:
-    return bytes(dkim.sign(raw, SELECTOR.encode(), DOMAIN.encode(), key)) + raw
-
-
-def signed_messages(count: int, tag: str, key: bytes, pool: ProcessPoolExecutor) -> list[bytes]:
-    """``count`` unique messages from the registered user, each ``MESSAGE_SIZE`` bytes with its DKIM-Signature
-    (relaxed/simple, dkimpy's defaults), signed on every core."""
-    overhead = 0
-    for _ in range(2):  # the signature's folding depends a little on the message: measure it at the final size
-        overhead = len(_sign(make_message(0, MESSAGE_SIZE - overhead, tag=tag), key)) - (MESSAGE_SIZE - overhead)
-    unsigned = [make_message(i, MESSAGE_SIZE - overhead, tag=tag) for i in range(count)]
-    return list(pool.map(functools.partial(_sign, key=key), unsigned, chunksize=max(1, count // 16)))
-
-
-def source_file(raw: bytes, directory: Path) -> Path:
-    """``raw`` as smtp-source's ``-F`` wants it: LF line ends (it sends each line with CRLF; the empty line it
-    adds at the end changes no DKIM body hash: trailing empty lines are canonicalised away)."""
-    path = directory / "signed.eml"
-    path.write_bytes(raw.replace(b"\r\n", b"\n"))
-    return path
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -130,11 +86,6 @@ def metered(server: Server) -> Iterator[list[float]]:
     spent += [cpu_seconds(pid) - tree, own_cpu(pid) - alone, time.perf_counter() - wall]
 
 
-def median(samples: Sequence[Sample]) -> Sample:
-    """The round with the median rate."""
-    return sorted(samples, key=lambda s: s.rate)[len(samples) // 2]
-
-
 def rotated(n: int) -> list[str]:
     """The servers in round ``n``'s order: each goes first, second and third in turn."""
     k = n % len(NAMES)
@@ -162,7 +113,7 @@ def with_asyncio(
             runs[name].append(Sample(result.rate, tree / result.accepted * 1000, alone / wall, result))
     sent = sum(len(r) for r in rounds) * len(NAMES)
     queued = {name: [i for s in samples if s.load for i in s.load.queued_ids] for name, samples in runs.items()}
-    return {name: median(samples) for name, samples in runs.items()}, generator / sent * 1000, queued
+    return {name: median_round(samples) for name, samples in runs.items()}, generator / sent * 1000, queued
 
 
 def with_smtp_source(
@@ -186,7 +137,7 @@ def with_smtp_source(
             tree, alone, wall = spent
             runs[name].append(Sample(count / seconds, tree / count * 1000, alone / wall))
             generator.append(own / count * 1000)
-    return {name: median(samples) for name, samples in runs.items()}, sorted(generator)[len(generator) // 2]
+    return {name: median_round(samples) for name, samples in runs.items()}, sorted(generator)[len(generator) // 2]
 
 
 # --- sanity -------------------------------------------------------------------------------------------------
@@ -286,23 +237,6 @@ def report(samples: dict[str, Sample]) -> None:
     print(f"auth cost (server CPU auth-on - auth-off): {cost:+.2f} ms/msg")
 
 
-def sign_all(key: bytes, count: int, rounds: int) -> tuple[list[bytes], list[list[bytes]], bytes]:
-    """The warm-up messages, each round's messages and smtp-source's one message, all signed."""
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        warm = signed_messages(WARMUP, "warm", key, pool)
-        sets = [signed_messages(count, f"r{n}", key, pool) for n in range(rounds)]
-        single = signed_messages(1, "source", key, pool)[0]
-    sizes = sorted({len(m) for s in sets for m in s})
-    print(
-        f"mail: {sum(len(s) for s in sets)} unique messages of {'-'.join(map(str, sizes[:: max(1, len(sizes) - 1)]))} "
-        "bytes, DKIM-Signature "
-        f"(2048-bit RSA, d={DOMAIN} s={SELECTOR}) included; signed in advance in "
-        f"{time.perf_counter() - started:.0f} s, not measured"
-    )
-    return warm, sets, single
-
-
 def start_servers(stack: contextlib.ExitStack, work: Path, dns: LocalDNS, log_level: str) -> dict[str, Server]:
     """(a), (b) and (c), each warmed up with ``WARMUP`` messages."""
     trust: dict[str, dict[str, object]] = {
@@ -310,14 +244,9 @@ def start_servers(stack: contextlib.ExitStack, work: Path, dns: LocalDNS, log_le
     }
     servers: dict[str, Server] = {}
     for name in NAMES:
-        (work / name).mkdir()
-        if name == "bare":
-            servers[name] = stack.enter_context(bare_server(work / name))
-        else:
-            sections = trust if name == "auth-on" else None
-            servers[name] = stack.enter_context(
-                mailassist_smtp(work / name, "sqlite", log_level=log_level, sections=sections)
-            )
+        backend = None if name == "bare" else "sqlite"
+        sections = trust if name == "auth-on" else None
+        servers[name] = start_server(stack, work / name, backend, log_level=log_level, sections=sections)
     print(
         "servers: (a) bare aiosmtpd, (b) auth-off: mailassist smtp on SQLite, 127.0.0.1 a trusted relay, "
         f"(c) auth-on: the same with trusted_relays = [] and its DNS at {dns.address}"
@@ -356,11 +285,8 @@ def run(args: argparse.Namespace) -> tuple[float, float | None]:
     source_count = QUICK_SOURCE_COUNT if args.quick else FULL_SOURCE_COUNT
     found = smtp_source()
     print(f"machine: {machine()}")
-    zone = Zone()
-    key = zone.add_dkim_key(DOMAIN, SELECTOR)
-    zone.add_spf(DOMAIN, "v=spf1 ip4:127.0.0.1 -all")
-    zone.add_dmarc(DOMAIN, "v=DMARC1; p=reject")
-    warm, sets, single = sign_all(key, count, rounds)
+    zone, key = signed_zone()
+    warm, sets, single = sign_all(key, WARMUP, count, rounds)
 
     with tempdir("bench-auth-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)

@@ -33,19 +33,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    ASSISTANT,
-    CODES,
-    ORG_DOMAIN,
-    Directory,
-    Person,
-    check,
-    machine,
-    make_mail,
-    percentile,
-    run_main,
-    scratch_store,
-)
+from _common import ASSISTANT, CODES, ORG_DOMAIN, check, machine, percentile, run_main, scratch_store
+from _mail import Directory, Mail, Person, make_mail
 from sqlalchemy import event, text
 
 from linker.model import ParsedMessage
@@ -277,7 +266,8 @@ def full_scans(lines: list[str], *, pg: bool) -> list[str]:
 # --- main ---------------------------------------------------------------------------------------------------
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``sizes`` and ``messages`` filled in from ``--quick`` when not given."""
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="1k and 20k rows, fewer messages: checks the script")
     options.add_argument("--pg", action="store_true", help="PostgreSQL on 127.0.0.1:5432 instead of SQLite")
@@ -285,19 +275,24 @@ def main() -> int:
     options.add_argument("--messages", type=int, help="messages in the fixed set (default 240, quick 60)")
     options.add_argument("--rounds", type=int, default=4, help="interleaved rounds (the set is split between them)")
     args = options.parse_args()
-    sizes = (
+    args.sizes = (
         [int(s) for s in args.sizes.split(",")]
         if args.sizes
         else [1_000, 20_000]
         if args.quick
         else [1_000, 100_000, 1_000_000]
     )
-    count = args.messages or (60 if args.quick else 240)
+    args.messages = args.messages or (60 if args.quick else 240)
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    sizes, count = args.sizes, args.messages
     backend = "PostgreSQL" if args.pg else "SQLite"
     print(f"machine: {machine()}")
     print(f"directory: {backend}, sizes {', '.join(f'{n:,}' for n in sizes)} (each: clients, contacts, leads, records)")
 
-    settings = LinkerSettings.build(assistant_addresses=[ASSISTANT], organization_domains=[ORG_DOMAIN], codes=CODES)
     mails = make_mail(sample_directory(min(sizes), random.Random(5)), count, seed=11)
     parsed = [parse_message(m.raw) for m in mails]
     kinds = Counter(m.kind for m in mails)
@@ -306,28 +301,34 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mailassist-bench-dir-"))
     try:
         with contextlib.ExitStack() as stack:
-            measured: list[Size] = []
-            for n in sizes:
-                start = time.perf_counter()
-                store = stack.enter_context(database(n, pg=args.pg, workdir=workdir))
-                size = Size(n, store)
-                size.inbound = [
-                    store.receipts.add_inbound(m.raw, mail_from=m.mail_from, rcpt_tos=[ASSISTANT]) for m in mails
-                ]
-                measured.append(size)
-                print(f"  loaded {n:>9,} rows per table in {time.perf_counter() - start:5.1f} s")
-            counters = [StatementCounter(size) for size in measured]
-            rounds = max(1, args.rounds)
-            for r in range(rounds):
-                for size, counter in zip(measured, counters, strict=True):
-                    for k in range(r, count, rounds):
-                        link_one(size, counter, size.inbound[k], parsed[k], settings)
-            for counter in counters:
-                counter.close()
+            measured = [load_size(stack, n, mails, pg=args.pg, workdir=workdir) for n in sizes]
+            link_all(measured, parsed, max(1, args.rounds))
             report(measured, pg=args.pg)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def load_size(stack: contextlib.ExitStack, n: int, mails: list[Mail], *, pg: bool, workdir: Path) -> Size:
+    """A store of size ``n`` (closed with ``stack``) holding ``mails`` as receipts, not yet linked."""
+    start = time.perf_counter()
+    store = stack.enter_context(database(n, pg=pg, workdir=workdir))
+    size = Size(n, store)
+    size.inbound = [store.receipts.add_inbound(m.raw, mail_from=m.mail_from, rcpt_tos=[ASSISTANT]) for m in mails]
+    print(f"  loaded {n:>9,} rows per table in {time.perf_counter() - start:5.1f} s")
+    return size
+
+
+def link_all(measured: list[Size], parsed: list[ParsedMessage], rounds: int) -> None:
+    """Link every message at every size, in ``rounds`` interleaved rounds, counting statements."""
+    settings = LinkerSettings.build(assistant_addresses=[ASSISTANT], organization_domains=[ORG_DOMAIN], codes=CODES)
+    counters = [StatementCounter(size) for size in measured]
+    for r in range(rounds):
+        for size, counter in zip(measured, counters, strict=True):
+            for k in range(r, len(parsed), rounds):
+                link_one(size, counter, size.inbound[k], parsed[k], settings)
+    for counter in counters:
+        counter.close()
 
 
 def report(measured: list[Size], *, pg: bool) -> None:

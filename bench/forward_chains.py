@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import html
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
+
+from _chain_clients import CLIENT_LIST, GMAIL_DATE, Client, Message, Person, mailbox, mailbox_list
+from _common import print_failures
 
 from linker.directory import MemoryDirectory, User
 from linker.parse import parse_message
@@ -37,7 +40,6 @@ SETTINGS = LinkerSettings.build(assistant_addresses=[ASSISTANT], organization_do
 CET = timezone(timedelta(hours=1))
 WHEN = datetime(2024, 3, 4, 9, 15, tzinfo=CET)
 
-Person = tuple[str, str]
 #: Clients' people per language: the client who writes, a colleague in Cc, and a supplier further down.
 CLIENTS: dict[str, tuple[Person, Person, Person]] = {
     "en": (
@@ -89,201 +91,6 @@ SUBJECTS = {
 }
 
 
-def _mb(person: Person) -> str:
-    return f"{person[0]} <{person[1]}>"
-
-
-def _list(people: list[Person]) -> str:
-    return ", ".join(_mb(p) for p in people)
-
-
-@dataclass(frozen=True)
-class Message:
-    """One message of a chain: who wrote it to whom, its subject, and its text (which holds the level below)."""
-
-    sender: Person
-    to: list[Person]
-    cc: list[Person]
-    subject: str
-    text: str
-
-
-# ---- clients: how each writes a forward and a reply -------------------------------------------------------------
-
-#: Dates as each client prints them, per language.
-GMAIL_DATE = {
-    "en": "Mon, Mar 4, 2024 at 9:15 AM",
-    "pl": "pon., 4 mar 2024 o 09:15",
-    "cs": "po 4. 3. 2024 v 9:15",
-    "de": "Mo., 4. März 2024 um 09:15 Uhr",
-    "fr": "lun. 4 mars 2024 à 09:15",
-}
-OUTLOOK_DATE = {
-    "en": "Monday, March 4, 2024 9:15 AM",
-    "pl": "poniedziałek, 4 marca 2024 09:15",
-    "cs": "pondělí 4. března 2024 9:15",
-    "de": "Montag, 4. März 2024 09:15",
-    "fr": "lundi 4 mars 2024 09:15",
-}
-APPLE_DATE = {
-    "en": "4 March 2024 at 09:15:00 CET",
-    "pl": "4 marca 2024 09:15:00 CET",
-    "cs": "4. března 2024 9:15:00 SEČ",
-    "de": "4. März 2024 um 09:15:00 MEZ",
-    "fr": "4 mars 2024 à 09:15:00 UTC+1",
-}
-THUNDERBIRD_DATE = "Mon, 4 Mar 2024 09:15:00 +0100"
-
-OUTLOOK_LABELS = {  # separator, From, Sent, To, Cc, Subject
-    "en": ("-----Original Message-----", "From", "Sent", "To", "Cc", "Subject"),
-    "pl": ("-----Wiadomość oryginalna-----", "Od", "Wysłano", "Do", "DW", "Temat"),
-    "cs": ("-----Původní zpráva-----", "Od", "Odesláno", "Komu", "Kopie", "Předmět"),
-    "de": ("-----Ursprüngliche Nachricht-----", "Von", "Gesendet", "An", "Cc", "Betreff"),
-    "fr": ("-----Message d'origine-----", "De :", "Envoyé :", "À :", "Cc :", "Objet :"),
-}
-APPLE_LABELS = {  # title, From, Subject, Date, To, Cc
-    "en": ("Begin forwarded message:", "From", "Subject", "Date", "To", "Cc"),
-    "pl": ("Początek przekazywanej wiadomości:", "Od", "Temat", "Data", "Do", "DW"),
-    "cs": ("Začátek přeposílané zprávy:", "Od", "Předmět", "Datum", "Komu", "Kopie"),
-    "de": ("Anfang der weitergeleiteten Nachricht:", "Von", "Betreff", "Datum", "An", "Kopie"),
-    "fr": ("Début du message réexpédié :", "De :", "Objet :", "Date :", "À :", "Cc :"),
-}
-THUNDERBIRD_LABELS = {  # title, Subject, Date, From, To, CC
-    "en": ("Forwarded Message", "Subject", "Date", "From", "To", "CC"),
-    "pl": ("Przekazana wiadomość", "Temat", "Data", "Nadawca", "Adresat", "Kopia"),
-    "cs": ("Přeposlaná zpráva", "Předmět", "Datum", "Od", "Komu", "Kopie"),
-    "de": ("Weitergeleitete Nachricht", "Betreff", "Datum", "Von", "An", "Kopie (CC)"),
-    "fr": ("Message transféré", "Sujet :", "Date :", "De :", "Pour :", "Copie à :"),
-}
-GMAIL_FROM = {"en": "From", "pl": "Od", "cs": "Od", "de": "Von", "fr": "De :"}
-
-
-def _label(label: str) -> str:
-    """``Label:``, or the label as given when it carries its own (French) colon."""
-    return label if label.endswith(":") else f"{label}:"
-
-
-def _cc_line(label: str, cc: list[Person]) -> list[str]:
-    return [f"{_label(label)} {_list(cc)}"] if cc else []
-
-
-def gmail_block(lang: str, m: Message) -> str:
-    lines = ["---------- Forwarded message ---------", f"{_label(GMAIL_FROM[lang])} {_mb(m.sender)}"]
-    lines += [f"Date: {GMAIL_DATE[lang]}", f"Subject: {m.subject}", f"To: {_list(m.to)}"]
-    lines += _cc_line("Cc", m.cc)
-    return "\n".join(lines) + "\n\n\n"
-
-
-def outlook_block(lang: str, m: Message, *, rule: bool = False) -> str:
-    sep, frm, sent, to, cc, subject = OUTLOOK_LABELS[lang]
-    lines = ["________________________________" if rule else sep, f"{_label(frm)} {_mb(m.sender)}"]
-    lines += [f"{_label(sent)} {OUTLOOK_DATE[lang]}", f"{_label(to)} {'; '.join(_mb(p) for p in m.to)}"]
-    lines += [f"{_label(cc)} {'; '.join(_mb(p) for p in m.cc)}"] if m.cc else []
-    lines += [f"{_label(subject)} {m.subject}"]
-    return "\n".join(lines) + "\n\n"
-
-
-def apple_block(lang: str, m: Message) -> str:
-    title, frm, subject, date, to, cc = APPLE_LABELS[lang]
-    lines = [title, "", f"{_label(frm)} {_mb(m.sender)}", f"{_label(subject)} {m.subject}"]
-    lines += [f"{_label(date)} {APPLE_DATE[lang]}", f"{_label(to)} {_list(m.to)}"]
-    lines += _cc_line(cc, m.cc)
-    return "\n".join(lines) + "\n\n"
-
-
-def thunderbird_block(lang: str, m: Message) -> str:
-    title, subject, date, frm, to, cc = THUNDERBIRD_LABELS[lang]
-    lines = [f"-------- {title} --------", f"{_label(subject)} \t{m.subject}", f"{_label(date)} \t{THUNDERBIRD_DATE}"]
-    lines += [f"{_label(frm)} \t{_mb(m.sender)}", f"{_label(to)} \t{_list(m.to)}"]
-    lines += [f"{_label(cc)} \t{_list(m.cc)}"] if m.cc else []
-    return "\n".join(lines) + "\n\n\n\n"
-
-
-def seznam_block(lang: str, m: Message) -> str:
-    lines = ["---------- Původní e-mail ----------", f"Od: {_mb(m.sender)}", f"Komu: {_list(m.to)}"]
-    lines += [f"Kopie: {_list(m.cc)}"] if m.cc else []
-    lines += ["Datum: 4. 3. 2024 9:15:00", f"Předmět: {m.subject}"]
-    return "\n".join(lines) + "\n"
-
-
-def wp_block(lang: str, m: Message) -> str:
-    lines = ["---------- Oryginalna wiadomość ----------", f"Od: {_mb(m.sender)}", f"Do: {_list(m.to)}"]
-    lines += [f"DW: {_list(m.cc)}"] if m.cc else []
-    lines += ["Data: 4 marca 2024 09:15", f"Temat: {m.subject}"]
-    return "\n".join(lines) + "\n\n"
-
-
-def gmx_block(lang: str, m: Message) -> str:
-    lines = ["Gesendet: Montag, 04. März 2024 um 09:15 Uhr", f'Von: "{m.sender[0]}" <{m.sender[1]}>']
-    lines += [f"An: {_list(m.to)}"] + ([f"Cc: {_list(m.cc)}"] if m.cc else []) + [f"Betreff: {m.subject}"]
-    return "\n".join(lines) + "\n\n"
-
-
-@dataclass(frozen=True)
-class Client:
-    """A mail client in one language: how it heads a forwarded message, prefixes subjects and quotes a reply."""
-
-    name: str
-    lang: str
-    block: Callable[[str, Message], str]
-    fwd: str
-    re: str
-    #: The reply attribution, ``None`` when the client quotes a reply under its forward header block instead.
-    attribution: Callable[[Message], str] | None
-    #: Whether the reply quotes the attribution too (Apple Mail) and the quoted text with ``>``.
-    quote_attribution: bool = False
-
-
-def _att(template: str) -> Callable[[Message], str]:
-    return lambda m: template.format(name=m.sender[0], address=m.sender[1])
-
-
-GMAIL_ATT = {
-    "en": "On Mon, Mar 4, 2024 at 9:15 AM {name} <{address}> wrote:",
-    "pl": "pon., 4 mar 2024 o 09:15 {name} <{address}> napisał(a):",
-    "cs": "po 4. 3. 2024 v 9:15 odesílatel {name} <{address}> napsal:",
-    "de": "Am Mo., 4. März 2024 um 09:15 Uhr schrieb {name} <{address}>:",
-    "fr": "Le lun. 4 mars 2024 à 09:15, {name} <{address}> a écrit :",
-}
-APPLE_ATT = {
-    "en": "On 4 Mar 2024, at 09:15, {name} <{address}> wrote:",
-    "pl": "Wiadomość napisana przez {name} <{address}> w dniu 04.03.2024, o godz. 09:15:",
-    "cs": "Dne 4. 3. 2024 v 9:15, {name} <{address}> napsal(a):",
-    "de": "Am 04.03.2024 um 09:15 schrieb {name} <{address}>:",
-    "fr": "Le 4 mars 2024 à 09:15, {name} <{address}> a écrit :",
-}
-THUNDERBIRD_ATT = {
-    "en": "On 04/03/2024 09:15, {name} wrote:",
-    "pl": "W dniu 4.03.2024 o 09:15, {name} pisze:",
-    "cs": "Dne 04. 03. 24 v 9:15 {name} napsal(a):",
-    "de": "Am 04.03.24 um 09:15 schrieb {name}:",
-    "fr": "Le 04/03/2024 à 09:15, {name} a écrit :",
-}
-OUTLOOK_PREFIX = {"en": ("FW:", "RE:"), "pl": ("PD:", "ODP:"), "cs": ("FW:", "RE:"), "de": ("WG:", "AW:")}
-OUTLOOK_PREFIX["fr"] = ("TR :", "RE :")
-
-
-def _clients() -> list[Client]:
-    out: list[Client] = []
-    for lang in CLIENTS:
-        fw, re_ = OUTLOOK_PREFIX[lang]
-        out += [
-            Client("gmail", lang, gmail_block, "Fwd:", "Re:", _att(GMAIL_ATT[lang])),
-            Client("outlook", lang, outlook_block, fw, re_, None),
-            Client("new-outlook", lang, lambda lg, m: outlook_block(lg, m, rule=True), fw, re_, None),
-            Client("apple-mail", lang, apple_block, "Fwd:", "Re:", _att(APPLE_ATT[lang]), quote_attribution=True),
-            Client("thunderbird", lang, thunderbird_block, "Fwd:", "Re:", _att(THUNDERBIRD_ATT[lang])),
-        ]
-    out.append(Client("seznam", "cs", seznam_block, "Fwd:", "Re:", None))
-    wp_attribution = _att("Dnia 4 marca 2024 09:15 {name} <{address}> napisał(a):")
-    out.append(Client("wp", "pl", wp_block, "Fwd:", "Odp:", wp_attribution))
-    out.append(Client("gmx", "de", gmx_block, "Fwd:", "Aw:", None))
-    return out
-
-
-CLIENT_LIST = _clients()
-
-
 # ---- cases ---------------------------------------------------------------------------------------------------------
 
 
@@ -301,10 +108,10 @@ class Case:
 
 def _eml(m: Message, *, html: str | None = None, attached: bytes | None = None, bcc: bool = False) -> bytes:
     msg = EmailMessage()
-    msg["From"] = _mb(m.sender)
-    msg["To"] = _list(m.to) if m.to else ASSISTANT
+    msg["From"] = mailbox(m.sender)
+    msg["To"] = mailbox_list(m.to) if m.to else ASSISTANT
     if m.cc:
-        msg["Cc"] = _list(m.cc)
+        msg["Cc"] = mailbox_list(m.cc)
     if bcc:
         msg["Bcc"] = ASSISTANT
     msg["Subject"] = m.subject
@@ -496,12 +303,7 @@ def evaluate_chains() -> int:
         for name in FIELDS:
             good, seen = fields[name]
             print(f"  {name:<10}{good:>4}/{seen:<4} {100.0 * good / seen:5.1f}%")
-    if failures:
-        print("\nfailing cases:")
-        for line in failures:
-            print(f"  {line}")
-    print(f"{len(cases) - len(failures)} passed, {len(failures)} failed")
-    return len(failures)
+    return print_failures(len(cases), failures)
 
 
 def show_case(case_id: str) -> int:
@@ -513,65 +315,3 @@ def show_case(case_id: str) -> int:
             return 0
     print(f"no case {case_id}")
     return 1
-
-
-# ---- hostile chains ---------------------------------------------------------------------------------------------
-
-
-def _hostile_block(i: int, quote: str = "") -> str:
-    lines = [
-        "-----Original Message-----",
-        f"From: Person {i} <p{i}@x{i % 97}.test>",
-        "Sent: Monday, March 4, 2024 9:15 AM",
-        f"To: Other <o{i}@y.test>",
-        f"Subject: FW: offer {i}",
-        "",
-        f"text of level {i}",
-        "",
-    ]
-    return "".join(f"{quote}{line}\n" for line in lines)
-
-
-def hostile_messages(mib: int) -> Iterator[tuple[str, bytes]]:
-    """Messages of ``mib`` MiB that nest forwards as deep as their size allows: flat ``-----Original Message-----``
-    blocks, blocks quoted one ``> `` deeper each, and one block above plain text (the cost of a single level)."""
-    size = mib << 20
-    head = "From: Anna <anna@example.com>\r\nTo: assistant@crm.example.com\r\nSubject: FW: offer\r\n"
-    head += "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    flat: list[str] = []
-    total = n = 0
-    while total < size:
-        flat.append(_hostile_block(n))
-        total += len(flat[-1])
-        n += 1
-    yield f"flat: {n} nested blocks", (head + "".join(flat)).encode()
-    quoted: list[str] = []
-    total = n = 0
-    while total < size:
-        quoted.append(_hostile_block(n, "> " * n))
-        total += len(quoted[-1])
-        n += 1
-    yield f"quoted: {n} blocks, each one '> ' deeper", (head + "".join(quoted)).encode()
-    text = "lorem ipsum dolor sit amet\n" * (size // 27)
-    yield "one block over plain text", (head + _hostile_block(0) + text).encode()
-
-
-def measure_hostile(mib: int) -> int:
-    """Time the whole pipeline (``run_pipeline``, default settings) on each hostile shape; print CPU seconds."""
-    import time
-
-    from linker.directory import MemoryDirectory
-    from linker.pipeline import default_settings, run_pipeline
-
-    def run(raw: bytes) -> tuple[float, int]:
-        start = time.process_time()
-        plan = run_pipeline(raw, envelope=Envelope(), settings=default_settings(), directory=MemoryDirectory())
-        levels = len(plan.original.chain) if plan.original else 0
-        return time.process_time() - start, levels
-
-    run(next(hostile_messages(1))[1])  # imports and caches, outside the timing
-    print(f"forward_eval --hostile {mib}: linker CPU per message (run_pipeline: parse, unwrap, plan)")
-    for name, raw in hostile_messages(mib):
-        seconds, levels = run(raw)
-        print(f"  {name:<44} {len(raw) / (1 << 20):6.1f} MiB  {seconds:6.2f} s  {levels} levels read")
-    return 0

@@ -30,6 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import print_failures
+
 Explain = Callable[[bytes], dict[str, Any]]
 #: The fields reported, in order; a case counts for a field only when its expectation names it.
 FIELDS = ("forwarded", "subject", "body", "from", "to", "cc", "message", "date")
@@ -204,12 +206,7 @@ def evaluate(directory: Path, explain: Explain) -> int:
         good, seen = totals[name]
         if seen:
             print(f"{name:<10}{good:>4}/{seen:<4} {100.0 * good / seen:5.1f}%")
-    if failures:
-        print("\nfailing cases:")
-        for line in failures:
-            print(f"  {line}")
-    print(f"{len(cases) - len(failures)} passed, {len(failures)} failed")
-    return len(failures)
+    return print_failures(len(cases), failures)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.hostile:
-        from forward_chains import measure_hostile
+        from _hostile_chains import measure_hostile
 
         return measure_hostile(args.hostile)
     if args.directory is None and not args.chains:

@@ -23,7 +23,6 @@ raises or takes more than ``QUICK_FACTOR`` times its budget (timings are printed
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import multiprocessing
 import re
@@ -31,14 +30,15 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine
+from _hostile_cases import Case, MiB, cases, normal
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
@@ -69,129 +69,6 @@ QUICK_FACTOR = 10
 #: A sanitizer call still running after this many seconds is stopped and reported as ``>`` this: nh3's tree
 #: builder (html5ever) is quadratic in nesting depth, and 4M nested ``<div>`` would take days.
 SANITIZER_TIMEOUT = 60.0
-MiB = 1 << 20
-HEADERS = "From: Jan Kowalski <jan@acme.example>\r\nTo: anna@example.com\r\nMessage-ID: <{n}@acme.example>\r\n"
-
-
-@dataclass(frozen=True)
-class Case:
-    cls: str
-    name: str
-    raw: bytes
-
-
-def message(n: str, body: str | bytes, *, content_type: str = "text/html", cte: str = "8bit", extra: str = "") -> bytes:
-    """One message: our headers, ``extra`` headers, and a single body part."""
-    head = HEADERS.format(n=n) + "Subject: hostile\r\n" + extra
-    head += f"MIME-Version: 1.0\r\nContent-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n"
-    data = body.encode() if isinstance(body, str) else body
-    return head.encode() + b"\r\n" + data
-
-
-def normal() -> bytes:
-    """A normal 16 KiB message: a text part and its HTML alternative."""
-    paragraph = "Dzień dobry, przesyłam ofertę na 20 krzeseł biurowych w kolorze szarym, z dostawą w marcu. "
-    text = "\r\n\r\n".join([paragraph * 2] * 40)[: 6 * 1024]
-    html = "".join(
-        f"<p class=MsoNormal>{paragraph}<b>{i}</b> <a href='https://x.example/{i}'>link</a></p>" for i in range(60)
-    )
-    boundary = "b-normal"
-    body = (
-        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
-        f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html[: 10 * 1024]}\r\n--{boundary}--\r\n"
-    )
-    return message("normal", body, content_type=f'multipart/alternative; boundary="{boundary}"')
-
-
-def _nested_forwards(n: Callable[[int], int]) -> Iterator[Case]:
-    """Outlook blocks one under another, and quoted one level deeper each: each level of a chain re-reads the rest."""
-    outlook = (
-        "\r\n-----Original Message-----\r\nFrom: Jan Kowalski <jan{i}@acme.example>\r\n"
-        "Sent: Tuesday, March 4, 2025 9:15 AM\r\nTo: Anna Nowak <anna@example.com>\r\nSubject: RE: Oferta {i}\r\n\r\n"
-        "Dzień dobry, w załączeniu poprawiona oferta.\r\n"
-    )
-    blocks = n(25 * MiB // 230)
-    flat = "".join(outlook.format(i=i) for i in range(blocks))
-    yield Case(
-        "nested forwards",
-        f"{blocks} Outlook blocks, one under another (25 MB)",
-        message(
-            "fwd", "Forwarding the whole thread.\r\n" + flat, content_type="text/plain", extra="Subject: FW: Oferta\r\n"
-        ),
-    )
-    quoted_blocks: list[str] = []
-    size, limit = 0, n(25 * MiB)
-    while size < limit:  # each block quoted one level deeper than the one before, up to 100 levels, then again
-        depth = len(quoted_blocks) % 100
-        block = outlook.format(i=len(quoted_blocks)).replace("\r\n", "\r\n" + "> " * depth)
-        quoted_blocks.append(block)
-        size += len(block)
-    quoted = "".join(quoted_blocks)
-    yield Case(
-        "nested forwards",
-        "blocks quoted one '> ' deeper each (25 MB)",
-        message("fwdq", "See below.\r\n" + quoted, content_type="text/plain", extra="Subject: FW: FW: Oferta\r\n"),
-    )
-
-
-def cases(scale: float) -> Iterator[Case]:
-    """Every hostile case; ``scale`` 1 is full size (up to ~25 MiB), smaller for ``--quick``."""
-
-    def n(count: int) -> int:
-        return max(10, int(count * scale))
-
-    yield Case("tag soup", "'<a ' x 20k (60 KB, CVE-2025-6069)", message("a20k", "<a " * 20_000))
-    yield Case("tag soup", "'<a ' x 8M (24 MB)", message("a8m", "<a " * n(8_000_000)))
-    soup = "<div><p>x<b>y<table><td>z</i></b><a href=x>q<!-- c --><![CDATA[ ]]>&amp;&#x41;<img src=//t.example/p>"
-    yield Case("tag soup", "mixed soup, 5 MB", message("soup5", soup * n(5 * MiB // len(soup))))
-    yield Case("tag soup", "unclosed comments, 8 MB", message("cmt", "<!--" * n(2 * MiB)))
-    yield Case("tag soup", "CDATA soup, 9 MB", message("cdata", "<![CDATA[" * n(MiB)))
-    yield Case("deep nesting", "<div> x 100k", message("div100k", "<div>" * n(100_000) + "deep"))
-    yield Case("deep nesting", "<div> x 4M (20 MB)", message("div4m", "<div>" * n(4_000_000)))
-    yield Case("deep nesting", "<blockquote> x 1M", message("bq", "<blockquote>" * n(1_000_000)))
-    clones = "<p>" + "".join(f"<b id={i}>" for i in range(n(5_000))) + "</p><p>x" * n(2_500)
-    yield Case("deep nesting", "5k formatting tags cloned into 2.5k paragraphs (74 KB)", message("fmt", clones))
-    parts = n(50_000)
-    body = "".join(f"--p\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(parts)) + "--p--\r\n"
-    yield Case("MIME parts", f"{parts} parts", message("parts", body, content_type='multipart/mixed; boundary="p"'))
-    nested = "".join(f'--q{i}\r\nContent-Type: multipart/mixed; boundary="q{i + 1}"\r\n\r\n' for i in range(n(5_000)))
-    yield Case(
-        "MIME parts", "5k nested multiparts", message("nest", nested, content_type='multipart/mixed; boundary="q0"')
-    )
-    yield from _nested_forwards(n)
-    dashes = "--x\r\n" * n(4_000_000)
-    yield Case(
-        "MIME parts", "4M lines that look like delimiters (20 MB)", message("dash", dashes, content_type="text/plain")
-    )
-    fake = "".join("--p\r\nContent-Type: text/plain\r\n\r\n" + "--y\r\n" * n(400_000) for _ in range(10))
-    yield Case(
-        "MIME parts",
-        "10 parts holding 4M lines that look like delimiters",
-        message("dashm", fake + "--p--\r\n", content_type='multipart/mixed; boundary="p"'),
-    )
-    people = n(10_000)
-    to = ",\r\n ".join(f"Person {i} <person{i}@client{i % 500}.example>" for i in range(people))
-    yield Case("recipients", f"{people} in Cc", message("rcpt", "<p>hi</p>", extra=f"Cc: {to}\r\n"))
-    subject = "\r\n ".join(["Zapytanie ofertowe " * 4] * n(8 * MiB // 77))
-    yield Case("huge headers", "folded 8 MB subject", message("subj", "<p>hi</p>", extra=f"Subject: {subject}\r\n"))
-    many = "".join(f"X-H{i}: {'v' * 60}\r\n" for i in range(n(200_000)))
-    yield Case("huge headers", "200k headers (15 MB)", message("hdrs", "<p>hi</p>", extra=many))
-    words = "=?utf-8?b?" + base64.b64encode("Zażółć ".encode()).decode() + "?= "
-    yield Case(
-        "huge headers", "encoded words, 4 MB", message("ew", "hi", extra=f"X-Words: {words * n(4 * MiB // 29)}\r\n")
-    )
-    yield Case("long lines", "one 20 MB text line", message("line", "x" * n(20 * MiB), content_type="text/plain"))
-    yield Case("long lines", "one 20 MB HTML line", message("hline", "<span>word</span> " * n(20 * MiB // 18)))
-    html64 = base64.encodebytes(("<a " * n(4 * MiB)).encode())
-    yield Case("base64 bomb", "12 MB of '<a ' in base64 (16 MB)", message("b64", html64, cte="base64"))
-    garbage = b"!!@@##$$" * n(2 * MiB)
-    yield Case("base64 bomb", "16 MB of invalid base64", message("b64bad", garbage, cte="base64"))
-    qp = ("=3Ca =\r\n" * n(2 * MiB)).encode()
-    yield Case("quoted-printable bomb", "16 MB of soft breaks and '=3Ca '", message("qp", qp, cte="quoted-printable"))
-    qp_div = ("=3Cdiv=3E" * n(2 * MiB)).encode()
-    yield Case(
-        "quoted-printable bomb", "<div> x 2M, QP, one line (18 MB)", message("qpd", qp_div, cte="quoted-printable")
-    )
 
 
 def cpu(run: Callable[[], object]) -> float:
@@ -305,49 +182,82 @@ def main(argv: list[str] | None = None) -> int:
             viewer.close()
 
 
-def run(viewer: Viewer, scale: float, only: set[str], *, quick: bool) -> int:
+class Baseline(NamedTuple):
+    """The normal message's costs, each case's divisor: linker, sanitizer (CPU seconds) and page p99 (seconds)."""
+
+    link: float
+    sanitize: float
+    page: float
+
+
+#: Per class, the worst (linker, sanitizer, page p99) seconds seen.
+Worst = dict[str, tuple[float, float, float]]
+
+
+def measure_baseline(viewer: Viewer) -> Baseline:
+    """The normal message through the linker, a normal page through the sanitizer, and its pages: the least of 20."""
     base_raw = normal()
     base_link = min(link(base_raw)[0] for _ in range(20))
     base_html = "".join(f"<p>{i} <b>x</b></p>" for i in range(600))
     base_sanitize = min(cpu(lambda: sanitize(base_html)) for _ in range(20))
     _filing, base_id = viewer.file(base_raw)
     assert base_id is not None, "the normal message was not filed"
-    base_page = viewer.page_p99(base_id)
+    base = Baseline(base_link, base_sanitize, viewer.page_p99(base_id))
     print(
-        f"normal 16 KiB message: linker {base_link * 1e3:.2f} ms, sanitizer {base_sanitize * 1e3:.2f} ms, "
-        f"page p99 {base_page * 1e3:.1f} ms\n"
+        f"normal 16 KiB message: linker {base.link * 1e3:.2f} ms, sanitizer {base.sanitize * 1e3:.2f} ms, "
+        f"page p99 {base.page * 1e3:.1f} ms\n"
     )
+    return base
+
+
+def run(viewer: Viewer, scale: float, only: set[str], *, quick: bool) -> int:
+    """Every case (of the ``only`` classes): a row each, then the worst per class and the headline; 1 when a case
+    raised (or, with ``quick``, went over ``QUICK_FACTOR`` times a budget)."""
+    base = measure_baseline(viewer)
     print(
         f"{'class':22} {'case':50} {'size':>9} {'linker s':>9} {'x normal':>9} {'sanitize s':>10} {'x normal':>9} "
         f"{'filing s':>9} {'page p99 ms':>11}"
     )
     failed: list[str] = []
-    worst: dict[str, tuple[float, float, float]] = {}
+    worst: Worst = {}
     for case in cases(scale):
         if only and case.cls not in only:
             continue
-        html: str | None = None
         try:
-            linker_s, html = link(case.raw)
-            sanitize_s = sanitize_cpu(html) if html else 0.0
-            filing_s, filed = viewer.file(case.raw)
-            page_s = viewer.page_p99(filed) if filed is not None else 0.0
+            linker_s, sanitize_s, page_s = run_case(viewer, case, base)
         except Exception:
             traceback.print_exc()
             failed.append(f"{case.cls}: {case.name} raised")
             continue
-        size = f"{len(case.raw) / MiB:.1f} MiB" if len(case.raw) >= MiB else f"{len(case.raw) // 1024} KiB"
-        print(
-            f"{case.cls:22} {case.name[:50]:50} {size:>9} {linker_s:9.3f} {linker_s / base_link:9.0f} "
-            f"{sanitize_s:10.3f} {sanitize_s / base_sanitize if html else 0:9.0f} {filing_s:9.3f} "
-            f"{page_s * 1e3 if filed is not None else float('nan'):11.1f}",
-            flush=True,
-        )
         old = worst.get(case.cls, (0.0, 0.0, 0.0))
         worst[case.cls] = (max(old[0], linker_s), max(old[1], sanitize_s), max(old[2], page_s))
         over = linker_s > QUICK_FACTOR * LINKER_BUDGET or sanitize_s > QUICK_FACTOR * SANITIZER_BUDGET
         if quick and (over or page_s > QUICK_FACTOR * PAGE_BUDGET):
             failed.append(f"{case.cls}: {case.name} over {QUICK_FACTOR}x its budget")
+    report(worst, base, failed)
+    return 1 if failed else 0
+
+
+def run_case(viewer: Viewer, case: Case, base: Baseline) -> tuple[float, float, float]:
+    """One case through the linker, the sanitizer, filing and its pages; prints its row and returns the linker's
+    and the sanitizer's CPU seconds and the page p99 (0 for what the message has none of)."""
+    html: str | None = None
+    linker_s, html = link(case.raw)
+    sanitize_s = sanitize_cpu(html) if html else 0.0
+    filing_s, filed = viewer.file(case.raw)
+    page_s = viewer.page_p99(filed) if filed is not None else 0.0
+    size = f"{len(case.raw) / MiB:.1f} MiB" if len(case.raw) >= MiB else f"{len(case.raw) // 1024} KiB"
+    print(
+        f"{case.cls:22} {case.name[:50]:50} {size:>9} {linker_s:9.3f} {linker_s / base.link:9.0f} "
+        f"{sanitize_s:10.3f} {sanitize_s / base.sanitize if html else 0:9.0f} {filing_s:9.3f} "
+        f"{page_s * 1e3 if filed is not None else float('nan'):11.1f}",
+        flush=True,
+    )
+    return linker_s, sanitize_s, page_s
+
+
+def report(worst: Worst, base: Baseline, failed: list[str]) -> None:
+    """The worst per class against the budgets, the failures, and the headline."""
     print(
         f"\nworst per class (budgets: linker {LINKER_BUDGET} s, sanitizer {SANITIZER_BUDGET * 1e3:.0f} ms, "
         f"page p99 {PAGE_BUDGET * 1e3:.0f} ms):"
@@ -355,9 +265,9 @@ def run(viewer: Viewer, scale: float, only: set[str], *, quick: bool) -> int:
     for cls, (linker_s, sanitize_s, page_s) in worst.items():
         within = linker_s <= LINKER_BUDGET and sanitize_s <= SANITIZER_BUDGET and page_s <= PAGE_BUDGET
         print(
-            f"  {cls:22} linker {linker_s:7.3f} s ({linker_s / base_link:6.0f}x normal)   "
-            f"sanitizer {sanitize_s:7.3f} s ({sanitize_s / base_sanitize:6.0f}x normal)   "
-            f"page p99 {page_s * 1e3:6.1f} ms ({page_s / base_page:5.1f}x normal)   {'ok' if within else 'OVER'}"
+            f"  {cls:22} linker {linker_s:7.3f} s ({linker_s / base.link:6.0f}x normal)   "
+            f"sanitizer {sanitize_s:7.3f} s ({sanitize_s / base.sanitize:6.0f}x normal)   "
+            f"page p99 {page_s * 1e3:6.1f} ms ({page_s / base.page:5.1f}x normal)   {'ok' if within else 'OVER'}"
         )
     for failure in failed:
         print(f"FAILED {failure}")
@@ -369,7 +279,6 @@ def run(viewer: Viewer, scale: float, only: set[str], *, quick: bool) -> int:
         f"{sanitize_worst * 1e3:.0f} ms/call (goal {SANITIZER_BUDGET * 1e3:.0f} ms), worst page p99 "
         f"{page_worst * 1e3:.0f} ms (goal {PAGE_BUDGET * 1e3:.0f} ms)"
     )
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

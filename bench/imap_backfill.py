@@ -40,7 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CODES, ORG_DOMAIN, Directory, SanityError, check, machine, make_directory, make_mail
+from _common import CODES, ORG_DOMAIN, SanityError, check, machine
+from _mail import Directory, make_directory, make_mail
 
 from gateway.ingest import FILE, Ingested, Ingestor, Voucher
 from mailassist import backfill
@@ -187,29 +188,47 @@ def run_file(work: Path, mbox: Path, directory: Directory, user: str) -> tuple[R
         store.close()
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``count`` filled in from ``--quick`` when not given."""
     options = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     options.add_argument("--quick", action="store_true", help="60 messages, filed through the linker too")
     options.add_argument("--count", type=int, help="messages (default 2000, quick 60)")
     options.add_argument("--seed", type=int, default=7)
     args = options.parse_args()
+    args.count = args.count or (60 if args.quick else 2000)
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     configure_logging("warning")  # not a line per message taken
-    count = args.count or (60 if args.quick else 2000)
+    count = args.count
     binary = dovecot_binary()
     if binary is None:
         print("imap_backfill: dovecot is not installed (Debian: apt-get install dovecot-imapd)", file=sys.stderr)
         return 1
 
     directory = make_directory()
-    user = directory.users[0].address
-    mails = make_mail(directory, count, seed=args.seed)
-    raws = [m.raw for m in mails]
+    raws = [m.raw for m in make_mail(directory, count, seed=args.seed)]
     print(f"machine: {machine()}")
     print(
         f"messages: {count}, {sum(map(len, raws)) / count / 1024:.1f} KiB on average; SQLite stores (synchronous=FULL)"
     )
     print(f"load average before: {_load()}")
+    try:
+        imap, file = compare(binary, directory, raws, quick=args.quick)
+    except SanityError as exc:
+        print(f"imap_backfill: sanity check failed: {exc}", file=sys.stderr)
+        return 1
+    report(imap, file, quick=args.quick)
+    return 0
 
+
+def compare(binary: str, directory: Directory, raws: list[bytes], *, quick: bool) -> tuple[Run, Run]:
+    """The same messages taken from a throwaway Dovecot, then from an mbox, each into a fresh store; checks that
+    both paths took every message and stored the same ones."""
+    count = len(raws)
+    user = directory.users[0].address
     work = Path(tempfile.mkdtemp(prefix="mailassist-bench-imap-"))
     server = Dovecot(binary)
     try:
@@ -222,7 +241,7 @@ def main() -> int:
         write_mbox(mbox_path, raws)
 
         config = _config(work, server.port, user)
-        imap, imap_hashes = run_imap(work, config, directory, file_them=args.quick)
+        imap, imap_hashes = run_imap(work, config, directory, file_them=quick)
         file, file_hashes = run_file(work, mbox_path, directory, user)
         check(imap.messages == count, f"imap took {imap.messages} of {count}")
         check(file.messages == count, f"file took {file.messages} of {count}")
@@ -230,22 +249,22 @@ def main() -> int:
             imap_hashes == file_hashes and len(imap_hashes) == count,
             f"the two paths stored different messages: {len(imap_hashes - file_hashes)} differ",
         )
-    except SanityError as exc:
-        print(f"imap_backfill: sanity check failed: {exc}", file=sys.stderr)
-        return 1
+        return imap, file
     finally:
         server.close()
         shutil.rmtree(work, ignore_errors=True)
 
+
+def report(imap: Run, file: Run, *, quick: bool) -> None:
+    """Both runs side by side, and the headline."""
     print(f"load average after: {_load()}\n")
     print(f"{'path':<6}  {'messages':>8}  {'seconds':>8}  {'msg/s':>8}")
     for run in (imap, file):
         print(f"{run.path:<6}  {run.messages:>8}  {run.seconds:>8.2f}  {run.rate:>8.1f}")
     print(f"\nheadline: IMAP back-fill {imap.rate:.0f} msg/s, mailassist ingest (mbox) {file.rate:.0f} msg/s, "
           f"ratio imap/file {imap.rate / file.rate:.2f}x")  # fmt: skip
-    if args.quick:
+    if quick:
         print("quick: every message taken by both paths, the same messages, and every IMAP receipt linked")
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import process_tree
-from _smtp import Server, bare_server, mailassist_smtp, make_message, run_load, stored_ids, tempdir
+from _common import PeakSampler, process_tree
+from _smtp import Server, bare_server, mailassist_smtp, make_message, stored_ids, tempdir
+from _smtp_load import run_load
 
 MIB = 1024 * 1024
 #: The default ``smtp.max_concurrent_data``, used where the scenario does not set it.
@@ -61,27 +61,9 @@ def children_private_kib(pid: int) -> int:
     return total
 
 
-class ChildrenPeak:
-    """The largest ``children_private_kib`` seen, sampled every 10 ms on a thread (the kernel keeps no peak of it)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = children_private_kib(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> ChildrenPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, children_private_kib(self.pid))
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, children_private_kib(self.pid))
+def children_peak(pid: int) -> PeakSampler:
+    """The largest ``children_private_kib`` seen, sampled every 10 ms (the kernel keeps no peak of it)."""
+    return PeakSampler(lambda: children_private_kib(pid), 0.01, floor=children_private_kib(pid))
 
 
 def measure(server: Server, size: int, senders: int, tag: str) -> tuple[int, int, list[str]]:
@@ -92,12 +74,64 @@ def measure(server: Server, size: int, senders: int, tag: str) -> tuple[int, int
     pid = server.proc.pid
     idle = (status_kib(pid, "VmRSS") + children_private_kib(pid)) * 1024
     messages = [make_message(i, size, tag=tag) for i in range(senders)]
-    with ChildrenPeak(pid) as children:
+    with children_peak(pid) as children:
         result = asyncio.run(run_load(server.port, messages, sessions=senders, per_conn=1))
     if result.accepted != senders:
         raise SystemExit(f"{tag}: {result.accepted}/{senders} got 250; first errors: {result.errors[:3]}")
     peak = (status_kib(pid, "VmHWM") + children.peak) * 1024
     return idle, peak, warm.queued_ids + result.queued_ids
+
+
+def verdict(peak: int, goal: int, *, quick: bool) -> str:
+    """Whether ``peak`` met ``goal``; at 2 MiB the idle server alone exceeds the goal's 100 MiB of slack, so
+    ``--quick`` checks only that it works."""
+    if quick:
+        return "not judged in --quick, too small to mean anything"
+    return "met" if peak <= goal else "MISSED"
+
+
+def measure_bare(work: Path, n: int, size: int, limit: int) -> None:
+    """Bare aiosmtpd taking ``n`` messages at once: its idle and peak RSS."""
+    where = work / f"bare-{n}"
+    where.mkdir()
+    with bare_server(where, max_message_size=limit) as bare:
+        idle, peak, _ = measure(bare, size, n, f"bare-{n}")
+    print(
+        f"bare aiosmtpd  {n:>2} at once              idle {idle / MIB:6.1f} MiB   peak {peak / MIB:6.1f} MiB   "
+        f"(peak - idle) / in-flight {(peak - idle) / (n * size):4.2f}x",
+        flush=True,
+    )
+
+
+def measure_gateway(work: Path, s: Scenario, size: int, limit: int, *, quick: bool) -> str:
+    """``mailassist smtp`` in scenario ``s``: check every message was stored, print its figures, and return the
+    headline when this is the scenario it is about (10 at once), else an empty string."""
+    where = work / f"smtp-{s.senders}"
+    where.mkdir()
+    smtp = {"max_message_size": limit, "max_concurrent_data": s.slots}
+    with mailassist_smtp(where, "sqlite", smtp=smtp, log_level="warning") as gw:
+        idle, peak, ids = measure(gw, size, s.senders, f"smtp-{s.senders}")
+        stored = stored_ids(gw.store_url)
+    missing = set(ids) - stored
+    if len(ids) != s.senders + 1 or missing:
+        raise SystemExit(f"{s.senders} at once: {len(missing)} accepted messages are not in the database")
+    in_flight = s.in_flight * size
+    goal = 2 * in_flight + 100 * MIB
+    print(
+        f"mailassist     {s.senders:>2} at once, {s.slots:>2} slots    idle {idle / MIB:6.1f} MiB   "
+        f"peak {peak / MIB:6.1f} MiB   in-flight {in_flight / MIB:6.1f} MiB   "
+        f"peak / in-flight {peak / in_flight:4.2f}x   "
+        f"(peak - idle) / in-flight {(peak - idle) / in_flight:4.2f}x   "
+        f"goal {goal / MIB:.0f} MiB: {verdict(peak, goal, quick=quick)}",
+        flush=True,
+    )
+    if s.senders != 10:
+        return ""
+    return (
+        f"headline: peak RSS {peak / in_flight:.2f}x the in-flight bytes at 10 x {size / MIB:.0f} MiB "
+        f"({peak / MIB:.0f} MiB; goal 2x + 100 MiB = {goal / MIB:.0f} MiB: "
+        f"{verdict(peak, goal, quick=quick)})"
+    )
 
 
 def main() -> None:
@@ -113,51 +147,13 @@ def main() -> None:
         scenarios, bare_counts = [Scenario(10, 10)], (10,)
     print(f"message size {size / MIB:.1f} MiB (smtp.max_message_size = {limit / MIB:.0f} MiB)", flush=True)
 
-    def verdict(peak: int, goal: int) -> str:
-        # At 2 MiB the idle server alone exceeds the goal's 100 MiB of slack: --quick checks only that it works.
-        if args.quick:
-            return "not judged in --quick, too small to mean anything"
-        return "met" if peak <= goal else "MISSED"
-
     headline = ""
     with tempdir("bench-memory-") as tmp:
         work = Path(tmp)
         for n in bare_counts:
-            where = work / f"bare-{n}"
-            where.mkdir()
-            with bare_server(where, max_message_size=limit) as bare:
-                idle, peak, _ = measure(bare, size, n, f"bare-{n}")
-            print(
-                f"bare aiosmtpd  {n:>2} at once              idle {idle / MIB:6.1f} MiB   peak {peak / MIB:6.1f} MiB   "
-                f"(peak - idle) / in-flight {(peak - idle) / (n * size):4.2f}x",
-                flush=True,
-            )
+            measure_bare(work, n, size, limit)
         for s in scenarios:
-            where = work / f"smtp-{s.senders}"
-            where.mkdir()
-            smtp = {"max_message_size": limit, "max_concurrent_data": s.slots}
-            with mailassist_smtp(where, "sqlite", smtp=smtp, log_level="warning") as gw:
-                idle, peak, ids = measure(gw, size, s.senders, f"smtp-{s.senders}")
-                stored = stored_ids(gw.store_url)
-            missing = set(ids) - stored
-            if len(ids) != s.senders + 1 or missing:
-                raise SystemExit(f"{s.senders} at once: {len(missing)} accepted messages are not in the database")
-            in_flight = s.in_flight * size
-            goal = 2 * in_flight + 100 * MIB
-            print(
-                f"mailassist     {s.senders:>2} at once, {s.slots:>2} slots    idle {idle / MIB:6.1f} MiB   "
-                f"peak {peak / MIB:6.1f} MiB   in-flight {in_flight / MIB:6.1f} MiB   "
-                f"peak / in-flight {peak / in_flight:4.2f}x   "
-                f"(peak - idle) / in-flight {(peak - idle) / in_flight:4.2f}x   "
-                f"goal {goal / MIB:.0f} MiB: {verdict(peak, goal)}",
-                flush=True,
-            )
-            if s.senders == 10:
-                headline = (
-                    f"headline: peak RSS {peak / in_flight:.2f}x the in-flight bytes at 10 x {size / MIB:.0f} MiB "
-                    f"({peak / MIB:.0f} MiB; goal 2x + 100 MiB = {goal / MIB:.0f} MiB: "
-                    f"{verdict(peak, goal)})"
-                )
+            headline = measure_gateway(work, s, size, limit, quick=args.quick) or headline
     print(headline)
 
 

@@ -31,34 +31,32 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     ASSISTANT,
-    Directory,
-    Mail,
     check,
     config_sections,
+    free_port,
     machine,
-    make_directory,
-    make_mail,
     percentile,
+    pg_database,
     run_main,
     write_config,
 )
-from _load import Sent, blast, free_port, paced, run_cli, running
+from _load import Process, Sent, blast, paced, run_cli, running
+from _mail import Directory, Mail, make_directory, make_mail
 from sqlalchemy import Engine, create_engine, text
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 #: Per mode: ``mailassist worker`` commands (0: ``serve``, embedded) and ``queue.worker_processes``.
 MODES = {"embedded": (0, 0), "embedded-2p": (0, 2), "pg1": (1, 0), "pg2": (2, 0)}
 DEFAULT_MODES = ["embedded", "embedded-2p", "pg2"]
@@ -83,6 +81,14 @@ class Result:
     byte_p99: float
     #: CPU time of the mailassist processes per message during the burst (PostgreSQL's and Redis's not counted).
     cpu_ms: float
+
+
+class Mode(NamedTuple):
+    """A mode's servers, started: the SMTP port, the store's engine, and the ``mailassist`` processes."""
+
+    port: int
+    engine: Engine
+    servers: list[Process]
 
 
 # --- the baseline -------------------------------------------------------------------------------------------
@@ -136,21 +142,6 @@ def import_directory(config: Path, directory: Directory, folder: Path) -> None:
     with ThreadPoolExecutor(2) as pool:
         for done in [pool.submit(run_cli, config, "import", kind, str(csvs[kind])) for kind in ("contacts", "records")]:
             done.result()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database URL, dropped afterwards."""
-    name = f"mailassist_bench_pipe_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG + "postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -210,40 +201,47 @@ def settle(engine: Engine, sent: list[Sent], what: str, timeout: float) -> dict[
     return rows
 
 
+def start_mode(mode: str, directory: Directory, args: argparse.Namespace, folder: Path, stack: ExitStack) -> Mode:
+    """The config of ``mode`` (a fresh PostgreSQL database and Redis for the worker modes), the directory imported,
+    and its ``mailassist`` processes started; all stopped and dropped with ``stack``."""
+    workers, processes = MODES[mode]
+    if workers == 0:
+        url, broker = f"sqlite:///{folder}/mailassist.db", "memory"
+    else:
+        url = stack.enter_context(pg_database())
+        broker = stack.enter_context(redis_db(args.redis_db))
+    port = free_port()
+    sections = config_sections(
+        smtp_port=port, web_port=free_port(), store_url=url, blob_dir=folder / "blobs", broker=broker
+    )
+    if args.worker_threads:
+        sections["queue"]["worker_threads"] = args.worker_threads
+    processes = args.worker_processes if args.worker_processes is not None else processes
+    if processes:
+        sections["queue"]["worker_processes"] = processes
+    config = write_config(folder / "mailassist.toml", sections)
+    if workers:
+        run_cli(config, "db", "upgrade")
+    import_directory(config, directory, folder)
+    if workers == 0:
+        servers = [stack.enter_context(running(config, "serve", folder / "serve.log"))]
+    else:
+        servers = [stack.enter_context(running(config, "smtp", folder / "smtp.log"))]
+        for w in range(workers):
+            servers.append(stack.enter_context(running(config, "worker", folder / f"worker{w}.log")))
+    engine = create_engine(url)
+    stack.callback(engine.dispose)
+    return Mode(port, engine, servers)
+
+
 def run_mode(
     mode: str, directory: Directory, burst: list[Mail], calm: list[Mail], args: argparse.Namespace, workdir: Path
 ) -> Result:
     """Start the servers of ``mode``, import the directory, and measure the burst, then the half-rate run."""
     folder = workdir / mode
     folder.mkdir()
-    workers, processes = MODES[mode]
     with ExitStack() as stack:
-        if workers == 0:
-            url, broker = f"sqlite:///{folder}/mailassist.db", "memory"
-        else:
-            url = stack.enter_context(postgres_database())
-            broker = stack.enter_context(redis_db(args.redis_db))
-        port = free_port()
-        sections = config_sections(
-            smtp_port=port, web_port=free_port(), store_url=url, blob_dir=folder / "blobs", broker=broker
-        )
-        if args.worker_threads:
-            sections["queue"]["worker_threads"] = args.worker_threads
-        processes = args.worker_processes if args.worker_processes is not None else processes
-        if processes:
-            sections["queue"]["worker_processes"] = processes
-        config = write_config(folder / "mailassist.toml", sections)
-        if workers:
-            run_cli(config, "db", "upgrade")
-        import_directory(config, directory, folder)
-        if workers == 0:
-            servers = [stack.enter_context(running(config, "serve", folder / "serve.log"))]
-        else:
-            servers = [stack.enter_context(running(config, "smtp", folder / "smtp.log"))]
-            for w in range(workers):
-                servers.append(stack.enter_context(running(config, "worker", folder / f"worker{w}.log")))
-        engine = create_engine(url)
-        stack.callback(engine.dispose)
+        port, engine, servers = start_mode(mode, directory, args, folder, stack)
 
         cpu = sum(p.cpu_seconds() for p in servers)
         sent = blast(port, burst, sessions=args.sessions)
@@ -280,7 +278,8 @@ def run_mode(
 # --- main ---------------------------------------------------------------------------------------------------
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``modes``, ``messages`` and ``seconds`` filled in from ``--quick`` when not given."""
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="few messages: checks the script")
     options.add_argument("--modes", help=f"comma-separated, of {', '.join(MODES)} (default {','.join(DEFAULT_MODES)})")
@@ -292,12 +291,18 @@ def main() -> int:
     options.add_argument("--redis-db", type=int, default=13, help="Redis database to use and flush (default 13)")
     options.add_argument("--timeout", type=float, default=120, help="seconds to wait for a backlog to be linked")
     args = options.parse_args()
-    modes = args.modes.split(",") if args.modes else DEFAULT_MODES
-    for mode in modes:
+    args.modes = args.modes.split(",") if args.modes else DEFAULT_MODES
+    for mode in args.modes:
         if mode not in MODES:
             options.error(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    count = args.messages or (60 if args.quick else 600)
+    args.messages = args.messages or (60 if args.quick else 600)
     args.seconds = args.seconds or (1.0 if args.quick else 5.0)
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    count = args.messages
 
     from mailassist.logs import configure_logging
 
@@ -320,19 +325,7 @@ def main() -> int:
             "baseline: add_inbound + Processor.process in one thread, SQLite: "
             f"{base:.0f} msg/s, CPU {base_cpu:.1f} ms/msg"
         )
-        results = []
-        for mode in modes:
-            result = run_mode(mode, directory, burst, calm, args, workdir)
-            results.append(result)
-            print(
-                f"  {LABELS[mode]:30} sustained {result.sustained:6.1f} msg/s ({result.sustained / base:.2f}x baseline)"
-                f"  intake {result.intake:6.1f} msg/s  CPU {result.cpu_ms:5.1f} ms/msg"
-            )
-            print(
-                f"  {'':30} at {result.half_rate:5.1f} msg/s (sent {result.achieved:5.1f}): accept->linked "
-                f"p50 {result.accept_p50 * 1000:6.0f} ms p99 {result.accept_p99 * 1000:6.0f} ms; "
-                f"first byte->linked p50 {result.byte_p50 * 1000:6.0f} ms p99 {result.byte_p99 * 1000:6.0f} ms"
-            )
+        results = [report_mode(run_mode(mode, directory, burst, calm, args, workdir), base) for mode in args.modes]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     best = max(results, key=lambda r: r.sustained)
@@ -343,6 +336,20 @@ def main() -> int:
         f"{best.accept_p99:.2f} s at half rate (goal < 1 s)"
     )
     return 0
+
+
+def report_mode(result: Result, base: float) -> Result:
+    """Print one mode's two lines, as soon as it is measured; returns ``result``."""
+    print(
+        f"  {LABELS[result.mode]:30} sustained {result.sustained:6.1f} msg/s ({result.sustained / base:.2f}x baseline)"
+        f"  intake {result.intake:6.1f} msg/s  CPU {result.cpu_ms:5.1f} ms/msg"
+    )
+    print(
+        f"  {'':30} at {result.half_rate:5.1f} msg/s (sent {result.achieved:5.1f}): accept->linked "
+        f"p50 {result.accept_p50 * 1000:6.0f} ms p99 {result.accept_p99 * 1000:6.0f} ms; "
+        f"first byte->linked p50 {result.byte_p50 * 1000:6.0f} ms p99 {result.byte_p99 * 1000:6.0f} ms"
+    )
+    return result
 
 
 if __name__ == "__main__":

@@ -26,19 +26,19 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import click
-from _common import check, machine, postgres_version, run_main, scratch_store
+from _common import PeakSampler, check, machine, postgres_version, run_main, scratch_store
 from sqlalchemy import func, insert, select, text
 
 from mailassist import importer
@@ -71,27 +71,10 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class PeakRss:
-    """Samples resident memory every 5 ms while in use; ``peak`` is the highest above the level at the start."""
-
-    def __init__(self) -> None:
-        self.start = rss()
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss() - self.start)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss() - self.start)
+def peak_rss() -> PeakSampler:
+    """Resident memory sampled every 5 ms while in use; ``peak`` is the highest above the level at the start."""
+    start = rss()
+    return PeakSampler(lambda: rss() - start, 0.005)
 
 
 def code_of(i: int, records: int, per_code: int) -> str:
@@ -109,75 +92,72 @@ def seed(store: Store, history: int, records: int, per_code: int) -> None:
         ids = range(start + 1, min(history, start + SEED_CHUNK) + 1)
         when = [now - timedelta(minutes=i) for i in ids]
         with store.engine.begin() as conn:
-            conn.execute(
-                insert(Message),
-                [
-                    {
-                        "id": i,
-                        "dedupe_key": f"mid:<{i}@bench>",
-                        "message_id_header": f"<{i}@bench>",
-                        "subject": f"Offer {code_of(i - 1, records, per_code)}",
-                        "date": w,
-                        "from_address": "anna@example.com",
-                        "direction": "outgoing",
-                        "kind": "bcc",
-                        "submitter_user_id": 1,
-                        "body_text": "Dear client, please find our offer attached.",
-                        "raw_sha256": f"{i:064x}",
-                        "created_at": w,
-                    }
-                    for i, w in zip(ids, when, strict=True)
-                ],
-            )
-            conn.execute(
-                insert(Inbound),
-                [
-                    {
-                        "id": f"bench{i:012d}",
-                        "received_at": w,
-                        "mail_from": "anna@example.com",
-                        "rcpt_tos": ["assistant@crm.example.com"],
-                        "size": 4096,
-                        "sha256": f"{i:064x}",
-                        "status": "linked",
-                        "attempts": 1,
-                        "message_id": i,
-                        "updated_at": w,
-                        "processed_at": w,
-                    }
-                    for i, w in zip(ids, when, strict=True)
-                ],
-            )
-            conn.execute(
-                insert(Participant),
-                [
-                    row
-                    for i in ids
-                    for row in (
-                        {"message_id": i, "role": "from", "address": "anna@example.com", "internal": True},
-                        # No lead: an automated address, or one an ignore rule covered
-                        {
-                            "message_id": i,
-                            "role": "to",
-                            "address": f"noreply{i % 997}@vendor{i % 89}.test",
-                            "internal": False,
-                        },
-                    )
-                ],
-            )
-            conn.execute(
-                insert(MessageCode), [{"message_id": i, "code": code_of(i - 1, records, per_code)} for i in ids]
-            )
-            conn.execute(
-                insert(Link),
-                [
-                    {"message_id": i, "entity_type": "user", "entity_id": 1, "reason": "submitter", "created_at": w}
-                    for i, w in zip(ids, when, strict=True)
-                ],
-            )
+            for table, rows in seed_rows(ids, when, records, per_code):
+                conn.execute(insert(table), rows)
     if store.engine.dialect.name == "postgresql":
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
+
+
+def seed_rows(
+    ids: range, when: list[datetime], records: int, per_code: int
+) -> list[tuple[type[Any], list[dict[str, Any]]]]:
+    """One chunk of messages ``ids`` sent at ``when``: the rows of each table, in foreign-key order."""
+    sent = list(zip(ids, when, strict=True))
+    return [
+        (Message, [_message_row(i, w, code_of(i - 1, records, per_code)) for i, w in sent]),
+        (Inbound, [_inbound_row(i, w) for i, w in sent]),
+        (Participant, [row for i in ids for row in _participant_rows(i)]),
+        (MessageCode, [{"message_id": i, "code": code_of(i - 1, records, per_code)} for i in ids]),
+        (
+            Link,
+            [
+                {"message_id": i, "entity_type": "user", "entity_id": 1, "reason": "submitter", "created_at": w}
+                for i, w in sent
+            ],
+        ),
+    ]
+
+
+def _message_row(i: int, w: datetime, code: str) -> dict[str, Any]:
+    return {
+        "id": i,
+        "dedupe_key": f"mid:<{i}@bench>",
+        "message_id_header": f"<{i}@bench>",
+        "subject": f"Offer {code}",
+        "date": w,
+        "from_address": "anna@example.com",
+        "direction": "outgoing",
+        "kind": "bcc",
+        "submitter_user_id": 1,
+        "body_text": "Dear client, please find our offer attached.",
+        "raw_sha256": f"{i:064x}",
+        "created_at": w,
+    }
+
+
+def _inbound_row(i: int, w: datetime) -> dict[str, Any]:
+    return {
+        "id": f"bench{i:012d}",
+        "received_at": w,
+        "mail_from": "anna@example.com",
+        "rcpt_tos": ["assistant@crm.example.com"],
+        "size": 4096,
+        "sha256": f"{i:064x}",
+        "status": "linked",
+        "attempts": 1,
+        "message_id": i,
+        "updated_at": w,
+        "processed_at": w,
+    }
+
+
+def _participant_rows(i: int) -> tuple[dict[str, Any], ...]:
+    return (
+        {"message_id": i, "role": "from", "address": "anna@example.com", "internal": True},
+        # No lead: an automated address, or one an ignore rule covered
+        {"message_id": i, "role": "to", "address": f"noreply{i % 997}@vendor{i % 89}.test", "internal": False},
+    )
 
 
 @contextlib.contextmanager
@@ -208,7 +188,7 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
 
         shown = sys.stderr.isatty()
         with (
-            PeakRss() as memory,
+            peak_rss() as memory,
             click.progressbar(length=total, label="  relink", file=sys.stderr, hidden=not shown) as bar,
         ):
             started = time.perf_counter()
@@ -231,7 +211,8 @@ def measure(backend: str, history: int, records: int, per_code: int, *, pg: bool
         return Result(backend, history, affected, seconds, batches, memory.peak, whole_seconds, total)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``sizes`` and ``records`` filled in from ``--quick`` when not given."""
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="2k and 10k messages, 50 records: checks the script")
     options.add_argument("--sizes", help="comma-separated history sizes (default 20000,100000)")
@@ -239,40 +220,57 @@ def main() -> int:
     options.add_argument("--per-code", type=int, default=10, help="messages naming each imported code (default 10)")
     options.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = options.parse_args()
-    sizes = (
+    args.sizes = (
         [int(s) for s in args.sizes.split(",")] if args.sizes else [2_000, 10_000] if args.quick else [20_000, 100_000]
     )
-    records = args.records or (50 if args.quick else 500)
+    args.records = args.records or (50 if args.quick else 500)
+    return args
+
+
+def backends(no_pg: bool) -> list[tuple[str, bool]]:
+    """(name, is PostgreSQL) of each backend to measure: SQLite, and PostgreSQL unless skipped or unreachable."""
+    found = [("SQLite", False)]
+    if no_pg:
+        print("PostgreSQL: skipped (--no-pg)")
+    elif postgres_version() is None:
+        print("PostgreSQL: not reachable on 127.0.0.1:5432 as postgres (trust auth); skipped")
+    else:
+        found.append(("PostgreSQL", True))
+    return found
+
+
+def main() -> int:
+    args = parse_args()
+    sizes, records = args.sizes, args.records
     check(records * args.per_code <= min(sizes), "more affected messages than the smallest history holds")
     print(f"machine: {machine()}")
     print(
         f"history: {', '.join(f'{n:,}' for n in sizes)} filed messages, each with an unresolved code; import {records} "
         f"records named by {args.per_code} messages each ({records * args.per_code:,} affected); batches of {BATCH}"
     )
-    backends = [("SQLite", False)]
-    if args.no_pg:
-        print("PostgreSQL: skipped (--no-pg)")
-    elif postgres_version() is None:
-        print("PostgreSQL: not reachable on 127.0.0.1:5432 as postgres (trust auth); skipped")
-    else:
-        backends.append(("PostgreSQL", True))
+    measured = backends(args.no_pg)
     print(f"peak RSS of the process before: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
     workdir = Path(tempfile.mkdtemp(prefix="mailassist-bench-relink-"))
     results: list[Result] = []
     try:
-        for backend, pg in backends:
+        for backend, pg in measured:
             for history in sizes:
                 results.append(measure(backend, history, records, args.per_code, pg=pg, workdir=workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    report(results, [backend for backend, _ in measured], sizes)
+    return 0
 
+
+def report(results: list[Result], names: list[str], sizes: list[int]) -> None:
+    """The table of every run, then the headline: the largest history's relink time over the smallest's."""
     print(
         f"\n{'backend':<10}  {'history':>8}  {'affected':>8}  {'relink s':>8}  {'msgs/s':>8}  {'batches':>7}  "
         f"{'peak RSS +MiB':>13}  {'whole relink s':>14}  ratio"
     )
     headline: list[str] = []
-    for backend, _ in backends:
+    for backend in names:
         rows = [r for r in results if r.backend == backend]
         base = rows[0]
         for r in rows:
@@ -286,7 +284,6 @@ def main() -> int:
     print(
         f"\nheadline: records-import relink time, {largest:,}/{smallest:,} messages of history = {', '.join(headline)}"
     )
-    return 0
 
 
 if __name__ == "__main__":

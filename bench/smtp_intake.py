@@ -18,23 +18,13 @@ import asyncio
 import contextlib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cpu_seconds
-from _smtp import (
-    Gateway,
-    LoadResult,
-    Server,
-    bare_server,
-    mailassist_smtp,
-    make_message,
-    run_load,
-    run_smtp_source,
-    smtp_source,
-    stored_ids,
-    tempdir,
-)
+from _smtp import Gateway, Server, make_message, start_server, stored_ids, tempdir
+from _smtp_load import LoadResult, median_round, run_load, run_smtp_source, smtp_source
 
 #: Size of every message, as the issue asks.
 MESSAGE_SIZE = 4096
@@ -111,11 +101,6 @@ def with_smtp_source(
     return rates
 
 
-def median_round(rounds: list[LoadResult]) -> LoadResult:
-    """The round with the median rate, its latencies and CPU with it."""
-    return sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2]
-
-
 def check(
     name: str, results: dict[tuple[int, int], list[LoadResult]], counts: dict[int, int], ids: set[str] | None
 ) -> None:
@@ -141,7 +126,18 @@ def report(name: str, r: LoadResult) -> None:
     )
 
 
-def main() -> None:
+Medians = dict[str, dict[tuple[int, int], LoadResult]]
+
+
+class Outcome(NamedTuple):
+    """What the run measured: the median round per server and scenario, and smtp-source's rates (empty without it)."""
+
+    medians: Medians
+    source_rates: dict[str, dict[int, float]]
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts, for CI: checks only that it works")
     parser.add_argument(
@@ -149,22 +145,18 @@ def main() -> None:
     )
     parser.add_argument("--log-level", default="info", help="the gateway's logging.level (default info)")
     parser.add_argument("--rounds", type=int, help="runs of each scenario per server; the median counts (default 3)")
-    args = parser.parse_args()
-    counts = QUICK_COUNTS if args.quick else FULL_COUNTS
-    backends = [b for b in args.backends.split(",") if b]
-    all_results: dict[str, dict[tuple[int, int], LoadResult]] = {}
+    return parser.parse_args()
 
-    rounds = args.rounds or (1 if args.quick else 3)
-    names = ["bare", *backends]
+
+def run(names: list[str], counts: dict[int, int], rounds: int, log_level: str) -> Outcome:
+    """Start every server, run every scenario ``rounds`` times on each in turn, check and print the median rounds,
+    then the smtp-source run."""
     with tempdir("bench-intake-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         servers: dict[str, Server] = {}
         for name in names:
-            (work / name).mkdir()
-            if name == "bare":
-                servers[name] = stack.enter_context(bare_server(work / name))
-            else:
-                servers[name] = stack.enter_context(mailassist_smtp(work / name, name, log_level=args.log_level))
+            backend = None if name == "bare" else name
+            servers[name] = start_server(stack, work / name, backend, log_level=log_level)
             asyncio.run(warm(servers[name], name))
         runs: dict[str, dict[tuple[int, int], list[LoadResult]]] = {name: {} for name in names}
         for sessions, per_conn in scenarios():
@@ -173,14 +165,19 @@ def main() -> None:
                     tag = f"{name}-{sessions}-{per_conn}-{n}"
                     result = asyncio.run(measure(servers[name], sessions, per_conn, counts[sessions], tag))
                     runs[name].setdefault((sessions, per_conn), []).append(result)
+        medians: Medians = {}
         for name in names:
             gateway = servers[name]
             check(name, runs[name], counts, stored_ids(gateway.store_url) if isinstance(gateway, Gateway) else None)
-            all_results[name] = {key: median_round(rs) for key, rs in runs[name].items()}
-            for r in all_results[name].values():
+            medians[name] = {key: median_round(rs) for key, rs in runs[name].items()}
+            for r in medians[name].values():
                 report(name, r)
-        c_rates = with_smtp_source(servers, names, counts, rounds)
+        return Outcome(medians, with_smtp_source(servers, names, counts, rounds))
 
+
+def report_ratios(outcome: Outcome, backends: list[str], *, quick: bool) -> None:
+    """Each scenario's ratios to bare aiosmtpd, then the headline."""
+    all_results, c_rates = outcome
     print()
     for sessions, per_conn in scenarios():
         base = all_results["bare"][sessions, per_conn].rate
@@ -194,12 +191,21 @@ def main() -> None:
         print(f"ratio {sessions:>3} sessions  {conn:<13} {ratios}")
     main_backend = backends[0] if backends else "bare"
     headline = all_results[main_backend][HEADLINE].rate / all_results["bare"][HEADLINE].rate
-    suffix = " (--quick: counts too small to mean anything)" if args.quick else ""
+    suffix = " (--quick: counts too small to mean anything)" if quick else ""
     with_c = ""
     if c_rates:
         c_headline = c_rates[main_backend][HEADLINE[0]] / c_rates["bare"][HEADLINE[0]]
         with_c = f"; with smtp-source {c_headline:.2f}x"
     print(f"headline: {main_backend}/bare {headline:.2f}x at {HEADLINE[0]} sessions, 1 msg/conn{with_c}{suffix}")
+
+
+def main() -> None:
+    args = parse_args()
+    counts = QUICK_COUNTS if args.quick else FULL_COUNTS
+    backends = [b for b in args.backends.split(",") if b]
+    rounds = args.rounds or (1 if args.quick else 3)
+    outcome = run(["bare", *backends], counts, rounds, args.log_level)
+    report_ratios(outcome, backends, quick=args.quick)
 
 
 def cpu_ratio(cpu_ms: float, base_cpu_ms: float) -> str:
