@@ -27,8 +27,9 @@ from linker.forwards.attribution import Attribution, find_attribution
 from linker.forwards.dates import parse_date
 from linker.forwards.headers import HeaderBlock, label_of, parse_block, parse_one_line
 from linker.forwards.mailboxes import parse_mailbox, parse_mailboxes
-from linker.forwards.separators import FORWARD, ORIGINAL, phrases
+from linker.forwards.separators import FORWARD, ORIGINAL
 from linker.forwards.subject import has_forward_prefix, has_reply_prefix, strip_forward_prefix
+from linker.forwards.tables import longest_first
 from linker.model import InlineForward, Mailbox, QuoteKind
 
 SeparatorKind = Literal["forward", "original"]
@@ -49,8 +50,8 @@ _DASHED_LEAD = re.compile(r"^\s*[-=_~*]{3,}\s*(?P<title>[^-=_~*\s][^-=_~*]*?)\s*
 _RULE = re.compile(r"^\s*(?:_{10,}|-{10,})\s*$")
 #: ``Begin forwarded message:`` and its kin: a known title ending with a colon.
 _TITLE_COLON = re.compile(r"^\s*(?P<title>[^:\uff1a]{3,80}?)\s*[:\uff1a]\s*$")
-_FORWARD_TITLES = [p.casefold() for p in phrases(FORWARD)]
-_ORIGINAL_TITLES = [p.casefold() for p in phrases(ORIGINAL)]
+_FORWARD_TITLES = [p.casefold() for p in longest_first(FORWARD)]
+_ORIGINAL_TITLES = [p.casefold() for p in longest_first(ORIGINAL)]
 #: Invisible characters clients leave at the top of a body (BOM, zero-width space) or as spaces (NBSP), and what
 #: they become. Replaced one by one where present: ``str.translate`` with a table costs more than the whole scan.
 _INVISIBLE = (("\ufeff", ""), ("\u200b", ""), ("\u200e", ""), ("\u200f", ""), ("\xa0", " "))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from linker.forwards.separators import ON_BEHALF_OF, phrases
+from linker.forwards.separators import ON_BEHALF_OF
+from linker.forwards.tables import longest_first
 from linker.model import Mailbox
 
 _ADDRESS = r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
@@ -24,7 +25,7 @@ _MAILTO_BRACKET = re.compile(r"\[mailto:([^\]]*)\]", re.IGNORECASE)
 _MAILTO_BARE = re.compile(r"mailto:", re.IGNORECASE)
 _BRACKETED = re.compile(r"[<\[(]\s*<?\s*(" + _ADDRESS + r")\s*>?\s*[>\])]")
 _ON_BEHALF = re.compile(
-    r"\s+(?:" + "|".join(re.escape(p) for p in phrases(ON_BEHALF_OF)) + r")\s+.*$", re.IGNORECASE | re.DOTALL
+    r"\s+(?:" + "|".join(re.escape(p) for p in longest_first(ON_BEHALF_OF)) + r")\s+.*$", re.IGNORECASE | re.DOTALL
 )
 _QUOTES = "\"'«»„“”‚‘’`"
 # Apostrophes are not quotes here: "O'Brien" must not swallow the rest of the list.
