@@ -246,10 +246,7 @@ def _look_up(
     found = directory.find_people(lookup_addresses(addresses))
     return Lookups(
         users=users.load(addresses),
-        contacts=found.contacts,
-        client_emails=found.client_emails,
-        leads=found.leads,
-        client_domains=found.client_domains,
+        people=found,
         records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
         thread=directory.find_thread_links(original.thread_ids, user_id=submission.user.id, limit=MAX_THREAD_LINKS)
         if original.thread_ids and submission is not None
