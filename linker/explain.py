@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from linker.addresses import is_automated_address
 from linker.classify import find_automation
 from linker.directory import Directory, MemoryDirectory
 from linker.errors import NotAnEmailError, UnreadableMessageError
-from linker.model import ChainLevel, Link, LinkPlan, Mailbox, Original, Participant
+from linker.model import ChainLevel, HeaderFields, Link, LinkPlan, Mailbox, Original, Participant
 from linker.parse import parse_message
 from linker.pipeline import MAX_NEW_LEADS, Envelope, plan_message
 from linker.settings import LinkerSettings
@@ -18,21 +16,6 @@ from linker.settings import LinkerSettings
 
 def _mailbox(mailbox: Mailbox | None) -> dict[str, str | None] | None:
     return None if mailbox is None else {"name": mailbox.name, "address": mailbox.address}
-
-
-class HeaderFields(Protocol):
-    """The header fields a forwarded message shows: ``ChainLevel``, ``Original`` and ``InlineForward`` have them."""
-
-    @property
-    def from_(self) -> Mailbox | None: ...
-    @property
-    def to(self) -> Sequence[Mailbox]: ...
-    @property
-    def cc(self) -> Sequence[Mailbox]: ...
-    @property
-    def date(self) -> datetime | None: ...
-    @property
-    def subject(self) -> str | None: ...
 
 
 def header_fields_json(block: HeaderFields) -> dict[str, Any]:
