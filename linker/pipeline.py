@@ -240,7 +240,8 @@ def _look_up(
     directory: Directory,
     settings: LinkerSettings,
 ) -> Lookups:
-    """Everything the directory knows about the sources' people, the codes and the thread: one batch per question."""
+    """Everything the directory knows about the sources' people (the original first, then its chain's levels), the
+    codes and the original's thread: one batch per question."""
     original = sources[0]
     addresses = [address for source in sources for _role, _mailbox, address in people(source, settings)]
     found = directory.find_people(lookup_addresses(addresses))
