@@ -39,6 +39,7 @@ FIELDS = ("forwarded", "subject", "body", "from", "to", "cc", "message", "date")
 
 def via_parser(raw: bytes) -> dict[str, Any]:
     """The inline parser alone, shaped like ``explain_message``'s output (the part this script reads)."""
+    from linker.explain import header_fields_json
     from linker.forwards.html import html_to_text
     from linker.forwards.inline import find_inline_forward
 
@@ -51,23 +52,8 @@ def via_parser(raw: bytes) -> dict[str, Any]:
     found = find_inline_forward(text, outer_subject=message["subject"])
     if found is None:
         return {"forwarded": None, "original": None}
-
-    def mailbox(m: Any) -> dict[str, str | None]:
-        return {"name": m.name, "address": m.address}
-
-    return {
-        "forwarded": "inline",
-        "original": {
-            "from": mailbox(found.from_) if found.from_ else None,
-            "to": [mailbox(m) for m in found.to],
-            "cc": [mailbox(m) for m in found.cc],
-            "date": found.date.isoformat() if found.date else None,
-            "subject": found.subject,
-            "message_id": None,
-            "body": found.body,
-            "note": found.note,
-        },
-    }
+    original = {**header_fields_json(found), "message_id": None, "body": found.body, "note": found.note}
+    return {"forwarded": "inline", "original": original}
 
 
 def _pipeline_explain() -> Callable[..., dict[str, Any]] | None:
@@ -98,6 +84,7 @@ def via_pipeline(raw: bytes) -> dict[str, Any]:
 def via_outermost(raw: bytes) -> dict[str, Any]:
     """The linker's parser and unwrapping, the outermost forwarded message (what set 1 labels), shaped like
     ``explain_message``'s output (the part this script reads)."""
+    from linker.explain import original_json
     from linker.parse import parse_message
     from linker.unwrap import read_chain
 
@@ -105,23 +92,7 @@ def via_outermost(raw: bytes) -> dict[str, Any]:
     found = chain.outermost
     if found is None:
         return {"forwarded": None, "original": None}
-
-    def mailbox(m: Any) -> dict[str, str | None]:
-        return {"name": m.name, "address": m.address}
-
-    return {
-        "forwarded": found.forwarded,
-        "original": {
-            "from": mailbox(found.from_) if found.from_ else None,
-            "to": [mailbox(m) for m in found.to],
-            "cc": [mailbox(m) for m in found.cc],
-            "date": found.date.isoformat() if found.date else None,
-            "subject": found.subject,
-            "message_id": found.message_id,
-            "body": found.body,
-            "note": found.note,
-        },
-    }
+    return {"forwarded": found.forwarded, "original": original_json(found)}
 
 
 def pipeline_available() -> bool:

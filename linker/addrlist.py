@@ -12,6 +12,7 @@ from typing import Any
 from linker.charsets import FOLD, MAX_HEADER_DECODE, clean_text, decode_words
 from linker.encoded_words import has_undecodable_words
 from linker.flankerlib import Flanker, load_flanker
+from linker.listsplit import split_top_level
 from linker.model import Mailbox
 
 _COMMENT_NAME = re.compile(r"^[^\s()<>\"]+@[^\s()<>\"]+\s*\(([^()]*)\)\s*$")
@@ -109,34 +110,36 @@ def email_addresses(value: str) -> list[Mailbox]:
 
 def _split_address_list(value: str) -> list[str]:
     """Split at top-level commas and semicolons (not in quotes, angle brackets or comments)."""
-    items: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    angle = comment = 0
-    for char in value:
-        if escaped:
-            escaped = False
+    return split_top_level(value, ",;", _HeaderNesting())
+
+
+class _HeaderNesting:
+    """RFC 5322 nesting: quoted strings (with backslash escapes), comments, and angle brackets outside comments."""
+
+    def __init__(self) -> None:
+        self.quoted = self.escaped = False
+        self.angle = self.comment = 0
+
+    def top_level(self, char: str) -> bool:
+        if self.escaped:
+            self.escaped = False
         elif char == "\\":
-            escaped = True
-        elif quoted:
-            quoted = char != '"'
+            self.escaped = True
+        elif self.quoted:
+            self.quoted = char != '"'
         elif char == '"':
-            quoted = True
+            self.quoted = True
         elif char == "(":
-            comment += 1
+            self.comment += 1
         elif char == ")":
-            comment = max(0, comment - 1)
-        elif char == "<" and not comment:
-            angle += 1
-        elif char == ">" and not comment:
-            angle = max(0, angle - 1)
-        elif char in ",;" and not angle and not comment:
-            items.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    items.append("".join(current))
-    return [item.strip() for item in items if item.strip()]
+            self.comment = max(0, self.comment - 1)
+        elif char == "<" and not self.comment:
+            self.angle += 1
+        elif char == ">" and not self.comment:
+            self.angle = max(0, self.angle - 1)
+        else:
+            return not self.angle and not self.comment
+        return False
 
 
 def _merge_outlook_names(mailboxes: list[Mailbox]) -> tuple[Mailbox, ...]:

@@ -8,7 +8,7 @@ from linker.addresses import is_automated_address
 from linker.classify import find_automation
 from linker.directory import Directory, MemoryDirectory
 from linker.errors import NotAnEmailError, UnreadableMessageError
-from linker.model import ChainLevel, Link, LinkPlan, Mailbox, Participant
+from linker.model import ChainLevel, HeaderFields, Link, LinkPlan, Mailbox, Original, Participant
 from linker.parse import parse_message
 from linker.pipeline import MAX_NEW_LEADS, Envelope, plan_message
 from linker.settings import LinkerSettings
@@ -16,6 +16,18 @@ from linker.settings import LinkerSettings
 
 def _mailbox(mailbox: Mailbox | None) -> dict[str, str | None] | None:
     return None if mailbox is None else {"name": mailbox.name, "address": mailbox.address}
+
+
+def header_fields_json(block: HeaderFields) -> dict[str, Any]:
+    """``from``, ``to``, ``cc``, ``date`` and ``subject`` as every JSON shape of a message writes them (explain's
+    ``original``, each chain level, the forward evaluation's results), so they cannot drift apart."""
+    return {
+        "from": _mailbox(block.from_),
+        "to": [_mailbox(m) for m in block.to],
+        "cc": [_mailbox(m) for m in block.cc],
+        "date": block.date.isoformat() if block.date else None,
+        "subject": block.subject,
+    }
 
 
 def chain_level_json(level: ChainLevel) -> dict[str, Any]:
@@ -27,12 +39,19 @@ def chain_level_json(level: ChainLevel) -> dict[str, Any]:
         "forwarded_by": _mailbox(level.forwarded_by),
         "forwarded_at": level.forwarded_at.isoformat() if level.forwarded_at else None,
         "forward_subject": level.forward_subject,
-        "from": _mailbox(level.from_),
-        "to": [_mailbox(m) for m in level.to],
-        "cc": [_mailbox(m) for m in level.cc],
-        "date": level.date.isoformat() if level.date else None,
-        "subject": level.subject,
+        **header_fields_json(level),
         "message_id": level.message_id,
+    }
+
+
+def original_json(original: Original) -> dict[str, Any]:
+    """Explain's ``original``: the email the message is about, its body, the note above it and its chain."""
+    return {
+        **header_fields_json(original),
+        "message_id": original.message_id,
+        "body": original.body,
+        "note": original.note,
+        "chain": [chain_level_json(level) for level in original.chain],
     }
 
 
@@ -83,19 +102,7 @@ def plan_to_json(
         "direction": plan.direction,
         "submitter": plan.submitter,
         "forwarded": o.forwarded if o else None,
-        "original": None
-        if o is None
-        else {
-            "from": _mailbox(o.from_),
-            "to": [_mailbox(m) for m in o.to],
-            "cc": [_mailbox(m) for m in o.cc],
-            "date": o.date.isoformat() if o.date else None,
-            "subject": o.subject,
-            "message_id": o.message_id,
-            "body": o.body,
-            "note": o.note,
-            "chain": [chain_level_json(level) for level in o.chain],
-        },
+        "original": None if o is None else original_json(o),
         "codes": [{"code": c.code, "type": c.type, "resolved": c.resolved, "record": c.record_id} for c in plan.codes],
         "participants": [
             {

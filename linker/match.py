@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from linker import budget
 from linker.addresses import domain_of, guess_company, is_automated_address, untagged
-from linker.directory import ContactInfo, EntityInfo, LeadInfo, RecordInfo, ThreadLinkInfo, UserInfo
+from linker.directory import People, PeopleInfo, RecordInfo, ThreadLinkInfo, UserInfo
 from linker.model import Code, Link, Mailbox, Match, NewLead, Original, Participant, Role
 from linker.settings import LinkerSettings
 
@@ -23,10 +23,8 @@ class Lookups:
     """Everything the directory said about one message's addresses, domains, codes and thread."""
 
     users: Mapping[str, UserInfo] = field(default_factory=dict)
-    contacts: Mapping[str, ContactInfo] = field(default_factory=dict)
-    client_emails: Mapping[str, EntityInfo] = field(default_factory=dict)
-    leads: Mapping[str, LeadInfo] = field(default_factory=dict)
-    client_domains: Mapping[str, EntityInfo] = field(default_factory=dict)
+    #: Contacts, client addresses and leads by address, and clients by domain, as ``Directory.find_people`` said.
+    people: PeopleInfo = field(default_factory=lambda: People({}, {}, {}, {}))
     records: Mapping[str, RecordInfo] = field(default_factory=dict)
     #: Links of the filed messages this one answers that the submitter may see (``threads.py``).
     thread: Sequence[ThreadLinkInfo] = ()
@@ -68,18 +66,18 @@ def lookup_addresses(addresses: Sequence[str]) -> list[str]:
 def _match_address(address: str, lookups: Lookups, suffix: str) -> tuple[Match | None, list[Link]]:
     """A contact, a client's own address or a lead with exactly this address; ``suffix`` marks the match's
     ``via`` (``-untagged``: found without the ``+tag``)."""
-    contact = lookups.contacts.get(address)
+    contact = lookups.people.contacts.get(address)
     if contact is not None:
         links = [Link("contact", contact.id, contact.name, "address")]
         if contact.client_id is not None:
             links.append(Link("client", contact.client_id, contact.client_name or "", "address"))
         return Match("contact", contact.id, contact.name, "contact" + suffix), links
-    client = lookups.client_emails.get(address)
+    client = lookups.people.client_emails.get(address)
     if client is not None:
         return Match("client", client.id, client.label, "client-email" + suffix), [
             Link("client", client.id, client.label, "address")
         ]
-    lead = lookups.leads.get(address)
+    lead = lookups.people.leads.get(address)
     if lead is not None:
         label = lead.name or lead.address
         return Match("lead", lead.id, label, "lead" + suffix), [Link("lead", lead.id, label, "address")]
@@ -96,7 +94,7 @@ def _match_external(address: str, lookups: Lookups, settings: LinkerSettings) ->
         if match is not None:
             return match, links
     domain = domain_of(address)
-    by_domain = lookups.client_domains.get(domain)
+    by_domain = lookups.people.client_domains.get(domain)
     if by_domain is not None and domain not in settings.free_mail_domains:
         return Match("client", by_domain.id, by_domain.label, "client-domain"), [
             Link("client", by_domain.id, by_domain.label, "domain")

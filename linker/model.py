@@ -80,17 +80,23 @@ class ParsedMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class InlineForward:
-    """A forwarded message found in a body: the header block's fields, the text below it, and the note above."""
+class HeaderFields:
+    """The header fields every message inside another shows (a forwarded block, a chain level, the original)."""
 
-    note: str | None
     from_: Mailbox | None
     to: tuple[Mailbox, ...]
     cc: tuple[Mailbox, ...]
-    #: The date as the mail client wrote it (localized), and parsed when possible.
-    date_text: str | None
     date: datetime | None
     subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineForward(HeaderFields):
+    """A forwarded message found in a body: the header block's fields, the text below it, and the note above."""
+
+    note: str | None
+    #: The date as the mail client wrote it (localized); ``date`` is it parsed, when possible.
+    date_text: str | None
     body: str
     #: ``forward``, or ``reply`` for a quoted reply (``On … wrote:``, Outlook's block under ``RE:``).
     kind: QuoteKind = "forward"
@@ -102,34 +108,24 @@ class InlineForward:
 
 
 @dataclass(frozen=True, slots=True)
-class ChainLevel:
+class ChainLevel(HeaderFields):
     """One message inside another, outermost first: a forwarded one, or the message a reply quotes (``quoted``).
 
     ``forwarded_by``, ``forwarded_at`` and ``forward_subject`` are the message that carries it (the outer message
-    for the first level); the rest is the level's own header block."""
+    for the first level); the header fields and ``message_id`` are the level's own header block."""
 
     how: ChainHow
     style: str | None
     forwarded_by: Mailbox | None
     forwarded_at: datetime | None
     forward_subject: str | None
-    from_: Mailbox | None
-    to: tuple[Mailbox, ...]
-    cc: tuple[Mailbox, ...]
-    date: datetime | None
-    subject: str | None
     message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Original:
+class Original(HeaderFields):
     """The email the message is about: itself (BCC, redirect) or the forwarded one (forward)."""
 
-    from_: Mailbox | None
-    to: tuple[Mailbox, ...]
-    cc: tuple[Mailbox, ...]
-    date: datetime | None
-    subject: str | None
     message_id: str | None
     body: str | None
     html: str | None

@@ -17,7 +17,18 @@ from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
 from linker.forwards.subject import strip_forward_prefix
 from linker.match import Lookups, is_internal, link_records, lookup_addresses, match_people, people, unique_links
-from linker.model import Code, Decision, Link, LinkPlan, NewLead, Original, ParsedMessage, Participant
+from linker.model import (
+    Code,
+    Decision,
+    Direction,
+    Kind,
+    Link,
+    LinkPlan,
+    NewLead,
+    Original,
+    ParsedMessage,
+    Participant,
+)
 from linker.parse import parse_message
 from linker.settings import LinkerSettings
 from linker.submitter import POSTMASTER, lookup_keys, submitter_candidates
@@ -156,38 +167,12 @@ def plan_message(
 ) -> LinkPlan:
     """The pipeline after parsing (exposed for tests that build messages directly)."""
     users = _Users(directory)
-    if envelope.submitter is not None:
-        # The gateway proved who submitted it: the headers may say otherwise (a secret address beats From).
-        submission = proven_submission(envelope.submitter, envelope.proof, users.load([envelope.submitter]))
-    else:
-        candidates = submitter_candidates(envelope.mail_from, message.header_all)
-        submission = find_submission(candidates, users.load(lookup_keys(candidates)))
-
-    def internal(address: str) -> bool:
-        normalized = settings.normalize(address)
-        return is_internal(normalized, users.load([normalized]), settings)
-
-    chain = read_chain(message, parse=parse_message, is_internal=internal)
-    forwarded = chain.original
-    kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
-    original = forwarded if kind == "forward" and forwarded is not None else original_of(message, chain=chain.levels)
+    submission = _find_submitter(message, envelope, users)
+    kind, direction, original = _unwrap(message, submission, users, settings)
     # Every level of a forward chain (and the message a reply quotes) takes part, after the original's own people
     sources = (original, *level_people(original))
-
-    addresses = [address for source in sources for _role, _mailbox, address in people(source, settings)]
     found_codes = extract_codes([original.subject, message.subject], settings.codes)
-    found = directory.find_people(lookup_addresses(addresses))
-    lookups = Lookups(
-        users=users.load(addresses),
-        contacts=found.contacts,
-        client_emails=found.client_emails,
-        leads=found.leads,
-        client_domains=found.client_domains,
-        records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
-        thread=directory.find_thread_links(original.thread_ids, user_id=submission.user.id, limit=MAX_THREAD_LINKS)
-        if original.thread_ids and submission is not None
-        else (),
-    )
+    lookups = _look_up(sources, found_codes, submission=submission, users=users, directory=directory, settings=settings)
     automation = find_automation(message, kind, original, parse=parse_message, settings=settings)
     participants, person_links, new_leads = _match_sources(
         sources, lookups, settings, automated=automation.leads is not None
@@ -198,16 +183,9 @@ def plan_message(
     # Fan-out is bounded: one mail to 5,000 addresses must not make 5,000 leads. The first ones (in header order)
     # are kept; the rest stay in the raw message, unmatched.
     participants = participants[:MAX_PARTICIPANTS]
-    new_leads = new_leads[:MAX_NEW_LEADS]
+    new_leads = new_leads[:MAX_NEW_LEADS] if decision == "accept" else []
     codes = _resolve_codes(found_codes, lookups)
-    thread = thread_links(lookups.thread, original.thread_ids)
-    # A thread's client or contact comes after those the addresses give: its reason is the weaker one.
-    links: list[Link] = [*link_records(codes, thread), *person_links, *(k for k in thread if k.type != "record")]
-    if submission is not None:
-        links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
-    if decision != "accept":
-        new_leads = []
-    links += [Link("lead", None, lead.address, "new-lead") for lead in new_leads]
+    links = _plan_links(codes, person_links, new_leads, lookups=lookups, original=original, submission=submission)
     return LinkPlan(
         decision=decision,
         reason=reason,
@@ -218,13 +196,82 @@ def plan_message(
         original=original,
         codes=codes,
         participants=tuple(participants),
-        links=unique_links(links),
+        links=links,
         new_leads=tuple(new_leads),
         dedupe_key=dedupe_key(original),
         content_key=content_key(original),
         attachments=message.attachments,
         parser=message.parser,
     )
+
+
+def _find_submitter(message: ParsedMessage, envelope: Envelope, users: _Users) -> Submission | None:
+    """The user the message came in for: the one the gateway proved, else the one the envelope and headers name."""
+    if envelope.submitter is not None:
+        # The gateway proved who submitted it: the headers may say otherwise (a secret address beats From).
+        return proven_submission(envelope.submitter, envelope.proof, users.load([envelope.submitter]))
+    candidates = submitter_candidates(envelope.mail_from, message.header_all)
+    return find_submission(candidates, users.load(lookup_keys(candidates)))
+
+
+def _unwrap(
+    message: ParsedMessage, submission: Submission | None, users: _Users, settings: LinkerSettings
+) -> tuple[Kind, Direction, Original]:
+    """The message's kind and direction, and the email it is about: the forwarded original of a forward, else the
+    message itself (with the chain it carries)."""
+
+    def internal(address: str) -> bool:
+        normalized = settings.normalize(address)
+        return is_internal(normalized, users.load([normalized]), settings)
+
+    chain = read_chain(message, parse=parse_message, is_internal=internal)
+    forwarded = chain.original
+    kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
+    original = forwarded if kind == "forward" and forwarded is not None else original_of(message, chain=chain.levels)
+    return kind, direction, original
+
+
+def _look_up(
+    sources: tuple[Original, ...],
+    found_codes: list[tuple[str, str]],
+    *,
+    submission: Submission | None,
+    users: _Users,
+    directory: Directory,
+    settings: LinkerSettings,
+) -> Lookups:
+    """Everything the directory knows about the sources' people (the original first, then its chain's levels), the
+    codes and the original's thread: one batch per question."""
+    original = sources[0]
+    addresses = [address for source in sources for _role, _mailbox, address in people(source, settings)]
+    found = directory.find_people(lookup_addresses(addresses))
+    return Lookups(
+        users=users.load(addresses),
+        people=found,
+        records=directory.find_records_by_codes([code for code, _type in found_codes]) if found_codes else {},
+        thread=directory.find_thread_links(original.thread_ids, user_id=submission.user.id, limit=MAX_THREAD_LINKS)
+        if original.thread_ids and submission is not None
+        else (),
+    )
+
+
+def _plan_links(
+    codes: tuple[Code, ...],
+    person_links: list[Link],
+    new_leads: list[NewLead],
+    *,
+    lookups: Lookups,
+    original: Original,
+    submission: Submission | None,
+) -> tuple[Link, ...]:
+    """The plan's links, most specific reason first, each entity once."""
+    thread = thread_links(lookups.thread, original.thread_ids)
+    # A thread's client or contact comes after those the addresses give: its reason is the weaker one.
+    links: list[Link] = [*link_records(codes, thread), *person_links, *(k for k in thread if k.type != "record")]
+    if submission is not None:
+        links.append(Link("user", submission.user.id, submission.user.name, "submitter"))
+    links += [Link("lead", None, lead.address, "new-lead") for lead in new_leads]
+    return unique_links(links)
 
 
 def _match_sources(

@@ -21,7 +21,7 @@ from linker.addresses import normalize_address
 from linker.directory import Directory
 from linker.errors import LinkerError
 from linker.explain import chain_level_json
-from linker.model import LinkPlan
+from linker.model import Link, LinkPlan, Original, Participant
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
 from store import ApplyResult, InboundView, Store
@@ -105,8 +105,13 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         return Outcome("failed", plan.reason, summary=summary, plan=plan)
     if plan.decision == "ignore" or plan.original is None:
         return Outcome("ignored", plan.reason, PlanWrite("ignored", plan.reason, None), summary, plan)
-    o = plan.original
-    message = MessageWrite(
+    message = _message_write(plan, plan.original, inbound)
+    return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary, plan)
+
+
+def _message_write(plan: LinkPlan, o: Original, inbound: InboundView) -> MessageWrite:
+    """The email a linked plan files, clipped to what the columns hold, with its people, links, leads and codes."""
+    return MessageWrite(
         dedupe_key=plan.dedupe_key or f"sha:{inbound.sha256[:40]}",
         content_key=plan.content_key,
         message_id_header=o.message_id,
@@ -122,28 +127,8 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
         note=o.note,
         chain=tuple(chain_level_json(level) for level in o.chain),
         raw_sha256=inbound.sha256,
-        participants=tuple(
-            ParticipantWrite(
-                role=p.role,
-                address=p.address,
-                name=_clip(p.name, MAX_NAME_LENGTH),
-                internal=p.internal,
-                match_type=p.match.type if p.match else None,
-                match_id=p.match.id if p.match else None,
-                match_via=p.match.via if p.match else None,
-            )
-            for p in plan.participants
-        ),
-        links=tuple(
-            LinkWrite(
-                k.type,
-                k.reason,
-                entity_id=k.id,
-                lead_address=k.label if k.id is None else None,
-                from_message_id=k.thread_message,
-            )
-            for k in plan.links
-        ),
+        participants=tuple(map(_participant_write, plan.participants)),
+        links=tuple(map(_link_write, plan.links)),
         new_leads=tuple(
             LeadWrite(
                 n.address, _clip(n.name, MAX_NAME_LENGTH), _clip(n.company, MAX_NAME_LENGTH), plan.submitter_user_id
@@ -156,7 +141,29 @@ def outcome_of(plan: LinkPlan, inbound: InboundView) -> Outcome:
             for a in plan.attachments
         ),
     )
-    return Outcome("linked", plan.reason, PlanWrite("linked", plan.reason, message), summary, plan)
+
+
+def _participant_write(p: Participant) -> ParticipantWrite:
+    return ParticipantWrite(
+        role=p.role,
+        address=p.address,
+        name=_clip(p.name, MAX_NAME_LENGTH),
+        internal=p.internal,
+        match_type=p.match.type if p.match else None,
+        match_id=p.match.id if p.match else None,
+        match_via=p.match.via if p.match else None,
+    )
+
+
+def _link_write(k: Link) -> LinkWrite:
+    """A link as stored; a lead this plan creates has no id yet and is named by its address."""
+    return LinkWrite(
+        k.type,
+        k.reason,
+        entity_id=k.id,
+        lead_address=k.label if k.id is None else None,
+        from_message_id=k.thread_message,
+    )
 
 
 def _clip(value: str | None, length: int) -> str | None:

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 
 from linker.forwards.mailboxes import clean_value, parse_mailbox
-from linker.forwards.separators import WROTE, phrases
+from linker.forwards.separators import WROTE
+from linker.forwards.tables import longest_first
 from linker.model import Mailbox
 
-_VERBS = phrases(WROTE)
+_VERBS = longest_first(WROTE)
 _VERB_ALT = "|".join(re.escape(v) for v in _VERBS)
 #: The line ends with a verb, then at most a short tail (Norwegian and Finnish put the date after it), then a colon.
 _ENDS_WITH_VERB = re.compile(

@@ -27,9 +27,10 @@ from linker.forwards.attribution import Attribution, find_attribution
 from linker.forwards.dates import parse_date
 from linker.forwards.headers import HeaderBlock, label_of, parse_block, parse_one_line
 from linker.forwards.mailboxes import parse_mailbox, parse_mailboxes
-from linker.forwards.separators import FORWARD, ORIGINAL, phrases
+from linker.forwards.separators import FORWARD, ORIGINAL
 from linker.forwards.subject import has_forward_prefix, has_reply_prefix, strip_forward_prefix
-from linker.model import InlineForward, Mailbox, QuoteKind
+from linker.forwards.tables import longest_first
+from linker.model import InlineForward, QuoteKind
 
 SeparatorKind = Literal["forward", "original"]
 
@@ -49,8 +50,8 @@ _DASHED_LEAD = re.compile(r"^\s*[-=_~*]{3,}\s*(?P<title>[^-=_~*\s][^-=_~*]*?)\s*
 _RULE = re.compile(r"^\s*(?:_{10,}|-{10,})\s*$")
 #: ``Begin forwarded message:`` and its kin: a known title ending with a colon.
 _TITLE_COLON = re.compile(r"^\s*(?P<title>[^:\uff1a]{3,80}?)\s*[:\uff1a]\s*$")
-_FORWARD_TITLES = [p.casefold() for p in phrases(FORWARD)]
-_ORIGINAL_TITLES = [p.casefold() for p in phrases(ORIGINAL)]
+_FORWARD_TITLES = [p.casefold() for p in longest_first(FORWARD)]
+_ORIGINAL_TITLES = [p.casefold() for p in longest_first(ORIGINAL)]
 #: Invisible characters clients leave at the top of a body (BOM, zero-width space) or as spaces (NBSP), and what
 #: they become. Replaced one by one where present: ``str.translate`` with a table costs more than the whole scan.
 _INVISIBLE = (("\ufeff", ""), ("\u200b", ""), ("\u200e", ""), ("\u200f", ""), ("\xa0", " "))
@@ -212,7 +213,10 @@ def _forward_at(lines: list[str], i: int, subject: str | None, strict: bool) -> 
         return None
     kind = _kind(None, subject, strict, depth)
     region = _region(lines, i, depth)
-    return _from_attribution(lines[:i], attribution, region[attribution.end :], subject, kind=kind)
+    block = HeaderBlock(end=attribution.end)
+    return _build(
+        lines[:i], block, region[attribution.end :], subject, kind=kind, style="attribution", attribution=attribution
+    )
 
 
 def _after_separator(  # noqa: PLR0917  (the scan's state, passed on as _forward_at has it)
@@ -284,41 +288,14 @@ def _build(
     *,
     kind: QuoteKind,
     style: str | None,
+    attribution: Attribution | None = None,
 ) -> InlineForward:
+    """The quoted message: its sender and date from the attribution line when one opens it, else from the block."""
     fields = block.fields
-    date_text = fields.get("date") or None
-    sender = parse_mailbox(fields["from"])
-    return _forward(above, block, below, outer_subject, sender=sender, date_text=date_text, kind=kind, style=style)
-
-
-def _from_attribution(
-    above: list[str], attribution: Attribution, below: list[str], outer_subject: str | None, *, kind: QuoteKind
-) -> InlineForward:
-    block = HeaderBlock(end=attribution.end)
-    return _forward(
-        above,
-        block,
-        below,
-        outer_subject,
-        sender=attribution.sender,
-        date_text=attribution.date_text,
-        kind=kind,
-        style="attribution",
-    )
-
-
-def _forward(
-    above: list[str],
-    block: HeaderBlock,
-    below: list[str],
-    outer_subject: str | None,
-    *,
-    sender: Mailbox | None,
-    date_text: str | None,
-    kind: QuoteKind,
-    style: str | None,
-) -> InlineForward:
-    fields = block.fields
+    if attribution is not None:
+        sender, date_text = attribution.sender, attribution.date_text
+    else:
+        sender, date_text = parse_mailbox(fields["from"]), fields.get("date") or None
     written = fields.get("subject") or None
     if "subject" in fields:
         subject: str | None = strip_forward_prefix(fields["subject"]) or None

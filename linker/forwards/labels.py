@@ -11,9 +11,9 @@ field in one language and another field in a different one. Separator lines and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-Table = Mapping[str, Sequence[str]]
+from linker.forwards.tables import Table, index, longest_first
 
 #: The original sender. Outlook writes ``Sent:``-style labels for the date, Gmail and Apple Mail ``Date:``.
 FROM: Table = {
@@ -193,15 +193,9 @@ FIELDS: Mapping[str, Table] = {
 
 def label_index() -> dict[str, str]:
     """Every label, case-folded, mapped to its field (``from``, ``to``, ``cc``, ``date``, ``subject``, ``other``)."""
-    index: dict[str, str] = {}
-    for field, table in FIELDS.items():
-        for labels in table.values():
-            for label in labels:
-                index.setdefault(label.casefold(), field)
-    return index
+    return index(FIELDS.items())
 
 
 def all_labels() -> list[str]:
     """Every label as written, longest first, so ``De la`` wins over ``De`` and ``Kopie (CC)`` over ``Kopie``."""
-    seen = {label for table in FIELDS.values() for labels in table.values() for label in labels}
-    return sorted(seen, key=lambda label: (-len(label), label))
+    return longest_first(*FIELDS.values())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-from linker.forwards.separators import ON_BEHALF_OF, phrases
+from linker.forwards.separators import ON_BEHALF_OF
+from linker.forwards.tables import longest_first
+from linker.listsplit import split_top_level
 from linker.model import Mailbox
 
 _ADDRESS = r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
@@ -24,11 +26,12 @@ _MAILTO_BRACKET = re.compile(r"\[mailto:([^\]]*)\]", re.IGNORECASE)
 _MAILTO_BARE = re.compile(r"mailto:", re.IGNORECASE)
 _BRACKETED = re.compile(r"[<\[(]\s*<?\s*(" + _ADDRESS + r")\s*>?\s*[>\])]")
 _ON_BEHALF = re.compile(
-    r"\s+(?:" + "|".join(re.escape(p) for p in phrases(ON_BEHALF_OF)) + r")\s+.*$", re.IGNORECASE | re.DOTALL
+    r"\s+(?:" + "|".join(re.escape(p) for p in longest_first(ON_BEHALF_OF)) + r")\s+.*$", re.IGNORECASE | re.DOTALL
 )
 _QUOTES = "\"'«»„“”‚‘’`"
 # Apostrophes are not quotes here: "O'Brien" must not swallow the rest of the list.
 _OPEN = {'"': '"', "«": "»", "„": "“”", "“": "”"}
+_BRACKETS = {"<": ">", "[": "]", "(": ")"}
 _TRIM = _QUOTES + " \t,;:*"
 
 
@@ -70,23 +73,26 @@ def parse_mailbox(value: str) -> Mailbox | None:
 
 def _split(value: str, separators: str) -> list[str]:
     """Split on ``separators`` outside quotes and brackets."""
-    parts: list[str] = []
-    buf: list[str] = []
-    closing: list[str] = []
-    for ch in value:
-        if closing and ch in closing[-1]:
+    return split_top_level(value, separators, _DisplayNesting())
+
+
+class _DisplayNesting:
+    """Nesting as clients display it: typographic quotes (not apostrophes) and brackets, each closed by its pair."""
+
+    def __init__(self) -> None:
+        self.closing: list[str] = []
+
+    def top_level(self, char: str) -> bool:
+        closing = self.closing
+        if closing and char in closing[-1]:
             closing.pop()
-        elif ch in _OPEN and not (closing and closing[-1] == _OPEN[ch]):
-            closing.append(_OPEN[ch])
-        elif ch in "<[(":
-            closing.append({"<": ">", "[": "]", "(": ")"}[ch])
-        elif not closing and ch in separators:
-            parts.append("".join(buf))
-            buf = []
-            continue
-        buf.append(ch)
-    parts.append("".join(buf))
-    return [p.strip() for p in parts if p.strip()]
+        elif char in _OPEN and not (closing and closing[-1] == _OPEN[char]):
+            closing.append(_OPEN[char])
+        elif char in _BRACKETS:
+            closing.append(_BRACKETS[char])
+        else:
+            return not closing
+        return False
 
 
 def _has_address(part: str) -> bool:

@@ -10,9 +10,7 @@ writes it above forwards, which only a forward prefix on the subject tells apart
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-Table = Mapping[str, Sequence[str]]
+from linker.forwards.tables import Table
 
 #: Phrases between dashes (``---------- Forwarded message ---------``) or ending with a colon (Apple Mail's
 #: ``Begin forwarded message:``) that only a forward produces. Gmail, HubSpot, Missive, Thunderbird, Yahoo, MailMate.
@@ -137,8 +135,3 @@ ON_BEHALF_OF: Table = {
     "ru": ["от имени"],
     "uk": ["від імені"],
 }
-
-
-def phrases(table: Table) -> list[str]:
-    """All phrases of a table, longest first, without duplicates."""
-    return sorted({p for group in table.values() for p in group}, key=lambda p: (-len(p), p))

@@ -10,11 +10,12 @@ treating a Finnish reply as a possible forward costs less than missing a Danish 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from linker.forwards.tables import Table, index, longest_first
+
 #: Forward prefixes per language (Outlook's localized ones first).
-FORWARD_PREFIXES: Mapping[str, Sequence[str]] = {
+FORWARD_PREFIXES: Table = {
     "en": ["Fwd", "Fw", "Fwrd", "Forward"],
     "de": ["WG", "Wtr", "WtrLtg"],
     "pl": ["PD", "Przekaż dalej", "Prześlij dalej"],
@@ -42,7 +43,7 @@ FORWARD_PREFIXES: Mapping[str, Sequence[str]] = {
 }
 
 #: Reply prefixes per language.
-REPLY_PREFIXES: Mapping[str, Sequence[str]] = {
+REPLY_PREFIXES: Table = {
     "en": ["Re", "Reply"],
     "de": ["AW", "Antwort", "Antw"],
     "pl": ["Odp", "Odpowiedź"],
@@ -72,22 +73,8 @@ REPLY_PREFIXES: Mapping[str, Sequence[str]] = {
 Kind = Literal["forward", "reply"]
 
 
-def _kinds() -> dict[str, Kind]:
-    kinds: dict[str, Kind] = {}
-    tables: tuple[tuple[Mapping[str, Sequence[str]], Kind], ...] = (
-        (FORWARD_PREFIXES, "forward"),
-        (REPLY_PREFIXES, "reply"),
-    )
-    for prefixes, kind in tables:
-        for group in prefixes.values():
-            for prefix in group:
-                kinds.setdefault(prefix.casefold(), kind)  # forward tables first: "VS" stays a forward
-    return kinds
-
-
-_KINDS = _kinds()
-_ALL = {p for group in (*FORWARD_PREFIXES.values(), *REPLY_PREFIXES.values()) for p in group}
-_ALTERNATION = "|".join(re.escape(p) for p in sorted(_ALL, key=len, reverse=True))
+_KINDS: dict[str, Kind] = index([("forward", FORWARD_PREFIXES), ("reply", REPLY_PREFIXES)])  # "VS" stays a forward
+_ALTERNATION = "|".join(re.escape(p) for p in longest_first(FORWARD_PREFIXES, REPLY_PREFIXES))
 #: One prefix: the word, maybe abbreviated (``Пересл.``), an optional counter (``Re[2]``, ``AW(3)``), a colon (French
 #: puts a space before it).
 _PREFIX = re.compile(r"\s*(?P<word>" + _ALTERNATION + r")\.?(?:\s*[\[(]\d+[\])])?\s*[:\uff1a]\s*", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linker.directory import Contact, Entity, Lead, User
+from linker.directory import Contact, Entity, Lead, People, User
 from linker.match import Lookups, link_records, match_people
 from linker.model import Code, Link, Mailbox, Original
 from linker.settings import IgnoreRule, LinkerSettings
@@ -24,10 +24,12 @@ def original(*to: Mailbox, sender: Mailbox | None = None, cc: tuple[Mailbox, ...
 def test_each_kind_of_match_in_order() -> None:
     lookups = Lookups(
         users={"anna.nowak@example.com": ANNA},
-        contacts={"jan@acme-logistics.pl": Contact(10, "Jan Kowalski", 3, "Acme Logistics")},
-        client_emails={"biuro@acme-logistics.pl": Entity(3, "Acme Logistics")},
-        leads={"eva@startup.cz": Lead(7, "eva@startup.cz", "Eva Malá")},
-        client_domains={"globex.ro": Entity(4, "Globex"), "gmail.com": Entity(5, "Misconfigured")},
+        people=People(
+            contacts={"jan@acme-logistics.pl": Contact(10, "Jan Kowalski", 3, "Acme Logistics")},
+            client_emails={"biuro@acme-logistics.pl": Entity(3, "Acme Logistics")},
+            leads={"eva@startup.cz": Lead(7, "eva@startup.cz", "Eva Malá")},
+            client_domains={"globex.ro": Entity(4, "Globex"), "gmail.com": Entity(5, "Misconfigured")},
+        ),
     )
     o = original(
         Mailbox("Jan", "Jan@Acme-Logistics.pl"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from linker.forwards import labels, separators
+from linker.forwards.tables import longest_first
 
 PROMISED = {
     "en", "pl", "cs", "sk", "ro", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "hu", "hr", "ru", "uk",
@@ -30,6 +31,6 @@ def test_index_covers_every_label() -> None:
 
 
 def test_separator_phrases_do_not_overlap() -> None:
-    forward = {p.casefold() for p in separators.phrases(separators.FORWARD)}
-    original = {p.casefold() for p in separators.phrases(separators.ORIGINAL)}
+    forward = {p.casefold() for p in longest_first(separators.FORWARD)}
+    original = {p.casefold() for p in longest_first(separators.ORIGINAL)}
     assert not forward & original
