@@ -18,7 +18,7 @@ from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
 from store import Store
-from tests.gateway.test_smtp import add_user, message
+from tests.gateway.smtp_support import add_user, message
 from tests.store.test_metrics_store import seed_inbound
 from tests.support import ASSISTANT, USER
 from web.app import create_app
