@@ -12,7 +12,7 @@ from collections.abc import Callable
 from starlette.testclient import TestClient
 
 from store import MessageFilter, Store
-from tests.store.test_queries import ADA, ANNA, DEAL, EVA, JAN, LEAD, PAWEL, PIOTR, SOLO, VISIBLE, World
+from tests.store.world import ADA, ANNA, DEAL, EVA, JAN, LEAD, PAWEL, PIOTR, SOLO, VISIBLE, World
 from web.headers import DEFAULT_CSP, MESSAGE_PAGE_CSP
 from web.params import MAX_ID
 
@@ -369,7 +369,7 @@ def test_ingest_log_rejects_a_bad_status(world: World, client_for: ClientFor) ->
 
 def test_message_page_shows_how_each_receipt_was_proven(world: World, store: Store, client_for: ClientFor) -> None:
     from store import Trust
-    from tests.store.test_queries import file_message
+    from tests.store.world import file_message
 
     checks = [
         {"method": "arc", "result": "pass", "domain": "microsoft.com", "selector": "arcselector9901", "detail": ""}
