@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from store import Store
 from store.models import Inbound
 from tests.store.world import ADA, ANNA, JAN, World
-from tests.web.test_pages import assert_page, listed_ids
+from tests.web.pages_support import assert_page, listed_ids
 from web.charts import HEIGHT, LABEL_ROOM, stacked_bars
 
 ClientFor = Callable[[str | None], TestClient]

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from store import Store, Trust
 from tests.store.world import ADA, ANNA, JAN, PAWEL, World
-from tests.web.test_pages import assert_page
+from tests.web.pages_support import assert_page
 
 ClientFor = Callable[[str | None], TestClient]
 INDEXES = ("/clients", "/contacts", "/leads", "/records")
