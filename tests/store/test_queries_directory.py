@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from store import (
-    EntityRef,
-    MessageFilter,
-    Store,
-)
+from store import EntityRef, MessageFilter, Store
 from store.shapes import ContactRow
 from tests.store.world import ACME, ADA, ANNA, EVA, JAN, LEAD, PAWEL, PIOTR, SOLO, World, listed
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from store import (
-    CodeView,
-    LinkChip,
-    Store,
-)
+from store import CodeView, LinkChip, Store
 from tests.store.world import ADA, ANNA, BETA, JAN, KAREL, LOGO, PAWEL, PDF, PIOTR, World, day
 
 

@@ -7,11 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from store import (
-    MessageFilter,
-    Store,
-    Viewer,
-)
+from store import MessageFilter, Store, Viewer
 from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, listed
 
 

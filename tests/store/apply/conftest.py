@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import (
-    Store,
-)
+from store import Store
 from tests.store.apply.support import ACME, ANNA, DEAL, JAN, PIOTR, Ids
 
 

@@ -10,16 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store import (
-    AttachmentWrite,
-    CodeWrite,
-    LeadWrite,
-    LinkWrite,
-    MessageWrite,
-    ParticipantWrite,
-    PlanWrite,
-    Store,
-)
+from store import AttachmentWrite, CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
 from store.models import Attachment, Base, Inbound, Lead, Link, Message, MessageCode, Participant
 from store.shapes import ClientRow, ContactRow, RecordRow, UserRow
 

@@ -9,14 +9,7 @@ from typing import Any
 
 import pytest
 
-from store import (
-    CodeWrite,
-    LinkWrite,
-    PlanError,
-    PlanWrite,
-    Store,
-    StoreUnavailableError,
-)
+from store import CodeWrite, LinkWrite, PlanError, PlanWrite, Store, StoreUnavailableError
 from store import apply as apply_module
 from tests.store.apply.support import LEAD, Ids, bcc, inbound, inbound_row, linked, nothing_filed
 

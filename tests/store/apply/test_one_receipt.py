@@ -9,11 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from store import (
-    ApplyResult,
-    PlanWrite,
-    Store,
-)
+from store import ApplyResult, PlanWrite, Store
 from store.models import Attachment, Lead, Link, Message, MessageCode, Participant
 from tests.conftest import engine_events
 from tests.store.apply.support import (

@@ -13,12 +13,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from store import (
-    ApplyResult,
-    LinkWrite,
-    MessageWrite,
-    Store,
-)
+from store import ApplyResult, LinkWrite, MessageWrite, Store
 from store import apply as apply_module
 from store.models import Lead, Link, Message, Participant
 from tests.conftest import engine_events

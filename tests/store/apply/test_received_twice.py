@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from store import (
-    ApplyResult,
-    LinkWrite,
-    ParticipantWrite,
-    Store,
-)
+from store import ApplyResult, LinkWrite, ParticipantWrite, Store
 from store.models import Attachment, Lead, Link, Message, MessageCode, Participant
 from tests.store.apply.support import JAN, LEAD, Ids, bcc, count, inbound, inbound_row, linked, rows
 
