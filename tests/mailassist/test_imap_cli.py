@@ -16,7 +16,7 @@ from store import Store
 from store.models import utcnow
 from store.shapes import UserRow
 from tests.mailassist.dovecot import Dovecot
-from tests.mailassist.test_imap import ANNA, ANNA_PASSWORD, BOB, SUPPORT_PASSWORD, message
+from tests.mailassist.imap.support import ANNA, ANNA_PASSWORD, BOB, SUPPORT_PASSWORD, message
 from tests.support import queue_rows, run_cli, running, wait_until
 
 #: Redis database of the poller-process test (flushed after it).
