@@ -140,10 +140,10 @@ REUSE = (
 )
 
 
-def _process_in_turn(store: Store, *mails: tuple[str, str]) -> list[int]:
+def _process_in_turn(store: Store, *mails: tuple[str, str]) -> list[str]:
     """Each ``(raw, sender)`` received and processed by the real processor, in turn; their receipts' ids."""
     processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
-    ids = []
+    ids: list[str] = []
     for raw, sender in mails:
         inbound = store.receipts.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
         processor.process_now(inbound.id)
