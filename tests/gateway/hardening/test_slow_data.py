@@ -19,8 +19,6 @@ from store import Store
 from tests.gateway.conftest import ASSISTANT, Running
 from tests.gateway.hardening.support import COUNTED, USER, Raw, add_user, message, reasons, trickle, wait_for
 
-# DATA that stalls or trickles
-
 
 def test_stalled_data_is_cut_off_by_the_inactivity_timeout(
     sqlite_store: Store, run_gateway: Any, refusals: Callable[[Running], list[tuple[str, str]]]

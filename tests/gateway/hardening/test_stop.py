@@ -12,8 +12,6 @@ from store.staged import StagedInbound
 from tests.gateway.conftest import ASSISTANT, Running
 from tests.gateway.hardening.support import USER, Raw, add_user, message, reasons, wait_for
 
-# Stopping
-
 
 class _HeldReceipts:
     """The receipts group, but a DATA command is held inside storage until ``release`` is set."""

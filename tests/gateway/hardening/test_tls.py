@@ -25,9 +25,6 @@ def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-# STARTTLS
-
-
 def test_starttls_then_mail_is_accepted_and_stored_intact(
     sqlite_store: Store, run_gateway: Any, tls: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
