@@ -18,7 +18,7 @@ import pytest
 from gateway.intake import ProcessStorage, ThreadStorage
 from gateway.storage import StorageProcess, StorageProcessError
 from store import Store, StoreUnavailableError
-from tests.gateway.test_smtp import USER, add_user, message, send
+from tests.gateway.smtp_support import USER, add_user, message, send
 
 
 class Unpicklable(Exception):

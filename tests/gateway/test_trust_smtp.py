@@ -17,7 +17,7 @@ from gateway.trust import TrustSettings
 from store import Store
 from tests.dnsserver import LocalDNS
 from tests.gateway.conftest import ASSISTANT
-from tests.gateway.test_smtp import add_user, send
+from tests.gateway.smtp_support import add_user, send
 from tests.mailauth_support import arc_seal, sign
 
 ANNA = "anna.nowak@example.com"

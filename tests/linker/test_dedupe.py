@@ -126,12 +126,49 @@ def test_same_content_merges_only_within_the_date_window(store: Store) -> None:
     assert results[0].message_id == results[1].message_id != results[2].message_id
 
 
-def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) -> None:
+#: Anna's confidential mail to a client.
+PRICING = (
+    "From: Anna Nowak <anna.nowak@example.com>\r\nTo: John Miller <john@acme.test>\r\n"
+    "Subject: OP-999 confidential pricing\r\nMessage-ID: <X-7731@mail.example.com>\r\n"
+    "Date: Mon, 16 Nov 2026 09:00:00 +0100\r\n\r\n"
+    "John, our best price for the fleet is 41,200 EUR per vehicle. Please keep this between us.\r\n"
+)
+#: Bogdan's own "x" under the Message-ID of ``PRICING`` (seen in a References header), to an address he chose.
+REUSE = (
+    "From: Bogdan Novak <bogdan.novak@example.com>\r\nTo: mallory@evil.test\r\nSubject: x\r\n"
+    "Message-ID: <X-7731@mail.example.com>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
+)
+
+
+def _process_in_turn(store: Store, *mails: tuple[str, str]) -> list[str]:
+    """Each ``(raw, sender)`` received and processed by the real processor, in turn; their receipts' ids."""
+    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
+    ids: list[str] = []
+    for raw, sender in mails:
+        inbound = store.receipts.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
+        processor.process_now(inbound.id)
+        ids.append(inbound.id)
+    return ids
+
+
+def _api_statuses(store: Store, reads: list[tuple[int, int]]) -> list[int]:
+    """The status of ``GET /api/messages/{id}`` for each ``(message id, user id)``, with a token of that user's."""
     from starlette.testclient import TestClient
 
     from web.app import create_app
     from web.auth.passwords import hash_api_token, new_api_token
 
+    tokens = {uid: new_api_token() for uid in {uid for _message_id, uid in reads}}
+    for uid, token in tokens.items():
+        store.auth.add_api_token(uid, "tests", hash_api_token(token))
+    with TestClient(create_app(store, secret_key="k" * 32)) as client:
+        return [
+            client.get(f"/api/messages/{message_id}", headers={"Authorization": f"Bearer {tokens[uid]}"}).status_code
+            for message_id, uid in reads
+        ]
+
+
+def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) -> None:
     # Given Anna (Sales PL) and Bogdan (Sales CZ), each seeing only their own mail
     store.directory.apply_users(
         [
@@ -140,23 +177,8 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
         ]
     )
     anna, bogdan = (store.auth.get_login(e).id for e in ("anna.nowak@example.com", "bogdan.novak@example.com"))  # type: ignore[union-attr]
-    processor = Processor(store, QueueSettings(), linker_pipeline(SETTINGS, store.directory))
-    pricing = (
-        "From: Anna Nowak <anna.nowak@example.com>\r\nTo: John Miller <john@acme.test>\r\n"
-        "Subject: OP-999 confidential pricing\r\nMessage-ID: <X-7731@mail.example.com>\r\n"
-        "Date: Mon, 16 Nov 2026 09:00:00 +0100\r\n\r\n"
-        "John, our best price for the fleet is 41,200 EUR per vehicle. Please keep this between us.\r\n"
-    )
     # When Bogdan, who saw <X-7731@…> in a References header, sends his own "x" under it, to an address he chose
-    reuse = (
-        "From: Bogdan Novak <bogdan.novak@example.com>\r\nTo: mallory@evil.test\r\nSubject: x\r\n"
-        "Message-ID: <X-7731@mail.example.com>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
-    )
-    ids = []
-    for raw, sender in ((pricing, "anna.nowak@example.com"), (reuse, "bogdan.novak@example.com")):
-        inbound = store.receipts.add_inbound(raw.encode(), mail_from=sender, rcpt_tos=["assistant@crm.example.com"])
-        processor.process_now(inbound.id)
-        ids.append(inbound.id)
+    ids = _process_in_turn(store, (PRICING, "anna.nowak@example.com"), (REUSE, "bogdan.novak@example.com"))
 
     # Then they are two emails, and Anna's gained nothing from Bogdan's copy
     with Session(store.engine) as s:
@@ -167,16 +189,7 @@ def test_a_reused_message_id_exposes_nothing_of_the_first_email(store: Store) ->
         lead_ids = [lead_id for kind, lead_id in links if kind == "lead"]
         assert s.scalars(select(Lead.address).where(Lead.id.in_(lead_ids))).all() == ["john@acme.test"]
     # And Bogdan's API sees his own email, and nothing of Anna's
-    tokens = {uid: new_api_token() for uid in (anna, bogdan)}
-    for uid, token in tokens.items():
-        store.auth.add_api_token(uid, "tests", hash_api_token(token))
-    with TestClient(create_app(store, secret_key="k" * 32)) as client:
-
-        def get(message_id: int, uid: int) -> int:
-            headers = {"Authorization": f"Bearer {tokens[uid]}"}
-            return client.get(f"/api/messages/{message_id}", headers=headers).status_code
-
-        assert (get(annas, bogdan), get(bogdans, bogdan), get(annas, anna)) == (404, 200, 200)
+    assert _api_statuses(store, [(annas, bogdan), (bogdans, bogdan), (annas, anna)]) == [404, 200, 200]
     # And the reuse is counted for /metrics
     assert store.metrics.metrics_snapshot().message_id_collisions == 1
 

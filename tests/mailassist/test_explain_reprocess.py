@@ -262,10 +262,11 @@ def test_explain_a_file_has_no_auth_unless_asked(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["auth"] is None
 
 
-def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path: Path) -> None:
+def _merge_as_the_old_rule_did(config: Path, tmp_path: Path) -> tuple[str, str]:
+    """Anna's confidential mail, filed; then Bogdan's own mail under its Message-ID, merged into Anna's email as the
+    old rule (Message-ID alone) did. Returns the two receipts' ids."""
     import dataclasses
 
-    config = _config(tmp_path)
     _import(
         config,
         tmp_path,
@@ -288,7 +289,6 @@ def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path
             pricing, mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
         )
         processor.process_now(first.id)
-        # Given Bogdan's copy merged into Anna's email, as the old rule (Message-ID alone) did
         second = store.receipts.add_inbound(
             reuse, mail_from="bogdan.novak@example.com", rcpt_tos=["assistant@crm.example.com"]
         )
@@ -301,6 +301,13 @@ def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path
         assert store.filing.apply_plan(second.id, merged).message_id == annas
     finally:
         store.close()
+    return first.id, second.id
+
+
+def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    # Given Bogdan's copy merged into Anna's email, as the old rule (Message-ID alone) did
+    first_id, second_id = _merge_as_the_old_rule_did(config, tmp_path)
 
     # When the merged emails are split
     result = CliRunner().invoke(cli, ["--config", str(config), "reprocess", "--split-merged"])
@@ -313,7 +320,7 @@ def test_reprocess_split_merged_refiles_an_email_that_swallowed_another(tmp_path
     store.open()
     try:
         with Session(store.engine) as s:
-            receipts = [s.get(Inbound, i) for i in (first.id, second.id)]
+            receipts = [s.get(Inbound, i) for i in (first_id, second_id)]
             assert [r.status for r in receipts if r] == ["linked", "linked"]
             anna_message, bogdan_message = (r.message_id for r in receipts if r)
             assert anna_message != bogdan_message

@@ -16,7 +16,7 @@ from store import Store
 from store.models import utcnow
 from store.shapes import UserRow
 from tests.mailassist.dovecot import Dovecot
-from tests.mailassist.test_imap import ANNA, ANNA_PASSWORD, BOB, SUPPORT_PASSWORD, message
+from tests.mailassist.imap.support import ANNA, ANNA_PASSWORD, BOB, SUPPORT_PASSWORD, message
 from tests.support import queue_rows, run_cli, running, wait_until
 
 #: Redis database of the poller-process test (flushed after it).
@@ -86,18 +86,22 @@ def receipts(tmp_path: Path) -> list[Any]:
         store.close()
 
 
-def test_sources_lists_each_source_with_its_state_and_last_error(tmp_path: Path) -> None:
+def _three_configured_sources(tmp_path: Path) -> Path:
+    """A seeded store and a config with sources anna (two folders), support (a group mailbox for Bob), and later."""
     seed(tmp_path)
-    config = write_config(
+    return write_config(
         tmp_path,
         imap_block("anna", 1143, folders=["INBOX", "Sent"])
         + imap_block("support", 1143, login="support", password=SUPPORT_PASSWORD, user=None, team="Support",
                      submitter=BOB).replace("user = null\n", "")
         + imap_block("later", 1143),
     )  # fmt: skip
+
+
+def _record_polls(tmp_path: Path) -> None:
+    """anna polled fine; support failed twice and waits; "old" is no longer configured."""
     store = opened(tmp_path)
     try:
-        # anna polled fine; support failed twice and waits; "old" is no longer configured
         assert store.sources.claim_source("anna", "host:1:a", lease=60)
         assert store.sources.start_folder("anna", "INBOX", 77, "host:1:a") is not None
         assert store.sources.record_folder_progress("anna", "INBOX", "host:1:a", uidvalidity=77, last_uid=12, taken=12)
@@ -111,6 +115,11 @@ def test_sources_lists_each_source_with_its_state_and_last_error(tmp_path: Path)
         assert store.sources.claim_source("old", "host:1:c", lease=60)
     finally:
         store.close()
+
+
+def test_sources_lists_each_source_with_its_state_and_last_error(tmp_path: Path) -> None:
+    config = _three_configured_sources(tmp_path)
+    _record_polls(tmp_path)
 
     result = CliRunner().invoke(cli, ["--config", str(config), "sources"])
 

@@ -49,6 +49,38 @@ def _links(store: Store, entity_type: str) -> set[tuple[int, int, str]]:
         return {(m, e, r) for m, e, r in s.execute(stmt)}
 
 
+def _file_mail(store: Store, config: Path) -> None:
+    """``MAIL`` filed through the real processor, before any record: both codes wait unresolved."""
+    processor = make_processor(load_config(config), store)
+    for path in MAIL:
+        receipt = store.receipts.add_inbound(
+            path.read_bytes(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
+        )
+        processor.process_now(receipt.id)
+        assert (store.receipts.get_inbound(receipt.id) or receipt).status == "linked"
+    with Session(store.engine) as s:
+        codes = {c: r for c, r in s.execute(select(MessageCode.code, MessageCode.record_id))}
+    assert codes == {"OP-123": None, "OP-456": None}  # "OP 456" is stored in its canonical form
+
+
+def _import_the_billing_client(store: Store, config: Path, tmp_path: Path) -> None:
+    """Import the client whose domain the billing address (ignored as a lead) is at; the import files that mail."""
+    clients = _import(config, tmp_path, "clients", "name,domains,emails\nHurtownia,hurtownia-lodz.pl,\n")
+    assert clients[1] == (
+        "relink: 0 codes resolved, 0 leads converted, 1 participant matched; 1 link added "
+        "(0 record, 0 contact, 1 client)"
+    )
+    ((_, _, reason),) = _links(store, "client")
+    assert reason == "domain"
+    with Session(store.engine) as s:
+        match = s.execute(
+            select(Participant.match_type, Participant.match_via).where(
+                Participant.address == "faktury@hurtownia-lodz.pl"
+            )
+        ).one()
+    assert tuple(match) == ("client", "client-domain")
+
+
 def test_imports_file_the_mail_that_was_waiting_for_them(tmp_path: Path) -> None:
     config = _config(tmp_path)
     users = _import(config, tmp_path, "users", "email,name,team,role,aliases\nanna.nowak@example.com,Anna,,all,\n")
@@ -57,16 +89,7 @@ def test_imports_file_the_mail_that_was_waiting_for_them(tmp_path: Path) -> None
     store.open()
     try:
         # Given two messages filed before their records and the billing client were imported
-        processor = make_processor(load_config(config), store)
-        for path in MAIL:
-            receipt = store.receipts.add_inbound(
-                path.read_bytes(), mail_from="anna.nowak@example.com", rcpt_tos=["assistant@crm.example.com"]
-            )
-            processor.process_now(receipt.id)
-            assert (store.receipts.get_inbound(receipt.id) or receipt).status == "linked"
-        with Session(store.engine) as s:
-            codes = {c: r for c, r in s.execute(select(MessageCode.code, MessageCode.record_id))}
-        assert codes == {"OP-123": None, "OP-456": None}  # "OP 456" is stored in its canonical form
+        _file_mail(store, config)
 
         # A dry run checks, and relinks nothing
         dry = _import(config, tmp_path, "records", "code,type,title,client\nOP-123,deal,Fleet,\n", "--dry-run")
@@ -86,20 +109,7 @@ def test_imports_file_the_mail_that_was_waiting_for_them(tmp_path: Path) -> None
         assert len(_links(store, "record")) == 2
 
         # When the billing address's client is imported: its domain files the mail that made no lead
-        clients = _import(config, tmp_path, "clients", "name,domains,emails\nHurtownia,hurtownia-lodz.pl,\n")
-        assert clients[1] == (
-            "relink: 0 codes resolved, 0 leads converted, 1 participant matched; 1 link added "
-            "(0 record, 0 contact, 1 client)"
-        )
-        ((_, _, reason),) = _links(store, "client")
-        assert reason == "domain"
-        with Session(store.engine) as s:
-            match = s.execute(
-                select(Participant.match_type, Participant.match_via).where(
-                    Participant.address == "faktury@hurtownia-lodz.pl"
-                )
-            ).one()
-        assert tuple(match) == ("client", "client-domain")
+        _import_the_billing_client(store, config, tmp_path)
 
         # And importing the same files again, or a whole relink, finds nothing left to do
         again = _import(

@@ -13,7 +13,7 @@ from mailassist.cli import cli
 from store import LinkWrite, PlanWrite, Store
 from tests.conftest import FIXTURES
 from tests.mailassist.test_explain_reprocess import _config, _import
-from tests.store.test_queries import day, file_message
+from tests.store.world import day, file_message
 
 ANNA = "anna.nowak@example.com"
 NEWSLETTER = FIXTURES / "e2e" / "newsletter_ignored.eml"

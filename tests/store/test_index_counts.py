@@ -1,7 +1,7 @@
 """The kept index counts (``store.index_counts``): after filing, a second receipt, relink, refile, forced directory
 deletes and a contact moving to another client, every kept row equals a recount from the links.
 
-The data is ``build_world`` (``tests/store/test_queries.py``).
+The data is ``build_world`` (``tests/store/world.py``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,9 @@ from store import Store
 from store.models import IndexCount
 from store.shapes import ContactRow, RecordRow
 from tests.store.test_indexes import CLIENT_MAIL, SENT
-from tests.store.test_queries import ADA, BETA, JAN, KAREL, World, build_world, day, file_message
+from tests.store.world import ADA, BETA, JAN, KAREL, World, day, file_message
 
 Kept = dict[tuple[str, int], tuple[int, datetime | None]]
-
-
-@pytest.fixture
-def world(store: Store) -> World:
-    return build_world(store)
 
 
 def kept(store: Store) -> Kept:

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from store import Store
 from store.db import _alembic_config, make_engine
 from tests.store.test_index_counts import kept
-from tests.store.test_queries import build_world
+from tests.store.world import build_world
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

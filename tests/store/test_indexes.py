@@ -1,6 +1,6 @@
 """Directory indexes: counts and last contact of visible mail only, search, sorts, keyset pages and bad cursors.
 
-The data is ``build_world`` (``tests/store/test_queries.py``); ``VISIBLE`` there says who sees which email.
+The data is ``build_world`` (``tests/store/world.py``); ``VISIBLE`` there says who sees which email.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from store import BadCursorError, Store
 from store.cursors import encode_sort_cursor
 from store.index_kinds import SORTS
 from store.page_shapes import IndexRow
-from tests.store.test_queries import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, build_world, day
+from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, day
 
 #: The mail of each entry, by message name: a client's own, its contacts' and its records'.
 CLIENT_MAIL = {"acme": {"to_piotr", "deal", "client_direct"}, "beta": {"beta", "twice"}}
@@ -19,11 +19,6 @@ CONTACT_MAIL = {"piotr": {"to_piotr"}, "karel": {"beta", "twice"}, "wolf": {"eva
 RECORD_MAIL = {"deal": {"deal"}, "warehouse": {"beta"}}
 #: When each message was sent (``build_world``); "unmatched" has no Date header.
 SENT = {"to_piotr": 2, "deal": 3, "client_direct": 4, "beta": 5, "cc_jan": 6, "eva_alias_anna": 7, "twice": 8}
-
-
-@pytest.fixture
-def world(store: Store) -> World:
-    return build_world(store)
 
 
 def everything(store: Store, world: World, email: str, index: str, **kw: object) -> list[IndexRow]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from store import Store, UserRef
-from tests.store.test_queries import ADA, ANNA, EVA, JAN, PAWEL, SOLO, USERS
+from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, USERS
 
 
 def test_lists_every_user_by_name_with_role_and_team(store: Store) -> None:

@@ -10,12 +10,7 @@ import pytest
 
 from store import BadCursorError, LinkWrite, MessageFilter, Store, StoreError, Viewer
 from tests.conftest import sql_statements
-from tests.store.test_queries import ADA, ANNA, JAN, PAWEL, World, build_world, day, file_message, person
-
-
-@pytest.fixture
-def world(store: Store) -> World:
-    return build_world(store)
+from tests.store.world import ADA, ANNA, JAN, PAWEL, World, day, file_message, person
 
 
 def ids(store: Store, viewer: Viewer, **filters: Any) -> set[int]:

@@ -1,5 +1,5 @@
 """Shared helpers for viewer tests: give users a password, log a TestClient in through the real login form, and
-the read-side world of ``tests/store/test_queries.py`` behind a viewer app, with a logged-in client per user.
+the read-side world of ``tests/store/world.py`` behind a viewer app, with a logged-in client per user.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 import web.auth.passwords
 from store import Store
-from tests.store.test_queries import USERS, World, build_world
+from tests.store.world import USERS, World, build_world
 from web.app import create_app
 from web.auth.passwords import hash_password
 

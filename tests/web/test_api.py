@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from store import Store
-from tests.store.test_queries import ADA, ANNA, EVA, JAN, LEAD, PAWEL, PDF, SOLO, USERS, VISIBLE, World, build_world
+from tests.store.world import ADA, ANNA, EVA, JAN, LEAD, PAWEL, PDF, SOLO, USERS, VISIBLE, World, build_world
 from web.app import create_app
 from web.auth.passwords import hash_api_token, new_api_token
 
@@ -361,7 +361,7 @@ def test_data_is_never_cached(api: Caller) -> None:
 
 def test_a_receipt_shows_who_submitted_it_and_what_proved_it(api: Caller, world: World, store: Store) -> None:
     from store import Trust
-    from tests.store.test_queries import file_message
+    from tests.store.world import file_message
 
     checks = [
         {"method": "dkim", "result": "pass", "domain": "example.com", "selector": "mail", "detail": ""},

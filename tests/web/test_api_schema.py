@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from store import Store
-from tests.store.test_queries import ADA, ANNA, PAWEL, World, build_world
+from tests.store.world import ADA, ANNA, PAWEL, World, build_world
 from web.app import create_app
 from web.auth.passwords import hash_api_token, new_api_token
 from web.filters import FILTER_PARAMS

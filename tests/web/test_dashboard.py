@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 
 from store import Store
 from store.models import Inbound
-from tests.store.test_queries import ADA, ANNA, JAN, World
+from tests.store.world import ADA, ANNA, JAN, World
 from tests.web.conftest import log_in
-from tests.web.test_pages import assert_page, listed_ids
+from tests.web.pages_support import assert_page, listed_ids
 from web.app import create_app
 from web.charts import HEIGHT, LABEL_ROOM, stacked_bars
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from store import MessageFilter, Store, StoreUnavailableError
-from tests.store.test_queries import ADA, ANNA, World
+from tests.store.world import ADA, ANNA, World
 from tests.web.conftest import log_in
 from tests.web.test_pages_downloads import file_html
 from web.app import create_app

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from starlette.testclient import TestClient
 
 from store import LinkChip, MessageFilter, MessageRow, Store
-from tests.store.test_queries import ADA, ANNA, PAWEL, VISIBLE, World, file_message, person
+from tests.store.world import ADA, ANNA, PAWEL, VISIBLE, World, file_message, person
 from web.export import CSV_COLUMNS, csv_cell, csv_lines, csv_row
 
 ClientFor = Callable[[str | None], TestClient]

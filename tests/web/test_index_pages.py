@@ -11,8 +11,8 @@ from collections.abc import Callable
 from starlette.testclient import TestClient
 
 from store import Store, Trust
-from tests.store.test_queries import ADA, ANNA, JAN, PAWEL, World
-from tests.web.test_pages import assert_page
+from tests.store.world import ADA, ANNA, JAN, PAWEL, World
+from tests.web.pages_support import assert_page
 
 ClientFor = Callable[[str | None], TestClient]
 INDEXES = ("/clients", "/contacts", "/leads", "/records")

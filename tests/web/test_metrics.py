@@ -18,7 +18,7 @@ from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer, GatewaySettings
 from store import Store
-from tests.gateway.test_smtp import add_user, message
+from tests.gateway.smtp_support import add_user, message
 from tests.store.test_metrics_store import seed_inbound
 from tests.support import ASSISTANT, USER
 from web.app import create_app
@@ -153,7 +153,7 @@ def test_refusals_in_a_real_smtp_session_reach_the_metrics(sqlite_store: Store) 
 
 
 def test_webhook_deliveries_are_counted_by_endpoint_and_status(sqlite_store: Store) -> None:
-    from tests.mailassist.test_webhooks import endpoint, queue_delivery
+    from tests.mailassist.webhooks.support import endpoint, queue_delivery
 
     crm, chat = endpoint("https://crm.example/hooks"), endpoint("https://chat.example/hooks", name="chat")
     queue_delivery(sqlite_store, crm, event_id="msg_1")

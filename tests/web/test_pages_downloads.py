@@ -21,8 +21,8 @@ import web.message_pages
 from store import AttachmentWrite, LinkWrite, MessageWrite, PlanWrite, Store
 from store import safehtml as store_safehtml
 from store.safehtml import CSP_FOR_EMAIL_FRAME, IFRAME_SANDBOX, sanitize_email_html
-from tests.store.test_queries import ADA, ANNA, LOGO, PAWEL, PDF, World, blob, day, person
-from tests.web.test_pages import OWN_SCRIPT
+from tests.store.world import ADA, ANNA, LOGO, PAWEL, PDF, World, blob, day, person
+from tests.web.pages_support import OWN_SCRIPT
 from web.downloads import ascii_filename, attachment_filename, content_disposition, safe_filename
 from web.headers import MESSAGE_PAGE_CSP
 

@@ -1,7 +1,6 @@
-"""The read side for the web viewer: visibility per role, message detail, attachments and directory pages.
+"""A small filed history for read-side tests: users, clients, contacts, records and emails whose visibility differs.
 
-``build_world`` files a small history with the import verbs and ``apply_plan``; other read-side tests reuse it.
-"""
+``build_world`` files it with the import verbs and ``apply_plan``; ``VISIBLE`` says who sees which email."""
 
 from __future__ import annotations
 
@@ -9,15 +8,10 @@ import dataclasses
 import hashlib
 from datetime import UTC, datetime
 
-import pytest
-
 from store import (
     AttachmentWrite,
-    CodeView,
     CodeWrite,
-    EntityRef,
     LeadWrite,
-    LinkChip,
     LinkWrite,
     MessageFilter,
     MessageWrite,
@@ -133,8 +127,25 @@ class World:
         return {self.m[name] for name in names}
 
 
-def build_world(store: Store) -> World:
-    """Two teams, two clients, and nine emails whose visibility differs per viewer."""
+@dataclasses.dataclass(frozen=True)
+class _Directory:
+    """The ids of the directory rows the emails of ``build_world`` are filed on."""
+
+    users: dict[str, int]
+    acme: int
+    beta: int
+    piotr: int
+    karel: int
+    wolf: int
+    deal: int
+    warehouse: int
+
+    def submitter(self, user: UserRow) -> tuple[str, int]:
+        return user.email, self.users[user.email]
+
+
+def _apply_directory(store: Store) -> _Directory:
+    """Six users in two teams, two clients with three contacts, and two records."""
     store.directory.apply_users(list(USERS))
     store.directory.apply_clients([ACME, BETA])
     store.directory.apply_contacts([PIOTR, KAREL, WOLF])
@@ -145,9 +156,13 @@ def build_world(store: Store) -> World:
     acme, beta = contacts["piotr@acme-logistics.pl"].client_id, contacts["karel@beta.cz"].client_id
     assert acme is not None and beta is not None
     records = store.directory.find_records_by_codes(["OP-123", "OP-200"])
-    deal, warehouse = records["OP-123"].id, records["OP-200"].id
-    anna, pawel, jan, eva, solo = ((u.email, users[u.email]) for u in (ANNA, PAWEL, JAN, EVA, SOLO))
-    m: dict[str, int] = {}
+    return _Directory(users, acme, beta, piotr, karel, wolf, records["OP-123"].id, records["OP-200"].id)
+
+
+def _file_team_pl_mail(store: Store, d: _Directory, m: dict[str, int]) -> None:
+    """The emails of team PL with Acme: an offer, a deal, and the client writing to an alias."""
+    anna, pawel = d.submitter(ANNA), d.submitter(PAWEL)
+    piotr, acme, deal = d.piotr, d.acme, d.deal
     # Anna writes to Piotr (a contact of Acme only), with an offer and an inline logo.
     m["to_piotr"] = file_message(
         store,
@@ -191,6 +206,12 @@ def build_world(store: Store) -> World:
         ),
         links=(LinkWrite("client", "address", entity_id=acme),),
     )
+
+
+def _file_cross_team_mail(store: Store, d: _Directory, m: dict[str, int]) -> None:
+    """Emails that cross teams: a forward from Beta to team CZ, and a mail of team PL with team CZ in Cc."""
+    anna, jan = d.submitter(ANNA), d.submitter(JAN)
+    karel, beta, warehouse, users = d.karel, d.beta, d.warehouse, d.users
     # Jan forwards Karel's mail about OP-200 and an unknown code.
     m["beta"] = file_message(
         store,
@@ -223,6 +244,11 @@ def build_world(store: Store) -> World:
         links=(LinkWrite("lead", "new-lead", lead_address=LEAD),),
         new_leads=(LeadWrite(LEAD, "Jan Nowak", None, users[ANNA.email]),),
     )
+
+
+def _file_stray_mail(store: Store, d: _Directory, m: dict[str, int]) -> None:
+    """An email matched to nothing, and one brought in by another team's rule with Anna's alias in Cc."""
+    pawel, eva, wolf = d.submitter(PAWEL), d.submitter(EVA), d.wolf
     # Paweł writes to a stranger, without a Date header: filed nowhere, sorted by when it was filed.
     m["unmatched"] = file_message(
         store,
@@ -249,6 +275,12 @@ def build_world(store: Store) -> World:
         ),
         links=(LinkWrite("contact", "address", entity_id=wolf),),
     )
+
+
+def _file_repeated_and_solo_mail(store: Store, d: _Directory, m: dict[str, int]) -> None:
+    """An email submitted twice by users of different teams, and the mail of a user without a team."""
+    pawel, jan, solo = d.submitter(PAWEL), d.submitter(JAN), d.submitter(SOLO)
+    karel = d.karel
     # Karel writes to Jan; Paweł submits the same email again later (a second receipt: a user link only).
     twice = {
         "key": "<8@beta>",
@@ -266,13 +298,18 @@ def build_world(store: Store) -> World:
     m["solo"] = file_message(
         store, submitter=solo, key="<9@crm>", subject="Solo", date=day(1), participants=(person("from", SOLO.email),)
     )
+
+
+def build_world(store: Store) -> World:
+    """Two teams, two clients, and nine emails whose visibility differs per viewer (filed in this order)."""
+    d = _apply_directory(store)
+    m: dict[str, int] = {}
+    _file_team_pl_mail(store, d, m)
+    _file_cross_team_mail(store, d, m)
+    _file_stray_mail(store, d, m)
+    _file_repeated_and_solo_mail(store, d, m)
     (lead,) = store.directory.find_people([LEAD]).leads.values()
-    return World(users, acme, beta, piotr, karel, wolf, deal, warehouse, lead.id, m)
-
-
-@pytest.fixture
-def world(store: Store) -> World:
-    return build_world(store)
+    return World(d.users, d.acme, d.beta, d.piotr, d.karel, d.wolf, d.deal, d.warehouse, lead.id, m)
 
 
 def listed(store: Store, viewer: Viewer, f: MessageFilter | None = None) -> set[int]:
@@ -296,198 +333,3 @@ VISIBLE = {
     # A team role without a team: its own mail only.
     SOLO.email: {"solo"},
 }
-
-
-# --- visibility ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("email", list(VISIBLE))
-def test_each_role_lists_exactly_what_it_may_see(store: Store, world: World, email: str) -> None:
-    assert listed(store, world.viewer(store, email)) == world.ids(*VISIBLE[email])
-
-
-@pytest.mark.parametrize("email", list(VISIBLE))
-def test_guessed_ids_of_invisible_messages_read_as_missing(store: Store, world: World, email: str) -> None:
-    viewer = world.viewer(store, email)
-    guesses = range(-1, max(world.m.values()) + 5)
-
-    found = {i for i in guesses if store.queries.get_message(viewer, i) is not None}
-
-    assert found == world.ids(*VISIBLE[email])
-
-
-def test_viewer_carries_role_team_and_own_addresses(store: Store, world: World) -> None:
-    anna = world.viewer(store, ANNA.email)
-    assert (anna.role, anna.addresses) == ("team", (ANNA.aliases[0], ANNA.email))
-    assert anna.team_id is not None and anna.team_id == world.viewer(store, PAWEL.email).team_id
-    assert world.viewer(store, SOLO.email).team_id is None
-    assert store.queries.get_viewer(10_000) is None
-
-
-def test_an_unknown_role_sees_nothing(store: Store, world: World) -> None:
-    ada = world.viewer(store, ADA.email)
-    stranger = dataclasses.replace(ada, role="superuser")
-    assert listed(store, stranger) == set()
-    assert store.queries.get_message(stranger, world.m["to_piotr"]) is None
-    assert store.queries.dashboard(stranger, datetime.now(UTC)).messages_7d["bcc"] == 0
-
-
-def test_own_addresses_come_from_the_viewer(store: Store, world: World) -> None:
-    # Given Paweł's viewer with Jan's address added: Anna's mail with Jan in Cc becomes visible to it.
-    pawel = world.viewer(store, PAWEL.email)
-    widened = Viewer(pawel.user_id, "own", pawel.team_id, (*pawel.addresses, JAN.email))
-    assert listed(store, widened) == world.ids(*VISIBLE[PAWEL.email], "cc_jan", "beta", "twice")
-
-
-def test_filters_narrow_within_visibility(store: Store, world: World) -> None:
-    eva, jan = world.viewer(store, EVA.email), world.viewer(store, JAN.email)
-    assert listed(store, eva, MessageFilter(client_id=world.beta)) == world.ids("beta", "twice")
-    assert listed(store, jan, MessageFilter(client_id=world.acme)) == set()
-    assert listed(store, jan, MessageFilter(q="Zapytanie")) == world.ids("cc_jan")
-    assert listed(store, jan, MessageFilter(q="flotowa")) == set()
-
-
-# --- one message -------------------------------------------------------------------------------------------------
-
-
-def test_message_detail_has_everything_the_page_shows(store: Store, world: World) -> None:
-    anna = world.viewer(store, ANNA.email)
-
-    got = store.queries.get_message(anna, world.m["to_piotr"])
-
-    assert got is not None
-    assert (got.subject, got.date, got.kind, got.direction) == ("Oferta flotowa", day(2), "bcc", "outgoing")
-    assert (got.from_name, got.from_address, got.submitter, got.message_id_header) == (
-        "Anna Nowak",
-        ANNA.email,
-        ANNA.name,
-        "<1@crm>",
-    )
-    assert got.body_text is not None and "Wiśniewski" in got.body_text
-    assert got.raw_sha256 == hashlib.sha256(b"<1@crm>").hexdigest()
-    assert [(p.role, p.address, p.match_type, p.match_label, p.match_via) for p in got.participants] == [
-        ("from", ANNA.email, None, None, None),
-        ("to", PIOTR.emails[0], "contact", PIOTR.name, "contact"),
-    ]
-    assert got.links == (
-        LinkChip("contact", world.piotr, PIOTR.name, "address"),
-        LinkChip("user", world.users[ANNA.email], ANNA.name, "submitter"),
-    )
-    (receipt,) = got.receipts
-    assert (receipt.mail_from, receipt.status, receipt.reason, receipt.sender_user) == (
-        ANNA.email,
-        "linked",
-        f"submitted by {ANNA.email}",
-        ANNA.name,
-    )
-    assert receipt.rcpt_tos == ("assistant@crm.example.com",)
-    assert [(a.filename, a.content_type, a.size, a.inline, a.content_id) for a in got.attachments] == [
-        ("offer.pdf", "application/pdf", len(PDF), False, None),
-        (None, "image/png", len(LOGO), True, "<logo@acme>"),
-    ]
-    assert store.content.get_blob(got.attachments[0].sha256) == PDF
-
-
-def test_codes_show_resolved_and_unresolved(store: Store, world: World) -> None:
-    got = store.queries.get_message(world.viewer(store, JAN.email), world.m["beta"])
-    assert got is not None
-    assert got.codes == (CodeView("OP-200", world.warehouse), CodeView("XX-9", None))
-    assert [chip.label for chip in got.links] == [BETA.name, KAREL.name, "OP-200", JAN.name]
-
-
-def test_every_receipt_of_an_email_is_listed(store: Store, world: World) -> None:
-    got = store.queries.get_message(world.viewer(store, ADA.email), world.m["twice"])
-    assert got is not None
-    assert [(r.mail_from, r.sender_user, r.status) for r in got.receipts] == [
-        (JAN.email, JAN.name, "linked"),
-        (PAWEL.email, PAWEL.name, "linked"),
-    ]
-    assert {(c.type, c.label) for c in got.links} >= {("user", JAN.name), ("user", PAWEL.name)}
-
-
-def test_attachments_only_through_a_visible_message(store: Store, world: World) -> None:
-    anna, pawel = world.viewer(store, ANNA.email), world.viewer(store, PAWEL.email)
-    detail = store.queries.get_message(anna, world.m["to_piotr"])
-    assert detail is not None
-    pdf, logo = detail.attachments
-
-    assert store.queries.get_attachment(anna, world.m["to_piotr"], pdf.id) == pdf
-    assert store.queries.get_attachment(pawel, world.m["to_piotr"], pdf.id) is None
-    assert store.queries.get_attachment(anna, world.m["deal"], pdf.id) is None  # another message's attachment
-    assert store.queries.get_attachment(anna, world.m["to_piotr"], 10_000) is None
-    for cid in ("logo@acme", "<logo@acme>", "logo%40acme"):
-        assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], cid) == logo
-    assert store.queries.find_attachment_by_cid(pawel, world.m["to_piotr"], "logo@acme") is None
-    assert store.queries.find_attachment_by_cid(anna, world.m["deal"], "logo@acme") is None
-    assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], "other@acme") is None
-    assert store.queries.find_attachment_by_cid(anna, world.m["to_piotr"], "<>") is None
-
-
-# --- directory pages -----------------------------------------------------------------------------------------------
-
-
-def test_client_contact_and_record_pages(store: Store, world: World) -> None:
-    jan = world.viewer(store, JAN.email)  # the directory is not secret: any viewer sees it
-
-    client = store.queries.get_client(jan, world.acme)
-    contact = store.queries.get_contact(jan, world.piotr)
-    record = store.queries.get_record(jan, world.deal)
-
-    assert client is not None and contact is not None and record is not None
-    assert (client.name, client.domains, client.emails) == (ACME.name, ACME.domains, ACME.emails)
-    assert client.contacts == (EntityRef(world.piotr, PIOTR.name),)
-    assert [(r.code, r.title, r.client_name) for r in client.records] == [("OP-123", "Fleet renewal", ACME.name)]
-    assert (contact.name, contact.client, contact.emails) == (
-        PIOTR.name,
-        EntityRef(world.acme, ACME.name),
-        PIOTR.emails,
-    )
-    assert (record.code, record.type, record.client_id) == ("OP-123", "deal", world.acme)
-    lone = store.queries.get_contact(jan, world.wolf)
-    assert lone is not None and lone.client is None
-    assert store.queries.get_client(jan, 10_000) is None
-    assert store.queries.get_contact(jan, 10_000) is None
-    assert store.queries.get_record(jan, 10_000) is None
-
-
-def test_a_lead_shows_its_first_message_only_to_who_may_see_it(store: Store, world: World) -> None:
-    ada, jan = (world.viewer(store, e) for e in (ADA.email, JAN.email))
-
-    lead = store.queries.get_lead(ada, world.lead)
-
-    assert lead is not None
-    assert (lead.address, lead.name, lead.owner, lead.converted_contact) == (LEAD, "Jan Nowak", ANNA.name, None)
-    assert lead.first_message_id == world.m["cc_jan"]
-    assert store.queries.get_lead(jan, world.lead).first_message_id == world.m["cc_jan"]  # type: ignore[union-attr]
-    assert store.queries.get_lead(ada, 10_000) is None
-
-
-def test_a_lead_is_seen_only_by_who_may_see_its_mail_or_owns_it(store: Store, world: World) -> None:
-    # Anna (team PL) wrote to the lead with Jan (CZ, role own) in Cc. Paweł (PL, own) is on none of it.
-    viewers = {email: world.viewer(store, email) for email in (ADA.email, ANNA.email, PAWEL.email, JAN.email)}
-    viewers |= {email: world.viewer(store, email) for email in (EVA.email, SOLO.email)}
-
-    seen = {email: store.queries.get_lead(viewer, world.lead) is not None for email, viewer in viewers.items()}
-    listed = {email: [lead.id for lead in store.queries.list_leads(viewer).items] for email, viewer in viewers.items()}
-    counted = {email: store.queries.dashboard(viewer, datetime.now(UTC)).leads_7d for email, viewer in viewers.items()}
-
-    # Admin; the owner; Jan, in Cc; Eva, through Jan's team; not Paweł, nor Solo (a team role without a team)
-    expected = {ADA.email: True, ANNA.email: True, JAN.email: True, EVA.email: True}
-    expected |= {PAWEL.email: False, SOLO.email: False}
-    assert seen == expected
-    assert listed == {email: [world.lead] if ok else [] for email, ok in expected.items()}
-    assert {email: n > 0 for email, n in counted.items()} == expected
-
-
-def test_a_converted_lead_names_its_contact(store: Store, world: World) -> None:
-    store.directory.apply_contacts([ContactRow(9, "Jan Nowak", (LEAD,), client=ACME.name)])
-    store.filing.relink(free_mail_domains=())
-    contact = store.directory.find_people([LEAD]).contacts[LEAD]
-
-    (lead,) = store.queries.list_leads(world.viewer(store, ADA.email)).items
-
-    assert lead.converted_contact == EntityRef(contact.id, "Jan Nowak")
-    assert lead.converted_at is not None
-    assert listed(store, world.viewer(store, ADA.email), MessageFilter(client_id=world.acme)) == world.ids(
-        "to_piotr", "deal", "client_direct", "cc_jan"
-    )

@@ -1,0 +1,57 @@
+"""The read side for the web viewer: what each role may list, and filters within that."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from store import MessageFilter, Store, Viewer
+from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, listed
+
+
+@pytest.mark.parametrize("email", list(VISIBLE))
+def test_each_role_lists_exactly_what_it_may_see(store: Store, world: World, email: str) -> None:
+    assert listed(store, world.viewer(store, email)) == world.ids(*VISIBLE[email])
+
+
+@pytest.mark.parametrize("email", list(VISIBLE))
+def test_guessed_ids_of_invisible_messages_read_as_missing(store: Store, world: World, email: str) -> None:
+    viewer = world.viewer(store, email)
+    guesses = range(-1, max(world.m.values()) + 5)
+
+    found = {i for i in guesses if store.queries.get_message(viewer, i) is not None}
+
+    assert found == world.ids(*VISIBLE[email])
+
+
+def test_viewer_carries_role_team_and_own_addresses(store: Store, world: World) -> None:
+    anna = world.viewer(store, ANNA.email)
+    assert (anna.role, anna.addresses) == ("team", (ANNA.aliases[0], ANNA.email))
+    assert anna.team_id is not None and anna.team_id == world.viewer(store, PAWEL.email).team_id
+    assert world.viewer(store, SOLO.email).team_id is None
+    assert store.queries.get_viewer(10_000) is None
+
+
+def test_an_unknown_role_sees_nothing(store: Store, world: World) -> None:
+    ada = world.viewer(store, ADA.email)
+    stranger = dataclasses.replace(ada, role="superuser")
+    assert listed(store, stranger) == set()
+    assert store.queries.get_message(stranger, world.m["to_piotr"]) is None
+    assert store.queries.dashboard(stranger, datetime.now(UTC)).messages_7d["bcc"] == 0
+
+
+def test_own_addresses_come_from_the_viewer(store: Store, world: World) -> None:
+    # Given Paweł's viewer with Jan's address added: Anna's mail with Jan in Cc becomes visible to it.
+    pawel = world.viewer(store, PAWEL.email)
+    widened = Viewer(pawel.user_id, "own", pawel.team_id, (*pawel.addresses, JAN.email))
+    assert listed(store, widened) == world.ids(*VISIBLE[PAWEL.email], "cc_jan", "beta", "twice")
+
+
+def test_filters_narrow_within_visibility(store: Store, world: World) -> None:
+    eva, jan = world.viewer(store, EVA.email), world.viewer(store, JAN.email)
+    assert listed(store, eva, MessageFilter(client_id=world.beta)) == world.ids("beta", "twice")
+    assert listed(store, jan, MessageFilter(client_id=world.acme)) == set()
+    assert listed(store, jan, MessageFilter(q="Zapytanie")) == world.ids("cc_jan")
+    assert listed(store, jan, MessageFilter(q="flotowa")) == set()
