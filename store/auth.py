@@ -23,14 +23,21 @@ T = TypeVar("T")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _LOGIN = select(
-    User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation
+    User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation, User.time_zone
 ).outerjoin(Team, User.team_id == Team.id)
 
 
 def _login(row: Any) -> LoginView:
-    uid, email, name, role, team, password_hash, generation = row
+    uid, email, name, role, team, password_hash, generation, time_zone = row
     return LoginView(
-        id=uid, email=email, name=name, role=role, team=team, password_hash=password_hash, session_generation=generation
+        id=uid,
+        email=email,
+        name=name,
+        role=role,
+        team=team,
+        password_hash=password_hash,
+        session_generation=generation,
+        time_zone=time_zone,
     )
 
 
@@ -101,11 +108,17 @@ class Auth:
     def set_assistant_token_hash(self, email: str, token_hash: str | None) -> bool:
         """Replace the hash of the secret address token of the user with this primary email (``None``: revoke it);
         False when there is no such user. The old token stops working with this commit."""
-        stmt = (
-            update(User)
-            .where(User.email == email.strip().lower())
-            .values(assistant_token_hash=token_hash, updated_at=utcnow())
-        )
+        return self._update_user(email, assistant_token_hash=token_hash)
+
+    def set_time_zone(self, email: str, time_zone: str | None) -> bool:
+        """Set (``None``: clear) the time zone of the user with this primary email; False when there is no such user.
+
+        The name is stored as given: the caller checks it is a zone (the store knows no zones)."""
+        return self._update_user(email, time_zone=time_zone)
+
+    def _update_user(self, email: str, **values: Any) -> bool:
+        """Set ``values`` on the user with this primary email, in one commit; False when there is no such user."""
+        stmt = update(User).where(User.email == email.strip().lower()).values(**values, updated_at=utcnow())
         return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def has_assistant_token(self, email: str) -> bool:
