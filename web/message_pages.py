@@ -37,6 +37,7 @@ from web.filters import DIRECTIONS, FILTER_PARAMS, filter_query, parse_filter, p
 from web.headers import DOWNLOAD_HEADERS, EMAIL_FRAME_HEADERS, MESSAGE_PAGE_CSP
 from web.pagekit import PageKit
 from web.params import path_id
+from web.timezone import viewer_zone
 
 #: ``cid:`` images larger than this, or past this total per message, are not inlined into the email document.
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
@@ -125,11 +126,12 @@ class MessagePages:
         message (``web.errors.refusal``'s) beside it, so the reader can correct the filter where they wrote it.
         """
         params = request.query_params
+        zone = viewer_zone(request).zone
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
             users = self.store.queries.list_users()
             try:
-                query = parse_list_query(params)
+                query = parse_list_query(params, zone=zone)
                 page = self.store.queries.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
             except (FilterError, BadCursorError) as exc:
                 answer = refusal(exc)
@@ -162,7 +164,7 @@ class MessagePages:
         Every parameter is checked, and the first page read, before the status line goes out: a bad request is a
         400 and a failing database an error page, not a 200 whose body stops short.
         """
-        f = parse_filter(request.query_params)
+        f = parse_filter(request.query_params, zone=viewer_zone(request).zone)
 
         def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
             rows = self.store.queries.iter_messages(viewer, f)

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from store import LoginView, Store, Viewer
 from web.auth.middleware import require_user
 from web.errors import AuthRequiredError, NotFoundError, Refusal
+from web.timezone import rendering_in, viewer_zone
 
 T = TypeVar("T")
 
@@ -57,10 +58,16 @@ class PageKit:
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """The template ``name`` rendered with ``context``."""
-        return self.templates.TemplateResponse(
-            request, name, dict(context), status_code=status_code, headers=dict(headers) if headers else None
-        )
+        """The template ``name`` rendered with ``context``, its times in the viewer's zone (``time_zone``)."""
+        zone = viewer_zone(request)
+        with rendering_in(zone):
+            return self.templates.TemplateResponse(
+                request,
+                name,
+                {**context, "time_zone": zone},
+                status_code=status_code,
+                headers=dict(headers) if headers else None,
+            )
 
     def not_found(self, request: Request) -> Response:
         """The one 404 page: for what does not exist and for what this viewer may not see alike."""
