@@ -42,6 +42,12 @@ class ViewerZone:
         """Where the zone came from, in words: "your account", "your browser" or "the default"."""
         return WHY[self.source]
 
+    @property
+    def offset_minutes(self) -> int:
+        """The zone's offset from UTC now, in minutes east (``static/keys.js`` compares the browser's)."""
+        offset = datetime.now(self.zone).utcoffset()
+        return int(offset.total_seconds()) // 60 if offset is not None else 0
+
 
 #: No account zone and no usable cookie.
 DEFAULT_ZONE = ViewerZone("UTC", UTC, "default")

@@ -98,7 +98,7 @@ def test_pages_show_times_in_the_cookies_zone_and_say_so(world: World, client_fo
     assert_page(page.text)
     assert '<span class="tz">JST</span>' in page.text and '<span class="tz">UTC</span>' not in page.text
     assert "+09:00" in page.text
-    assert 'data-tz="Asia/Tokyo" data-tz-source="browser"' in page.text
+    assert 'data-tz="Asia/Tokyo" data-tz-source="browser" data-tz-offset="540"' in page.text
     assert "Times in Asia/Tokyo (your browser)" in page.text
     listing = ada.get("/messages").text
     assert 'From date <span class="tz">(Asia/Tokyo)</span>' in listing

@@ -74,11 +74,17 @@
   }
   var secure = location.protocol === "https:" ? "; Secure" : "";
   document.cookie = "tz=" + zone + "; Path=/; Max-Age=31536000; SameSite=Lax" + secure;
-  // Show this page in the browser's zone too: reload once, when the page was rendered in another zone that did not
-  // come from the account, and the cookie took (with cookies off, a reload would change nothing, again and again).
+  // Show this page in the browser's zone too: reload once, when the page was rendered in a zone that did not come
+  // from the account and whose clock reads differently now (UTC and Etc/UTC do not), and the cookie took (with
+  // cookies off, a reload would change nothing, again and again). Other pages read the cookie from now on.
   var root = document.documentElement;
-  var shown = root.getAttribute("data-tz");
-  if (shown && shown !== zone && root.getAttribute("data-tz-source") !== "account" && cookieZone() === zone) {
+  var shownOffset = root.getAttribute("data-tz-offset");
+  if (
+    shownOffset !== null &&
+    root.getAttribute("data-tz-source") !== "account" &&
+    shownOffset !== String(-new Date().getTimezoneOffset()) &&
+    cookieZone() === zone
+  ) {
     location.reload();
   }
 })();
