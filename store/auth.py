@@ -25,20 +25,12 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 _LOGIN = select(
     User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation, User.time_zone
 ).outerjoin(Team, User.team_id == Team.id)
+#: The ``LoginView`` field of each column of ``_LOGIN``, in order.
+_LOGIN_FIELDS = ("id", "email", "name", "role", "team", "password_hash", "session_generation", "time_zone")
 
 
 def _login(row: Any) -> LoginView:
-    uid, email, name, role, team, password_hash, generation, time_zone = row
-    return LoginView(
-        id=uid,
-        email=email,
-        name=name,
-        role=role,
-        team=team,
-        password_hash=password_hash,
-        session_generation=generation,
-        time_zone=time_zone,
-    )
+    return LoginView(**dict(zip(_LOGIN_FIELDS, row, strict=True)))
 
 
 def _rowcount(result: object) -> int:
