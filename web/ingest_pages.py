@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from store import STATUSES, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
@@ -26,7 +26,7 @@ from web.downloads import content_disposition
 from web.errors import FilterError, NotFoundError
 from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head
-from web.pagekit import PageKit
+from web.pagekit import PageKit, get_routes
 from web.params import limit_param, parse_after, parse_limit, parse_status
 
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
@@ -157,8 +157,6 @@ def _receipt_id(request: Request) -> str:
 def ingest_routes(kit: PageKit) -> list[BaseRoute]:
     """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
     pages = IngestPages(kit)
-    return [
-        Route("/inbound", pages.inbound, methods=["GET"]),
-        Route("/inbound/{receipt_id}", pages.receipt, methods=["GET"]),
-        Route("/inbound/{receipt_id}/raw.eml", pages.raw, methods=["GET"]),
-    ]
+    return get_routes(
+        {"/inbound": pages.inbound, "/inbound/{receipt_id}": pages.receipt, "/inbound/{receipt_id}/raw.eml": pages.raw}
+    )

@@ -7,12 +7,13 @@ the viewer may not see comes back as ``None`` and is answered exactly like one t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, Viewer
@@ -21,6 +22,13 @@ from web.errors import AuthRequiredError, NotFoundError, Refusal
 from web.timezone import rendering_in, viewer_zone
 
 T = TypeVar("T")
+#: A page's handler.
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def get_routes(table: Mapping[str, Endpoint]) -> list[BaseRoute]:
+    """A GET route per path of ``table``: pages only read (the viewer never writes, DESIGN invariant 7)."""
+    return [Route(path, endpoint, methods=["GET"]) for path, endpoint in table.items()]
 
 
 class PageKit:
