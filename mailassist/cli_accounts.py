@@ -89,6 +89,30 @@ def user_set_password(state: State, email: str) -> None:
     )
 
 
+@user.command("set-time-zone")
+@click.argument("email")
+@click.argument("zone", required=False)
+@click.option("--clear", is_flag=True, help="Forget the zone: the viewer shows the browser's, else UTC.")
+@click.pass_obj
+@friendly
+def user_set_time_zone(state: State, email: str, zone: str | None, clear: bool) -> None:
+    """Set the time zone the web viewer shows the user EMAIL's times in: an IANA name such as Europe/Warsaw.
+
+    It comes before the browser's own zone; without one (or after --clear) the viewer shows the browser's, else UTC.
+    """
+    from web.timezone import find_zone  # noqa: PLC0415
+
+    if clear == (zone is not None):
+        fail("give either a ZONE (such as Europe/Warsaw) or --clear")
+    if zone is not None and find_zone(zone) is None:
+        fail(f"{zone[:80]!r} is not a time zone; use an IANA name such as Europe/Warsaw or America/New_York")
+    with store_of(state) as store:
+        if not store.auth.set_time_zone(email, zone):
+            fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
+    shown = f"in {zone}" if zone is not None else "in the browser's zone, else UTC"
+    click.echo(f"The viewer shows {email.strip().lower()}'s times {shown}.")
+
+
 @user.command("address")
 @click.argument("email")
 @click.option("--rotate", is_flag=True, help="Replace the address: the old one stops working at once.")

@@ -23,15 +23,14 @@ T = TypeVar("T")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _LOGIN = select(
-    User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation
+    User.id, User.email, User.name, User.role, Team.name, User.password_hash, User.session_generation, User.time_zone
 ).outerjoin(Team, User.team_id == Team.id)
+#: The ``LoginView`` field of each column of ``_LOGIN``, in order.
+_LOGIN_FIELDS = ("id", "email", "name", "role", "team", "password_hash", "session_generation", "time_zone")
 
 
 def _login(row: Any) -> LoginView:
-    uid, email, name, role, team, password_hash, generation = row
-    return LoginView(
-        id=uid, email=email, name=name, role=role, team=team, password_hash=password_hash, session_generation=generation
-    )
+    return LoginView(**dict(zip(_LOGIN_FIELDS, row, strict=True)))
 
 
 def _rowcount(result: object) -> int:
@@ -101,11 +100,17 @@ class Auth:
     def set_assistant_token_hash(self, email: str, token_hash: str | None) -> bool:
         """Replace the hash of the secret address token of the user with this primary email (``None``: revoke it);
         False when there is no such user. The old token stops working with this commit."""
-        stmt = (
-            update(User)
-            .where(User.email == email.strip().lower())
-            .values(assistant_token_hash=token_hash, updated_at=utcnow())
-        )
+        return self._update_user(email, assistant_token_hash=token_hash)
+
+    def set_time_zone(self, email: str, time_zone: str | None) -> bool:
+        """Set (``None``: clear) the time zone of the user with this primary email; False when there is no such user.
+
+        The name is stored as given: the caller checks it is a zone (the store knows no zones)."""
+        return self._update_user(email, time_zone=time_zone)
+
+    def _update_user(self, email: str, **values: Any) -> bool:
+        """Set ``values`` on the user with this primary email, in one commit; False when there is no such user."""
+        stmt = update(User).where(User.email == email.strip().lower()).values(**values, updated_at=utcnow())
         return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def has_assistant_token(self, email: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,7 @@ def decode_cursor(kind: str, cursor: str) -> tuple[datetime, int]:
     return when, number
 
 
-def before(sort: Any, row_id: Any, at: datetime, last_id: int) -> ColumnElement[bool]:
+def before(sort: Any, row_id: Any, at: datetime, last_id: int | str) -> ColumnElement[bool]:
     """Rows after (``sort``, ``row_id``) = (``at``, ``last_id``) in newest-first order.
 
     Spelled ``sort <= at AND (sort < at OR id < last)`` rather than as a row-value comparison: SQLite then searches
@@ -112,3 +113,30 @@ def decode_sort_cursor(kind: str, cursor: str) -> tuple[SortValue, int]:
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page") from exc
     return value, number
+
+
+#: What a text key of a key cursor can be: an inbound id (``store.ids``: Crockford base32; older ids were hex).
+_TEXT_KEY = re.compile(r"[0-9A-Za-z]{1,32}")
+
+
+def encode_key_cursor(kind: str, at: datetime, key: str) -> str:
+    """The cursor of a row of list ``kind`` sorted by ``at`` then a text primary key (the ingest log's ids).
+
+    A sort cursor of ``at`` (its id part unused), a dot, then the key base64'd: the dot is no base64 character.
+    """
+    return encode_sort_cursor(kind, at, 0) + "." + base64.urlsafe_b64encode(key.encode()).decode("ascii").rstrip("=")
+
+
+def decode_key_cursor(kind: str, cursor: str) -> tuple[datetime, str]:
+    """The (sort value, text key) a key cursor of list ``kind`` stands for; ``BadCursorError`` for anything else."""
+    if len(cursor) > MAX_CURSOR:
+        raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page")
+    sort_part, _, key_part = cursor.partition(".")
+    at, _ = decode_sort_cursor(kind, sort_part)
+    try:
+        key = base64.b64decode(key_part + "=" * (-len(key_part) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        key = ""
+    if not isinstance(at, datetime) or not _TEXT_KEY.fullmatch(key):
+        raise BadCursorError(f"bad cursor {cursor[:40]!r}: start from the first page")
+    return at, key

@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from store.cursors import before, decode_key_cursor, encode_key_cursor
 from store.models import Inbound, InlineBlob, Message
-from store.page_shapes import IngestRow
+from store.page_shapes import IngestPage, IngestRow
 from store.shapes import InboundView
 
 #: Characters of a reason filter beyond this are not searched for.
 MAX_REASON_FILTER = 200
+#: The ingest log's cursors carry this tag: a cursor of another list is refused.
+_CURSOR_KIND = "r"
 
 
 def _rows() -> Select[Any]:
@@ -46,15 +49,28 @@ def reason_matches(reason: str) -> ColumnElement[bool]:
     return func.lower(func.coalesce(Inbound.reason, Inbound.last_error, "")).like(pattern, escape="\\")
 
 
-def list_ingest_log(session: Session, status: str | None, reason: str | None, limit: int) -> list[IngestRow]:
-    """The newest ``limit`` receipts, of one status and with a reason containing ``reason`` when given."""
+def list_ingest_log(
+    session: Session, status: str | None, reason: str | None, limit: int, after: str | None = None
+) -> IngestPage:
+    """``limit`` receipts, newest first, of one status and with a reason containing ``reason`` when given, from
+    just after the cursor ``after`` (``BadCursorError`` for one this list did not hand out).
+
+    Keyset paging on (received_at, id), the index ``ix_inbound_received_at_id``: a page costs the same however deep
+    it is, and receipts arriving meanwhile neither shift nor repeat the rows of the pages after it.
+    """
     stmt = _rows()
     if status is not None:
         stmt = stmt.where(Inbound.status == status)
     if reason:
         stmt = stmt.where(reason_matches(reason))
-    stmt = stmt.order_by(Inbound.received_at.desc(), Inbound.id.desc()).limit(limit)
-    return [_ingest_row(row) for row in session.execute(stmt)]
+    if after is not None:
+        at, last_id = decode_key_cursor(_CURSOR_KIND, after)
+        stmt = stmt.where(before(Inbound.received_at, Inbound.id, at, last_id))
+    stmt = stmt.order_by(Inbound.received_at.desc(), Inbound.id.desc()).limit(limit + 1)
+    rows = [_ingest_row(row) for row in session.execute(stmt)]
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1].receipt if more else None
+    return IngestPage(tuple(page), encode_key_cursor(_CURSOR_KIND, last.received_at, last.id) if last else None)
 
 
 def get_ingest_row(session: Session, inbound_id: str) -> IngestRow | None:

@@ -88,6 +88,8 @@ class User(Base):
     assistant_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     #: Logout and a new password add one: a session cookie carrying an older number no longer logs anyone in.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The IANA zone the viewer shows this user's times in (``Europe/Warsaw``); ``None``: the browser's, else UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     addresses: Mapped[list[UserAddress]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -204,7 +206,7 @@ class Inbound(Base):
 
     __tablename__ = "inbound"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
     peer: Mapped[str | None] = mapped_column(String(100))
@@ -230,7 +232,11 @@ class Inbound(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_inbound_status_updated_at", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_inbound_status_updated_at", "status", "updated_at"),
+        # The ingest log's order and its keyset pages (``store.ingest``); also serves what sorts by time alone.
+        Index("ix_inbound_received_at_id", "received_at", "id"),
+    )
 
 
 class InlineBlob(Base):

@@ -293,3 +293,12 @@ class IngestRow:
     subject: str | None
     from_name: str | None
     from_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPage:
+    """A page of the ingest log, newest first."""
+
+    items: tuple[IngestRow, ...]
+    #: Pass as ``after`` for the next page; ``None`` on the last page.
+    next: str | None

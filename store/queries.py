@@ -26,6 +26,7 @@ from store.page_shapes import (
     ContactDetail,
     Dashboard,
     IndexPage,
+    IngestPage,
     IngestRow,
     LeadDetail,
     LeadPage,
@@ -145,10 +146,11 @@ class Queries:
         self._db.run(rebuild_index_counts)
 
     def list_ingest_log(
-        self, *, status: str | None = None, reason: str | None = None, limit: int = 100
-    ) -> list[IngestRow]:
-        """The newest receipts with the message each was filed as; one status, a reason containing ``reason``."""
-        return self._db.run(lambda session: list_ingest_log(session, status, reason, limit))
+        self, *, status: str | None = None, reason: str | None = None, limit: int = 100, after: str | None = None
+    ) -> IngestPage:
+        """A page of receipts, newest first, with the message each was filed as; one status, a reason containing
+        ``reason``; from just after the cursor ``after``."""
+        return self._db.run(lambda session: list_ingest_log(session, status, reason, limit, after))
 
     def get_ingest_row(self, inbound_id: str) -> IngestRow | None:
         """One receipt with the message it was filed as, or ``None``."""

@@ -65,6 +65,8 @@ class LoginView:
     password_hash: str | None = field(repr=False)
     #: A session is valid only while it carries this number (logout and a new password add one).
     session_generation: int = 0
+    #: The IANA zone the user's times show in, as set by ``mailassist user set-time-zone``; ``None``: not set.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

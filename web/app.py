@@ -43,6 +43,7 @@ from web.ingest_api import IngestFn, ingest_routes
 from web.metrics import metrics_routes
 from web.pagekit import PageKit, utc_now
 from web.pages import page_routes
+from web.timezone import local_time
 
 #: Added as well to every response on a path behind the login (not ``web.auth.middleware.is_public``): pages, the API,
 #: downloads and the CSV hold one user's view of the mail, which no browser or shared cache may keep. Static files
@@ -182,6 +183,7 @@ def create_app(
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
     templates.env.filters["shown_address"] = shown_address
     templates.env.filters["addr"] = breakable_address
+    templates.env.filters["local_time"] = local_time
 
     kit = PageKit(store, templates, clock=clock)
     errors = ErrorAnswers(kit.refuse)

@@ -5,8 +5,9 @@ Parameters (all optional; unknown ones are ignored so that links survive new ver
 - ``q``: full-text search over subject, body and addresses
 - ``direction``: ``incoming`` or ``outgoing``; ``kind``: ``bcc``, ``forward`` or ``redirect``
 - ``submitter``, ``client``, ``contact``, ``lead``, ``record``: entity ids
-- ``from`` and ``to``: dates as ``YYYY-MM-DD`` (UTC days, both inclusive) or ISO 8601 date-times, from
-  ``EARLIEST_DAY`` to ``LATEST_DAY``
+- ``from`` and ``to``: dates as ``YYYY-MM-DD`` (days, both inclusive) or ISO 8601 date-times, from
+  ``EARLIEST_DAY`` to ``LATEST_DAY``; a day or a date-time without an offset is the caller's ``zone``: the
+  viewer's on pages (``web.timezone``), UTC in the JSON API
 - ``unmatched``: ``1``/``true``/``on``/``yes`` for mail linked to no client, contact, lead or record
 - ``code``: mail whose subject carried this record code (``OP-123``), resolved or not
 - ``after``: the ``next`` cursor of the previous page; ``limit``: page size, 1 to ``MAX_LIMIT``
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from store import MessageFilter
@@ -65,7 +66,7 @@ def _id(params: Mapping[str, str], name: str) -> int | None:
     return whole_number(params, name, 1, MAX_ID)
 
 
-def _when(params: Mapping[str, str], name: str, *, end: bool) -> datetime | None:
+def _when(params: Mapping[str, str], name: str, *, end: bool, zone: tzinfo) -> datetime | None:
     value = params.get(name, "").strip()
     if not value:
         return None
@@ -76,10 +77,11 @@ def _when(params: Mapping[str, str], name: str, *, end: bool) -> datetime | None
         raise FilterError(name, f"must be a date as YYYY-MM-DD, not {value[:40]!r}") from None
     if not EARLIEST_DAY <= when.date() <= LATEST_DAY:
         raise FilterError(name, f"must be a date from {EARLIEST_DAY} to {LATEST_DAY}, not {value[:40]!r}")
-    # In range, so neither the conversion to UTC nor the day after can overflow.
-    when = when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
-    # ``to`` is inclusive for a whole day: the filter's bound is exclusive, so the next midnight.
-    return when + timedelta(days=1) if day_only and end else when
+    # In range, so neither the day after nor the conversion to UTC can overflow.
+    when = when if when.tzinfo is not None else when.replace(tzinfo=zone)
+    # ``to`` is inclusive for a whole day: the filter's bound is exclusive, so the next midnight, in that zone
+    # (wall-clock arithmetic: a day of a DST change is 23 or 25 hours long).
+    return (when + timedelta(days=1) if day_only and end else when).astimezone(UTC)
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:
@@ -101,11 +103,12 @@ def _code(params: Mapping[str, str]) -> str | None:
     return code
 
 
-def parse_filter(params: Mapping[str, str]) -> MessageFilter:
-    """The ``MessageFilter`` the query parameters ask for; ``FilterError`` for a bad value."""
+def parse_filter(params: Mapping[str, str], *, zone: tzinfo = UTC) -> MessageFilter:
+    """The ``MessageFilter`` the query parameters ask for, dates without an offset in ``zone``; ``FilterError`` for
+    a bad value."""
     q = params.get("q", "").strip() or None
-    date_from = _when(params, "from", end=False)
-    date_to = _when(params, "to", end=True)
+    date_from = _when(params, "from", end=False, zone=zone)
+    date_to = _when(params, "to", end=True, zone=zone)
     if date_from is not None and date_to is not None and date_to <= date_from:
         raise FilterError("to", "must not be before from")
     ids = {field: _id(params, param) for param, field in ID_PARAMS.items()}
@@ -125,10 +128,10 @@ def parse_filter(params: Mapping[str, str]) -> MessageFilter:
     )
 
 
-def parse_list_query(params: Mapping[str, str], *, default_limit: int = DEFAULT_LIMIT) -> ListQuery:
-    """The filter plus the paging parameters ``after`` and ``limit``."""
+def parse_list_query(params: Mapping[str, str], *, default_limit: int = DEFAULT_LIMIT, zone: tzinfo = UTC) -> ListQuery:
+    """The filter (dates without an offset in ``zone``) plus the paging parameters ``after`` and ``limit``."""
     limit = parse_limit(params, default_limit, MAX_LIMIT)
-    return ListQuery(parse_filter(params), parse_after(params), limit)
+    return ListQuery(parse_filter(params, zone=zone), parse_after(params), limit)
 
 
 def filter_params(params: Mapping[str, str]) -> dict[str, str]:

@@ -7,13 +7,13 @@ mail the viewer may see: the store counts inside its visibility condition.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from store import BadCursorError, LoginView, Viewer
 from store.index_kinds import SORTS
@@ -21,7 +21,7 @@ from store.indexes import MAX_INDEX_PAGE, MAX_INDEX_QUERY
 from store.page_shapes import IndexPage
 from web.auth.middleware import require_user
 from web.errors import FilterError
-from web.pagekit import PageKit
+from web.pagekit import Endpoint, PageKit, get_routes
 from web.params import parse_limit
 
 #: Entries per page unless ``limit`` says otherwise.
@@ -30,8 +30,6 @@ INDEX_LIMIT = 50
 SORT_LABELS = {"name": "Name", "count": "Linked mail", "last": "Last contact", "new": "Newest"}
 #: The page title of each index, and for records what their name is.
 TITLES = {"clients": "Clients", "contacts": "Contacts", "leads": "Leads", "records": "Records", "users": "Users"}
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +122,5 @@ class IndexPages:
 def index_routes(kit: PageKit) -> list[BaseRoute]:
     """``/clients``, ``/contacts``, ``/leads``, ``/records``, ``/users``."""
     pages = IndexPages(kit)
-    return [
-        Route("/clients", pages.index_page("clients"), methods=["GET"]),
-        Route("/contacts", pages.index_page("contacts"), methods=["GET"]),
-        Route("/leads", pages.index_page("leads"), methods=["GET"]),
-        Route("/records", pages.index_page("records"), methods=["GET"]),
-        Route("/users", pages.index_page("users", admins_only=True), methods=["GET"]),
-    ]
+    table = {f"/{index}": pages.index_page(index) for index in ("clients", "contacts", "leads", "records")}
+    return get_routes({**table, "/users": pages.index_page("users", admins_only=True)})

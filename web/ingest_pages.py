@@ -1,6 +1,7 @@
 """The ingest log (role ``all`` only): ``/inbound``, every receipt with its subject, sender, outcome and reason,
-filtered by ``status`` and ``reason``; ``/inbound/{id}``, one receipt in full (envelope, attempts, last error, what
-proved its submitter, the raw message's SHA-256), and ``/inbound/{id}/raw.eml``, its raw bytes.
+filtered by ``status`` and ``reason``, newest first a page at a time (``after``, the cursor of the "Older" link);
+``/inbound/{id}``, one receipt in full (envelope, attempts, last error, what proved its submitter, the raw
+message's SHA-256), and ``/inbound/{id}/raw.eml``, its raw bytes.
 
 Anyone but role ``all`` gets the page that does not exist, before a parameter is read: the log names every sender,
 whoever's mail it was, and what was never filed at all.
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from store import STATUSES, LoginView, Viewer
 from store.ingest import MAX_REASON_FILTER
@@ -25,8 +26,8 @@ from web.downloads import content_disposition
 from web.errors import FilterError, NotFoundError
 from web.headers import DOWNLOAD_HEADERS
 from web.mailhead import HEAD_BYTES, Head, read_head
-from web.pagekit import PageKit
-from web.params import limit_param, parse_limit, parse_status
+from web.pagekit import PageKit, get_routes
+from web.params import limit_param, parse_after, parse_limit, parse_status
 
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
 INBOUND_LIMIT = 100
@@ -41,22 +42,24 @@ class LogQuery:
     reason: str | None
     limit: int
     limit_param: str | None
+    after: str | None = None
 
 
 def inbound_params(params: Mapping[str, str]) -> LogQuery:
     """The ingest log's ``status`` (one of ``STATUSES``, or none), ``reason`` (contained in the reason or error,
-    any case) and ``limit``; ``FilterError`` for a bad value."""
+    any case), ``limit`` and the cursor ``after``; ``FilterError`` for a bad value (the store checks the cursor)."""
     status = parse_status(params, STATUSES)
     reason = params.get("reason", "").strip() or None
     if reason is not None and len(reason) > MAX_REASON_FILTER:
         raise FilterError("reason", f"at most {MAX_REASON_FILTER} characters")
     limit = parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
-    return LogQuery(status, reason, limit, limit_param(params))
+    return LogQuery(status, reason, limit, limit_param(params), parse_after(params))
 
 
 def log_url(query: LogQuery, **changes: str | None) -> str:
-    """``/inbound`` with the query's filters, ``changes`` applied (``None`` drops one)."""
-    params = {"status": query.status, "reason": query.reason, "limit": query.limit_param, **changes}
+    """``/inbound`` with the query's filters and page size, ``changes`` applied (``None`` drops one); from the first
+    page unless ``changes`` names an ``after``."""
+    params = {"status": query.status, "reason": query.reason, "limit": query.limit_param, "after": None, **changes}
     kept = {k: v for k, v in params.items() if v}
     return "/inbound?" + urlencode(kept) if kept else "/inbound"
 
@@ -77,17 +80,20 @@ class IngestPages:
         self.store = kit.store
 
     async def inbound(self, request: Request) -> Response:
-        """``GET /inbound``: the log, filtered, with a tab per status and its count."""
+        """``GET /inbound``: a page of the log, filtered, with a tab per status and its count."""
         _admin_only(request)
         query = inbound_params(request.query_params)
 
-        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], dict[str, int]]:
-            rows = self.store.queries.list_ingest_log(status=query.status, reason=query.reason, limit=query.limit)
-            unfiled = [r.receipt.sha256 for r in rows if r.message_id is None]
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[list[tuple[IngestRow, Head]], str | None, dict[str, int]]:
+            page = self.store.queries.list_ingest_log(
+                status=query.status, reason=query.reason, limit=query.limit, after=query.after
+            )
+            unfiled = [r.receipt.sha256 for r in page.items if r.message_id is None]
             heads = self.store.content.get_raw_heads(unfiled, HEAD_BYTES)
-            return [(r, shown_head(r, heads)) for r in rows], self.store.receipts.count_inbound_by_status()
+            counts = self.store.receipts.count_inbound_by_status()
+            return [(r, shown_head(r, heads)) for r in page.items], page.next, counts
 
-        rows, counts = await self.kit.load(request, fetch)
+        rows, next_cursor, counts = await self.kit.load(request, fetch)
         tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
         tabs += [(s, n, log_url(query, status=s), query.status == s) for s, n in counts.items()]
         context = {
@@ -100,6 +106,8 @@ class IngestPages:
             "limit_param": query.limit_param or "",
             "statuses": STATUSES,
             "clear_reason_url": log_url(query, reason=None) if query.reason else None,
+            "next_url": log_url(query, after=next_cursor) if next_cursor else None,
+            "first_url": log_url(query) if query.after else None,
         }
         return self.kit.render(request, "inbound.html", context)
 
@@ -149,8 +157,6 @@ def _receipt_id(request: Request) -> str:
 def ingest_routes(kit: PageKit) -> list[BaseRoute]:
     """``/inbound``, ``/inbound/{id}`` and ``/inbound/{id}/raw.eml``."""
     pages = IngestPages(kit)
-    return [
-        Route("/inbound", pages.inbound, methods=["GET"]),
-        Route("/inbound/{receipt_id}", pages.receipt, methods=["GET"]),
-        Route("/inbound/{receipt_id}/raw.eml", pages.raw, methods=["GET"]),
-    ]
+    return get_routes(
+        {"/inbound": pages.inbound, "/inbound/{receipt_id}": pages.receipt, "/inbound/{receipt_id}/raw.eml": pages.raw}
+    )

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from store import (
     BadCursorError,
@@ -35,8 +35,9 @@ from web.errors import FilterError, refusal
 from web.export import csv_lines
 from web.filters import DIRECTIONS, FILTER_PARAMS, filter_query, parse_filter, parse_list_query
 from web.headers import DOWNLOAD_HEADERS, EMAIL_FRAME_HEADERS, MESSAGE_PAGE_CSP
-from web.pagekit import PageKit
+from web.pagekit import PageKit, get_routes
 from web.params import path_id
+from web.timezone import viewer_zone
 
 #: ``cid:`` images larger than this, or past this total per message, are not inlined into the email document.
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
@@ -125,11 +126,12 @@ class MessagePages:
         message (``web.errors.refusal``'s) beside it, so the reader can correct the filter where they wrote it.
         """
         params = request.query_params
+        zone = viewer_zone(request).zone
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[list[UserRef], MessagePage | None, str | None]:
             users = self.store.queries.list_users()
             try:
-                query = parse_list_query(params)
+                query = parse_list_query(params, zone=zone)
                 page = self.store.queries.list_messages(viewer, query.filter, after=query.after, limit=query.limit)
             except (FilterError, BadCursorError) as exc:
                 answer = refusal(exc)
@@ -162,7 +164,7 @@ class MessagePages:
         Every parameter is checked, and the first page read, before the status line goes out: a bad request is a
         400 and a failing database an error page, not a 200 whose body stops short.
         """
-        f = parse_filter(request.query_params)
+        f = parse_filter(request.query_params, zone=viewer_zone(request).zone)
 
         def first_page(user: LoginView, viewer: Viewer) -> Iterator[MessageRow]:
             rows = self.store.queries.iter_messages(viewer, f)
@@ -260,12 +262,15 @@ class MessagePages:
 def message_routes(kit: PageKit) -> list[BaseRoute]:
     """``/messages`` (list), ``/messages.csv``, and ``/messages/{id}`` with its body, images and downloads."""
     pages = MessagePages(kit)
-    return [
-        Route("/messages", pages.messages, methods=["GET"]),
-        Route("/messages.csv", pages.export_csv, methods=["GET"]),
-        Route("/messages/{message_id:int}", pages.message, methods=["GET"]),
-        Route("/messages/{message_id:int}/html", pages.message_html, methods=["GET"]),
-        Route("/messages/{message_id:int}/cid/{content_id:path}", pages.message_cid, methods=["GET"]),
-        Route("/messages/{message_id:int}/attachments/{attachment_id:int}", pages.attachment, methods=["GET"]),
-        Route("/messages/{message_id:int}/raw.eml", pages.raw, methods=["GET"]),
-    ]
+    one = "/messages/{message_id:int}"
+    return get_routes(
+        {
+            "/messages": pages.messages,
+            "/messages.csv": pages.export_csv,
+            one: pages.message,
+            f"{one}/html": pages.message_html,
+            f"{one}/cid/{{content_id:path}}": pages.message_cid,
+            f"{one}/attachments/{{attachment_id:int}}": pages.attachment,
+            f"{one}/raw.eml": pages.raw,
+        }
+    )

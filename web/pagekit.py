@@ -7,20 +7,29 @@ the viewer may not see comes back as ``None`` and is answered exactly like one t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, Viewer
 from web.auth.middleware import require_user
 from web.errors import AuthRequiredError, NotFoundError, Refusal
+from web.timezone import rendering_in, viewer_zone
 
 T = TypeVar("T")
+#: A page's handler.
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def get_routes(table: Mapping[str, Endpoint]) -> list[BaseRoute]:
+    """A GET route per path of ``table``: pages only read (the viewer never writes, DESIGN invariant 7)."""
+    return [Route(path, endpoint, methods=["GET"]) for path, endpoint in table.items()]
 
 
 def utc_now() -> datetime:
@@ -68,10 +77,16 @@ class PageKit:
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """The template ``name`` rendered with ``context``."""
-        return self.templates.TemplateResponse(
-            request, name, dict(context), status_code=status_code, headers=dict(headers) if headers else None
-        )
+        """The template ``name`` rendered with ``context``, its times in the viewer's zone (``time_zone``)."""
+        zone = viewer_zone(request)
+        with rendering_in(zone):
+            return self.templates.TemplateResponse(
+                request,
+                name,
+                {**context, "time_zone": zone},
+                status_code=status_code,
+                headers=dict(headers) if headers else None,
+            )
 
     def not_found(self, request: Request) -> Response:
         """The one 404 page: for what does not exist and for what this viewer may not see alike."""
