@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from store.database import Database
 from store.models import ApiToken, Team, User, utcnow
+from store.rows import from_row
 from store.shapes import LoginView, TokenGrant, TokenView, UserRef
 
 T = TypeVar("T")
@@ -194,7 +195,7 @@ class Auth:
         """Every token, revoked ones included, oldest first; only one user's when ``email`` is given."""
         stmt = select(
             ApiToken.id,
-            User.email,
+            User.email.label("user_email"),
             ApiToken.name,
             ApiToken.created_at,
             ApiToken.last_used_at,
@@ -208,18 +209,7 @@ class Auth:
         stmt = stmt.order_by(ApiToken.id)
         return self._db.run(
             lambda session: [
-                TokenView(
-                    id=tid,
-                    user_email=mail,
-                    name=name,
-                    created_at=created,
-                    last_used_at=used,
-                    revoked_at=revoked,
-                    scopes=tuple(scopes.split()),
-                    expires_at=expires,
-                    service=service,
-                )
-                for tid, mail, name, created, used, revoked, scopes, expires, service in session.execute(stmt)
+                from_row(TokenView, row, scopes=tuple(row.scopes.split())) for row in session.execute(stmt)
             ]
         )
 

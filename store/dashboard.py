@@ -62,13 +62,20 @@ def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboa
 def list_unresolved_codes(session: Session, viewer: Viewer, limit: int) -> list[UnresolvedCode]:
     """The codes the dashboard counts as unresolved, each with its visible messages and the latest one's date
     (the Date header, else when it was filed), latest first; at most ``limit``."""
+    return _unresolved(session, viewer, limit, most_first=False)
+
+
+def _unresolved(session: Session, viewer: Viewer, limit: int, *, most_first: bool) -> list[UnresolvedCode]:
+    """The unresolved codes in the viewer's mail, by their latest message or (``most_first``) by their message
+    count, then by code: the one query behind the codes page and the dashboard's top codes."""
     latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
+    n = func.count()
     stmt = (
-        select(MessageCode.code, func.count(), latest)
+        select(MessageCode.code, n, latest)
         .join(Message, Message.id == MessageCode.message_id)
         .where(MessageCode.record_id.is_(None), visible(viewer))
         .group_by(MessageCode.code)
-        .order_by(latest.desc(), MessageCode.code)
+        .order_by((n if most_first else latest).desc(), MessageCode.code)
         .limit(limit)
     )
     return [UnresolvedCode(code, int(count), when) for code, count, when in session.execute(stmt)]
@@ -172,22 +179,7 @@ def dashboard_panels(session: Session, viewer: Viewer, now: datetime) -> Dashboa
         filed_by_kind=filed,
         outcomes=outcomes,
         refusals=refusals,
-        top_codes=tuple(_top_codes(session, viewer)),
+        top_codes=tuple(_unresolved(session, viewer, TOP, most_first=True)),
         newest_leads=tuple(NewLead(i, label, at) for i, label, at in leads),
         queue=_queue(session, now) if admin else None,
     )
-
-
-def _top_codes(session: Session, viewer: Viewer) -> list[UnresolvedCode]:
-    """The unresolved codes in the most visible messages, most first."""
-    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
-    n = func.count()
-    stmt = (
-        select(MessageCode.code, n, latest)
-        .join(Message, Message.id == MessageCode.message_id)
-        .where(MessageCode.record_id.is_(None), visible(viewer))
-        .group_by(MessageCode.code)
-        .order_by(n.desc(), MessageCode.code)
-        .limit(TOP)
-    )
-    return [UnresolvedCode(code, int(count), when) for code, count, when in session.execute(stmt)]

@@ -46,8 +46,12 @@ def _count(session: Session, model: Any, *where: ColumnElement[bool]) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-def _in_use(counts: dict[str, int]) -> dict[str, int]:
-    return {what: n for what, n in counts.items() if n}
+def _refuse_if_used(counts: dict[str, int], *, force: bool, forceable: bool = True) -> None:
+    """Raise ``EntryInUseError`` naming what still refers to the entry, unless nothing does or ``force`` may
+    override it."""
+    used = {what: n for what, n in counts.items() if n}
+    if used and not (force and forceable):
+        raise EntryInUseError(used, forceable=forceable)
 
 
 def _links(entity_type: str, entity_id: int) -> tuple[ColumnElement[bool], ...]:
@@ -56,6 +60,15 @@ def _links(entity_type: str, entity_id: int) -> tuple[ColumnElement[bool], ...]:
 
 def _matched(match_type: str, entity_id: int) -> tuple[ColumnElement[bool], ...]:
     return (Participant.match_type == match_type, Participant.match_id == entity_id)
+
+
+def _mail_references(session: Session, entity_type: str, entity_id: int) -> dict[str, int]:
+    """Filed mail's references to the entry: its links and the participants matched to it (what ``_unlink``
+    removes)."""
+    return {
+        "links": _count(session, Link, *_links(entity_type, entity_id)),
+        "participants": _count(session, Participant, *_matched(entity_type, entity_id)),
+    }
 
 
 def _rowcount(result: object) -> int:
@@ -77,16 +90,15 @@ def _delete_user(session: Session, email: str) -> DeleteResult | None:
     user_id = session.scalar(select(User.id).where(User.email == email))
     if user_id is None:
         return None
-    used = _in_use(
+    _refuse_if_used(
         {
             "submitted messages": _count(session, Message, Message.submitter_user_id == user_id),
-            "links": _count(session, Link, *_links("user", user_id)),
-            "participants": _count(session, Participant, *_matched("user", user_id)),
+            **_mail_references(session, "user", user_id),
             "owned leads": _count(session, Lead, Lead.owner_user_id == user_id),
-        }
+        },
+        force=False,
+        forceable=False,
     )
-    if used:
-        raise EntryInUseError(used, forceable=False)
     session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
     session.execute(delete(UserAddress).where(UserAddress.user_id == user_id))
     session.execute(delete(User).where(User.id == user_id))
@@ -97,16 +109,14 @@ def _delete_client(session: Session, name: str, force: bool) -> DeleteResult | N
     client_id = ClientNames(session).get(name)
     if client_id is None:
         return None
-    used = _in_use(
+    _refuse_if_used(
         {
-            "links": _count(session, Link, *_links("client", client_id)),
-            "participants": _count(session, Participant, *_matched("client", client_id)),
+            **_mail_references(session, "client", client_id),
             "contacts": _count(session, Contact, Contact.client_id == client_id),
             "records": _count(session, Record, Record.client_id == client_id),
-        }
+        },
+        force=force,
     )
-    if used and not force:
-        raise EntryInUseError(used)
     links, unmatched = _unlink(session, "client", client_id)
     detached = _rowcount(session.execute(update(Contact).where(Contact.client_id == client_id).values(client_id=None)))
     detached += _rowcount(session.execute(update(Record).where(Record.client_id == client_id).values(client_id=None)))
@@ -121,15 +131,13 @@ def _delete_contact(session: Session, address: str, force: bool) -> DeleteResult
     contact_id = session.scalar(select(ContactEmail.contact_id).where(ContactEmail.address == address))
     if contact_id is None:
         return None
-    used = _in_use(
+    _refuse_if_used(
         {
-            "links": _count(session, Link, *_links("contact", contact_id)),
-            "participants": _count(session, Participant, *_matched("contact", contact_id)),
+            **_mail_references(session, "contact", contact_id),
             "converted leads": _count(session, Lead, Lead.converted_contact_id == contact_id),
-        }
+        },
+        force=force,
     )
-    if used and not force:
-        raise EntryInUseError(used)
     addresses = tuple(
         session.scalars(
             select(ContactEmail.address).where(ContactEmail.contact_id == contact_id).order_by(ContactEmail.address)
@@ -150,14 +158,13 @@ def _delete_record(session: Session, code: str, force: bool) -> DeleteResult | N
     record_id = session.scalar(select(Record.id).where(Record.code == code.upper()))
     if record_id is None:
         return None
-    used = _in_use(
+    _refuse_if_used(
         {
             "links": _count(session, Link, *_links("record", record_id)),
             "codes": _count(session, MessageCode, MessageCode.record_id == record_id),
-        }
+        },
+        force=force,
     )
-    if used and not force:
-        raise EntryInUseError(used)
     counted = entry_keys(session, "record", record_id)
     links, _ = _unlink(session, "record", record_id)
     codes = session.execute(update(MessageCode).where(MessageCode.record_id == record_id).values(record_id=None))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer
 from store.labels import with_labels
 from store.models import Attachment, Inbound, Message, MessageCode, Participant, User, UserAddress
 from store.page_shapes import AttachmentRef, CodeView, MessageDetail, ParticipantView, ReceiptView, Viewer
+from store.rows import from_row
 from store.timeline import link_chips
 from store.visibility import visible
 
@@ -61,41 +62,14 @@ def _codes(session: Session, message_id: int) -> tuple[CodeView, ...]:
 
 def _receipts(session: Session, message_id: int) -> tuple[ReceiptView, ...]:
     stmt = (
-        select(
-            Inbound.id,
-            Inbound.received_at,
-            Inbound.mail_from,
-            Inbound.rcpt_tos,
-            Inbound.status,
-            Inbound.reason,
-            User.name,
-            Inbound.submitter,
-            Inbound.proof,
-            Inbound.auth,
-            Inbound.source,
-        )
+        select(*Inbound.__table__.columns, User.name.label("sender_user"))
         # The submitter the gateway proved; receipts from before it did name the envelope sender's user.
         .outerjoin(UserAddress, UserAddress.address == func.coalesce(Inbound.submitter, func.lower(Inbound.mail_from)))
         .outerjoin(User, User.id == UserAddress.user_id)
         .where(Inbound.message_id == message_id)
         .order_by(Inbound.received_at, Inbound.id)
     )
-    return tuple(
-        ReceiptView(
-            id=i,
-            received_at=at,
-            mail_from=sender,
-            rcpt_tos=tuple(rcpts),
-            status=st,
-            reason=why,
-            sender_user=u,
-            submitter=submitter,
-            proof=proof,
-            auth=auth,
-            source=source,
-        )
-        for i, at, sender, rcpts, st, why, u, submitter, proof, auth, source in session.execute(stmt)
-    )
+    return tuple(from_row(ReceiptView, row, rcpt_tos=tuple(row.rcpt_tos)) for row in session.execute(stmt))
 
 
 def get_message(
@@ -119,26 +93,18 @@ def get_message(
     m, submitter = found
     body_text, text_length, body_html = _bodies(session, m, text_limit)
     attachments = session.execute(_ATTACHMENT.where(Attachment.message_id == m.id).order_by(Attachment.id))
-    return MessageDetail(
-        id=m.id,
-        subject=m.subject,
-        date=m.date,
-        created_at=m.created_at,
-        from_name=m.from_name,
-        from_address=m.from_address,
-        direction=m.direction,
-        kind=m.kind,
+    # The columns shown as stored come from ``m`` by name (the bodies are given: with ``text_limit`` they are
+    # deferred, and read only as ``_bodies`` cut them).
+    return from_row(
+        MessageDetail,
+        m,
         submitter_id=m.submitter_user_id,
         submitter=submitter,
-        note=m.note,
         body_text=body_text,
         body_text_length=int(text_length),
         body_html=body_html,
-        body_html_safe=m.body_html_safe,
         html_blocked=m.html_blocked or 0,
         html_blocked_hosts=tuple(m.html_blocked_hosts or ()),
-        raw_sha256=m.raw_sha256,
-        message_id_header=m.message_id_header,
         participants=_participants(session, m.id),
         links=link_chips(session, [m.id], viewer).get(m.id, ()),
         codes=_codes(session, m.id),

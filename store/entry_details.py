@@ -24,6 +24,7 @@ from store.models import (
     UserAddress,
 )
 from store.page_shapes import ClientDetail, ContactDetail, LeadDetail, LeadPage, Viewer
+from store.rows import from_row
 from store.shapes import EntityRef, RecordRef
 from store.visibility import lead_visible, visible_id
 
@@ -106,11 +107,11 @@ def _leads(viewer: Viewer) -> Select[*tuple[Any, ...]]:
             Lead.address,
             Lead.name,
             Lead.company,
-            Lead.owner_user_id,
-            owner.name,
-            visible_id(viewer, Lead.first_message_id),
+            Lead.owner_user_id.label("owner_id"),
+            owner.name.label("owner"),
+            visible_id(viewer, Lead.first_message_id).label("first_message_id"),
             Lead.converted_contact_id,
-            contact.name,
+            contact.name.label("contact_name"),
             Lead.converted_at,
             Lead.created_at,
         )
@@ -121,18 +122,9 @@ def _leads(viewer: Viewer) -> Select[*tuple[Any, ...]]:
 
 
 def _lead(row: Any) -> LeadDetail:
-    lid, address, name, company, owner_id, owner, first, contact_id, contact, converted_at, created_at = row
-    return LeadDetail(
-        id=lid,
-        address=address,
-        name=name,
-        company=company,
-        owner_id=owner_id,
-        owner=owner,
-        first_message_id=first,
-        converted_contact=EntityRef(contact_id, contact) if contact_id is not None else None,
-        converted_at=converted_at,
-        created_at=created_at,
+    contact_id = row.converted_contact_id
+    return from_row(
+        LeadDetail, row, converted_contact=EntityRef(contact_id, row.contact_name) if contact_id is not None else None
     )
 
 

@@ -10,6 +10,7 @@ the search is counted, in the one query.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -102,80 +103,78 @@ def list_index(
     q = (q or "").strip()[:MAX_INDEX_QUERY] or None
     if q is not None:
         where.append(kind.search(q))
-    cursor_kind = f"{index}:{sort}"
+    ask = _PageQuery(viewer, index, kind, where, sort, after, limit)
     page_of = _page_by_name if sort in ("name", "new") else _page_by_mail
-    rows, found = page_of(session, viewer, index, kind, where=where, sort=sort, after=after, limit=limit)
+    rows, found = page_of(session, ask)
     items = tuple(_rows(session, index, found))
     more = len(rows) > limit
-    return IndexPage(items=items, next=_next(cursor_kind, sort, items[-1]) if more and items else None)
+    return IndexPage(items=items, next=_next(ask.cursor_kind, sort, items[-1]) if more and items else None)
 
 
 _Found = list[tuple[Any, int, datetime | None]]
 
 
-def _page_by_name(
-    session: Session,
-    viewer: Viewer,
-    index: str,
-    kind: IndexKind,
-    *,
-    where: list[ColumnElement[bool]],
-    sort: str,
-    after: str | None,
-    limit: int,
-) -> tuple[list[Any], _Found]:
+@dataclass(frozen=True, slots=True)
+class _PageQuery:
+    """One page asked of one index: what both ways of reading a page take."""
+
+    viewer: Viewer
+    index: str
+    kind: IndexKind
+    where: list[ColumnElement[bool]]
+    sort: str
+    after: str | None
+    limit: int
+
+    @property
+    def cursor_kind(self) -> str:
+        return f"{self.index}:{self.sort}"
+
+
+def _page_by_name(session: Session, ask: _PageQuery) -> tuple[list[Any], _Found]:
     """A page by name (or, for leads, newest first) through the table's own order, then its entries' mail counted."""
-    table, cursor_kind = kind.table, f"{index}:{sort}"
-    stmt = kind.joins(select(table.id.label("id"), kind.name.label("label"), *kind.columns())).where(*where)
-    if sort == "name":
-        if after is not None:
-            value, last_id = decode_sort_cursor(cursor_kind, after)
+    kind, table = ask.kind, ask.kind.table
+    stmt = kind.joins(select(table.id.label("id"), kind.name.label("label"), *kind.columns())).where(*ask.where)
+    if ask.sort == "name":
+        if ask.after is not None:
+            value, last_id = decode_sort_cursor(ask.cursor_kind, ask.after)
             stmt = stmt.where(_after_name(kind.name, table.id, value, last_id))
         stmt = stmt.order_by(kind.name, table.id)
     else:
-        if after is not None:
-            at, last_id = decode_cursor(cursor_kind, after)
+        if ask.after is not None:
+            at, last_id = decode_cursor(ask.cursor_kind, ask.after)
             stmt = stmt.where(before(Lead.created_at, Lead.id, at, last_id))
         stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc())
-    rows = list(session.execute(stmt.limit(limit + 1)))
-    page = rows[:limit]
-    counted = {key: (n, last) for key, n, last in session.execute(select(_counts(viewer, index, [r.id for r in page])))}
+    rows = list(session.execute(stmt.limit(ask.limit + 1)))
+    page = rows[: ask.limit]
+    ids = [r.id for r in page]
+    counted = {key: (n, last) for key, n, last in session.execute(select(_counts(ask.viewer, ask.index, ids)))}
     return rows, [(row, *counted.get(row.id, (0, None))) for row in page]
 
 
-def _page_by_mail(
-    session: Session,
-    viewer: Viewer,
-    index: str,
-    kind: IndexKind,
-    *,
-    where: list[ColumnElement[bool]],
-    sort: str,
-    after: str | None,
-    limit: int,
-) -> tuple[list[Any], _Found]:
+def _page_by_mail(session: Session, ask: _PageQuery) -> tuple[list[Any], _Found]:
     """A page by linked-mail count or last contact: every matching entry's visible mail counted, in one query."""
-    table, cursor_kind = kind.table, f"{index}:{sort}"
+    kind, table, sort = ask.kind, ask.kind.table, ask.sort
     # Every entry's counts, joined to the matching ones: limiting the counts to the search's ids as well made both
     # databases evaluate the search a second time, per counted entry.
     # With the dates in the same query: the visible ids are computed once, not again for the page's dates.
-    counts = _counts(viewer, index, None)
+    counts = _counts(ask.viewer, ask.index, None)
     n = func.coalesce(counts.c.n, 0)
     last = counts.c.last
     stmt = kind.joins(
         select(table.id.label("id"), kind.name.label("label"), *kind.columns(), n.label("n"), last.label("last"))
     )
-    stmt = stmt.outerjoin(counts, counts.c.key == table.id).where(*where)
-    if after is not None:
-        value, last_id = decode_sort_cursor(cursor_kind, after)
+    stmt = stmt.outerjoin(counts, counts.c.key == table.id).where(*ask.where)
+    if ask.after is not None:
+        value, last_id = decode_sort_cursor(ask.cursor_kind, ask.after)
         pick = _after_count if sort == "count" else _after_last
         stmt = stmt.where(pick(n if sort == "count" else counts.c.last, table.id, value, last_id))
     if sort == "count":
         stmt = stmt.order_by(n.desc(), table.id)
     else:
         stmt = stmt.order_by(counts.c.last.is_(None), counts.c.last.desc(), table.id)
-    rows = list(session.execute(stmt.limit(limit + 1)))
-    return rows, [(row, row.n, row.last) for row in rows[:limit]]
+    rows = list(session.execute(stmt.limit(ask.limit + 1)))
+    return rows, [(row, row.n, row.last) for row in rows[: ask.limit]]
 
 
 def _next(cursor_kind: str, sort: str, row: IndexRow) -> str:

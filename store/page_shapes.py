@@ -108,26 +108,12 @@ class CodeView:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptView:
-    """One receipt of a message: when it came, from where and by which route, and what became of it."""
+class ReceiptView(InboundView):
+    """One receipt of a message: when it came, from where and by which route, and what became of it (its
+    ``reason``: the linker's note, e.g. ``submitted by anna@… (via envelope)``)."""
 
-    id: str
-    received_at: datetime
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    status: str
-    #: The linker's note, e.g. ``submitted by anna@… (via envelope)``.
-    reason: str | None
     #: The name of the user who submitted it (as the gateway proved, else owning the envelope sender), if any.
-    sender_user: str | None
-    #: The submitter's address and what proved it (``secret-address``, ``trusted-relay``, ``dkim``, ``spf``,
-    #: ``arc``, ``postmaster``); ``None`` on receipts from before the gateway recorded it.
-    submitter: str | None = None
-    proof: str | None = None
-    #: What vouched (``detail``, ``route``, ``via``) and each DKIM, SPF, DMARC and ARC result (``checks``).
-    auth: dict[str, Any] | None = None
-    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` or ``file``.
-    source: str = "smtp"
+    sender_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,10 @@ ROLES = ("all", "team", "own")
 
 
 @dataclass(frozen=True, slots=True)
-class InboundView:
+class Arrival:
+    """A receipt as it arrived: its id, the SMTP envelope, the raw bytes' size and SHA-256. The staged receipt
+    (``store.staged.StagedInbound``) and the committed one (``InboundView``) both start with it."""
+
     id: str
     received_at: datetime
     mail_from: str
@@ -24,16 +27,24 @@ class InboundView:
     helo: str | None
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundView(Arrival):
+    """A committed receipt: how it arrived, and what the linker made of it so far."""
+
     status: str
     attempts: int
     last_error: str | None
     reason: str | None
     updated_at: datetime
     processed_at: datetime | None
-    #: The user address the gateway proved submitted it, and what proved it (``None`` before migration 0008).
+    #: The user address the gateway proved submitted it, and what proved it (``secret-address``,
+    #: ``trusted-relay``, ``dkim``, ``spf``, ``arc``, ``postmaster``); ``None`` before migration 0008.
     submitter: str | None = None
     proof: str | None = None
-    #: DKIM, SPF, DMARC and ARC results as the gateway recorded them (``{"source": …, "checks": […]}``).
+    #: What vouched (``detail``, ``route``, ``via``) and each DKIM, SPF, DMARC and ARC result (``checks``), as the
+    #: gateway recorded them.
     auth: dict[str, Any] | None = None
     #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` or ``file``.
     source: str = "smtp"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.database import Database
 from store.models import Base, UTCDateTime, utcnow
+from store.rows import from_row
 
 #: What a source is doing, as its poller last said: ``new`` (never polled), ``polling``, ``waiting`` (polled; waits,
 #: or IDLEs, for the next poll), ``backoff`` (the last poll failed; retries at ``next_poll_at``), ``stopped``.
@@ -108,34 +109,11 @@ class SourceStateView:
 
 
 def _folder_view(row: MailSourceFolder, *, reset: bool = False) -> FolderState:
-    return FolderState(
-        source=row.source,
-        folder=row.folder,
-        uidvalidity=row.uidvalidity,
-        last_uid=row.last_uid,
-        messages_taken=row.messages_taken,
-        resets=row.resets,
-        updated_at=row.updated_at,
-        reset=reset,
-    )
+    return from_row(FolderState, row, reset=reset)
 
 
 def _source_view(row: MailSource, folders: tuple[FolderState, ...]) -> SourceStateView:
-    return SourceStateView(
-        name=row.name,
-        state=row.state,
-        lease_owner=row.lease_owner,
-        lease_until=row.lease_until,
-        last_poll_at=row.last_poll_at,
-        last_ok_at=row.last_ok_at,
-        last_error=row.last_error,
-        last_error_at=row.last_error_at,
-        failures=row.failures,
-        next_poll_at=row.next_poll_at,
-        messages_taken=row.messages_taken,
-        updated_at=row.updated_at,
-        folders=folders,
-    )
+    return from_row(SourceStateView, row, folders=folders)
 
 
 def _insert_unless_there(session: Session, table: type[Any], values: dict[str, Any], *key: str) -> None:

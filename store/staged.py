@@ -6,20 +6,17 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Required, TypedDict
 
-from store.shapes import InboundView
-
-#: The columns a receipt's view is read from, as named on ``Inbound`` and its rows.
-_VIEW_FIELDS = tuple(f.name for f in fields(InboundView) if f.name != "rcpt_tos")
+from store.rows import from_row
+from store.shapes import Arrival, InboundView
 
 
 def receipt_view(row: Any) -> InboundView:
     """A committed receipt as callers see it, from an ``Inbound``, a Core row or anything with its columns."""
-    return InboundView(rcpt_tos=tuple(row.rcpt_tos), **{name: getattr(row, name) for name in _VIEW_FIELDS})
+    return from_row(InboundView, row, rcpt_tos=tuple(row.rcpt_tos))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +51,10 @@ class _Committed:
 
 
 @dataclass(frozen=True, slots=True)
-class StagedInbound:
+class StagedInbound(Arrival):
     """A receipt between ``stage_inbound`` and ``add_inbound_batch``: a large message's bytes on disk (a small
     one's in ``inline``), nothing committed."""
 
-    id: str
-    received_at: datetime
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    peer: str | None
-    helo: str | None
-    size: int
-    sha256: str
     #: Blob directories to fsync before the row may commit.
     dirs: frozenset[Path]
     #: ``time.monotonic()`` past which the caller has given up; ``None``: never.

@@ -4,7 +4,7 @@ outcome it reports, then sent (at least once) by a delivery thread that leases e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.database import Database
 from store.models import Base, UTCDateTime, utcnow
+from store.rows import from_row
 
 T = TypeVar("T")
 
@@ -109,12 +110,8 @@ def add_deliveries(session: Session, deliveries: Sequence[DeliveryWrite]) -> Non
     session.connection().execute(insert(WebhookDelivery), rows)
 
 
-#: The columns a delivery's view is read from.
-_VIEW_FIELDS = tuple(f.name for f in fields(DeliveryView))
-
-
 def _view(row: WebhookDelivery) -> DeliveryView:
-    return DeliveryView(**{name: getattr(row, name) for name in _VIEW_FIELDS})
+    return from_row(DeliveryView, row)
 
 
 def _due(now: datetime) -> Any:
