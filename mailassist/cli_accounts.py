@@ -93,8 +93,7 @@ def user_set_password(state: State, email: str) -> None:
 @click.argument("email")
 @click.argument("zone", required=False)
 @click.option("--clear", is_flag=True, help="Forget the zone: the viewer shows the browser's, else UTC.")
-@click.pass_obj
-@friendly
+@with_state
 def user_set_time_zone(state: State, email: str, zone: str | None, clear: bool) -> None:
     """Set the time zone the web viewer shows the user EMAIL's times in: an IANA name such as Europe/Warsaw.
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.testclient import TestClient
 
 from store import Store
-from tests.store.test_queries import ADA, World
+from tests.store.world import ADA, World
 
 ClientFor = Callable[[str | None], TestClient]
 _NEXT = re.compile(r'<a rel="next" href="([^"]+)">Older →</a>')

@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from store import MessageFilter, Store
-from tests.store.test_queries import ADA, World
-from tests.web.test_pages import assert_page
+from tests.store.world import ADA, World
+from tests.web.pages_support import assert_page
 from web.filters import parse_filter
 from web.timezone import DEFAULT_ZONE, find_zone, local_time, rendering_in, resolve_zone
 
