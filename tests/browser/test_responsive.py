@@ -32,4 +32,3 @@ def test_no_page_is_wider_than_a_phone(page: Page, world: World) -> None:
         assert response is not None and response.status == 200, path
         wide[path] = overflow(page)
     assert {path: px for path, px in wide.items() if px > 0} == {}, f"wider than {PHONE['width']} px, by px"
-
