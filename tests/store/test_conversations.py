@@ -40,6 +40,10 @@ class Convos:
 
 @pytest.fixture
 def convos(store: Store) -> Convos:
+    return build_convos(store)
+
+
+def build_convos(store: Store) -> Convos:
     """``build_world``, and on Acme: a reply and a forward of Anna's offer, Paweł's mail tied to it by a thread link
     only, and a chain A ← B ← C where Paweł may see A and C but not B (Anna's)."""
     world = build_world(store)
