@@ -24,8 +24,8 @@ from web.timelines import TIMELINE_PARAMS, list_url, parse_timeline, timeline_ur
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-#: Conversations per page of an entity's timeline.
-TIMELINE_LIMIT = 20
+#: Conversations per page of an entity's timeline (each shows at most ``store.conversations.MAX_SHOWN`` messages).
+TIMELINE_LIMIT = 50
 #: Unresolved codes the codes page lists, latest mail first.
 CODES_LIMIT = 500
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import web.directory_pages
 from store import LinkWrite, MessageWrite, ParticipantWrite, Store
 from tests.browser.conftest import EMAIL, SEARCH_SUBJECT, SEARCH_WORD, World, _file, log_in
 from tests.browser.test_accessibility import FAILING, _describe, _violations
-from web.directory_pages import TIMELINE_LIMIT
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 PIOTR = "piotr@acme-logistics.pl"
+TIMELINE_LIMIT = 20
 REPLY_TEXT = "Thank you,   the   offer\n\nlooks good."
 
 
@@ -58,9 +59,12 @@ def _reply(store: Store, world: World) -> int:
 
 
 def test_a_reply_joins_its_offer_and_the_filters_live_in_the_url(
-    page: Page, base_url: str, world: World, browser_store: Store
+    page: Page, base_url: str, world: World, browser_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from playwright.sync_api import expect
+
+    # Pages of 20 conversations: the offer and the hostile mail make two (the server runs in this process).
+    monkeypatch.setattr(web.directory_pages, "TIMELINE_LIMIT", TIMELINE_LIMIT)
 
     reply = _reply(browser_store, world)
     log_in(page)
