@@ -14,23 +14,23 @@ count, participant and snippet comes from visible messages only.
 
 Paging: a conversation is known by its newest message, and conversations are sorted by that message's date, then
 id, newest first; the cursor is that pair, so a page starts strictly after the previous page's last conversation
-(keyset, no OFFSET). Grouping needs the whole timeline, so each page reads it, light (id, date, subject, thread
-link), at most ``MAX_SCAN`` messages, then reads in full only the messages it shows. Three more queries per page
-whatever its size: the shown messages, their participants.
+(keyset, no OFFSET). Grouping needs the whole timeline, so each page reads it, light (id, subject, thread link), at
+most ``MAX_SCAN`` messages, then reads in full only the messages it shows: two more queries whatever the page's size,
+the shown messages and their participants.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from store.cursors import decode_cursor, encode_cursor
+from store.cursors import before, decode_cursor, encode_cursor
 from store.models import Attachment, Link, Message, Participant, User
 from store.page_shapes import (
     Conversation,
@@ -61,33 +61,29 @@ SUBJECT_READ = 300
 #: Czech, German, Nordic, French, Spanish, Portuguese, Italian, Dutch, Turkish), with a counter (``Re[2]:``,
 #: ``RE(3):``) or a space before the colon (French). A prefix is a hint of a reply, not a proof: it only ever joins
 #: messages of the same timeline.
-_PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|vs|odp|pd|přeposlat|tr|rv|r|res|enc|i|rif|antw|doorst|ynt)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*:\s*",
+_LEAD = re.compile(
+    r"(?:\s*(?:(?:re|fwd?|aw|wg|sv|vs|odp|pd|přeposlat|tr|rv|r|res|enc|i|rif|antw|doorst|ynt)"
+    r"\s*(?:\[\d+\]|\(\d+\))?\s*:"
+    # …and a list tag or an external-mail warning before or between them (``[EXTERNAL]``, ``[Acme]``).
+    r"|\[[^\]]{1,40}\]))+",
     re.IGNORECASE,
 )
-_SPACE = re.compile(r"\s+")
-#: A list tag or an external-mail warning at the start of a subject (``[EXTERNAL]``, ``[Acme]``).
-_TAG = re.compile(r"^\s*\[[^\]]{1,40}\]\s*")
 
 
 def subject_key(subject: str | None) -> str | None:
     """The subject with every leading reply or forward prefix (and bracketed tag) stripped, case and whitespace
     folded; ``None`` when nothing is left."""
     text = (subject or "")[:SUBJECT_READ]
-    while True:
-        stripped = _TAG.sub("", _PREFIX.sub("", text, count=1), count=1)
-        if stripped == text:
-            break
-        text = stripped
-    folded = _SPACE.sub(" ", text).strip().casefold()
-    return folded or None
+    lead = _LEAD.match(text)
+    if lead is not None:
+        text = text[lead.end() :]
+    return " ".join(text.split()).casefold() or None
 
 
 def snippet(body: str | None) -> str:
     """The start of a text body: whitespace collapsed, at most ``SNIPPET_CHARS`` characters, cut at a word with an
     ellipsis when longer."""
-    text = _SPACE.sub(" ", body or "").strip()
+    text = " ".join((body or "").split())
     if len(text) <= SNIPPET_CHARS:
         return text
     cut = text[: SNIPPET_CHARS - 1]
@@ -97,10 +93,12 @@ def snippet(body: str | None) -> str:
 
 @dataclass(slots=True)
 class _Group:
-    """A conversation while it is being built: its messages' ids and dates, newest first, as the scan met them."""
+    """A conversation while it is being built: its messages' ids, newest first, as the scan met them."""
 
-    members: list[tuple[int, datetime]] = field(default_factory=list)
+    members: list[int] = field(default_factory=list)
     oldest_subject: str | None = None
+    #: Whether its newest message comes after the page's cursor (it belongs on this page or a later one).
+    past: bool = True
 
 
 def _participant_condition(person: str | None) -> list[ColumnElement[bool]]:
@@ -112,16 +110,20 @@ def _participant_condition(person: str | None) -> list[ColumnElement[bool]]:
     return [Message.id.in_(took_part)]
 
 
-def _scan(session: Session, viewer: Viewer, f: MessageFilter, person: str | None) -> Sequence[Any]:
-    """The timeline, light: id, date, subject and thread parent of every message, newest first, ``MAX_SCAN`` + 1."""
+def _scan(
+    session: Session, viewer: Viewer, f: MessageFilter, person: str | None, cursor: tuple[datetime, int] | None
+) -> Sequence[Any]:
+    """The timeline, light: id, subject, thread parent of every message and whether it comes after ``cursor``,
+    newest first, ``MAX_SCAN`` + 1. No dates: on SQLite, converting thousands of them costs more than the rest."""
     dialect = session.get_bind().dialect.name
     parent = (
         select(func.min(Link.from_message_id))
         .where(Link.message_id == Message.id, Link.reason == "thread", Link.from_message_id.is_not(None))
         .scalar_subquery()
     )
+    past = true() if cursor is None else before(sort_key(), Message.id, *cursor)
     stmt = (
-        select(Message.id, sort_key().label("sort"), func.substr(Message.subject, 1, SUBJECT_READ), parent)
+        select(Message.id, func.substr(Message.subject, 1, SUBJECT_READ), parent, past)
         .where(visible(viewer), *conditions(dialect, f), *_participant_condition(person))
         .order_by(sort_key().desc(), Message.id.desc())
         .limit(MAX_SCAN + 1)
@@ -129,46 +131,37 @@ def _scan(session: Session, viewer: Viewer, f: MessageFilter, person: str | None
     return session.execute(stmt).all()
 
 
-def _group(rows: Iterable[Any]) -> list[_Group]:
-    """The scanned messages as conversations, in the scan's order of their newest message (union-find over thread
-    links and subject keys, both only between scanned messages)."""
-    rows = list(rows)
-    root: dict[int, int] = {row[0]: row[0] for row in rows}
+def _group(rows: Sequence[Any]) -> list[_Group]:
+    """The scanned messages as conversations, in the scan's order of their newest message.
 
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
+    Each message starts under a label, its subject key (or, without one, its id); thread links then merge labels
+    (union-find, only between scanned messages). Thread links are few, so most pages never call ``find``.
+    """
+    labels: list[str | int] = [subject_key(subject) or message_id for message_id, subject, _, _ in rows]
+    label_of = {row[0]: label for row, label in zip(rows, labels, strict=True)}
+    merged: dict[str | int, str | int] = {}
 
-    first_of_subject: dict[str, int] = {}
-    for message_id, _, subject, parent in rows:
-        if parent is not None and parent in root:
-            root[find(message_id)] = find(parent)
-        key = subject_key(subject)
-        if key is not None:
-            other = first_of_subject.setdefault(key, message_id)
-            root[find(message_id)] = find(other)
-    groups: dict[int, _Group] = {}
-    for message_id, at, subject, _ in rows:
-        group = groups.setdefault(find(message_id), _Group())
-        group.members.append((message_id, at))
+    def find(label: str | int) -> str | int:
+        while (up := merged.get(label, label)) != label:
+            merged[label] = merged.get(up, up)
+            label = up
+        return label
+
+    for message_id, _, parent, _ in rows:
+        if parent is not None and parent in label_of:
+            mine, theirs = find(label_of[message_id]), find(label_of[parent])
+            if mine != theirs:
+                merged[mine] = theirs
+    if merged:
+        labels = [find(label) for label in labels]
+    groups: dict[str | int, _Group] = {}
+    for (message_id, subject, _, past), label in zip(rows, labels, strict=True):
+        group = groups.get(label)
+        if group is None:
+            group = groups[label] = _Group(past=bool(past))
+        group.members.append(message_id)
         group.oldest_subject = subject
     return list(groups.values())
-
-
-def _page_of(groups: list[_Group], after: str | None, limit: int) -> tuple[list[_Group], str | None]:
-    """The conversations after the cursor ``after`` (newest message strictly older), at most ``limit``, and the
-    next page's cursor."""
-    start = 0
-    if after is not None:
-        at, last_id = decode_cursor("c", after)
-        start = next(
-            (i for i, g in enumerate(groups) if (g.members[0][1], g.members[0][0]) < (at, last_id)), len(groups)
-        )
-    page = groups[start : start + limit]
-    more = start + limit < len(groups)
-    return page, encode_cursor("c", page[-1].members[0][1], page[-1].members[0][0]) if more else None
 
 
 def _shown(session: Session, ids: Sequence[int]) -> dict[int, ConversationMessage]:
@@ -223,9 +216,11 @@ def _people(session: Session, ids: Sequence[int]) -> dict[int, list[PersonRef]]:
 
 def _conversation(
     group: _Group, shown: dict[int, ConversationMessage], people: dict[int, list[PersonRef]]
-) -> Conversation:
-    newest = [message_id for message_id, _ in group.members[:MAX_SHOWN]]
-    messages = tuple(shown[i] for i in reversed(newest) if i in shown)
+) -> Conversation | None:
+    """The conversation as the page shows it; ``None`` if its newest message was deleted since the scan."""
+    if group.members[0] not in shown:
+        return None
+    messages = tuple(shown[i] for i in reversed(group.members[:MAX_SHOWN]) if i in shown)
     seen: dict[str, PersonRef] = {}
     for message in messages:
         for ref in people.get(message.id, ()):
@@ -235,7 +230,7 @@ def _conversation(
     return Conversation(
         subject=group.oldest_subject,
         count=len(group.members),
-        last_date=group.members[0][1],
+        last_date=messages[-1].date,
         participants=tuple(seen.values())[:MAX_PEOPLE],
         messages=messages,
     )
@@ -247,10 +242,18 @@ def list_conversations(
     """One page of the conversations of the messages ``viewer`` may see that match ``f`` (and, with ``person``, have
     that address in From, To or Cc), newest conversation first, after the cursor ``after``."""
     limit = max(1, min(limit, MAX_CONVERSATIONS))
-    rows = _scan(session, viewer, f, person)
+    rows = _scan(session, viewer, f, person, None if after is None else decode_cursor("c", after))
     truncated = len(rows) > MAX_SCAN
-    page, cursor = _page_of(_group(rows[:MAX_SCAN]), after, limit)
-    ids = [message_id for group in page for message_id, _ in group.members[:MAX_SHOWN]]
+    groups = _group(rows[:MAX_SCAN])
+    # Conversations come in the order of their newest message, so those after the cursor are the tail.
+    start = next((i for i, group in enumerate(groups) if group.past), len(groups))
+    page = groups[start : start + limit]
+    ids = [message_id for group in page for message_id in group.members[:MAX_SHOWN]]
     shown, people = _shown(session, ids), _people(session, ids)
-    items = tuple(_conversation(group, shown, people) for group in page)
+    found = [(group, _conversation(group, shown, people)) for group in page]
+    items = tuple(c for _, c in found if c is not None)
+    cursor = None
+    if start + limit < len(groups) and items:
+        last = next(group for group, c in reversed(found) if c is not None)
+        cursor = encode_cursor("c", items[-1].last_date, last.members[0])
     return ConversationPage(items=items, next=cursor, truncated=truncated)
