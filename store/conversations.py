@@ -63,20 +63,25 @@ SUBJECT_READ = 300
 #: messages of the same timeline.
 _LEAD = re.compile(
     r"(?:\s*(?:(?:re|fwd?|aw|wg|sv|vs|odp|pd|přeposlat|tr|rv|r|res|enc|i|rif|antw|doorst|ynt)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*:"
+    r"\s{0,3}(?:\[\d{1,4}\]|\(\d{1,4}\))?\s{0,3}:"
     # …and a list tag or an external-mail warning before or between them (``[EXTERNAL]``, ``[Acme]``).
     r"|\[[^\]]{1,40}\]))+",
     re.IGNORECASE,
 )
+#: Where the colon of a first prefix is at the latest (``přeposlat``, spaces, ``[1234]``): a subject whose first
+#: characters hold no colon and open no tag has no prefix, and skips the regex (most subjects; every page runs this
+#: over its whole timeline).
+_FIRST_COLON = 22
 
 
 def subject_key(subject: str | None) -> str | None:
     """The subject with every leading reply or forward prefix (and bracketed tag) stripped, case and whitespace
     folded; ``None`` when nothing is left."""
-    text = (subject or "")[:SUBJECT_READ]
-    lead = _LEAD.match(text)
-    if lead is not None:
-        text = text[lead.end() :]
+    text = (subject or "")[:SUBJECT_READ].lstrip()
+    if text[:1] == "[" or ":" in text[:_FIRST_COLON]:
+        lead = _LEAD.match(text)
+        if lead is not None:
+            text = text[lead.end() :]
     return " ".join(text.split()).casefold() or None
 
 
@@ -93,12 +98,10 @@ def snippet(body: str | None) -> str:
 
 @dataclass(slots=True)
 class _Group:
-    """A conversation while it is being built: its messages' ids, newest first, as the scan met them."""
+    """A conversation of the page while it is being built: its messages' ids, newest first, as the scan met them."""
 
     members: list[int] = field(default_factory=list)
     oldest_subject: str | None = None
-    #: Whether its newest message comes after the page's cursor (it belongs on this page or a later one).
-    past: bool = True
 
 
 def _participant_condition(person: str | None) -> list[ColumnElement[bool]]:
@@ -131,11 +134,9 @@ def _scan(
     return session.execute(stmt).all()
 
 
-def _group(rows: Sequence[Any]) -> list[_Group]:
-    """The scanned messages as conversations, in the scan's order of their newest message.
-
-    Each message starts under a label, its subject key (or, without one, its id); thread links then merge labels
-    (union-find, only between scanned messages). Thread links are few, so most pages never call ``find``.
+def _labels(rows: Sequence[Any]) -> list[str | int]:
+    """Each scanned message's conversation, as a label: its subject key (or, without one, its id), labels merged by
+    thread links (union-find, only between scanned messages). Thread links are few: most pages never call ``find``.
     """
     labels: list[str | int] = [subject_key(subject) or message_id for message_id, subject, _, _ in rows]
     label_of = {row[0]: label for row, label in zip(rows, labels, strict=True)}
@@ -152,16 +153,23 @@ def _group(rows: Sequence[Any]) -> list[_Group]:
             mine, theirs = find(label_of[message_id]), find(label_of[parent])
             if mine != theirs:
                 merged[mine] = theirs
-    if merged:
-        labels = [find(label) for label in labels]
-    groups: dict[str | int, _Group] = {}
-    for (message_id, subject, _, past), label in zip(rows, labels, strict=True):
-        group = groups.get(label)
-        if group is None:
-            group = groups[label] = _Group(past=bool(past))
-        group.members.append(message_id)
-        group.oldest_subject = subject
-    return list(groups.values())
+    return [find(label) for label in labels] if merged else labels
+
+
+def _page_groups(rows: Sequence[Any], labels: list[str | int], limit: int) -> tuple[list[_Group], bool]:
+    """The page's conversations, and whether more follow. Conversations come in the scan's order of their newest
+    message, so the page's are the first ``limit`` labels met after the cursor that were not met before it; only
+    those are built (the rest of a timeline of thousands costs a pass over the labels)."""
+    first_past = next((i for i, row in enumerate(rows) if row[3]), len(rows))
+    shown_before = set(labels[:first_past])
+    order = [label for label in dict.fromkeys(labels[first_past:]) if label not in shown_before]
+    page = {label: _Group() for label in order[:limit]}
+    for (message_id, subject, _, _), label in zip(rows, labels, strict=True):
+        group = page.get(label)
+        if group is not None:
+            group.members.append(message_id)
+            group.oldest_subject = subject
+    return list(page.values()), len(order) > limit
 
 
 def _shown(session: Session, ids: Sequence[int]) -> dict[int, ConversationMessage]:
@@ -244,16 +252,14 @@ def list_conversations(
     limit = max(1, min(limit, MAX_CONVERSATIONS))
     rows = _scan(session, viewer, f, person, None if after is None else decode_cursor("c", after))
     truncated = len(rows) > MAX_SCAN
-    groups = _group(rows[:MAX_SCAN])
-    # Conversations come in the order of their newest message, so those after the cursor are the tail.
-    start = next((i for i, group in enumerate(groups) if group.past), len(groups))
-    page = groups[start : start + limit]
+    rows = rows[:MAX_SCAN]
+    page, more = _page_groups(rows, _labels(rows), limit)
     ids = [message_id for group in page for message_id in group.members[:MAX_SHOWN]]
     shown, people = _shown(session, ids), _people(session, ids)
     found = [(group, _conversation(group, shown, people)) for group in page]
     items = tuple(c for _, c in found if c is not None)
     cursor = None
-    if start + limit < len(groups) and items:
+    if more and items:
         last = next(group for group, c in reversed(found) if c is not None)
         cursor = encode_cursor("c", items[-1].last_date, last.members[0])
     return ConversationPage(items=items, next=cursor, truncated=truncated)
