@@ -21,6 +21,7 @@ from web.filters import DIRECTIONS
 from web.pagekit import PageKit
 from web.params import path_id
 from web.timelines import TIMELINE_PARAMS, list_url, parse_timeline, timeline_url
+from web.timezone import viewer_zone
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -85,7 +86,7 @@ class DirectoryPages:
         """A directory page: the entity from ``get``, and its timeline as conversations (``store.conversations``) of
         the messages ``/messages?KIND=ID`` lists, filtered by ``web.timelines``' parameters; a bad one is a 400."""
         entity_id = path_id(request, "entity_id")
-        query = parse_timeline(request.query_params, TIMELINES[kind](entity_id))
+        query = parse_timeline(request.query_params, TIMELINES[kind](entity_id), zone=viewer_zone(request).zone)
 
         def fetch(user: LoginView, viewer: Viewer) -> tuple[object, ConversationPage, list[UserRef]] | None:
             entity = get(viewer, entity_id)

@@ -4,7 +4,7 @@ Parameters (all optional; others are ignored, as on ``/messages``):
 
 - ``kind``: ``bcc``, ``forward`` or ``redirect``; ``direction``: ``incoming`` or ``outgoing``
 - ``person``: an address in From, To or Cc; ``submitter``: the id of the user who filed the mail
-- ``from`` and ``to``: dates, as on ``/messages`` (``web.filters``)
+- ``from`` and ``to``: dates, as on ``/messages`` (``web.filters``), in the viewer's time zone
 - ``after``: the ``next`` cursor of the previous page
 
 A bad value raises ``FilterError`` naming the parameter: the page answers 400 saying so.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from urllib.parse import urlencode
 
 from store import MessageFilter
@@ -50,10 +51,11 @@ def _person(params: Mapping[str, str]) -> str | None:
     return value.lower()
 
 
-def parse_timeline(params: Mapping[str, str], entity: MessageFilter) -> TimelineQuery:
-    """The timeline the query parameters ask for, of the entity whose mail ``entity`` filters."""
+def parse_timeline(params: Mapping[str, str], entity: MessageFilter, *, zone: tzinfo = UTC) -> TimelineQuery:
+    """The timeline the query parameters ask for, of the entity whose mail ``entity`` filters; dates without an
+    offset in ``zone`` (the viewer's, ``web.timezone``)."""
     given = {name: params[name].strip() for name in TIMELINE_PARAMS if params.get(name, "").strip()}
-    asked = parse_filter({name: value for name, value in given.items() if name in LIST_PARAMS})
+    asked = parse_filter({name: value for name, value in given.items() if name in LIST_PARAMS}, zone=zone)
     f = dataclasses.replace(
         entity,
         kind=asked.kind,

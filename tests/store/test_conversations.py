@@ -10,7 +10,7 @@ import pytest
 
 from store import BadCursorError, ConversationPage, LinkWrite, MessageFilter, Store, Viewer
 from store.conversations import SNIPPET_CHARS, snippet, subject_key
-from tests.store.test_queries import (
+from tests.store.world import (
     ADA,
     ANNA,
     JAN,

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 import web.directory_pages
 from store import LinkWrite, Store
 from tests.store.test_conversations import LONG_BODY, Convos, build_convos
-from tests.store.test_queries import ADA, ANNA, JAN, PAWEL, PIOTR, USERS, day, file_message, person
+from tests.store.world import ADA, ANNA, JAN, PAWEL, PIOTR, USERS, day, file_message, person
 from tests.web.conftest import set_passwords
 
 ClientFor = Callable[[str | None], TestClient]
