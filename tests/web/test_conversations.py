@@ -173,3 +173,13 @@ def test_a_viewer_who_may_see_none_of_it_gets_an_empty_timeline(convos: Convos, 
     text = client_for(JAN.email).get(f"/clients/{convos.world.acme}").text
     assert conversations(text) == [] and "No mail linked here." in text
     assert LONG_BODY[:12] not in text
+
+
+def test_filter_days_are_days_in_the_viewers_time_zone(convos: Convos, client_for: ClientFor) -> None:
+    m, ada, acme = convos.m, client_for(ADA.email), convos.world.acme
+    days = {"from": "2026-03-10", "to": "2026-03-11"}
+    # Every message was sent at 09:30 UTC: in Honolulu (UTC-10), the 10th's is the 9th's evening, the 12th's the 11th's.
+    ada.cookies.set("tz", "Pacific/Honolulu")
+    page = ada.get(f"/clients/{acme}", params=days).text
+    assert conversations(page) == [[m["threaded"]], [m["forward"]]]
+    assert 'From date <span class="tz">(Pacific/Honolulu)</span>' in page
