@@ -59,12 +59,9 @@ def _reply(store: Store, world: World) -> int:
 
 
 def test_a_reply_joins_its_offer_and_the_filters_live_in_the_url(
-    page: Page, base_url: str, world: World, browser_store: Store, monkeypatch: pytest.MonkeyPatch
+    page: Page, base_url: str, world: World, browser_store: Store
 ) -> None:
     from playwright.sync_api import expect
-
-    # Pages of 20 conversations: the offer and the hostile mail make two (the server runs in this process).
-    monkeypatch.setattr(web.directory_pages, "TIMELINE_LIMIT", TIMELINE_LIMIT)
 
     reply = _reply(browser_store, world)
     log_in(page)
@@ -100,10 +97,21 @@ def test_a_reply_joins_its_offer_and_the_filters_live_in_the_url(
     failing = [v for v in _violations(page) if v["impact"] in FAILING]
     assert failing == [], _describe(failing)
 
-    # When she clears the filters and asks for bcc mail alone, every conversation of the offer and the hostile mail
-    # is listed, a page of them at a time, and the pager keeps the filter.
+    # When she clears the filters, the form is empty again.
     page.get_by_role("link", name="Clear filters").click()
     expect(page).to_have_url(f"{base_url}/clients/{world.client}")
+    expect(page.get_by_label("Person (address)")).to_have_value("")
+
+
+def test_the_pager_keeps_the_filters(page: Page, base_url: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import expect
+
+    # Pages of 20 conversations: the offer and the hostile mail make two (the server runs in this process).
+    monkeypatch.setattr(web.directory_pages, "TIMELINE_LIMIT", TIMELINE_LIMIT)
+    log_in(page)
+    page.goto(f"/clients/{world.client}")
+    # When Anna asks for bcc mail alone, every conversation of the offer and the hostile mail is listed, a page of
+    # them at a time, and the pager keeps the filter.
     page.get_by_label("Kind").select_option("bcc")
     page.get_by_role("button", name="Filter", exact=True).click()
     listed = page.get_by_role("region", name="Timeline").locator("li.conversation")

@@ -84,6 +84,16 @@ def build_convos(store: Store) -> Convos:
         participants=(person("from", PAWEL.email), person("to", "biuro@acme-logistics.pl")),
         links=(LinkWrite("client", "thread", entity_id=acme, from_message_id=world.m["to_piotr"]),),
     )
+    _file_chain(store, world, m)
+    m["bare"] = file_message(store, submitter=pawel, key="<n@crm>", subject="Re:", date=day(9), links=on_acme)
+    return Convos(world, {**world.m, **m})
+
+
+def _file_chain(store: Store, world: World, m: dict[str, int]) -> None:
+    """Alpha ← Beta ← Gamma on Acme by thread links: Paweł's, Anna's, Paweł's."""
+    anna, pawel = (ANNA.email, world.users[ANNA.email]), (PAWEL.email, world.users[PAWEL.email])
+    on_acme = (LinkWrite("client", "address", entity_id=world.acme),)
+    acme = world.acme
     m["a"] = file_message(store, submitter=pawel, key="<a@crm>", subject="Alpha", date=day(13), links=on_acme)
     m["b"] = file_message(
         store,
@@ -101,8 +111,6 @@ def build_convos(store: Store) -> Convos:
         date=day(15),
         links=(LinkWrite("client", "thread", entity_id=acme, from_message_id=m["b"]),),
     )
-    m["bare"] = file_message(store, submitter=pawel, key="<n@crm>", subject="Re:", date=day(9), links=on_acme)
-    return Convos(world, {**world.m, **m})
 
 
 def ids(page: ConversationPage) -> list[list[int]]:
