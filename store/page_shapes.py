@@ -63,17 +63,24 @@ class LinkChip:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageRow:
+class MessageHead:
+    """A message as a list shows it: what the message list (``MessageRow``) and a conversation
+    (``ConversationMessage``) both show of it."""
+
     id: int
     subject: str | None
     #: The Date header, or when the message was filed if it had none: what the list is sorted by.
     date: datetime
     direction: str
     kind: str
-    #: The submitter's name.
+    #: The submitter's name: who filed it.
     submitter: str | None
     from_name: str | None
     from_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow(MessageHead):
     links: tuple[LinkChip, ...]
     #: Where its receipts came from (``smtp``, ``api``, ``file``, ``imap:NAME``), each once, sorted.
     sources: tuple[str, ...] = ()
@@ -291,19 +298,9 @@ class IngestPage:
 
 
 @dataclass(frozen=True, slots=True)
-class ConversationMessage:
+class ConversationMessage(MessageHead):
     """One message of a conversation as a timeline shows it: who filed it and how, a snippet, its attachments."""
 
-    id: int
-    subject: str | None
-    #: The Date header, or when it was filed if it had none (as in ``MessageRow``).
-    date: datetime
-    direction: str
-    kind: str
-    #: The submitter's name: who filed it.
-    submitter: str | None
-    from_name: str | None
-    from_address: str | None
     #: The start of the text body, whitespace collapsed, plain text (``""`` without a text body).
     snippet: str
     #: Attachments, not counting inline parts the HTML body shows (``cid:`` images).
