@@ -63,17 +63,24 @@ class LinkChip:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageRow:
+class MessageHead:
+    """A message as a list shows it: what the message list (``MessageRow``) and a conversation
+    (``ConversationMessage``) both show of it."""
+
     id: int
     subject: str | None
     #: The Date header, or when the message was filed if it had none: what the list is sorted by.
     date: datetime
     direction: str
     kind: str
-    #: The submitter's name.
+    #: The submitter's name: who filed it.
     submitter: str | None
     from_name: str | None
     from_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow(MessageHead):
     links: tuple[LinkChip, ...]
     #: Where its receipts came from (``smtp``, ``api``, ``file``, ``imap:NAME``), each once, sorted.
     sources: tuple[str, ...] = ()
@@ -288,3 +295,46 @@ class IngestPage:
     items: tuple[IngestRow, ...]
     #: Pass as ``after`` for the next page; ``None`` on the last page.
     next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage(MessageHead):
+    """One message of a conversation as a timeline shows it: who filed it and how, a snippet, its attachments."""
+
+    #: The start of the text body, whitespace collapsed, plain text (``""`` without a text body).
+    snippet: str
+    #: Attachments, not counting inline parts the HTML body shows (``cid:`` images).
+    attachments: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRef:
+    """A participant (From, To or Cc) of a conversation's messages."""
+
+    address: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Messages of a timeline that belong together (``store.conversations``), as the viewer may see them."""
+
+    #: The subject of its oldest message.
+    subject: str | None
+    #: Its messages in the timeline, shown or not.
+    count: int
+    #: Its newest message's date: what conversations are sorted by.
+    last_date: datetime
+    #: From, To and Cc of the shown messages, each address once, at most ``MAX_PEOPLE``.
+    participants: tuple[PersonRef, ...]
+    #: Its newest messages (at most ``MAX_SHOWN``), oldest first.
+    messages: tuple[ConversationMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    items: tuple[Conversation, ...]
+    #: Pass as ``after`` for the next page; ``None`` on the last page.
+    next: str | None
+    #: The timeline holds more messages than are grouped (``MAX_SCAN``): the oldest are in the message list only.
+    truncated: bool = False

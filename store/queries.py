@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from store.conversations import list_conversations
 from store.dashboard import DashboardPanels, dashboard_counts, dashboard_panels, list_unresolved_codes
 from store.database import Database
 from store.detail import find_attachment_by_cid, get_attachment, get_message
@@ -24,6 +25,7 @@ from store.page_shapes import (
     AttachmentRef,
     ClientDetail,
     ContactDetail,
+    ConversationPage,
     Dashboard,
     IndexPage,
     IngestPage,
@@ -69,6 +71,15 @@ class Queries:
     ) -> MessagePage:
         """One page of the messages ``viewer`` may see matching ``f``, newest first; ``after`` is a page's ``next``."""
         return self._db.run(lambda session: list_messages(session, viewer, f, after, limit))
+
+    def list_conversations(
+        self, viewer: Viewer, f: MessageFilter, *, person: str | None = None, after: str | None = None, limit: int = 20
+    ) -> ConversationPage:
+        """One page of the conversations (``store.conversations``) of the messages ``viewer`` may see matching ``f``
+        (and, with ``person``, with that address in From, To or Cc), newest first; ``after`` is a page's ``next``."""
+        return self._db.run(
+            lambda session: list_conversations(session, viewer, f, person=person, after=after, limit=limit)
+        )
 
     def iter_messages(self, viewer: Viewer, f: MessageFilter, *, batch: int = 500) -> Iterator[MessageRow]:
         """Every message ``viewer`` may see matching ``f``, newest first, read a page at a time (CSV export)."""

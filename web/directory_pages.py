@@ -1,7 +1,7 @@
 """The dashboard, the unresolved codes, and the client, contact, lead and record pages with their mail timelines
 (the indexes are ``web.index_pages``, the ingest log ``web.ingest_pages``).
 
-The directory itself is not secret; the mail on these pages goes through the store's message list with the viewer,
+The directory itself is not secret; the mail on these pages goes through the store's conversations with the viewer,
 so a timeline shows only what the viewer may see.
 """
 
@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from store import LoginView, MessageFilter, MessagePage, Viewer
+from store import ConversationPage, LoginView, MessageFilter, UserRef, Viewer
+from store.page_shapes import KINDS
 from web.charts import stacked_bars
+from web.filters import DIRECTIONS
 from web.pagekit import PageKit
-from web.params import parse_after, path_id
+from web.params import path_id
+from web.timelines import TIMELINE_PARAMS, list_url, parse_timeline, timeline_url
+from web.timezone import viewer_zone
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-#: Messages per page of an entity's timeline.
+#: Conversations per page of an entity's timeline (each shows at most ``store.conversations.MAX_SHOWN`` messages).
 TIMELINE_LIMIT = 50
 #: Unresolved codes the codes page lists, latest mail first.
 CODES_LIMIT = 500
@@ -34,13 +37,6 @@ TIMELINES: dict[str, Callable[[int], MessageFilter]] = {
     "lead": lambda i: MessageFilter(lead_id=i),
     "record": lambda i: MessageFilter(record_id=i),
 }
-
-
-def _page_url(path: str, cursor: str | None, **params: str) -> str | None:
-    """``path`` with ``params`` and ``after=cursor``; ``None`` without a cursor (no further page)."""
-    if cursor is None:
-        return None
-    return f"{path}?{urlencode({**params, 'after': cursor})}"
 
 
 class DirectoryPages:
@@ -87,24 +83,36 @@ class DirectoryPages:
         return page
 
     async def entity_page(self, request: Request, kind: str, get: Callable[[Viewer, int], object | None]) -> Response:
-        """A directory page: the entity from ``get``, and its timeline: the messages ``/messages?KIND=ID`` lists."""
+        """A directory page: the entity from ``get``, and its timeline as conversations (``store.conversations``) of
+        the messages ``/messages?KIND=ID`` lists, filtered by ``web.timelines``' parameters; a bad one is a 400."""
         entity_id = path_id(request, "entity_id")
-        after = parse_after(request.query_params)
+        query = parse_timeline(request.query_params, TIMELINES[kind](entity_id), zone=viewer_zone(request).zone)
 
-        def fetch(user: LoginView, viewer: Viewer) -> tuple[object, MessagePage] | None:
+        def fetch(user: LoginView, viewer: Viewer) -> tuple[object, ConversationPage, list[UserRef]] | None:
             entity = get(viewer, entity_id)
             if entity is None:
                 return None
-            f = TIMELINES[kind](entity_id)
-            return entity, self.store.queries.list_messages(viewer, f, after=after, limit=TIMELINE_LIMIT)
+            queries = self.store.queries
+            page = queries.list_conversations(
+                viewer, query.filter, person=query.person, after=query.after, limit=TIMELINE_LIMIT
+            )
+            return entity, page, queries.list_users()
 
-        entity, timeline = await self.kit.find(request, fetch)
+        entity, timeline, users = await self.kit.find(request, fetch)
+        path = request.url.path
         context: dict[str, Any] = {
             "e": entity,
-            "items": timeline.items,
-            "next_url": _page_url(request.url.path, timeline.next),
-            "first_url": request.url.path if after else None,
-            "list_url": f"/messages?{kind}={entity_id}",
+            "conversations": timeline.items,
+            "truncated": timeline.truncated,
+            "next_url": timeline_url(path, query, after=timeline.next) if timeline.next else None,
+            "first_url": timeline_url(path, query) if query.after else None,
+            "list_url": list_url(kind, entity_id, query),
+            "form": {name: query.params.get(name, "") for name in TIMELINE_PARAMS},
+            "filtered": bool(query.params),
+            "clear_url": path,
+            "users": users,
+            "directions": DIRECTIONS,
+            "kinds": KINDS,
         }
         return self.kit.render(request, f"{kind}.html", context)
 
