@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -315,6 +316,15 @@ class Link(Base):
         UniqueConstraint("message_id", "entity_type", "entity_id", name="uq_links_message_entity"),
         # With the message id, an entity's mail is counted from the index alone (``store.index_counts``).
         Index("ix_links_entity_message", "entity_type", "entity_id", "message_id"),
+        # A timeline's conversations look up each message's thread parent (``store.conversations``); only thread
+        # links carry one, so the index holds those alone.
+        Index(
+            "ix_links_thread",
+            "message_id",
+            "from_message_id",
+            sqlite_where=text("reason = 'thread'"),
+            postgresql_where=text("reason = 'thread'"),
+        ),
     )
 
 
