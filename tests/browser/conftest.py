@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
-from store.shapes import ClientRow, ContactRow, UserRow
+from store.shapes import ClientRow, CodeWrite, ContactRow, LeadWrite, RecordRow, UserRow
 from tests.conftest import FIXTURES, ROOT, free_port, require_service, sqlite_url
 from web.app import create_app
 from web.auth.passwords import hash_password
@@ -50,6 +50,8 @@ HOSTILE = FIXTURES / "html" / "hostile"
 EMAIL = "anna@crm.example.com"
 PASSWORD = "correct horse battery"
 CLIENT = "Acme Logistics"
+RECORD = "OP-101"
+LEAD = "marta@baltic-freight.pl"
 #: A word only the searchable message contains.
 SEARCH_WORD = "zebrafish"
 SEARCH_SUBJECT = "Fleet renewal offer"
@@ -96,8 +98,11 @@ class World:
 
     client: int
     contact: int
-    offer: int  #: the message the search finds: to Acme's contact, linked to the contact and the client
+    offer: int  #: the message the search finds: to Acme's contact, linked to the contact, the client and a record
     hostile: dict[str, int]  #: per ``hostile_bodies`` name, the message with that HTML body
+    record: int  #: Acme's deal OP-101, which the offer is filed on
+    lead: int  #: an unknown sender who wrote about the offer: a lead
+    receipt: str  #: the offer's inbound id (its ingest log page)
 
     @property
     def side_effects(self) -> int:
@@ -105,13 +110,14 @@ class World:
         return self.hostile[SIDE_EFFECTS_NAME]
 
 
-def _file(store: Store, key: str, message: MessageWrite) -> int:
+def _file(store: Store, key: str, message: MessageWrite) -> tuple[str, int]:
+    """The receipt's id and the message's."""
     receipt = store.receipts.add_inbound(key.encode(), mail_from=EMAIL, rcpt_tos=["assistant@crm.example.com"]).id
     result = store.filing.apply_plan(
         receipt, PlanWrite(status="linked", reason=f"submitted by {EMAIL}", message=message)
     )
     assert result.message_id is not None
-    return result.message_id
+    return receipt, result.message_id
 
 
 def seed(store: Store) -> World:
@@ -124,6 +130,8 @@ def seed(store: Store) -> World:
     anna = store.directory.find_users_by_addresses([EMAIL])[EMAIL].id
     piotr = store.directory.find_people(["piotr@acme-logistics.pl"]).contacts["piotr@acme-logistics.pl"]
     assert piotr.client_id is not None
+    store.directory.apply_records([RecordRow(2, RECORD, "deal", "Fleet renewal 2026", client=CLIENT)])
+    record = store.directory.find_records_by_codes([RECORD])[RECORD].id
 
     def message(key: str, subject: str, text: str, html: str | None, day: int) -> MessageWrite:
         return MessageWrite(
@@ -153,17 +161,48 @@ def seed(store: Store) -> World:
             ),
         )
 
-    offer = _file(
-        store,
-        "<offer@crm>",
-        message("<offer@crm>", SEARCH_SUBJECT, f"Dear Piotr, our {SEARCH_WORD} fleet offer is attached.", None, 2),
+    offer_mail = message(
+        "<offer@crm>", SEARCH_SUBJECT, f"Dear Piotr, our {SEARCH_WORD} fleet offer is attached.", None, 2
     )
+    on_record = replace(
+        offer_mail,
+        links=(*offer_mail.links, LinkWrite("record", "code", entity_id=record)),
+        codes=(CodeWrite(RECORD, record),),
+    )
+    receipt, offer = _file(store, "<offer@crm>", on_record)
+    _file(store, "<question@baltic>", _from_a_lead(anna))
     hostile = {}
     for name, html in hostile_bodies().items():
         key = f"<{name}@hostile>"
         subject = HOSTILE_SUBJECT if name == SIDE_EFFECTS_NAME else f"Hostile HTML: {name}"
-        hostile[name] = _file(store, key, message(key, subject, "Plain text part.", html, 3))
-    return World(client=piotr.client_id, contact=piotr.id, offer=offer, hostile=hostile)
+        hostile[name] = _file(store, key, message(key, subject, "Plain text part.", html, 3))[1]
+    lead_id = store.directory.find_people([LEAD]).leads[LEAD].id
+    return World(piotr.client_id, piotr.id, offer, hostile, record=record, lead=lead_id, receipt=receipt)
+
+
+def _from_a_lead(anna: int) -> MessageWrite:
+    """Marta, whom the directory does not know, asks Anna about the offer: she becomes a lead."""
+    return MessageWrite(
+        dedupe_key="<question@baltic>",
+        message_id_header="<question@baltic>",
+        subject=f"Question about {RECORD}",
+        date=datetime(2026, 3, 4, 11, 15, tzinfo=UTC),
+        from_name="Marta Zielińska",
+        from_address=LEAD,
+        direction="incoming",
+        kind="redirect",
+        submitter_user_id=anna,
+        body_text="Hello Anna, could the fleet offer include winter tyres?",
+        body_html=None,
+        note=None,
+        raw_sha256=hashlib.sha256(b"<question@baltic>").hexdigest(),
+        participants=(
+            ParticipantWrite("from", LEAD, "Marta Zielińska", False, None, None, None),
+            ParticipantWrite("to", EMAIL, "Anna Nowak", True, None, None, None),
+        ),
+        links=(LinkWrite("user", "submitter", entity_id=anna), LinkWrite("lead", "new-lead", lead_address=LEAD)),
+        new_leads=(LeadWrite(LEAD, "Marta Zielińska", "Baltic Freight", anna),),
+    )
 
 
 def viewer_pages(world: World) -> dict[str, str]:
@@ -178,9 +217,13 @@ def viewer_pages(world: World) -> dict[str, str]:
         "contacts": "/contacts",
         "contact": f"/contacts/{world.contact}",
         "leads": "/leads",
+        "lead": f"/leads/{world.lead}",
         "records": "/records",
+        "record": f"/records/{world.record}",
+        "codes": "/codes",
         "users": "/users",
         "inbound": "/inbound",
+        "receipt": f"/inbound/{world.receipt}",
     }
 
 

@@ -28,7 +28,7 @@ def _reply(store: Store, world: World) -> int:
     """Piotr's answer to the offer, redirected to the assistant by Anna's mailbox rule, with a PDF."""
     anna = store.directory.find_users_by_addresses([EMAIL])[EMAIL].id
     key = "<reply@acme>"
-    return _file(
+    _, message_id = _file(
         store,
         key,
         MessageWrite(
@@ -56,6 +56,7 @@ def _reply(store: Store, world: World) -> int:
             ),
         ),
     )
+    return message_id
 
 
 def test_a_reply_joins_its_offer_and_the_filters_live_in_the_url(

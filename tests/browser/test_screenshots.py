@@ -26,6 +26,7 @@ from store import Store
 from tests.browser.conftest import World, artifacts_dir, log_in, viewer_pages
 from tests.browser.pixels import compare, diff_image
 from tests.browser.screenshot_world import FROZEN_NOW, SALES_EMAIL, screenshot_world
+from web.timezone import TZ_COOKIE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -87,7 +88,11 @@ def check(page: Page, name: str) -> str | None:
 
 
 def shoot(page: Page, pages: dict[str, str], prefix: str, width: int) -> list[str]:
-    """Visit each page at ``width`` and check it; the failures."""
+    """Visit each page at ``width`` and check it; the failures.
+
+    The browser's zone cookie is set first, as ``static/keys.js`` sets it on the first page it runs on: otherwise
+    that first page alone would say its times are in the default zone rather than the browser's."""
+    page.context.add_cookies([{"name": TZ_COOKIE, "value": "UTC", "url": page.url}])
     failures = []
     for name, path in pages.items():
         response = page.goto(path)
