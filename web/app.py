@@ -158,6 +158,15 @@ def default_secret_path(store: Store) -> Path:
     return store.blobs.root.parent / "web-secret"
 
 
+def _templates() -> Jinja2Templates:
+    """The pages' templates, with the filters they format addresses and times with."""
+    templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
+    templates.env.filters["shown_address"] = shown_address
+    templates.env.filters["addr"] = breakable_address
+    templates.env.filters["local_time"] = local_time
+    return templates
+
+
 def create_app(
     store: Store,
     *,
@@ -180,11 +189,7 @@ def create_app(
     "now" (``PageKit``): tests fix it so that the dashboard renders the same every run.
     """
     key = secret_key or load_secret_key(default_secret_path(store))
-    templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_page_context])
-    templates.env.filters["shown_address"] = shown_address
-    templates.env.filters["addr"] = breakable_address
-    templates.env.filters["local_time"] = local_time
-
+    templates = _templates()
     kit = PageKit(store, templates, clock=clock)
     errors = ErrorAnswers(kit.refuse)
     routes = [

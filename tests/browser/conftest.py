@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,36 +134,9 @@ def seed(store: Store) -> World:
     store.directory.apply_records([RecordRow(2, RECORD, "deal", "Fleet renewal 2026", client=CLIENT)])
     record = store.directory.find_records_by_codes([RECORD])[RECORD].id
 
-    def message(key: str, subject: str, text: str, html: str | None, day: int) -> MessageWrite:
-        return MessageWrite(
-            dedupe_key=key,
-            message_id_header=key,
-            subject=subject,
-            date=datetime(2026, 3, day, 9, 30, tzinfo=UTC),
-            from_name="Anna Nowak",
-            from_address=EMAIL,
-            direction="outgoing",
-            kind="bcc",
-            submitter_user_id=anna,
-            body_text=text,
-            body_html=html,
-            note=None,
-            raw_sha256=hashlib.sha256(key.encode()).hexdigest(),
-            participants=(
-                ParticipantWrite("from", EMAIL, "Anna Nowak", True, None, None, None),
-                ParticipantWrite(
-                    "to", "piotr@acme-logistics.pl", "Piotr Wiśniewski", False, "contact", piotr.id, "address"
-                ),
-            ),
-            links=(
-                LinkWrite("user", "submitter", entity_id=anna),
-                LinkWrite("contact", "address", entity_id=piotr.id),
-                LinkWrite("client", "address", entity_id=piotr.client_id),
-            ),
-        )
-
+    message = partial(_to_piotr, (anna, piotr.id, piotr.client_id))
     offer_mail = message(
-        "<offer@crm>", SEARCH_SUBJECT, f"Dear Piotr, our {SEARCH_WORD} fleet offer is attached.", None, 2
+        "<offer@crm>", SEARCH_SUBJECT, text=f"Dear Piotr, our {SEARCH_WORD} fleet offer is attached.", html=None, day=2
     )
     on_record = replace(
         offer_mail,
@@ -175,9 +149,40 @@ def seed(store: Store) -> World:
     for name, html in hostile_bodies().items():
         key = f"<{name}@hostile>"
         subject = HOSTILE_SUBJECT if name == SIDE_EFFECTS_NAME else f"Hostile HTML: {name}"
-        hostile[name] = _file(store, key, message(key, subject, "Plain text part.", html, 3))[1]
+        hostile[name] = _file(store, key, message(key, subject, text="Plain text part.", html=html, day=3))[1]
     lead_id = store.directory.find_people([LEAD]).leads[LEAD].id
     return World(piotr.client_id, piotr.id, offer, hostile, record=record, lead=lead_id, receipt=receipt)
+
+
+def _to_piotr(
+    ids: tuple[int, int, int], key: str, subject: str, *, text: str, html: str | None, day: int
+) -> MessageWrite:
+    """Anna's mail to Piotr on ``day`` of March 2026, filed on him and on Acme (``ids``: Anna's, Piotr's, Acme's)."""
+    anna, piotr, acme = ids
+    return MessageWrite(
+        dedupe_key=key,
+        message_id_header=key,
+        subject=subject,
+        date=datetime(2026, 3, day, 9, 30, tzinfo=UTC),
+        from_name="Anna Nowak",
+        from_address=EMAIL,
+        direction="outgoing",
+        kind="bcc",
+        submitter_user_id=anna,
+        body_text=text,
+        body_html=html,
+        note=None,
+        raw_sha256=hashlib.sha256(key.encode()).hexdigest(),
+        participants=(
+            ParticipantWrite("from", EMAIL, "Anna Nowak", True, None, None, None),
+            ParticipantWrite("to", "piotr@acme-logistics.pl", "Piotr Wiśniewski", False, "contact", piotr, "address"),
+        ),
+        links=(
+            LinkWrite("user", "submitter", entity_id=anna),
+            LinkWrite("contact", "address", entity_id=piotr),
+            LinkWrite("client", "address", entity_id=acme),
+        ),
+    )
 
 
 def _from_a_lead(anna: int) -> MessageWrite:
