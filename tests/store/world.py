@@ -106,28 +106,6 @@ def file_message(
 
 
 @dataclasses.dataclass(frozen=True)
-class World:
-    users: dict[str, int]
-    acme: int
-    beta: int
-    piotr: int
-    karel: int
-    wolf: int
-    deal: int
-    warehouse: int
-    lead: int
-    m: dict[str, int]
-
-    def viewer(self, store: Store, email: str) -> Viewer:
-        found = store.queries.get_viewer(self.users[email])
-        assert found is not None
-        return found
-
-    def ids(self, *names: str) -> set[int]:
-        return {self.m[name] for name in names}
-
-
-@dataclasses.dataclass(frozen=True)
 class _Directory:
     """The ids of the directory rows the emails of ``build_world`` are filed on."""
 
@@ -142,6 +120,22 @@ class _Directory:
 
     def submitter(self, user: UserRow) -> tuple[str, int]:
         return user.email, self.users[user.email]
+
+
+@dataclasses.dataclass(frozen=True)
+class World(_Directory):
+    """``build_world``'s directory ids, with the lead its mail made and its emails by name (``m``)."""
+
+    lead: int
+    m: dict[str, int]
+
+    def viewer(self, store: Store, email: str) -> Viewer:
+        found = store.queries.get_viewer(self.users[email])
+        assert found is not None
+        return found
+
+    def ids(self, *names: str) -> set[int]:
+        return {self.m[name] for name in names}
 
 
 def _apply_directory(store: Store) -> _Directory:
