@@ -146,10 +146,12 @@ def time_pages(
     from starlette.testclient import TestClient
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from mailassist import heap
     from tests.web.conftest import log_in
     from web.app import create_app
 
     app = create_app(store, secret_key="seed-viewer-" + "k" * 32)
+    heap.settle()  # as the viewer process does once it has started (mailassist/runtime.py)
     results = []
     for email in users or (seeded.admin, seeded.own_user):
         with TestClient(app, follow_redirects=False) as client:

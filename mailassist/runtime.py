@@ -29,7 +29,7 @@ from gateway.handler import GatewayHandler
 from gateway.intake import INTAKE_THREADS
 from gateway.policy import RecipientPolicy
 from gateway.server import GatewayServer
-from mailassist import importer
+from mailassist import heap, importer
 from mailassist.build import (
     admission_settings,
     api_ingest,
@@ -172,6 +172,7 @@ async def _run(config: Config, *, smtp: bool, worker: bool, web: bool, poller: b
     running = _Running()
     try:
         await _start_parts(running, config, store, queue, executor, smtp=smtp, worker=worker, web=web, boxes=boxes)
+        heap.settle()  # start-up's objects are never garbage: the collector stops walking them
         _announce("mailassist: " + ", ".join(running.parts) + f"; store {_redact(store.url)}")
         await _wait_for_signal()
     finally:
