@@ -34,13 +34,12 @@ from store.models import (
     ClientEmail,
     ContactEmail,
     Lead,
-    Message,
     UserAddress,
     UTCDateTime,
 )
 from store.page_shapes import IndexPage, IndexRow, Viewer
 from store.shapes import EntityRef
-from store.visibility import lead_visible, visible
+from store.visibility import lead_visible, visible_mail
 
 #: The most rows one page holds.
 MAX_INDEX_PAGE = 200
@@ -50,21 +49,12 @@ MAX_INDEX_QUERY = 200
 MAX_SHOWN_ADDRESSES = 5
 
 
-def _visible_ids(viewer: Viewer) -> AnySelect | None:
-    """The ids of the messages ``viewer`` may see; ``None`` for every message. A CTE: a client's count reads them
-    in three branches, and both databases compute a CTE used more than once only once."""
-    if viewer.role == "all":
-        return None
-    ids = select(Message.id).where(visible(viewer)).cte("visible_ids")
-    return select(ids.c.id)
-
-
 def _counts(viewer: Viewer, index: str, ids: AnySelect | Sequence[int] | None) -> Any:
     """Per entity id (``key``): how many messages the viewer may see are linked to it (``n``) and the latest one's
     date (``last``): kept ones for role ``all``, else counted live over the visible mail."""
     if viewer.role == "all":
         return kept_counts(index, ids).subquery()
-    return live_counts(index, ids, _visible_ids(viewer)).subquery()
+    return live_counts(index, ids, visible_mail(viewer)).subquery()
 
 
 def _after_name(name: Any, row_id: Any, value: SortValue, last_id: int) -> ColumnElement[bool]:

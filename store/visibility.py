@@ -12,14 +12,16 @@ owns it (``own``: the viewer; ``team``: the viewer's team): a lead never shows w
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, false, select, true, union
+from sqlalchemy import CTE, ColumnElement, Select, false, func, select, true, type_coerce, union
 from sqlalchemy.orm import InstrumentedAttribute
 
-from store.models import Lead, Link, Message, Participant, User, UserAddress
+from store.models import Lead, Link, Message, Participant, User, UserAddress, UTCDateTime
 from store.page_shapes import Viewer
 
 #: Participant roles that make a message someone's: From, To and Cc.
 PARTICIPANT_ROLES = ("from", "to", "cc")
+#: When a message counts as sent: its Date header, else when it was filed (the timelines' order).
+SENT = type_coerce(func.coalesce(Message.date, Message.created_at), UTCDateTime)
 
 
 def _own_ids(viewer: Viewer) -> list[Select[int]]:
@@ -48,17 +50,40 @@ def _team_ids(team_id: int) -> list[Select[int]]:
     ]
 
 
+def _id_parts(viewer: Viewer) -> list[Select[int]] | None:
+    """The indexed lookups whose union is the ids of the messages ``viewer`` may see; ``None`` for every message, an
+    empty list for none."""
+    if viewer.role == "all":
+        return None
+    if viewer.role == "team" and viewer.team_id is not None:
+        return _team_ids(viewer.team_id)
+    if viewer.role in ("team", "own"):
+        return _own_ids(viewer)
+    return []
+
+
 def visible(viewer: Viewer) -> ColumnElement[bool]:
     """The condition on ``messages`` that holds for exactly the messages ``viewer`` may see."""
-    if viewer.role == "all":
+    parts = _id_parts(viewer)
+    if parts is None:
         return true()
-    if viewer.role == "team" and viewer.team_id is not None:
-        parts = _team_ids(viewer.team_id)
-    elif viewer.role in ("team", "own"):
-        parts = _own_ids(viewer)
-    else:
+    if not parts:
         return false()
     return Message.id.in_(union(*parts))
+
+
+def visible_mail(viewer: Viewer) -> CTE | None:
+    """The messages ``viewer`` may see with when each was sent, as a CTE (``id``, ``sent``); ``None`` for every
+    message. Each date is read by the message's key: joined to the messages instead, the union's estimate (often
+    several times its real size) made PostgreSQL scan every message to hash them."""
+    parts = _id_parts(viewer)
+    if parts is None:
+        return None
+    if not parts:
+        return select(Message.id.label("id"), SENT.label("sent")).where(false()).cte("visible_mail")
+    ids = union(*parts).subquery()
+    sent = select(SENT).where(Message.id == ids.c.id).scalar_subquery()
+    return select(ids.c.id.label("id"), sent.label("sent")).cte("visible_mail")
 
 
 def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) -> ColumnElement[int | None]:
