@@ -178,12 +178,24 @@ class Receipts:
         """The ingest log, newest first, optionally one status only."""
         return self._db.run(lambda s: list_inbound(s, status=status, limit=limit, newest_first=newest_first))
 
-    def count_inbound_by_status(self) -> dict[str, int]:
-        """Number of receipts per status (every status present, zero included)."""
-        stmt = select(Inbound.status, func.count()).group_by(Inbound.status)
+    def count_inbound_by_status(self, *, cap: int | None = None) -> dict[str, int]:
+        """Number of receipts per status (every status present, zero included). With ``cap``, a status with more
+        than ``cap`` receipts counts ``cap + 1``: each count stops there, read from the status index, so that a page
+        showing them does not count every receipt the gateway ever took."""
         counts = dict.fromkeys(STATUSES, 0)
+        if cap is None:
+            stmt = select(Inbound.status, func.count()).group_by(Inbound.status)
+            with self._db.session() as session:
+                counts.update({status: n for status, n in session.execute(stmt)})
+            return counts
+
+        def capped(status: str) -> Any:
+            some = select(Inbound.id).where(Inbound.status == status).limit(cap + 1).subquery()
+            return select(func.count()).select_from(some).scalar_subquery()
+
         with self._db.session() as session:
-            counts.update({status: n for status, n in session.execute(stmt)})
+            found = session.execute(select(*(capped(status) for status in STATUSES))).one()
+        counts.update(zip(STATUSES, (int(n) for n in found), strict=True))
         return counts
 
     # --- processing --------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ from web.params import limit_param, parse_after, parse_limit, parse_status
 #: Receipts the ingest log shows by default, and at most (``?limit=``).
 INBOUND_LIMIT = 100
 MAX_INBOUND_LIMIT = 1000
+#: Receipts a status tab counts at most: past it the tab says "10,000+" (counting every receipt ever taken made the
+#: log's first page slower the longer the gateway ran).
+TAB_COUNT_CAP = 10_000
 #: What an inbound id can look like (``store.ids``: 18 Crockford base32 digits; older ids were hex).
 _RECEIPT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
 
@@ -54,6 +57,13 @@ def inbound_params(params: Mapping[str, str]) -> LogQuery:
         raise FilterError("reason", f"at most {MAX_REASON_FILTER} characters")
     limit = parse_limit(params, INBOUND_LIMIT, MAX_INBOUND_LIMIT)
     return LogQuery(status, reason, limit, limit_param(params), parse_after(params))
+
+
+def tab_count(n: int, more: bool = False) -> str:
+    """A status tab's count: ``n``, or ``10,000+`` once it is past ``TAB_COUNT_CAP`` (``more``: some status was)."""
+    if n > TAB_COUNT_CAP:
+        return f"{TAB_COUNT_CAP:,}+"
+    return f"{n:,}" + ("+" if more else "")
 
 
 def log_url(query: LogQuery, **changes: str | None) -> str:
@@ -90,12 +100,15 @@ class IngestPages:
             )
             unfiled = [r.receipt.sha256 for r in page.items if r.message_id is None]
             heads = self.store.content.get_raw_heads(unfiled, HEAD_BYTES)
-            counts = self.store.receipts.count_inbound_by_status()
+            counts = self.store.receipts.count_inbound_by_status(cap=TAB_COUNT_CAP)
             return [(r, shown_head(r, heads)) for r in page.items], page.next, counts
 
         rows, next_cursor, counts = await self.kit.load(request, fetch)
-        tabs = [("all", sum(counts.values()), log_url(query, status=None), query.status is None)]
-        tabs += [(s, n, log_url(query, status=s), query.status == s) for s, n in counts.items()]
+        every = tab_count(
+            sum(min(n, TAB_COUNT_CAP) for n in counts.values()), any(n > TAB_COUNT_CAP for n in counts.values())
+        )
+        tabs = [("all", every, log_url(query, status=None), query.status is None)]
+        tabs += [(s, tab_count(n), log_url(query, status=s), query.status == s) for s, n in counts.items()]
         context = {
             "nav": "inbound",
             "rows": rows,

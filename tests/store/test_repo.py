@@ -71,6 +71,8 @@ def test_list_inbound_newest_first_with_status_filter(store: Store) -> None:
     assert [v.id for v in store.receipts.list_inbound(status="linked")] == [ids[0]]
     assert len(store.receipts.list_inbound(limit=1)) == 1
     assert store.receipts.count_inbound_by_status() == {"queued": 2, "linked": 1, "ignored": 0, "failed": 0}
+    # Capped, a count stops one past the cap: the page says "more than"
+    assert store.receipts.count_inbound_by_status(cap=1) == {"queued": 2, "linked": 1, "ignored": 0, "failed": 0}
     with pytest.raises(StoreError, match="unknown status"):
         store.receipts.list_inbound(status="bogus")
 

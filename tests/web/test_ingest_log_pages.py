@@ -8,10 +8,12 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from starlette.testclient import TestClient
 
 from store import Store
 from tests.store.world import ADA, World
+from web import ingest_pages
 
 ClientFor = Callable[[str | None], TestClient]
 _NEXT = re.compile(r'<a rel="next" href="([^"]+)">Older →</a>')
@@ -77,3 +79,21 @@ def test_a_cursor_the_log_did_not_hand_out_is_a_400(world: World, client_for: Cl
     response = ada.get("/inbound?after=not-a-cursor")
     assert response.status_code == 400
     assert "after: bad cursor" in response.text
+
+
+def test_status_tabs_stop_counting_past_the_cap(
+    store: Store, world: World, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_pages, "TAB_COUNT_CAP", 2)
+    _ignore(store, 3)
+    counts = store.receipts.count_inbound_by_status()
+    assert counts["ignored"] == 3 and counts["failed"] <= 2
+    tabs = client_for(ADA.email).get("/inbound").text.split('<nav class="tabs"')[1].split("</nav>")[0]
+    assert ">ignored (2+)</a>" in tabs and ">all (2+)</a>" in tabs
+    assert f">failed ({counts['failed']})</a>" in tabs
+
+
+def test_tab_counts_read_as_numbers() -> None:
+    assert ingest_pages.tab_count(1234) == "1,234"
+    assert ingest_pages.tab_count(ingest_pages.TAB_COUNT_CAP + 1) == "10,000+"
+    assert ingest_pages.tab_count(10, more=True) == "10+"
