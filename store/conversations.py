@@ -21,6 +21,7 @@ the shown messages and their participants.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,12 @@ _LEAD = re.compile(
 _FIRST_COLON = 22
 
 
+#: Subject keys remembered (a page reads every subject of its timeline, and the same timeline comes back page
+#: after page): as many as one timeline's scan holds.
+KEYS_CACHED = 20_000
+
+
+@functools.lru_cache(maxsize=KEYS_CACHED)
 def subject_key(subject: str | None) -> str | None:
     """The subject with every leading reply or forward prefix (and bracketed tag) stripped, case and whitespace
     folded; ``None`` when nothing is left."""
