@@ -56,7 +56,7 @@ def make_engine(url: str, *, connect_timeout: float = 5.0, durable: bool = True)
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_pragmas_not_durable)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=10,
@@ -73,6 +73,22 @@ def make_engine(url: str, *, connect_timeout: float = 5.0, durable: bool = True)
             "tcp_user_timeout": 15000,
         },
     )
+    event.listen(engine, "connect", _postgresql_session)
+    return engine
+
+
+def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
+    # Our statements are short reads and writes. PostgreSQL compiles one with JIT once its estimated cost passes
+    # jit_above_cost, which an estimate several times too high reaches: a viewer page's count then spent 0.4 s
+    # compiling for 0.1 s of work (bench/RESULTS.md, "Viewer pages"). Set per session, not as a startup option,
+    # which a connection pooler such as PgBouncer may refuse.
+    dbapi_connection.autocommit = True
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+    finally:
+        dbapi_connection.autocommit = False
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:

@@ -53,8 +53,6 @@ def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select 
             Link.entity_type == entity_type, *among(Link.entity_id), *seen
         )
 
-    if index == "clients" and visible_ids is not None:
-        return _client_pairs_among(visible_ids, ids)
     if index == "clients":
         return union(
             linked("client"),
@@ -75,39 +73,21 @@ def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select 
     return linked(INDEXES[index]).subquery()
 
 
-def _client_pairs_among(visible_ids: _Select, ids: _Select | Sequence[int] | None) -> Any:
-    """``pairs`` of the clients index among a viewer's messages: the links of those messages read once (a client's,
-    a contact's or a record's, each turned into its client), rather than once per kind of link."""
-    key = case(
-        (Link.entity_type == "client", Link.entity_id),
-        (Link.entity_type == "contact", Contact.client_id),
-        else_=Record.client_id,
-    ).label("key")
-    found = (
-        select(key, Link.message_id.label("message_id"))
-        .outerjoin(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
-        .outerjoin(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
-        .where(Link.entity_type.in_(("client", "contact", "record")), Link.message_id.in_(visible_ids))
-        .subquery()
-    )
-    keep = [found.c.key.is_not(None)]
-    if ids is not None:
-        keep.append(found.c.key.in_(ids if isinstance(ids, Select) else list(ids)))
-    return select(found).where(*keep).distinct().subquery()
-
-
-def live_counts(index: str, ids: _Select | Sequence[int] | None, visible: Any = None) -> _Select:
+def live_counts(index: str, ids: _Select | Sequence[int] | None, visible: Any = None, *, each: Any = None) -> _Select:
     """Per entity id (``key``): how many of the messages (of ``visible``, else all) are linked to it (``n``)
     and the latest one's date (``last``): counted from the links now.
 
-    ``visible`` is a CTE of the viewer's messages with their dates (``id``, ``sent``: ``visibility.visible_mail``):
-    the dates are read from it, not from a join with every message (which PostgreSQL planned as a scan of them
-    all)."""
+    Two ways to count only a viewer's mail. ``visible`` is a CTE of the viewer's messages with their dates (``id``,
+    ``sent``: ``visibility.visible_mail``), for counting every entry: the dates are read from it, not from a join
+    with every message (which PostgreSQL planned as a scan of them all). ``each`` is a condition on ``messages``
+    tested per message (``visibility.visible_each``), for a page's ``ids``: their mail is found from the entries,
+    then each message is checked, instead of listing every message a team may see first."""
     if visible is None:
         found: Any = pairs(index, ids, None)
         return (
             select(found.c.key, func.count().label("n"), func.max(SENT).label("last"))
             .join(Message, Message.id == found.c.message_id)
+            .where(*([] if each is None else [each]))
             .group_by(found.c.key)
         )
     found = pairs(index, ids, select(visible.c.id))

@@ -6,8 +6,11 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from store import MessageFilter, Store, Viewer
+from store.models import Message
+from store.visibility import SENT, visible, visible_each, visible_mail
 from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, listed
 
 
@@ -24,6 +27,24 @@ def test_guessed_ids_of_invisible_messages_read_as_missing(store: Store, world: 
     found = {i for i in guesses if store.queries.get_message(viewer, i) is not None}
 
     assert found == world.ids(*VISIBLE[email])
+
+
+@pytest.mark.parametrize("email", [*VISIBLE, "stranger"])
+def test_the_three_forms_of_visibility_agree(store: Store, world: World, email: str) -> None:
+    # ``visible`` (ids listed first), ``visible_each`` (checked per message) and ``visible_mail`` (a CTE with dates)
+    viewer = world.viewer(store, ADA.email if email == "stranger" else email)
+    if email == "stranger":
+        viewer = dataclasses.replace(viewer, role="superuser")
+    mail = visible_mail(viewer)
+    with store.engine.connect() as conn:
+        listed_first = set(conn.scalars(select(Message.id).where(visible(viewer))))
+        each = set(conn.scalars(select(Message.id).where(visible_each(viewer))))
+        dated = {} if mail is None else {i: at for i, at in conn.execute(select(mail.c.id, mail.c.sent))}
+        sent = {i: at for i, at in conn.execute(select(Message.id, SENT).where(Message.id.in_(listed_first)))}
+    assert each == listed_first
+    assert email == "stranger" or listed_first == world.ids(*VISIBLE[email])
+    if viewer.role != "all":
+        assert dated == sent
 
 
 def test_viewer_carries_role_team_and_own_addresses(store: Store, world: World) -> None:
