@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from store import MessageFilter, Store, Viewer
+from store import MessageFilter, Store, Viewer, timeline
 from store.models import Message
 from store.visibility import SENT, visible, visible_each, visible_mail
 from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, listed
@@ -76,3 +76,24 @@ def test_filters_narrow_within_visibility(store: Store, world: World) -> None:
     assert listed(store, jan, MessageFilter(client_id=world.acme)) == set()
     assert listed(store, jan, MessageFilter(q="Zapytanie")) == world.ids("cc_jan")
     assert listed(store, jan, MessageFilter(q="flotowa")) == set()
+
+
+@pytest.mark.parametrize("walk", [1, 3, 2_000])
+@pytest.mark.parametrize("email", [ANNA.email, EVA.email, SOLO.email])
+def test_a_team_reads_pages_newest_first_by_checking_each_message(
+    store: Store, world: World, email: str, walk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page first checks the newest ``WALK`` messages one by one; when they hold no full page, it lists the mail
+    monkeypatch.setattr(timeline, "WALK", walk)
+    viewer = world.viewer(store, email)
+    for limit in (1, 2):
+        seen: list[int] = []
+        after = None
+        while True:
+            page = store.queries.list_messages(viewer, MessageFilter(), after=after, limit=limit)
+            seen += [row.id for row in page.items]
+            if page.next is None:
+                break
+            after = page.next
+        assert len(seen) == len(set(seen))
+        assert set(seen) == world.ids(*VISIBLE[email]), (limit, walk)
