@@ -291,12 +291,18 @@ class Participant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str] = mapped_column(String(320), index=True)
+    address: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(300))
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     match_type: Mapped[str | None] = mapped_column(String(16))
     match_id: Mapped[int | None] = mapped_column(Integer)
     match_via: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        # Who may see a message is read from the addresses in From, To or Cc: the role and message in the index
+        # spare a row read per message (store.visibility).
+        Index("ix_participants_address_role_message", "address", "role", "message_id"),
+    )
 
 
 class Link(Base):
