@@ -29,13 +29,14 @@ def import_cmd(state: State, kind: str, file: Path, dry_run: bool) -> None:
 
     \b
     users     email,name,team,role,aliases   role: all, team or own
+              [,time_zone]                   optional: an IANA zone such as Europe/Warsaw
     clients   name,domains,emails
     contacts  name,emails,client             client: a client's name, or empty
     records   code,type,title,client         code: PREFIX-DIGITS, such as OP-123
 
     Lists are separated by ';'. Rows update what they match (users by email, clients by name, contacts by any of
-    their addresses, records by code) and lists become what the row says. Import clients before contacts and
-    records.
+    their addresses, records by code) and lists become what the row says; an empty cell clears. A users file
+    without the time_zone column leaves every user's zone as it is. Import clients before contacts and records.
     """
     spec = importer.KINDS[kind]
     source = click.format_filename(file)

@@ -1,6 +1,7 @@
 """Reads the directory's CSV files (users, clients, contacts, records) into normalized rows for ``store``.
 
-Only the file and each row on its own are checked here: encoding, header, cells, addresses, roles and codes.
+Only the file and each row on its own are checked here: encoding, header, roles, codes, and each cell (addresses,
+domains, names, time zones: ``mailassist.import_cells``).
 What needs the other rows or the database (duplicates, conflicts, unknown clients) is checked by the store's
 ``apply_*`` verbs. Every problem is a ``(line, message)`` pair; lines are physical lines, the header is line 1.
 """
@@ -15,24 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from linker.addresses import normalize_domain as canonical_domain
-from linker.encoded_words import decode_encoded_words
+from mailassist.import_cells import (
+    RowError,
+    address,
+    addresses,
+    domains,
+    text,
+    time_zone,
+)
 from store import Store
 from store.shapes import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, RelinkResult, RelinkScope, UserRow
 
 R = TypeVar("R")
 
-#: The longest address SMTP can carry (RFC 5321: 256 octets for the path, minus the angle brackets).
-MAX_ADDRESS = 254
-#: A domain label: letters, digits and inner hyphens; non-ASCII labels are checked in their IDNA form.
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-#: A dot-atom local part; ``\w`` lets internationalized addresses (RFC 6531) through.
-_LOCAL = re.compile(r"^[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*$")
 _CODE = re.compile(r"^([A-Z][A-Z0-9]*)-([0-9]+)$")
-
-
-class RowError(ValueError):
-    """One thing wrong with one row; ``str()`` is the message, which starts with the column's name."""
 
 
 class FileError(Exception):
@@ -43,106 +40,43 @@ class FileError(Exception):
         self.problems = [(line, message) for message in messages]
 
 
-# --- cells --------------------------------------------------------------------------------------------------
-
-
-def normalize_domain(value: str) -> str | None:
-    """``value`` in its matching form (lower case; an IDN as A-labels, ``żabka.pl`` → ``xn--abka-99a.pl``, as the
-    linker looks it up) if it is a plausible domain name, else ``None``."""
-    domain = value.strip().removesuffix(".")
-    if not domain or len(domain) > 253 or domain.endswith("."):
-        return None
-    ascii_form = canonical_domain(domain)
-    labels = ascii_form.split(".")
-    if len(ascii_form) > 253 or len(labels) < 2 or labels[-1].isdigit() or not all(map(_LABEL.match, labels)):
-        return None
-    return ascii_form
-
-
-def normalize_address(value: str) -> str | None:
-    """``value`` in its matching form (local part lower-cased, domain by ``normalize_domain``) if it is a
-    plausible email address (no DNS lookup), else ``None``."""
-    address = value.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.match(local):
-        return None
-    if domain != domain.strip() or domain.endswith("."):
-        return None
-    domain_ok = normalize_domain(domain)
-    found = f"{local.lower()}@{domain_ok}" if domain_ok else None
-    return found if found is not None and len(found) <= MAX_ADDRESS else None
-
-
-def _text(cells: Mapping[str, str], column: str, *, required: bool) -> str:
-    # Names and titles collapse inner whitespace: a line break typed into a spreadsheet cell is layout. A name
-    # copied from a raw mail header keeps its RFC 2047 words (``Jan =?utf-8?q?Nov=C3=A1k?=``): they are decoded.
-    value = " ".join(decode_encoded_words(cells[column]).split())
-    if required and not value:
-        raise RowError(f"{column}: required, but empty")
-    return value
-
-
-def _list(cells: Mapping[str, str], column: str) -> list[str]:
-    return list(dict.fromkeys(item.strip() for item in cells[column].split(";") if item.strip()))
-
-
-def _address(column: str, value: str) -> str:
-    address = normalize_address(value)
-    if address is None:
-        hint = " (separate several with ';')" if re.search(r"[,\s]", value.strip()) else ""
-        raise RowError(f"{column}: not an email address: '{value}'{hint}")
-    return address
-
-
-def _addresses(cells: Mapping[str, str], column: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(_address(column, item) for item in _list(cells, column)))
-
-
-def _domains(cells: Mapping[str, str], column: str) -> tuple[str, ...]:
-    found: list[str] = []
-    for item in _list(cells, column):
-        domain = normalize_domain(item)
-        if domain is None:
-            hint = " (a domain, not an address)" if "@" in item else ""
-            raise RowError(f"{column}: not a domain name: '{item}'{hint}")
-        found.append(domain)
-    return tuple(dict.fromkeys(found))
-
-
 # --- rows, one function per kind ---------------------------------------------------------------------------
 
 
 def user_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> UserRow:
-    """A users row: ``email,name,team,role,aliases``."""
+    """A users row: ``email,name,team,role,aliases``, and ``time_zone`` if the file has that column."""
     email_cell = cells["email"].strip()
     if not email_cell:
         raise RowError("email: required, but empty")
     if ";" in email_cell:
         raise RowError("email: one address only; put the others in aliases")
-    email = _address("email", email_cell)
+    email = address("email", email_cell)
     role = cells["role"].strip().lower()
     if role not in ROLES:
         got = f"'{cells['role'].strip()}'" if role else "empty"
         raise RowError(f"role: must be one of {', '.join(ROLES)} (got {got})")
-    aliases = tuple(a for a in _addresses(cells, "aliases") if a != email)
-    name = _text(cells, "name", required=True)
-    team = _text(cells, "team", required=False) or None
-    return UserRow(line=line, email=email, name=name, team=team, role=role, aliases=aliases)
+    aliases = tuple(a for a in addresses(cells, "aliases") if a != email)
+    name = text(cells, "name", required=True)
+    team = text(cells, "team", required=False) or None
+    if "time_zone" not in cells:
+        return UserRow(line=line, email=email, name=name, team=team, role=role, aliases=aliases)
+    zone = time_zone(cells, "time_zone")
+    return UserRow(line, email, name, team, role, aliases, time_zone=zone, sets_time_zone=True)
 
 
 def client_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> ClientRow:
     """A clients row: ``name,domains,emails``."""
-    name = _text(cells, "name", required=True)
-    return ClientRow(line=line, name=name, domains=_domains(cells, "domains"), emails=_addresses(cells, "emails"))
+    name = text(cells, "name", required=True)
+    return ClientRow(line=line, name=name, domains=domains(cells, "domains"), emails=addresses(cells, "emails"))
 
 
 def contact_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> ContactRow:
     """A contacts row: ``name,emails,client``; the client is optional."""
-    name = _text(cells, "name", required=True)
-    emails = _addresses(cells, "emails")
+    name = text(cells, "name", required=True)
+    emails = addresses(cells, "emails")
     if not emails:
         raise RowError("emails: at least one address is required")
-    return ContactRow(line=line, name=name, emails=emails, client=_text(cells, "client", required=False) or None)
+    return ContactRow(line=line, name=name, emails=emails, client=text(cells, "client", required=False) or None)
 
 
 def record_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) -> RecordRow:
@@ -154,15 +88,15 @@ def record_row(line: int, cells: Mapping[str, str], codes: Mapping[str, str]) ->
     if match is None:
         raise RowError(f"code: '{raw_code}' is not PREFIX-DIGITS, such as OP-123")
     prefix = match.group(1)
-    record_type = _text(cells, "type", required=True)
+    record_type = text(cells, "type", required=True)
     if codes:
         if prefix not in codes:
             raise RowError(f"code: unknown code prefix '{prefix}'; configured: {', '.join(sorted(codes))}")
         if record_type.casefold() != codes[prefix].casefold():
             raise RowError(f"type: '{record_type}' does not match code prefix '{prefix}', which is '{codes[prefix]}'")
         record_type = codes[prefix]
-    title = _text(cells, "title", required=True)
-    client = _text(cells, "client", required=False) or None
+    title = text(cells, "title", required=True)
+    client = text(cells, "client", required=False) or None
     return RecordRow(line=line, code=match.group(0), type=record_type, title=title, client=client)
 
 
@@ -174,6 +108,13 @@ class Kind(Generic[R]):
     columns: tuple[str, ...]
     parse: Callable[[int, Mapping[str, str], Mapping[str, str]], R]
     apply: Callable[[Store, Sequence[R], bool], ImportResult]
+    #: Columns a file may leave out; ``parse`` gets no cell for them then, and leaves what they hold as it is.
+    optional: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """Every column a file may have: the required ones, then the optional ones."""
+        return self.columns + self.optional
 
 
 #: Every importable kind, by the name the command line uses.
@@ -183,6 +124,7 @@ KINDS: dict[str, Kind[Any]] = {
         ("email", "name", "team", "role", "aliases"),
         user_row,
         lambda s, r, d: s.directory.apply_users(r, dry_run=d),
+        optional=("time_zone",),
     ),
     "clients": Kind(
         "clients", ("name", "domains", "emails"), client_row, lambda s, r, d: s.directory.apply_clients(r, dry_run=d)
@@ -208,15 +150,16 @@ _JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", dict: "an 
 
 def json_row(kind_name: str, line: int, fields: object, codes: Mapping[str, str] | None = None) -> Any:
     """One row of ``kind_name`` from a JSON object, checked exactly as a CSV row: the object's keys are the file's
-    columns (a missing key or ``null`` is an empty cell). Raises ``RowError``."""
+    columns (a missing key or ``null`` is an empty cell; a missing optional key, a column the file leaves out).
+    Raises ``RowError``."""
     kind = KINDS[kind_name]
     if not isinstance(fields, dict):
-        raise RowError(f"expected a JSON object with the fields {', '.join(kind.columns)}")
-    unknown = [str(key) for key in fields if key not in kind.columns]
+        raise RowError(f"expected a JSON object with the fields {', '.join(kind.allowed)}")
+    unknown = [str(key) for key in fields if key not in kind.allowed]
     if unknown:
-        raise RowError(f"unknown field '{unknown[0]}'; allowed: {', '.join(kind.columns)}")
+        raise RowError(f"unknown field '{unknown[0]}'; allowed: {', '.join(kind.allowed)}")
     cells: dict[str, str] = {}
-    for column in kind.columns:
+    for column in (*kind.columns, *(c for c in kind.optional if c in fields)):
         value = fields.get(column)
         if value is None:
             cells[column] = ""
@@ -236,9 +179,9 @@ def natural_key(kind_name: str, value: str) -> str:
     """The stored form of a natural key as a row would hold it: a user's email, a client's name (matched
     case-insensitively by the store), one of a contact's addresses, a record's code. Raises ``RowError``."""
     if kind_name in ("users", "contacts"):
-        return _address("email" if kind_name == "users" else "emails", value)
+        return address("email" if kind_name == "users" else "emails", value)
     if kind_name == "clients":
-        return _text({"name": value}, "name", required=True)
+        return text({"name": value}, "name", required=True)
     if kind_name == "records":
         match = _CODE.match(value.strip().upper())
         if match is None:
@@ -268,17 +211,18 @@ def count_lines(text: str) -> int:
     return len(io.StringIO(text, newline="").readlines())
 
 
-def _header(line: int, cells: list[str], columns: tuple[str, ...]) -> list[str]:
+def _header(line: int, cells: list[str], columns: tuple[str, ...], optional: tuple[str, ...]) -> list[str]:
     names = [c.strip().lower() for c in cells]
     expected = ",".join(columns)
-    if len(names) == 1 and ";" in names[0] and set(names[0].split(";")) == set(columns):
+    allowed = columns + optional
+    if len(names) == 1 and ";" in names[0] and set(columns) <= set(names[0].split(";")) <= set(allowed):
         raise FileError(line, f"columns are separated by ';'; save the file with ',' between them: {expected}")
     problems = []
     for position, name in enumerate(names, start=1):
         if not name:
             problems.append(f"column {position} has no name; expected: {expected}")
-        elif name not in columns:
-            problems.append(f"unknown column '{name}'; allowed: {', '.join(columns)}")
+        elif name not in allowed:
+            problems.append(f"unknown column '{name}'; allowed: {', '.join(allowed)}")
         elif names.index(name) != position - 1:
             problems.append(f"column '{name}' appears twice")
     problems += [f"missing column '{c}'" for c in columns if c not in names]
@@ -328,7 +272,7 @@ def parse(
         if not any(c.strip() for c in cells):
             continue
         if header is None:
-            header = _header(start, cells, kind.columns)
+            header = _header(start, cells, kind.columns, kind.optional)
             continue
         out.count += 1
         if len(cells) != len(header):

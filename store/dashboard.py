@@ -5,12 +5,14 @@ unresolved codes, the newest leads and the ingest queue's health."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, distinct, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from store.days import day_spans
 from store.models import Inbound, Lead, Message, MessageCode, SmtpRejection, UTCDateTime
 from store.page_shapes import KINDS, Dashboard, UnresolvedCode, Viewer
 from store.shapes import STATUSES
@@ -114,6 +116,7 @@ class DashboardPanels:
     """What the dashboard shows beside its counts. Per-day series are aligned with ``days`` (oldest first). Receipt
     outcomes, refusals and queue health are for role ``all`` only (else ``None``); the rest is the viewer's mail."""
 
+    #: Days of the zone ``dashboard_panels`` was given (the viewer's), oldest first, today last.
     days: tuple[date, ...]
     filed_by_kind: dict[str, tuple[int, ...]]
     outcomes: dict[str, tuple[int, ...]] | None
@@ -124,19 +127,21 @@ class DashboardPanels:
     queue: QueueHealth | None
 
 
-def _per_day(session: Session, key: Any, at: Any, days: tuple[date, ...], keys: tuple[str, ...], *where: Any) -> Any:
-    """Per value of ``key``: a count per day of ``days`` (by the UTC date of ``at``)."""
-    start = datetime.combine(days[0], time.min, tzinfo=UTC)
+def _per_day(
+    session: Session, key: Any, at: Any, days: tuple[date, ...], keys: tuple[str, ...], *where: Any, zone: tzinfo
+) -> dict[str, tuple[int, ...]]:
+    """Per value of ``key``: a count per day of ``days``, days of ``zone`` (an instant counts on its date there)."""
+    spans = day_spans(days, zone)
     series = {k: [0] * len(days) for k in keys}
-    index = {d.isoformat(): i for i, d in enumerate(days)}
-    day = func.date(at)
+    # Each instant's day is the span it falls in: a CASE over the spans' UTC bounds, the same on every backend and
+    # right on days of 23 or 25 hours (an offset added in SQL is not), and the range on ``at`` keeps to its index.
+    day = case(*((at < end, i) for (_, i), (end, _) in pairwise(spans)), else_=-1).label("local_day")
     # Grouped by day first: grouped by ``key`` first, SQLite walks the receipts' (status, updated_at) index over
-    # every receipt instead of the date's index over the last days.
-    stmt = select(day, key, func.count()).where(at >= start, *where).group_by(day, key)
-    for when, value, n in session.execute(stmt):
-        i = index.get(str(when)[:10])
-        if i is not None and value in series:
-            series[value][i] = int(n)
+    # every receipt instead of the date's index over the last days. By its label, so the CASE is sent only once.
+    stmt = select(day, key, func.count()).where(at >= spans[0][0], at < spans[-1][0], *where).group_by("local_day", key)
+    for i, value, n in session.execute(stmt):
+        if i >= 0 and value in series:
+            series[value][i] += int(n)
     return {k: tuple(v) for k, v in series.items()}
 
 
@@ -150,16 +155,18 @@ def _queue(session: Session, now: datetime) -> QueueHealth:
     return QueueHealth(int(queued), oldest_at, int(stale or 0), int(failed or 0))
 
 
-def dashboard_panels(session: Session, viewer: Viewer, now: datetime) -> DashboardPanels:
-    """The dashboard's chart and lists for ``viewer`` at ``now`` (see ``DashboardPanels``)."""
-    today = now.astimezone(UTC).date()
+def dashboard_panels(session: Session, viewer: Viewer, now: datetime, zone: tzinfo = UTC) -> DashboardPanels:
+    """The dashboard's chart and lists for ``viewer`` at ``now``, the chart's days being days in ``zone`` (see
+    ``DashboardPanels``)."""
+    today = now.astimezone(zone).date()
     days = tuple(today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1))
-    filed = _per_day(session, Message.kind, Message.created_at, days, KINDS, visible(viewer))
+    filed = _per_day(session, Message.kind, Message.created_at, days, KINDS, visible(viewer), zone=zone)
     admin = viewer.role == "all"
-    outcomes = _per_day(session, Inbound.status, Inbound.received_at, days, STATUSES) if admin else None
+    outcomes = _per_day(session, Inbound.status, Inbound.received_at, days, STATUSES, zone=zone) if admin else None
     refusals = None
     if admin:
-        since = today - timedelta(days=6)
+        # Refusals are counted per UTC day (``SmtpRejection``): the last 7 of those.
+        since = now.astimezone(UTC).date() - timedelta(days=6)
         total = func.sum(SmtpRejection.count)
         rows = session.execute(
             select(SmtpRejection.reason, SmtpRejection.code, total)

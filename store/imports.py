@@ -84,6 +84,14 @@ def _teams(session: Session, names: Iterable[str]) -> tuple[dict[str, int], tupl
     return ids, tuple(missing.values())
 
 
+def _user_fields(row: UserRow, team_ids: dict[str, int]) -> dict[str, Any]:
+    """The columns of ``users`` a row sets. ``time_zone`` only when the row sets it: a file without that column
+    leaves every user's zone as ``user set-time-zone`` left it (and a file with it, empty, clears it, as for team)."""
+    team_id = team_ids[row.team.casefold()] if row.team else None
+    found = {"name": row.name, "role": row.role, "team_id": team_id}
+    return {**found, "time_zone": row.time_zone} if row.sets_time_zone else found
+
+
 def _check_users(rows: Sequence[UserRow]) -> tuple[Problems, dict[str, int], dict[str, int]]:
     """The rows checked against each other: their problems, row index by email, and row index by address claimed."""
     problems = Problems(rows)
@@ -107,7 +115,7 @@ def _check_users(rows: Sequence[UserRow]) -> tuple[Problems, dict[str, int], dic
 
 def import_users(session: Session, rows: Sequence[UserRow]) -> ImportResult:
     problems, by_email, claims = _check_users(rows)
-    columns = select(User.id, User.email, User.name, User.role, User.team_id)
+    columns = select(User.id, User.email, User.name, User.role, User.team_id, User.time_zone)
     existing = {by_email[u.email]: u for u in chunked(session, lambda c: columns.where(User.email.in_(c)), by_email)}
     owners = owners_of(session, UserAddress.address, UserAddress.user_id, claims)
     target = {i: u.id for i, u in existing.items()}
@@ -116,15 +124,9 @@ def import_users(session: Session, rows: Sequence[UserRow]) -> ImportResult:
 
     team_ids, new_teams = _teams(session, (row.team for row in rows if row.team))
 
-    def fields(row: UserRow) -> dict[str, Any]:
-        return {"name": row.name, "role": row.role, "team_id": team_ids[row.team.casefold()] if row.team else None}
-
     fresh = [i for i in range(len(rows)) if i not in existing]
-    ids = dict(
-        zip(
-            fresh, insert_rows(session, User, [{"email": rows[i].email, **fields(rows[i])} for i in fresh]), strict=True
-        )
-    )
+    new_users = [{"email": rows[i].email, **_user_fields(rows[i], team_ids)} for i in fresh]
+    ids = dict(zip(fresh, insert_rows(session, User, new_users), strict=True))
     ids.update((i, u.id) for i, u in existing.items())
     email_of = {ids[i]: row.email for i, row in enumerate(rows)}
     wanted = {ids[i]: _user_addresses(row) for i, row in enumerate(rows)}
@@ -141,7 +143,7 @@ def import_users(session: Session, rows: Sequence[UserRow]) -> ImportResult:
     changes = [
         {"id": u.id, **new, "updated_at": now}
         for i, u in existing.items()
-        if (new := fields(rows[i])) != {"name": u.name, "role": u.role, "team_id": u.team_id} or u.id in touched
+        if (new := _user_fields(rows[i], team_ids)) != {column: getattr(u, column) for column in new} or u.id in touched
     ]
     update_rows(session, User, changes)
     return ImportResult(created=len(fresh), updated=len(existing), new_teams=new_teams)

@@ -240,7 +240,8 @@ class Directory:
         ]
 
     def apply_users(self, rows: Sequence[UserRow], *, dry_run: bool = False) -> ImportResult:
-        """Create or update users by email, with their teams; aliases become the row's. All rows or none."""
+        """Create or update users by email, with their teams; aliases become the row's, and the time zone too
+        where the row sets it (``UserRow.sets_time_zone``). All rows or none."""
         return self._import(lambda session: import_users(session, rows), dry_run)
 
     def apply_clients(self, rows: Sequence[ClientRow], *, dry_run: bool = False) -> ImportResult:

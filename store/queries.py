@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
 
@@ -138,10 +138,11 @@ class Queries:
         )
         return dataclasses.replace(counts, recent_failures=failures)
 
-    def dashboard_panels(self, viewer: Viewer, now: datetime) -> DashboardPanels:
-        """The dashboard's chart and lists: mail per day by kind (and, role ``all``, by outcome), refusals per
-        reason, top unresolved codes, newest leads, queue health (``store.dashboard.DashboardPanels``)."""
-        return self._db.run(lambda session: dashboard_panels(session, viewer, now))
+    def dashboard_panels(self, viewer: Viewer, now: datetime, zone: tzinfo = UTC) -> DashboardPanels:
+        """The dashboard's chart and lists: mail per day (days of ``zone``, the viewer's) by kind (and, role
+        ``all``, by outcome), refusals per reason, top unresolved codes, newest leads, queue health
+        (``store.dashboard.DashboardPanels``)."""
+        return self._db.run(lambda session: dashboard_panels(session, viewer, now, zone))
 
     def list_index(
         self, viewer: Viewer, index: str, *, q: str | None = None, sort: str, after: str | None = None, limit: int = 50

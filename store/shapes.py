@@ -119,6 +119,14 @@ class UserRow:
     team: str | None
     role: str
     aliases: tuple[str, ...] = ()
+    #: The IANA zone the viewer shows the user's times in (``None``: none, the browser's); written only when
+    #: ``sets_time_zone``: a file without the column leaves the zones set by ``user set-time-zone`` as they are.
+    time_zone: str | None = None
+    sets_time_zone: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_zone is not None and not self.sets_time_zone:
+            raise ValueError("UserRow.time_zone is given, but sets_time_zone is False: it would not be written")
 
 
 @dataclass(frozen=True, slots=True)

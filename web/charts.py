@@ -1,7 +1,8 @@
 """Small charts drawn on the server as inline SVG: no script, no library, nothing fetched, and no ``style``
 attribute (the viewer's CSP allows only its own stylesheet), so each series is coloured by a class.
 
-``stacked_bars`` lays out one bar per day with a segment per series; the template draws the rectangles it returns.
+``stacked_bars`` lays out one bar per day with a segment per series; the template draws the rectangles it returns,
+and under them the first and last day and the zone the days are days of.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import date
 #: The drawing's size in SVG units; the stylesheet scales it to the page.
 WIDTH = 420
 HEIGHT = 120
-#: Room below the bars for the first and last day's labels.
+#: Room below the bars for the first and last day's labels and the zone's.
 LABEL_ROOM = 14
 GAP = 2
 
@@ -42,11 +43,13 @@ class Chart:
     #: The tallest day's total: what the full bar height stands for.
     peak: int
     total: int
+    #: The IANA zone the days are days of (the viewer's), which the axis says.
+    zone: str = "UTC"
 
 
-def stacked_bars(days: Sequence[date], series: Mapping[str, Sequence[int]]) -> Chart:
-    """A bar per day of ``days``, each split into ``series`` (every sequence aligned with ``days``), stacked in the
-    mapping's order; heights scaled to the busiest day (a day without mail draws nothing)."""
+def stacked_bars(days: Sequence[date], series: Mapping[str, Sequence[int]], *, zone: str = "UTC") -> Chart:
+    """A bar per day of ``days`` (days in ``zone``), each split into ``series`` (every sequence aligned with
+    ``days``), stacked in the mapping's order; heights scaled to the busiest day (a day without mail draws nothing)."""
     names = tuple(series)
     totals = [sum(series[name][i] for name in names) for i in range(len(days))]
     peak = max(totals, default=0)
@@ -64,4 +67,4 @@ def stacked_bars(days: Sequence[date], series: Mapping[str, Sequence[int]]) -> C
             bars.append(
                 Bar(round(i * step + GAP / 2, 1), round(top, 1), round(step - GAP, 1), round(h, 1), name, day, n)
             )
-    return Chart(WIDTH, HEIGHT, tuple(bars), names, days[0], days[-1], peak, sum(totals))
+    return Chart(WIDTH, HEIGHT, tuple(bars), names, days[0], days[-1], peak, sum(totals), zone)

@@ -48,15 +48,18 @@ class DirectoryPages:
 
     async def dashboard(self, request: Request) -> Response:
         """``GET /``: the counts by window (and, role ``all``, the latest failures), and the panels: mail per day
-        drawn as SVG (``web.charts``), codes, leads, queue health."""
+        of the viewer's zone drawn as SVG (``web.charts``), codes, leads, queue health."""
         now = self.kit.clock()
         queries = self.store.queries
+        # The chart's days are the viewer's, as every date on the page is.
+        zone = viewer_zone(request)
         board, panels = await self.kit.load(
-            request, lambda user, viewer: (queries.dashboard(viewer, now), queries.dashboard_panels(viewer, now))
+            request,
+            lambda user, viewer: (queries.dashboard(viewer, now), queries.dashboard_panels(viewer, now, zone.zone)),
         )
-        charts = {"kinds": stacked_bars(panels.days, panels.filed_by_kind)}
+        charts = {"kinds": stacked_bars(panels.days, panels.filed_by_kind, zone=zone.name)}
         if panels.outcomes is not None:
-            charts["outcomes"] = stacked_bars(panels.days, panels.outcomes)
+            charts["outcomes"] = stacked_bars(panels.days, panels.outcomes, zone=zone.name)
         context = {"nav": "dashboard", "d": board, "p": panels, "charts": charts}
         return self.kit.render(request, "dashboard.html", context)
 

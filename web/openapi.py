@@ -174,11 +174,23 @@ STRINGS: Schema = {
     ]
 }
 _NULLABLE_STRING = nullable(STRING)
-#: One row per kind, with the CSV's columns as fields; a missing field or `null` is an empty cell.
+#: One row per kind, with the CSV's columns as fields; a missing field or `null` is an empty cell (a missing
+#: ``time_zone``, a file without that column: the user's zone stays).
 DIRECTORY_SCHEMAS: dict[str, Schema] = {
     "UserRow": {
         "type": "object",
-        "properties": {"email": STRING, "name": STRING, "team": _NULLABLE_STRING, "role": STRING, "aliases": STRINGS},
+        "properties": {
+            "email": STRING,
+            "name": STRING,
+            "team": _NULLABLE_STRING,
+            "role": STRING,
+            "aliases": STRINGS,
+            "time_zone": {
+                **_NULLABLE_STRING,
+                "description": "An IANA zone such as `Europe/Warsaw`; `null` or empty clears it, and a row without "
+                "the field leaves the user's zone as it is",
+            },
+        },
     },
     "ClientRow": {"type": "object", "properties": {"name": STRING, "domains": STRINGS, "emails": STRINGS}},
     "ContactRow": {"type": "object", "properties": {"name": STRING, "emails": STRINGS, "client": _NULLABLE_STRING}},

@@ -22,8 +22,8 @@ from linker.parse import parse_addresses
 from linker.pipeline import Envelope, run_pipeline
 from linker.submitter import normalize_address as submitter_address
 from linker.tasks import outcome_of
-from mailassist.importer import normalize_address as imported_address
-from mailassist.importer import normalize_domain as imported_domain
+from mailassist.import_cells import normalize_address as imported_address
+from mailassist.import_cells import normalize_domain as imported_domain
 from store import InboundView
 from tests.linker.support import ANNA, FIXTURES, SETTINGS, directory, load
 

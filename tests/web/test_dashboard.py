@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from store import Store
 from store.models import Inbound
+from tests.store.test_dashboard_days import filed_at
 from tests.store.world import ADA, ANNA, JAN, World
 from tests.web.conftest import log_in
 from tests.web.pages_support import assert_page, listed_ids
@@ -86,3 +87,25 @@ def test_the_dashboard_counts_back_from_the_clock_the_app_is_given(store: Store,
     assert {day for _, day, _, _ in _RECT.findall(pages[3])} == {str(today.date())}
     assert str((today + timedelta(days=3)).date()) in pages[3]
     assert _RECT.findall(pages[40]) == []
+
+
+def test_the_chart_counts_the_viewers_days_and_says_whose(store: Store, world: World) -> None:
+    """A message filed at 23:30 UTC is on that day for a viewer in UTC and on the next for one in Warsaw (the
+    account's zone, as every date on the page); the axis and the chart's label name the zone."""
+    filed_at(store, world, datetime(2026, 3, 4, 23, 30, tzinfo=UTC))
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    app = create_app(store, secret_key="k" * 48, clock=lambda: now)
+    with TestClient(app, follow_redirects=False) as client:
+        log_in(client, ADA.email)
+        utc = client.get("/").text
+        assert store.auth.set_time_zone(ADA.email, "Europe/Warsaw")
+        warsaw = client.get("/").text
+        client.cookies.set("tz", "Asia/Tokyo")
+        assert store.auth.set_time_zone(ADA.email, None)
+        tokyo = client.get("/").text
+    assert_page(warsaw)
+    assert {(cls, day) for cls, day, _, _ in _RECT.findall(utc)} == {("bcc", "2026-03-04"), ("linked", "2026-03-04")}
+    assert {day for _, day, _, _ in _RECT.findall(warsaw)} == {"2026-03-05"}
+    assert {day for _, day, _, _ in _RECT.findall(tokyo)} == {"2026-03-05"}
+    assert utc.count(">days in UTC</text>") == 2 and warsaw.count(">days in Europe/Warsaw</text>") == 2
+    assert "of the last 14 days (days in Europe/Warsaw)" in warsaw and ">days in Asia/Tokyo</text>" in tokyo

@@ -37,7 +37,7 @@ def test_a_file_that_is_not_utf8_names_the_line(config: str, db_url: str) -> Non
         (
             "email,name,role,Extra\n",
             [
-                "1: unknown column 'extra'; allowed: email, name, team, role, aliases",
+                "1: unknown column 'extra'; allowed: email, name, team, role, aliases, time_zone",
                 "1: missing column 'team'",
                 "1: missing column 'aliases'",
             ],

@@ -119,3 +119,31 @@ def test_put_a_client_files_unmatched_mail_by_its_domain(api: Api) -> None:
         "client_links": 1,
     }
     assert any(m == message and t == "client" for m, t, _ in links(api.store, reason="domain"))
+
+
+def test_put_a_users_time_zone_sets_it_null_clears_it_and_leaving_it_out_keeps_it(api: Api) -> None:
+    def zone() -> str | None:
+        login = api.store.auth.get_login("ewa@example.com")
+        assert login is not None
+        return login.time_zone
+
+    row = {"name": "Ewa", "role": "own"}
+    assert api.put("users/ewa@example.com", {**row, "time_zone": "Europe/Warsaw"}).status_code == 200
+    assert zone() == "Europe/Warsaw"
+    # A CRM that knows nothing of zones sends rows without the field: the zone stays
+    assert api.put("users/ewa@example.com", {**row, "name": "Ewa K"}).json()["updated"] == 1
+    assert zone() == "Europe/Warsaw"
+    bad = api.put("users/ewa@example.com", {**row, "time_zone": "Europe/Warszawa"})
+    assert bad.status_code == 422
+    assert bad.json()["problems"] == [
+        {
+            "line": 1,
+            "error": "time_zone: 'Europe/Warszawa' is not a time zone; use an IANA name such as Europe/Warsaw or "
+            "America/New_York",
+        }
+    ]
+    assert zone() == "Europe/Warsaw"
+    assert api.put("users/ewa@example.com", {**row, "time_zone": None}).status_code == 200
+    assert zone() is None
+    unknown = api.put("users/ewa@example.com", {**row, "timezone": "UTC"}).json()["problems"][0]["error"]
+    assert unknown == "unknown field 'timezone'; allowed: email, name, team, role, aliases, time_zone"
