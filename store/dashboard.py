@@ -16,7 +16,7 @@ from store.days import day_spans
 from store.models import Inbound, Lead, Message, MessageCode, SmtpRejection, UTCDateTime
 from store.page_shapes import KINDS, Dashboard, UnresolvedCode, Viewer
 from store.shapes import STATUSES
-from store.visibility import lead_visible, visible
+from store.visibility import lead_visible, visible, visible_few
 
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
@@ -41,9 +41,11 @@ def _by(
 def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboard:
     """Inbound by status (role ``all`` only), visible messages by kind, new leads, unresolved codes; no failures."""
     inbound = _by(session, Inbound.status, Inbound.received_at, now, STATUSES) if viewer.role == "all" else None
-    messages = _by(session, Message.kind, Message.created_at, now, KINDS, visible(viewer))
+    messages = _by(session, Message.kind, Message.created_at, now, KINDS, visible_few(viewer))
     week, in_day = _window(Lead.created_at, now)
-    leads_day, leads_week = session.execute(select(in_day, func.count()).where(week, lead_visible(viewer))).one()
+    leads_day, leads_week = session.execute(
+        select(in_day, func.count()).where(week, lead_visible(viewer, few=True))
+    ).one()
     unresolved = session.scalar(
         select(func.count(distinct(MessageCode.code)))
         .join(Message, Message.id == MessageCode.message_id)
@@ -160,7 +162,7 @@ def dashboard_panels(session: Session, viewer: Viewer, now: datetime, zone: tzin
     ``DashboardPanels``)."""
     today = now.astimezone(zone).date()
     days = tuple(today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1))
-    filed = _per_day(session, Message.kind, Message.created_at, days, KINDS, visible(viewer), zone=zone)
+    filed = _per_day(session, Message.kind, Message.created_at, days, KINDS, visible_few(viewer), zone=zone)
     admin = viewer.role == "all"
     outcomes = _per_day(session, Inbound.status, Inbound.received_at, days, STATUSES, zone=zone) if admin else None
     refusals = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Select, exists, false, func, or_, select, true, type_coerce, union
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from store.models import Lead, Link, Message, Participant, User, UserAddress, UTCDateTime
 from store.page_shapes import Viewer
@@ -90,13 +90,23 @@ def visible_each(viewer: Viewer) -> ColumnElement[bool]:
         members, addresses = [viewer.user_id], sorted(set(viewer.addresses))
     else:
         return false()
-    user_link = exists().where(Link.message_id == Message.id, Link.entity_type == "user", Link.entity_id.in_(members))
+    # Aliases: the condition may stand inside a query that reads links or participants itself, whose rows these
+    # lookups must not be correlated with.
+    link, person = aliased(Link), aliased(Participant)
+    user_link = exists().where(link.message_id == Message.id, link.entity_type == "user", link.entity_id.in_(members))
     took_part = exists().where(
-        Participant.message_id == Message.id,
-        Participant.role.in_(PARTICIPANT_ROLES),
-        Participant.address.in_(addresses),
+        person.message_id == Message.id,
+        person.role.in_(PARTICIPANT_ROLES),
+        person.address.in_(addresses),
     )
     return or_(Message.submitter_user_id.in_(members), user_link, took_part)
+
+
+def visible_few(viewer: Viewer) -> ColumnElement[bool]:
+    """Visibility for a query whose other conditions keep few messages (the last day or week, unresolved codes): a
+    team's checked message by message (``visible_each``), anyone else's as ``visible``. Listing a team's mail
+    first costs the same however few messages the query keeps."""
+    return visible_each(viewer) if viewer.role == "team" else visible(viewer)
 
 
 def visible_mail(viewer: Viewer) -> CTE | None:
@@ -120,8 +130,9 @@ def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) ->
     return select(Message.id).where(Message.id == message_id, visible(viewer)).scalar_subquery()
 
 
-def lead_visible(viewer: Viewer) -> ColumnElement[bool]:
-    """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see."""
+def lead_visible(viewer: Viewer, *, few: bool = False) -> ColumnElement[bool]:
+    """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see. ``few``: the query keeps few
+    leads (the last week's, the newest), so a team's are checked lead by lead (see ``visible_few``)."""
     if viewer.role == "all":
         return true()
     if viewer.role == "team" and viewer.team_id is not None:
@@ -132,5 +143,12 @@ def lead_visible(viewer: Viewer) -> ColumnElement[bool]:
         parts = _own_ids(viewer)
     else:
         return false()
+    if few and viewer.role == "team":
+        seen = exists(
+            select(Link.id)
+            .join(Message, Message.id == Link.message_id)
+            .where(Link.entity_type == "lead", Link.entity_id == Lead.id, visible_each(viewer))
+        )
+        return Lead.owner_user_id.in_(owners) | seen
     linked = select(Link.entity_id).where(Link.entity_type == "lead", Link.message_id.in_(union(*parts)))
     return Lead.owner_user_id.in_(owners) | Lead.id.in_(linked)
