@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from store.blobs import BlobStore
 from store.bulk import chunks
 from store.errors import PlanError
-from store.index_counts import count_added, message_keys
+from store.index_counts import count_added, message_entries, message_keys
 from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, MessageCode, Participant, utcnow
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
@@ -192,7 +192,7 @@ def add_links(session: Session, rows: list[dict[str, Any]], *, new_message: int 
     stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]
     added = sum(len(conn.execute(stmt, chunk).all()) for chunk in chunks(rows))
     if added or new_message is not None:
-        count_added(session, before, message_keys(session, ids))
+        count_added(session, before, message_entries(session, ids))
     return added
 
 

@@ -17,10 +17,23 @@ deletes) and moving a contact or record to another client recount the entries co
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, insert, literal, select, union
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,43 +129,24 @@ def _chunks(values: Sequence[int]) -> Iterator[list[int]]:
         yield list(values[start : start + CHUNK])
 
 
-def message_keys(session: Session, message_ids: Iterable[int], *, lock: bool = False) -> dict[int, set[Key]]:
-    """Per message: the entries its mail counts under now. ``lock``: hold its row until the transaction ends
-    (PostgreSQL), so that a concurrent filing of the same email reads the entries after this one's."""
-    ids = sorted(set(message_ids))
-    found: dict[int, set[Key]] = {}
-    for chunk in _chunks(ids):
-        if lock and session.get_bind().dialect.name == "postgresql":
-            session.execute(select(Message.id).where(Message.id.in_(chunk)).order_by(Message.id).with_for_update())
-        stmt = (
-            select(Message.id, Message.submitter_user_id, Link.entity_type, Link.entity_id, Contact.client_id)
-            .add_columns(Record.client_id)
-            .outerjoin(Link, Link.message_id == Message.id)
-            .outerjoin(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
-            .outerjoin(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
-            .where(Message.id.in_(chunk))
-        )
-        for message_id, submitter, entity_type, entity_id, contact_client, record_client in session.execute(stmt):
-            keys = found.setdefault(message_id, set())
-            if submitter is not None:
-                keys.add(("users", submitter))
-            if entity_type is not None and entity_type + "s" in INDEXES:
-                keys.add((entity_type + "s", entity_id))
-            for client in (contact_client, record_client):
-                if client is not None:
-                    keys.add(("clients", client))
-    return found
+# Filing keeps the counts for every message it files (a read or two and an upsert), so these statements are built once:
+# built per call, SQLAlchemy's construction and cache-key work cost several times what SQLite takes to run them.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+#: Per message: its submitter, when it counts as sent, and each of its links with a linked contact's or record's
+#: client (a message with no link: one row, the link columns null).
+_ENTRIES = (
+    select(Message.id, Message.submitter_user_id, SENT, Link.entity_type, Link.entity_id, Contact.client_id)
+    .add_columns(Record.client_id)
+    .outerjoin(Link, Link.message_id == Message.id)
+    .outerjoin(Contact, and_(Link.entity_type == "contact", Contact.id == Link.entity_id))
+    .outerjoin(Record, and_(Link.entity_type == "record", Record.id == Link.entity_id))
+    .where(Message.id.in_(_IDS))
+)
+_LOCK = select(Message.id).where(Message.id.in_(_IDS)).order_by(Message.id).with_for_update()
 
 
-def _sent(session: Session, message_ids: Sequence[int]) -> dict[int, datetime]:
-    found: dict[int, datetime] = {}
-    for chunk in _chunks(message_ids):
-        found.update((m, at) for m, at in session.execute(select(Message.id, SENT).where(Message.id.in_(chunk))))
-    return found
-
-
-def _upsert(session: Session) -> Any:
-    build = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _upsert(dialect: str) -> Any:
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = build(IndexCount)
     table = IndexCount.__table__.c
     later = (stmt.excluded.last_at > table.last_at) | table.last_at.is_(None)
@@ -165,23 +159,66 @@ def _upsert(session: Session) -> Any:
     )
 
 
-def count_added(session: Session, before: dict[int, set[Key]], after: dict[int, set[Key]]) -> int:
+#: Per dialect: add (entry, messages, latest date) to an entry's row, or create it.
+_UPSERT = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """What ``message_entries`` read: per message, the entries its mail counts under, and when it counts as sent."""
+
+    keys: dict[int, set[Key]]
+    sent: dict[int, datetime]
+
+
+def message_entries(session: Session, message_ids: Iterable[int], *, lock: bool = False) -> Entries:
+    """Per message: the entries its mail counts under now, and its date. ``lock``: hold its row until the
+    transaction ends (PostgreSQL), so that a concurrent filing of the same email reads the entries after this one's."""
+    conn = session.connection()
+    lock = lock and conn.dialect.name == "postgresql"
+    found = Entries({}, {})
+    for chunk in _chunks(sorted(set(message_ids))):
+        if lock:
+            conn.execute(_LOCK, {"ids": chunk})
+        for message_id, submitter, sent, entity_type, entity_id, contact_client, record_client in conn.execute(
+            _ENTRIES, {"ids": chunk}
+        ):
+            keys = found.keys.setdefault(message_id, set())
+            found.sent[message_id] = sent
+            if submitter is not None:
+                keys.add(("users", submitter))
+            if entity_type is not None and entity_type + "s" in INDEXES:
+                keys.add((entity_type + "s", entity_id))
+            for client in (contact_client, record_client):
+                if client is not None:
+                    keys.add(("clients", client))
+    return found
+
+
+def message_keys(session: Session, message_ids: Iterable[int], *, lock: bool = False) -> dict[int, set[Key]]:
+    """Per message: the entries its mail counts under now (``message_entries`` without the dates)."""
+    return message_entries(session, message_ids, lock=lock).keys
+
+
+def count_added(session: Session, before: dict[int, set[Key]], after: Entries) -> int:
     """Add to the kept counts what each message brings to entries it did not count under before; how many
-    (entry, message) pairs were added. ``before``/``after``: ``message_keys`` around the links' insert."""
+    (entry, message) pairs were added. ``before``/``after``: ``message_keys``/``message_entries`` around the links'
+    insert."""
     gained: dict[Key, list[int]] = {}
-    for message_id, keys in after.items():
+    for message_id, keys in after.keys.items():
         for key in keys - before.get(message_id, set()):
             gained.setdefault(key, []).append(message_id)
     if not gained:
         return 0
-    sent = _sent(session, sorted({m for ids in gained.values() for m in ids}))
+    sent = after.sent
     rows = []
     for (index, entity_id), ids in sorted(gained.items()):  # one order for every writer: no deadlock between two
         dates = [sent[m] for m in ids if m in sent]
         rows.append(
             {"index_name": index, "entity_id": entity_id, "messages": len(ids), "last_at": max(dates, default=None)}
         )
-    session.execute(_upsert(session), rows)
+    conn = session.connection()
+    conn.execute(_UPSERT[conn.dialect.name], rows)
     return sum(len(ids) for ids in gained.values())
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
 
 from store import Store
+from store.models import Link, Message, Participant, User
 from store.shapes import UserRow
 from tests.conftest import engine_events
-from tests.store.lookups_support import many, statements
+from tests.store.lookups_support import ACME, many, statements
 
 #: Each kind of row, found by the linker's lookups: ``find_people`` (one statement, four kinds) and records by code.
 LOOKUPS: dict[str, Callable[[Store, list[str]], object]] = {
@@ -155,3 +158,64 @@ def test_lookups_inside_reading_share_one_connection(filled: Store) -> None:
     with checkouts(filled) as after:
         assert filled.directory.find_records_by_codes(["OP-123"]) == expected[2]
     assert len(after) == 1
+
+
+@contextmanager
+def sqlite_steps(store: Store) -> Iterator[list[int]]:
+    """SQLite's virtual machine steps (in tens) run by the statements inside the block: the work a query does,
+    whatever plan it takes."""
+    counted = [0]
+
+    def count() -> int:
+        counted[0] += 1
+        return 0  # go on
+
+    def watch(dbapi_conn: sqlite3.Connection, *_: object) -> None:
+        dbapi_conn.set_progress_handler(count, 10)
+
+    def unwatch(dbapi_conn: sqlite3.Connection, *_: object) -> None:
+        dbapi_conn.set_progress_handler(None, 0)
+
+    with engine_events(store, "checkout", watch), engine_events(store, "checkin", unwatch):
+        yield counted
+
+
+def file_mail(store: Store, user_id: int, client: int, numbers: range) -> None:
+    """Messages ``<m{number}@x>`` the user sent (submitted, and From), each linked to the client."""
+    with Session(store.engine) as session, session.begin():
+        for i in numbers:
+            values = {"dedupe_key": f"<m{i}@x>", "message_id_header": f"<m{i}@x>", "submitter_user_id": user_id}
+            insert_message = insert(Message).values(direction="outgoing", kind="bcc", raw_sha256="0", **values)
+            mid = session.execute(insert_message.returning(Message.id)).scalar_one()
+            link = {"message_id": mid, "entity_type": "client", "entity_id": client, "reason": "domain"}
+            session.execute(insert(Link).values(link))
+            address = session.execute(select(User.email).where(User.id == user_id)).scalar_one()
+            session.execute(insert(Participant).values(message_id=mid, address=address, role="from"))
+
+
+def test_a_thread_lookup_does_not_grow_with_the_mail_its_user_may_see(sqlite_store: Store) -> None:
+    store = sqlite_store
+    store.directory.apply_clients([ACME])
+    store.directory.apply_users(
+        [
+            UserRow(line=2, email="anna@example.com", name="Anna", team="PL", role="own"),
+            UserRow(line=3, email="ola@example.com", name="Ola", team="PL", role="team"),
+        ]
+    )
+    users = store.directory.find_users_by_addresses(["anna@example.com", "ola@example.com"])
+    anna, ola = users["anna@example.com"].id, users["ola@example.com"].id
+    acme = store.directory.find_people(["x@acme-logistics.pl"]).client_domains["acme-logistics.pl"].id
+
+    def steps(user_id: int) -> int:
+        with sqlite_steps(store) as counted:
+            assert len(store.directory.find_thread_links(["<m0@x>"], user_id=user_id, limit=50)) == 1
+        return counted[0]
+
+    # Given one message of Anna's, the one a reply names
+    file_mail(store, anna, acme, range(1))
+    before = {user: steps(user) for user in (anna, ola)}
+    # When Anna has sent 400 more
+    file_mail(store, anna, acme, range(1, 401))
+    # Then looking up the reply's thread, as her or her team mate, reads that one message, not all of hers
+    after = {user: steps(user) for user in (anna, ola)}
+    assert all(after[user] < 2 * before[user] + 10 for user in (anna, ola)), (before, after)
