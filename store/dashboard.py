@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, select, type_coerce
+from sqlalchemy import ColumnElement, case, distinct, exists, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from store.days import day_spans
 from store.models import Inbound, Lead, Message, MessageCode, SmtpRejection, UTCDateTime
 from store.page_shapes import KINDS, Dashboard, UnresolvedCode, Viewer
 from store.shapes import STATUSES
-from store.visibility import lead_visible, visible, visible_few
+from store.visibility import lead_visible, visible_few
 
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
@@ -46,11 +46,7 @@ def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboa
     leads_day, leads_week = session.execute(
         select(in_day, func.count()).where(week, lead_visible(viewer, few=True))
     ).one()
-    unresolved = session.scalar(
-        select(func.count(distinct(MessageCode.code)))
-        .join(Message, Message.id == MessageCode.message_id)
-        .where(MessageCode.record_id.is_(None), visible(viewer))
-    )
+    unresolved = session.scalar(select(func.count(distinct(MessageCode.code))).where(*_unresolved_seen(viewer)))
     return Dashboard(
         inbound_24h=inbound[0] if inbound else None,
         inbound_7d=inbound[1] if inbound else None,
@@ -69,15 +65,23 @@ def list_unresolved_codes(session: Session, viewer: Viewer, limit: int) -> list[
     return _unresolved(session, viewer, limit, most_first=False)
 
 
+def _unresolved_seen(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """The conditions on ``message_codes`` for an unresolved code in a message ``viewer`` may see. Unresolved codes
+    are few: each one's message is checked (``visible_few``), so the query starts from the codes, not from the
+    viewer's mail."""
+    seen = select(Message.id).where(Message.id == MessageCode.message_id, visible_few(viewer))
+    return [MessageCode.record_id.is_(None), exists(seen)]
+
+
 def _unresolved(session: Session, viewer: Viewer, limit: int, *, most_first: bool) -> list[UnresolvedCode]:
     """The unresolved codes in the viewer's mail, by their latest message or (``most_first``) by their message
     count, then by code: the one query behind the codes page and the dashboard's top codes."""
-    latest = type_coerce(func.max(func.coalesce(Message.date, Message.created_at)), UTCDateTime)
+    sent = select(func.coalesce(Message.date, Message.created_at)).where(Message.id == MessageCode.message_id)
+    latest = type_coerce(func.max(sent.scalar_subquery()), UTCDateTime)
     n = func.count()
     stmt = (
         select(MessageCode.code, n, latest)
-        .join(Message, Message.id == MessageCode.message_id)
-        .where(MessageCode.record_id.is_(None), visible(viewer))
+        .where(*_unresolved_seen(viewer))
         .group_by(MessageCode.code)
         .order_by((n if most_first else latest).desc(), MessageCode.code)
         .limit(limit)

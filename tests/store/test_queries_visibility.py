@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from store import MessageFilter, Store, Viewer, timeline
-from store.models import Message
+from store.models import Message, MessageCode
 from store.visibility import SENT, visible, visible_each, visible_mail
 from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, listed
 
@@ -97,3 +97,20 @@ def test_a_team_reads_pages_newest_first_by_checking_each_message(
             after = page.next
         assert len(seen) == len(set(seen))
         assert set(seen) == world.ids(*VISIBLE[email]), (limit, walk)
+
+
+@pytest.mark.parametrize("email", list(VISIBLE))
+def test_unresolved_codes_are_those_of_visible_mail(store: Store, world: World, email: str) -> None:
+    viewer = world.viewer(store, email)
+    with store.engine.connect() as conn:
+        seen = set(conn.scalars(select(Message.id).where(visible(viewer))))
+        codes = {
+            code
+            for code, message_id in conn.execute(
+                select(MessageCode.code, MessageCode.message_id).where(MessageCode.record_id.is_(None))
+            )
+            if message_id in seen
+        }
+    assert bool(codes) == (email in (ADA.email, JAN.email, EVA.email))  # XX-9 is in Jan's forward
+    assert store.queries.dashboard(viewer, datetime.now(UTC)).unresolved_codes == len(codes)
+    assert {c.code for c in store.queries.list_unresolved_codes(viewer, limit=50)} == codes
