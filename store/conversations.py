@@ -42,7 +42,7 @@ from store.page_shapes import (
     Viewer,
 )
 from store.timeline import conditions, sort_key
-from store.visibility import PARTICIPANT_ROLES, visible
+from store.visibility import PARTICIPANT_ROLES, visible_few
 
 #: The most messages of one timeline that are grouped; older ones are left to the message list (bounded work).
 MAX_SCAN = 20_000
@@ -134,7 +134,7 @@ def _scan(
     past = true() if cursor is None else before(sort_key(), Message.id, *cursor)
     stmt = (
         select(Message.id, func.substr(Message.subject, 1, SUBJECT_READ), parent, past)
-        .where(visible(viewer), *conditions(dialect, f), *_participant_condition(person))
+        .where(visible_few(viewer), *conditions(dialect, f), *_participant_condition(person))
         .order_by(sort_key().desc(), Message.id.desc())
         .limit(MAX_SCAN + 1)
     )
