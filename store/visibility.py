@@ -1,10 +1,15 @@
-"""Who may see which message (DESIGN.md, "Visibility"), as one SQL condition every read query includes.
+"""Who may see which message (DESIGN.md, "Visibility"), as SQL every read query includes: one rule, three forms.
 
 ``all`` sees everything. ``own`` sees mail the viewer submitted (the message's submitter, or a ``user`` link) or
 where one of the viewer's addresses is a participant (From, To or Cc). ``team`` sees the same for every member of
 the viewer's team, their addresses read from ``user_addresses``; a ``team`` viewer without a team sees its own.
-Any other role sees nothing. The condition is ``messages.id IN (…)`` over a union of indexed lookups, so that a
-viewer who sees little is served from the indexes rather than by filtering every message.
+Any other role sees nothing.
+
+The forms differ only in cost, and a test holds them equal for every kind of viewer. ``visible`` is
+``messages.id IN (…)`` over a union of indexed lookups: a viewer who sees little is served from the indexes rather
+than by filtering every message. ``visible_each`` checks one message at a time by its key: for a query whose other
+conditions keep few messages, or for a team, which sees thousands (``visible_few`` picks). ``visible_mail`` is the
+union as a CTE with each message's date, for counting all of a viewer's mail.
 
 A lead (an address and a name taken from someone's mail) is seen by whoever may see a message linked to it, or
 owns it (``own``: the viewer; ``team``: the viewer's team): a lead never shows who someone else wrote to.
@@ -132,7 +137,7 @@ def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) ->
 
 def lead_visible(viewer: Viewer, *, few: bool = False) -> ColumnElement[bool]:
     """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see. ``few``: the query keeps few
-    leads (the last week's, the newest), so a team's are checked lead by lead (see ``visible_few``)."""
+    leads (the last week's), so a team's are checked lead by lead (see ``visible_few``)."""
     if viewer.role == "all":
         return true()
     if viewer.role == "team" and viewer.team_id is not None:
