@@ -59,11 +59,10 @@ def inbound_params(params: Mapping[str, str]) -> LogQuery:
     return LogQuery(status, reason, limit, limit_param(params), parse_after(params))
 
 
-def tab_count(n: int, more: bool = False) -> str:
-    """A status tab's count: ``n``, or ``10,000+`` once it is past ``TAB_COUNT_CAP`` (``more``: some status was)."""
-    if n > TAB_COUNT_CAP:
-        return f"{TAB_COUNT_CAP:,}+"
-    return f"{n:,}" + ("+" if more else "")
+def tab_count(n: int) -> str:
+    """A tab's count: ``n``, or ``10,000+`` once it is past ``TAB_COUNT_CAP``. A status past the cap counts
+    ``TAB_COUNT_CAP + 1``, so the "all" tab, their sum, is past it too."""
+    return f"{TAB_COUNT_CAP:,}+" if n > TAB_COUNT_CAP else f"{n:,}"
 
 
 def log_url(query: LogQuery, **changes: str | None) -> str:
@@ -104,10 +103,7 @@ class IngestPages:
             return [(r, shown_head(r, heads)) for r in page.items], page.next, counts
 
         rows, next_cursor, counts = await self.kit.load(request, fetch)
-        every = tab_count(
-            sum(min(n, TAB_COUNT_CAP) for n in counts.values()), any(n > TAB_COUNT_CAP for n in counts.values())
-        )
-        tabs = [("all", every, log_url(query, status=None), query.status is None)]
+        tabs = [("all", tab_count(sum(counts.values())), log_url(query, status=None), query.status is None)]
         tabs += [(s, tab_count(n), log_url(query, status=s), query.status == s) for s, n in counts.items()]
         context = {
             "nav": "inbound",
