@@ -79,22 +79,28 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     return Message.id.in_(union(*parts))
 
 
+def _people(viewer: Viewer) -> tuple[Any, Any] | None:
+    """Whose mail a ``team`` or ``own`` viewer sees: (the users, their addresses), as lists or subqueries (a team's
+    read from ``users`` and ``user_addresses``); ``None`` for any other role."""
+    if viewer.role == "team" and viewer.team_id is not None:
+        members = select(User.id).where(User.team_id == viewer.team_id)
+        addresses = select(UserAddress.address).join(User, User.id == UserAddress.user_id)
+        return members, addresses.where(User.team_id == viewer.team_id)
+    if viewer.role in ("team", "own"):
+        return [viewer.user_id], sorted(set(viewer.addresses))
+    return None
+
+
 def visible_each(viewer: Viewer) -> ColumnElement[bool]:
     """The condition of ``visible``, tested message by message with lookups by the message's key: for a few
     candidate messages (a page's entries' mail), where ``visible`` would first list every message the viewer may
     see (a team sees thousands)."""
     if viewer.role == "all":
         return true()
-    members: Any
-    addresses: Any
-    if viewer.role == "team" and viewer.team_id is not None:
-        members = select(User.id).where(User.team_id == viewer.team_id)
-        addresses = select(UserAddress.address).join(User, User.id == UserAddress.user_id)
-        addresses = addresses.where(User.team_id == viewer.team_id)
-    elif viewer.role in ("team", "own"):
-        members, addresses = [viewer.user_id], sorted(set(viewer.addresses))
-    else:
+    people = _people(viewer)
+    if people is None:
         return false()
+    members, addresses = people
     # Aliases: the condition may stand inside a query that reads links or participants itself, whose rows these
     # lookups must not be correlated with.
     link, person = aliased(Link), aliased(Participant)
@@ -140,14 +146,10 @@ def lead_visible(viewer: Viewer, *, few: bool = False) -> ColumnElement[bool]:
     leads (the last week's), so a team's are checked lead by lead (see ``visible_few``)."""
     if viewer.role == "all":
         return true()
-    if viewer.role == "team" and viewer.team_id is not None:
-        owners: Select[int] = select(User.id).where(User.team_id == viewer.team_id)
-        parts = _team_ids(viewer.team_id)
-    elif viewer.role in ("team", "own"):
-        owners = select(User.id).where(User.id == viewer.user_id)
-        parts = _own_ids(viewer)
-    else:
+    people, parts = _people(viewer), _id_parts(viewer)
+    if people is None or not parts:
         return false()
+    owners = people[0]
     if few and viewer.role == "team":
         seen = exists(
             select(Link.id)
