@@ -114,3 +114,14 @@ def test_unresolved_codes_are_those_of_visible_mail(store: Store, world: World, 
     assert bool(codes) == (email in (ADA.email, JAN.email, EVA.email))  # XX-9 is in Jan's forward
     assert store.queries.dashboard(viewer, datetime.now(UTC)).unresolved_codes == len(codes)
     assert {c.code for c in store.queries.list_unresolved_codes(viewer, limit=50)} == codes
+
+
+@pytest.mark.parametrize("email", list(VISIBLE))
+def test_the_dashboard_counts_exactly_the_mail_each_viewer_sees(store: Store, world: World, email: str) -> None:
+    # Everything in the world was filed just now: the last day, the last week and today's bar hold all of it
+    viewer, now = world.viewer(store, email), datetime.now(UTC)
+    board = store.queries.dashboard(viewer, now)
+    panels = store.queries.dashboard_panels(viewer, now)
+    seen = len(world.ids(*VISIBLE[email]))
+    assert sum(board.messages_24h.values()) == sum(board.messages_7d.values()) == seen
+    assert sum(sum(bars) for bars in panels.filed_by_kind.values()) == seen
