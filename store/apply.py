@@ -27,6 +27,7 @@ from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, M
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
 from store.shapes import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
+from store.team_mail import kept_teams, refresh
 
 log = structlog.get_logger("store")
 
@@ -179,7 +180,8 @@ def _file_message(session: Session, m: MessageWrite, safe_html: SanitizedHtml | 
 
 def add_links(session: Session, rows: list[dict[str, Any]], *, new_message: int | None = None) -> int:
     """Insert those links (dicts of ``links`` columns) that are not there yet; how many were added. The kept index
-    counts (``store.index_counts``) gain what the links bring. ``new_message``: the rows' message was created in
+    counts (``store.index_counts``) gain what the links bring, and the teams' mail (``store.team_mail``) what a
+    new message or user link brings. ``new_message``: the rows' message was created in
     this transaction, so it counted nowhere before (not even under its submitter), with or without rows.
 
     ``ON CONFLICT DO NOTHING`` rather than a check first: a link a concurrent receipt adds is skipped, not an error.
@@ -187,12 +189,18 @@ def add_links(session: Session, rows: list[dict[str, Any]], *, new_message: int 
     ids = {row["message_id"] for row in rows} | ({new_message} if new_message is not None else set())
     if not ids:
         return 0
-    before = {} if new_message is not None else message_keys(session, ids, lock=True)
+    new = new_message is not None
+    before = {} if new else message_keys(session, ids, lock=True)
     conn = session.connection()
     stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]
     added = sum(len(conn.execute(stmt, chunk).all()) for chunk in chunks(rows))
-    if added or new_message is not None:
-        count_added(session, before, message_entries(session, ids))
+    if added or new:
+        after = message_entries(session, ids)
+        if new or any(row["entity_type"] == "user" for row in rows):
+            teams = refresh(session, ids, after.sent, new=new)
+        else:  # which teams see a message changes only with its user links (participants are written once)
+            teams = (seen := kept_teams(session, ids), seen)
+        count_added(session, before, after, teams)
     return added
 
 

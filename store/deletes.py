@@ -37,6 +37,7 @@ from store.models import (
     UserAddress,
 )
 from store.shapes import DeleteResult
+from store.team_mail import people_changing
 
 #: The kinds ``delete_entry`` knows, as the import names them.
 DELETABLE = ("users", "clients", "contacts", "records")
@@ -100,8 +101,9 @@ def _delete_user(session: Session, email: str) -> DeleteResult | None:
         forceable=False,
     )
     session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-    session.execute(delete(UserAddress).where(UserAddress.user_id == user_id))
-    session.execute(delete(User).where(User.id == user_id))
+    with people_changing(session):  # the team no longer sees mail to or from the user's addresses
+        session.execute(delete(UserAddress).where(UserAddress.user_id == user_id))
+        session.execute(delete(User).where(User.id == user_id))
     return DeleteResult()
 
 

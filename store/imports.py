@@ -36,6 +36,7 @@ from store.models import (
     utcnow,
 )
 from store.shapes import ROLES, ClientRow, ContactRow, ImportResult, RecordRow, UserRow
+from store.team_mail import people_changing
 
 
 class ClientNames:
@@ -114,6 +115,12 @@ def _check_users(rows: Sequence[UserRow]) -> tuple[Problems, dict[str, int], dic
 
 
 def import_users(session: Session, rows: Sequence[UserRow]) -> ImportResult:
+    """Create or update the users of ``rows``; the mail each team sees follows its members and their addresses."""
+    with people_changing(session):
+        return _import_users(session, rows)
+
+
+def _import_users(session: Session, rows: Sequence[UserRow]) -> ImportResult:
     problems, by_email, claims = _check_users(rows)
     columns = select(User.id, User.email, User.name, User.role, User.team_id, User.time_zone)
     existing = {by_email[u.email]: u for u in chunked(session, lambda c: columns.where(User.email.in_(c)), by_email)}

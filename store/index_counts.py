@@ -1,22 +1,24 @@
 """The mail counted per directory entry: how many messages are linked to it and the latest one's date.
 
-Two ways to the same figures. For a viewer who sees every message (role ``all``) they are read from
-``index_counts``, a row per entry with mail, which the store keeps as links come and go: counting them live means
-grouping every link of the store on each index page (a client's mail is the union of its own, its contacts' and its
-records' links, which has to be de-duplicated), hundreds of milliseconds at 100k messages. For a viewer who may see
-only some mail, the links of the messages it may see are grouped live: the visible ids are few, and the counts must
-be those of that mail only.
+Kept, or counted live. For a viewer who sees every message (role ``all``) they are read from ``index_counts``, a
+row per entry with mail, which the store keeps as links come and go: counting them live means grouping every link
+of the store on each index page (a client's mail is the union of its own, its contacts' and its records' links,
+which has to be de-duplicated), hundreds of milliseconds at 100k messages. A team's are kept the same way in
+``team_counts``, over the mail the team sees (``team_mail``, ``store.team_mail``). An ``own`` viewer's are counted
+live from the links of the few messages it may see.
 
 Keeping the rows: filing and relinking only add links, so they add what a message newly brings to each entry
 (``count_added``: the message's entries before and after, +1 for each new one, under a lock on the message rows on
-PostgreSQL so that two receipts of one email count it once). Removing mail or links (refile, forced directory
-deletes) and moving a contact or record to another client recount the entries concerned from the links
-(``recount``). ``rebuild_index_counts`` recounts everything, for a bulk load.
+PostgreSQL so that two receipts of one email count it once); for a team, every entry of a message the team newly
+sees. Removing mail or links (refile, forced directory deletes) and moving a contact or record to another client
+recount the entries concerned from the links, for everyone and each team (``recount``). A team whose members or
+their addresses change has its counts rebuilt with its mail (``rebuild_team_counts``). ``rebuild_index_counts``
+recounts everything, for a bulk load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,12 +39,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Contact, IndexCount, Link, Message, Record
+from store.models import Contact, IndexCount, Link, Message, Record, TeamCount, TeamMail
 from store.visibility import SENT
 
 _Select = Select[*tuple[Any, ...]]
 #: An entry whose mail is counted: (index name, entity id).
 Key = tuple[str, int]
+#: Per message, the teams that may see it (``store.team_mail``).
+Teams = dict[int, set[int]]
 #: The indexes counted, and the link type that files a message under each directly.
 INDEXES = {"clients": "client", "contacts": "contact", "leads": "lead", "records": "record", "users": "user"}
 #: Ids per statement when recounting or reading a batch of messages.
@@ -86,21 +90,18 @@ def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select 
     return linked(INDEXES[index]).subquery()
 
 
-def live_counts(index: str, ids: _Select | Sequence[int] | None, visible: Any = None, *, each: Any = None) -> _Select:
+def live_counts(index: str, ids: _Select | Sequence[int] | None, visible: Any = None) -> _Select:
     """Per entity id (``key``): how many of the messages (of ``visible``, else all) are linked to it (``n``)
     and the latest one's date (``last``): counted from the links now.
 
-    Two ways to count only a viewer's mail. ``visible`` is a CTE of the viewer's messages with their dates (``id``,
-    ``sent``: ``visibility.visible_mail``), for counting every entry: the dates are read from it, not from a join
-    with every message (which PostgreSQL planned as a scan of them all). ``each`` is a condition on ``messages``
-    tested per message (``visibility.visible_each``), for a page's ``ids``: their mail is found from the entries,
-    then each message is checked, instead of listing every message a team may see first."""
+    ``visible`` is a CTE of a viewer's messages with their dates (``id``, ``sent``: ``visibility.visible_mail``):
+    the dates are read from it, not from a join with every message (which PostgreSQL planned as a scan of them
+    all)."""
     if visible is None:
         found: Any = pairs(index, ids, None)
         return (
             select(found.c.key, func.count().label("n"), func.max(SENT).label("last"))
             .join(Message, Message.id == found.c.message_id)
-            .where(*([] if each is None else [each]))
             .group_by(found.c.key)
         )
     found = pairs(index, ids, select(visible.c.id))
@@ -111,13 +112,15 @@ def live_counts(index: str, ids: _Select | Sequence[int] | None, visible: Any = 
     )
 
 
-def kept_counts(index: str, ids: _Select | Sequence[int] | None = None) -> _Select:
-    """The same columns (``key``, ``n``, ``last``) as ``live_counts`` for every message, from ``index_counts``."""
-    stmt = select(
-        IndexCount.entity_id.label("key"), IndexCount.messages.label("n"), IndexCount.last_at.label("last")
-    ).where(IndexCount.index_name == index)
+def kept_counts(index: str, ids: _Select | Sequence[int] | None = None, *, team_id: int | None = None) -> _Select:
+    """The same columns (``key``, ``n``, ``last``) as ``live_counts`` for every message, from ``index_counts``; for
+    the mail of the team ``team_id``, from ``team_counts``."""
+    model: type[IndexCount] | type[TeamCount] = IndexCount if team_id is None else TeamCount
+    stmt = select(model.entity_id.label("key"), model.messages.label("n"), model.last_at.label("last")).where(
+        model.index_name == index, *([] if team_id is None else [TeamCount.team_id == team_id])
+    )
     if ids is not None:
-        stmt = stmt.where(IndexCount.entity_id.in_(ids if isinstance(ids, Select) else list(ids)))
+        stmt = stmt.where(model.entity_id.in_(ids if isinstance(ids, Select) else list(ids)))
     return stmt
 
 
@@ -145,13 +148,13 @@ _ENTRIES = (
 _LOCK = select(Message.id).where(Message.id.in_(_IDS)).order_by(Message.id).with_for_update()
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str, model: type[IndexCount] | type[TeamCount]) -> Any:
     build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = build(IndexCount)
-    table = IndexCount.__table__.c
+    stmt = build(model)
+    table = model.__table__.c
     later = (stmt.excluded.last_at > table.last_at) | table.last_at.is_(None)
     return stmt.on_conflict_do_update(
-        index_elements=["index_name", "entity_id"],
+        index_elements=[c.name for c in model.__table__.primary_key],
         set_={
             "messages": table.messages + stmt.excluded.messages,
             "last_at": case((later, stmt.excluded.last_at), else_=table.last_at),
@@ -159,8 +162,8 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-#: Per dialect: add (entry, messages, latest date) to an entry's row, or create it.
-_UPSERT = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+#: Per dialect and table: add (entry, messages, latest date) to an entry's row, or create it.
+_UPSERT = {(d, m): _upsert(d, m) for d in ("sqlite", "postgresql") for m in (IndexCount, TeamCount)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,50 +203,99 @@ def message_keys(session: Session, message_ids: Iterable[int], *, lock: bool = F
     return message_entries(session, message_ids, lock=lock).keys
 
 
-def count_added(session: Session, before: dict[int, set[Key]], after: Entries) -> int:
+def count_added(
+    session: Session, before: dict[int, set[Key]], after: Entries, teams: tuple[Teams, Teams] = ({}, {})
+) -> int:
     """Add to the kept counts what each message brings to entries it did not count under before; how many
     (entry, message) pairs were added. ``before``/``after``: ``message_keys``/``message_entries`` around the links'
-    insert."""
+    insert. ``teams``: the teams that saw each message before and see it after (``team_mail.refresh``): a team that
+    sees it now counts it under every entry it newly counts under for that team."""
     gained: dict[Key, list[int]] = {}
+    team_gained: dict[tuple[int, str, int], list[int]] = {}
     for message_id, keys in after.keys.items():
-        for key in keys - before.get(message_id, set()):
+        old = before.get(message_id, set())
+        for key in keys - old:
             gained.setdefault(key, []).append(message_id)
-    if not gained:
-        return 0
-    sent = after.sent
-    rows = []
-    for (index, entity_id), ids in sorted(gained.items()):  # one order for every writer: no deadlock between two
-        dates = [sent[m] for m in ids if m in sent]
-        rows.append(
-            {"index_name": index, "entity_id": entity_id, "messages": len(ids), "last_at": max(dates, default=None)}
-        )
+        saw = teams[0].get(message_id, set())
+        for team in teams[1].get(message_id, ()):
+            for index, entity_id in keys - old if team in saw else keys:
+                team_gained.setdefault((team, index, entity_id), []).append(message_id)
     conn = session.connection()
-    conn.execute(_UPSERT[conn.dialect.name], rows)
+    # Sorted: one order for every writer, so no deadlock between two.
+    for model, found in ((IndexCount, gained), (TeamCount, team_gained)):
+        rows = [_added_row(model, key, ids, after.sent) for key, ids in sorted(found.items())]
+        if rows:
+            conn.execute(_UPSERT[conn.dialect.name, model], rows)
     return sum(len(ids) for ids in gained.values())
 
 
+def _added_row(
+    model: type[IndexCount] | type[TeamCount], key: tuple[Any, ...], ids: list[int], sent: dict[int, datetime]
+) -> dict[str, Any]:
+    dates = [sent[m] for m in ids if m in sent]
+    row = {"index_name": key[-2], "entity_id": key[-1], "messages": len(ids), "last_at": max(dates, default=None)}
+    return row if model is IndexCount else {"team_id": key[0], **row}
+
+
+def team_counts(index: str, ids: _Select | Sequence[int] | None, team_ids: Collection[int] | None = None) -> _Select:
+    """Per team (``team``) and entity id (``key``): how many of the team's kept mail (``team_mail``) are linked to it
+    (``n``) and the latest one's date (``last``), counted from the links now; among ``ids`` and ``team_ids``."""
+    found = pairs(index, ids, None)
+    return (
+        select(
+            TeamMail.team_id.label("team"), found.c.key, func.count().label("n"), func.max(TeamMail.sent).label("last")
+        )
+        .join(TeamMail, TeamMail.message_id == found.c.message_id)
+        .where(*([] if team_ids is None else [TeamMail.team_id.in_(sorted(team_ids))]))
+        .group_by(TeamMail.team_id, found.c.key)
+    )
+
+
+_COUNTED = ["index_name", "entity_id", "messages", "last_at"]
+
+
 def recount(session: Session, keys: Iterable[Key]) -> None:
-    """Count these entries' mail again from the links (after mail or links were removed, or an entry moved)."""
+    """Count these entries' mail again from the links, for every viewer and each team (after mail or links were
+    removed, or an entry moved)."""
     by_index: dict[str, set[int]] = {}
     for index, entity_id in keys:
         by_index.setdefault(index, set()).add(entity_id)
     for index, id_set in sorted(by_index.items()):
         for chunk in _chunks(sorted(id_set)):
-            counted = list(session.execute(live_counts(index, chunk, None)))
-            where = (IndexCount.index_name == index, IndexCount.entity_id.in_(chunk))
-            session.execute(delete(IndexCount).where(*where))
-            if counted:
-                rows = [{"index_name": index, "entity_id": k, "messages": n, "last_at": t} for k, n, t in counted]
-                session.execute(insert(IndexCount), rows)
+            for model in (IndexCount, TeamCount):
+                session.execute(delete(model).where(model.index_name == index, model.entity_id.in_(chunk)))
+            _insert_counts(session, IndexCount, index, live_counts(index, chunk, None))
+            _insert_counts(session, TeamCount, index, team_counts(index, chunk))
+
+
+def _insert_counts(session: Session, model: type[IndexCount] | type[TeamCount], index: str, counted: _Select) -> None:
+    """Insert ``live_counts``' (or ``team_counts``') rows for ``index`` into ``model``'s table."""
+    live = counted.subquery()
+    name = literal(index, model.index_name.type)
+    if model is TeamCount:
+        source = select(live.c.team, name, live.c.key, live.c.n, live.c.last)
+        session.execute(insert(model).from_select(["team_id", *_COUNTED], source))
+    else:
+        source = select(name, live.c.key, live.c.n, live.c.last)
+        session.execute(insert(model).from_select(_COUNTED, source))
 
 
 def rebuild_index_counts(session: Session, indexes: Iterable[str] = tuple(INDEXES)) -> None:
-    """Count every entry's mail of these indexes again, from the links, in one statement per index."""
+    """Count every entry's mail of these indexes again, from the links, in one statement per index (the teams'
+    counts: ``team_mail.rebuild_team_mail``)."""
     for index in indexes:
         session.execute(delete(IndexCount).where(IndexCount.index_name == index))
-        live = live_counts(index, None, None).subquery()
-        source = select(literal(index, IndexCount.index_name.type), live.c.key, live.c.n, live.c.last)
-        session.execute(insert(IndexCount).from_select(["index_name", "entity_id", "messages", "last_at"], source))
+        _insert_counts(session, IndexCount, index, live_counts(index, None, None))
+
+
+def rebuild_team_counts(
+    session: Session, team_ids: Collection[int] | None, indexes: Iterable[str] = tuple(INDEXES)
+) -> None:
+    """Count these teams' (``None``: every team's) kept mail again for each entry of these indexes."""
+    for index in indexes:
+        where = [] if team_ids is None else [TeamCount.team_id.in_(sorted(team_ids))]
+        session.execute(delete(TeamCount).where(TeamCount.index_name == index, *where))
+        _insert_counts(session, TeamCount, index, team_counts(index, None, team_ids))
 
 
 def entry_keys(session: Session, entity_type: str, entity_id: int) -> list[Key]:

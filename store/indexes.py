@@ -39,7 +39,7 @@ from store.models import (
 )
 from store.page_shapes import IndexPage, IndexRow, Viewer
 from store.shapes import EntityRef
-from store.visibility import lead_visible, visible_each, visible_mail
+from store.visibility import lead_visible, visible_mail
 
 #: The most rows one page holds.
 MAX_INDEX_PAGE = 200
@@ -51,13 +51,12 @@ MAX_SHOWN_ADDRESSES = 5
 
 def _counts(viewer: Viewer, index: str, ids: AnySelect | Sequence[int] | None) -> Any:
     """Per entity id (``key``): how many messages the viewer may see are linked to it (``n``) and the latest one's
-    date (``last``): kept ones for role ``all``, else counted live over the visible mail. A team sees thousands of
-    messages, so a page's entries (``ids``) have their mail found from their links and each message checked; an
-    ``own`` viewer's few are listed first."""
+    date (``last``): kept ones for role ``all`` and for a team (``team_counts``), else counted live over the
+    viewer's few messages."""
     if viewer.role == "all":
         return kept_counts(index, ids).subquery()
-    if ids is not None and viewer.role == "team":
-        return live_counts(index, ids, each=visible_each(viewer)).subquery()
+    if viewer.role == "team" and viewer.team_id is not None:
+        return kept_counts(index, ids, team_id=viewer.team_id).subquery()
     return live_counts(index, ids, visible_mail(viewer)).subquery()
 
 

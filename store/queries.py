@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from store.conversations import list_conversations
 from store.dashboard import DashboardPanels, dashboard_counts, dashboard_panels, list_unresolved_codes
@@ -41,6 +42,7 @@ from store.page_shapes import (
 )
 from store.receipts import list_inbound
 from store.shapes import RecordRef, UserRef
+from store.team_mail import rebuild_team_mail
 from store.timeline import list_messages
 
 #: How many of the newest failures the dashboard lists.
@@ -154,8 +156,14 @@ class Queries:
         )
 
     def rebuild_index_counts(self) -> None:
-        """Count every directory entry's mail again from the links (after a bulk load that bypassed the store)."""
-        self._db.run(rebuild_index_counts)
+        """Count every directory entry's mail again from the links, and decide again which mail each team sees
+        (after a bulk load that bypassed the store)."""
+
+        def rebuild(session: Session) -> None:
+            rebuild_index_counts(session)
+            rebuild_team_mail(session)
+
+        self._db.run(rebuild)
 
     def list_ingest_log(
         self, *, status: str | None = None, reason: str | None = None, limit: int = 100, after: str | None = None

@@ -28,6 +28,7 @@ from store.models import (
     User,
     UserAddress,
 )
+from store.team_mail import rebuild_team_mail
 
 Column = InstrumentedAttribute[Any]
 
@@ -85,6 +86,8 @@ def repair_addresses(
         _repair(session, column, address, unique=unique, dialect=dialect, result=result)
     for column in DOMAIN_COLUMNS:
         _repair(session, column, domain, unique=True, dialect=dialect, result=result)
+    if result.changed:  # a participant's or a member's address may now match where it did not
+        rebuild_team_mail(session)
     return result
 
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event
 
 from store import Store
+from tests.kept import assert_kept_as_rebuilt
 
 #: Server URL of the PostgreSQL service; each test gets a fresh database created under it.
 PG_ADMIN_URL = os.environ.get("MAILASSIST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -120,21 +121,23 @@ def sqlite_url(tmp_path: Path) -> str:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An opened, migrated store, once on SQLite and once on PostgreSQL."""
     url = sqlite_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    s = Store(url, tmp_path / "blobs")
-    s.open(upgrade=True)
-    try:
-        yield s
-    finally:
-        s.close()
+    yield from _checked_store(url, tmp_path)
 
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     """An opened SQLite store only."""
-    s = Store(sqlite_url(tmp_path), tmp_path / "blobs")
+    yield from _checked_store(sqlite_url(tmp_path), tmp_path)
+
+
+def _checked_store(url: str, tmp_path: Path) -> Iterator[Store]:
+    """An opened, migrated store; after the test, its kept counts and team mail must equal a rebuild
+    (``tests/kept.py``), whatever the test wrote."""
+    s = Store(url, tmp_path / "blobs")
     s.open(upgrade=True)
     try:
         yield s
+        assert_kept_as_rebuilt(s)
     finally:
         s.close()
 

@@ -110,7 +110,7 @@ def test_postgres_refuses_to_start_on_an_old_schema(pg_url: str, tmp_path: Path)
         store.open()  # at head now
     finally:
         store.close()
-    assert head_revision() == "0019"
+    assert head_revision() == "0020"
 
 
 def test_sqlite_upgrades_itself(tmp_path: Path) -> None:
