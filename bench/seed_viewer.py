@@ -82,11 +82,11 @@ def seed_viewer(store: Store, *, clients: int = 10_000, messages: int = 100_000,
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                     )
         raw.commit()
-        cur.execute("ANALYZE")
-        raw.commit()
     finally:
         raw.close()
     store.queries.rebuild_index_counts()  # the rows above bypassed the store, which keeps these as it files
+    with store.engine.begin() as conn:  # statistics of every table, the kept ones included
+        conn.exec_driver_sql("ANALYZE")
     hashed = hash_password(SEEDED_PASSWORD)
     for email in (ADMIN, TEAM_USER, OWN_USER):
         assert store.auth.set_password_hash(email, hashed), email

@@ -43,9 +43,7 @@ def dashboard_counts(session: Session, viewer: Viewer, now: datetime) -> Dashboa
     inbound = _by(session, Inbound.status, Inbound.received_at, now, STATUSES) if viewer.role == "all" else None
     messages = _by(session, Message.kind, Message.created_at, now, KINDS, visible_few(viewer))
     week, in_day = _window(Lead.created_at, now)
-    leads_day, leads_week = session.execute(
-        select(in_day, func.count()).where(week, lead_visible(viewer, few=True))
-    ).one()
+    leads_day, leads_week = session.execute(select(in_day, func.count()).where(week, lead_visible(viewer))).one()
     unresolved = session.scalar(select(func.count(distinct(MessageCode.code))).where(*_unresolved_seen(viewer)))
     return Dashboard(
         inbound_24h=inbound[0] if inbound else None,

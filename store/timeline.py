@@ -9,16 +9,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, null, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, exists, func, null, or_, select, union
 from sqlalchemy.orm import Session
 
 from store.cursors import before, decode_cursor, encode_cursor
 from store.errors import StoreError
 from store.labels import chip_order, with_labels
-from store.models import Contact, Inbound, Link, Message, MessageCode, Record, User
+from store.models import Contact, Inbound, Link, Message, MessageCode, Record, TeamMail, User
 from store.page_shapes import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.search import matches
-from store.visibility import visible, visible_each, visible_id
+from store.visibility import visible, visible_id
 
 #: The most rows one page holds; a larger ``limit`` is cut to this.
 MAX_PAGE = 500
@@ -110,27 +110,6 @@ def receipt_sources(session: Session, message_ids: Sequence[int]) -> dict[int, t
     return {mid: tuple(sorted(values)) for mid, values in found.items()}
 
 
-#: Messages a team's page reads newest first, checking each, before it lists the team's mail instead.
-WALK = 2_000
-
-
-def _page_rows(session: Session, viewer: Viewer, f: MessageFilter, stmt: Any, limit: int) -> Sequence[Any]:
-    """The rows of ``stmt`` (a page's query, sorted newest first, without visibility) ``viewer`` may see, at most
-    ``limit`` + 1.
-
-    A team sees a good part of all mail: the newest ``WALK`` candidates, each checked (``visible_each``), usually
-    hold a page (or are all there is), where listing every message the team may see first reads tens of thousands.
-    When they do not (a team that sees little), or for a search (its matches do not come in date order) and everyone
-    else, the page is read with the viewer's mail listed first (``visible``)."""
-    if viewer.role == "team" and not (f.q or "").strip():
-        window = stmt.with_only_columns(Message.id).limit(WALK).subquery()
-        rows = session.execute(stmt.where(Message.id.in_(select(window.c.id)), visible_each(viewer)).limit(limit + 1))
-        found = rows.all()
-        if len(found) > limit or (session.scalar(select(func.count()).select_from(window)) or 0) < WALK:
-            return found  # a full page, or every candidate checked
-    return session.execute(stmt.where(visible(viewer)).limit(limit + 1)).all()
-
-
 def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str | None, limit: int) -> MessagePage:
     """One page of the messages ``viewer`` may see that match ``f``, newest first, after the cursor ``after``."""
     limit = max(1, min(limit, MAX_PAGE))
@@ -150,11 +129,18 @@ def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str
         .outerjoin(User, User.id == Message.submitter_user_id)
         .where(*conditions(dialect, f))
     )
+    order: tuple[Any, Any] = (sort_key(), Message.id)
+    if viewer.role == "team" and viewer.team_id is not None:
+        # The team's kept mail carries each message's sort key: its index gives the page newest first, where
+        # listing the team's thousands of messages first would sort them all.
+        kept = and_(TeamMail.message_id == Message.id, TeamMail.team_id == viewer.team_id)
+        stmt, order = stmt.join(TeamMail, kept), (TeamMail.sent, TeamMail.message_id)
+    else:
+        stmt = stmt.where(visible(viewer))
     if after is not None:
         at, last_id = decode_cursor("m", after)
-        stmt = stmt.where(before(sort_key(), Message.id, at, last_id))
-    stmt = stmt.order_by(sort_key().desc(), Message.id.desc())
-    rows = _page_rows(session, viewer, f, stmt, limit)
+        stmt = stmt.where(before(*order, at, last_id))
+    rows = session.execute(stmt.order_by(order[0].desc(), order[1].desc()).limit(limit + 1)).all()
     page = rows[:limit]
     chips = link_chips(session, [row.id for row in page])
     sources = receipt_sources(session, [row.id for row in page])

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import CTE, ColumnElement, Select, exists, false, func, or_, select, true, type_coerce, union
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from store.models import Lead, Link, Message, Participant, TeamMail, User, UTCDateTime
+from store.models import Lead, Link, Message, Participant, TeamCount, TeamMail, User, UTCDateTime
 from store.page_shapes import Viewer
 
 #: Participant roles that make a message someone's: From, To and Cc.
@@ -140,20 +140,16 @@ def visible_id(viewer: Viewer, message_id: InstrumentedAttribute[int | None]) ->
     return select(Message.id).where(Message.id == message_id, visible(viewer)).scalar_subquery()
 
 
-def lead_visible(viewer: Viewer, *, few: bool = False) -> ColumnElement[bool]:
-    """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see. ``few``: the query keeps few
-    leads (the last week's), so a team's are checked lead by lead (see ``visible_few``)."""
+def lead_visible(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on ``leads`` that holds for exactly the leads ``viewer`` may see. A team's are those its kept
+    counts hold (``team_counts`` has a row for a lead exactly when mail the team sees is linked to it)."""
     if viewer.role == "all":
         return true()
     owners, parts = _owners(viewer), _id_parts(viewer)
     if owners is None or not parts:
         return false()
-    if few and viewer.role == "team":
-        seen = exists(
-            select(Link.id)
-            .join(Message, Message.id == Link.message_id)
-            .where(Link.entity_type == "lead", Link.entity_id == Lead.id, visible_each(viewer))
-        )
-        return Lead.owner_user_id.in_(owners) | seen
+    if viewer.role == "team" and viewer.team_id is not None:
+        counted = TeamCount.team_id == viewer.team_id, TeamCount.index_name == "leads"
+        return Lead.owner_user_id.in_(owners) | Lead.id.in_(select(TeamCount.entity_id).where(*counted))
     linked = select(Link.entity_id).where(Link.entity_type == "lead", Link.message_id.in_(union(*parts)))
     return Lead.owner_user_id.in_(owners) | Lead.id.in_(linked)
