@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
-from store.models import Base, Inbound, IndexCount, Message, UTCDateTime
+from store.models import Base, Inbound, IndexCount, Message, TeamCount, TeamMail, UTCDateTime
 from store.shapes import ClientRow, ContactRow, UserRow
 from tests.browser.conftest import EMAIL, PASSWORD, World, seed
 from web.auth.passwords import hash_password
@@ -96,10 +96,15 @@ def freeze_times(store: Store) -> None:
 
     A message is filed two minutes after its ``Date``, its receipt received one minute after it; receipts of no
     message are received eight minutes apart, the last four minutes before ``FROZEN_NOW`` (the sweeper keeps up);
-    everything else (accounts, directory rows, links) is ``SEEDED_AT``. A message's ``date`` and the indexes' latest
-    date come from the mail, so they stay.
+    everything else (accounts, directory rows, links) is ``SEEDED_AT``. A message's ``date`` and the indexes' and
+    teams' dates come from the mail, so they stay.
     """
-    kept = {(Message.__table__.name, "date"), (IndexCount.__table__.name, "last_at")}
+    kept = {
+        (Message.__table__.name, "date"),
+        (IndexCount.__table__.name, "last_at"),
+        (TeamMail.__table__.name, "sent"),
+        (TeamCount.__table__.name, "last_at"),
+    }
     with store.engine.begin() as db:
         for table in Base.metadata.sorted_tables:
             for column in table.columns:
