@@ -27,7 +27,7 @@ from store.models import Attachment, Inbound, InlineBlob, Lead, Link, Message, M
 from store.safehtml import SanitizedHtml, sanitize_for_storage
 from store.search import index_on_sqlite
 from store.shapes import FINAL_STATUSES, ApplyResult, LeadWrite, LinkWrite, MessageWrite, PlanWrite
-from store.team_mail import kept_teams, refresh
+from store.team_mail import hold_people, kept_teams, refresh
 
 log = structlog.get_logger("store")
 
@@ -190,6 +190,7 @@ def add_links(session: Session, rows: list[dict[str, Any]], *, new_message: int 
     if not ids:
         return 0
     new = new_message is not None
+    hold_people(session)  # before the messages' rows are locked (see there)
     before = {} if new else message_keys(session, ids, lock=True)
     conn = session.connection()
     stmt = _INSERT_OR_SKIP[conn.dialect.name]["link"]

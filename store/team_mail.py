@@ -59,6 +59,22 @@ def team_pairs(message_ids: Any = None, team_ids: Any = None) -> Select[tuple[in
     return union(submitted, linked, took_part)  # type: ignore[return-value]
 
 
+#: PostgreSQL advisory lock between writers of team mail: filing and relinking hold it shared, a change to who is in
+#: a team exclusively. Without it, a receipt filed while a users import commits could decide the message's teams
+#: from the members before the import, after the import rebuilt those teams without the message (its transaction
+#: had not committed): the moved user's old team would keep seeing it. SQLite runs one writer at a time already.
+PEOPLE_LOCK = 0x7465616D_6D61696C
+
+
+def hold_people(session: Session, *, exclusive: bool = False) -> None:
+    """Until the transaction ends, keep who is in a team from changing (``exclusive``: change it) on PostgreSQL.
+    Taken before any message row is locked: a rebuild's inserts wait on locked messages."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.exec_driver_sql(f"SELECT {lock}({PEOPLE_LOCK})")
+
+
 # Filing refreshes every message it files, so these are built once (see store.index_counts).
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _NOW = team_pairs(message_ids=_IDS)
@@ -80,9 +96,9 @@ def refresh(
 ) -> tuple[Teams, Teams]:
     """Bring these messages' rows up to the rule, after their links or participants were written; (teams before,
     teams after) per message. ``sent``: each message's date (``index_counts.message_entries``); ``new``: the
-    messages were created in this transaction, so no team saw them before."""
+    messages were created in this transaction, so no team saw them before. The caller holds ``hold_people``."""
     conn = session.connection()
-    before = {} if new else kept_teams(session, message_ids)
+    before = {} if new else _read(conn, _KEPT, message_ids)
     after = _read(conn, _NOW, message_ids)
     added = [
         {"team_id": team, "message_id": m, "sent": sent[m]}
@@ -102,12 +118,13 @@ def refresh(
 
 
 def kept_teams(session: Session, message_ids: Collection[int]) -> Teams:
-    """Per message, the teams its kept rows say see it."""
+    """Per message, the teams its kept rows say see it. The caller holds ``hold_people``."""
     return _read(session.connection(), _KEPT, message_ids)
 
 
 def rebuild_team_mail(session: Session, team_ids: Collection[int] | None = None) -> None:
     """Decide again which messages these teams (``None``: every team) may see, and count their mail again."""
+    hold_people(session, exclusive=True)
     where = [] if team_ids is None else [TeamMail.team_id.in_(sorted(team_ids))]
     session.execute(delete(TeamMail).where(*where))
     found = team_pairs(team_ids=None if team_ids is None else sorted(team_ids)).subquery()
@@ -133,6 +150,7 @@ def _people(session: Session) -> dict[int | None, set[tuple[int, str | None]]]:
 def people_changing(session: Session) -> Iterator[None]:
     """Around a change to users' teams or addresses: afterwards, rebuild the rows of every team whose members or
     addresses changed (nothing when none did)."""
+    hold_people(session, exclusive=True)
     before = _people(session)
     yield
     after = _people(session)

@@ -8,15 +8,21 @@ The data is ``build_world`` (``tests/store/world.py``): team PL (Ada, Anna, Pawe
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from store import Store
 from store.models import User
 from store.page_shapes import MessageFilter, Viewer
 from store.shapes import UserRow
+from store.team_mail import hold_people
 from tests.kept import assert_kept_as_rebuilt
-from tests.store.world import ANNA, EVA, JAN, PAWEL, World, file_message, person
+from tests.store.world import ANNA, EVA, JAN, PAWEL, World, build_world, file_message, person
 
 
 def seen(store: Store, viewer: Viewer) -> set[int]:
@@ -131,3 +137,44 @@ def test_a_refiled_email_leaves_every_team(store: Store, world: World) -> None:
     store.filing.refile_message(world.m["cc_jan"])
     mail = assert_teams_see_their_members_mail(store)
     assert all(world.m["cc_jan"] not in ids for ids in mail.values())
+
+
+@pytest.mark.postgres
+def test_filing_waits_while_who_is_in_a_team_changes(pg_url: str, tmp_path: Path) -> None:
+    # On PostgreSQL a filing could otherwise decide a message's teams from members a concurrent import is changing
+    store = Store(pg_url, tmp_path / "blobs")
+    store.open(upgrade=True)
+    try:
+        world = build_world(store)
+        filed: list[int] = []
+
+        def file_again() -> None:
+            again = file_message(
+                store, submitter=world.submitter(EVA), key="<6@crm>", subject="Hello", date=None, participants=()
+            )
+            filed.append(again)
+
+        with Session(store.engine) as session, session.begin():
+            hold_people(session, exclusive=True)  # as a users import does
+            filing = threading.Thread(target=file_again)
+            filing.start()
+            assert _waits_on_advisory_lock(store), "the filing did not wait for the change of members"
+            assert filing.is_alive() and not filed
+        filing.join(30)
+        assert filed == [world.m["unmatched"]]
+        assert_teams_see_their_members_mail(store)
+    finally:
+        store.close()
+
+
+def _waits_on_advisory_lock(store: Store) -> bool:
+    """Whether another session comes to wait on an advisory lock within ten seconds."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    deadline = time.monotonic() + 10
+    with store.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(query).scalar_one():
+                return True
+            conn.rollback()
+            time.sleep(0.02)
+    return False
