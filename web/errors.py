@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from store import BadCursorError, BlobNotFoundError, StoreError
 from web.headers import NO_STORE
+
+log = structlog.get_logger("web")
 
 #: How long a client should wait before retrying while the database is down.
 RETRY_AFTER_SECONDS = 60
@@ -96,12 +99,14 @@ class ErrorAnswers:
     """The exception handler for every refusal: JSON under ``/api/``, else the page ``html`` renders."""
 
     def __init__(self, html: Callable[[Request, Refusal], Response | None]) -> None:
-        #: The page of a refusal; ``None`` for one that pages leave to the server's 500 (see ``PageKit.refuse``).
+        #: The page of a refusal; ``None`` for one a page leaves to the server's 500 (see ``PageKit.refuse``).
         self.html = html
 
     async def __call__(self, request: Request, exc: Exception) -> Response:
         """The answer to ``exc``, raised by a route."""
         answer = refusal(exc)
+        if answer is UNAVAILABLE:
+            log.warning("store_unavailable", path=request.url.path, error=str(exc))
         if answer is not None and is_api(request.url.path):
             return json_refusal(answer)
         page = self.html(request, answer) if answer is not None else None

@@ -97,13 +97,12 @@ class PageKit:
         return self.render(request, "bad_request.html", {"message": message}, status_code=400)
 
     def refuse(self, request: Request, answer: Refusal) -> Response | None:
-        """The page of a refusal (``web.errors``): the 404 page, or the 400 page with its message.
-
-        ``None`` for a database that is down: a page leaves that to the server's 500, which Starlette logs with the
-        traceback (``tests/web/test_edges.py`` pins the status; the API answers 503).
-        """
+        """The page of a refusal (``web.errors``): the 404 page, the 400 page with its message, or for a database
+        that is down the 503 page with when to retry (as the API answers); ``None`` for any other status."""
         if answer.status == 404:
             return self.not_found(request)
         if answer.status == 400:
             return self.bad_request(request, answer.message)
+        if answer.status == 503:
+            return self.render(request, "unavailable.html", {}, status_code=503, headers=answer.headers)
         return None

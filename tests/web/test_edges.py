@@ -22,7 +22,7 @@ from tests.store.world import ADA, ANNA, World
 from tests.web.conftest import log_in
 from tests.web.test_pages_downloads import file_html
 from web.app import create_app
-from web.errors import FilterError
+from web.errors import RETRY_AFTER_SECONDS, FilterError
 from web.export import CSV_COLUMNS
 from web.filters import FILTER_PARAMS, parse_filter, parse_list_query
 from web.params import MAX_ID
@@ -218,8 +218,9 @@ def test_a_csv_export_whose_first_page_fails_is_an_error_not_a_short_200(
         # When the CSV is asked for
         response = client.get("/messages.csv")
 
-    # Then the answer is an error status, not a 200 whose body is cut short
-    assert response.status_code == 500
+    # Then the answer is the outage's 503 with when to retry, not a 200 whose body is cut short
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     assert not response.text.startswith(",".join(CSV_COLUMNS))
 
 

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from store import BadCursorError, BlobNotFoundError, Store, StoreUnavailableError
 from store.shapes import UserRow
+from tests.web.conftest import log_in, set_passwords
 from web.app import create_app
 from web.auth.passwords import hash_api_token, new_api_token
 from web.errors import (
@@ -54,8 +55,9 @@ def test_an_outage_asks_to_retry_later_and_a_bug_is_no_refusal() -> None:
 
 
 def _html(request: Request, answer: Refusal) -> Response | None:
-    # Like ``PageKit.refuse``: pages render what the reader can act on, and leave outages to the server's 500.
-    return PlainTextResponse(f"page {answer.message}", status_code=answer.status) if answer.status < 500 else None
+    # Like ``PageKit.refuse``: a page for each refusal it knows, the rest left to the server's 500.
+    known = answer.status in (400, 404, 503)
+    return PlainTextResponse(f"page {answer.message}", status_code=answer.status) if known else None
 
 
 def _client() -> TestClient:
@@ -94,8 +96,8 @@ def test_pages_answer_refusals_with_their_own_pages() -> None:
     client = _client()
     assert (client.get("/missing").status_code, client.get("/missing").text) == (404, "page not found")
     assert client.get("/bad").text == "page limit: must be a whole number"
-    # An outage is left to the server's error page, like any error that is no refusal.
-    assert client.get("/down").status_code == 500
+    assert (client.get("/down").status_code, client.get("/down").text) == (503, "page database unavailable")
+    # A bug is no refusal: the server's error page
     assert client.get("/bug").status_code == 500
 
 
@@ -122,3 +124,26 @@ def test_the_api_over_a_database_that_goes_down_is_a_503_to_retry(
     assert response.status_code == 503
     assert response.json() == {"error": "database unavailable"}
     assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+
+
+def test_a_page_over_a_database_that_goes_down_is_a_503_page_to_retry(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a logged-in user reading the message list
+    sqlite_store.directory.apply_users([UserRow(2, ANNA, "Anna Nowak", None, "all")])
+    set_passwords(sqlite_store, [ANNA])
+    with TestClient(create_app(sqlite_store, secret_key="k" * 32), follow_redirects=False) as client:
+        log_in(client, ANNA)
+        assert client.get("/messages").status_code == 200
+
+        # When the database fails under it
+        def down(*args: object, **kwargs: object) -> object:
+            raise StoreUnavailableError("OperationalError: database is locked")
+
+        monkeypatch.setattr(sqlite_store.queries, "list_messages", down)
+        response = client.get("/messages")
+
+    # Then the page says so and when to try again, as the API does, with no traceback
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert "Unavailable for a moment" in response.text and "Traceback" not in response.text
