@@ -18,7 +18,7 @@ A test holds the kept rows equal to the rule after each of these, and every stor
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -159,8 +159,3 @@ def people_changing(session: Session) -> Iterator[None]:
     }
     if changed:
         rebuild_team_mail(session, changed)
-
-
-def teams_now(session: Session, message_ids: Iterable[int]) -> Teams:
-    """Per message, the teams the rule gives it now (for checking the kept rows)."""
-    return _read(session.connection(), _NOW, set(message_ids))
