@@ -26,7 +26,7 @@ from typing import Literal
 from linker.forwards.attribution import Attribution, find_attribution
 from linker.forwards.dates import parse_date
 from linker.forwards.headers import HeaderBlock, label_of, parse_block, parse_one_line
-from linker.forwards.mailboxes import parse_mailbox, parse_mailboxes
+from linker.forwards.mailboxes import decoded, parse_mailbox, parse_mailboxes
 from linker.forwards.separators import FORWARD, ORIGINAL
 from linker.forwards.subject import has_forward_prefix, has_reply_prefix, strip_forward_prefix
 from linker.forwards.tables import longest_first
@@ -291,7 +291,7 @@ def _build(
     attribution: Attribution | None = None,
 ) -> InlineForward:
     """The quoted message: its sender and date from the attribution line when one opens it, else from the block."""
-    fields = block.fields
+    fields = {name: decoded(value) if name == "subject" else value for name, value in block.fields.items()}
     if attribution is not None:
         sender, date_text = attribution.sender, attribution.date_text
     else:

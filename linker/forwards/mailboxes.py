@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from linker.charsets import decode_words
 from linker.forwards.separators import ON_BEHALF_OF
 from linker.forwards.tables import longest_first
 from linker.listsplit import split_top_level
@@ -43,7 +44,15 @@ def clean_value(value: str) -> str:
     return _MAILTO_BARE.sub("", value).strip()
 
 
+def decoded(text: str) -> str:
+    """``text`` with RFC 2047 encoded words decoded: a client that pastes the original's raw headers into the
+    forward (Mutt without ``forward_decode``, a copied header block) leaves ``=?utf-8?q?…?=`` in names and subjects."""
+    return decode_words(text) if "=?" in text else text
+
+
 def _clean_name(name: str, address: str | None) -> str | None:
+    # Decoded after the value was split into mailboxes: a decoded name may hold a comma or brackets.
+    name = decoded(name)
     name = re.sub(r"[<\[(]\s*[>\])]", "", name)
     name = " ".join(name.split()).strip(_TRIM).strip()
     if not name or not any(ch.isalnum() for ch in name):

@@ -47,3 +47,28 @@ def test_fixtures_are_all_used() -> None:
     # (whole messages, in chains/, are test_chains.py's)
     files = {p.name for p in FIXTURES.iterdir() if p.is_file()}
     assert files == set(CASES) | set(NEGATIVES) | {"gmail_nested_en.txt"}
+
+
+def test_a_pasted_header_block_has_its_encoded_words_decoded() -> None:
+    # Given a forward whose header block holds the original's raw headers (Mutt without forward_decode, or a block
+    # copied from "show original"), names and subject still RFC 2047 encoded
+    text = (
+        "Posílám dál.\n\n"
+        "---------- Forwarded message ---------\n"
+        "From: =?iso-8859-2?Q?Tom=E1=B9_Dvo=F8=E1k?= <tomas.dvorak@kovo-plzen.cz>\n"
+        "Date: Tue, 5 Mar 2024 10:42:17 +0100\n"
+        "Subject: =?iso-8859-2?Q?Popt=E1vka_OP-2024-77_lisovac=ED_n=E1stroje?=\n"
+        "To: obchod@example.cz\n"
+        "Cc: =?utf-8?B?SmnFmcOtIMSMZXJuw70=?= <jiri.cerny@kovo-plzen.cz>, =?utf-8?q?Mal=C3=A1=2C_Hana?= "
+        "<hana.mala@kovo-plzen.cz>\n\n"
+        "Dobrý den,\n\nprosíme o cenovou nabídku.\n"
+    )
+    found = find_inline_forward(text, outer_subject="Fwd: Poptávka OP-2024-77 lisovací nástroje")
+    # Then they read as the client showed them; a comma inside an encoded name does not split the list
+    assert found is not None
+    assert found.from_ == Mailbox("Tomáš Dvořák", "tomas.dvorak@kovo-plzen.cz")
+    assert found.subject == "Poptávka OP-2024-77 lisovací nástroje"
+    assert mailboxes(found.cc) == [
+        ("Jiří Černý", "jiri.cerny@kovo-plzen.cz"),
+        ("Malá, Hana", "hana.mala@kovo-plzen.cz"),
+    ]
