@@ -46,6 +46,11 @@ _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 #: ``---------- Title ----------`` (the whole line), or Yahoo's ``----- Title ----- From: …`` with the block after it.
 _DASHED_FULL = re.compile(r"^\s*[-=_~*]{2,}\s*(?P<title>[^-=_~*\s].*?)\s*[-=_~*]{2,}\s*:?\s*$")
 _DASHED_LEAD = re.compile(r"^\s*[-=_~*]{3,}\s*(?P<title>[^-=_~*\s][^-=_~*]*?)\s*[-=_~*]{3,}\s*(?P<rest>\S.*)$")
+#: The longest title between dashes, when it names a forward: Mutt names the sender in it (``----- Forwarded message
+#: from Name <addr> -----``). Any other title is at most 80 characters.
+MAX_TITLE = 160
+#: Mutt's line below the forwarded message (``----- End forwarded message -----``), dropped from the body.
+_END_FORWARD = re.compile(r"^\s*-{3,}\s*End (?:of )?forwarded message\s*-{3,}\s*$", re.IGNORECASE)
 #: A bare rule: Outlook on the web and desktop draw one above the quoted header (32 underscores).
 _RULE = re.compile(r"^\s*(?:_{10,}|-{10,})\s*$")
 #: ``Begin forwarded message:`` and its kin: a known title ending with a colon.
@@ -163,9 +168,10 @@ def _match_separator(line: str) -> _Separator | None:
     if _RULE.match(line):
         return _Separator("original", "", "outlook")
     full = _DASHED_FULL.match(line)
-    if full and len(full.group("title")) <= 80:
-        dashed = _title_kind(full.group("title")) or "original"
-        return _Separator(dashed, "", _dashed_style(line, dashed))
+    if full and len(title := full.group("title")) <= MAX_TITLE:
+        dashed = _title_kind(title)
+        if len(title) <= 80 or dashed == "forward":  # a long title only where it names a forward
+            return _Separator(dashed or "original", "", _dashed_style(line, dashed or "original"))
     lead = _DASHED_LEAD.match(line)
     if lead and len(lead.group("title")) <= 80:
         return _Separator(_title_kind(lead.group("title")) or "original", lead.group("rest"), "yahoo")
@@ -273,6 +279,11 @@ def _body(lines: list[str]) -> str:
     # Missive and Apple Mail quote the whole forwarded body; Outlook for Mac indents it.
     if _all_quoted(lines):
         lines = [_dequote(line, 1) for line in lines]
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    if last >= 0 and _END_FORWARD.match(lines[last]):
+        lines = lines[:last]
     text = "\n".join(lines)
     if _UNINDENTED.search(text):
         # Nothing to dedent: do what dedent would do to blank lines, without its pass over every line in Python

@@ -157,7 +157,20 @@ SUBJECT: Table = {
 
 #: Header lines that belong to the block but that we do not keep (so they never leak into the body).
 OTHER: Table = {
-    "en": ["Reply-To", "Reply To", "Importance", "Priority", "Attachments", "Bcc", "Message-ID", "Sent by"],
+    "en": [
+        "Reply-To",
+        "Reply To",
+        "Importance",
+        "Priority",
+        "Attachments",
+        "Bcc",
+        "Message-ID",
+        "Sent by",
+        # Mutt shows these among the original's headers (its default "unignore" list)
+        "User-Agent",
+        "X-Mailer",
+        "Mail-Followup-To",
+    ],
     "pl": ["Odpowiedź do", "Ważność", "Załączniki", "UDW"],
     "cs": ["Odpovědět komu", "Důležitost", "Přílohy", "Skrytá kopie"],
     "sk": ["Odpovedať na", "Dôležitosť", "Prílohy"],

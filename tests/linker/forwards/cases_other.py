@@ -55,6 +55,16 @@ OTHERS: dict[str, Case] = {
         to=[(None, "vendas@example.com.br")],
         date=datetime(2024, 3, 4, 9, 15),
     ),
+    "mutt_cs.txt": Case(
+        subject="Fwd: Poptávka lisovacích nástrojů",
+        sender=("Tomáš Dvořák", "tomas.dvorak@kovo-plzen.cz"),
+        original_subject="Poptávka lisovacích nástrojů",
+        body="Dobrý den,\n\nprosíme o cenovou nabídku na lisovací nástroje dle přiloženého výkresu.",
+        to=[(None, "obchod@example.cz")],
+        cc=[("Jiří Černý", "jiri.cerny@kovo-plzen.cz")],
+        note="Ahoj Petro,\n\nposílám dál, prosím připrav nabídku do pátku.\n\nMartin",
+        date=datetime(2024, 3, 5, 10, 42, 17, tzinfo=CET),
+    ),
     "apple_mail_de.txt": Case(
         subject="Fwd: Rahmenvertrag 2025",
         sender=("Lena Fischer", "lena.fischer@hafen-logistik.de"),

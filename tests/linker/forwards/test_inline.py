@@ -72,3 +72,21 @@ def test_a_pasted_header_block_has_its_encoded_words_decoded() -> None:
         ("Jiří Černý", "jiri.cerny@kovo-plzen.cz"),
         ("Malá, Hana", "hana.mala@kovo-plzen.cz"),
     ]
+
+
+def test_mutt_names_the_sender_in_its_separator_and_closes_the_forward_with_a_line_of_its_own() -> None:
+    # Given Mutt's forward of a sender whose name and address make the separator's title longer than 80 characters
+    sender = "Ing. Tomáš Dvořák, vedoucí obchodního oddělení <tomas.dvorak@kovo-plzen-strojirenstvi.cz>"
+    text = (
+        f"Posílám dál.\n\n----- Forwarded message from {sender} -----\n\n"
+        f"Date: Tue, 5 Mar 2024 10:42:17 +0100\nFrom: {sender}\nTo: obchod@example.cz\n"
+        "Subject: Poptávka\nX-Mailer: Mutt/2.2.9\n\nDobrý den,\n\nprosíme o nabídku.\n\n"
+        "----- End forwarded message -----\n\n"
+    )
+    found = find_inline_forward(text, outer_subject="Fwd: Poptávka")
+    # Then the separator is the forward's (not the forwarder's note), and neither X-Mailer nor the closing line is
+    # the original's body
+    assert found is not None
+    assert found.note == "Posílám dál."
+    assert found.body == "Dobrý den,\n\nprosíme o nabídku."
+    assert found.from_ is not None and found.from_.address == "tomas.dvorak@kovo-plzen-strojirenstvi.cz"
