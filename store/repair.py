@@ -28,6 +28,7 @@ from store.models import (
     User,
     UserAddress,
 )
+from store.search import reindex
 from store.team_mail import rebuild_team_mail
 
 Column = InstrumentedAttribute[Any]
@@ -67,12 +68,15 @@ DOMAIN_COLUMNS: tuple[Column, ...] = (ClientDomain.domain,)
 
 def repair_names(session: Session, decode: Callable[[str], str]) -> int:
     """Decode what still looks like an encoded word (``=?…?=``) in names and subjects; how many values changed."""
-    changed = 0
+    changed, touched = 0, set[int]()
     for column in NAME_COLUMNS:
         found = _rows(session, column, column.like("%=?%?=%"))
         limit = column.type.length if isinstance(column.type, String) else None
         fixed = {key: decode(value)[:limit] for key, value in found.items()}
-        changed += _write(session, column, {key: value for key, value in fixed.items() if value != found[key]})
+        wanted = {key: value for key, value in fixed.items() if value != found[key]}
+        changed += _write(session, column, wanted)
+        touched |= _messages_of(session, column, wanted)
+    reindex(session, touched)  # search finds the names and subjects as they now read
     return changed
 
 
@@ -81,11 +85,13 @@ def repair_addresses(
 ) -> RepairResult:
     """Put every address and domain with a character outside printable ASCII in its matching form. A unique value
     whose matching form another row holds already is left as it is, and listed (someone must merge the two)."""
-    result = RepairResult()
+    result, touched = RepairResult(), set[int]()
     for column, unique in ADDRESS_COLUMNS:
-        _repair(session, column, address, unique=unique, dialect=dialect, result=result)
+        written = _repair(session, column, address, unique=unique, dialect=dialect, result=result)
+        touched |= _messages_of(session, column, written)
     for column in DOMAIN_COLUMNS:
         _repair(session, column, domain, unique=True, dialect=dialect, result=result)
+    reindex(session, touched)
     if result.changed:  # a participant's or a member's address may now match where it did not
         rebuild_team_mail(session)
     return result
@@ -99,7 +105,8 @@ def _repair(
     unique: bool,
     dialect: str,
     result: RepairResult,
-) -> None:
+) -> dict[Any, str]:
+    """Put ``column`` in its matching form where it is not; what was written, by primary key."""
     found = _rows(session, column, _not_ascii(column, dialect))
     wanted = {key: new for key, value in found.items() if (new := canonical(value)) != value}
     if unique and wanted:
@@ -111,6 +118,21 @@ def _repair(
                 del wanted[key]
             seen.add(value)
     result.changed += _write(session, column, wanted)
+    return wanted
+
+
+def _messages_of(session: Session, column: Column, keys: dict[Any, str]) -> set[int]:
+    """The messages whose searchable text rows ``keys`` of ``column``'s table hold (a message's own, or a
+    participant's)."""
+    if not keys or column.class_ not in (Message, Participant):
+        return set()
+    if column.class_ is Message:
+        return set(keys)
+    return {
+        m
+        for chunk in chunks(sorted(keys))
+        for m in session.scalars(select(Participant.message_id).where(Participant.id.in_(chunk)))
+    }
 
 
 def _not_ascii(column: Column, dialect: str) -> ColumnElement[bool]:

@@ -25,15 +25,18 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, column, false, func, literal_column, select, table, text
+from sqlalchemy import ColumnElement, Connection, and_, column, delete, false, func, literal_column, select, table, text
+from sqlalchemy.orm import Session
 
-from store.models import Message
+from store.models import Message, Participant
 
 #: The side table (and, on SQLite, the prefix of FTS5's shadow tables): not part of the models.
 FTS_TABLE = "messages_fts"
 #: Pieces of a query beyond this many are ignored, and so are characters beyond ``MAX_QUERY``.
 MAX_TERMS = 16
 MAX_QUERY = 1000
+#: Messages indexed again per statement.
+REINDEX_CHUNK = 500
 
 _fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
 
@@ -56,6 +59,39 @@ def index_on_sqlite(
     words = " ".join(f"{name or ''} {address or ''}" for address, name in addresses)
     values = {"message_id": message_id, "subject": subject or "", "body_text": body_text or "", "addresses": words}
     conn.execute(_SQLITE_INDEX, values)
+
+
+#: A message's document again, as migration 0004 first filled it: its participants', then its own words.
+_POSTGRES_REINDEX = text(
+    """UPDATE messages_fts f SET document =
+        coalesce(messages_fts_vector((SELECT string_agg(concat_ws(' ', p.address, p.name), ' ' ORDER BY p.id)
+                                      FROM participants p WHERE p.message_id = m.id)), ''::tsvector)
+        || messages_fts_vector(concat_ws(' ', m.from_name, m.from_address, m.subject, left(m.body_text, 100000)))
+    FROM messages m WHERE m.id = f.message_id AND m.id = ANY(:ids)"""
+)
+
+
+def reindex(session: Session, message_ids: Iterable[int]) -> None:
+    """Index these messages again from what is stored now (after their names, subjects or addresses were
+    rewritten: nothing else changes them after filing, so no trigger does this)."""
+    ids = sorted(set(message_ids))
+    conn = session.connection()
+    for start in range(0, len(ids), REINDEX_CHUNK):
+        chunk = ids[start : start + REINDEX_CHUNK]
+        if conn.dialect.name != "sqlite":
+            conn.execute(_POSTGRES_REINDEX, {"ids": chunk})
+            continue
+        people: dict[int, list[tuple[str | None, str | None]]] = {m: [] for m in chunk}
+        rows = select(Participant.message_id, Participant.address, Participant.name).where(
+            Participant.message_id.in_(chunk)
+        )
+        for message_id, address, name in session.execute(rows.order_by(Participant.id)):
+            people[message_id].append((address, name))
+        conn.execute(delete(_fts).where(_fts.c.rowid.in_(chunk)))
+        stored = select(Message.id, Message.from_address, Message.from_name, Message.subject, Message.body_text)
+        for row in session.execute(stored.where(Message.id.in_(chunk))):
+            addresses = [(row.from_address, row.from_name), *people[row.id]]
+            index_on_sqlite(conn, row.id, subject=row.subject, body_text=row.body_text, addresses=addresses)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from linker.addresses import normalize_address, normalize_domain
 from linker.encoded_words import decode_encoded_words
-from store import LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
+from store import LeadWrite, LinkWrite, MessageFilter, MessageWrite, ParticipantWrite, PlanWrite, Store
 from store.models import ClientDomain, Contact, ContactEmail, Lead, Message, Participant
 from store.shapes import ClientRow, ContactRow, UserRow
 
@@ -103,3 +103,23 @@ def test_an_address_whose_matching_form_is_taken_is_left_and_listed(store: Store
     with Session(store.engine) as session:
         assert sorted(session.scalars(select(ContactEmail.address))) == [f"ola@{ZABKA}", "ola@żabka.test"]
         assert len(session.scalars(select(Contact.id)).all()) == 2
+
+
+def test_search_finds_the_repaired_names_and_subject(store: Store) -> None:
+    # Given mail filed with undecoded names and subject: search does not find the words as they read
+    store.directory.apply_users([ANNA])
+    message_id = file_old_message(store)
+    admin = store.queries.get_viewer(store.directory.find_users_by_addresses([ANNA.email])[ANNA.email].id)
+    assert admin is not None
+
+    def found(q: str) -> set[int]:
+        return {row.id for row in store.queries.list_messages(admin, MessageFilter(q=q)).items}
+
+    assert found("Zamówienie") == found("Wiśniewska") == set()
+
+    # When names are repaired
+    store.filing.repair_names(decode_encoded_words)
+
+    # Then the decoded subject, sender's and participant's names find it, as do the words that were there before
+    assert found("Zamówienie") == found("Novák") == found("Wiśniewska") == found("Dzień dobry") == {message_id}
+    assert found("utf-8") == set()
