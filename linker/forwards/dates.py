@@ -66,6 +66,10 @@ _RFC = re.compile(
 _TIME = re.compile(r"(?<![\d.:])(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?![\d])\s*([AaPp]\.?\s?[Mm]\.?)?")
 _OFFSET = re.compile(r"(?:^|(?<=\s))([+-])(\d{2}):?(\d{2})\b")
 _GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?\b")
+#: A 12-hour clock's bare AM or PM: with it, a date written with slashes is the US month/day/year (Lotus Notes,
+#: Outlook with US short dates); with dots or a 24-hour clock, day/month/year. Spanish "a. m." is not it: Mexico
+#: and Colombia write day/month.
+_MERIDIEM = re.compile(r"\d\s*[AaPp][Mm]\b")
 _WORD = re.compile(r"[^\W\d_]+\.?")
 _NUMBER = re.compile(r"(?<![\d:])\d{1,4}(?![\d:])")
 
@@ -122,7 +126,8 @@ def _numeric(text: str) -> tuple[int, int, int, str] | None:
                 day, month, year = int(c), int(b), _year(a)
             else:
                 day, month, year = int(a), int(b), _year(c)
-                if month > 12 >= day:  # 10/28/2021: the US order
+                us = "/" in match.group(0) and _MERIDIEM.search(text) is not None
+                if month > 12 >= day or (us and day <= 12):  # 10/28/2021, or 03/04/2024 09:15 AM: the US order
                     day, month = month, day
             if 1 <= month <= 12 and 1 <= day <= 31:
                 return day, month, year, text[: match.start()] + " " + text[match.end() :]

@@ -59,3 +59,23 @@ def test_parse_date(text: str, expected: datetime) -> None:
 @pytest.mark.parametrize("text", [None, "", "yesterday", "sometime in March", "31/31/2021", "Tuesday 9:15"])
 def test_unreadable_dates(text: str | None) -> None:
     assert parse_date(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Slashes and a bare AM/PM: the US month/day/year (Lotus Notes, Outlook with US short dates)
+        ("03/04/2024 09:15 AM", datetime(2024, 3, 4, 9, 15)),
+        ("3/4/2024 9:15:00 PM", datetime(2024, 3, 4, 21, 15)),
+        ("Mon 03/04/2024 9:15 am", datetime(2024, 3, 4, 9, 15)),
+        # A 24-hour clock, dots, or Spanish "a. m." (Mexico, Colombia): day/month/year
+        ("03/04/2024 09:15", datetime(2024, 4, 3, 9, 15)),
+        ("03.04.2024 09:15", datetime(2024, 4, 3, 9, 15)),
+        ("03/04/2024 09:15 a. m.", datetime(2024, 4, 3, 9, 15)),
+        # A day past 12 decides alone
+        ("13/04/2024 09:15 AM", datetime(2024, 4, 13, 9, 15)),
+        ("10/28/2021 13:00", datetime(2021, 10, 28, 13, 0)),
+    ],
+)
+def test_which_number_is_the_month_in_a_numeric_date(text: str, expected: datetime) -> None:
+    assert parse_date(text) == expected
