@@ -275,6 +275,16 @@ def _all_quoted(lines: list[str]) -> bool:
     return seen
 
 
+def _closes_block(lines: list[str], i: int) -> bool:
+    """Zoho draws its forward separator again below the header block: that line (``lines[i]``) is not the
+    original's body. One that opens a header block is a forward of a forward without a note, and stays."""
+    separator = _match_separator(lines[i])
+    if separator is None or separator.kind != "forward" or separator.rest:
+        return False
+    after = next((line for line in lines[i + 1 : i + 4] if line.strip()), None)
+    return after is None or label_of(after) is None
+
+
 def _body(lines: list[str]) -> str:
     # Missive and Apple Mail quote the whole forwarded body; Outlook for Mac indents it.
     if _all_quoted(lines):
@@ -284,6 +294,9 @@ def _body(lines: list[str]) -> str:
         last -= 1
     if last >= 0 and _END_FORWARD.match(lines[last]):
         lines = lines[:last]
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and _closes_block(lines, first):
+        lines = lines[first + 1 :]
     text = "\n".join(lines)
     if _UNINDENTED.search(text):
         # Nothing to dedent: do what dedent would do to blank lines, without its pass over every line in Python

@@ -4,7 +4,7 @@ a case of its own."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from tests.linker.forwards.inline_support import CET, Case
 
@@ -64,6 +64,16 @@ OTHERS: dict[str, Case] = {
         cc=[("Jiří Černý", "jiri.cerny@kovo-plzen.cz")],
         note="Ahoj Petro,\n\nposílám dál, prosím připrav nabídku do pátku.\n\nMartin",
         date=datetime(2024, 3, 5, 10, 42, 17, tzinfo=CET),
+    ),
+    "zoho_en.txt": Case(
+        subject="Fwd: Request for quotation: 40 pallets",
+        sender=("Oliver Grant", "oliver.grant@northwind-traders.co.uk"),
+        original_subject="Request for quotation: 40 pallets",
+        body="Hello,\n\nwe would like a quotation for 40 pallets to Gdańsk.",
+        to=[(None, "sales@example.com")],
+        cc=[("Emma Hughes", "emma.hughes@northwind-traders.co.uk")],
+        note="Hi Marta,\n\nforwarding this one, the customer wants an answer this week.\n\nRegards,\nDaniel",
+        date=datetime(2024, 3, 4, 9, 15, 2, tzinfo=UTC),
     ),
     "apple_mail_de.txt": Case(
         subject="Fwd: Rahmenvertrag 2025",

@@ -90,3 +90,19 @@ def test_mutt_names_the_sender_in_its_separator_and_closes_the_forward_with_a_li
     assert found.note == "Posílám dál."
     assert found.body == "Dobrý den,\n\nprosíme o nabídku."
     assert found.from_ is not None and found.from_.address == "tomas.dvorak@kovo-plzen-strojirenstvi.cz"
+
+
+def test_a_forward_of_a_forward_without_a_note_keeps_the_inner_separator_for_the_next_level() -> None:
+    # Given Gmail's forward of a forward, the inner separator right below the outer block (no note between)
+    inner = (
+        "---------- Forwarded message ---------\nFrom: Oliver Grant <oliver.grant@northwind-traders.co.uk>\n"
+        "Date: Mon, Mar 4, 2024 at 9:15 AM\nSubject: Request for quotation\nTo: <sales@example.com>\n\n\nHello,\n"
+    )
+    text = (
+        "Marta, see below.\n\n---------- Forwarded message ---------\nFrom: Jan Kowalski <jan@example.com>\n"
+        "Date: Mon, Mar 4, 2024 at 9:20 AM\nSubject: Fwd: Request for quotation\nTo: <marta@example.com>\n\n\n" + inner
+    )
+    found = find_inline_forward(text, outer_subject="Fwd: Fwd: Request for quotation")
+    # Then the outer level's body is the inner forward, separator included (Zoho's closing line is another thing)
+    assert found is not None and found.from_ == Mailbox("Jan Kowalski", "jan@example.com")
+    assert found.body == inner.strip()
