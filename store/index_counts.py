@@ -226,6 +226,10 @@ def count_added(
         rows = [_added_row(model, key, ids, after.sent) for key, ids in sorted(found.items())]
         if rows:
             conn.execute(_UPSERT[conn.dialect.name, model], rows)
+    # Adding links never hides a message from a team; should a team have stopped seeing one all the same, its
+    # counts of that message's entries are counted again rather than left holding mail it no longer sees.
+    lost = [m for m, saw in teams[0].items() if saw - teams[1].get(m, set())]
+    recount(session, {key for m in lost for key in before.get(m, set()) | after.keys.get(m, set())})
     return sum(len(ids) for ids in gained.values())
 
 

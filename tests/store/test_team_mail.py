@@ -13,15 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from store import Store
-from store.models import User
+from store.index_counts import count_added, message_entries, rebuild_team_counts
+from store.models import TeamMail, User
 from store.page_shapes import MessageFilter, Viewer
 from store.shapes import UserRow
 from store.team_mail import hold_people
-from tests.kept import assert_kept_as_rebuilt
+from tests.kept import assert_kept_as_rebuilt, kept_rows
 from tests.store.world import ANNA, EVA, JAN, PAWEL, World, build_world, file_message, person
 
 
@@ -178,3 +179,26 @@ def _waits_on_advisory_lock(store: Store) -> bool:
             conn.rollback()
             time.sleep(0.02)
     return False
+
+
+def test_a_team_that_stops_seeing_a_message_while_links_are_added_has_those_counts_recounted(
+    store: Store, world: World
+) -> None:
+    # Given a message team CZ sees, and its row gone as refresh would leave it had the team stopped seeing it
+    cz, message = team_of(world, store, EVA), world.m["eva_alias_anna"]
+    with Session(store.engine) as session, session.begin():
+        session.execute(delete(TeamMail).where(TeamMail.team_id == cz, TeamMail.message_id == message))
+        entries = message_entries(session, [message])
+        # When links are counted with the team among those that saw it before and not after
+        count_added(session, entries.keys, entries, ({message: {cz}}, {message: set()}))
+    # Then the team's counts no longer hold it: they equal a rebuild (which reads the rows as they now are)
+    with Session(store.engine) as session:
+        assert kept_rows(session)["team_counts"] == _rebuilt_team_counts(session)
+    store.queries.rebuild_index_counts()  # the row was removed by hand: put it back for the fixture's check
+
+
+def _rebuilt_team_counts(session: Session) -> set[tuple[object, ...]]:
+    rebuild_team_counts(session, None)
+    found = kept_rows(session)["team_counts"]
+    session.rollback()
+    return found
