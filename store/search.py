@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, column, delete, false, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
+from store.bulk import chunks
 from store.models import Message, Participant
 
 #: The side table (and, on SQLite, the prefix of FTS5's shadow tables): not part of the models.
@@ -35,8 +36,6 @@ FTS_TABLE = "messages_fts"
 #: Pieces of a query beyond this many are ignored, and so are characters beyond ``MAX_QUERY``.
 MAX_TERMS = 16
 MAX_QUERY = 1000
-#: Messages indexed again per statement.
-REINDEX_CHUNK = 500
 
 _fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
 
@@ -74,10 +73,8 @@ _POSTGRES_REINDEX = text(
 def reindex(session: Session, message_ids: Iterable[int]) -> None:
     """Index these messages again from what is stored now (after their names, subjects or addresses were
     rewritten: nothing else changes them after filing, so no trigger does this)."""
-    ids = sorted(set(message_ids))
     conn = session.connection()
-    for start in range(0, len(ids), REINDEX_CHUNK):
-        chunk = ids[start : start + REINDEX_CHUNK]
+    for chunk in chunks(sorted(set(message_ids))):
         if conn.dialect.name != "sqlite":
             conn.execute(_POSTGRES_REINDEX, {"ids": chunk})
             continue
