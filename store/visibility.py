@@ -120,12 +120,12 @@ def visible_mail(viewer: Viewer) -> CTE | None:
     """The messages ``viewer`` may see with when each was sent, as a CTE (``id``, ``sent``); ``None`` for every
     message. Each date is read by the message's key: joined to the messages instead, the union's estimate (often
     several times its real size) made PostgreSQL scan every message to hash them."""
-    parts = _id_parts(viewer)
-    if parts is None:
-        return None
     if viewer.role == "team" and viewer.team_id is not None:
         kept = select(TeamMail.message_id.label("id"), TeamMail.sent.label("sent"))
         return kept.where(TeamMail.team_id == viewer.team_id).cte("visible_mail")
+    parts = _id_parts(viewer)
+    if parts is None:
+        return None
     if not parts:
         return select(Message.id.label("id"), SENT.label("sent")).where(false()).cte("visible_mail")
     ids = union(*parts).subquery()
@@ -145,11 +145,13 @@ def lead_visible(viewer: Viewer) -> ColumnElement[bool]:
     counts hold (``team_counts`` has a row for a lead exactly when mail the team sees is linked to it)."""
     if viewer.role == "all":
         return true()
-    owners, parts = _owners(viewer), _id_parts(viewer)
-    if owners is None or not parts:
+    owners = _owners(viewer)
+    if owners is None:
         return false()
     if viewer.role == "team" and viewer.team_id is not None:
         counted = TeamCount.team_id == viewer.team_id, TeamCount.index_name == "leads"
         return Lead.owner_user_id.in_(owners) | Lead.id.in_(select(TeamCount.entity_id).where(*counted))
-    linked = select(Link.entity_id).where(Link.entity_type == "lead", Link.message_id.in_(union(*parts)))
+    # An ``own`` viewer, or a ``team`` one without a team: its own mail.
+    own = union(*_own_ids(viewer))
+    linked = select(Link.entity_id).where(Link.entity_type == "lead", Link.message_id.in_(own))
     return Lead.owner_user_id.in_(owners) | Lead.id.in_(linked)
