@@ -7,32 +7,32 @@ The data is ``build_world`` (``tests/store/world.py``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from store import Store
-from store.models import IndexCount
 from store.shapes import ContactRow, RecordRow
+from tests.kept import assert_kept_as_rebuilt, kept_rows
 from tests.store.test_indexes import CLIENT_MAIL, SENT
 from tests.store.world import ADA, BETA, JAN, KAREL, World, day, file_message
 
 Kept = dict[tuple[str, int], tuple[int, datetime | None]]
 
 
+def by_entry(rows: set[tuple[Any, ...]]) -> Kept:
+    return {(index, entity): (n, last) for index, entity, n, last in rows}
+
+
 def kept(store: Store) -> Kept:
-    with store.engine.connect() as conn:
-        c = IndexCount
-        rows = conn.execute(select(c.index_name, c.entity_id, c.messages, c.last_at))
-        return {(index, entity): (n, last) for index, entity, n, last in rows}
+    with Session(store.engine) as session:
+        return by_entry(kept_rows(session)["index_counts"])
 
 
 def assert_kept_as_recounted(store: Store) -> Kept:
-    """The kept rows, checked against a recount of every index from the links."""
-    before = kept(store)
-    store.queries.rebuild_index_counts()
-    assert kept(store) == before
-    return before
+    """The kept rows, checked against a recount of every index from the links (``tests.kept``)."""
+    return by_entry(assert_kept_as_rebuilt(store)["index_counts"])
 
 
 def test_filing_keeps_every_count_as_a_recount_would(store: Store, world: World) -> None:
