@@ -18,7 +18,7 @@ recounts everything, for a bulk load.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store.bulk import chunks
 from store.models import Contact, IndexCount, Link, Message, Record, TeamCount, TeamMail
 from store.visibility import SENT
 
@@ -49,8 +50,6 @@ Key = tuple[str, int]
 Teams = dict[int, set[int]]
 #: The indexes counted, and the link type that files a message under each directly.
 INDEXES = {"clients": "client", "contacts": "contact", "leads": "lead", "records": "record", "users": "user"}
-#: Ids per statement when recounting or reading a batch of messages.
-CHUNK = 500
 
 
 def pairs(index: str, ids: _Select | Sequence[int] | None, visible_ids: _Select | None = None) -> Any:
@@ -127,11 +126,6 @@ def kept_counts(index: str, ids: _Select | Sequence[int] | None = None, *, team_
 # --- keeping the rows --------------------------------------------------------------------------------------------
 
 
-def _chunks(values: Sequence[int]) -> Iterator[list[int]]:
-    for start in range(0, len(values), CHUNK):
-        yield list(values[start : start + CHUNK])
-
-
 # Filing keeps the counts for every message it files (a read or two and an upsert), so these statements are built once:
 # built per call, SQLAlchemy's construction and cache-key work cost several times what SQLite takes to run them.
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
@@ -180,7 +174,7 @@ def message_entries(session: Session, message_ids: Iterable[int], *, lock: bool 
     conn = session.connection()
     lock = lock and conn.dialect.name == "postgresql"
     found = Entries({}, {})
-    for chunk in _chunks(sorted(set(message_ids))):
+    for chunk in chunks(sorted(set(message_ids))):
         if lock:
             conn.execute(_LOCK, {"ids": chunk})
         for message_id, submitter, sent, entity_type, entity_id, contact_client, record_client in conn.execute(
@@ -265,7 +259,7 @@ def recount(session: Session, keys: Iterable[Key]) -> None:
     for index, entity_id in keys:
         by_index.setdefault(index, set()).add(entity_id)
     for index, id_set in sorted(by_index.items()):
-        for chunk in _chunks(sorted(id_set)):
+        for chunk in chunks(sorted(id_set)):
             for model in (IndexCount, TeamCount):
                 session.execute(delete(model).where(model.index_name == index, model.entity_id.in_(chunk)))
             _insert_counts(session, IndexCount, index, live_counts(index, chunk, None))
