@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from store.models import Client, ClientDomain, ClientEmail, Contact, ContactEmail, Lead, Record, Team, User, UserAddress
 from store.page_shapes import Viewer
+from store.search import term_forms
 from store.visibility import visible_id
 
 AnySelect = Select[*tuple[Any, ...]]
@@ -49,7 +50,8 @@ def _like(column: Any, q: str) -> ColumnElement[bool]:
 
 def _address_like(column: Any, q: str) -> ColumnElement[bool]:
     # Addresses and domains are stored lower-case: equality is their unique index, "contains" a scan of one table.
-    return or_(column == q.lower(), column.like(_pattern(q), escape="\\"))
+    # An IDN is stored in A-labels, so "żabka" is looked for as "xn--abka-99a" too.
+    return or_(*(or_(column == form.lower(), column.like(_pattern(form), escape="\\")) for form in term_forms(q)))
 
 
 def _clients() -> IndexKind:

@@ -14,7 +14,8 @@ Migration 0004 keeps a side table ``messages_fts`` (one row per message) in step
   go through the same function.
 
 A query is split on white space; every piece with a letter or digit in it must occur, as a phrase of its words
-("piotr@acme-logistics.pl" is the phrase piotr acme logistics pl). Nothing a user types is FTS syntax: pieces are
+("piotr@acme-logistics.pl" is the phrase piotr acme logistics pl), or in the A-labels the store keeps an IDN
+domain in (``idna_form``: "żabka.pl" also finds "biuro@xn--abka-99a.pl"). Nothing a user types is FTS syntax: pieces are
 quoted for FTS5 and handed to ``phraseto_tsquery`` on PostgreSQL, so no input raises. A query with no letter or
 digit at all matches nothing; a blank one is no search.
 """
@@ -25,6 +26,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+import idna
 from sqlalchemy import ColumnElement, Connection, and_, column, delete, false, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,8 @@ FTS_TABLE = "messages_fts"
 #: Pieces of a query beyond this many are ignored, and so are characters beyond ``MAX_QUERY``.
 MAX_TERMS = 16
 MAX_QUERY = 1000
+#: The longest DNS label (RFC 1035).
+MAX_LABEL = 63
 
 _fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
 
@@ -108,9 +112,35 @@ def search_terms(q: str | None) -> list[str] | None:
     return list(dict.fromkeys(pieces))[:MAX_TERMS]
 
 
+def idna_form(text: str) -> str | None:
+    """``text`` as the store keeps an IDN in addresses and domains: each non-ASCII label of its domain (the part
+    after its last ``@``, or all of it) in A-labels by IDNA 2008 with UTS #46 (``Biuro@Żabka.pl`` →
+    ``Biuro@xn--abka-99a.pl``). ``None`` when there is nothing to encode or a label does not encode."""
+    local, at, domain = text.rpartition("@")
+    if domain.isascii():
+        return None
+    labels = []
+    for label in domain.split("."):
+        if len(label) > MAX_LABEL:  # no label, and punycode's work grows faster than its length
+            return None
+        try:
+            labels.append(label if label.isascii() else idna.encode(label, uts46=True).decode("ascii"))
+        except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError; a label over 63 octets is one
+            return None
+    return local + at + ".".join(labels)
+
+
+def term_forms(term: str) -> list[str]:
+    """A query piece and, where it names an IDN, its A-label form: either may occur."""
+    ascii_form = idna_form(term)
+    return [term] if ascii_form is None else [term, ascii_form]
+
+
 def fts5_query(terms: list[str]) -> str:
-    """An FTS5 MATCH expression requiring every term, each quoted as a phrase (``"`` doubled inside)."""
-    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    """An FTS5 MATCH expression requiring every term (or its ``idna_form``), each quoted as a phrase (``"``
+    doubled inside)."""
+    phrases = (" OR ".join('"' + form.replace('"', '""') + '"' for form in term_forms(term)) for term in terms)
+    return " AND ".join(f"({phrase})" for phrase in phrases)
 
 
 def matches(dialect: str, q: str | None) -> ColumnElement[bool] | None:
@@ -123,10 +153,19 @@ def matches(dialect: str, q: str | None) -> ColumnElement[bool] | None:
     if dialect == "sqlite":
         hits = select(_fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(fts5_query(terms)))
     else:
-        simple: ColumnElement[str] = literal_column("'simple'")
-        queries = [func.phraseto_tsquery(simple, func.messages_fts_fold(term)) for term in terms]
-        tsquery: ColumnElement[Any] = queries[0]
-        for more in queries[1:]:
-            tsquery = tsquery.op("&&")(more)
+        tsquery = _reduce("&&", [_reduce("||", [_phrase(form) for form in term_forms(term)]) for term in terms])
         hits = select(_fts.c.message_id).where(and_(_fts.c.document.op("@@")(tsquery)))
     return Message.id.in_(hits)
+
+
+def _phrase(text: str) -> ColumnElement[Any]:
+    """PostgreSQL: ``text`` as a phrase query, folded as the documents are."""
+    return func.phraseto_tsquery(literal_column("'simple'"), func.messages_fts_fold(text))
+
+
+def _reduce(op: str, queries: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """PostgreSQL: the queries joined by ``&&`` (all) or ``||`` (any)."""
+    combined = queries[0]
+    for more in queries[1:]:
+        combined = combined.op(op)(more)
+    return combined

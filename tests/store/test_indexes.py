@@ -11,6 +11,7 @@ from store import BadCursorError, Store
 from store.cursors import encode_sort_cursor
 from store.index_kinds import SORTS
 from store.page_shapes import IndexRow
+from store.shapes import ClientRow, ContactRow
 from tests.store.world import ADA, ANNA, EVA, JAN, PAWEL, SOLO, VISIBLE, World, day
 
 #: The mail of each entry, by message name: a client's own, its contacts' and its records'.
@@ -107,6 +108,21 @@ def test_search_by_name_address_domain_and_code_ignores_case(store: Store, world
     # LIKE's wildcards are text to find, not patterns
     assert found("clients", "%") == set() and found("clients", "_") == set()
     assert found("clients", "nothing like it") == set()
+
+
+def test_search_finds_an_idn_domain_as_people_write_it(store: Store, world: World) -> None:
+    # Given a client and a contact the import keeps in A-labels (žluťák.cz)
+    store.directory.apply_clients([ClientRow(4, "Žluťák a.s.", domains=("xn--luk-fla37dte.cz",))])
+    store.directory.apply_contacts([ContactRow(2, "Jiří Král", ("jiri@xn--luk-fla37dte.cz",))])
+    viewer = world.viewer(store, ADA.email)
+
+    def found(index: str, q: str) -> set[str]:
+        return {r.label for r in store.queries.list_index(viewer, index, q=q, sort="name").items}
+
+    # Then the Unicode form finds them, whole, in part or in another case
+    for q in ("žluťák.cz", "ŽLUŤÁK", "xn--luk-fla37dte.cz"):
+        assert found("clients", q) == {"Žluťák a.s."}, q
+    assert found("contacts", "jiri@žluťák.cz") == {"Jiří Král"}
 
 
 def test_a_lead_index_shows_only_leads_the_viewer_may_see(store: Store, world: World) -> None:

@@ -246,6 +246,28 @@ def test_search_finds_mail_by_its_participants(store: Store, world: World) -> No
     assert ids(store, ada, q="kurier-polska.example zielinska") == set()
 
 
+def test_search_finds_an_idn_address_as_people_write_it(store: Store, world: World) -> None:
+    ada = world.viewer(store, ADA.email)
+    # Given mail from and to addresses the store keeps in A-labels (żabka.test, łódź.test)
+    filed = file_message(
+        store,
+        submitter=(PAWEL.email, world.users[PAWEL.email]),
+        key="<search-idn@example.com>",
+        subject="Dostawa",
+        date=day(22),
+        body="Dzień dobry.",
+        sender=("biuro@xn--abka-99a.test", "Biuro"),
+        participants=(person("to", "kasa@sklep.xn--d-uga0v4h.test", None),),
+    )
+    # Then the Unicode forms find it, whole or in part, in any case, as do the A-labels
+    for q in ("żabka.test", "biuro@Żabka.test", "ŻABKA", "sklep.łódź.test", "kasa@sklep.łódź.test", "xn--abka-99a"):
+        assert ids(store, ada, q=q) == {filed}, q
+    assert ids(store, ada, q="żabka dostawa") == {filed}
+    # And a word that only looks like a label finds nothing more, nor does one no IDNA takes
+    assert ids(store, ada, q="żabki") == set()
+    assert ids(store, ada, q="ż" * 70) == ids(store, ada, q="a☃b..ż") == set()
+
+
 def test_iter_messages_streams_every_row_in_order(store: Store, world: World) -> None:
     ada = world.viewer(store, ADA.email)
     expected = [row.id for row in store.queries.list_messages(ada, MessageFilter(), limit=500).items]
