@@ -10,6 +10,7 @@ import click
 
 from mailassist.cli_base import Group, State, fail, store_of, when, with_state
 from store import Store
+from store.idn import stored_email
 
 
 @click.group(cls=Group)
@@ -84,7 +85,7 @@ def user_set_password(state: State, email: str) -> None:
         if not store.auth.set_password_hash(email, hash_password(password)):
             fail(f"no user with the email {email}")
     click.echo(
-        f"Password set for {email.strip().lower()}; the user's sessions are logged out and API tokens other than "
+        f"Password set for {stored_email(email)}; the user's sessions are logged out and API tokens other than "
         "service tokens revoked."
     )
 
@@ -109,7 +110,7 @@ def user_set_time_zone(state: State, email: str, zone: str | None, clear: bool) 
         if not store.auth.set_time_zone(email, zone):
             fail(f"no user with the email {email}; import users first ('mailassist import users FILE')")
     shown = f"in {zone}" if zone is not None else "in the browser's zone, else UTC"
-    click.echo(f"The viewer shows {email.strip().lower()}'s times {shown}.")
+    click.echo(f"The viewer shows {stored_email(email)}'s times {shown}.")
 
 
 @user.command("address")

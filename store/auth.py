@@ -14,6 +14,7 @@ from sqlalchemy import Executable, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.database import Database
+from store.idn import stored_email
 from store.models import ApiToken, Team, User, utcnow
 from store.rows import from_row
 from store.shapes import LoginView, TokenGrant, TokenView, UserRef
@@ -46,7 +47,7 @@ class Auth:
 
     def get_login(self, email: str) -> LoginView | None:
         """The user whose primary email is ``email`` (case-insensitive), with its password hash, or ``None``."""
-        stmt = _LOGIN.where(User.email == email.strip().lower())
+        stmt = _LOGIN.where(User.email == stored_email(email))
         return self._db.run(lambda session: _one_login(session, stmt))
 
     def get_login_by_id(self, user_id: int) -> LoginView | None:
@@ -58,10 +59,10 @@ class Auth:
         """Set a new password hash for the user with this primary email, ending the user's sessions and revoking
         the user's tokens (service tokens excepted), all in one commit; False when there is no such user."""
         now = utcnow()
-        user_id = select(User.id).where(User.email == email.strip().lower()).scalar_subquery()
+        user_id = select(User.id).where(User.email == stored_email(email)).scalar_subquery()
         set_hash = (
             update(User)
-            .where(User.email == email.strip().lower())
+            .where(User.email == stored_email(email))
             .values(password_hash=password_hash, session_generation=User.session_generation + 1, updated_at=now)
         )
         revoke = (
@@ -111,12 +112,12 @@ class Auth:
 
     def _update_user(self, email: str, **values: Any) -> bool:
         """Set ``values`` on the user with this primary email, in one commit; False when there is no such user."""
-        stmt = update(User).where(User.email == email.strip().lower()).values(**values, updated_at=utcnow())
+        stmt = update(User).where(User.email == stored_email(email)).values(**values, updated_at=utcnow())
         return self._db.run(lambda session: _rowcount(session.execute(stmt)) == 1)
 
     def has_assistant_token(self, email: str) -> bool:
         """Whether the user with this primary email has a secret assistant address."""
-        stmt = select(User.assistant_token_hash).where(User.email == email.strip().lower())
+        stmt = select(User.assistant_token_hash).where(User.email == stored_email(email))
         return self._db.run(lambda session: session.scalar(stmt) is not None)
 
     def find_user_by_assistant_token(self, token_hash: str) -> UserRef | None:
@@ -205,7 +206,7 @@ class Auth:
             ApiToken.service,
         ).join(User, ApiToken.user_id == User.id)
         if email is not None:
-            stmt = stmt.where(User.email == email.strip().lower())
+            stmt = stmt.where(User.email == stored_email(email))
         stmt = stmt.order_by(ApiToken.id)
         return self._db.run(
             lambda session: [

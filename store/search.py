@@ -26,11 +26,11 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-import idna
 from sqlalchemy import ColumnElement, Connection, and_, column, delete, false, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from store.bulk import chunks
+from store.idn import idna_form
 from store.models import Message, Participant
 
 #: The side table (and, on SQLite, the prefix of FTS5's shadow tables): not part of the models.
@@ -38,8 +38,6 @@ FTS_TABLE = "messages_fts"
 #: Pieces of a query beyond this many are ignored, and so are characters beyond ``MAX_QUERY``.
 MAX_TERMS = 16
 MAX_QUERY = 1000
-#: The longest DNS label (RFC 1035).
-MAX_LABEL = 63
 
 _fts = table(FTS_TABLE, column("rowid"), column("message_id"), column("document"))
 
@@ -110,24 +108,6 @@ def search_terms(q: str | None) -> list[str] | None:
     )
     pieces = [piece for piece in text.split() if any(ch.isalnum() for ch in piece)]
     return list(dict.fromkeys(pieces))[:MAX_TERMS]
-
-
-def idna_form(text: str) -> str | None:
-    """``text`` as the store keeps an IDN in addresses and domains: each non-ASCII label of its domain (the part
-    after its last ``@``, or all of it) in A-labels by IDNA 2008 with UTS #46 (``Biuro@Żabka.pl`` →
-    ``Biuro@xn--abka-99a.pl``). ``None`` when there is nothing to encode or a label does not encode."""
-    local, at, domain = text.rpartition("@")
-    if domain.isascii():
-        return None
-    labels = []
-    for label in domain.split("."):
-        if len(label) > MAX_LABEL:  # no label, and punycode's work grows faster than its length
-            return None
-        try:
-            labels.append(label if label.isascii() else idna.encode(label, uts46=True).decode("ascii"))
-        except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError; a label over 63 octets is one
-            return None
-    return local + at + ".".join(labels)
 
 
 def term_forms(term: str) -> list[str]:

@@ -43,6 +43,18 @@ def test_get_login_finds_users_by_primary_email_case_insensitively(users: Store)
     assert users.auth.get_login_by_id(10_000) is None
 
 
+def test_a_login_may_name_an_idn_domain_in_unicode(users: Store) -> None:
+    # Given a user the import keeps in A-labels (żabka.test)
+    users.directory.apply_users([UserRow(line=4, email="ola@xn--abka-99a.test", name="Ola", team=None, role="all")])
+    # Then the address as people write it finds the user, to log in, to set a password or a time zone
+    login = users.auth.get_login(" Ola@Żabka.TEST ")
+    assert login is not None and login.email == "ola@xn--abka-99a.test"
+    assert users.auth.set_password_hash("ola@żabka.test", "$argon2id$x")
+    assert users.auth.set_time_zone("ola@żabka.test", "Europe/Warsaw")
+    assert users.auth.get_login("ola@xn--abka-99a.test") == users.auth.get_login("ola@żabka.test") != login
+    assert users.auth.get_login("ola@żabki.test") is None
+
+
 def test_set_password_hash_replaces_it_and_refuses_unknown_users(users: Store) -> None:
     assert users.auth.set_password_hash("ANNA@example.com", "$argon2id$first")
     assert users.auth.set_password_hash("anna@example.com", "$argon2id$second")

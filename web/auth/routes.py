@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from store import LoginView, Store, StoreError
+from store.idn import stored_email
 from web.auth.middleware import require_user
 from web.auth.passwords import hash_password, needs_rehash, verify_password
 from web.auth.throttle import LoginThrottle
@@ -124,21 +125,23 @@ class LoginRoutes:
     async def login(self, request: Request) -> Response:
         """``POST /login``: CSRF first, then the throttle, then the password; a new session on success."""
         fields = await read_form(request)
-        email = fields.get("email", "").strip().lower()[:320]
+        typed = fields.get("email", "").strip()[:320]
+        # The throttle counts, and the store looks up, one form of an address however it was typed (case, IDN)
+        email = stored_email(typed)
         next_path = safe_next(fields.get("next"))
         if not csrf_valid(request, fields):
             error = "This form has expired. Please log in again."
-            return self.form(request, 403, email=email, next_path=next_path, error=error)
+            return self.form(request, 403, email=typed, next_path=next_path, error=error)
         address = client_address(request)
         wait = self.throttle.retry_after(email, address)
         if wait is not None:
             error = f"Too many failed logins. Try again in {_duration(wait)}."
             headers = {"Retry-After": str(wait)}
-            return self.form(request, 429, email=email, next_path=next_path, error=error, headers=headers)
+            return self.form(request, 429, email=typed, next_path=next_path, error=error, headers=headers)
         user = await run_in_threadpool(self.store.auth.get_login, email) if email else None
         if not await run_in_threadpool(self.verify, user, fields.get("password", "")) or user is None:
             self.throttle.add_failure(email, address)
-            return self.form(request, 401, email=email, next_path=next_path, error="Wrong email or password.")
+            return self.form(request, 401, email=typed, next_path=next_path, error="Wrong email or password.")
         self.throttle.add_success(email, address)
         await self._rehash(user, fields.get("password", ""))
         request.session.clear()

@@ -10,10 +10,13 @@ from starlette.testclient import TestClient
 import web.auth.middleware
 import web.auth.routes
 from store import Store
-from tests.web.auth.support import PASSWORD, csrf, post_login
+from store.shapes import UserRow
+from tests.web.auth.support import PASSWORD, Clock, csrf, post_login
 from web.app import create_app
 from web.auth.middleware import SESSION_COOKIE
+from web.auth.passwords import hash_password
 from web.auth.routes import safe_next
+from web.auth.throttle import LoginThrottle
 
 WRONG = "Wrong email or password."
 
@@ -85,6 +88,24 @@ def test_wrong_password_and_unknown_email_get_the_same_401(client: TestClient, m
 
 def test_login_with_an_uppercase_email_works(client: TestClient) -> None:
     assert post_login(client, email="  ANNA@example.com ").status_code == 303
+
+
+def test_login_may_write_an_idn_domain_in_unicode_and_the_throttle_counts_both_forms(
+    store: Store, clock: Clock
+) -> None:
+    # Given a user the import keeps in A-labels
+    store.directory.apply_users([UserRow(line=5, email="ola@xn--abka-99a.test", name="Ola", team=None, role="all")])
+    assert store.auth.set_password_hash("ola@xn--abka-99a.test", hash_password(PASSWORD))
+    with TestClient(create_app(store, login_throttle=LoginThrottle(clock=clock)), follow_redirects=False) as client:
+        # Then the address as she writes it logs her in
+        assert post_login(client, email="Ola@Żabka.test").status_code == 303
+        client.cookies.clear()
+        # And failures in either form count against one address: the sixth, in any form, is held back
+        for email in ("ola@żabka.test", "ola@xn--abka-99a.test", "OLA@ŻABKA.TEST") * 2:
+            response = post_login(client, email=email, password="guess guess")
+            assert response.status_code == 401
+        assert 'value="OLA@ŻABKA.TEST"' in response.text  # the form shows what was typed
+        assert post_login(client, email="ola@żabka.test").status_code == 429
 
 
 @pytest.mark.parametrize("token", [None, "", "forged"])
