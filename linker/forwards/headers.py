@@ -3,7 +3,7 @@
 A block is a run of label lines (``From:``, ``Od:``, ``De :``, ``*Von:*``, ``差出人`` with a full-width colon), where
 a To/Cc value may wrap onto the next lines. It ends at the first line that is neither, at a repeated field (the next
 block) or at a blank line, unless what follows the blank line is a field the block still lacks (HTML paragraphs
-turned into text).
+turned into text). A ``Word: value`` line no table knows is passed over when such a field follows it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ _LABEL_LINE = re.compile(
 #: Labels inside one line, case-sensitive since nothing but capitals separates them (``CETSubject:``).
 _INLINE_LABEL = re.compile(r"(?P<label>" + _ALTERNATION + r")[ \t]*[:\uff1a]")
 _INLINE_LABEL_NO_COLON = re.compile(r"(?P<label>" + _ALTERNATION + r")[ \t]+")
+#: A label without its colon right after an address's ``>``: case aside, nothing else says it is one.
+_BARE_AFTER_ADDRESS = re.compile(r">[ \t]*(?P<label>" + _ALTERNATION + r")[ \t]+", re.IGNORECASE)
+#: A label line of a field no table knows: one to three words, a colon, a value.
+_UNKNOWN_LABEL = re.compile(_BOLD + r"[^\W\d_][\w'-]*(?: [\w'-]+){0,2}" + _BOLD + r"[:\uff1a][ \t]*\S")
 
 
 @dataclass(slots=True)
@@ -85,8 +89,7 @@ def parse_block(lines: list[str], start: int) -> HeaderBlock:
             j = i
             while j < len(lines) and not lines[j].strip() and j - i < 2:
                 j += 1
-            ahead = label_of(lines[j]) if j < len(lines) else None
-            if block.fields and ahead is not None and ahead[0] not in block.fields and ahead[0] != "other":
+            if block.fields and _new_field(block, lines, j):
                 i = j
                 continue
             break
@@ -95,8 +98,19 @@ def parse_block(lines: list[str], start: int) -> HeaderBlock:
             i += 1
             block.end = i
             continue
+        if block.fields and _UNKNOWN_LABEL.match(line) and _new_field(block, lines, i + 1):
+            # A label no table knows (a client's own word for a field, a header it copies) between two known ones
+            last = None
+            i += 1
+            continue
         break
     return block
+
+
+def _new_field(block: HeaderBlock, lines: list[str], i: int) -> bool:
+    """Whether ``lines[i]`` is a label line of a field the block still lacks."""
+    found = label_of(lines[i]) if i < len(lines) else None
+    return found is not None and found[0] not in block.fields and found[0] != "other"
 
 
 def _boundary_ok(text: str, start: int, label: str) -> bool:
@@ -124,9 +138,27 @@ def parse_one_line(text: str) -> HeaderBlock | None:
         block.fields[name] = text[value_start:value_end].strip()
     if kept:
         block.first = kept[0][0]
+    for name in ("from", "to"):
+        if name in block.fields:
+            _split_bare_recipients(block, name)
     if "subject" not in block.fields and kept:
         _split_bare_subject(block, kept[-1][0])
     return block if len(block.fields) >= 2 else None
+
+
+def _split_bare_recipients(block: HeaderBlock, name: str) -> None:
+    """Yahoo in Polish writes ``Dw`` with no colon, glued to the address before it (``…>Dw Walter <w@x>``): find a
+    To or Cc label the block lacks right after an address, where only mailboxes follow it."""
+    value = block.fields[name]
+    for match in _BARE_AFTER_ADDRESS.finditer(value):
+        field = _INDEX[match.group("label").casefold()]
+        if field not in {"to", "cc"} or field in block.fields:
+            continue
+        rest = value[match.end() :].strip()
+        if looks_like_mailbox_list(rest):  # the first candidate only: each look reads the rest of the value
+            block.fields[name] = value[: match.start() + 1].strip()
+            block.fields[field] = rest
+        return
 
 
 def _split_bare_subject(block: HeaderBlock, last: str) -> None:

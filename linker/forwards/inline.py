@@ -133,10 +133,23 @@ def _region(lines: list[str], start: int, depth: int, limit: int | None = None) 
         return lines[start : None if limit is None else start + limit]
     marks = _marks(depth)
     out: list[str] = []
-    for line in lines[start : None if limit is None else start + limit]:
+    window = lines[start : None if limit is None else start + limit]
+    i = 0
+    while i < len(window):
+        line = window[i]
         if marks.match(line) is None and line.strip(" \t>"):
-            break
+            # A lazy continuation (MailMate): unquoted lines that go on a quoted paragraph up to the next quoted
+            # line belong to the quote. Anything else unquoted ends it. Each line is looked at twice at most.
+            end = i
+            while end < len(window) and marks.match(window[end]) is None and window[end].strip(" \t>"):
+                end += 1
+            if not (out and out[-1].strip() and end < len(window) and marks.match(window[end])):
+                break
+            out += window[i:end]
+            i = end
+            continue
         out.append(_dequote(line, depth))
+        i += 1
     return out
 
 

@@ -115,7 +115,7 @@ DATE: Table = {
     "sv": ["Datum", "Skickat", "Skickades"],
     "da": ["Dato", "Sendt"],
     "no": ["Dato", "Sendt"],
-    "fi": ["Päivämäärä", "Lähetetty", "Pvm"],
+    "fi": ["Päivämäärä", "Päiväys", "Lähetetty", "Pvm"],
     "hu": ["Dátum", "Elküldve", "Küldve", "Elküldés ideje"],
     "hr": ["Datum", "Poslano"],
     "ru": ["Дата", "Отправлено", "Отправлено в"],

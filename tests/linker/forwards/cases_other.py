@@ -128,6 +128,37 @@ OTHERS: dict[str, Case] = {
         to=[(None, "obchod@example.cz")],
         date=datetime(2024, 3, 4, 9, 15, tzinfo=CET),
     ),
+    "yahoo_pl.txt": Case(  # Yahoo writes "Dw" with no colon, glued to the address before it
+        subject="Fwd: Zamówienie palet EUR",
+        sender=("Marek Zając", "marek.zajac@baltic-cargo.pl"),
+        original_subject="Zamówienie palet EUR",
+        body="Dzień dobry,\nzamawiamy 120 palet EUR z dostawą do Gdyni.",
+        to=[(None, "handel@example.pl")],
+        cc=[("Ewa Lis", "ewa.lis@baltic-cargo.pl"), ("Biuro", "biuro@baltic-cargo.pl")],
+        note="Cześć Kasiu, to od nich, odpowiesz?",
+        date=datetime(2024, 3, 7, 14, 5, 10, tzinfo=CET),
+    ),
+    "thunderbird_fi.txt": Case(  # Thunderbird in Finnish labels the date "Päiväys"
+        subject="VS: Tarjouspyyntö: kylmäkuljetus",
+        sender=("Mikko Virtanen", "mikko.virtanen@pohjolan-kuljetus.fi"),
+        original_subject="Tarjouspyyntö: kylmäkuljetus",
+        body="Hei,\n\npyydämme tarjousta kylmäkuljetuksesta Tampereelta Tallinnaan.",
+        to=[(None, "myynti@example.fi")],
+        note="Välitän eteenpäin, katsotko?",
+        date=datetime(2024, 3, 7, 14, 5, 10, tzinfo=timezone(timedelta(hours=2))),
+    ),
+    "mailmate_lazy_en.txt": Case(  # a wrapped line of the quoted body lost its "> " (a lazy continuation)
+        subject="Fwd: Samples for the spring range",
+        sender=("Noah Williams", "noah@harbor-supply.com"),
+        original_subject="Samples for the spring range",
+        body=(
+            "Hi, could you send us samples of the spring range before the end of the month? We would like to test"
+            " them in\nour two stores first.\n\nThanks, Noah"
+        ),
+        to=[(None, "sales@example.com")],
+        note="Can you handle this one?",
+        date=datetime(2024, 3, 7, 14, 5),
+    ),
     "hubspot_es.txt": Case(
         subject="Fwd: Solicitud de presupuesto",
         sender=("Lucía Fernández", "lucia.fernandez@iberia-textil.es"),

@@ -82,6 +82,27 @@ def test_yahoo_subject_without_colon() -> None:
     assert block.fields["subject"] == "Olá"
 
 
+def test_yahoo_cc_without_colon_after_an_address() -> None:
+    block = parse_one_line("Od: A <a@example.pl>Do: b@example.pl <b@example.pl>Dw C <c@example.pl>; d@example.pl")
+    assert block is not None
+    assert block.fields["to"] == "b@example.pl <b@example.pl>"
+    assert block.fields["cc"] == "C <c@example.pl>; d@example.pl"
+    # Not after an address, or not followed by mailboxes only: a name's word, kept where it stands
+    for text in ("Od: A <a@example.pl>Do: Jan Dw <j@example.pl>", "Od: A <a@example.pl>Do: <b@example.pl>Dw ok"):
+        one = parse_one_line(text)
+        assert one is not None and "cc" not in one.fields, text
+
+
+def test_a_label_no_table_knows_is_passed_over_between_known_ones() -> None:
+    lines = ["From: A <a@example.com>", "Sendezeit: 4.3.2024", "To: b@example.com", "", "Body"]
+    block = parse_block(lines, 0)
+    assert (block.fields, block.end) == ({"from": "A <a@example.com>", "to": "b@example.com"}, 3)
+    # Not when a body line follows it, nor a field the block already has
+    for after in ("Thanks for the samples.", "From: C <c@example.com>"):
+        block = parse_block(["From: A <a@example.com>", "Subject: Hi", "Note: see below", after], 0)
+        assert block.end == 2, after
+
+
 def test_one_line_needs_a_leading_label() -> None:
     assert parse_one_line("Hello From: x To: y") is None
     assert parse_one_line("Canada: nice") is None

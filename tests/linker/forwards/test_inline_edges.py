@@ -113,3 +113,14 @@ def test_an_attribution_needs_its_closing_colon() -> None:
     at = next(i for i, line in enumerate(lines) if line.rstrip().endswith("wrote:"))
     lines[at] = lines[at].rstrip()[:-1]
     assert find_inline_forward("\n".join(lines), outer_subject="FW: Contract renewal") is None
+
+
+def test_a_lazy_line_joins_the_quote_only_between_quoted_lines() -> None:
+    head = "Forwarded message:\n\n> From: Noah <noah@example.com>\n> Subject: Samples\n> Date: 7 Mar 2024\n>\n"
+    # A wrapped line that lost its "> " goes on the quoted paragraph
+    found = find_inline_forward(head + "> Could you send\nus samples?\n> Noah\n")
+    assert found is not None and found.body == "Could you send\nus samples?\nNoah"
+    # Text after the last quoted line, or after a blank line, is not the quote's
+    for tail in ("> Noah\nJan Kowalski, Sales\n", "> Could you?\n\nMy answer.\n> Noah\n"):
+        found = find_inline_forward(head + tail)
+        assert found is not None and "Jan" not in found.body and "answer" not in found.body, tail
