@@ -26,8 +26,8 @@ from typing import Literal
 from linker.forwards.attribution import Attribution, find_attribution
 from linker.forwards.dates import parse_date
 from linker.forwards.headers import HeaderBlock, label_of, parse_block, parse_one_line
-from linker.forwards.mailboxes import decoded, parse_mailbox, parse_mailboxes
-from linker.forwards.separators import FORWARD, ORIGINAL
+from linker.forwards.mailboxes import clean_value, decoded, parse_mailbox, parse_mailboxes
+from linker.forwards.separators import FORWARD, ORIGINAL, PLAIN_FORWARD
 from linker.forwards.subject import has_forward_prefix, has_reply_prefix, strip_forward_prefix
 from linker.forwards.tables import longest_first
 from linker.model import InlineForward, QuoteKind
@@ -49,14 +49,25 @@ _DASHED_LEAD = re.compile(r"^\s*[-=_~*]{3,}\s*(?P<title>[^-=_~*\s][^-=_~*]*?)\s*
 #: The longest title between dashes, when it names a forward: Mutt names the sender in it (``----- Forwarded message
 #: from Name <addr> -----``). Any other title is at most 80 characters.
 MAX_TITLE = 160
-#: Mutt's line below the forwarded message (``----- End forwarded message -----``), dropped from the body.
-_END_FORWARD = re.compile(r"^\s*-{3,}\s*End (?:of )?forwarded message\s*-{3,}\s*$", re.IGNORECASE)
+#: A line some clients draw below the forwarded message, dropped from the end of the body: a titled one (Mutt's
+#: ``----- End forwarded message -----``, Yandex's ``-------- Конец пересылаемого сообщения --------``), a bare rule
+#: (KMail), or The Bat!'s ``===8<===…End of original message text===`` (which also opens the body).
+_CLOSING = re.compile(r"^\s*(?:[-=]{3,}[^-=]{1,80}[-=]{3,}|[-=_]{5,}|={2,}\s*8<.*)\s*$")
+_SCISSORS = re.compile(r"^\s*={2,}\s*8<")
+#: Yandex: below its separator, the sender as an attribution without a verb (``07.03.2024, 14:05, "Name" <addr>:``).
+_DATED_SENDER = re.compile(
+    r"^\s*(?P<date>\d{1,2}\.\d{1,2}\.\d{2,4},?\s+\d{1,2}:\d{2}(?::\d{2})?),\s*(?P<who>[^\n]{1,300}?@[^\n]{1,300}?)\s*:\s*$"
+)
 #: A bare rule: Outlook on the web and desktop draw one above the quoted header (32 underscores).
 _RULE = re.compile(r"^\s*(?:_{10,}|-{10,})\s*$")
 #: ``Begin forwarded message:`` and its kin: a known title ending with a colon.
 _TITLE_COLON = re.compile(r"^\s*(?P<title>[^:\uff1a]{3,80}?)\s*[:\uff1a]\s*$")
 _FORWARD_TITLES = [p.casefold() for p in longest_first(FORWARD)]
 _ORIGINAL_TITLES = [p.casefold() for p in longest_first(ORIGINAL)]
+_PLAIN_TITLE = re.compile(
+    r"^\s*(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in longest_first(PLAIN_FORWARD)) + r")\s*$",
+    re.IGNORECASE,
+)
 #: Invisible characters clients leave at the top of a body (BOM, zero-width space) or as spaces (NBSP), and what
 #: they become. Replaced one by one where present: ``str.translate`` with a table costs more than the whole scan.
 _INVISIBLE = (("\ufeff", ""), ("\u200b", ""), ("\u200e", ""), ("\u200f", ""), ("\xa0", " "))
@@ -177,7 +188,7 @@ def _dashed_style(line: str, kind: SeparatorKind) -> str:
 def _match_separator(line: str) -> _Separator | None:
     """What kind of separator ``line`` is, with any header text that follows it on the same line."""
     if not _SEPARATOR_HINT.search(line):
-        return None
+        return _Separator("forward", "", "the-bat") if _PLAIN_TITLE.match(line) else None
     if _RULE.match(line):
         return _Separator("original", "", "outlook")
     full = _DASHED_FULL.match(line)
@@ -259,10 +270,33 @@ def _after_separator(  # noqa: PLR0917  (the scan's state, passed on as _forward
             window = window[:start] + _region(lines, i + start, header_depth, _WINDOW)
         block = parse_block(window, start)
         if not _valid(block, separator.kind):
-            return None
+            return _dated_sender_at(lines, i, depth, start, separator, subject, strict)
     kind = _kind(separator.kind, subject, strict, depth)
     region = _region(lines, i, depth)[:start] + _region(lines, i + start, header_depth)
     return _build(lines[:i], block, region[block.end :], subject, kind=kind, style=separator.style)
+
+
+def _dated_sender_at(  # noqa: PLR0917  (the scan's state, as _after_separator has it)
+    lines: list[str], i: int, depth: int, start: int, separator: _Separator, subject: str | None, strict: bool
+) -> InlineForward | None:
+    """Yandex's forward: a forward separator, then the sender and date on one line, then the body."""
+    if separator.kind != "forward" or depth > 0:
+        return None
+    line = lines[i + start] if i + start < len(lines) else ""
+    dated = _DATED_SENDER.match(line) if len(line) <= 400 else None
+    sender = parse_mailbox(clean_value(dated.group("who"))) if dated else None
+    if dated is None or sender is None or sender.address is None:
+        return None
+    attribution = Attribution(start=start, end=start + 1, sender=sender, date_text=dated.group("date"))
+    return _build(
+        lines[:i],
+        HeaderBlock(end=start + 1),
+        lines[i + start + 1 :],
+        subject,
+        kind=_kind(separator.kind, subject, strict, depth),
+        style="yandex",
+        attribution=attribution,
+    )
 
 
 def _valid(block: HeaderBlock, kind: SeparatorKind | None) -> bool:
@@ -305,10 +339,10 @@ def _body(lines: list[str]) -> str:
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
-    if last >= 0 and _END_FORWARD.match(lines[last]):
+    if last >= 0 and _CLOSING.match(lines[last]):
         lines = lines[:last]
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and _closes_block(lines, first):
+    if first is not None and (_SCISSORS.match(lines[first]) or _closes_block(lines, first)):
         lines = lines[first + 1 :]
     text = "\n".join(lines)
     if _UNINDENTED.search(text):

@@ -84,6 +84,11 @@ ORIGINAL: Table = {
     "ja": ["元のメッセージ", "オリジナルメッセージ"],
 }
 
+#: Whole lines, with no dashes or colon, that open a forward's header block (The Bat!).
+PLAIN_FORWARD: Table = {
+    "en": ["This is a forwarded message"],
+}
+
 #: Verbs that end a reply attribution line, ``On <date>, <name> <address> wrote:`` and its translations
 #: (Gmail, Thunderbird, Apple Mail, MailMate, Missive, Yahoo, and Outlook for Mac, which writes it above forwards).
 WROTE: Table = {

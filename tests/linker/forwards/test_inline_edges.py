@@ -3,6 +3,8 @@ invisible characters, and text that is not a forward."""
 
 from __future__ import annotations
 
+import pytest
+
 from linker.forwards.inline import find_inline_forward
 from linker.model import InlineForward, Mailbox
 from tests.linker.forwards.inline_support import load, mailboxes
@@ -124,3 +126,35 @@ def test_a_lazy_line_joins_the_quote_only_between_quoted_lines() -> None:
     for tail in ("> Noah\nJan Kowalski, Sales\n", "> Could you?\n\nMy answer.\n> Noah\n"):
         found = find_inline_forward(head + tail)
         assert found is not None and "Jan" not in found.body and "answer" not in found.body, tail
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        "-------- Конец пересылаемого сообщения --------",
+        "----- End forwarded message -----",
+        "-----------------------------------------",
+        "===8<===========End of original message text===========",
+    ],
+)
+def test_a_line_drawn_below_the_forwarded_message_is_not_its_body(closing: str) -> None:
+    block = "---------- Forwarded message ---------\nFrom: A <a@example.com>\nDate: 7 Mar 2024"
+    text = f"Note.\n\n{block}\n\nHi,\nBye.\n{closing}\n"
+    found = find_inline_forward(text)
+    assert found is not None and found.body == "Hi,\nBye."
+    # Only below it: a rule inside the body stays
+    found = find_inline_forward(text.replace("Hi,", f"Hi,\n{closing}"))
+    assert found is not None and found.body == f"Hi,\n{closing}\nBye."
+
+
+def test_yandex_needs_its_sender_line_right_below_a_forward_separator() -> None:
+    sender = '07.03.2024, 14:05, "Ivan" <ivan@example.ru>:'
+    found = find_inline_forward(f"-------- Пересылаемое сообщение --------\n{sender}\n\nТекст\n")
+    assert found is not None and found.from_ == Mailbox("Ivan", "ivan@example.ru") and found.body == "Текст"
+    # Not below an original-message separator, not without an address, not further down
+    for text in (
+        f"-----Original Message-----\n{sender}\n\nТекст\n",
+        "-------- Пересылаемое сообщение --------\n07.03.2024, 14:05, Ivan:\n\nТекст\n",
+        f"-------- Пересылаемое сообщение --------\nПривет\n{sender}\n\nТекст\n",
+    ):
+        assert find_inline_forward(text, outer_subject="Fwd: x") is None, text
