@@ -40,7 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.bulk import chunks
-from store.models import Contact, IndexCount, Link, Message, Record, TeamCount, TeamMail
+from store.kept_models import IndexCount, TeamCount, TeamMail
+from store.models import Contact, Link, Message, Record
 from store.visibility import SENT
 
 _Select = Select[*tuple[Any, ...]]

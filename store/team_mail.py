@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from store.bulk import chunks
 from store.index_counts import Teams, rebuild_team_counts
-from store.models import Link, Message, Participant, TeamMail, User, UserAddress
+from store.kept_models import TeamMail
+from store.models import Link, Message, Participant, User, UserAddress
 from store.visibility import PARTICIPANT_ROLES, SENT
 
 

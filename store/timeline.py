@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from store.cursors import before, decode_cursor, encode_cursor
 from store.errors import StoreError
+from store.kept_models import TeamMail
 from store.labels import chip_order, with_labels
-from store.models import Contact, Inbound, Link, Message, MessageCode, Record, TeamMail, User
+from store.models import Contact, Inbound, Link, Message, MessageCode, Record, User
 from store.page_shapes import LinkChip, MessageFilter, MessagePage, MessageRow, Viewer
 from store.search import matches
 from store.visibility import visible, visible_id
@@ -142,9 +143,17 @@ def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str
         stmt = stmt.where(before(*order, at, last_id))
     rows = session.execute(stmt.order_by(order[0].desc(), order[1].desc()).limit(limit + 1)).all()
     page = rows[:limit]
+    more = len(rows) > limit
+    return MessagePage(
+        items=_message_rows(session, page), next=encode_cursor("m", page[-1].sort, page[-1].id) if more else None
+    )
+
+
+def _message_rows(session: Session, page: Sequence[Any]) -> tuple[MessageRow, ...]:
+    """A page's rows as the list shows them, with their link chips and how each came in."""
     chips = link_chips(session, [row.id for row in page])
     sources = receipt_sources(session, [row.id for row in page])
-    items = tuple(
+    return tuple(
         MessageRow(
             id=row.id,
             subject=row.subject,
@@ -159,5 +168,3 @@ def list_messages(session: Session, viewer: Viewer, f: MessageFilter, after: str
         )
         for row in page
     )
-    more = len(rows) > limit
-    return MessagePage(items=items, next=encode_cursor("m", page[-1].sort, page[-1].id) if more else None)

@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import CTE, ColumnElement, Select, exists, false, func, or_, select, true, type_coerce, union
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from store.models import Lead, Link, Message, Participant, TeamCount, TeamMail, User, UTCDateTime
+from store.kept_models import TeamCount, TeamMail
+from store.models import Lead, Link, Message, Participant, User, UTCDateTime
 from store.page_shapes import Viewer
 
 #: Participant roles that make a message someone's: From, To and Cc.

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from store import Store
 from store.index_counts import rebuild_index_counts
-from store.models import IndexCount, TeamCount, TeamMail
+from store.kept_models import IndexCount, TeamCount, TeamMail
 from store.team_mail import rebuild_team_mail
 
 Rows = dict[str, set[tuple[Any, ...]]]

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from store import LinkWrite, MessageWrite, ParticipantWrite, PlanWrite, Store
-from store.models import Base, Inbound, IndexCount, Message, TeamCount, TeamMail, UTCDateTime
+from store.kept_models import IndexCount, TeamCount, TeamMail
+from store.models import Base, Inbound, Message, UTCDateTime
 from store.shapes import ClientRow, ContactRow, UserRow
 from tests.browser.conftest import EMAIL, PASSWORD, World, seed
 from web.auth.passwords import hash_password

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from store import Store
 from store.index_counts import count_added, message_entries, rebuild_team_counts
-from store.models import TeamMail, User
+from store.kept_models import TeamMail
+from store.models import User
 from store.page_shapes import MessageFilter, Viewer
 from store.shapes import UserRow
 from store.team_mail import hold_people
