@@ -15,7 +15,14 @@ from linker.forwards.tables import Table
 #: Phrases between dashes (``---------- Forwarded message ---------``) or ending with a colon (Apple Mail's
 #: ``Begin forwarded message:``) that only a forward produces. Gmail, HubSpot, Missive, Thunderbird, Yahoo, MailMate.
 FORWARD: Table = {
-    "en": ["Forwarded message", "Forwarded Message", "Begin forwarded message", "Forwarded e-mail", "Fwd Message"],
+    "en": [
+        "Forwarded message",
+        "Forwarded Message",
+        "Begin forwarded message",
+        "Forwarded e-mail",
+        "Fwd Message",
+        "Forwarded by",  # Lotus Notes: "----- Forwarded by Name/Org on 03/12/2024 11:52 AM -----"
+    ],
     "pl": [
         "Wiadomość przekazana",
         "Wiadomość przesłana dalej",

@@ -186,6 +186,16 @@ OTHERS: dict[str, Case] = {
         note="Kannst du das übernehmen?",
         date=datetime(2024, 3, 12, 11, 40, 5, tzinfo=CET),
     ),
+    "lotus_notes_en.txt": Case(  # Notes: "Forwarded by" names the forwarder, tabs after the labels
+        subject="Fw: Pallet wrap for the Leeds depot",
+        sender=("Chloe Bennett", "chloe.bennett@fenwick-foods.co.uk"),
+        original_subject="Pallet wrap for the Leeds depot",
+        body="Good morning,\n\nplease send us a price for 60 rolls of pallet wrap, delivered to our Leeds depot.",
+        to=[(None, "sales@example.com")],
+        cc=[("Owen Price", "owen.price@fenwick-foods.co.uk")],
+        note="Marta, this came in through the old Notes mailbox. Can you reply?\n\nThanks, Robert",
+        date=datetime(2024, 3, 12, 11, 40),
+    ),
     "hubspot_es.txt": Case(
         subject="Fwd: Solicitud de presupuesto",
         sender=("Lucía Fernández", "lucia.fernandez@iberia-textil.es"),

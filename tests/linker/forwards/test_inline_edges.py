@@ -158,3 +158,12 @@ def test_yandex_needs_its_sender_line_right_below_a_forward_separator() -> None:
         f"-------- Пересылаемое сообщение --------\nПривет\n{sender}\n\nТекст\n",
     ):
         assert find_inline_forward(text, outer_subject="Fwd: x") is None, text
+
+
+def test_lotus_notes_forwarded_by_is_a_forward_even_under_a_reply_subject() -> None:
+    text = (
+        "See below.\n----- Forwarded by Robert Hayes/Sales/Example on 03/12/2024 11:52 AM -----\n\n"
+        "From:\tChloe <chloe@example.co.uk>\nTo:\tsales@example.com\nDate:\t03/12/2024 11:40 AM\nSubject:\tWrap\n\nHi\n"
+    )
+    found = find_inline_forward(text, outer_subject="Re: Wrap")
+    assert found is not None and found.from_ == Mailbox("Chloe", "chloe@example.co.uk")
