@@ -86,10 +86,14 @@ def assemble(reading: Reading, context: Context) -> ParsedMessage:
 
 
 def _attached_messages(parts: list[Part], defects: list[str]) -> tuple[bytes, ...]:
-    """Each enclosed message's raw bytes, but not the empty or binary ones (``parse_message`` would refuse them)."""
+    """Each enclosed message's raw bytes, but not the empty or binary ones (``parse_message`` would refuse them),
+    and each message saved to a file and attached as one (``_saved_message``)."""
     out: list[bytes] = []
     for part in parts:
         if part.message is None:
+            saved = _saved_message(part)
+            if saved is not None:
+                out.append(saved)
             continue
         try:
             check_readable(part.message)
@@ -98,6 +102,18 @@ def _attached_messages(parts: list[Part], defects: list[str]) -> tuple[bytes, ..
             continue
         out.append(part.message)
     return tuple(out)
+
+
+def _saved_message(part: Part) -> bytes | None:
+    """A ``.eml`` file attached under another type than ``message/rfc822`` (``application/octet-stream``, as a
+    browser or a file manager labels a saved message): its bytes when they open with a header block that has a
+    From line; it stays an attachment as well."""
+    if part.data is None or not (part.filename or "").lower().endswith(".eml") or part.children:
+        return None
+    if not _HEADER_START.match(part.data):
+        return None
+    head = part.data[:MAX_SAVED_HEAD].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    return part.data if _FROM_LINE.search(head) else None
 
 
 def _walk(root: Part) -> Iterator[Part]:
@@ -196,6 +212,9 @@ _ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 
 
 _HEADER_START = re.compile(rb"(?:From [^\r\n]*\r?\n)?[!-9;-~]+[ \t]*:")
+_FROM_LINE = re.compile(rb"^from[ \t]*:", re.IGNORECASE | re.MULTILINE)
+#: How much of a saved message is searched for its From line.
+MAX_SAVED_HEAD = 65_536
 
 
 def check_readable(raw: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -128,6 +129,38 @@ def test_forward_that_is_nothing_but_an_attached_message() -> None:
         "Dzień dobry,\n\nprosimy o ofertę na transport chłodniczy Poznań - Praga.\n\nPozdrawiam,\nTomasz Wiśniewski"
     )
     assert original.note is None
+
+
+def test_a_saved_message_attached_as_a_file_is_the_forwarded_message() -> None:
+    # Given a webmail forward whose saved .eml went out as application/octet-stream, not message/rfc822
+    message = load("attached_eml_file_roundcube_cs.eml")
+    assert message.attachments[0].content_type == "application/octet-stream"
+    original = unwrap(message, parse=parse_message, is_internal=internal)
+    # Then it is read as an attached forward, with the forwarder's text as the note
+    assert original is not None and original.forwarded == "attached"
+    assert original.from_ == Mailbox("Jan Novák", "jan.novak@strojirny-brno.cz")
+    assert original.subject == "Objednávka č. 2024/131"
+    assert original.message_id == "CAK7x2Pq-objednavka-131@strojirny-brno.cz"
+    assert original.note == "Posílám objednávku od Strojíren Brno, uložená zpráva je v příloze.\n\nPetra"
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("notes.eml", "Meeting notes: prices agreed, see you Monday."),  # no header block
+        ("headers.eml", "Subject: a list of things\r\nPriority: high\r\n\r\nno sender"),  # no From line
+        ("message.txt", "From: Jan <jan@example.cz>\r\nSubject: Hi\r\n\r\nHi"),  # not a saved message's name
+    ],
+)
+def test_a_file_that_is_no_saved_message_stays_an_attachment(filename: str, data: str) -> None:
+    attachment = base64.b64encode(data.encode()).decode()
+    message = mail(
+        "From: Anna Nowak <anna.nowak@example.com>\nTo: assistant@crm.example.com\nSubject: Fwd: notes\n"
+        'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nSee.\n'
+        f"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename={filename}\n"
+        f"Content-Transfer-Encoding: base64\n\n{attachment}\n--b--\n"
+    )
+    assert message.attached_messages == () and len(message.attachments) == 1
 
 
 @pytest.mark.parametrize(
