@@ -14,6 +14,8 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterator
 
+from linker.submitter import SENDER_HEADERS, TRACE_HEADERS
+
 #: Headers holding address lists.
 ADDRESS_HEADERS = frozenset({"from", "sender", "to", "cc", "reply-to"})
 
@@ -34,6 +36,7 @@ MAX_HEADER_FIELDS = 1_000
 KEPT_HEADER_FIELDS = frozenset(
     {
         *ADDRESS_HEADERS,
+        *(name.lower() for name in (*SENDER_HEADERS, *TRACE_HEADERS)),
         "bcc",
         "subject",
         "date",
@@ -50,17 +53,9 @@ KEPT_HEADER_FIELDS = frozenset(
         "list-id",
         "list-unsubscribe",
         "return-path",
-        "delivered-to",
-        "x-original-to",
-        "x-forwarded-to",
-        "x-forwarded-for",
-        "x-ms-exchange-inbox-rules-loop",
         "x-autoreply",
         "x-autorespond",
         "x-auto-response-suppress",
-        "resent-from",
-        "resent-sender",
-        "resent-to",
         "resent-cc",
         "resent-date",
         "resent-message-id",

@@ -13,7 +13,8 @@ from linker.addresses import normalize_domain
 
 #: Headers that name who sent the mail (BCC and forwards come from the user).
 SENDER_HEADERS = ("From", "Sender", "Resent-From", "Resent-Sender")
-#: Headers that a mail server adds when it delivers or forwards mail out of a mailbox (Postfix, Gmail, Exchange):
+#: Headers that a mail server adds when it delivers or forwards mail out of a mailbox (Postfix, Gmail, Exchange's
+#: inbox rules and its mailbox forwarding, whose value is ``user@domain;tenant-id``, Dovecot's Sieve ``redirect``):
 #: traces of whose mailbox a redirect came from, as opposed to To and Cc, which the sender writes.
 TRACE_HEADERS = (
     "Delivered-To",
@@ -21,6 +22,8 @@ TRACE_HEADERS = (
     "X-Forwarded-To",
     "X-Forwarded-For",
     "X-MS-Exchange-Inbox-Rules-Loop",
+    "X-MS-Exchange-ForwardingLoop",
+    "X-Sieve-Redirected-From",
     "Resent-To",
 )
 #: Headers that name whose mailbox the mail came through (redirects and mailbox rules).

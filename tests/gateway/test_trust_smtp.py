@@ -99,6 +99,18 @@ def refusals(store: Store) -> dict[tuple[str, str], int]:
             "550 5.7.1",
             "redirect_unproven",
         ),
+        (
+            "bounce@attacker.test",
+            mail(CONTACT, "x@acme.test", extra=f"X-MS-Exchange-ForwardingLoop: {ANNA};tenant\r\n"),
+            "550 5.7.1",
+            "redirect_unproven",
+        ),
+        (
+            "bounce@attacker.test",
+            mail(CONTACT, "x@acme.test", extra=f"X-Sieve-Redirected-From: {ANNA}\r\n"),
+            "550 5.7.1",
+            "redirect_unproven",
+        ),
     ],
 )
 def test_each_forged_form_is_refused_with_its_reason_and_nothing_is_stored(
@@ -197,13 +209,20 @@ def test_arc_through_our_own_forwarder_proves_a_redirect(gateway: Any, users: St
     assert (receipt.submitter, receipt.proof) == (ANNA, "arc")
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-MS-Exchange-Inbox-Rules-Loop", ANNA),  # an inbox rule
+        ("X-MS-Exchange-ForwardingLoop", f"{ANNA};72f988bf-86f1-41af-91ab-2d7cd011db47"),  # mailbox forwarding
+    ],
+)
 def test_an_exchange_redirect_of_bcc_mail_is_accepted_on_its_provider_s_seal(
-    gateway: Any, users: Store, dns: LocalDNS
+    gateway: Any, users: Store, dns: LocalDNS, header: str, value: str
 ) -> None:
-    # Anna was only in Bcc: her mailbox is named by the rule-loop header Exchange adds and signs under its ARC seal
+    # Anna was only in Bcc: her mailbox is named by the loop header Exchange adds and signs under its ARC seal
     key = dns.zone.add_dkim_key("microsoft.com", "arcselector9901")
-    original = mail(CONTACT, "someone.else@acme-logistics.pl", extra=f"X-MS-Exchange-Inbox-Rules-Loop: {ANNA}\r\n")
-    signed = ("from", "to", "subject", "date", "message-id", "x-ms-exchange-inbox-rules-loop")
+    original = mail(CONTACT, "someone.else@acme-logistics.pl", extra=f"{header}: {value}\r\n")
+    signed = ("from", "to", "subject", "date", "message-id", header.lower())
     sealed = arc_seal(original, "microsoft.com", "arcselector9901", key, "mx.microsoft.com", signed=signed)
 
     code, text = send(gateway, sealed, sender="bounces+SRS=x@example.com")
@@ -211,7 +230,21 @@ def test_an_exchange_redirect_of_bcc_mail_is_accepted_on_its_provider_s_seal(
     assert code == 250, text
     (receipt,) = users.receipts.list_inbound()
     assert (receipt.submitter, receipt.proof) == (ANNA, "arc")
-    assert receipt.auth is not None and receipt.auth["via"] == "X-MS-Exchange-Inbox-Rules-Loop"
+    assert receipt.auth is not None and receipt.auth["via"] == header
+
+
+def test_a_sieve_redirect_is_accepted_on_the_organisation_s_seal(gateway: Any, users: Store, dns: LocalDNS) -> None:
+    # Anna's Sieve "redirect" on the company's own Dovecot names her mailbox; the company's server seals what it sends
+    key = dns.zone.add_dkim_key("example.com", "arc2026")
+    original = mail(CONTACT, "sales@example.com", extra=f"X-Sieve-Redirected-From: {ANNA}\r\n")
+    sealed = arc_seal(original, "example.com", "arc2026", key, "mx.example.com")
+
+    code, text = send(gateway, sealed, sender="bounces+SRS=y@example.com")
+
+    assert code == 250, text
+    (receipt,) = users.receipts.list_inbound()
+    assert (receipt.submitter, receipt.proof) == (ANNA, "arc")
+    assert receipt.auth is not None and receipt.auth["via"] == "X-Sieve-Redirected-From"
 
 
 def test_a_trace_header_added_to_a_provider_sealed_message_is_refused(
