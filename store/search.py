@@ -15,9 +15,9 @@ Migration 0004 keeps a side table ``messages_fts`` (one row per message) in step
 
 A query is split on white space; every piece with a letter or digit in it must occur, as a phrase of its words
 ("piotr@acme-logistics.pl" is the phrase piotr acme logistics pl), or in the A-labels the store keeps an IDN
-domain in (``idna_form``: "żabka.pl" also finds "biuro@xn--abka-99a.pl"). Nothing a user types is FTS syntax: pieces are
-quoted for FTS5 and handed to ``phraseto_tsquery`` on PostgreSQL, so no input raises. A query with no letter or
-digit at all matches nothing; a blank one is no search.
+domain in (``store.idn.idna_form``: "żabka.pl" also finds "biuro@xn--abka-99a.pl"). Nothing a user types is FTS
+syntax: pieces are quoted for FTS5 and handed to ``phraseto_tsquery`` on PostgreSQL, so no input raises. A query
+with no letter or digit at all matches nothing; a blank one is no search.
 """
 
 from __future__ import annotations
