@@ -37,11 +37,18 @@ _TRIM = _QUOTES + " \t,;:*"
 
 
 def clean_value(value: str) -> str:
-    """Drop ``<mailto:…>`` link noise and turn ``[mailto:x]`` into ``<x>``."""
+    """Drop ``<mailto:…>`` link noise and turn ``[mailto:x]`` into ``<x>``; brackets written as HTML entities
+    (``Jan &lt;jan@x&gt;``, from a text part made of HTML by a tool that forgot to unescape) become brackets."""
+    if "&lt;" in value or "&gt;" in value:
+        value = _ENTITY.sub(lambda m: _ENTITIES[m.group().lower()], value)
     value = _MAILTO_NOISE.sub("", value)
     value = _MAILTO_ANGLE.sub(r"<\1>", value)
     value = _MAILTO_BRACKET.sub(r"<\1>", value)
     return _MAILTO_BARE.sub("", value).strip()
+
+
+_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&amp;": "&", "&#39;": "'", "&apos;": "'"}
+_ENTITY = re.compile("|".join(map(re.escape, _ENTITIES)), re.IGNORECASE)
 
 
 def decoded(text: str) -> str:

@@ -59,3 +59,13 @@ def test_list_keeps_names() -> None:
         Mailbox("Doe, John", "j@example.com"),
         Mailbox("Robert King", None),
     )
+
+
+def test_brackets_written_as_html_entities_are_brackets() -> None:
+    # A text part made of HTML by a tool that left the entities in
+    assert parse_mailboxes("&quot;Doe, John&quot; &lt;john@acme.test&gt;; Ann &LT;ann@acme.test&GT;") == (
+        Mailbox("Doe, John", "john@acme.test"),
+        Mailbox("Ann", "ann@acme.test"),
+    )
+    # Without an escaped bracket the text is as written: an ampersand in a name stays
+    assert parse_mailbox("Tom &amp; Jerry <tj@acme.test>") == Mailbox("Tom &amp; Jerry", "tj@acme.test")
