@@ -18,6 +18,7 @@ from linker import budget
 from linker.errors import UnreadableMessageError
 from linker.forwards.html import html_to_text
 from linker.forwards.inline import find_inline_quote
+from linker.forwards.mailboxes import parse_mailboxes
 from linker.forwards.subject import strip_forward_prefix
 from linker.model import ChainHow, ChainLevel, InlineForward, Mailbox, Original, ParsedMessage
 from linker.threads import thread_keys
@@ -68,6 +69,20 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def author_of(message: ParsedMessage) -> Mailbox | None:
+    """Who wrote the message: its From, unless a group or list rewrote that to its own address for DMARC
+    (``'Jan Nowak' via Sales <sales@example.com>``, Google Groups, Mailman). The author is then in
+    ``X-Original-From`` (Google Groups), else in a Reply-To of one other address (Mailman)."""
+    sender = message.from_[0] if message.from_ else None
+    if sender is None or " via " not in (sender.name or "").casefold():
+        return sender
+    original = parse_mailboxes(message.header("X-Original-From") or "")
+    if len(original) == 1 and original[0].address:
+        return original[0]
+    reply_to = [m for m in message.reply_to if m.address and m.address.casefold() != (sender.address or "").casefold()]
+    return reply_to[0] if len(reply_to) == 1 and len(message.reply_to) == 1 else sender
+
+
 def original_of(
     message: ParsedMessage,
     *,
@@ -78,7 +93,7 @@ def original_of(
     """The message itself as an ``Original`` (BCC, redirect, or an attached message), with the ``chain`` it carries
     (a reply's quote, the forwards in someone else's mail)."""
     return Original(
-        from_=message.from_[0] if message.from_ else None,
+        from_=author_of(message),
         to=message.to,
         cc=message.cc,
         date=_aware(message.date),

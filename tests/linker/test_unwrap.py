@@ -10,7 +10,7 @@ import pytest
 
 from linker.model import Mailbox, Original
 from linker.parse import parse_message
-from linker.unwrap import MAX_DEPTH, IsInternal, unwrap
+from linker.unwrap import MAX_DEPTH, IsInternal, author_of, unwrap
 from tests.conftest import FIXTURES
 from tests.linker.support import ASSISTANT, internal, load, mail
 
@@ -142,6 +142,38 @@ def test_a_saved_message_attached_as_a_file_is_the_forwarded_message() -> None:
     assert original.subject == "Objednávka č. 2024/131"
     assert original.message_id == "CAK7x2Pq-objednavka-131@strojirny-brno.cz"
     assert original.note == "Posílám objednávku od Strojíren Brno, uložená zpráva je v příloze.\n\nPetra"
+
+
+def test_a_forwarded_message_a_google_group_rewrote_is_its_author_s() -> None:
+    # Given Anna's forward of client mail the company's Google Group delivered as "'Tomasz' via Sprzedaż"
+    original = unwrapped("attached_google_group_pl.eml")
+    # Then the client wrote it (X-Original-From), not the group
+    assert original is not None and original.forwarded == "attached"
+    assert original.from_ == Mailbox("Tomasz Wiśniewski", "t.wisniewski@acme-logistics.pl")
+    assert original.to == (Mailbox("Sprzedaż", "sprzedaz@example.com"),)
+
+
+@pytest.mark.parametrize(
+    ("headers", "author"),
+    [
+        # Mailman: the author in Reply-To
+        ("From: Jan Nowak via Klienci <klienci@lists.example.org>\nReply-To: Jan <jan@acme.test>", "jan@acme.test"),
+        # Google Groups' X-Original-From wins over Reply-To
+        (
+            "From: 'Jan' via Sales <sales@example.com>\nReply-To: sales@example.com\n"
+            "X-Original-From: Jan <jan@acme.test>",
+            "jan@acme.test",
+        ),
+        # Not rewritten: From is the author, whatever Reply-To says
+        ("From: Jan Nowak <jan@acme.test>\nReply-To: Billing <billing@acme.test>", "jan@acme.test"),
+        # Rewritten, but nothing names one author: the group stays
+        ("From: Jan via Sales <sales@example.com>\nReply-To: a@acme.test, b@acme.test", "sales@example.com"),
+        ("From: Jan via Sales <sales@example.com>", "sales@example.com"),
+    ],
+)
+def test_the_author_of_mail_a_group_rewrote(headers: str, author: str) -> None:
+    message = mail(f"{headers}\nTo: anna.nowak@example.com\nSubject: Oferta\n\nDzień dobry")
+    assert (author_of(message) or Mailbox(None, None)).address == author
 
 
 @pytest.mark.parametrize(
