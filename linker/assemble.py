@@ -19,6 +19,7 @@ from linker.charsets import Context, clean_text, decode_text, unfold
 from linker.errors import UnreadableMessageError
 from linker.htmlwalk import simple_html_to_text
 from linker.model import Attachment, Mailbox, ParsedMessage
+from linker.rawbounds import split_head
 
 
 @dataclass(slots=True)
@@ -108,11 +109,9 @@ def _saved_message(part: Part) -> bytes | None:
     """A ``.eml`` file attached under another type than ``message/rfc822`` (``application/octet-stream``, as a
     browser or a file manager labels a saved message): its bytes when they open with a header block that has a
     From line; it stays an attachment as well."""
-    if part.data is None or not (part.filename or "").lower().endswith(".eml") or part.children:
+    if not (part.filename or "").lower().endswith(".eml") or not _HEADER_START.match(part.data):
         return None
-    if not _HEADER_START.match(part.data):
-        return None
-    head = part.data[:MAX_SAVED_HEAD].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    head, _blank, _body = split_head(part.data[:MAX_SAVED_HEAD])
     return part.data if _FROM_LINE.search(head) else None
 
 
