@@ -1,9 +1,4 @@
-"""messages.content_key: find one email arriving with and without its Message-ID
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-23 11:50:00
-"""
+"""messages.content_key: find one email arriving with and without its Message-ID"""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

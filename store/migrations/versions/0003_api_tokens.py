@@ -1,9 +1,4 @@
-"""api_tokens: bearer tokens for the JSON API, stored as SHA-256 hashes
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-23 12:30:00
-"""
+"""api_tokens: bearer tokens for the JSON API, stored as SHA-256 hashes"""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

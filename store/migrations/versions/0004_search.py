@@ -1,8 +1,5 @@
 """search: full-text side table kept by triggers, and the index the message list is sorted by
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23 13:00:00
 
 ``messages_fts`` holds one row per message: on SQLite an FTS5 table, on PostgreSQL a tsvector with a GIN index.
 Triggers fill it when a message or a participant is inserted (and empty it when a message is deleted), so the
@@ -18,8 +15,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 _LOWER_FOLD = {
     **dict.fromkeys("ąáăâàä", "a"),

@@ -1,9 +1,4 @@
-"""smtp_rejections: SMTP refusals counted per day and reply code, for the Prometheus metrics
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-24 10:00:00
-"""
+"""smtp_rejections: SMTP refusals counted per day and reply code, for the Prometheus metrics"""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

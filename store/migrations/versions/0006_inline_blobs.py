@@ -1,9 +1,4 @@
-"""inline_blobs: small raw messages and attachments kept in the database, committed with the row that names them
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-30 09:30:00
-"""
+"""inline_blobs: small raw messages and attachments kept in the database, committed with the row that names them"""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -4,10 +4,6 @@ Migration 0004's participant trigger ran an FTS5 ``UPDATE`` per participant, and
 on an update, body included: four or five times per message. ``store.apply`` now inserts the row once the
 participants are known (``store.search.index_on_sqlite``). Rows already indexed stay as they are; the delete
 trigger stays. PostgreSQL keeps its triggers (a ``tsvector`` concatenation per participant, no re-parse).
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-30 21:30:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 #: As migration 0004 created them.
 _TRIGGERS = [

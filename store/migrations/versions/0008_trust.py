@@ -8,10 +8,6 @@ refusals counted per reason
   headers as it used to.
 - ``smtp_rejections.reason``: part of the key, so ``/metrics`` counts refusals per reason as well as per code.
   Rows counted before this revision keep an empty reason.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-04 19:00:00
 """
 
 from __future__ import annotations
@@ -21,8 +17,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -7,10 +7,6 @@
 - ``api_tokens.expires_at``: ``NULL`` (as for every existing token) never expires.
 - ``api_tokens.service``: a service token survives its user's password change. Existing tokens are not service
   tokens: the next password change revokes them.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-11 10:00:00
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ from alembic import op
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,10 +5,6 @@
   revision, and for those without an HTML body: the viewer sanitizes those when it shows them.
 - ``messages.html_blocked``, ``messages.html_blocked_hosts``: the remote resources the sanitizer blocked (a count,
   and the distinct hosts as a JSON list), for "3 remote resources blocked (t.example)".
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-04 21:30:00
 """
 
 from __future__ import annotations
@@ -18,8 +14,6 @@ from alembic import op
 
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,10 +3,6 @@
 - ``links.from_message_id``: for a link with reason ``thread``, the filed message (of the reply's In-Reply-To or
   References) it was inherited from; ``NULL`` for every other link, and for thread links filed before this
   revision. A plain integer, no foreign key: the viewer shows it only when that message is visible and exists.
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-04 22:30:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0011"
 down_revision = "0010"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

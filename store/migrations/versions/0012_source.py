@@ -3,10 +3,6 @@
 - ``inbound.source``: ``smtp`` (the gateway), ``imap:<source name>`` (a mailbox poller), ``api``
   (``POST /api/ingest``) or ``file`` (``mailassist ingest``). Every receipt from before this revision came by SMTP,
   so existing rows get ``smtp``.
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-04 22:35:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,10 +3,6 @@
 - ``webhook_deliveries``: one row per event per ``[[webhooks]]`` endpoint, written in the same transaction as the
   outcome it reports (``linked``, ``ignored``, ``failed``, new leads), then sent by the delivery thread:
   ``pending`` (leased while it is sent: ``lease_until``) → ``sent`` | ``failed``.
-
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-12-04 22:45:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0013"
 down_revision = "0012"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,10 +3,6 @@
 - ``messages.chain``: the levels of a forward of a forward (or the message a reply quotes), outermost first, as
   ``linker.explain.chain_level_json`` writes them (how it was carried, who passed it on and when, and each level's
   own From, To, Cc, date, subject); ``NULL`` for messages filed before this revision and those with no chain.
-
-Revision ID: 0014
-Revises: 0013
-Create Date: 2026-12-04 22:45:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0014"
 down_revision = "0013"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

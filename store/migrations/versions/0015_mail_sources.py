@@ -4,10 +4,6 @@
   two pollers never poll one mailbox), its state, last poll, last error, failures in a row and messages taken.
 - ``mail_source_folders``: per (source, folder), the folder's UIDVALIDITY and the highest UID whose message is
   committed to the intake.
-
-Revision ID: 0015
-Revises: 0014
-Create Date: 2026-12-05 00:00:00
 """
 
 from __future__ import annotations
@@ -17,8 +13,6 @@ from alembic import op
 
 revision = "0015"
 down_revision = "0014"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -6,10 +6,6 @@
   from then on (``store.index_counts``).
 - ``ix_links_entity_message`` on links (entity_type, entity_id, message_id) replaces ``ix_links_entity``: an
   entry's mail is read from the index alone.
-
-Revision ID: 0016
-Revises: 0014
-Create Date: 2026-12-05 00:30:00
 """
 
 from __future__ import annotations
@@ -19,8 +15,6 @@ from alembic import op
 
 revision = "0016"
 down_revision = "0015"
-branch_labels = None
-depends_on = None
 
 #: (entity, message_id) pairs per index, each pair once (as ``store.index_counts.pairs``).
 _PAIRS = {

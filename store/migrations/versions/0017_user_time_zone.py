@@ -4,10 +4,6 @@
   ``NULL``, the default, leaves it to the browser's zone, else UTC.
 - ``ix_inbound_received_at_id`` on inbound (received_at, id) replaces ``ix_inbound_received_at``: the ingest log
   sorts and pages by both (``store.ingest``), and the id breaks ties between receipts of the same instant.
-
-Revision ID: 0017
-Revises: 0016
-Create Date: 2026-12-05 03:30:00
 """
 
 from __future__ import annotations
@@ -17,8 +13,6 @@ from alembic import op
 
 revision = "0017"
 down_revision = "0016"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,10 +3,6 @@
 ``ix_links_thread`` on links (message_id, from_message_id), thread links only: a timeline groups its messages into
 conversations by the filed message each reply inherited its links from (``store.conversations``), and looks that up
 once per message. Other links never carry one, so the partial index stays small.
-
-Revision ID: 0018
-Revises: 0017
-Create Date: 2026-12-05 04:30:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0018"
 down_revision = "0017"
-branch_labels = None
-depends_on = None
 
 THREAD_ONLY = sa.text("reason = 'thread'")
 

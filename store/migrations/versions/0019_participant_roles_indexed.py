@@ -4,10 +4,6 @@
 ``ix_participants_address`` (address): who may see a message is decided by the messages where a user's or a team's
 addresses are From, To or Cc (``store.visibility``), and with the role and message in the index that lookup no
 longer reads a participant row per message (a team of eleven sees tens of thousands).
-
-Revision ID: 0019
-Revises: 0018
-Create Date: 2026-12-05 07:10:00
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0019"
 down_revision = "0018"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

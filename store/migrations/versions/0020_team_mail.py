@@ -5,10 +5,6 @@
 - ``team_counts``: ``index_counts`` for each team's mail.
 
 Both are filled here from the mail filed before; the store keeps them from then on (``store.team_mail``).
-
-Revision ID: 0020
-Revises: 0019
-Create Date: 2026-12-05 10:00:00
 """
 
 from __future__ import annotations
@@ -18,8 +14,6 @@ from alembic import op
 
 revision = "0020"
 down_revision = "0019"
-branch_labels = None
-depends_on = None
 
 #: (team, message) pairs, each once: the rule of ``store.visibility`` for a team.
 _TEAM_PAIRS = """
