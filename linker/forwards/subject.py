@@ -5,70 +5,16 @@ to a forward. ``VS:`` is a forward in Danish and Norwegian but a reply in Finnis
 treating a Finnish reply as a possible forward costs less than missing a Danish forward.
 """
 
-# ruff: noqa: RUF001  (prefixes are written in their own scripts; look-alike letters are intended)
-
 from __future__ import annotations
 
 import re
 from typing import Literal
 
-from linker.forwards.tables import Table, index, longest_first
+from linker.forwards.tables import Table, index, longest_first, phrases
 
-#: Forward prefixes per language (Outlook's localized ones first).
-FORWARD_PREFIXES: Table = {
-    "en": ["Fwd", "Fw", "Fwrd", "Forward"],
-    "de": ["WG", "Wtr", "WtrLtg"],
-    "pl": ["PD", "Przekaż dalej", "Prześlij dalej"],
-    "cs": ["Přeposlat", "PŘ", "Předat"],
-    "sk": ["Preposlať", "Poslať ďalej"],
-    "ro": ["Redir.", "Redir", "Redirecționare", "Trimite mai departe"],
-    "fr": ["TR", "Transf", "Transféré"],
-    "es": ["RV", "Reenviar", "Reenv"],
-    "it": ["I", "Inoltra", "Inoltrato"],
-    "pt": ["ENC", "Encaminhar", "Encaminhado", "Reencaminhar"],
-    "nl": ["Doorst", "Doorgestuurd"],
-    "sv": ["VB", "Vidarebefordra", "Vidarebefordrat"],
-    "da": ["VS", "Videresend", "Videresendt"],
-    "no": ["VS", "Videresend", "Videresendt"],
-    "fi": ["VL", "Välitä", "Välitetty"],
-    "hu": ["Továbbítás", "TOV", "Továbbítva"],
-    "hr": ["Prosl", "Proslijedi", "PROSLIJEĐENO"],
-    "tr": ["İLT", "ILT", "İlt", "İlet"],
-    "ru": ["Пересл", "Переслать", "Пересылка"],
-    "uk": ["Пересл", "Переслати", "Переслано"],
-    "et": ["Edasta", "Edastatud"],
-    "ja": ["転送"],
-    "zh": ["转发", "轉寄", "轉發"],
-    "el": ["ΠΡΘ", "Προώθηση"],
-}
-
-#: Reply prefixes per language.
-REPLY_PREFIXES: Table = {
-    "en": ["Re", "Reply"],
-    "de": ["AW", "Antwort", "Antw"],
-    "pl": ["Odp", "Odpowiedź"],
-    "cs": ["Odp", "Odpověď"],
-    "sk": ["Odp", "Odpoveď"],
-    "ro": ["Răsp", "Raspuns", "Răspuns"],
-    "fr": ["RÉF", "Réf", "Rép", "Réponse"],
-    "es": ["Resp", "Respuesta"],
-    "it": ["R", "Rif", "Risposta"],
-    "pt": ["RES", "Resp", "Resposta"],
-    "nl": ["Antw", "Antwoord"],
-    "sv": ["SV", "Svar"],
-    "da": ["SV", "Svar"],
-    "no": ["SV", "Svar"],
-    "fi": ["Vast", "Vastaus"],
-    "hu": ["Vá", "Válasz"],
-    "hr": ["Odg", "Odgovor"],
-    "tr": ["YNT", "Ynt", "Cvp", "Yanıt"],
-    "ru": ["Отв", "Ответ"],
-    "uk": ["Відп", "Відповідь"],
-    "et": ["Vs", "Vastus"],
-    "ja": ["返信", "返"],
-    "zh": ["回复", "答复", "回覆"],
-    "el": ["ΑΠ", "ΣΧΕΤ"],
-}
+#: Forward prefixes per language (``phrases.toml``), and reply prefixes.
+FORWARD_PREFIXES: Table = phrases("forward_prefix")
+REPLY_PREFIXES: Table = phrases("reply_prefix")
 
 Kind = Literal["forward", "reply"]
 

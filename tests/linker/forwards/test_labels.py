@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from linker.forwards import labels, separators
-from linker.forwards.tables import longest_first
+from linker.forwards.tables import PHRASES, longest_first, phrases, read_phrases
 
 PROMISED = {
     "en", "pl", "cs", "sk", "ro", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "hu", "hr", "ru", "uk",
@@ -34,3 +38,26 @@ def test_separator_phrases_do_not_overlap() -> None:
     forward = {p.casefold() for p in longest_first(separators.FORWARD)}
     original = {p.casefold() for p in longest_first(separators.ORIGINAL)}
     assert not forward & original
+
+
+def test_a_mistake_in_the_phrases_file_is_refused_not_matched_as_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "phrases.toml"
+    typo.write_text('[pl]\nfrom = ["Od"]\nfrmo = ["Nadawca"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"phrases.toml: \[pl\] has unknown keys \['frmo'\]"):
+        read_phrases(typo)
+    blank = tmp_path / "blank.toml"
+    blank.write_text('[pl]\nfrom = ["Od", " "]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[pl\] from must be a list of non-blank strings"):
+        read_phrases(blank)
+    scalar = tmp_path / "scalar.toml"
+    scalar.write_text('[pl]\nfrom = "Od"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="must be a list"):
+        read_phrases(scalar)
+    with pytest.raises(KeyError):
+        phrases("frmo")
+
+
+def test_the_shipped_phrases_file_reads_and_every_table_comes_from_it() -> None:
+    languages = read_phrases(PHRASES)
+    assert languages["pl"]["from"] == ("Od", "Nadawca")
+    assert separators.WROTE["de"] == languages["de"]["wrote"]
