@@ -4,18 +4,15 @@ values: packages never import the config). One place for both ``mailassist.runti
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import dns.exception
 import structlog
-from pydantic import BaseModel
 
 from gateway.admission import AdmissionSettings
 from gateway.ingest import API, Ingested, Ingestor, Voucher
@@ -25,22 +22,11 @@ from gateway.trust import TrustSettings
 from linker.settings import IgnoreRule, LinkerSettings
 from linker.tasks import Processor, QueueSettings, linker_pipeline
 from mailassist.config import Config, ConfigError
+from mailassist.config_fields import from_section
 from store import Store, db
 from web.ingest_api import IngestAnswer, IngestFn
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
 log = structlog.get_logger("mailassist")
-
-S = TypeVar("S", bound="DataclassInstance")
-
-
-def from_section(section: BaseModel, settings: type[S], **given: Any) -> S:
-    """``settings`` with each of its fields that ``section`` has by the same name taken from it, and ``given`` for
-    the rest (or instead). A field that neither has keeps its default."""
-    names = {f.name for f in dataclasses.fields(settings)} & set(type(section).model_fields)
-    return settings(**{n: getattr(section, n) for n in names - set(given)}, **given)
 
 
 def split_listen(listen: str) -> tuple[str, int]:

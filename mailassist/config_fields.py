@@ -3,11 +3,17 @@ sections share (listen addresses, email addresses, domains, networks, name serve
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+S = TypeVar("S", bound="DataclassInstance")
 
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
@@ -51,6 +57,13 @@ Domain = Annotated[str, AfterValidator(_domain)]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def from_section(section: BaseModel, settings: type[S], **given: Any) -> S:
+    """``settings`` with each of its fields that ``section`` has by the same name taken from it, and ``given`` for
+    the rest (or instead). A field that neither has keeps its default."""
+    names = {f.name for f in dataclasses.fields(settings)} & set(type(section).model_fields)
+    return settings(**{n: getattr(section, n) for n in names - set(given)}, **given)
 
 
 def network(value: str) -> str:

@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from linker.model import Link
 from linker.tasks import Outcome
 from mailassist.config import Config, ConfigError, check_webhook_secret
+from mailassist.config_fields import from_section
 from store import ApplyResult, InboundView, Store
 from store.webhooks import DeliveryView, DeliveryWrite
 
@@ -76,19 +77,7 @@ def webhook_endpoints(config: Config) -> list[Endpoint]:
                 raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
             except ValueError as exc:
                 raise ConfigError(f"{where}: {path}: {exc}") from None
-        endpoints.append(
-            Endpoint(
-                name=w.name,
-                url=w.url,
-                events=frozenset(w.events),
-                secret=secret,
-                timeout=w.timeout,
-                max_attempts=w.max_attempts,
-                min_backoff=w.min_backoff,
-                max_backoff=w.max_backoff,
-                concurrency=w.concurrency,
-            )
-        )
+        endpoints.append(from_section(w, Endpoint, events=frozenset(w.events), secret=secret))
     return endpoints
 
 

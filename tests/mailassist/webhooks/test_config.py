@@ -64,6 +64,14 @@ def test_a_secret_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
         webhook_endpoints(load_config(config))
 
 
+def test_every_configured_value_reaches_the_endpoint() -> None:
+    values = {"timeout": 3.5, "max_attempts": 4, "min_backoff": 2.0, "max_backoff": 60.0, "concurrency": 5}
+    (ep,) = webhook_endpoints(parse_config({"webhooks": [block(**values)]}))
+    assert (ep.name, ep.url, ep.secret) == ("crm", block()["url"], SECRET)
+    assert {name: getattr(ep, name) for name in values} == values
+    assert ep.backoff(3) == 8.0
+
+
 def test_signature_matches_the_published_standard_webhooks_vector() -> None:
     # The example of the Standard Webhooks specification (and its reference libraries' tests)
     at = datetime.fromtimestamp(1614265330, UTC)
