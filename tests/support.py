@@ -23,6 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.settings import GatewaySettings
+from mailassist.config import SmtpConfig
+from mailassist.config_fields import from_section
 from store import BlobNotFoundError, Store
 from store.models import Message, User, UserAddress
 from tests.conftest import ROOT
@@ -313,3 +316,20 @@ def message_by_dedupe_key(store: Store, key: str) -> int | None:
     with store.engine.connect() as conn:
         found: int | None = conn.scalar(select(Message.id).where(Message.dedupe_key == key))
     return found
+
+
+def gateway_settings(**given: Any) -> GatewaySettings:
+    """Settings for a test server on a free loopback port: ``[smtp]``'s defaults (the one copy of them, in
+    ``mailassist.config.SmtpConfig``) with small limits, and ``given`` over both."""
+    small = dict(
+        host="127.0.0.1",
+        port=0,
+        hostname="mx.test",
+        max_message_size=64 * 1024,
+        max_connections=10,
+        command_timeout=30,
+        session_timeout=60,
+        shutdown_grace=10,
+    )
+    defaults = SmtpConfig()
+    return from_section(defaults, GatewaySettings, **(small | {"per_ip_exempt": tuple(defaults.per_ip_exempt)} | given))

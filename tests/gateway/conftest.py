@@ -14,7 +14,8 @@ import pytest
 
 from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
-from gateway.server import GatewayServer, GatewaySettings
+from gateway.server import GatewayServer
+from tests.support import gateway_settings
 
 ASSISTANT = "assistant@crm.example.com"
 
@@ -39,17 +40,7 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
     started: list[tuple[Running, threading.Thread, ThreadPoolExecutor]] = []
 
     def start(intake: Any, *, enqueue: Callable[[str], None] | None = None, **overrides: Any) -> Running:
-        settings = dict(
-            host="127.0.0.1",
-            port=0,
-            hostname="mx.test",
-            max_message_size=64 * 1024,
-            max_connections=10,
-            command_timeout=30,
-            session_timeout=60,
-            shutdown_grace=10,
-        )
-        settings.update(overrides.pop("settings", {}))
+        settings = gateway_settings(**overrides.pop("settings", {}))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
@@ -65,7 +56,7 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
             trust=overrides.pop("trust", None),
             authenticator=overrides.pop("authenticator", None),
         )
-        server = GatewayServer(handler, GatewaySettings(**settings))
+        server = GatewayServer(handler, settings)
         _host, port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
         running = Running(server, port, loop, enqueued)
         started.append((running, thread, executor))

@@ -16,11 +16,11 @@ from starlette.testclient import TestClient
 
 from gateway.handler import GatewayHandler
 from gateway.policy import RecipientPolicy
-from gateway.server import GatewayServer, GatewaySettings
+from gateway.server import GatewayServer
 from store import Store
 from tests.gateway.smtp_support import add_user, message
 from tests.store.test_metrics_store import seed_inbound
-from tests.support import ASSISTANT, USER
+from tests.support import ASSISTANT, USER, gateway_settings
 from web.app import create_app
 from web.metrics import metrics_routes
 
@@ -109,8 +109,7 @@ def gateway(store: Store) -> Iterator[int]:
     handler = GatewayHandler(
         intake=store, recipients=RecipientPolicy([ASSISTANT]), executor=executor, enqueue=lambda _ids: None
     )
-    settings = GatewaySettings("127.0.0.1", 0, "mx.test", 64 * 1024, 10, 30, 60, 10)
-    server = GatewayServer(handler, settings)
+    server = GatewayServer(handler, gateway_settings())
     _host, port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
     try:
         yield port
