@@ -22,7 +22,8 @@ _ALTERNATION = "|".join(re.escape(label) for label in all_labels())
 #: ``Label: value`` with optional bold markers (``*From:*``, ``**From**:``) and French or full-width colons.
 _BOLD = r"[ \t]*\*{0,2}[ \t]*"
 _LABEL_LINE = re.compile(
-    "^" + _BOLD + "(?P<label>" + _ALTERNATION + ")" + _BOLD + r"[:\uff1a]" + _BOLD + "(?P<value>.*)$", re.IGNORECASE
+    "^" + _BOLD + "(?P<label>" + _ALTERNATION + ")" + _BOLD + r"(?P<colon>[:\uff1a])" + _BOLD + "(?P<value>.*)$",
+    re.IGNORECASE,
 )
 #: Labels inside one line, case-sensitive since nothing but capitals separates them (``CETSubject:``).
 _INLINE_LABEL = re.compile(r"(?P<label>" + _ALTERNATION + r")[ \t]*[:\uff1a]")
@@ -47,11 +48,30 @@ class HeaderBlock:
 
 
 def label_of(line: str) -> tuple[str, str] | None:
-    """``(field, value)`` when ``line`` is a header label line, else ``None``."""
+    """``(field, value)`` when ``line`` is a header label line, else ``None``. A value in bold beside a bold label
+    loses its marks: Gmail's text part writes HTML bold as ``*…*``, and Apple Mail bolds the subject
+    (``*Betreff:* *Angebot*``, or ``*Subject: **Offer*`` when the label's bold took the space)."""
     match = _LABEL_LINE.match(line)
     if match is None:
         return None
-    return _INDEX[match.group("label").casefold()], match.group("value").strip()
+    value = match.group("value").strip()
+    if value.endswith("*"):
+        # Marks after the colon beyond those that close the label's own open the value (``*Subject: **Offer*``).
+        unclosed = line.count("*", 0, match.start("label")) - line.count("*", match.end("label"), match.start("colon"))
+        opened = max(0, line.count("*", match.end("colon"), match.start("value")) - max(0, unclosed))
+        value = _unbold(value, opened)
+    return _INDEX[match.group("label").casefold()], value
+
+
+def _unbold(value: str, opened: int) -> str:
+    """``value`` without the bold marks around it: as many ``*`` at its end (one or two) as open it, counting
+    ``opened`` marks before it; as it is when any other ``*`` is in it. String scans only: one pass however long."""
+    core = value.rstrip("*")
+    inner = core.lstrip("*")
+    closing, opening = len(value) - len(core), len(core) - len(inner) + opened
+    if closing <= 2 and opening == closing and inner.strip() and "*" not in inner:
+        return inner.strip()
+    return value
 
 
 def _continues(line: str, previous: str) -> bool:

@@ -177,6 +177,16 @@ OTHERS: dict[str, Case] = {
         note="Hello Anna,\n\nplease quote them by Friday.",
         date=datetime(2024, 3, 12, 11, 40, 5),
     ),
+    "gmail_text_of_apple_bold_de.txt": Case(  # Gmail's text part: Apple Mail's bold labels and subject as *…*
+        subject="Fwd: Rahmenvertrag 2025",
+        sender=("Lena Fischer", "lena.fischer@hafen-logistik.de"),
+        original_subject="Rahmenvertrag 2025",
+        body="Guten Tag,\n\nanbei unser Entwurf für den Rahmenvertrag 2025.",
+        to=[(None, "vertrieb@example.de")],
+        cc=[("Jonas Weber", "jonas.weber@hafen-logistik.de")],
+        note="Kannst du dich darum kümmern? Kam gestern Abend auf dem iPhone rein.\n\nVon meinem iPhone gesendet",
+        date=datetime(2024, 3, 4, 9, 15, tzinfo=CET),
+    ),
     "kmail_de.txt": Case(  # KMail: a rule below the forwarded message
         subject="Fwd: Angebot Stahlträger",
         sender=("Stefan Wagner", "s.wagner@rhein-stahl.de"),

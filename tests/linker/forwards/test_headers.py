@@ -28,6 +28,35 @@ def test_label_line(line: str, field: str, value: str) -> None:
     assert label_of(line) == (field, value)
 
 
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("*Betreff:* *Angebot*", "Angebot"),  # Gmail's text part of Apple Mail's bold subject
+        ("*Subject: **Offer*", "Offer"),  # the label's bold took the space: its closing mark and the value's opening
+        ("**Subject:** **Offer**", "Offer"),
+        ("Subject: *Offer*", "Offer"),
+        ("   *Datum:* *4. März 2024*", "4. März 2024"),
+        ("*From*: *Jan <jan@example.pl>*", "Jan <jan@example.pl>"),
+        # Marks that are the subject's own text stay: an unopened footnote star, stars inside, nothing but stars
+        ("*Subject:* Offer 5*", "Offer 5*"),
+        ("Subject: Offer*", "Offer*"),
+        ("*Subject:* *URGENT* offer *now*", "*URGENT* offer *now*"),
+        ("*Subject:* ***x***", "***x***"),
+        ("*Subject:* *", "*"),
+    ],
+)
+def test_a_bold_value_beside_a_label_loses_its_marks_and_only_those(line: str, value: str) -> None:
+    found = label_of(line)
+    assert found is not None
+    assert found[1] == value
+
+
+def test_a_long_bold_value_costs_one_pass() -> None:
+    # "*" + n letters + "*b*" would cost a backtracking regex n² steps; string scans stay linear
+    line = "*Subject:* *" + "a" * 2_000_000 + "*b*"
+    assert label_of(line) == ("subject", line[len("*Subject:* ") :])
+
+
 @pytest.mark.parametrize("line", ["Note: call me", "Fromage: brie", "From the desk of Jan", "Regards,"])
 def test_not_a_label_line(line: str) -> None:
     assert label_of(line) is None
