@@ -125,6 +125,7 @@ def plan_to_json(
         ],
         "parser": plan.parser,
         "dedupe_key": plan.dedupe_key,
+        "also_attached": len(plan.also_attached),
     }
 
 

@@ -208,3 +208,7 @@ class LinkPlan:
     attachments: tuple[Attachment, ...] = ()
     content_key: str | None = None
     parser: str | None = None
+    #: Further messages forwarded with the original as attachments of the same mail (Outlook's forward of several
+    #: selected items): each is an email of its own, which the actor files from a receipt of its own. At most
+    #: ``MAX_ALSO_ATTACHED``, in the order they are attached.
+    also_attached: tuple[bytes, ...] = ()

@@ -73,6 +73,9 @@ class _Users:
 #: Participants recorded per message (From, To and Cc, in that order), and leads one message may create.
 MAX_PARTICIPANTS = 500
 MAX_NEW_LEADS = 50
+#: Messages forwarded together as attachments that become receipts of their own (the first is this one's
+#: original); the rest stay in the raw message, as attachments.
+MAX_ALSO_ATTACHED = 20
 
 #: Bodies shorter than this (in letters and digits) say too little ("OK", "Thanks") to identify an email.
 MIN_CONTENT = 40
@@ -202,7 +205,19 @@ def plan_message(
         content_key=content_key(original),
         attachments=message.attachments,
         parser=message.parser,
+        also_attached=_also_attached(message, original) if decision == "accept" and kind == "forward" else (),
     )
+
+
+def _also_attached(message: ParsedMessage, original: Original) -> tuple[bytes, ...]:
+    """The messages attached beside the one the forward's original came from, when the submitter's own mail
+    forwarded by attachment (its first level) and attached more than one: Outlook's forward of several selected
+    items. A bounce or receipt quotes one message and forwards none."""
+    if message.is_report or len(message.attached_messages) < 2 or not original.chain:
+        return ()
+    if original.chain[0].how != "attached":
+        return ()  # the text forwarded a message inline: the attachments are that forward's files
+    return message.attached_messages[1 : 1 + MAX_ALSO_ATTACHED]
 
 
 def _find_submitter(message: ParsedMessage, envelope: Envelope, users: _Users) -> Submission | None:

@@ -8,6 +8,7 @@ by the sweeper, or redelivered by Redis) is processed once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,15 @@ from linker.explain import chain_level_json
 from linker.model import Link, LinkPlan, Original, Participant
 from linker.pipeline import Envelope, run_pipeline
 from linker.settings import LinkerSettings
-from store import ApplyResult, InboundView, Store
+from store import ApplyResult, InboundView, Store, Trust
 from store.shapes import AttachmentWrite, CodeWrite, LeadWrite, LinkWrite, MessageWrite, ParticipantWrite, PlanWrite
+from store.staged import Envelope as ReceiptEnvelope
 from store.webhooks import DeliveryWrite, Outbox
 
 log = structlog.get_logger("linker")
 
+#: The source of a receipt made for a message forwarded beside another (``attached:<that receipt's id>``).
+ATTACHED = "attached:"
 #: The dramatiq queue every receipt goes through.
 QUEUE_NAME = "inbound"
 ACTOR_NAME = "link_inbound"
@@ -207,25 +211,50 @@ class Processor:
                     # Nothing a retry can change (no submitter): failed now, reprocessable after an import.
                     self._fail_now(inbound, outcome.reason or "failed", outcome.summary, outcome.plan)
                     return
-                outbox = self._outbox(inbound, outcome)
-                if outcome.write is not None:
-                    changed = self.store.filing.apply_plan(inbound_id, outcome.write, outbox=outbox).applied
-                else:
-                    changed = self.store.receipts.mark_processed(
-                        inbound_id, outcome.status, reason=outcome.reason, outbox=outbox
-                    )
+                # Durable before this receipt moves on, so a crash between the two loses none of them.
+                also = self._also_attached(inbound, outcome.plan)
+                changed = self._record(inbound, outcome)
             except Exception as exc:
                 self._failed(inbound, exc)
                 return
-            if changed:
-                log.info(
-                    "inbound " + outcome.status,
-                    reason=outcome.reason,
-                    attempts=inbound.attempts + 1,
-                    **outcome.summary,
-                )
-            else:
+            if not changed:
                 log.info("inbound already processed by another worker")
+                return
+            attempts = inbound.attempts + 1
+            log.info("inbound " + outcome.status, reason=outcome.reason, attempts=attempts, **outcome.summary)
+        for other in also:
+            # Filed now, one after the other; one that fails stays queued for the sweeper, not for this receipt.
+            with contextlib.suppress(dramatiq.Retry):
+                self.process(other)
+
+    def _record(self, inbound: InboundView, outcome: Outcome) -> bool:
+        """File the outcome (or record its status) and its webhook deliveries; ``False`` when another worker
+        already had."""
+        outbox = self._outbox(inbound, outcome)
+        if outcome.write is not None:
+            return self.store.filing.apply_plan(inbound.id, outcome.write, outbox=outbox).applied
+        return self.store.receipts.mark_processed(inbound.id, outcome.status, reason=outcome.reason, outbox=outbox)
+
+    def _also_attached(self, inbound: InboundView, plan: LinkPlan | None) -> list[str]:
+        """A receipt for each message forwarded beside the original (``LinkPlan.also_attached``), for the same
+        submitter: one it already has for those bytes, else a new one (source ``attached:<this receipt>``). Such a
+        receipt's own attachments make none: one level, so one mail makes at most ``MAX_ALSO_ATTACHED``."""
+        if plan is None or not plan.also_attached or plan.submitter is None or inbound.source.startswith(ATTACHED):
+            return []
+        trust = Trust(plan.submitter, ATTACHED.rstrip(":"), {"detail": f"forwarded with receipt {inbound.id}"})
+        envelope: ReceiptEnvelope = {
+            "mail_from": inbound.mail_from,
+            "rcpt_tos": inbound.rcpt_tos,
+            "trust": trust,
+            "source": ATTACHED + inbound.id,
+        }
+        ids = []
+        for raw in plan.also_attached:
+            copy = self.store.receipts.find_inbound_copy(hashlib.sha256(raw).hexdigest(), plan.submitter)
+            if copy is None:
+                copy = self.store.receipts.add_inbound(raw, **envelope)
+            ids.append(copy.id)
+        return ids
 
     def process_now(self, inbound_id: str) -> None:
         """``process`` outside a worker (``mailassist reprocess``): a transient failure is recorded, not retried."""

@@ -218,8 +218,8 @@ class Inbound(Base):
     proof: Mapped[str | None] = mapped_column(String(32))
     #: DKIM, SPF, DMARC and ARC results (``gateway.mailauth.AuthResults.to_json``), or ``None`` when not checked.
     auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` (``POST /api/ingest``) or ``file``
-    #: (``mailassist ingest``).
+    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` (``POST /api/ingest``), ``file``
+    #: (``mailassist ingest``) or ``attached:<receipt id>`` (forwarded beside that receipt's original).
     source: Mapped[str] = mapped_column(String(100), default="smtp", server_default="smtp")
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)

@@ -46,7 +46,7 @@ class InboundView(Arrival):
     #: What vouched (``detail``, ``route``, ``via``) and each DKIM, SPF, DMARC and ARC result (``checks``), as the
     #: gateway recorded them.
     auth: dict[str, Any] | None = None
-    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api`` or ``file``.
+    #: Where it came from: ``smtp``, ``imap:<source name>``, ``api``, ``file`` or ``attached:<receipt id>``.
     source: str = "smtp"
 
 

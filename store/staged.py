@@ -39,7 +39,7 @@ class Envelope(TypedDict, total=False):
     deadline: float | None
     #: What the gateway proved about the message.
     trust: Trust | None
-    #: Where it came from (``smtp``, ``api``, ``file``, ``imap:NAME``).
+    #: Where it came from (``smtp``, ``api``, ``file``, ``imap:NAME``, ``attached:<receipt id>``).
     source: str
 
 

@@ -141,13 +141,14 @@ SCHEMAS: dict[str, Schema] = {
                     "type": "string",
                     "description": "What proved the submitter: secret-address, trusted-relay, dkim, spf, arc, "
                     "postmaster, api (an ingest token), file (mailassist ingest --as), imap:personal or imap:group "
-                    "(an IMAP mailbox source)",
+                    "(an IMAP mailbox source), attached (forwarded beside another receipt's original)",
                 }
             ),
             "source": {
                 "type": "string",
-                "description": "Where the receipt came from: smtp, imap:<source name>, api (POST /api/ingest) or "
-                "file (mailassist ingest)",
+                "description": "Where the receipt came from: smtp, imap:<source name>, api (POST /api/ingest), "
+                "file (mailassist ingest) or attached:<receipt id> (a message forwarded beside that receipt's "
+                "original)",
             },
             "auth": nullable(ref("Auth")),
         }

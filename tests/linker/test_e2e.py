@@ -153,6 +153,27 @@ def test_attached_forward_files_on_the_original_sender_and_code(stack: Stack) ->
     assert ("record", "OP-124", "code") in links
 
 
+def test_messages_forwarded_together_as_attachments_are_each_filed(stack: Stack) -> None:
+    # Outlook's forward of three selected emails: one receipt over SMTP, three messages on three timelines
+    inbound_id = stack.deliver("forward_three_attached_outlook_pl.eml")
+    stack.settled(inbound_id)
+
+    def all_settled() -> bool:
+        rows = queue_rows(stack.config)
+        return len(rows) == 3 and all(r["status"] == "linked" for r in rows)
+
+    assert wait_until(all_settled, timeout=30), queue_rows(stack.config)
+    message, links = stack.message_of(inbound_id)
+    assert message.message_id_header == "b7c1f0e2-acme-fleet-0923@acme-logistics.pl"
+    assert ("record", "OP-123", "code") in links
+    others = [r["id"] for r in queue_rows(stack.config) if r["id"] != inbound_id]
+    ion, tomasz = sorted((stack.message_of(i) for i in others), key=lambda found: found[0].from_address or "")
+    assert ion[0].from_address == "ion.popescu@globex.ro"
+    assert ("client", "Globex", "domain") in ion[1]
+    assert tomasz[0].from_address == "tomasz.lis@transbud-lis.pl"
+    assert ("lead", "tomasz.lis@transbud-lis.pl", "new-lead") in tomasz[1]
+
+
 def test_mailbox_rule_redirect(stack: Stack) -> None:
     # Gmail "forward a copy": the envelope sender is the user's address with a +caf_ tag
     inbound_id = stack.deliver(
