@@ -171,6 +171,23 @@ def test_a_receipt_page_shows_envelope_proof_hash_and_raw(store: Store, world: W
     assert ada.get("/inbound/bad%20id").status_code == 404
 
 
+def test_a_receipt_made_for_a_message_forwarded_beside_another_links_to_that_receipt(
+    store: Store, world: World, client_for: ClientFor
+) -> None:
+    parent = _ignored(store)
+    trust = Trust("anna@crm.example.com", "attached", {"detail": f"forwarded with receipt {parent}"})
+    child = store.receipts.add_inbound(
+        b"From: a@b.pl\r\nSubject: x\r\n\r\nx\r\n", mail_from="", rcpt_tos=[], trust=trust, source=f"attached:{parent}"
+    )
+    page = client_for(ADA.email).get(f"/inbound/{child.id}")
+    assert page.status_code == 200
+    assert_page(page.text)
+    assert (
+        f'forwarded beside the original of <a href="/inbound/{parent}">receipt <code>{parent}</code></a>' in page.text
+    )
+    assert 'class="tag proof-attached">attached</span>' in page.text
+
+
 def test_message_page_shows_the_raw_hash_to_admins(world: World, client_for: ClientFor) -> None:
     sha = hashlib.sha256(b"<2@crm>").hexdigest()
     assert f'<code class="hash">{sha}</code>' in client_for(ADA.email).get(f"/messages/{world.m['deal']}").text
