@@ -111,6 +111,19 @@ def cases(scale: float) -> Iterator[Case]:
         "10 parts holding 4M lines that look like delimiters",
         message("dashm", fake + "--p--\r\n", content_type='multipart/mixed; boundary="p"'),
     )
+    # The user's forward of thousands of attached emails: the first is its original, 20 more get receipts of their
+    # own (``MAX_ALSO_ATTACHED``), which the filing column includes; the rest stay attachments.
+    attached = n(5_000)
+    carried = "".join(
+        f"--m\r\nContent-Type: message/rfc822\r\n\r\nFrom: Client {i} <c{i}@client{i % 500}.example>\r\n"
+        f"Subject: Sprawa {i}\r\nMessage-ID: <s{i}@client.example>\r\n\r\nTreść sprawy {i}.\r\n"
+        for i in range(attached)
+    )
+    forward = (
+        "From: Anna Nowak <anna@example.com>\r\nTo: assistant@crm.example.com\r\nSubject: Fwd: maile\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n' + carried + "--m--\r\n"
+    )
+    yield Case("MIME parts", f"a forward carrying {attached} attached emails", forward.encode())
     people = n(10_000)
     to = ",\r\n ".join(f"Person {i} <person{i}@client{i % 500}.example>" for i in range(people))
     yield Case("recipients", f"{people} in Cc", message("rcpt", "<p>hi</p>", extra=f"Cc: {to}\r\n"))
