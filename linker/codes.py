@@ -9,15 +9,20 @@ is stored and looked up as ``PREFIX-DIGITS``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 
-#: The separators a prefix may be written with: a hyphen (also U+2010 and the en dash, which word processors type),
-#: one space (or a no-break space), or none.
+#: The separators a prefix may be written with: a hyphen (also the dashes word processors and phones type), one
+#: space (or a no-break space), or none.
 SEPARATORS = ("-", " ", "")
 #: What a prefix allows when the config says nothing: ``OP-123`` only, as before separators were configurable.
 DEFAULT_SEPARATORS = ("-",)
-_HYPHENS = "-\u2010\u2013"
+#: The hyphen, and what stands for it: U+2010 (also the non-breaking U+2011, after NFKC), the figure, en and em
+#: dashes, and the minus sign. Full-width and small hyphen-minus become ``-`` under NFKC.
+_HYPHENS = "-\u2010\u2012\u2013\u2014\u2212"
 _SPACES = " \u00a0"
+#: Longer subjects are matched as written: NFKC may make a character 18 (U+FDFA), and a header can be megabytes.
+MAX_NORMALIZED = 8192
 #: Digits of a code written without a hyphen: fewer is a model number (``A4``), more a phone number or an id.
 LOOSE_DIGITS = (2, 12)
 #: After a loosely written code: more digits, a time, a decimal or a fraction make it some other number.
@@ -36,7 +41,8 @@ def _pattern(prefixes: Iterable[str], *, loose: bool) -> re.Pattern[str] | None:
     joined = "|".join(re.escape(p) for p in alternatives)
     separator = f"([{_HYPHENS}]|[{_SPACES}]|)" if loose else f"([{_HYPHENS}])"
     # Letters, digits and '-' or '_' glued on either side make it part of another token (XOP-1234, OP-12a).
-    return re.compile(rf"(?<![\w-])({joined}){separator}(\d+)(?![\w-])", re.IGNORECASE)
+    # ASCII digits only: any other script's digits would be stored as they are and match no record.
+    return re.compile(rf"(?<![\w-])({joined}){separator}([0-9]+)(?![\w-])", re.IGNORECASE)
 
 
 class CodeRules(Mapping[str, str]):
@@ -78,9 +84,12 @@ class CodeRules(Mapping[str, str]):
         return self._separators[prefix.upper()]
 
     def find(self, subject: str) -> Iterator[str]:
-        """Every code in ``subject``, in order, in its canonical ``PREFIX-DIGITS`` form (repeats included)."""
+        """Every code in ``subject``, in order, in its canonical ``PREFIX-DIGITS`` form (repeats included). Full-width
+        forms (``OP-123`` typed with an East Asian input method) and the non-breaking hyphen count, by NFKC."""
         if self._pattern is None:
             return
+        if not subject.isascii() and len(subject) <= MAX_NORMALIZED:
+            subject = unicodedata.normalize("NFKC", subject)
         for match in self._pattern.finditer(subject):
             written, separator, digits = match.groups()
             prefix = written.upper()

@@ -19,6 +19,10 @@ PREFIXES = {"OP": "deal", "TK": "ticket"}
         (["op-5 lower case prefix"], [("OP-5", "deal")]),
         (["OP-0042 keeps its digits"], [("OP-0042", "deal")]),
         (["OP\u201377 with an en dash"], [("OP-77", "deal")]),
+        # Word's non-breaking hyphen, the minus sign, an em dash; full-width forms: each the same code
+        (["OP\u201178", "OP\u221279", "OP\u201480"], [("OP-78", "deal"), ("OP-79", "deal"), ("OP-80", "deal")]),
+        (["\uff2f\uff30\uff0d\uff11\uff12\uff13 and OP-\uff14\uff15"], [("OP-123", "deal"), ("OP-45", "deal")]),
+        (["OP-\u0661\u0662\u0663 has no ASCII digits"], []),
         (["OP-1, OP-2; OP-1 again"], [("OP-1", "deal"), ("OP-2", "deal")]),
         (["XOP-1234 is another token"], []),
         (["OP-12a is not a code", "OP123 needs its hyphen", "OP-1-2 is a range"], []),
@@ -98,3 +102,10 @@ def test_settings_carry_the_separators_to_the_pipeline() -> None:
 def test_unknown_separator_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown code separator '/'"):
         CodeRules({"OP": "deal"}, {"OP": ["/"]})
+
+
+def test_only_a_subject_of_bounded_length_is_normalized() -> None:
+    # NFKC can make one character eighteen: a megabyte subject is matched as written, its codes still found
+    long = "\ufdfa" * 1_000_000 + " OP-5 OP\u201156"
+    assert extract_codes([long], PREFIXES) == [("OP-5", "deal")]
+    assert extract_codes([long[-20:]], PREFIXES) == [("OP-5", "deal"), ("OP-56", "deal")]
