@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from linker.budget import cpu_budget
-from linker.classify import Submission, classify, find_automation, find_submission, proven_submission
+from linker.classify import (
+    Submission,
+    classify,
+    find_automation,
+    find_submission,
+    proven_submission,
+    sender_header_addresses,
+)
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
 from linker.forwards.subject import strip_forward_prefix
@@ -241,6 +248,7 @@ def _unwrap(
 
     chain = read_chain(message, parse=parse_message, is_internal=internal)
     forwarded = chain.original
+    users.load(sender_header_addresses(message, settings))  # classify asks whether the user sent it on behalf
     kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
     original = forwarded if kind == "forward" and forwarded is not None else original_of(message, chain=chain.levels)
     return kind, direction, original

@@ -15,6 +15,8 @@ from tests.linker.support import ANNA, ASSISTANT, PIOTR, SETTINGS, directory, in
 
 BY_ANNA = Submission("anna.nowak@example.com", "envelope", ANNA)
 ENVELOPE = Envelope("anna.nowak@example.com", (ASSISTANT,))
+#: Anna, as the gateway proved her.
+PROVEN = Envelope(ANNA.email, (ASSISTANT,), ANNA.email, "dkim")
 
 BCC = f"""\
 From: Anna Nowak <anna.nowak@example.com>
@@ -137,6 +139,30 @@ def test_a_colleagues_mail_reaching_the_submitter_is_a_redirect() -> None:
     assert kind_of(message, Submission("anna.nowak@example.com", "To", ANNA)) == ("redirect", "incoming")
     # The same mail submitted by Piotr himself is his BCC
     assert kind_of(message, Submission(PIOTR.email, "envelope", PIOTR)) == ("bcc", "outgoing")
+
+
+def test_mail_the_user_sent_on_behalf_of_a_shared_mailbox_or_a_colleague_is_theirs() -> None:
+    # Given Anna's offer sent from the team's shared mailbox ("send on behalf": Sender is hers, under her alias)
+    on_behalf = (
+        "From: Dział Sprzedaży <sprzedaz@example.com>\nSender: Anna Nowak <anna@example.com>\n"
+        "To: Jan Kowalski <jan.kowalski@acme-logistics.pl>\nSubject: Oferta OP-123\n\nW załączeniu oferta.\n"
+    )
+    # Then it is her outgoing mail, not a redirect of someone else's
+    assert kind_of(mail(on_behalf)) == ("bcc", "outgoing")
+    plan = plan_message(mail(on_behalf), envelope=PROVEN, settings=SETTINGS, directory=directory())
+    assert (plan.kind, plan.direction, plan.decision) == ("bcc", "outgoing", "accept")
+    assert Link("contact", 10, "Jan Kowalski", "address") in plan.links
+    # And the same as a delegate writing for Piotr
+    for_piotr = on_behalf.replace(
+        "Dział Sprzedaży <sprzedaz@example.com>", "Piotr Zieliński <piotr.zielinski@example.com>"
+    )
+    assert kind_of(mail(for_piotr)) == ("bcc", "outgoing")
+    # A Sender that is not the submitter changes nothing: a client's list server, or Piotr for himself
+    assert kind_of(mail(on_behalf.replace("anna@example.com", "bounces@lists.acme-logistics.pl"))) == (
+        "redirect",
+        "incoming",
+    )
+    assert kind_of(mail(for_piotr.replace("anna@example.com", PIOTR.email))) == ("redirect", "incoming")
 
 
 def test_all_internal_mail_is_ignored_or_with_internal_file_linked_to_no_client_and_no_lead() -> None:
