@@ -48,20 +48,9 @@ def sender_of(message: ParsedMessage, settings: LinkerSettings) -> str | None:
     return None
 
 
-def sender_header_addresses(message: ParsedMessage, settings: LinkerSettings) -> list[str]:
-    """The normalised address in the message's Sender header (who sent it on behalf of From), if any."""
-    return [settings.normalize(message.sender.address)] if message.sender and message.sender.address else []
-
-
-def _sent_on_behalf(
-    message: ParsedMessage, submission: Submission, users: Mapping[str, UserInfo], settings: LinkerSettings
-) -> bool:
-    """Whether the user sent it for the mailbox in From (``Sender:`` is theirs): a shared mailbox's "send on behalf"
-    (``From: Sales <sales@…>``, ``Sender: Anna``), a delegate writing for a colleague. Their own mail, outgoing."""
-    return any(
-        (user := users.get(address)) is not None and user.id == submission.user.id
-        for address in sender_header_addresses(message, settings)
-    )
+def sender_header_of(message: ParsedMessage, settings: LinkerSettings) -> str | None:
+    """The normalised address in the message's Sender header: who sent it on behalf of the mailbox in From."""
+    return settings.normalize(message.sender.address) if message.sender and message.sender.address else None
 
 
 def classify(
@@ -73,10 +62,11 @@ def classify(
     settings: LinkerSettings,
 ) -> tuple[Kind, Direction]:
     """Kind and direction, given the forwarded original (if any) and the submission (if any)."""
-    sender = sender_of(message, settings)
-    from_user = users.get(sender) if sender else None
-    wrote_it = from_user is not None and submission is not None and from_user.id == submission.user.id
-    if submission is not None and not wrote_it and not _sent_on_behalf(message, submission, users, settings):
+    # The user wrote it (From), or sent it for the mailbox in From (``Sender:`` is theirs): a shared mailbox's "send
+    # on behalf" (``From: Sales <sales@…>``, ``Sender: Anna``), a delegate writing for a colleague.
+    senders = [users.get(a) for a in (sender_of(message, settings), sender_header_of(message, settings)) if a]
+    theirs = submission is not None and any(u is not None and u.id == submission.user.id for u in senders)
+    if submission is not None and not theirs:
         # Someone else's mail that reached us through the user's mailbox: a rule, a redirect, a Gmail copy
         return "redirect", "incoming"
     if forwarded is None:

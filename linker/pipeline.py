@@ -18,7 +18,7 @@ from linker.classify import (
     find_automation,
     find_submission,
     proven_submission,
-    sender_header_addresses,
+    sender_header_of,
 )
 from linker.codes import extract_codes
 from linker.directory import Directory, MemoryDirectory, UserInfo
@@ -248,7 +248,9 @@ def _unwrap(
 
     chain = read_chain(message, parse=parse_message, is_internal=internal)
     forwarded = chain.original
-    users.load(sender_header_addresses(message, settings))  # classify asks whether the user sent it on behalf
+    on_behalf = sender_header_of(message, settings)
+    if on_behalf is not None:
+        users.load([on_behalf])  # classify asks whether the user sent it for the mailbox in From
     kind, direction = classify(message, forwarded, submission, users=users.known, settings=settings)
     original = forwarded if kind == "forward" and forwarded is not None else original_of(message, chain=chain.levels)
     return kind, direction, original
