@@ -19,6 +19,7 @@ from gateway.intake import ProcessStorage, ThreadStorage
 from gateway.storage import StorageProcess, StorageProcessError
 from store import Store, StoreUnavailableError
 from tests.gateway.smtp_support import USER, add_user, message, send
+from tests.support import wait_until
 
 
 class Unpicklable(Exception):
@@ -204,6 +205,9 @@ def test_the_gateway_stores_in_its_storage_process_then_on_threads_once_it_is_lo
         assert row is not None and row.status == "queued"
         assert sqlite_store.content.get_blob(row.sha256) == raw
     assert sqlite_store.blobs.exists(sqlite_store.receipts.get_inbound(queued_id(big_reply)).sha256)  # type: ignore[union-attr]
+    # The child sends its wake-ups after the 250 (a lost one costs only the sweeper's delay): let it send both,
+    # so that the kill below lands while it is idle, not between a reply and its wake-up
+    assert wait_until(lambda: sent.exists() and len(sent.read_text().split()) == 4, timeout=10)
     # The child died while idle: the next message is stored on threads here, and still gets its 250
     os.kill(child, signal.SIGKILL)
     time.sleep(0.2)
